@@ -1,0 +1,95 @@
+# softkvm: one GNU Makefile.  `make` builds the release tree under build/;
+# MODE=debug builds with ASan+UBSan under build/debug/.  Nothing is written
+# outside build/.
+#
+#   make run        the main job (see README)
+#   make test       the full default test suite (release, then sanitizers)
+
+MODE ?= release
+CC ?= gcc
+ifeq ($(origin CC),default)
+CC := gcc
+endif
+
+ifeq ($(MODE),release)
+O := build
+MODE_CFLAGS := -O2 -g
+MODE_LDFLAGS :=
+else ifeq ($(MODE),debug)
+O := build/debug
+MODE_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+	-fno-sanitize-recover=all
+MODE_LDFLAGS := -fsanitize=address,undefined
+else
+$(error MODE must be release or debug)
+endif
+
+WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+	-Wmissing-prototypes -Wpointer-arith -Wformat=2 -Wundef -Wvla \
+	-Wno-missing-field-initializers
+CFLAGS_ALL := -std=gnu11 $(WARNINGS) $(MODE_CFLAGS) -D_FILE_OFFSET_BITS=64 \
+	-Isrc -Iinclude -I$(O)/gen $(CFLAGS)
+LIB_CFLAGS := $(CFLAGS_ALL) -fPIC -fvisibility=hidden
+LDLIBS_ALL := -ldl -lpthread
+
+LIB_SRCS := $(wildcard src/mem/*.c src/x86/*.c src/hw/*.c src/kvm/*.c src/preload/*.c)
+LIB_OBJS := $(LIB_SRCS:%.c=$(O)/obj/%.o)
+TOOL_SRCS := $(wildcard tools/*.c)
+TOOL_OBJS := $(TOOL_SRCS:%.c=$(O)/obj/%.o)
+API_TESTS := $(patsubst tests/api/%.c,$(O)/tests/api/%,$(wildcard tests/api/*.c))
+
+LIB := $(O)/libsoftkvm.so
+TOOL := $(O)/softkvm
+
+.PHONY: all lib tests test test-suite check-api run deps clean
+.DEFAULT_GOAL := all
+
+all: $(LIB) $(TOOL) tests
+
+lib: $(LIB)
+
+$(O)/gen/capnames.h: /usr/include/linux/kvm.h tools/gen-capnames.sh
+	@mkdir -p $(@D)
+	sh tools/gen-capnames.sh $< > $@.tmp && mv $@.tmp $@
+
+$(O)/obj/src/%.o: src/%.c
+	@mkdir -p $(@D)
+	$(CC) $(LIB_CFLAGS) -MMD -MP -c $< -o $@
+
+$(O)/obj/tools/%.o: tools/%.c $(O)/gen/capnames.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+$(LIB): $(LIB_OBJS)
+	$(CC) -shared $(MODE_LDFLAGS) -Wl,-z,defs -o $@ $^ $(LDLIBS_ALL)
+
+$(TOOL): $(TOOL_OBJS) $(LIB)
+	$(CC) $(MODE_LDFLAGS) -o $@ $(TOOL_OBJS) -L$(O) -lsoftkvm -Wl,-rpath,'$$ORIGIN' $(LDLIBS_ALL)
+
+# Conformance tests: ordinary KVM clients, nothing of softkvm linked in.
+$(O)/tests/api/%: tests/api/%.c tests/api/t.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -Itests/api -o $@ $< $(MODE_LDFLAGS) -lpthread
+
+tests: $(API_TESTS)
+
+deps:
+	@sh tools/deps.sh build
+
+# The conformance suite against softkvm (and the host's /dev/kvm if present).
+check-api: $(LIB) $(TOOL) $(API_TESTS)
+	SKVM_BUILD=$(O) prove -f --exec 'sh tests/api/tap-wrap.sh' $(API_TESTS)
+
+test-suite: check-api
+
+test: deps
+	$(MAKE) MODE=release test-suite
+	$(MAKE) MODE=debug test-suite
+
+run: deps all
+	$(TOOL) info
+
+clean:
+	rm -rf build
+
+-include $(LIB_OBJS:.o=.d) $(TOOL_OBJS:.o=.d)

@@ -1,0 +1,96 @@
+/* The direct API (include/softkvm.h) and the ioctl entry every way in uses. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "softkvm.h"
+#include "kvm/kvm.h"
+#include "kvm/sys.h"
+
+long skvm_ioctl(int fd, unsigned long request, unsigned long arg)
+{
+	struct skvm_file *f = skvm_file_get(fd);
+	if (!f)
+		return SKVM_NOT_OURS;
+	/* The request may arrive sign-extended to 64 bits: KVM reads 32. */
+	unsigned int cmd = (unsigned int)request;
+	long r;
+	switch (f->kind) {
+	case SKVM_SYS:
+		r = skvm_sys_ioctl(cmd, arg);
+		break;
+	case SKVM_VM: {
+		struct skvm_vm *vm = f->obj;
+		r = vm->pid != getpid() ? -EIO : skvm_vm_ioctl(vm, cmd, arg);
+		break;
+	}
+	case SKVM_VCPU: {
+		struct skvm_vcpu *vcpu = f->obj;
+		r = vcpu->vm->pid != getpid() ? -EIO : skvm_vcpu_ioctl(vcpu, cmd, arg);
+		break;
+	}
+	default:
+		r = -ENOTTY;
+		break;
+	}
+	skvm_file_put(f);
+	return r;
+}
+
+static int ret_errno(long r)
+{
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	return (int)r;
+}
+
+SKVM_EXPORT int softkvm_open(int flags)
+{
+	return ret_errno(skvm_sys_open(flags));
+}
+
+SKVM_EXPORT int softkvm_ioctl(int fd, unsigned long request, ...)
+{
+	va_list ap;
+	va_start(ap, request);
+	unsigned long arg = va_arg(ap, unsigned long);
+	va_end(ap);
+	long r = skvm_ioctl(fd, request, arg);
+	if (r == SKVM_NOT_OURS)
+		return ioctl(fd, request, arg);
+	return ret_errno(r);
+}
+
+SKVM_EXPORT int softkvm_close(int fd)
+{
+	long r = skvm_file_close(fd);
+	if (r == -EBADF)
+		return sys_close(fd);
+	return ret_errno(r);
+}
+
+SKVM_EXPORT int softkvm_dup3(int oldfd, int newfd, int flags)
+{
+	int r = sys_dup3(oldfd, newfd, flags);
+	if (r < 0)
+		return r;
+	return ret_errno(skvm_file_dup(oldfd, r, flags));
+}
+
+SKVM_EXPORT int softkvm_dup(int fd)
+{
+	int r = sys_dupfd(fd, F_DUPFD);
+	if (r < 0)
+		return r;
+	return ret_errno(skvm_file_dup(fd, r, 0));
+}
+
+SKVM_EXPORT int softkvm_is_handle(int fd)
+{
+	return skvm_file_is_ours(fd);
+}

@@ -1,0 +1,50 @@
+/*
+ * The capability table: the one place that says what softkvm offers.
+ *
+ * A capability reads non-zero only when its feature works end to end; a
+ * feature not listed here reads 0, as on a real KVM that lacks it.  When a
+ * feature lands, its row lands with it (and its tests).
+ */
+#include <unistd.h>
+
+#include "kvm/kvm.h"
+
+struct cap_row {
+	long cap;
+	long value;
+};
+
+static const struct cap_row caps[] = {
+	/* Memory slots (mem/memslot.c) */
+	{KVM_CAP_USER_MEMORY, 1},
+	{KVM_CAP_DESTROY_MEMORY_REGION_WORKS, 1},
+	{KVM_CAP_JOIN_MEMORY_REGIONS_WORKS, 1},
+	{KVM_CAP_NR_MEMSLOTS, MEM_MAX_SLOTS},
+	{KVM_CAP_MULTI_ADDRESS_SPACE, MEM_ADDRESS_SPACES},
+	/* VM configuration (kvm/vm.c) */
+	{KVM_CAP_SET_TSS_ADDR, 1},
+	{KVM_CAP_SET_IDENTITY_MAP_ADDR, 1},
+	{KVM_CAP_SET_BOOT_CPU_ID, 1},
+	{KVM_CAP_MAX_VCPUS, SKVM_MAX_VCPUS},
+	{KVM_CAP_MAX_VCPU_ID, SKVM_MAX_VCPU_ID},
+	{KVM_CAP_CHECK_EXTENSION_VM, 1},
+};
+
+/* KVM's recommended vCPU count: the host's online CPUs, at most MAX_VCPUS. */
+static long nr_vcpus(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : n > SKVM_MAX_VCPUS ? SKVM_MAX_VCPUS : n;
+}
+
+long skvm_check_extension(struct skvm_vm *vm, long cap)
+{
+	(void)vm;
+	if (cap == KVM_CAP_NR_VCPUS)
+		return nr_vcpus();
+	for (size_t i = 0; i < ARRAY_SIZE(caps); i++)
+		if (caps[i].cap == cap)
+			return caps[i].value;
+	return 0;
+}
+

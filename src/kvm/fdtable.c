@@ -1,0 +1,186 @@
+/*
+ * fd -> object table.  Every handle softkvm gives out is a real kernel fd (a
+ * memfd), so poll, close, dup, fork and fd numbering behave; this table says
+ * which of the process's fds are ours and what they name.
+ *
+ * Lookups take the table lock only long enough to take a reference, so a
+ * close racing with an ioctl on another thread frees nothing in use.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "kvm/kvm.h"
+#include "kvm/sys.h"
+
+#define L2_BITS 10
+#define L2_SIZE (1u << L2_BITS)
+#define L1_SIZE 1024 /* up to 1M fds */
+
+static struct skvm_file **table[L1_SIZE];
+static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Lock-free "is this fd possibly ours" check for the common pass-through. */
+static _Atomic int nr_files;
+
+static struct skvm_file **slot(int fd, bool create)
+{
+	if (fd < 0 || (unsigned)fd >= L1_SIZE * L2_SIZE)
+		return NULL;
+	struct skvm_file **l2 = table[fd >> L2_BITS];
+	if (!l2) {
+		if (!create)
+			return NULL;
+		l2 = calloc(L2_SIZE, sizeof(*l2));
+		if (!l2)
+			return NULL;
+		table[fd >> L2_BITS] = l2;
+	}
+	return &l2[fd & (L2_SIZE - 1)];
+}
+
+static void file_release(struct skvm_file *f)
+{
+	switch (f->kind) {
+	case SKVM_SYS:
+		break;
+	case SKVM_VM:
+		skvm_vm_put(f->obj);
+		break;
+	case SKVM_VCPU:
+		skvm_vm_put(((struct skvm_vcpu *)f->obj)->vm);
+		break;
+	case SKVM_DEVICE:
+		skvm_vm_put(f->obj);
+		break;
+	}
+	free(f);
+}
+
+static void obj_get(enum skvm_kind kind, void *obj)
+{
+	if (kind == SKVM_VCPU)
+		skvm_vm_get(((struct skvm_vcpu *)obj)->vm);
+	else if (kind != SKVM_SYS)
+		skvm_vm_get(obj);
+}
+
+/* Install fd as naming obj; the caller's reference on obj is taken over. */
+int skvm_file_install(enum skvm_kind kind, int fd, void *obj)
+{
+	struct skvm_file *f = calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	f->kind = kind;
+	f->fd = fd;
+	f->obj = obj;
+	atomic_init(&f->refs, 1);
+	pthread_mutex_lock(&table_lock);
+	struct skvm_file **s = slot(fd, true);
+	if (!s) {
+		pthread_mutex_unlock(&table_lock);
+		free(f);
+		return -EMFILE;
+	}
+	struct skvm_file *stale = *s;
+	*s = f;
+	if (!stale)
+		atomic_fetch_add(&nr_files, 1);
+	pthread_mutex_unlock(&table_lock);
+	/* An entry left by an fd closed behind our back (close_range, exec). */
+	if (stale)
+		skvm_file_put(stale);
+	return fd;
+}
+
+struct skvm_file *skvm_file_get(int fd)
+{
+	if (!atomic_load_explicit(&nr_files, memory_order_relaxed))
+		return NULL;
+	pthread_mutex_lock(&table_lock);
+	struct skvm_file **s = slot(fd, false);
+	struct skvm_file *f = s ? *s : NULL;
+	if (f)
+		atomic_fetch_add(&f->refs, 1);
+	pthread_mutex_unlock(&table_lock);
+	return f;
+}
+
+void skvm_file_put(struct skvm_file *f)
+{
+	if (f && atomic_fetch_sub(&f->refs, 1) == 1)
+		file_release(f);
+}
+
+bool skvm_file_is_ours(int fd)
+{
+	struct skvm_file *f = skvm_file_get(fd);
+	skvm_file_put(f);
+	return f != NULL;
+}
+
+static struct skvm_file *detach(int fd)
+{
+	pthread_mutex_lock(&table_lock);
+	struct skvm_file **s = slot(fd, false);
+	struct skvm_file *f = s ? *s : NULL;
+	if (f) {
+		*s = NULL;
+		atomic_fetch_sub(&nr_files, 1);
+	}
+	pthread_mutex_unlock(&table_lock);
+	return f;
+}
+
+void skvm_file_forget(int fd)
+{
+	skvm_file_put(detach(fd));
+}
+
+int skvm_file_close(int fd)
+{
+	struct skvm_file *f = detach(fd);
+	if (!f)
+		return -EBADF;
+	skvm_file_put(f);
+	return sys_close(fd) ? -errno : 0;
+}
+
+/*
+ * The dup family: newfd is the kernel's answer for oldfd; record that it
+ * names the same object.  A newfd that was ours before (dup2 onto it) has
+ * been closed by the kernel and is replaced.
+ */
+int skvm_file_dup(int oldfd, int newfd, int flags)
+{
+	(void)flags;
+	struct skvm_file *f = skvm_file_get(oldfd);
+	if (!f) {
+		skvm_file_forget(newfd);
+		return newfd;
+	}
+	if (newfd == oldfd) {
+		skvm_file_put(f);
+		return newfd;
+	}
+	obj_get(f->kind, f->obj);
+	int r = skvm_file_install(f->kind, newfd, f->obj);
+	skvm_file_put(f);
+	return r;
+}
+
+int skvm_anon_fd(const char *name, size_t size, int flags)
+{
+	int fd = memfd_create(name, (flags & O_CLOEXEC) ? MFD_CLOEXEC : 0);
+	if (fd < 0)
+		return -errno;
+	if (size && ftruncate(fd, (off_t)size)) {
+		int e = errno;
+		sys_close(fd);
+		return -e;
+	}
+	return fd;
+}

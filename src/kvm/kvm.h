@@ -1,0 +1,111 @@
+/*
+ * The KVM API personality: system, VM, vCPU and device objects behind real
+ * kernel fds.  See docs/design.md for lifetimes.
+ */
+#ifndef SOFTKVM_KVM_KVM_H
+#define SOFTKVM_KVM_KVM_H
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/types.h>
+#include <linux/kvm.h>
+
+#include "common.h"
+
+#define SKVM_EXPORT __attribute__((visibility("default")))
+#include "mem/memslot.h"
+#include "x86/cpu.h"
+
+#define SKVM_MAX_VCPUS 1024	/* KVM_CAP_MAX_VCPUS on x86 */
+#define SKVM_MAX_VCPU_ID 4096	/* KVM_CAP_MAX_VCPU_ID */
+#define SKVM_API_VERSION 12
+#define SKVM_VCPU_MMAP_PAGES 3	/* kvm_run page, pio data page, coalesced ring */
+#define SKVM_DIRTY_RING_PAGE KVM_DIRTY_LOG_PAGE_OFFSET
+
+/* skvm_ioctl's answer for an fd that is not a softkvm handle. */
+#define SKVM_NOT_OURS (-100000L)
+
+enum skvm_kind { SKVM_SYS, SKVM_VM, SKVM_VCPU, SKVM_DEVICE };
+
+/* An fd-table entry: what the fd is and which object it names. */
+struct skvm_file {
+	enum skvm_kind kind;
+	_Atomic int refs; /* the fd itself plus ioctls in flight */
+	int fd;
+	void *obj;	  /* struct skvm_vm, or struct skvm_vcpu */
+};
+
+struct skvm_vm;
+
+struct skvm_vcpu {
+	struct skvm_vm *vm;
+	u32 id;
+	int memfd;		/* backs the mmap of kvm_run and friends */
+	size_t map_size;
+	struct kvm_run *run;	/* our mapping of the memfd */
+	pthread_mutex_t lock;	/* state ioctls vs. KVM_RUN */
+	bool ran;		/* KVM_RUN has been called once */
+	bool sigmask_set;
+	sigset_t sigmask;
+	struct kvm_guest_debug guest_debug;
+	struct x86_cpu cpu;
+	/* Live binary stats (KVM_GET_STATS_FD) */
+	struct skvm_stats *stats;
+};
+
+struct skvm_vm {
+	_Atomic int refs;	/* fds naming this VM or its vCPUs/devices */
+	pid_t pid;		/* VM ioctls from another process get EIO */
+	pthread_mutex_t lock;
+	struct mem mem;
+	u32 nr_vcpus;
+	struct skvm_vcpu *vcpus[SKVM_MAX_VCPUS];
+	u32 max_vcpus;
+	u32 boot_cpu_id;
+	u64 tss_addr;
+	bool tss_addr_set;
+	u64 identity_map_addr;
+	bool identity_map_set;
+	struct skvm_stats *stats;
+};
+
+/* fd table (fdtable.c) */
+int skvm_file_install(enum skvm_kind kind, int fd, void *obj);
+struct skvm_file *skvm_file_get(int fd);	/* NULL if not ours; takes a ref */
+void skvm_file_put(struct skvm_file *f);
+bool skvm_file_is_ours(int fd);
+int skvm_file_close(int fd);		/* -EBADF if not ours */
+int skvm_file_dup(int oldfd, int newfd, int flags); /* see fdtable.c */
+void skvm_file_forget(int fd);		/* fd was replaced by a dup2 onto it */
+
+/* Objects */
+int skvm_sys_open(int flags);
+void skvm_vm_get(struct skvm_vm *vm);
+void skvm_vm_put(struct skvm_vm *vm);
+int skvm_anon_fd(const char *name, size_t size, int flags);
+
+/* ioctl entry points: return >= 0 or -errno */
+long skvm_sys_ioctl(unsigned int cmd, unsigned long arg);
+long skvm_vm_ioctl(struct skvm_vm *vm, unsigned int cmd, unsigned long arg);
+long skvm_vcpu_ioctl(struct skvm_vcpu *vcpu, unsigned int cmd, unsigned long arg);
+long skvm_check_extension(struct skvm_vm *vm, long cap);
+
+/* The engine seam: run the vCPU until an exit; returns 0 or -errno. */
+long skvm_vcpu_run(struct skvm_vcpu *vcpu);
+
+/* Dispatch an ioctl on any fd: SKVM_NOT_OURS, or >= 0, or -errno (api.c). */
+long skvm_ioctl(int fd, unsigned long request, unsigned long arg);
+
+/* kvm_regs <-> CPU (vcpu.c), shared with KVM_CAP_SYNC_REGS */
+void skvm_regs_get(const struct x86_cpu *c, struct kvm_regs *r);
+void skvm_regs_set(struct x86_cpu *c, const struct kvm_regs *r);
+
+/* Binary stats (stats.c) */
+int skvm_stats_fd(struct skvm_stats *st);
+
+/* uaccess.c: copy from/to the client's memory, EFAULT on bad pointers. */
+int skvm_copy_from_user(void *dst, unsigned long src, size_t n);
+int skvm_copy_to_user(unsigned long dst, const void *src, size_t n);
+
+#endif

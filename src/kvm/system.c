@@ -1,0 +1,103 @@
+/* The system fd (/dev/kvm) and its ioctls (KVM API document, section 4). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "kvm/kvm.h"
+#include "kvm/sys.h"
+#include "kvm/stats.h"
+#include "kvm/x86_ioctl.h"
+
+int skvm_sys_open(int flags)
+{
+	int fd = skvm_anon_fd("kvm", 0, flags);
+	if (fd < 0)
+		return fd;
+	int r = skvm_file_install(SKVM_SYS, fd, NULL);
+	if (r < 0)
+		sys_close(fd);
+	return r;
+}
+
+void skvm_vm_get(struct skvm_vm *vm)
+{
+	atomic_fetch_add(&vm->refs, 1);
+}
+
+static void vcpu_destroy(struct skvm_vcpu *vcpu)
+{
+	munmap(vcpu->run, vcpu->map_size);
+	sys_close(vcpu->memfd);
+	skvm_stats_destroy(vcpu->stats);
+	skvm_x86_vcpu_destroy(vcpu);
+	pthread_mutex_destroy(&vcpu->lock);
+	free(vcpu);
+}
+
+void skvm_vm_put(struct skvm_vm *vm)
+{
+	if (atomic_fetch_sub(&vm->refs, 1) != 1)
+		return;
+	for (u32 i = 0; i < vm->nr_vcpus; i++)
+		vcpu_destroy(vm->vcpus[i]);
+	mem_destroy(&vm->mem);
+	skvm_stats_destroy(vm->stats);
+	pthread_mutex_destroy(&vm->lock);
+	free(vm);
+}
+
+static long create_vm(unsigned long type)
+{
+	/* x86 knows KVM_X86_DEFAULT_VM (0) only, here. */
+	if (type != 0)
+		return -EINVAL;
+	struct skvm_vm *vm = calloc(1, sizeof(*vm));
+	if (!vm)
+		return -ENOMEM;
+	int r = mem_init(&vm->mem);
+	if (r) {
+		free(vm);
+		return r;
+	}
+	atomic_init(&vm->refs, 1);
+	pthread_mutex_init(&vm->lock, NULL);
+	vm->pid = getpid();
+	vm->max_vcpus = SKVM_MAX_VCPUS;
+	char id[SKVM_STATS_NAME_SIZE];
+	snprintf(id, sizeof(id), "kvm-%d", (int)vm->pid);
+	vm->stats = skvm_stats_create(id, skvm_vm_stat_defs, VM_STAT_NR);
+
+	int fd = skvm_anon_fd("kvm-vm", 0, O_CLOEXEC);
+	if (fd < 0 || !vm->stats) {
+		if (fd >= 0)
+			sys_close(fd);
+		skvm_vm_put(vm);
+		return fd < 0 ? fd : -ENOMEM;
+	}
+	r = skvm_file_install(SKVM_VM, fd, vm);
+	if (r < 0) {
+		sys_close(fd);
+		skvm_vm_put(vm);
+	}
+	return r;
+}
+
+long skvm_sys_ioctl(unsigned int cmd, unsigned long arg)
+{
+	switch (cmd) {
+	case KVM_GET_API_VERSION:
+		return arg ? -EINVAL : SKVM_API_VERSION;
+	case KVM_CREATE_VM:
+		return create_vm(arg);
+	case KVM_CHECK_EXTENSION:
+		return skvm_check_extension(NULL, (long)arg);
+	case KVM_GET_VCPU_MMAP_SIZE:
+		return arg ? -EINVAL : SKVM_VCPU_MMAP_PAGES * (long)PAGE_SIZE;
+	default:
+		return skvm_x86_sys_ioctl(cmd, arg);
+	}
+}

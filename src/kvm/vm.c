@@ -1,0 +1,164 @@
+/* VM ioctls (KVM API document, section 4, "vm ioctl"). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "kvm/kvm.h"
+#include "kvm/sys.h"
+#include "kvm/stats.h"
+#include "kvm/x86_ioctl.h"
+
+static long create_vcpu(struct skvm_vm *vm, unsigned long id)
+{
+	if (id >= SKVM_MAX_VCPU_ID)
+		return -EINVAL;
+	pthread_mutex_lock(&vm->lock);
+	long r = -EINVAL;
+	if (vm->nr_vcpus >= vm->max_vcpus)
+		goto out;
+	r = -EEXIST;
+	for (u32 i = 0; i < vm->nr_vcpus; i++)
+		if (vm->vcpus[i]->id == id)
+			goto out;
+
+	r = -ENOMEM;
+	struct skvm_vcpu *vcpu = calloc(1, sizeof(*vcpu));
+	if (!vcpu)
+		goto out;
+	vcpu->vm = vm;
+	vcpu->id = (u32)id;
+	vcpu->cpu.vcpu_id = (u32)id;
+	pthread_mutex_init(&vcpu->lock, NULL);
+	vcpu->map_size = SKVM_VCPU_MMAP_PAGES * PAGE_SIZE;
+
+	char name[SKVM_STATS_NAME_SIZE];
+	snprintf(name, sizeof(name), "kvm-vcpu:%lu", id);
+	vcpu->memfd = skvm_anon_fd(name, vcpu->map_size, O_CLOEXEC);
+	if (vcpu->memfd < 0) {
+		r = vcpu->memfd;
+		goto fail_vcpu;
+	}
+	vcpu->run = mmap(NULL, vcpu->map_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+			 vcpu->memfd, 0);
+	if (vcpu->run == MAP_FAILED)
+		goto fail_memfd;
+	snprintf(name, sizeof(name), "kvm-%d/vcpu-%lu", (int)vm->pid, id);
+	vcpu->stats = skvm_stats_create(name, skvm_vcpu_stat_defs, VCPU_STAT_NR);
+	if (!vcpu->stats)
+		goto fail_map;
+	r = skvm_x86_vcpu_init(vcpu);
+	if (r)
+		goto fail_stats;
+
+	/* The client's fd is a dup of our memfd: its mmap shows our kvm_run. */
+	int fd = sys_dupfd(vcpu->memfd, F_DUPFD_CLOEXEC);
+	if (fd < 0) {
+		r = -errno;
+		goto fail_x86;
+	}
+	skvm_vm_get(vm); /* the vCPU fd's reference */
+	r = skvm_file_install(SKVM_VCPU, fd, vcpu);
+	if (r < 0) {
+		sys_close(fd);
+		skvm_vm_put(vm); /* cannot be the last: the caller holds one */
+		goto fail_x86;
+	}
+	vm->vcpus[vm->nr_vcpus++] = vcpu;
+	goto out;
+
+fail_x86:
+	skvm_x86_vcpu_destroy(vcpu);
+fail_stats:
+	skvm_stats_destroy(vcpu->stats);
+fail_map:
+	munmap(vcpu->run, vcpu->map_size);
+fail_memfd:
+	sys_close(vcpu->memfd);
+fail_vcpu:
+	pthread_mutex_destroy(&vcpu->lock);
+	free(vcpu);
+out:
+	pthread_mutex_unlock(&vm->lock);
+	return r;
+}
+
+static long set_user_memory_region(struct skvm_vm *vm, unsigned long arg)
+{
+	struct kvm_userspace_memory_region r;
+	if (skvm_copy_from_user(&r, arg, sizeof(r)))
+		return -EFAULT;
+	if ((u16)r.slot >= MEM_MAX_SLOTS)
+		return -EINVAL;
+	long ret = mem_set_region(&vm->mem, r.slot >> 16, (u16)r.slot, r.flags,
+				  r.guest_phys_addr, r.memory_size, r.userspace_addr);
+	if (!ret)
+		skvm_stat_inc(vm->stats, VM_STAT_MEMSLOT_UPDATES);
+	return ret;
+}
+
+static long enable_cap(struct skvm_vm *vm, unsigned long arg)
+{
+	struct kvm_enable_cap cap;
+	(void)vm;
+	if (skvm_copy_from_user(&cap, arg, sizeof(cap)))
+		return -EFAULT;
+	if (cap.flags)
+		return -EINVAL;
+	/* No VM capability is enableable yet: KVM answers EINVAL for those. */
+	return -EINVAL;
+}
+
+long skvm_vm_ioctl(struct skvm_vm *vm, unsigned int cmd, unsigned long arg)
+{
+	long r;
+	switch (cmd) {
+	case KVM_CREATE_VCPU:
+		return create_vcpu(vm, arg);
+	case KVM_SET_USER_MEMORY_REGION:
+		return set_user_memory_region(vm, arg);
+	case KVM_CHECK_EXTENSION:
+		return skvm_check_extension(vm, (long)arg);
+	case KVM_ENABLE_CAP:
+		return enable_cap(vm, arg);
+	case KVM_GET_STATS_FD:
+		return skvm_stats_fd(vm->stats);
+	case KVM_SET_TSS_ADDR:
+		/* Three pages below 4 GiB (kvm_vm_ioctl_set_tss_addr). */
+		if (arg > (unsigned int)(-3 * (int)PAGE_SIZE))
+			return -EINVAL;
+		vm->tss_addr = arg;
+		vm->tss_addr_set = true;
+		return 0;
+	case KVM_SET_IDENTITY_MAP_ADDR: {
+		u64 addr;
+		pthread_mutex_lock(&vm->lock);
+		r = -EINVAL;
+		if (vm->nr_vcpus)
+			goto ident_out;
+		r = -EFAULT;
+		if (skvm_copy_from_user(&addr, arg, sizeof(addr)))
+			goto ident_out;
+		vm->identity_map_addr = addr;
+		vm->identity_map_set = true;
+		r = 0;
+ident_out:
+		pthread_mutex_unlock(&vm->lock);
+		return r;
+	}
+	case KVM_SET_BOOT_CPU_ID:
+		pthread_mutex_lock(&vm->lock);
+		r = 0;
+		if (vm->nr_vcpus)
+			r = -EBUSY;
+		else
+			vm->boot_cpu_id = (u32)arg;
+		pthread_mutex_unlock(&vm->lock);
+		return r;
+	default:
+		return -ENOTTY;
+	}
+}

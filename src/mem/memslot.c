@@ -1,0 +1,251 @@
+/* Memslot maps: copy on write, published atomically, read without locks. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/kvm.h>
+
+#include "mem/memslot.h"
+
+/* Highest user address on x86-64 with 4-level paging (TASK_SIZE_MAX). */
+#define MEM_USER_TOP 0x00007ffffffff000ULL
+/* KVM_MEM_MAX_NR_PAGES */
+#define MEM_MAX_PAGES ((1ULL << 31) - 1)
+
+static struct mem_map *map_alloc(void)
+{
+	struct mem_map *map = calloc(1, sizeof(*map));
+	if (map)
+		atomic_init(&map->refs, 1);
+	return map;
+}
+
+static void map_free(struct mem_map *map)
+{
+	for (u32 as = 0; as < MEM_ADDRESS_SPACES; as++)
+		free(map->slots[as]);
+	free(map);
+}
+
+int mem_init(struct mem *m)
+{
+	struct mem_map *map = map_alloc();
+	if (!map)
+		return -ENOMEM;
+	pthread_mutex_init(&m->lock, NULL);
+	atomic_init(&m->map, map);
+	m->next_generation = 1;
+	return 0;
+}
+
+/*
+ * A dirty bitmap dropped from the current map may still be read through an
+ * older map a vCPU holds; it is parked here and freed with the VM.
+ */
+static void log_retire(struct mem *m, _Atomic u64 *log)
+{
+	struct mem_retired *r = malloc(sizeof(*r));
+	if (!r)
+		return; /* leak rather than risk a use after free */
+	r->log = log;
+	r->next = m->retired;
+	m->retired = r;
+}
+
+void mem_destroy(struct mem *m)
+{
+	struct mem_map *map = atomic_load(&m->map);
+	for (u32 as = 0; as < MEM_ADDRESS_SPACES; as++)
+		for (u32 i = 0; i < map->nr[as]; i++)
+			free((void *)map->slots[as][i].dirty);
+	mem_map_put(map);
+	while (m->retired) {
+		struct mem_retired *r = m->retired;
+		m->retired = r->next;
+		free((void *)r->log);
+		free(r);
+	}
+	pthread_mutex_destroy(&m->lock);
+}
+
+struct mem_map *mem_map_get(struct mem *m)
+{
+	/*
+	 * The writer holds m->lock while it swaps maps and drops the old map's
+	 * base reference, so taking the lock here makes "load and get" atomic
+	 * with respect to the swap.  Readers take it once per KVM_RUN.
+	 */
+	pthread_mutex_lock(&m->lock);
+	struct mem_map *map = atomic_load(&m->map);
+	atomic_fetch_add(&map->refs, 1);
+	pthread_mutex_unlock(&m->lock);
+	return map;
+}
+
+void mem_map_put(struct mem_map *map)
+{
+	if (map && atomic_fetch_sub(&map->refs, 1) == 1)
+		map_free(map);
+}
+
+const struct mem_slot *mem_map_find(const struct mem_map *map, u32 as, u64 gpa)
+{
+	const struct mem_slot *s = map->slots[as];
+	u32 lo = 0, hi = map->nr[as];
+	while (lo < hi) {
+		u32 mid = lo + (hi - lo) / 2;
+		if (gpa < s[mid].gpa)
+			hi = mid;
+		else if (gpa >= s[mid].gpa + s[mid].size)
+			lo = mid + 1;
+		else
+			return &s[mid];
+	}
+	return NULL;
+}
+
+const struct mem_slot *mem_map_find_id(const struct mem_map *map, u32 as, u32 id)
+{
+	for (u32 i = 0; i < map->nr[as]; i++)
+		if (map->slots[as][i].id == id)
+			return &map->slots[as][i];
+	return NULL;
+}
+
+static int slot_cmp(const void *a, const void *b)
+{
+	const struct mem_slot *x = a, *y = b;
+	return x->gpa < y->gpa ? -1 : x->gpa > y->gpa;
+}
+
+/* Publish a new map with slot `idx` of address space `as` replaced, removed
+ * (new_slot NULL) or added (idx == nr).  Called with m->lock held. */
+static int publish(struct mem *m, u32 as, u32 idx, const struct mem_slot *new_slot)
+{
+	struct mem_map *old = atomic_load(&m->map);
+	struct mem_map *map = map_alloc();
+	if (!map)
+		return -ENOMEM;
+	for (u32 a = 0; a < MEM_ADDRESS_SPACES; a++) {
+		u32 n = old->nr[a] + (a == as && idx == old->nr[a] ? 1 : 0);
+		map->slots[a] = calloc(n ? n : 1, sizeof(struct mem_slot));
+		if (!map->slots[a]) {
+			map_free(map);
+			return -ENOMEM;
+		}
+		u32 k = 0;
+		for (u32 i = 0; i < old->nr[a]; i++) {
+			if (a == as && i == idx) {
+				if (new_slot)
+					map->slots[a][k++] = *new_slot;
+			} else {
+				map->slots[a][k++] = old->slots[a][i];
+			}
+		}
+		if (a == as && idx == old->nr[a])
+			map->slots[a][k++] = *new_slot;
+		map->nr[a] = k;
+		qsort(map->slots[a], k, sizeof(struct mem_slot), slot_cmp);
+	}
+	map->generation = m->next_generation++;
+	atomic_store(&m->map, map);
+	mem_map_put(old);
+	return 0;
+}
+
+static bool overlaps(const struct mem_map *map, u32 as, u32 id, u64 gpa, u64 size)
+{
+	for (u32 i = 0; i < map->nr[as]; i++) {
+		const struct mem_slot *s = &map->slots[as][i];
+		if (s->id != id && gpa < s->gpa + s->size && s->gpa < gpa + size)
+			return true;
+	}
+	return false;
+}
+
+static _Atomic u64 *log_alloc(u64 size)
+{
+	u64 pages = size >> PAGE_SHIFT;
+	return calloc((pages + 63) / 64 ? (pages + 63) / 64 : 1, sizeof(u64));
+}
+
+/* Rules as in kvm_set_memory_region() (virt/kvm/kvm_main.c), Linux 6.x. */
+int mem_set_region(struct mem *m, u32 as, u32 id, u32 flags, u64 gpa, u64 size,
+		   u64 hva)
+{
+	if (flags & ~(u32)(KVM_MEM_LOG_DIRTY_PAGES | KVM_MEM_READONLY))
+		return -EINVAL;
+	if ((size | gpa | hva) & (PAGE_SIZE - 1))
+		return -EINVAL;
+	if (hva + size < hva || hva + size > MEM_USER_TOP)
+		return -EINVAL;
+	if (as >= MEM_ADDRESS_SPACES || id >= MEM_MAX_SLOTS)
+		return -EINVAL;
+	if (gpa + size < gpa)
+		return -EINVAL;
+	if ((size >> PAGE_SHIFT) > MEM_MAX_PAGES)
+		return -EINVAL;
+
+	pthread_mutex_lock(&m->lock);
+	struct mem_map *map = atomic_load(&m->map);
+	int r = 0;
+	u32 idx = map->nr[as];
+	for (u32 i = 0; i < map->nr[as]; i++)
+		if (map->slots[as][i].id == id)
+			idx = i;
+	const struct mem_slot *old = idx < map->nr[as] ? &map->slots[as][idx] : NULL;
+
+	if (!size) {
+		/* Deleting a slot that does not exist is EINVAL since Linux 5.x. */
+		if (!old) {
+			r = -EINVAL;
+		} else {
+			_Atomic u64 *log = old->dirty;
+			r = publish(m, as, idx, NULL);
+			if (!r && log)
+				log_retire(m, log);
+		}
+		goto out;
+	}
+
+	struct mem_slot ns = {.id = id, .flags = flags, .gpa = gpa, .size = size,
+			      .hva = (u8 *)(uintptr_t)hva};
+	if (old) {
+		/* No resize, no new backing, no READONLY toggle. */
+		if ((u64)(uintptr_t)old->hva != hva || old->size != size ||
+		    ((old->flags ^ flags) & KVM_MEM_READONLY)) {
+			r = -EINVAL;
+			goto out;
+		}
+		if (old->gpa == gpa && old->flags == flags)
+			goto out; /* nothing changes */
+	}
+	if ((!old || old->gpa != gpa) && overlaps(map, as, id, gpa, size)) {
+		r = -EEXIST;
+		goto out;
+	}
+	/* A moved slot starts with a clean log, as in KVM; a flags change keeps
+	 * the bitmap if logging stays on. */
+	ns.dirty = NULL;
+	if (flags & KVM_MEM_LOG_DIRTY_PAGES) {
+		if (old && old->dirty && old->gpa == gpa) {
+			ns.dirty = old->dirty;
+		} else {
+			ns.dirty = log_alloc(size);
+			if (!ns.dirty) {
+				r = -ENOMEM;
+				goto out;
+			}
+		}
+	}
+	_Atomic u64 *old_log = old ? old->dirty : NULL;
+	r = publish(m, as, idx, &ns);
+	if (r) {
+		if (ns.dirty != old_log)
+			free((void *)ns.dirty);
+	} else if (old_log && old_log != ns.dirty) {
+		log_retire(m, old_log);
+	}
+out:
+	pthread_mutex_unlock(&m->lock);
+	return r;
+}

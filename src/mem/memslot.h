@@ -1,0 +1,76 @@
+/*
+ * Guest physical memory: memslots per address space.
+ *
+ * A VM's slots live in an immutable `struct mem_map`; every change builds a new
+ * map and publishes it atomically, so vCPU threads read slots without locks.
+ * A vCPU takes a reference at KVM_RUN entry (mem_map_get) and drops it at exit,
+ * which is why a memslot change takes effect at the next KVM_RUN at the latest;
+ * `generation` lets a running engine notice a change sooner and drop its TLB.
+ */
+#ifndef SOFTKVM_MEM_MEMSLOT_H
+#define SOFTKVM_MEM_MEMSLOT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "common.h"
+
+#define MEM_ADDRESS_SPACES 2 /* x86: normal and SMM (KVM_CAP_MULTI_ADDRESS_SPACE) */
+#define MEM_MAX_SLOTS 32764  /* user slots per address space (KVM_CAP_NR_MEMSLOTS) */
+
+struct mem_slot {
+	u32 id;		   /* slot id within its address space (bits 0-15) */
+	u32 flags;	   /* KVM_MEM_* */
+	u64 gpa;	   /* guest_phys_addr */
+	u64 size;	   /* memory_size, bytes, page multiple */
+	u8 *hva;	   /* userspace_addr */
+	_Atomic u64 *dirty; /* one bit a page while KVM_MEM_LOG_DIRTY_PAGES, else NULL */
+};
+
+struct mem_map {
+	_Atomic int refs;
+	u64 generation;
+	/* Sorted by gpa within each address space for lookup. */
+	u32 nr[MEM_ADDRESS_SPACES];
+	struct mem_slot *slots[MEM_ADDRESS_SPACES];
+};
+
+struct mem_retired {
+	_Atomic u64 *log;
+	struct mem_retired *next;
+};
+
+struct mem {
+	pthread_mutex_t lock; /* serialises writers */
+	struct mem_retired *retired;
+	struct mem_map *_Atomic map;
+	u64 next_generation;
+};
+
+int mem_init(struct mem *m);
+void mem_destroy(struct mem *m);
+
+/* Take and drop a reference to the current map. */
+struct mem_map *mem_map_get(struct mem *m);
+void mem_map_put(struct mem_map *map);
+
+/* The KVM_SET_USER_MEMORY_REGION rules; returns 0 or -errno. */
+int mem_set_region(struct mem *m, u32 as, u32 id, u32 flags, u64 gpa, u64 size,
+		   u64 hva);
+
+/* Slot covering gpa in address space as, or NULL. */
+const struct mem_slot *mem_map_find(const struct mem_map *map, u32 as, u64 gpa);
+
+/* Slot by id (for the dirty log ioctls), or NULL. */
+const struct mem_slot *mem_map_find_id(const struct mem_map *map, u32 as, u32 id);
+
+/* Host pointer for [gpa, gpa+len) if one slot backs it all, else NULL. */
+static inline u8 *mem_map_hva(const struct mem_map *map, u32 as, u64 gpa, u64 len)
+{
+	const struct mem_slot *s = mem_map_find(map, as, gpa);
+	if (!s || gpa + len > s->gpa + s->size || gpa + len < gpa)
+		return NULL;
+	return s->hva + (gpa - s->gpa);
+}
+
+#endif

@@ -1,0 +1,197 @@
+/*
+ * libc interposition for `softkvm run`: open of the KVM device path, ioctl,
+ * close and the dup family.  Every call that is not about a softkvm handle
+ * goes straight to the next definition (libc).
+ *
+ * Interposition is active only when SOFTKVM_DEVICE names the path to answer
+ * for (`softkvm run` sets it to /dev/kvm); a program that merely links the
+ * library sees plain libc behaviour.  No constructor: everything is lazy.
+ */
+/* Define open and open64 (etc.) as separate symbols, as libc does. */
+#undef _FILE_OFFSET_BITS
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "kvm/kvm.h"
+
+/* Fortify entry points glibc exports without a public prototype. */
+int __open_2(const char *path, int flags);
+int __open64_2(const char *path, int flags);
+int __openat_2(int dirfd, const char *path, int flags);
+int __openat64_2(int dirfd, const char *path, int flags);
+
+#define NEXT(name, type)                                                        \
+	static __typeof__(type) next_##name;                                              \
+	if (unlikely(!next_##name))                                             \
+		next_##name = (type)dlsym(RTLD_NEXT, #name)
+
+static const char *device_path(void)
+{
+	static const char *path;
+	static bool done;
+	if (!__atomic_load_n(&done, __ATOMIC_ACQUIRE)) {
+		const char *p = getenv("SOFTKVM_DEVICE");
+		path = p && *p ? p : NULL;
+		__atomic_store_n(&done, true, __ATOMIC_RELEASE);
+	}
+	return path;
+}
+
+static bool is_device(int dirfd, const char *path)
+{
+	const char *dev = device_path();
+	if (!dev || !path)
+		return false;
+	/* Relative names only match when the device path is relative too. */
+	(void)dirfd;
+	return strcmp(path, dev) == 0;
+}
+
+static int ret_errno(long r)
+{
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	return (int)r;
+}
+
+static mode_t va_mode(int flags, va_list ap)
+{
+	return (flags & O_CREAT) || (flags & __O_TMPFILE) == __O_TMPFILE
+		       ? (mode_t)va_arg(ap, int)
+		       : 0;
+}
+
+#define OPEN_LIKE(name)                                                         \
+	SKVM_EXPORT int name(const char *path, int flags, ...)                  \
+	{                                                                       \
+		va_list ap;                                                     \
+		va_start(ap, flags);                                            \
+		mode_t mode = va_mode(flags, ap);                               \
+		va_end(ap);                                                     \
+		if (is_device(AT_FDCWD, path))                                  \
+			return ret_errno(skvm_sys_open(flags));                 \
+		NEXT(name, int (*)(const char *, int, ...));                    \
+		return next_##name(path, flags, mode);                          \
+	}
+
+#define OPENAT_LIKE(name)                                                       \
+	SKVM_EXPORT int name(int dirfd, const char *path, int flags, ...)       \
+	{                                                                       \
+		va_list ap;                                                     \
+		va_start(ap, flags);                                            \
+		mode_t mode = va_mode(flags, ap);                               \
+		va_end(ap);                                                     \
+		if (is_device(dirfd, path))                                     \
+			return ret_errno(skvm_sys_open(flags));                 \
+		NEXT(name, int (*)(int, const char *, int, ...));               \
+		return next_##name(dirfd, path, flags, mode);                   \
+	}
+
+/* The _FORTIFY_SOURCE entry points: open(path, flags) without a mode. */
+#define OPEN2_LIKE(name)                                                        \
+	SKVM_EXPORT int name(const char *path, int flags)                       \
+	{                                                                       \
+		if (is_device(AT_FDCWD, path))                                  \
+			return ret_errno(skvm_sys_open(flags));                 \
+		NEXT(name, int (*)(const char *, int));                         \
+		return next_##name(path, flags);                                \
+	}
+
+#define OPENAT2_LIKE(name)                                                      \
+	SKVM_EXPORT int name(int dirfd, const char *path, int flags)            \
+	{                                                                       \
+		if (is_device(dirfd, path))                                     \
+			return ret_errno(skvm_sys_open(flags));                 \
+		NEXT(name, int (*)(int, const char *, int));                    \
+		return next_##name(dirfd, path, flags);                         \
+	}
+
+OPEN_LIKE(open)
+OPEN_LIKE(open64)
+OPENAT_LIKE(openat)
+OPENAT_LIKE(openat64)
+OPEN2_LIKE(__open_2)
+OPEN2_LIKE(__open64_2)
+OPENAT2_LIKE(__openat_2)
+OPENAT2_LIKE(__openat64_2)
+
+SKVM_EXPORT int ioctl(int fd, unsigned long request, ...)
+{
+	va_list ap;
+	va_start(ap, request);
+	unsigned long arg = va_arg(ap, unsigned long);
+	va_end(ap);
+	long r = skvm_ioctl(fd, request, arg);
+	if (likely(r != SKVM_NOT_OURS))
+		return ret_errno(r);
+	NEXT(ioctl, int (*)(int, unsigned long, ...));
+	return next_ioctl(fd, request, arg);
+}
+
+SKVM_EXPORT int close(int fd)
+{
+	long r = skvm_file_close(fd);
+	if (r != -EBADF)
+		return ret_errno(r);
+	NEXT(close, int (*)(int));
+	return next_close(fd);
+}
+
+SKVM_EXPORT int dup(int fd)
+{
+	NEXT(dup, int (*)(int));
+	int r = next_dup(fd);
+	return r < 0 ? r : ret_errno(skvm_file_dup(fd, r, 0));
+}
+
+SKVM_EXPORT int dup2(int oldfd, int newfd)
+{
+	NEXT(dup2, int (*)(int, int));
+	int r = next_dup2(oldfd, newfd);
+	return r < 0 ? r : ret_errno(skvm_file_dup(oldfd, r, 0));
+}
+
+SKVM_EXPORT int dup3(int oldfd, int newfd, int flags)
+{
+	NEXT(dup3, int (*)(int, int, int));
+	int r = next_dup3(oldfd, newfd, flags);
+	return r < 0 ? r : ret_errno(skvm_file_dup(oldfd, r, flags));
+}
+
+static int fcntl_common(int fd, int cmd, unsigned long arg,
+			int (*next)(int, int, ...))
+{
+	int r = next(fd, cmd, arg);
+	if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC))
+		return ret_errno(skvm_file_dup(fd, r, cmd == F_DUPFD_CLOEXEC ? O_CLOEXEC : 0));
+	return r;
+}
+
+SKVM_EXPORT int fcntl(int fd, int cmd, ...)
+{
+	va_list ap;
+	va_start(ap, cmd);
+	unsigned long arg = va_arg(ap, unsigned long);
+	va_end(ap);
+	NEXT(fcntl, int (*)(int, int, ...));
+	return fcntl_common(fd, cmd, arg, next_fcntl);
+}
+
+SKVM_EXPORT int fcntl64(int fd, int cmd, ...)
+{
+	va_list ap;
+	va_start(ap, cmd);
+	unsigned long arg = va_arg(ap, unsigned long);
+	va_end(ap);
+	NEXT(fcntl64, int (*)(int, int, ...));
+	return fcntl_common(fd, cmd, arg, next_fcntl64);
+}

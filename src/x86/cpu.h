@@ -1,0 +1,204 @@
+/*
+ * The virtual x86-64 CPU: architectural state and the narrow interface
+ * through which it sees the world (see docs/design.md).
+ *
+ * x86/ knows nothing of fds or ioctls: kvm/ converts between these structs and
+ * the <linux/kvm.h> ABI.  Engine-private state (decoded blocks, soft TLB) hangs
+ * off `engine` and is owned by the execution files.
+ */
+#ifndef SOFTKVM_X86_CPU_H
+#define SOFTKVM_X86_CPU_H
+
+#include "common.h"
+
+enum { R_RAX, R_RCX, R_RDX, R_RBX, R_RSP, R_RBP, R_RSI, R_RDI,
+       R_R8, R_R9, R_R10, R_R11, R_R12, R_R13, R_R14, R_R15 };
+enum { S_ES, S_CS, S_SS, S_DS, S_FS, S_GS, S_NR };
+
+/* A segment register with its hidden part, field for field kvm_segment. */
+struct x86_seg {
+	u64 base;
+	u32 limit;	/* byte granular (already scaled by G) */
+	u16 sel;
+	u8 type, s, dpl, present, db, l, g, avl, unusable;
+};
+
+struct x86_dtable {
+	u64 base;
+	u16 limit;
+};
+
+/* CR0 */
+#define X86_CR0_PE BIT(0)
+#define X86_CR0_MP BIT(1)
+#define X86_CR0_EM BIT(2)
+#define X86_CR0_TS BIT(3)
+#define X86_CR0_ET BIT(4)
+#define X86_CR0_NE BIT(5)
+#define X86_CR0_WP BIT(16)
+#define X86_CR0_AM BIT(18)
+#define X86_CR0_NW BIT(29)
+#define X86_CR0_CD BIT(30)
+#define X86_CR0_PG BIT(31)
+/* CR4 */
+#define X86_CR4_VME BIT(0)
+#define X86_CR4_PVI BIT(1)
+#define X86_CR4_TSD BIT(2)
+#define X86_CR4_DE BIT(3)
+#define X86_CR4_PSE BIT(4)
+#define X86_CR4_PAE BIT(5)
+#define X86_CR4_MCE BIT(6)
+#define X86_CR4_PGE BIT(7)
+#define X86_CR4_PCE BIT(8)
+#define X86_CR4_OSFXSR BIT(9)
+#define X86_CR4_OSXMMEXCPT BIT(10)
+#define X86_CR4_UMIP BIT(11)
+#define X86_CR4_LA57 BIT(12)
+#define X86_CR4_VMXE BIT(13)
+#define X86_CR4_SMXE BIT(14)
+#define X86_CR4_FSGSBASE BIT(16)
+#define X86_CR4_PCIDE BIT(17)
+#define X86_CR4_OSXSAVE BIT(18)
+#define X86_CR4_SMEP BIT(20)
+#define X86_CR4_SMAP BIT(21)
+#define X86_CR4_PKE BIT(22)
+/* EFER */
+#define X86_EFER_SCE BIT(0)
+#define X86_EFER_LME BIT(8)
+#define X86_EFER_LMA BIT(10)
+#define X86_EFER_NXE BIT(11)
+#define X86_EFER_SVME BIT(12)
+#define X86_EFER_FFXSR BIT(14)
+/* RFLAGS */
+#define X86_FL_CF BIT(0)
+#define X86_FL_FIXED1 BIT(1)
+#define X86_FL_PF BIT(2)
+#define X86_FL_AF BIT(4)
+#define X86_FL_ZF BIT(6)
+#define X86_FL_SF BIT(7)
+#define X86_FL_TF BIT(8)
+#define X86_FL_IF BIT(9)
+#define X86_FL_DF BIT(10)
+#define X86_FL_OF BIT(11)
+#define X86_FL_IOPL (3ULL << 12)
+#define X86_FL_NT BIT(14)
+#define X86_FL_RF BIT(16)
+#define X86_FL_VM BIT(17)
+#define X86_FL_AC BIT(18)
+#define X86_FL_VIF BIT(19)
+#define X86_FL_VIP BIT(20)
+#define X86_FL_ID BIT(21)
+
+#define X86_APIC_BASE_DEFAULT 0xfee00000ULL
+#define X86_APIC_BASE_BSP BIT(8)
+#define X86_APIC_BASE_EXTD BIT(10)
+#define X86_APIC_BASE_EN BIT(11)
+
+/* The FXSAVE image (legacy region of XSAVE), 512 bytes. */
+struct x86_fxsave {
+	u16 fcw, fsw;
+	u8 ftw, rsvd1; /* abridged tag */
+	u16 fop;
+	u64 fip, fdp;
+	u32 mxcsr, mxcsr_mask;
+	u8 st[8][16];
+	u8 xmm[16][16];
+	u8 rsvd2[96];
+};
+
+#define X86_XSAVE_AREA 4096 /* the size of struct kvm_xsave's region */
+
+/* Pending and injected events, the content of struct kvm_vcpu_events. */
+struct x86_events {
+	struct {
+		u8 injected, pending, nr, has_error_code;
+		u32 error_code;
+		u8 has_payload;
+		u64 payload;
+	} exception;
+	struct {
+		u8 injected, nr, soft, shadow;
+	} interrupt;
+	struct {
+		u8 injected, pending, masked;
+	} nmi;
+	u32 sipi_vector;
+	struct {
+		u8 smm, pending, smm_inside_nmi, latched_init;
+	} smi;
+	u8 triple_fault_pending;
+};
+
+/* MSR values the CPU keeps (the MSR layer in x86/msr.c owns their rules). */
+struct x86_msrs {
+	u64 star, lstar, cstar, sfmask, kernel_gs_base;
+	u64 sysenter_cs, sysenter_esp, sysenter_eip;
+	u64 tsc_offset; /* guest TSC = host-derived clock + tsc_offset */
+	u64 tsc_adjust, tsc_aux, tsc_deadline;
+	u64 pat, misc_enable, spec_ctrl, xss;
+	u64 mtrr_def_type, mtrr_fixed[11], mtrr_var[16]; /* base/mask pairs */
+	u64 mcg_cap, mcg_status, mcg_ctl, mce_banks[32 * 4];
+	u64 kvm_wall_clock, kvm_system_time, kvm_async_pf_en, kvm_steal_time,
+		kvm_pv_eoi_en, kvm_poll_control;
+	u64 platform_info, ucode_rev, arch_capabilities, smbase;
+};
+
+struct x86_cpuid_entry {
+	u32 function, index, flags, eax, ebx, ecx, edx;
+};
+
+struct x86_cpu {
+	/* General state; rflags through x86_get_rflags/x86_set_rflags, which the
+	 * engine may implement with lazy flags. */
+	u64 gpr[16];
+	u64 rip;
+	u64 rflags;
+
+	struct x86_seg seg[S_NR], ldt, tr;
+	struct x86_dtable gdt, idt;
+	u64 cr0, cr2, cr3, cr4, cr8, efer, apic_base;
+	u64 dr[4], dr6, dr7;
+	u64 xcr0;
+
+	/* x87/SSE/AVX state in the standard (non-compacted) XSAVE layout;
+	 * the first 512 bytes are the FXSAVE image. */
+	union {
+		struct x86_fxsave fx;
+		u8 bytes[X86_XSAVE_AREA];
+	} xsave __attribute__((aligned(64)));
+
+	struct x86_msrs msr;
+	struct x86_events ev;
+	u32 mp_state;	/* KVM_MP_STATE_* */
+	u32 vcpu_id;	/* also the initial APIC id */
+
+	/* The guest's CPUID (KVM_SET_CPUID2); the engine answers CPUID from it. */
+	struct x86_cpuid_entry *cpuid;
+	u32 cpuid_nent;
+
+	u64 tsc_khz;
+
+	void *engine; /* owned by the execution engine */
+};
+
+/* The x86 reset state (SDM Vol. 3 9.1.1), as KVM sets up a new vCPU. */
+void x86_cpu_reset(struct x86_cpu *cpu, bool init_only);
+
+static inline u64 x86_get_rflags(const struct x86_cpu *cpu)
+{
+	return cpu->rflags;
+}
+
+static inline void x86_set_rflags(struct x86_cpu *cpu, u64 v)
+{
+	cpu->rflags = v | X86_FL_FIXED1;
+}
+
+/* Find a CPUID entry in the guest table, honouring KVM_CPUID_FLAG_SIGNIFCANT_INDEX. */
+const struct x86_cpuid_entry *x86_cpuid_find(const struct x86_cpu *cpu, u32 fn,
+					     u32 idx);
+
+/* Engine interface to the outside world: kvm/ fills it per vCPU. */
+struct x86_mem_ops; /* defined with the engine */
+
+#endif

@@ -1,0 +1,65 @@
+/* Power-on and INIT state (SDM Vol. 3A, 9.1.1, Table 9-1), as KVM builds it. */
+#include <string.h>
+#include <linux/kvm.h>
+
+#include "x86/cpu.h"
+
+static void seg_reset(struct x86_seg *s, u16 sel, u64 base, u8 type)
+{
+	*s = (struct x86_seg){.base = base, .limit = 0xffff, .sel = sel,
+			      .type = type, .s = 1, .present = 1};
+}
+
+void x86_cpu_reset(struct x86_cpu *cpu, bool init_only)
+{
+	const struct x86_cpuid_entry *e1 = x86_cpuid_find(cpu, 1, 0);
+
+	memset(cpu->gpr, 0, sizeof(cpu->gpr));
+	/* EDX holds the processor signature; KVM uses 0x600 without CPUID. */
+	cpu->gpr[R_RDX] = e1 ? e1->eax : 0x600;
+	cpu->rip = 0xfff0;
+	cpu->rflags = X86_FL_FIXED1;
+
+	for (int i = 0; i < S_NR; i++)
+		seg_reset(&cpu->seg[i], 0, 0, 3);
+	seg_reset(&cpu->seg[S_CS], 0xf000, 0xffff0000, 0xb);
+	cpu->ldt = (struct x86_seg){.limit = 0xffff, .type = 2, .present = 1};
+	cpu->tr = (struct x86_seg){.limit = 0xffff, .type = 0xb, .present = 1};
+	cpu->gdt = (struct x86_dtable){.limit = 0xffff};
+	cpu->idt = (struct x86_dtable){.limit = 0xffff};
+
+	/* INIT keeps CD/NW; power-on sets them (and ET, hardwired on). */
+	cpu->cr0 = X86_CR0_ET | X86_CR0_CD | X86_CR0_NW;
+	cpu->cr2 = cpu->cr3 = cpu->cr4 = cpu->cr8 = 0;
+	cpu->efer = 0;
+	memset(cpu->dr, 0, sizeof(cpu->dr));
+	cpu->dr6 = 0xffff0ff0;
+	cpu->dr7 = 0x400;
+
+	memset(&cpu->ev, 0, sizeof(cpu->ev));
+
+	if (!init_only) {
+		/* x87/SSE state is not touched by INIT (SDM 9.1.1). */
+		memset(&cpu->xsave, 0, sizeof(cpu->xsave));
+		cpu->xsave.fx.fcw = 0x37f;
+		cpu->xsave.fx.mxcsr = 0x1f80;
+		cpu->xcr0 = 1;
+		memset(&cpu->msr, 0, sizeof(cpu->msr));
+		cpu->msr.pat = 0x0007040600070406ULL;
+		cpu->apic_base = X86_APIC_BASE_DEFAULT | X86_APIC_BASE_EN |
+				 (cpu->vcpu_id == 0 ? X86_APIC_BASE_BSP : 0);
+	}
+	cpu->mp_state = KVM_MP_STATE_RUNNABLE;
+}
+
+const struct x86_cpuid_entry *x86_cpuid_find(const struct x86_cpu *cpu, u32 fn,
+					     u32 idx)
+{
+	for (u32 i = 0; i < cpu->cpuid_nent; i++) {
+		const struct x86_cpuid_entry *e = &cpu->cpuid[i];
+		if (e->function == fn &&
+		    (!(e->flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX) || e->index == idx))
+			return e;
+	}
+	return NULL;
+}

@@ -1,0 +1,6 @@
+#ifndef SOFTKVM_TOOLS_H
+#define SOFTKVM_TOOLS_H
+
+int cmd_info(int argc, char **argv);
+
+#endif
