@@ -11,3 +11,10 @@ long skvm_vcpu_cpuid_ioctl(struct skvm_vcpu *vcpu, unsigned int cmd, unsigned lo
 	(void)arg;
 	return SKVM_NOIOCTL;
 }
+
+long skvm_cpuid_sys_ioctl(unsigned int cmd, unsigned long arg)
+{
+	(void)cmd;
+	(void)arg;
+	return SKVM_NOIOCTL;
+}

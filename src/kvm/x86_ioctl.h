@@ -9,8 +9,12 @@
 
 #define SKVM_NOIOCTL (-515L) /* the kernel's ENOIOCTLCMD: never returned to a client */
 
-/* System fd: MSR lists, feature MSRs, supported/emulated CPUID (x86_sys.c). */
+/* System fd: the x86 groups below, in turn (x86_sys.c). */
 long skvm_x86_sys_ioctl(unsigned int cmd, unsigned long arg);
+/* KVM_GET_MSR_INDEX_LIST, KVM_GET_MSR_FEATURE_INDEX_LIST, KVM_GET_MSRS (vcpu_msr.c). */
+long skvm_msr_sys_ioctl(unsigned int cmd, unsigned long arg);
+/* KVM_GET_SUPPORTED_CPUID, KVM_GET_EMULATED_CPUID (vcpu_cpuid.c). */
+long skvm_cpuid_sys_ioctl(unsigned int cmd, unsigned long arg);
 
 /* vCPU register/state ioctls (vcpu_state.c). */
 long skvm_vcpu_state_ioctl(struct skvm_vcpu *vcpu, unsigned int cmd, unsigned long arg);

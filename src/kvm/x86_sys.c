@@ -1,4 +1,4 @@
-/* x86 system ioctls: MSR index lists, feature MSRs, supported CPUID. */
+/* x86 system ioctls: each group answers what it owns. */
 #include <errno.h>
 
 #include "kvm/kvm.h"
@@ -6,7 +6,10 @@
 
 long skvm_x86_sys_ioctl(unsigned int cmd, unsigned long arg)
 {
-	(void)cmd;
-	(void)arg;
-	return -EINVAL; /* kvm_arch_dev_ioctl's default */
+	long r = skvm_msr_sys_ioctl(cmd, arg);
+	if (r == SKVM_NOIOCTL)
+		r = skvm_cpuid_sys_ioctl(cmd, arg);
+	if (r == SKVM_NOIOCTL)
+		r = -EINVAL; /* kvm_arch_dev_ioctl's default */
+	return r;
 }
