@@ -75,6 +75,8 @@ static long set_signal_mask(struct skvm_vcpu *vcpu, unsigned long arg)
 	u64 bits;
 	if (skvm_copy_from_user(&bits, arg + sizeof(hdr), sizeof(bits)))
 		return -EFAULT;
+	/* SIGKILL and SIGSTOP cannot be blocked (kvm_vcpu_ioctl_set_sigmask). */
+	bits &= ~(BIT(SIGKILL - 1) | BIT(SIGSTOP - 1));
 	sigemptyset(&vcpu->sigmask);
 	for (int s = 1; s <= 64; s++)
 		if (bits & BIT(s - 1))
