@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <limits.h>
+#include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,20 @@ static int library_path(char *out, size_t n)
 	return access(out, R_OK);
 }
 
+/*
+ * A sanitizer build of libsoftkvm.so needs the ASan runtime first in the
+ * initial library list, ahead of itself; this command is built the same way,
+ * so the runtime it was loaded with is the one to preload.
+ */
+static int find_asan(struct dl_phdr_info *info, size_t size, void *out)
+{
+	(void)size;
+	if (!strstr(info->dlpi_name, "/libasan.so"))
+		return 0;
+	snprintf(out, PATH_MAX, "%s", info->dlpi_name);
+	return 1;
+}
+
 static int cmd_run(int argc, char **argv)
 {
 	const char *device = "/dev/kvm";
@@ -61,9 +76,12 @@ static int cmd_run(int argc, char **argv)
 		fprintf(stderr, "softkvm: cannot find libsoftkvm.so beside this command\n");
 		return 127;
 	}
+	char asan[PATH_MAX] = "";
+	dl_iterate_phdr(find_asan, asan);
 	const char *old = getenv("LD_PRELOAD");
 	char *preload;
-	if (asprintf(&preload, "%s%s%s", lib, old && *old ? ":" : "", old ? old : "") < 0)
+	if (asprintf(&preload, "%s%s%s%s%s", asan, *asan ? ":" : "", lib,
+		     old && *old ? ":" : "", old ? old : "") < 0)
 		return 127;
 	setenv("LD_PRELOAD", preload, 1);
 	setenv("SOFTKVM_DEVICE", device, 1);

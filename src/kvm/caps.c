@@ -21,12 +21,15 @@ static const struct cap_row caps[] = {
 	{KVM_CAP_JOIN_MEMORY_REGIONS_WORKS, 1},
 	{KVM_CAP_NR_MEMSLOTS, MEM_MAX_SLOTS},
 	{KVM_CAP_MULTI_ADDRESS_SPACE, MEM_ADDRESS_SPACES},
+	/* Writes to a read-only slot exit as KVM_EXIT_MMIO (engine slow path). */
+	{KVM_CAP_READONLY_MEM, 1},
 	/* VM configuration (kvm/vm.c) */
 	{KVM_CAP_SET_TSS_ADDR, 1},
 	{KVM_CAP_SET_IDENTITY_MAP_ADDR, 1},
 	{KVM_CAP_SET_BOOT_CPU_ID, 1},
 	{KVM_CAP_MAX_VCPUS, SKVM_MAX_VCPUS},
 	{KVM_CAP_MAX_VCPU_ID, SKVM_MAX_VCPU_ID},
+	{KVM_CAP_ENABLE_CAP_VM, 1},	/* KVM_CAP_MAX_VCPU_ID is enableable */
 	{KVM_CAP_CHECK_EXTENSION_VM, 1},
 };
 

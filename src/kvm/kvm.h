@@ -62,6 +62,7 @@ struct skvm_vm {
 	u32 nr_vcpus;
 	struct skvm_vcpu *vcpus[SKVM_MAX_VCPUS];
 	u32 max_vcpus;
+	u32 max_vcpu_ids;	/* KVM_CAP_MAX_VCPU_ID; 0 until set or first vCPU */
 	u32 boot_cpu_id;
 	u64 tss_addr;
 	bool tss_addr_set;

@@ -20,6 +20,11 @@ static long create_vcpu(struct skvm_vm *vm, unsigned long id)
 	long r = -EINVAL;
 	if (vm->nr_vcpus >= vm->max_vcpus)
 		goto out;
+	/* kvm_arch_vcpu_precreate: the first vCPU fixes an unset id limit. */
+	if (!vm->max_vcpu_ids)
+		vm->max_vcpu_ids = SKVM_MAX_VCPU_ID;
+	if (id >= vm->max_vcpu_ids)
+		goto out;
 	r = -EEXIST;
 	for (u32 i = 0; i < vm->nr_vcpus; i++)
 		if (vm->vcpus[i]->id == id)
@@ -100,16 +105,57 @@ static long set_user_memory_region(struct skvm_vm *vm, unsigned long arg)
 	return ret;
 }
 
+/*
+ * KVM_CAP_MAX_VCPU_ID lowers the vCPU id limit (and so the APIC id range)
+ * once: setting the current value again succeeds, any other change fails,
+ * as does a limit below the boot CPU id.
+ */
+static long enable_max_vcpu_id(struct skvm_vm *vm, u64 limit)
+{
+	if (limit > SKVM_MAX_VCPU_ID)
+		return -EINVAL;
+	long r = -EINVAL;
+	pthread_mutex_lock(&vm->lock);
+	if (vm->boot_cpu_id > limit) {
+		/* EINVAL */
+	} else if (vm->max_vcpu_ids == limit) {
+		r = 0;
+	} else if (!vm->max_vcpu_ids) {
+		vm->max_vcpu_ids = (u32)limit;
+		r = 0;
+	}
+	pthread_mutex_unlock(&vm->lock);
+	return r;
+}
+
 static long enable_cap(struct skvm_vm *vm, unsigned long arg)
 {
 	struct kvm_enable_cap cap;
-	(void)vm;
 	if (skvm_copy_from_user(&cap, arg, sizeof(cap)))
 		return -EFAULT;
 	if (cap.flags)
 		return -EINVAL;
-	/* No VM capability is enableable yet: KVM answers EINVAL for those. */
-	return -EINVAL;
+	switch (cap.cap) {
+	case KVM_CAP_MAX_VCPU_ID:
+		return enable_max_vcpu_id(vm, cap.args[0]);
+	default:
+		/* Capabilities softkvm cannot enable fail as unknown ones do. */
+		return -EINVAL;
+	}
+}
+
+static long set_boot_cpu_id(struct skvm_vm *vm, unsigned long id)
+{
+	long r = 0;
+	pthread_mutex_lock(&vm->lock);
+	if (vm->nr_vcpus)
+		r = -EBUSY;
+	else if (id > SKVM_MAX_VCPU_ID || (vm->max_vcpu_ids && id > vm->max_vcpu_ids))
+		r = -EINVAL; /* "> limit", not ">=": KVM's own bound */
+	else
+		vm->boot_cpu_id = (u32)id;
+	pthread_mutex_unlock(&vm->lock);
+	return r;
 }
 
 long skvm_vm_ioctl(struct skvm_vm *vm, unsigned int cmd, unsigned long arg)
@@ -150,14 +196,7 @@ ident_out:
 		return r;
 	}
 	case KVM_SET_BOOT_CPU_ID:
-		pthread_mutex_lock(&vm->lock);
-		r = 0;
-		if (vm->nr_vcpus)
-			r = -EBUSY;
-		else
-			vm->boot_cpu_id = (u32)arg;
-		pthread_mutex_unlock(&vm->lock);
-		return r;
+		return set_boot_cpu_id(vm, arg);
 	default:
 		return -ENOTTY;
 	}

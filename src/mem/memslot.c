@@ -10,6 +10,11 @@
 #define MEM_USER_TOP 0x00007ffffffff000ULL
 /* KVM_MEM_MAX_NR_PAGES */
 #define MEM_MAX_PAGES ((1ULL << 31) - 1)
+/*
+ * Guest physical addresses end at 2^52, the architectural MAXPHYADDR limit
+ * KVM's shadow MMU uses (kvm_mmu_max_gfn() in kvm_arch_prepare_memory_region).
+ */
+#define MEM_GPA_TOP (1ULL << 52)
 
 static struct mem_map *map_alloc(void)
 {
@@ -221,6 +226,10 @@ int mem_set_region(struct mem *m, u32 as, u32 id, u32 flags, u64 gpa, u64 size,
 	}
 	if ((!old || old->gpa != gpa) && overlaps(map, as, id, gpa, size)) {
 		r = -EEXIST;
+		goto out;
+	}
+	if ((!old || old->gpa != gpa) && gpa + size > MEM_GPA_TOP) {
+		r = -EINVAL;
 		goto out;
 	}
 	/* A moved slot starts with a clean log, as in KVM; a flags change keeps
