@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "softkvm.h"
@@ -38,6 +39,25 @@ long skvm_ioctl(int fd, unsigned long request, unsigned long arg)
 	}
 	skvm_file_put(f);
 	return r;
+}
+
+/*
+ * The system and VM fds have no mmap in KVM (ENODEV); a vCPU fd lives on
+ * KVM's noexec anon-inode mount, so PROT_EXEC is EPERM.  Our memfds would
+ * allow both.
+ */
+int skvm_mmap_check(int fd, int prot)
+{
+	switch (skvm_file_kind(fd)) {
+	case SKVM_SYS:
+	case SKVM_VM:
+	case SKVM_DEVICE:
+		return -ENODEV;
+	case SKVM_VCPU:
+		return (prot & PROT_EXEC) ? -EPERM : 0;
+	default:
+		return 0;
+	}
 }
 
 static int ret_errno(long r)

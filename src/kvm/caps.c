@@ -31,6 +31,8 @@ static const struct cap_row caps[] = {
 	{KVM_CAP_MAX_VCPU_ID, SKVM_MAX_VCPU_ID},
 	{KVM_CAP_ENABLE_CAP_VM, 1},	/* KVM_CAP_MAX_VCPU_ID is enableable */
 	{KVM_CAP_CHECK_EXTENSION_VM, 1},
+	/* Binary statistics (kvm/stats.c) */
+	{KVM_CAP_BINARY_STATS_FD, 1},
 };
 
 /* KVM's recommended vCPU count: the host's online CPUs, at most MAX_VCPUS. */

@@ -140,6 +140,28 @@ void skvm_file_forget(int fd)
 	skvm_file_put(detach(fd));
 }
 
+/* fds closed in bulk (close_range, closefrom) behind the table's back. */
+void skvm_file_forget_range(unsigned int first, unsigned int last)
+{
+	const u64 top = (u64)L1_SIZE * L2_SIZE - 1;
+	u64 end = last < top ? last : top;
+	for (u64 fd = first; fd <= end && atomic_load(&nr_files);) {
+		if (!__atomic_load_n(&table[fd >> L2_BITS], __ATOMIC_ACQUIRE)) {
+			fd = (fd | (L2_SIZE - 1)) + 1; /* a whole empty chunk */
+			continue;
+		}
+		skvm_file_forget((int)fd++);
+	}
+}
+
+int skvm_file_kind(int fd)
+{
+	struct skvm_file *f = skvm_file_get(fd);
+	int kind = f ? (int)f->kind : -1;
+	skvm_file_put(f);
+	return kind;
+}
+
 int skvm_file_close(int fd)
 {
 	struct skvm_file *f = detach(fd);

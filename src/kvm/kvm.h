@@ -41,9 +41,8 @@ struct skvm_vm;
 struct skvm_vcpu {
 	struct skvm_vm *vm;
 	u32 id;
-	int memfd;		/* backs the mmap of kvm_run and friends */
 	size_t map_size;
-	struct kvm_run *run;	/* our mapping of the memfd */
+	struct kvm_run *run;	/* our mapping of the vCPU fd's memfd */
 	pthread_mutex_t lock;	/* state ioctls vs. KVM_RUN */
 	bool ran;		/* KVM_RUN has been called once */
 	bool sigmask_set;
@@ -79,6 +78,8 @@ bool skvm_file_is_ours(int fd);
 int skvm_file_close(int fd);		/* -EBADF if not ours */
 int skvm_file_dup(int oldfd, int newfd, int flags); /* see fdtable.c */
 void skvm_file_forget(int fd);		/* fd was replaced by a dup2 onto it */
+void skvm_file_forget_range(unsigned int first, unsigned int last);
+int skvm_file_kind(int fd);		/* enum skvm_kind, or -1 if not ours */
 
 /* Objects */
 int skvm_sys_open(int flags);
@@ -94,6 +95,9 @@ long skvm_check_extension(struct skvm_vm *vm, long cap);
 
 /* The engine seam: run the vCPU until an exit; returns 0 or -errno. */
 long skvm_vcpu_run(struct skvm_vcpu *vcpu);
+
+/* mmap of fd with prot: 0 to go ahead, or KVM's -errno (api.c). */
+int skvm_mmap_check(int fd, int prot);
 
 /* Dispatch an ioctl on any fd: SKVM_NOT_OURS, or >= 0, or -errno (api.c). */
 long skvm_ioctl(int fd, unsigned long request, unsigned long arg);

@@ -4,22 +4,35 @@
 #ifndef SOFTKVM_KVM_STATS_H
 #define SOFTKVM_KVM_STATS_H
 
+#include <pthread.h>
+#include <stdatomic.h>
+
 #include "common.h"
 
 /* KVM_STATS_NAME_SIZE in the kernel: descriptor name and id string size. */
 #define SKVM_STATS_NAME_SIZE 48
 
-struct skvm_stats {
-	int memfd;
-	u8 *map;
-	size_t size;
-	_Atomic u64 *data;
-	u32 n;
-};
-
 struct skvm_stat_def {
 	const char *name;
 	u32 flags; /* KVM_STATS_TYPE_* | KVM_STATS_UNIT_* | KVM_STATS_BASE_* */
+};
+
+/*
+ * The counters live in `data`: a private array until the first stats fd is
+ * asked for, then the data block of the memfd (the private values are
+ * carried over).  A vCPU thus costs no fd until its stats are read, which
+ * keeps KVM_CAP_MAX_VCPUS vCPUs within the client's fd limit.
+ */
+struct skvm_stats {
+	u64 *_Atomic data;
+	u64 *priv;
+	const struct skvm_stat_def *defs;
+	u32 n;
+	char id[SKVM_STATS_NAME_SIZE];
+	pthread_mutex_t lock;	/* creating the memfd */
+	int memfd;		/* -1 until then */
+	u8 *map;
+	size_t size;
 };
 
 struct skvm_stats *skvm_stats_create(const char *id, const struct skvm_stat_def *defs,
@@ -28,8 +41,10 @@ void skvm_stats_destroy(struct skvm_stats *st);
 
 static inline void skvm_stat_inc(struct skvm_stats *st, u32 i)
 {
-	if (st)
-		__atomic_fetch_add((u64 *)&st->data[i], 1, __ATOMIC_RELAXED);
+	if (st) {
+		u64 *d = atomic_load_explicit(&st->data, memory_order_acquire);
+		__atomic_fetch_add(&d[i], 1, __ATOMIC_RELAXED);
+	}
 }
 
 /* vCPU counters, in descriptor order */

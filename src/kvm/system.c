@@ -31,7 +31,6 @@ void skvm_vm_get(struct skvm_vm *vm)
 static void vcpu_destroy(struct skvm_vcpu *vcpu)
 {
 	munmap(vcpu->run, vcpu->map_size);
-	sys_close(vcpu->memfd);
 	skvm_stats_destroy(vcpu->stats);
 	skvm_x86_vcpu_destroy(vcpu);
 	pthread_mutex_destroy(&vcpu->lock);

@@ -41,34 +41,33 @@ static long create_vcpu(struct skvm_vm *vm, unsigned long id)
 	vcpu->map_size = SKVM_VCPU_MMAP_PAGES * PAGE_SIZE;
 
 	char name[SKVM_STATS_NAME_SIZE];
-	snprintf(name, sizeof(name), "kvm-vcpu:%lu", id);
-	vcpu->memfd = skvm_anon_fd(name, vcpu->map_size, O_CLOEXEC);
-	if (vcpu->memfd < 0) {
-		r = vcpu->memfd;
-		goto fail_vcpu;
-	}
-	vcpu->run = mmap(NULL, vcpu->map_size, PROT_READ | PROT_WRITE, MAP_SHARED,
-			 vcpu->memfd, 0);
-	if (vcpu->run == MAP_FAILED)
-		goto fail_memfd;
 	snprintf(name, sizeof(name), "kvm-%d/vcpu-%lu", (int)vm->pid, id);
 	vcpu->stats = skvm_stats_create(name, skvm_vcpu_stat_defs, VCPU_STAT_NR);
 	if (!vcpu->stats)
-		goto fail_map;
+		goto fail_vcpu;
+	/*
+	 * The client's fd is the memfd itself: its mmap shows the kvm_run we
+	 * write through our own mapping, which outlives the fd.  One fd per
+	 * vCPU, as in KVM, so KVM_CAP_MAX_VCPUS vCPUs fit the fd limit the
+	 * client sized for them.
+	 */
+	snprintf(name, sizeof(name), "kvm-vcpu:%lu", id);
+	int fd = skvm_anon_fd(name, vcpu->map_size, O_CLOEXEC);
+	if (fd < 0) {
+		r = fd;
+		goto fail_stats;
+	}
+	vcpu->run = mmap(NULL, vcpu->map_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (vcpu->run == MAP_FAILED) {
+		r = -ENOMEM;
+		goto fail_fd;
+	}
 	r = skvm_x86_vcpu_init(vcpu);
 	if (r)
-		goto fail_stats;
-
-	/* The client's fd is a dup of our memfd: its mmap shows our kvm_run. */
-	int fd = sys_dupfd(vcpu->memfd, F_DUPFD_CLOEXEC);
-	if (fd < 0) {
-		r = -errno;
-		goto fail_x86;
-	}
+		goto fail_map;
 	skvm_vm_get(vm); /* the vCPU fd's reference */
 	r = skvm_file_install(SKVM_VCPU, fd, vcpu);
 	if (r < 0) {
-		sys_close(fd);
 		skvm_vm_put(vm); /* cannot be the last: the caller holds one */
 		goto fail_x86;
 	}
@@ -77,12 +76,12 @@ static long create_vcpu(struct skvm_vm *vm, unsigned long id)
 
 fail_x86:
 	skvm_x86_vcpu_destroy(vcpu);
-fail_stats:
-	skvm_stats_destroy(vcpu->stats);
 fail_map:
 	munmap(vcpu->run, vcpu->map_size);
-fail_memfd:
-	sys_close(vcpu->memfd);
+fail_fd:
+	sys_close(fd);
+fail_stats:
+	skvm_stats_destroy(vcpu->stats);
 fail_vcpu:
 	pthread_mutex_destroy(&vcpu->lock);
 	free(vcpu);

@@ -1,6 +1,6 @@
 /*
  * libc interposition for `softkvm run`: open of the KVM device path, ioctl,
- * close and the dup family.  Every call that is not about a softkvm handle
+ * close (one fd, close_range, closefrom), the dup family and mmap.  Every call that is not about a softkvm handle
  * goes straight to the next definition (libc).
  *
  * Interposition is active only when SOFTKVM_DEVICE names the path to answer
@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "kvm/kvm.h"
@@ -195,3 +196,37 @@ SKVM_EXPORT int fcntl64(int fd, int cmd, ...)
 	NEXT(fcntl64, int (*)(int, int, ...));
 	return fcntl_common(fd, cmd, arg, next_fcntl64);
 }
+
+/* close_range and closefrom close fds without going through close(). */
+SKVM_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
+{
+	NEXT(close_range, int (*)(unsigned int, unsigned int, int));
+	int r = next_close_range(first, last, flags);
+	if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC))
+		skvm_file_forget_range(first, last);
+	return r;
+}
+
+SKVM_EXPORT void closefrom(int lowfd)
+{
+	NEXT(closefrom, void (*)(int));
+	next_closefrom(lowfd);
+	if (lowfd >= 0)
+		skvm_file_forget_range((unsigned int)lowfd, ~0u);
+}
+
+#define MMAP_LIKE(name)                                                         \
+	SKVM_EXPORT void *name(void *addr, size_t len, int prot, int flags, int fd, \
+			       off_t off)                                       \
+	{                                                                       \
+		int r = fd >= 0 ? skvm_mmap_check(fd, prot) : 0;                \
+		if (r) {                                                        \
+			errno = -r;                                             \
+			return MAP_FAILED;                                      \
+		}                                                               \
+		NEXT(name, void *(*)(void *, size_t, int, int, int, off_t));    \
+		return next_##name(addr, len, prot, flags, fd, off);            \
+	}
+
+MMAP_LIKE(mmap)
+MMAP_LIKE(mmap64)
