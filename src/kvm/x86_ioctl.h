@@ -21,6 +21,8 @@ long skvm_vcpu_state_ioctl(struct skvm_vcpu *vcpu, unsigned int cmd, unsigned lo
 
 /* vCPU CPUID and KVM_TRANSLATE (vcpu_cpuid.c). */
 long skvm_vcpu_cpuid_ioctl(struct skvm_vcpu *vcpu, unsigned int cmd, unsigned long arg);
+/* Free the vCPU's CPUID table (vcpu_cpuid.c); called from skvm_x86_vcpu_destroy. */
+void skvm_vcpu_cpuid_free(struct skvm_vcpu *vcpu);
 
 /* Per-vCPU x86 set-up and tear-down beyond struct x86_cpu (vcpu_state.c). */
 int skvm_x86_vcpu_init(struct skvm_vcpu *vcpu);

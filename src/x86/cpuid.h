@@ -21,6 +21,18 @@ const struct x86_cpuid_entry *x86_cpuid_emulated(u32 *n);
  */
 void x86_cpuid_query(const struct x86_cpu *cpu, u32 fn, u32 idx, u32 out[4]);
 
+/* Find in any table, honouring KVM_CPUID_FLAG_SIGNIFCANT_INDEX. */
+const struct x86_cpuid_entry *x86_cpuid_find_in(const struct x86_cpuid_entry *tbl,
+						u32 n, u32 fn, u32 idx);
+
+/*
+ * Copy tbl to out with the run-time bits applied as KVM keeps them in its
+ * stored table (what KVM_GET_CPUID2 returns and what KVM_SET_CPUID2 after
+ * KVM_RUN compares).
+ */
+void x86_cpuid_runtime_table(const struct x86_cpu *cpu, const struct x86_cpuid_entry *tbl,
+			     u32 n, struct x86_cpuid_entry *out);
+
 /* Convenience: is feature bit `bit` of register `reg` (0=eax..3=edx) of
  * leaf fn/idx set in the guest table?  Used for #UD and CR4 checks. */
 bool x86_cpuid_has(const struct x86_cpu *cpu, u32 fn, u32 idx, int reg, int bit);
