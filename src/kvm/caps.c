@@ -33,6 +33,9 @@ static const struct cap_row caps[] = {
 	{KVM_CAP_CHECK_EXTENSION_VM, 1},
 	/* Binary statistics (kvm/stats.c) */
 	{KVM_CAP_BINARY_STATS_FD, 1},
+	/* CPUID (x86/cpuid.c, kvm/vcpu_cpuid.c) */
+	{KVM_CAP_EXT_CPUID, 1},
+	{KVM_CAP_EXT_EMUL_CPUID, 1},
 };
 
 /* KVM's recommended vCPU count: the host's online CPUs, at most MAX_VCPUS. */
