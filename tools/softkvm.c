@@ -87,6 +87,7 @@ static int cmd_run(int argc, char **argv)
 	setenv("SOFTKVM_DEVICE", device, 1);
 	execvp(argv[i], &argv[i]);
 	fprintf(stderr, "softkvm: cannot run %s: %s\n", argv[i], strerror(errno));
+	free(preload);
 	return 127;
 }
 

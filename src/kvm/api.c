@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -11,13 +13,44 @@
 #include "kvm/kvm.h"
 #include "kvm/sys.h"
 
+/*
+ * A handle inherited across exec is a memfd the new image's table does not
+ * know.  The system fd is stateless and may be left open across exec on
+ * purpose: adopt it.  A VM or vCPU fd belongs to the old address space;
+ * KVM answers EIO there (kvm->mm != current->mm).  Only KVM requests are
+ * looked at, so other ioctls never pay for the readlink.
+ */
+static long adopt_inherited(int fd, unsigned int cmd)
+{
+	if (_IOC_TYPE(cmd) != KVMIO)
+		return SKVM_NOT_OURS;
+	char path[64], target[64];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(path, target, sizeof(target) - 1);
+	if (n <= 0)
+		return SKVM_NOT_OURS;
+	target[n] = 0;
+	if (!strcmp(target, "/memfd:kvm (deleted)"))
+		return skvm_file_install(SKVM_SYS, fd, NULL) < 0 ? -ENOMEM : 0;
+	if (!strcmp(target, "/memfd:kvm-vm (deleted)") ||
+	    !strncmp(target, "/memfd:kvm-vcpu:", 16))
+		return -EIO;
+	return SKVM_NOT_OURS;
+}
+
 long skvm_ioctl(int fd, unsigned long request, unsigned long arg)
 {
-	struct skvm_file *f = skvm_file_get(fd);
-	if (!f)
-		return SKVM_NOT_OURS;
 	/* The request may arrive sign-extended to 64 bits: KVM reads 32. */
 	unsigned int cmd = (unsigned int)request;
+	struct skvm_file *f = skvm_file_get(fd);
+	if (!f) {
+		long r = adopt_inherited(fd, cmd);
+		if (r)
+			return r;
+		f = skvm_file_get(fd);
+		if (!f)
+			return SKVM_NOT_OURS;
+	}
 	long r;
 	switch (f->kind) {
 	case SKVM_SYS:

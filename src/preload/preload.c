@@ -13,11 +13,14 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "kvm/kvm.h"
@@ -45,14 +48,47 @@ static const char *device_path(void)
 	return path;
 }
 
+static const char *last_component(const char *p)
+{
+	const char *slash = strrchr(p, '/');
+	return slash ? slash + 1 : p;
+}
+
+/* The directory part of p (up to its last component), as a path. */
+static bool dir_of(const char *p, const char *last, char *out, size_t n)
+{
+	size_t len = (size_t)(last - p);
+	if (len == 0)
+		return snprintf(out, n, ".") < (int)n;
+	if (len >= n)
+		return false;
+	memcpy(out, p, len);
+	out[len] = 0;
+	return true;
+}
+
+/*
+ * path (relative to dirfd) names the device: the same string, or the same
+ * last component in the same directory ("kvm" under a dirfd of /dev,
+ * "/dev/./kvm").  The string test keeps the common case free of syscalls.
+ */
 static bool is_device(int dirfd, const char *path)
 {
 	const char *dev = device_path();
 	if (!dev || !path)
 		return false;
-	/* Relative names only match when the device path is relative too. */
-	(void)dirfd;
-	return strcmp(path, dev) == 0;
+	if (strcmp(path, dev) == 0)
+		return true;
+	const char *dlast = last_component(dev), *plast = last_component(path);
+	if (strcmp(dlast, plast) != 0 || !*plast)
+		return false;
+	char ddir[PATH_MAX], pdir[PATH_MAX];
+	struct stat ds, ps;
+	if (!dir_of(dev, dlast, ddir, sizeof(ddir)) || !dir_of(path, plast, pdir, sizeof(pdir)))
+		return false;
+	if (fstatat(AT_FDCWD, ddir, &ds, 0) || fstatat(dirfd, pdir, &ps, 0))
+		return false;
+	return ds.st_dev == ps.st_dev && ds.st_ino == ps.st_ino;
 }
 
 static int ret_errno(long r)
