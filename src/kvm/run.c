@@ -1,28 +1,191 @@
 /*
- * KVM_RUN: the seam between the API personality and the execution engine.
+ * KVM_RUN: the contract between the client and the execution engine
+ * (KVM API 4.10 and 5, "The kvm_run structure").
  *
- * Until the engine lands, no guest instruction is executed and KVM_RUN says
- * so the way real KVM does for code it cannot emulate: exit_reason
- * KVM_EXIT_INTERNAL_ERROR with suberror KVM_INTERNAL_ERROR_EMULATION.  The
- * capabilities that depend on running (IMMEDIATE_EXIT, SYNC_REGS, ...) read 0.
+ * Signals: while guest code runs, every asynchronous signal is blocked and
+ * the engine polls sigpending() every few thousand instructions.  A pending
+ * signal that the effective mask (KVM_SET_SIGNAL_MASK's, else the thread's)
+ * lets through ends KVM_RUN with EINTR / KVM_EXIT_INTR; restoring the
+ * thread's mask then delivers it to the client's handler exactly as the
+ * kernel would on return from the ioctl.  Cost: two sigprocmask calls per
+ * KVM_RUN and one sigpending per poll interval (see docs/engine.md).
  */
+#define _GNU_SOURCE
 #include <errno.h>
+#include <signal.h>
 #include <string.h>
 
 #include "kvm/kvm.h"
 #include "kvm/stats.h"
+#include "x86/engine.h"
+
+struct run_ctx {
+	u64 allowed; /* signals the effective KVM_RUN mask does not block */
+};
+
+static u64 sigset_word(const sigset_t *s)
+{
+	u64 w = 0;
+	for (int n = 1; n <= 64; n++)
+		if (sigismember(s, n) == 1)
+			w |= BIT(n - 1);
+	return w;
+}
+
+/* A pending signal counts unless it would just be discarded (ignored, or
+ * default action "ignore"), which the kernel never queues. */
+static bool signal_interrupts(int n)
+{
+	struct sigaction sa;
+	if (sigaction(n, NULL, &sa))
+		return true;
+	if (sa.sa_handler == SIG_IGN)
+		return false;
+	if (sa.sa_handler == SIG_DFL &&
+	    (n == SIGCHLD || n == SIGURG || n == SIGWINCH || n == SIGCONT))
+		return false;
+	return true;
+}
+
+static bool signal_poll(void *opaque)
+{
+	const struct run_ctx *ctx = opaque;
+	sigset_t p;
+	if (sigpending(&p))
+		return false;
+	u64 w = sigset_word(&p) & ctx->allowed;
+	for (int n = 1; w && n <= 64; n++)
+		if ((w & BIT(n - 1)) && signal_interrupts(n))
+			return true;
+	return false;
+}
+
+static void exit_common(struct skvm_vcpu *vcpu)
+{
+	struct kvm_run *run = vcpu->run;
+	struct x86_cpu *c = &vcpu->cpu;
+	run->apic_base = c->apic_base;
+	run->cr8 = c->cr8;
+	run->if_flag = !!(x86_get_rflags(c) & X86_FL_IF);
+	run->flags = 0;
+	/* userspace irqchip: an interrupt can go in when IF is set, there
+	 * is no STI/MOV SS shadow and none is already queued */
+	run->ready_for_interrupt_injection =
+		x86_interrupt_window(c) && !c->ev.interrupt.injected;
+}
+
+static long exit_to_run(struct skvm_vcpu *vcpu, const struct x86_exit *x)
+{
+	struct kvm_run *run = vcpu->run;
+	struct skvm_stats *st = vcpu->stats;
+	long r = 0;
+	switch (x->reason) {
+	case X86_EXIT_IO:
+		run->exit_reason = KVM_EXIT_IO;
+		run->io.direction = x->io.in ? KVM_EXIT_IO_IN : KVM_EXIT_IO_OUT;
+		run->io.size = x->io.size;
+		run->io.port = x->io.port;
+		run->io.count = x->io.count;
+		run->io.data_offset = PAGE_SIZE;
+		skvm_stat_inc(st, VCPU_STAT_IO_EXITS);
+		break;
+	case X86_EXIT_MMIO:
+		run->exit_reason = KVM_EXIT_MMIO;
+		run->mmio.phys_addr = x->mmio.gpa;
+		run->mmio.len = x->mmio.len;
+		run->mmio.is_write = x->mmio.write;
+		memcpy(run->mmio.data, x->mmio.data, sizeof(run->mmio.data));
+		skvm_stat_inc(st, VCPU_STAT_MMIO_EXITS);
+		break;
+	case X86_EXIT_HLT:
+		run->exit_reason = KVM_EXIT_HLT;
+		skvm_stat_inc(st, VCPU_STAT_HALT_EXITS);
+		break;
+	case X86_EXIT_SHUTDOWN:
+		run->exit_reason = KVM_EXIT_SHUTDOWN;
+		break;
+	case X86_EXIT_IRQ_WINDOW:
+		run->exit_reason = KVM_EXIT_IRQ_WINDOW_OPEN;
+		skvm_stat_inc(st, VCPU_STAT_IRQ_WINDOW_EXITS);
+		break;
+	case X86_EXIT_INTERNAL:
+		/* As prepare_emulation_failure_exit(): flags, then the
+		 * instruction bytes in the ABI part of emulation_failure. */
+		run->exit_reason = KVM_EXIT_INTERNAL_ERROR;
+		memset(&run->emulation_failure, 0, sizeof(run->emulation_failure));
+		run->emulation_failure.suberror = KVM_INTERNAL_ERROR_EMULATION;
+		run->emulation_failure.ndata = 3;
+		run->emulation_failure.flags = KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES;
+		run->emulation_failure.insn_size = x->insn.len;
+		memcpy(run->emulation_failure.insn_bytes, x->insn.bytes,
+		       sizeof(run->emulation_failure.insn_bytes));
+		break;
+	default: /* X86_EXIT_KICK */
+		run->exit_reason = KVM_EXIT_INTR;
+		skvm_stat_inc(st, VCPU_STAT_SIGNAL_EXITS);
+		r = -EINTR;
+		break;
+	}
+	return r;
+}
 
 long skvm_vcpu_run(struct skvm_vcpu *vcpu)
 {
 	struct kvm_run *run = vcpu->run;
+	struct x86_cpu *cpu = &vcpu->cpu;
+	if (!cpu->engine && x86_engine_init(cpu))
+		return -ENOMEM;
+
+	sigset_t block, old;
+	sigfillset(&block);
+	/* synchronous signals stay deliverable: they are softkvm's own faults */
+	sigdelset(&block, SIGSEGV);
+	sigdelset(&block, SIGBUS);
+	sigdelset(&block, SIGFPE);
+	sigdelset(&block, SIGILL);
+	sigdelset(&block, SIGTRAP);
+	pthread_sigmask(SIG_SETMASK, &block, &old);
+	struct run_ctx ctx = {
+		.allowed = ~sigset_word(vcpu->sigmask_set ? &vcpu->sigmask : &old),
+	};
+
+	struct mem_map *map = mem_map_get(&vcpu->vm->mem);
+	struct x86_env env = {
+		.map = map,
+		.pio = (u8 *)run + PAGE_SIZE,
+		.poll = signal_poll,
+		.opaque = &ctx,
+		.irq_window = run->request_interrupt_window,
+	};
+	struct x86_exit x = {0};
+	x86_complete_mmio_read(cpu, run->mmio.data);
+
+	/* KVM completes a pending IN / MMIO read before it looks at
+	 * immediate_exit or pending signals.  immediate_exit returns EINTR
+	 * with exit_reason untouched; a signal reports KVM_EXIT_INTR. */
+	bool imm = run->immediate_exit;
+	long r;
 	skvm_stat_inc(vcpu->stats, VCPU_STAT_EXITS);
-	run->exit_reason = KVM_EXIT_INTERNAL_ERROR;
-	memset(&run->internal, 0, sizeof(run->internal));
-	run->internal.suberror = KVM_INTERNAL_ERROR_EMULATION;
-	run->internal.ndata = 0;
-	run->apic_base = vcpu->cpu.apic_base;
-	run->cr8 = vcpu->cpu.cr8;
-	run->if_flag = !!(x86_get_rflags(&vcpu->cpu) & X86_FL_IF);
-	run->ready_for_interrupt_injection = 0;
-	return 0;
+	if (imm || signal_poll(&ctx)) {
+		x.reason = X86_EXIT_KICK;
+		if (x86_completion_pending(cpu)) {
+			env.stop = true;
+			x86_run(cpu, &env, &x);
+		}
+		if (x.reason == X86_EXIT_NONE)
+			x.reason = X86_EXIT_KICK;
+	} else {
+		x86_run(cpu, &env, &x);
+	}
+	if (imm && x.reason == X86_EXIT_KICK) {
+		exit_common(vcpu);
+		mem_map_put(map);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		return -EINTR;
+	}
+	r = exit_to_run(vcpu, &x);
+	exit_common(vcpu);
+	mem_map_put(map);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return r;
 }

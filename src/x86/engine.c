@@ -1,0 +1,930 @@
+/*
+ * The run loop, memory access through the soft TLB, segmentation, port and
+ * MMIO exits, and exception/interrupt delivery.  See docs/engine.md.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <linux/kvm.h>
+
+#include "x86/exec.h"
+#include "x86/mmu.h"
+
+/*
+ * Engines are also kept on a list: kvm/ frees a vCPU without telling us yet
+ * (vcpu_state.c's destroy hook is another engineer's), and a reachable
+ * engine is not reported as a leak.
+ */
+struct engine_node {
+	struct engine e;
+	struct engine_node *next, **pprev;
+};
+static struct engine_node *engines;
+static pthread_mutex_t engines_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int x86_engine_init(struct x86_cpu *cpu)
+{
+	struct engine_node *n = aligned_alloc(64, ALIGN_UP(sizeof(*n), 64));
+	if (!n)
+		return -1;
+	memset(n, 0, sizeof(*n));
+	n->e.cpu = cpu;
+	n->e.delivering = -1;
+	tlb_flush(&n->e);
+	pthread_mutex_lock(&engines_lock);
+	n->next = engines;
+	if (engines)
+		engines->pprev = &n->next;
+	n->pprev = &engines;
+	engines = n;
+	pthread_mutex_unlock(&engines_lock);
+	cpu->engine = &n->e;
+	return 0;
+}
+
+void x86_engine_destroy(struct x86_cpu *cpu)
+{
+	struct engine_node *n = (struct engine_node *)cpu->engine;
+	if (!n)
+		return;
+	pthread_mutex_lock(&engines_lock);
+	*n->pprev = n->next;
+	if (n->next)
+		n->next->pprev = n->pprev;
+	pthread_mutex_unlock(&engines_lock);
+	cpu->engine = NULL;
+	free(n);
+}
+
+bool x86_completion_pending(const struct x86_cpu *cpu)
+{
+	const struct engine *e = cpu->engine;
+	return e && (e->pend_in || e->pend_mmio);
+}
+
+void x86_complete_mmio_read(struct x86_cpu *cpu, const u8 *data)
+{
+	struct engine *e = cpu->engine;
+	if (!e || !e->pend_mmio)
+		return;
+	u64 v = 0;
+	memcpy(&v, data, 8);
+	e->mmio_data[e->mmio_have++] = v;
+	e->pend_mmio = 0;
+}
+
+bool x86_interrupt_window(const struct x86_cpu *cpu)
+{
+	const struct engine *e = cpu->engine;
+	return (cpu->rflags & X86_FL_IF) && !(e && e->shadow);
+}
+
+/* ---- unwinding ---- */
+
+static __thread int t_exc_vec, t_exc_err;
+
+void raise_exc(struct engine *e, int vec, int err)
+{
+	t_exc_vec = vec;
+	t_exc_err = err;
+	longjmp(e->jb, UNWIND_EXC);
+}
+
+void unwind_exit(struct engine *e)
+{
+	longjmp(e->jb, UNWIND_EXIT);
+}
+
+void raise_internal(struct engine *e)
+{
+	e->exit->reason = X86_EXIT_INTERNAL;
+	e->exit->insn.len = e->cur.len;
+	memcpy(e->exit->insn.bytes, e->cur.bytes, sizeof(e->cur.bytes));
+	unwind_exit(e);
+}
+
+/* ---- mode and TLB ---- */
+
+void mode_update(struct engine *e)
+{
+	struct x86_cpu *c = e->cpu;
+	if (!(c->cr0 & X86_CR0_PE))
+		e->mode = M_REAL;
+	else if (c->efer & X86_EFER_LMA)
+		e->mode = M_LONG;
+	else
+		e->mode = M_PROT;
+	e->code64 = e->mode == M_LONG && c->seg[S_CS].l;
+	e->def32 = !e->code64 && c->seg[S_CS].db;
+	/* KVM takes the CPL from SS.DPL (VMX does the same). */
+	u8 cpl = e->mode == M_REAL ? 0 : c->seg[S_SS].dpl;
+	if (cpl != e->cpl)
+		e->cpl = cpl;
+}
+
+void tlb_flush(struct engine *e)
+{
+	for (int i = 0; i < TLB_SIZE; i++)
+		e->tlb.r[i].tag = e->tlb.w[i].tag = e->tlb.x[i].tag = TLB_INVALID;
+}
+
+/* ---- segmentation ---- */
+
+static bool canonical(u64 la)
+{
+	return (u64)((s64)(la << 16) >> 16) == la;
+}
+
+u64 seg_linear(struct engine *e, int seg, u64 off, int size, bool write)
+{
+	const struct x86_seg *s = &e->cpu->seg[seg];
+	int vec = seg == S_SS ? EXC_SS : EXC_GP;
+	if (e->code64) {
+		u64 la = (seg >= S_FS ? s->base : 0) + off;
+		if (unlikely(!canonical(la) || !canonical(la + size - 1)))
+			raise_exc(e, vec, 0);
+		return la;
+	}
+	if (e->mode != M_REAL) {
+		if (unlikely(s->unusable || !s->present))
+			raise_exc(e, vec, 0);
+		/* SDM Vol. 3A 5.4: no writes to code or read-only data, no
+		 * reads of execute-only code. */
+		if (unlikely(write ? (s->type & 0xa) != 0x2 : (s->type & 0xa) == 0x8))
+			raise_exc(e, vec, 0);
+	}
+	u64 last = off + size - 1;
+	if (!(s->type & 8) && (s->type & 4)) {
+		/* expand-down: valid offsets are above the limit */
+		u64 upper = s->db ? 0xffffffffULL : 0xffff;
+		if (unlikely(off <= s->limit || last > upper))
+			raise_exc(e, vec, 0);
+	} else if (unlikely(last > s->limit)) {
+		raise_exc(e, vec, 0);
+	}
+	return (u32)(s->base + off);
+}
+
+/* ---- translation and the soft TLB ---- */
+
+static u64 translate(struct engine *e, u64 la, u32 acc)
+{
+	struct x86_walk w;
+	u32 a = acc | (e->cpl == 3 ? X86_PF_U : 0);
+	if (!x86_walk(e->cpu, e->env->map, 0, la, a, 0, &w)) {
+		if (w.pt_not_ram)
+			raise_internal(e);
+		e->cpu->cr2 = la;
+		raise_exc(e, EXC_PF, (int)w.error_code);
+	}
+	return w.gpa;
+}
+
+/* RAM behind gpa for n bytes, or NULL (MMIO, or a write to a read-only
+ * slot, which KVM also reports as MMIO). */
+static u8 *ram_ptr(struct engine *e, u64 gpa, int n, bool write, bool *no_tlb)
+{
+	const struct mem_slot *s = mem_map_find(e->env->map, 0, gpa);
+	if (!s || gpa + n > s->gpa + s->size)
+		return NULL;
+	if (write && (s->flags & KVM_MEM_READONLY))
+		return NULL;
+	u64 pg = (gpa - s->gpa) >> PAGE_SHIFT;
+	if (write && s->dirty) {
+		/* Dirty logging sees every write: no write TLB entry. */
+		atomic_fetch_or(&s->dirty[pg / 64], BIT(pg % 64));
+		*no_tlb = true;
+	}
+	return s->hva + (gpa - s->gpa);
+}
+
+static void tlb_fill(struct engine *e, struct tlb_entry *t, u64 la, u8 *host)
+{
+	t->tag = tlb_tag(e, la);
+	t->addend = (uintptr_t)host - (uintptr_t)la;
+}
+
+static void mmio_exit(struct engine *e, u64 gpa, int n, bool write, u64 v)
+{
+	struct x86_exit *x = e->exit;
+	x->reason = X86_EXIT_MMIO;
+	x->mmio.gpa = gpa;
+	x->mmio.len = n;
+	x->mmio.write = write;
+	memset(x->mmio.data, 0, sizeof(x->mmio.data));
+	memcpy(x->mmio.data, &v, n);
+}
+
+static u64 mmio_read(struct engine *e, u64 gpa, int n)
+{
+	if (e->mmio_used < e->mmio_have)
+		return e->mmio_data[e->mmio_used++] & size_mask(n);
+	if (e->mmio_have >= ARRAY_SIZE(e->mmio_data))
+		raise_internal(e);
+	mmio_exit(e, gpa, n, false, 0);
+	e->pend_mmio = 1;
+	unwind_exit(e);
+}
+
+static void mmio_write(struct engine *e, u64 gpa, int n, u64 v)
+{
+	/* One MMIO write per instruction: it is reported after the
+	 * instruction completed, as KVM completes the emulation first. */
+	if (e->exit->reason != X86_EXIT_NONE)
+		raise_internal(e);
+	mmio_exit(e, gpa, n, true, v);
+}
+
+static u64 read_part(struct engine *e, u64 la, int n, u32 acc)
+{
+	u64 gpa = translate(e, la, acc);
+	bool no_tlb = false;
+	u8 *p = ram_ptr(e, gpa, n, acc & ACC_W, &no_tlb);
+	if (!p)
+		return mmio_read(e, gpa, n);
+	u64 v = 0;
+	memcpy(&v, p, n);
+	u8 *page = p - (gpa & 0xfff);
+	tlb_fill(e, &e->tlb.r[(la >> 12) & (TLB_SIZE - 1)], la & ~0xfffULL, page);
+	if ((acc & ACC_W) && !no_tlb)
+		tlb_fill(e, &e->tlb.w[(la >> 12) & (TLB_SIZE - 1)], la & ~0xfffULL, page);
+	return v;
+}
+
+static u64 la_wrap(struct engine *e, u64 la)
+{
+	return e->mode == M_LONG ? la : (u32)la;
+}
+
+u64 mem_read_la(struct engine *e, u64 la, int size, u32 acc)
+{
+	int n1 = 4096 - (int)(la & 0xfff);
+	if (n1 >= size)
+		return read_part(e, la, size, acc);
+	/* Both pages are checked before anything is read. */
+	u64 la2 = la_wrap(e, la + n1);
+	translate(e, la, acc);
+	translate(e, la2, acc);
+	u64 lo = read_part(e, la, n1, acc);
+	u64 hi = read_part(e, la2, size - n1, acc);
+	return lo | hi << (n1 * 8);
+}
+
+static void write_part(struct engine *e, u64 la, u64 gpa, int n, u64 v)
+{
+	bool no_tlb = false;
+	u8 *p = ram_ptr(e, gpa, n, true, &no_tlb);
+	if (!p) {
+		mmio_write(e, gpa, n, v);
+		return;
+	}
+	memcpy(p, &v, n);
+	if (!no_tlb)
+		tlb_fill(e, &e->tlb.w[(la >> 12) & (TLB_SIZE - 1)], la & ~0xfffULL,
+			 p - (gpa & 0xfff));
+}
+
+void mem_write_la(struct engine *e, u64 la, int size, u64 v)
+{
+	int n1 = 4096 - (int)(la & 0xfff);
+	if (n1 >= size) {
+		write_part(e, la, translate(e, la, ACC_W), size, v);
+		return;
+	}
+	u64 la2 = la_wrap(e, la + n1);
+	u64 g1 = translate(e, la, ACC_W);
+	u64 g2 = translate(e, la2, ACC_W);
+	write_part(e, la, g1, n1, v);
+	write_part(e, la2, g2, size - n1, v >> (n1 * 8));
+}
+
+u8 *mem_host_rw(struct engine *e, u64 la, int size)
+{
+	if ((la & 0xfff) + size > 4096)
+		return NULL;
+	struct tlb_entry *t = &e->tlb.w[(la >> 12) & (TLB_SIZE - 1)];
+	if (t->tag == tlb_tag(e, la))
+		return (u8 *)(uintptr_t)(la + t->addend);
+	u64 gpa = translate(e, la, ACC_W);
+	bool no_tlb = false;
+	u8 *p = ram_ptr(e, gpa, size, true, &no_tlb);
+	if (p && !no_tlb)
+		tlb_fill(e, t, la & ~0xfffULL, p - (gpa & 0xfff));
+	return p;
+}
+
+/* System-table reads (GDT, IDT, TSS) are supervisor accesses. */
+static u64 sys_read(struct engine *e, u64 la, int size)
+{
+	u8 cpl = e->cpl;
+	e->cpl = 0;
+	u64 v = mem_read_la(e, la_wrap(e, la), size, 0);
+	e->cpl = cpl;
+	return v;
+}
+
+static void sys_write(struct engine *e, u64 la, int size, u64 v)
+{
+	u8 cpl = e->cpl;
+	e->cpl = 0;
+	mem_write_la(e, la_wrap(e, la), size, v);
+	e->cpl = cpl;
+}
+
+/* ---- code fetch ---- */
+
+/* Copy up to n code bytes at rip + off; returns how many are readable
+ * without crossing into a page that faults (the decoder asks again for
+ * more only if it needs them). */
+int code_fetch(struct engine *e, u64 rip, u8 *buf, int n);
+int code_fetch(struct engine *e, u64 rip, u8 *buf, int n)
+{
+	const struct x86_seg *cs = &e->cpu->seg[S_CS];
+	u64 la;
+	if (e->code64) {
+		la = rip;
+		if (!canonical(la))
+			raise_exc(e, EXC_GP, 0);
+	} else {
+		if (rip > cs->limit)
+			raise_exc(e, EXC_GP, 0);
+		if ((u64)n > cs->limit - rip + 1)
+			n = (int)(cs->limit - rip + 1);
+		la = (u32)(cs->base + rip);
+	}
+	int inpage = 4096 - (int)(la & 0xfff);
+	if (n > inpage)
+		n = inpage;
+	struct tlb_entry *t = &e->tlb.x[(la >> 12) & (TLB_SIZE - 1)];
+	if (t->tag != tlb_tag(e, la)) {
+		u64 gpa = translate(e, la, ACC_I);
+		bool no_tlb = false;
+		u8 *p = ram_ptr(e, gpa, 1, false, &no_tlb);
+		if (!p)
+			raise_internal(e); /* KVM cannot fetch from MMIO either */
+		tlb_fill(e, t, la & ~0xfffULL, p - (gpa & 0xfff));
+	}
+	memcpy(buf, (u8 *)(uintptr_t)(la + t->addend), n);
+	return n;
+}
+
+/* ---- stack ---- */
+
+int stack_size(struct engine *e)
+{
+	return e->code64 ? 8 : e->cpu->seg[S_SS].db ? 4 : 2;
+}
+
+static void sp_set(struct engine *e, int ss, u64 v)
+{
+	reg_set(e, R_RSP, ss, v);
+}
+
+void push(struct engine *e, int size, u64 v)
+{
+	int ss = stack_size(e);
+	u64 sp = (e->cpu->gpr[R_RSP] - size) & size_mask(ss);
+	mem_write(e, S_SS, sp, size, v);
+	sp_set(e, ss, sp);
+}
+
+u64 stack_read(struct engine *e, int size, u64 depth)
+{
+	int ss = stack_size(e);
+	u64 sp = (e->cpu->gpr[R_RSP] + depth) & size_mask(ss);
+	return mem_read(e, S_SS, sp, size);
+}
+
+u64 pop(struct engine *e, int size)
+{
+	int ss = stack_size(e);
+	u64 v = stack_read(e, size, 0);
+	sp_set(e, ss, e->cpu->gpr[R_RSP] + size);
+	return v;
+}
+
+/* ---- segment loads ---- */
+
+void seg_load_real(struct engine *e, int seg, u16 sel)
+{
+	struct x86_seg *s = &e->cpu->seg[seg];
+	s->sel = sel;
+	s->base = (u64)sel << 4;
+	if (seg == S_CS)
+		mode_update(e);
+}
+
+static void desc_parse(u64 d, struct x86_seg *s, u16 sel)
+{
+	s->sel = sel;
+	s->limit = (u32)((d & 0xffff) | ((d >> 32) & 0xf0000));
+	s->base = ((d >> 16) & 0xffffff) | (((d >> 56) & 0xff) << 24);
+	s->type = (d >> 40) & 0xf;
+	s->s = (d >> 44) & 1;
+	s->dpl = (d >> 45) & 3;
+	s->present = (d >> 47) & 1;
+	s->avl = (d >> 52) & 1;
+	s->l = (d >> 53) & 1;
+	s->db = (d >> 54) & 1;
+	s->g = (d >> 55) & 1;
+	s->unusable = 0;
+	if (s->g)
+		s->limit = (s->limit << 12) | 0xfff;
+}
+
+/* Read the descriptor for sel, #GP(sel) if outside its table. */
+static u64 desc_read(struct engine *e, u16 sel, u64 *addr)
+{
+	const struct x86_dtable *gdt = &e->cpu->gdt;
+	u64 base = gdt->base, limit = gdt->limit;
+	if (sel & 4) {
+		const struct x86_seg *l = &e->cpu->ldt;
+		if (l->unusable || !l->present)
+			raise_exc(e, EXC_GP, sel & ~3);
+		base = l->base;
+		limit = l->limit;
+	}
+	if ((sel | 7) > limit)
+		raise_exc(e, EXC_GP, sel & ~3);
+	*addr = base + (sel & ~7);
+	return sys_read(e, *addr, 8);
+}
+
+/* Set the accessed bit in memory, as the processor does on a load. */
+static void desc_touch(struct engine *e, u64 addr, u64 d)
+{
+	if (!(d & BIT(40)))
+		sys_write(e, addr + 5, 1, (d >> 40) | 1);
+}
+
+void seg_load(struct engine *e, int seg, u16 sel)
+{
+	struct x86_cpu *c = e->cpu;
+	if (e->mode == M_REAL) {
+		seg_load_real(e, seg, sel);
+		return;
+	}
+	struct x86_seg *s = &c->seg[seg];
+	u8 rpl = sel & 3;
+	if (!(sel & ~3)) {
+		/* A null selector: SS only in 64-bit mode below CPL 3 with
+		 * RPL = CPL (SDM Vol. 3A 5.4.1.1). */
+		if (seg == S_SS && !(e->code64 && e->cpl < 3 && rpl == e->cpl))
+			raise_exc(e, EXC_GP, 0);
+		*s = (struct x86_seg){.sel = sel, .unusable = 1,
+				      .base = e->code64 && seg >= S_FS ? s->base : 0};
+		if (seg == S_SS)
+			s->dpl = e->cpl, s->db = 1;
+		return;
+	}
+	u64 addr, d = desc_read(e, sel, &addr);
+	struct x86_seg n;
+	desc_parse(d, &n, sel);
+	if (seg == S_SS) {
+		if (!n.s || (n.type & 0xa) != 0x2 || rpl != e->cpl || n.dpl != e->cpl)
+			raise_exc(e, EXC_GP, sel & ~3);
+		if (!n.present)
+			raise_exc(e, EXC_SS, sel & ~3);
+	} else {
+		if (!n.s || (n.type & 0xa) == 0x8)
+			raise_exc(e, EXC_GP, sel & ~3);
+		/* data and non-conforming code: privilege check */
+		if ((!(n.type & 8) || !(n.type & 4)) && (rpl > n.dpl || e->cpl > n.dpl))
+			raise_exc(e, EXC_GP, sel & ~3);
+		if (!n.present)
+			raise_exc(e, EXC_NP, sel & ~3);
+	}
+	desc_touch(e, addr, d);
+	n.type |= 1;
+	*s = n;
+	if (seg == S_SS)
+		mode_update(e);
+}
+
+/* Load CS for a far JMP/CALL/RET at the same privilege or, with `to_cpl`,
+ * RET/IRET to an outer level.  Gates and task switches are not implemented. */
+static void cs_load(struct engine *e, u16 sel, int new_cpl)
+{
+	struct x86_cpu *c = e->cpu;
+	if (!(sel & ~3))
+		raise_exc(e, EXC_GP, 0);
+	u64 addr, d = desc_read(e, sel, &addr);
+	struct x86_seg n;
+	desc_parse(d, &n, sel);
+	if (!n.s) /* call gate, task gate, TSS */
+		raise_internal(e);
+	if (!(n.type & 8))
+		raise_exc(e, EXC_GP, sel & ~3);
+	if (n.type & 4) { /* conforming */
+		if (n.dpl > new_cpl)
+			raise_exc(e, EXC_GP, sel & ~3);
+	} else if (n.dpl != new_cpl || (sel & 3) > new_cpl) {
+		raise_exc(e, EXC_GP, sel & ~3);
+	}
+	if (e->mode == M_LONG && n.l && n.db)
+		raise_exc(e, EXC_GP, sel & ~3);
+	if (!n.present)
+		raise_exc(e, EXC_NP, sel & ~3);
+	desc_touch(e, addr, d);
+	n.type |= 1;
+	n.sel = (sel & ~3) | new_cpl;
+	c->seg[S_CS] = n;
+	mode_update(e);
+}
+
+void far_jump(struct engine *e, u16 sel, u64 off, int osz)
+{
+	if (e->mode == M_REAL) {
+		seg_load_real(e, S_CS, sel);
+		e->next_rip = off & size_mask(osz);
+		return;
+	}
+	far_jump_to(e, sel, off, osz, e->cpl);
+}
+
+void far_jump_to(struct engine *e, u16 sel, u64 off, int osz, int cpl)
+{
+	cs_load(e, sel, cpl);
+	if (!e->code64 && off > e->cpu->seg[S_CS].limit)
+		raise_exc(e, EXC_GP, 0);
+	e->next_rip = e->code64 ? off : off & size_mask(osz);
+}
+
+void branch(struct engine *e, u64 target, int osz)
+{
+	if (e->code64) {
+		if (osz != 8)
+			target &= size_mask(osz);
+		if (!canonical(target))
+			raise_exc(e, EXC_GP, 0);
+	} else {
+		target &= size_mask(osz);
+		if (target > e->cpu->seg[S_CS].limit)
+			raise_exc(e, EXC_GP, 0);
+	}
+	e->next_rip = target;
+}
+
+/* ---- ports ---- */
+
+bool io_allowed(struct engine *e, u16 port, int size)
+{
+	struct x86_cpu *c = e->cpu;
+	if (e->mode == M_REAL || e->cpl <= ((c->rflags >> 12) & 3))
+		return true;
+	/* The TSS I/O permission bitmap (SDM Vol. 1 19.5.2). */
+	const struct x86_seg *tr = &c->tr;
+	if (!tr->present || (tr->type != 9 && tr->type != 11) || tr->limit < 0x67)
+		return false;
+	u64 base = sys_read(e, tr->base + 0x66, 2);
+	u64 at = base + port / 8;
+	if (at + 1 > tr->limit)
+		return false;
+	u64 bits = sys_read(e, tr->base + at, 2);
+	return !((bits >> (port & 7)) & size_mask(size));
+}
+
+u64 io_in(struct engine *e, u16 port, int size)
+{
+	if (e->pend_in) {
+		e->pend_in = 0;
+		u64 v = 0;
+		memcpy(&v, e->env->pio, size);
+		return v;
+	}
+	struct x86_exit *x = e->exit;
+	x->reason = X86_EXIT_IO;
+	x->io.in = true;
+	x->io.size = size;
+	x->io.port = port;
+	x->io.count = 1;
+	e->pend_in = 1;
+	unwind_exit(e);
+}
+
+void io_out(struct engine *e, u16 port, int size, u64 v)
+{
+	if (e->exit->reason != X86_EXIT_NONE)
+		raise_internal(e);
+	struct x86_exit *x = e->exit;
+	memcpy(e->env->pio, &v, size);
+	x->reason = X86_EXIT_IO;
+	x->io.in = false;
+	x->io.size = size;
+	x->io.port = port;
+	x->io.count = 1;
+}
+
+/* ---- event delivery ---- */
+
+static bool has_error_code(int vec)
+{
+	return vec == EXC_DF || (vec >= EXC_TS && vec <= EXC_PF) || vec == EXC_AC;
+}
+
+static void deliver_real(struct engine *e, int vec, u64 ret_rip)
+{
+	struct x86_cpu *c = e->cpu;
+	if ((u64)vec * 4 + 3 > c->idt.limit)
+		raise_exc(e, EXC_GP, vec * 8 + 2);
+	u64 ent = sys_read(e, c->idt.base + vec * 4, 4);
+	push(e, 2, flags_get(e));
+	push(e, 2, c->seg[S_CS].sel);
+	push(e, 2, ret_rip);
+	c->rflags &= ~(X86_FL_IF | X86_FL_TF | X86_FL_AC | X86_FL_RF);
+	seg_load_real(e, S_CS, ent >> 16);
+	c->rip = ent & 0xffff;
+}
+
+/* Stack pointer for privilege level `dpl` from the TSS. */
+static void tss_stack(struct engine *e, int dpl, int ist, u16 *ss, u64 *sp)
+{
+	struct x86_cpu *c = e->cpu;
+	const struct x86_seg *tr = &c->tr;
+	u64 off;
+	if (e->mode == M_LONG)
+		off = ist ? 0x24 + 8 * (ist - 1) : 4 + 8 * dpl;
+	else
+		off = 4 + 8 * dpl;
+	int n = e->mode == M_LONG ? 8 : 4;
+	if (!tr->present || off + n - 1 > tr->limit)
+		raise_exc(e, EXC_TS, tr->sel & ~3);
+	*sp = sys_read(e, tr->base + off, n);
+	*ss = e->mode == M_LONG ? (u16)dpl : (u16)sys_read(e, tr->base + off + 4, 2);
+}
+
+static void deliver_prot(struct engine *e, int vec, int err, bool soft, u64 ret_rip)
+{
+	struct x86_cpu *c = e->cpu;
+	bool lm = e->mode == M_LONG;
+	int gsz = lm ? 16 : 8;
+	int ext = soft ? 0 : 1;
+	if ((u64)vec * gsz + gsz - 1 > c->idt.limit)
+		raise_exc(e, EXC_GP, vec * 8 + 2 + ext);
+	u64 lo = sys_read(e, c->idt.base + vec * gsz, 8);
+	u64 hi = lm ? sys_read(e, c->idt.base + vec * gsz + 8, 8) : 0;
+	int type = (lo >> 40) & 0xf, dpl = (lo >> 45) & 3;
+	bool gate32 = type == 0xe || type == 0xf;
+	if (lm ? !gate32 : (type != 6 && type != 7 && !gate32)) {
+		if (type == 5 && !lm)
+			raise_internal(e); /* task gates: not implemented */
+		raise_exc(e, EXC_GP, vec * 8 + 2 + ext);
+	}
+	if (soft && dpl < e->cpl)
+		raise_exc(e, EXC_GP, vec * 8 + 2);
+	if (!((lo >> 47) & 1))
+		raise_exc(e, EXC_NP, vec * 8 + 2 + ext);
+	u16 sel = (lo >> 16) & 0xffff;
+	u64 off = (lo & 0xffff) | ((lo >> 32) & 0xffff0000ULL);
+	if (lm)
+		off |= hi << 32;
+	int ist = lm ? (lo >> 32) & 7 : 0;
+
+	if (!(sel & ~3))
+		raise_exc(e, EXC_GP, ext);
+	u64 daddr, d = desc_read(e, sel, &daddr);
+	struct x86_seg cs;
+	desc_parse(d, &cs, sel);
+	if (!cs.s || !(cs.type & 8) || cs.dpl > e->cpl || (lm && (!cs.l || cs.db)))
+		raise_exc(e, EXC_GP, (sel & ~3) + ext);
+	if (!cs.present)
+		raise_exc(e, EXC_NP, (sel & ~3) + ext);
+	int new_cpl = (cs.type & 4) ? e->cpl : cs.dpl;
+	int psz = lm ? 8 : (type & 8) ? 4 : 2;
+
+	u64 fl = flags_get(e);
+	struct x86_seg old_ss = c->seg[S_SS];
+	u64 old_sp = c->gpr[R_RSP];
+	u16 old_cs = c->seg[S_CS].sel;
+	u64 sp;
+	if (new_cpl < e->cpl || ist) {
+		u16 nss = 0;
+		tss_stack(e, new_cpl, ist, &nss, &sp);
+		if (new_cpl < e->cpl) {
+			if (lm) {
+				c->seg[S_SS] = (struct x86_seg){.sel = (u16)new_cpl,
+					.unusable = 1, .dpl = (u8)new_cpl, .db = 1};
+			} else {
+				u8 save = e->cpl;
+				e->cpl = (u8)new_cpl;
+				seg_load(e, S_SS, nss);
+				e->cpl = save;
+			}
+		}
+	} else {
+		sp = c->gpr[R_RSP];
+	}
+	if (lm)
+		sp &= ~15ULL;
+	/* Build the frame on the new stack (the new privilege level). */
+	u8 save_cpl = e->cpl;
+	e->cpl = (u8)new_cpl;
+	u8 save64 = e->code64;
+	e->code64 = lm;
+	int ssz = lm ? 8 : c->seg[S_SS].db ? 4 : 2;
+	c->gpr[R_RSP] = sp;
+	/* 64-bit mode always pushes SS:RSP (SDM Vol. 3A 6.14.2) */
+	if (new_cpl < save_cpl || lm) {
+		push(e, psz, old_ss.sel);
+		push(e, psz, old_sp);
+	}
+	push(e, psz, fl);
+	push(e, psz, old_cs);
+	push(e, psz, ret_rip);
+	if (err != NO_ERR)
+		push(e, psz, (u32)err);
+	(void)ssz;
+	e->code64 = save64;
+	e->cpl = save_cpl;
+
+	desc_touch(e, daddr, d);
+	cs.type |= 1;
+	cs.sel = (sel & ~3) | new_cpl;
+	c->seg[S_CS] = cs;
+	c->rflags = fl & ~(X86_FL_TF | X86_FL_NT | X86_FL_RF | X86_FL_VM);
+	e->lf_op = LF_NONE;
+	if (!(type & 1))
+		c->rflags &= ~X86_FL_IF;
+	c->rip = lm ? off : psz == 2 ? off & 0xffff : (u32)off;
+	mode_update(e);
+	e->cpl = (u8)new_cpl;
+	(void)old_ss;
+}
+
+/* Deliver vector vec; ret_rip is what the frame records. */
+void deliver_event(struct engine *e, int vec, int err, bool soft, u64 ret_rip)
+{
+	flags_fold(e);
+	if (e->mode == M_REAL)
+		deliver_real(e, vec, ret_rip);
+	else
+		deliver_prot(e, vec, err, soft, ret_rip);
+	e->shadow = 0;
+}
+
+/* SDM Vol. 3A Table 6-5: which pairs escalate to #DF. */
+static int exc_class(int vec)
+{
+	if (vec == EXC_PF)
+		return 2;
+	if (vec == EXC_DE || (vec >= EXC_TS && vec <= EXC_GP))
+		return 1;
+	return 0;
+}
+
+/* ---- the run loop ---- */
+
+#define POLL_EVERY 4096
+
+static bool should_stop(struct engine *e)
+{
+	const struct x86_env *env = e->env;
+	if (env->stop || (env->kick && atomic_load_explicit(env->kick, memory_order_relaxed)))
+		return true;
+	if (env->poll && ++e->poll_count >= POLL_EVERY) {
+		e->poll_count = 0;
+		return env->poll(env->opaque);
+	}
+	return false;
+}
+
+/* SKVM_TRACE=1: one line per instruction on stderr (debugging aid). */
+static int trace_on = -1;
+
+static void trace(struct engine *e, const struct insn *i)
+{
+	if (trace_on < 0) {
+		const char *t = getenv("SKVM_TRACE");
+		trace_on = t && *t == '1';
+	}
+	if (!trace_on)
+		return;
+	fprintf(stderr, "skvm: %04x:%016llx rsp=%llx fl=%llx cpl=%d:", e->cpu->seg[S_CS].sel,
+		(unsigned long long)e->cpu->rip, (unsigned long long)e->cpu->gpr[R_RSP],
+		(unsigned long long)flags_get(e), e->cpl);
+	for (int k = 0; k < i->len; k++)
+		fprintf(stderr, " %02x", i->bytes[k]);
+	fprintf(stderr, "\n");
+}
+
+static void step(struct engine *e)
+{
+	struct x86_cpu *c = e->cpu;
+	struct insn *i = &e->cur;
+	bool tf = c->rflags & X86_FL_TF;
+	e->mmio_used = 0;
+	decode(e, i);
+	trace(e, i);
+	e->next_rip = c->rip + i->len;
+	if (!e->code64)
+		e->next_rip &= e->def32 ? 0xffffffffULL : 0xffff;
+	e->shadow_pending = 0;
+	i->fn(e, i);
+	c->rip = e->next_rip;
+	e->mmio_have = 0;
+	e->shadow = e->shadow_pending;
+	if (tf) {
+		/* single-step trap after the instruction (SDM Vol. 3B 17.3.1.4) */
+		c->dr6 |= BIT(14);
+		raise_exc(e, EXC_DB, NO_ERR);
+	}
+}
+
+static void inject_events(struct engine *e)
+{
+	struct x86_events *ev = &e->cpu->ev;
+	if (ev->exception.injected || ev->exception.pending) {
+		int vec = ev->exception.nr;
+		int err = ev->exception.has_error_code ? (int)ev->exception.error_code : NO_ERR;
+		ev->exception.injected = ev->exception.pending = 0;
+		if (e->mode == M_REAL)
+			err = NO_ERR;
+		e->delivering = vec;
+		deliver_event(e, vec, err, false, e->cpu->rip);
+		e->delivering = -1;
+	}
+	if (ev->nmi.injected) {
+		ev->nmi.injected = 0;
+		deliver_event(e, EXC_NMI, NO_ERR, false, e->cpu->rip);
+	}
+	if (ev->interrupt.injected) {
+		ev->interrupt.injected = 0;
+		deliver_event(e, ev->interrupt.nr, NO_ERR, ev->interrupt.soft,
+			      e->cpu->rip);
+	}
+}
+
+void x86_run(struct x86_cpu *cpu, const struct x86_env *env, struct x86_exit *exit)
+{
+	struct engine *e = cpu->engine;
+	e->env = env;
+	e->exit = exit;
+	exit->reason = X86_EXIT_NONE;
+	e->lf_op = LF_NONE;
+	e->delivering = -1;
+	/* State ioctls may have changed anything since the last run. */
+	if (env->map->generation != e->map_gen || true) {
+		e->map_gen = env->map->generation;
+		tlb_flush(e);
+	}
+	mode_update(e);
+	volatile bool resumed = e->pend_in || e->pend_mmio;
+	volatile bool injected = false;
+
+	switch (setjmp(e->jb)) {
+	case 0:
+		break;
+	case UNWIND_EXIT:
+		goto out;
+	case UNWIND_EXC: {
+		int vec = t_exc_vec, err = t_exc_err;
+		if (e->delivering >= 0) {
+			int prev = e->delivering, pc = exc_class(prev), vc = exc_class(vec);
+			if (prev == EXC_DF) {
+				exit->reason = X86_EXIT_SHUTDOWN;
+				e->delivering = -1;
+				goto out;
+			}
+			if ((pc == 1 && vc == 1) || (pc == 2 && vc))
+				vec = EXC_DF, err = 0;
+		}
+		if (e->mode == M_REAL || !has_error_code(vec))
+			err = NO_ERR;
+		e->pend_in = e->pend_mmio = 0;
+		e->mmio_have = 0;
+		exit->reason = X86_EXIT_NONE;
+		e->delivering = vec;
+		if (trace_on > 0)
+			fprintf(stderr, "skvm: exception %d err %#x\n", vec, err);
+		deliver_event(e, vec, err, false, cpu->rip);
+		e->delivering = -1;
+		break;
+	}
+	}
+	if (!injected) {
+		injected = true;
+		if (!resumed)
+			inject_events(e);
+	}
+	if (resumed) {
+		resumed = false;
+		step(e);
+		if (exit->reason != X86_EXIT_NONE)
+			goto out;
+	}
+	for (;;) {
+		if (should_stop(e)) {
+			exit->reason = X86_EXIT_KICK;
+			break;
+		}
+		if (env->irq_window && (cpu->rflags & X86_FL_IF) && !e->shadow) {
+			exit->reason = X86_EXIT_IRQ_WINDOW;
+			break;
+		}
+		step(e);
+		if (exit->reason != X86_EXIT_NONE)
+			break;
+	}
+out:
+	flags_fold(e);
+}

@@ -1,0 +1,79 @@
+/*
+ * The execution engine's interface to kvm/ (see docs/engine.md).
+ *
+ * x86_run() executes guest code until something only the caller can finish:
+ * a port or MMIO access, HLT, shutdown, an instruction the engine does not
+ * implement, or a kick.  The caller turns the exit into kvm_run fields and,
+ * on the next call, the engine first completes the instruction that exited
+ * (IN data in the PIO page, MMIO read data via x86_complete_mmio_read).
+ */
+#ifndef SOFTKVM_X86_ENGINE_H
+#define SOFTKVM_X86_ENGINE_H
+
+#include <stdatomic.h>
+
+#include "mem/memslot.h"
+#include "x86/cpu.h"
+
+/* What the CPU sees of the world for one x86_run call. */
+struct x86_env {
+	const struct mem_map *map; /* guest memory, held by the caller */
+	u8 *pio;		   /* the PIO data page (kvm_run io.data_offset) */
+	_Atomic int *kick;	   /* non-zero: stop at the next block boundary */
+	bool stop;		   /* stop once the pending instruction completed */
+	bool irq_window;	   /* exit when interrupts can be injected */
+	/* Called at block boundaries every few thousand blocks; true = stop.
+	 * kvm/ uses it to notice signals without a system call per block. */
+	bool (*poll)(void *opaque);
+	void *opaque;
+};
+
+enum x86_exit_reason {
+	X86_EXIT_NONE,
+	X86_EXIT_IO,	   /* io: data in env->pio */
+	X86_EXIT_MMIO,	   /* mmio */
+	X86_EXIT_HLT,
+	X86_EXIT_SHUTDOWN, /* triple fault */
+	X86_EXIT_INTERNAL, /* emulation failure: insn holds the bytes */
+	X86_EXIT_KICK,	   /* kick, poll or env->stop */
+	X86_EXIT_IRQ_WINDOW, /* env->irq_window and the window is open */
+};
+
+struct x86_exit {
+	u32 reason;
+	union {
+		struct {
+			bool in;
+			u8 size;
+			u16 port;
+			u32 count;
+		} io;
+		struct {
+			u64 gpa;
+			u32 len;
+			bool write;
+			u8 data[8];
+		} mmio;
+		struct {
+			u8 len;
+			u8 bytes[15];
+		} insn;
+	};
+};
+
+int x86_engine_init(struct x86_cpu *cpu);
+void x86_engine_destroy(struct x86_cpu *cpu);
+
+/* Run until an exit; `exit` is filled.  Flags, registers and all other
+ * architectural state are exact in *cpu when it returns. */
+void x86_run(struct x86_cpu *cpu, const struct x86_env *env, struct x86_exit *exit);
+
+/* An instruction is waiting for IN or MMIO read data from the VMM. */
+bool x86_completion_pending(const struct x86_cpu *cpu);
+/* The VMM's data for a pending MMIO read (kvm_run mmio.data). */
+void x86_complete_mmio_read(struct x86_cpu *cpu, const u8 *data);
+
+/* Interrupt window: IF set and no STI / MOV SS shadow. */
+bool x86_interrupt_window(const struct x86_cpu *cpu);
+
+#endif

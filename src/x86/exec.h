@@ -1,0 +1,340 @@
+/*
+ * Engine-private definitions: the decoded instruction record, the engine
+ * state behind cpu->engine, lazy flags, the soft TLB and the operand
+ * accessors every handler uses.  See docs/engine.md.
+ */
+#ifndef SOFTKVM_X86_EXEC_H
+#define SOFTKVM_X86_EXEC_H
+
+#include <setjmp.h>
+#include <string.h>
+
+#include "x86/engine.h"
+
+struct engine;
+struct insn;
+/* The one handler signature. */
+typedef void (*x86_handler)(struct engine *e, const struct insn *i);
+
+/* A decoded instruction.  Register numbers 16..19 in byte operations name
+ * AH, CH, DH, BH (no REX prefix). */
+#define REG_NONE 0xff
+#define REG_RIP 0x10
+
+struct insn {
+	x86_handler fn;
+	u8 len;
+	u8 op;	     /* sub-operation: ALU kind, condition, group index, ... */
+	u8 osz;	     /* operand size in bytes */
+	u8 asz;	     /* address size in bytes */
+	u8 seg;	     /* segment of the memory operand */
+	u8 rep;	     /* 0, 0xf2 or 0xf3 */
+	u8 lock;
+	u8 mem;	     /* the r/m operand is memory */
+	u8 reg;	     /* ModRM.reg (with REX.R), or the register in the opcode */
+	u8 rm;	     /* ModRM.rm register (with REX.B) when !mem */
+	u8 base, index, scale;
+	u8 b1;	     /* last opcode byte */
+	s32 disp;
+	u64 imm;
+	u16 imm2;    /* far pointer selector, ENTER level */
+	u8 bytes[15];
+};
+
+/* Lazy flags (Blink / QEMU style): the last flag-setting operation. */
+enum lf_op { LF_NONE, LF_ADD, LF_ADC, LF_SUB, LF_SBB, LF_LOGIC, LF_INC, LF_DEC };
+
+#define TLB_SIZE 256
+struct tlb_entry {
+	u64 tag;	  /* page | user bit; TLB_INVALID when empty */
+	uintptr_t addend; /* host = la + addend */
+};
+#define TLB_INVALID 2ULL /* bit 1 is never set in a tag */
+
+enum { M_REAL, M_PROT, M_LONG };
+
+/* Why execution unwound out of an instruction (longjmp value). */
+enum { UNWIND_EXC = 1, UNWIND_EXIT };
+
+struct engine {
+	struct x86_cpu *cpu;
+	const struct x86_env *env;
+	struct x86_exit *exit;
+	jmp_buf jb;
+
+	/* lazy flags */
+	u8 lf_op, lf_size;
+	u64 lf_res, lf_a, lf_b;
+	u64 lf_cf; /* carry in (ADC/SBB) or preserved CF (INC/DEC) */
+
+	/* mode, recomputed on CS/CR0/EFER changes */
+	u8 mode;
+	u8 code64; /* 64-bit code segment */
+	u8 def32;  /* CS.D */
+	u8 cpl;
+
+	/* interrupt shadow after STI / MOV SS / POP SS */
+	u8 shadow;
+	u8 shadow_pending;
+
+	/* exception being delivered (for #DF / triple fault) */
+	int delivering;
+
+	/* next instruction pointer while an instruction runs */
+	u64 next_rip;
+
+	/* pending completion of an exited instruction */
+	u8 pend_in;	 /* IN/INS data is in the PIO page */
+	u8 pend_mmio;	 /* an MMIO read is waiting for data */
+	u8 mmio_have;	 /* reads answered for the current instruction */
+	u8 mmio_used;
+	u64 mmio_data[4];
+	bool mmio_write; /* an MMIO write exit is due after this instruction */
+	bool io_out;	 /* an OUT exit is due after this instruction */
+
+	struct {
+		struct tlb_entry r[TLB_SIZE], w[TLB_SIZE], x[TLB_SIZE];
+	} tlb;
+	u64 map_gen;
+
+	struct insn cur;
+	u32 poll_count;
+};
+
+static inline struct engine *eng(struct x86_cpu *cpu)
+{
+	return cpu->engine;
+}
+
+/* --- sizes and masks --- */
+static inline u64 size_mask(int size)
+{
+	return size == 8 ? ~0ULL : (1ULL << (size * 8)) - 1;
+}
+
+static inline u64 sign_bit(int size)
+{
+	return 1ULL << (size * 8 - 1);
+}
+
+static inline s64 sext(u64 v, int size)
+{
+	switch (size) {
+	case 1: return (s8)v;
+	case 2: return (s16)v;
+	case 4: return (s32)v;
+	default: return (s64)v;
+	}
+}
+
+/* --- registers --- */
+static inline u64 reg_get(struct engine *e, int r, int size)
+{
+	if (size == 1 && r >= 16)
+		return (e->cpu->gpr[r - 16] >> 8) & 0xff;
+	return e->cpu->gpr[r] & size_mask(size);
+}
+
+/* A 32-bit write zero-extends to 64 bits; 8/16-bit writes merge. */
+static inline void reg_set(struct engine *e, int r, int size, u64 v)
+{
+	u64 *p;
+	switch (size) {
+	case 1:
+		if (r >= 16) {
+			p = &e->cpu->gpr[r - 16];
+			*p = (*p & ~0xff00ULL) | ((v & 0xff) << 8);
+		} else {
+			p = &e->cpu->gpr[r];
+			*p = (*p & ~0xffULL) | (v & 0xff);
+		}
+		break;
+	case 2:
+		p = &e->cpu->gpr[r];
+		*p = (*p & ~0xffffULL) | (v & 0xffff);
+		break;
+	case 4:
+		e->cpu->gpr[r] = (u32)v;
+		break;
+	default:
+		e->cpu->gpr[r] = v;
+	}
+}
+
+/* --- flags (flags.c) --- */
+u64 flags_get(struct engine *e);		/* full RFLAGS */
+void flags_set(struct engine *e, u64 v);	/* all of RFLAGS, no checks */
+void flags_fold(struct engine *e);		/* lazy state into cpu->rflags */
+bool cond_eval(struct engine *e, int cc);	/* Jcc/SETcc/CMOVcc condition */
+u64 parity_flag(u64 res);
+
+static inline void lf_set(struct engine *e, int op, int size, u64 res, u64 a, u64 b)
+{
+	e->lf_op = op;
+	e->lf_size = size;
+	e->lf_res = res & size_mask(size);
+	e->lf_a = a & size_mask(size);
+	e->lf_b = b & size_mask(size);
+}
+
+/* Replace the six arithmetic flags eagerly. */
+static inline void flags_arith(struct engine *e, u64 fl)
+{
+	const u64 m = X86_FL_CF | X86_FL_PF | X86_FL_AF | X86_FL_ZF | X86_FL_SF |
+		      X86_FL_OF;
+	e->lf_op = LF_NONE;
+	e->cpu->rflags = (e->cpu->rflags & ~m) | (fl & m);
+}
+
+/* ZF, SF, PF of a result */
+static inline u64 flags_szp(u64 res, int size)
+{
+	res &= size_mask(size);
+	return (res ? 0 : X86_FL_ZF) | (res & sign_bit(size) ? X86_FL_SF : 0) |
+	       parity_flag(res);
+}
+
+/* --- exceptions and exits (engine.c) --- */
+enum { EXC_DE = 0, EXC_DB = 1, EXC_NMI = 2, EXC_BP = 3, EXC_OF = 4, EXC_BR = 5,
+       EXC_UD = 6, EXC_NM = 7, EXC_DF = 8, EXC_TS = 10, EXC_NP = 11, EXC_SS = 12,
+       EXC_GP = 13, EXC_PF = 14, EXC_MF = 16, EXC_AC = 17 };
+#define NO_ERR (-1)
+
+__attribute__((noreturn)) void raise_exc(struct engine *e, int vec, int err);
+__attribute__((noreturn)) void raise_internal(struct engine *e);
+__attribute__((noreturn)) void unwind_exit(struct engine *e);
+void mode_update(struct engine *e);
+void tlb_flush(struct engine *e);
+void deliver_event(struct engine *e, int vec, int err, bool soft, u64 ret_rip);
+
+/* --- memory (engine.c) --- */
+#define ACC_W 2 /* X86_PF_W */
+#define ACC_I 16
+
+/* Linear address of seg:off for an access of `size` bytes (segmentation
+ * checks; #GP/#SS on violation). */
+u64 seg_linear(struct engine *e, int seg, u64 off, int size, bool write);
+u64 mem_read_la(struct engine *e, u64 la, int size, u32 acc);
+void mem_write_la(struct engine *e, u64 la, int size, u64 v);
+/* Host pointer for an aligned-within-page RAM access, or NULL. */
+u8 *mem_host_rw(struct engine *e, u64 la, int size);
+/* Physical access without translation (page walks in flight are mmu.c's). */
+
+static inline u64 tlb_tag(struct engine *e, u64 la)
+{
+	return (la & ~0xfffULL) | (e->cpl == 3);
+}
+
+static inline u64 mem_read(struct engine *e, int seg, u64 off, int size)
+{
+	u64 la = seg_linear(e, seg, off, size, false);
+	struct tlb_entry *t = &e->tlb.r[(la >> 12) & (TLB_SIZE - 1)];
+	if (likely(t->tag == tlb_tag(e, la) && (la & 0xfff) + size <= 4096)) {
+		const u8 *p = (const u8 *)(uintptr_t)(la + t->addend);
+		u64 v = 0;
+		memcpy(&v, p, size);
+		return v;
+	}
+	return mem_read_la(e, la, size, 0);
+}
+
+static inline void mem_write(struct engine *e, int seg, u64 off, int size, u64 v)
+{
+	u64 la = seg_linear(e, seg, off, size, true);
+	struct tlb_entry *t = &e->tlb.w[(la >> 12) & (TLB_SIZE - 1)];
+	if (likely(t->tag == tlb_tag(e, la) && (la & 0xfff) + size <= 4096)) {
+		memcpy((u8 *)(uintptr_t)(la + t->addend), &v, size);
+		return;
+	}
+	mem_write_la(e, la, size, v);
+}
+
+/* Read for a read-modify-write: faults as a write would. */
+static inline u64 mem_read_w(struct engine *e, int seg, u64 off, int size)
+{
+	u64 la = seg_linear(e, seg, off, size, true);
+	struct tlb_entry *t = &e->tlb.w[(la >> 12) & (TLB_SIZE - 1)];
+	if (likely(t->tag == tlb_tag(e, la) && (la & 0xfff) + size <= 4096)) {
+		u64 v = 0;
+		memcpy(&v, (u8 *)(uintptr_t)(la + t->addend), size);
+		return v;
+	}
+	return mem_read_la(e, la, size, ACC_W);
+}
+
+/* --- operands --- */
+u64 ea_offset(struct engine *e, const struct insn *i);
+
+static inline u64 rm_read(struct engine *e, const struct insn *i, int size)
+{
+	if (!i->mem)
+		return reg_get(e, i->rm, size);
+	return mem_read(e, i->seg, ea_offset(e, i), size);
+}
+
+static inline void rm_write(struct engine *e, const struct insn *i, int size, u64 v)
+{
+	if (!i->mem)
+		reg_set(e, i->rm, size, v);
+	else
+		mem_write(e, i->seg, ea_offset(e, i), size, v);
+}
+
+/* Stack (engine.c) */
+int stack_size(struct engine *e); /* 2, 4 or 8: SS.B or 64-bit mode */
+void push(struct engine *e, int size, u64 v);
+u64 pop(struct engine *e, int size);
+u64 stack_read(struct engine *e, int size, u64 depth);
+
+/* Segment loads (engine.c) */
+void seg_load(struct engine *e, int seg, u16 sel);
+void seg_load_real(struct engine *e, int seg, u16 sel);
+void far_jump(struct engine *e, u16 sel, u64 off, int osz);
+/* far transfer to privilege level cpl (RET/IRET to an outer level) */
+void far_jump_to(struct engine *e, u16 sel, u64 off, int osz, int cpl);
+
+/* Control registers and system state (ops_sys.c) */
+void cr_write(struct engine *e, int cr, u64 v);
+
+/* Ports (engine.c) */
+u64 io_in(struct engine *e, u16 port, int size);
+void io_out(struct engine *e, u16 port, int size, u64 v);
+bool io_allowed(struct engine *e, u16 port, int size);
+
+/* Code addresses */
+static inline u64 ip_mask(struct engine *e, u64 ip, int osz)
+{
+	(void)e;
+	return osz == 8 ? ip : ip & size_mask(osz);
+}
+void branch(struct engine *e, u64 target, int osz);
+
+/* Decoder (decode.c): decode the instruction at cpu->rip. */
+void decode(struct engine *e, struct insn *i);
+
+/* Handlers referenced by the decode tables */
+#define HANDLERS(X)                                                             \
+	X(alu_rm_r) X(alu_r_rm) X(alu_a_imm) X(alu_rm_imm) X(test_rm_r)        \
+	X(test_a_imm) X(test_rm_imm) X(inc_dec_rm) X(inc_dec_r) X(not_rm)      \
+	X(neg_rm) X(mul_rm) X(imul_rm) X(div_rm) X(idiv_rm) X(imul_r_rm)       \
+	X(imul_r_rm_imm) X(shift_rm) X(shld_shrd) X(mov_rm_r) X(mov_r_rm)      \
+	X(mov_rm_imm) X(mov_r_imm) X(mov_a_moffs) X(mov_moffs_a) X(movzx)      \
+	X(movsx) X(movsxd) X(lea) X(xchg_rm_r) X(xchg_a_r) X(xadd)            \
+	X(cmpxchg) X(cmpxchg8b) X(bt_rm_r) X(bt_rm_imm) X(bsf_bsr) X(bswap)    \
+	X(cbw) X(cwd) X(lahf) X(sahf) X(pushf) X(popf) X(flag_op) X(push_r)    \
+	X(pop_r) X(push_imm) X(push_rm) X(pop_rm) X(push_seg) X(pop_seg)       \
+	X(mov_rm_seg) X(mov_seg_rm) X(jcc) X(setcc) X(cmovcc) X(jmp_rel)       \
+	X(call_rel) X(jmp_rm) X(call_rm) X(ret_near) X(ret_far) X(jmp_far)     \
+	X(call_far) X(jmp_far_rm) X(call_far_rm) X(loop) X(jcxz) X(enter)      \
+	X(leave) X(string_op) X(in_op) X(out_op) X(nop) X(hlt) X(cpuid)        \
+	X(rdtsc) X(rdtscp) X(int_n) X(int3) X(into) X(iret) X(ud)              \
+	X(mov_cr) X(mov_dr) X(clts) X(lgdt_lidt) X(sgdt_sidt) X(lldt_ltr)      \
+	X(sldt_str) X(smsw) X(lmsw) X(invlpg) X(wrmsr) X(rdmsr) X(syscall)     \
+	X(sysret) X(swapgs) X(xlat) X(salc) X(pusha) X(popa) X(lds_les)        \
+	X(unimpl) X(wbinvd) X(fence)
+
+#define DECLARE_HANDLER(name) void op_##name(struct engine *e, const struct insn *i);
+HANDLERS(DECLARE_HANDLER)
+#undef DECLARE_HANDLER
+
+#endif

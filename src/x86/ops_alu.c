@@ -1,0 +1,792 @@
+/*
+ * Integer data instructions: ALU, shifts and rotates, multiply and divide,
+ * bit operations, moves and exchanges.  Flags follow SDM Vol. 2; where the
+ * SDM leaves a flag undefined the choice is stated next to it (and checked
+ * against the host CPU by tests/diff).
+ */
+#include "x86/exec.h"
+#include "x86/cpuid.h"
+
+/* ---- read-modify-write with LOCK on host atomics ---- */
+
+/* new = fn(old, src, aux) on the r/m operand; returns the old value.
+ * LOCKed (and XCHG's implicit lock) updates of RAM use a host CAS loop,
+ * so other vCPU threads see them atomically. */
+typedef u64 (*rmw_fn)(u64 old, u64 src, u64 aux);
+
+static bool cas(u8 *p, int size, u64 *old, u64 new)
+{
+	switch (size) {
+	case 1: {
+		u8 o = (u8)*old;
+		bool ok = __atomic_compare_exchange_n(p, &o, (u8)new, false,
+						      __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+		*old = o;
+		return ok;
+	}
+	case 2: {
+		u16 o = (u16)*old;
+		bool ok = __atomic_compare_exchange_n((u16 *)p, &o, (u16)new, false,
+						      __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+		*old = o;
+		return ok;
+	}
+	case 4: {
+		u32 o = (u32)*old;
+		bool ok = __atomic_compare_exchange_n((u32 *)p, &o, (u32)new, false,
+						      __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+		*old = o;
+		return ok;
+	}
+	default:
+		return __atomic_compare_exchange_n((u64 *)p, old, new, false,
+						   __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+	}
+}
+
+static u64 rmw_mem(struct engine *e, int seg, u64 off, int size, bool atomic,
+		   rmw_fn fn, u64 src, u64 aux, u64 *newp)
+{
+	u64 old, new;
+	if (atomic) {
+		u64 la = seg_linear(e, seg, off, size, true);
+		u8 *p = mem_host_rw(e, la, size);
+		if (p && !((uintptr_t)p & (size - 1))) {
+			old = 0;
+			memcpy(&old, p, size);
+			do
+				new = fn(old, src, aux) & size_mask(size);
+			while (!cas(p, size, &old, new));
+			*newp = new;
+			return old;
+		}
+	}
+	old = mem_read_w(e, seg, off, size);
+	new = fn(old, src, aux) & size_mask(size);
+	mem_write(e, seg, off, size, new);
+	*newp = new;
+	return old;
+}
+
+static u64 rmw(struct engine *e, const struct insn *i, int size, bool atomic,
+	       rmw_fn fn, u64 src, u64 aux, u64 *newp)
+{
+	if (i->mem)
+		return rmw_mem(e, i->seg, ea_offset(e, i), size, atomic, fn, src, aux, newp);
+	u64 old = reg_get(e, i->rm, size);
+	u64 new = fn(old, src, aux) & size_mask(size);
+	reg_set(e, i->rm, size, new);
+	*newp = new;
+	return old;
+}
+
+/* ---- ALU ---- */
+
+static u64 alu_compute(int op, u64 a, u64 b, u64 cf)
+{
+	switch (op) {
+	case 0: return a + b;
+	case 1: return a | b;
+	case 2: return a + b + cf;
+	case 3: return a - b - cf;
+	case 4: return a & b;
+	case 6: return a ^ b;
+	default: return a - b; /* SUB, CMP */
+	}
+}
+
+static const u8 alu_lf[8] = {LF_ADD, LF_LOGIC, LF_ADC, LF_SBB, LF_LOGIC, LF_SUB,
+			     LF_LOGIC, LF_SUB};
+
+static void alu_flags(struct engine *e, int op, int size, u64 a, u64 b, u64 cf)
+{
+	lf_set(e, alu_lf[op], size, alu_compute(op, a, b, cf), a, b);
+	e->lf_cf = cf;
+}
+
+static u64 carry_in(struct engine *e, int op)
+{
+	return (op == 2 || op == 3) ? flags_get(e) & X86_FL_CF : 0;
+}
+
+#define ALU_RMW(n)                                                              \
+	static u64 rmw_alu##n(u64 a, u64 b, u64 cf)                             \
+	{                                                                       \
+		return alu_compute(n, a, b, cf);                                \
+	}
+ALU_RMW(0) ALU_RMW(1) ALU_RMW(2) ALU_RMW(3) ALU_RMW(4) ALU_RMW(5) ALU_RMW(6)
+static const rmw_fn alu_rmw[7] = {rmw_alu0, rmw_alu1, rmw_alu2, rmw_alu3,
+				  rmw_alu4, rmw_alu5, rmw_alu6};
+
+static void alu_rm(struct engine *e, const struct insn *i, int op, u64 src)
+{
+	int size = i->osz;
+	u64 cf = carry_in(e, op), n;
+	src &= size_mask(size);
+	if (op == 7) {
+		alu_flags(e, op, size, rm_read(e, i, size), src, 0);
+		return;
+	}
+	u64 old = rmw(e, i, size, i->lock, alu_rmw[op], src, cf, &n);
+	alu_flags(e, op, size, old, src, cf);
+}
+
+void op_alu_rm_r(struct engine *e, const struct insn *i)
+{
+	alu_rm(e, i, i->op, reg_get(e, i->reg, i->osz));
+}
+
+void op_alu_rm_imm(struct engine *e, const struct insn *i)
+{
+	alu_rm(e, i, i->reg & 7, i->imm);
+}
+
+static void alu_reg(struct engine *e, int op, int size, int r, u64 b)
+{
+	u64 a = reg_get(e, r, size), cf = carry_in(e, op);
+	b &= size_mask(size);
+	alu_flags(e, op, size, a, b, cf);
+	if (op != 7)
+		reg_set(e, r, size, alu_compute(op, a, b, cf));
+}
+
+void op_alu_r_rm(struct engine *e, const struct insn *i)
+{
+	alu_reg(e, i->op, i->osz, i->reg, rm_read(e, i, i->osz));
+}
+
+void op_alu_a_imm(struct engine *e, const struct insn *i)
+{
+	alu_reg(e, i->op, i->osz, R_RAX, i->imm);
+}
+
+static void logic_flags(struct engine *e, int size, u64 r)
+{
+	lf_set(e, LF_LOGIC, size, r, 0, 0);
+}
+
+void op_test_rm_r(struct engine *e, const struct insn *i)
+{
+	logic_flags(e, i->osz, rm_read(e, i, i->osz) & reg_get(e, i->reg, i->osz));
+}
+
+void op_test_a_imm(struct engine *e, const struct insn *i)
+{
+	logic_flags(e, i->osz, reg_get(e, R_RAX, i->osz) & i->imm);
+}
+
+void op_test_rm_imm(struct engine *e, const struct insn *i)
+{
+	logic_flags(e, i->osz, rm_read(e, i, i->osz) & i->imm);
+}
+
+static u64 rmw_inc(u64 a, u64 b, u64 aux)
+{
+	(void)aux;
+	return a + b;
+}
+
+static void inc_dec_flags(struct engine *e, int size, u64 old, bool dec)
+{
+	u64 cf = flags_get(e) & X86_FL_CF;
+	lf_set(e, dec ? LF_DEC : LF_INC, size, dec ? old - 1 : old + 1, old, 1);
+	e->lf_cf = cf;
+}
+
+void op_inc_dec_rm(struct engine *e, const struct insn *i)
+{
+	u64 n, old = rmw(e, i, i->osz, i->lock, rmw_inc, i->op ? ~0ULL : 1, 0, &n);
+	inc_dec_flags(e, i->osz, old, i->op);
+}
+
+void op_inc_dec_r(struct engine *e, const struct insn *i)
+{
+	u64 old = reg_get(e, i->reg, i->osz);
+	inc_dec_flags(e, i->osz, old, i->op);
+	reg_set(e, i->reg, i->osz, i->op ? old - 1 : old + 1);
+}
+
+static u64 rmw_not(u64 a, u64 b, u64 aux)
+{
+	(void)b, (void)aux;
+	return ~a;
+}
+
+static u64 rmw_neg(u64 a, u64 b, u64 aux)
+{
+	(void)b, (void)aux;
+	return -a;
+}
+
+void op_not_rm(struct engine *e, const struct insn *i)
+{
+	u64 n;
+	rmw(e, i, i->osz, i->lock, rmw_not, 0, 0, &n);
+}
+
+void op_neg_rm(struct engine *e, const struct insn *i)
+{
+	u64 n, old = rmw(e, i, i->osz, i->lock, rmw_neg, 0, 0, &n);
+	lf_set(e, LF_SUB, i->osz, n, 0, old);
+}
+
+/* ---- multiply and divide ---- */
+
+/* MUL/IMUL: CF = OF = the high half is significant.  SF/ZF/PF/AF are
+ * undefined; we derive SF, ZF, PF from the low half and clear AF. */
+static void mul_flags(struct engine *e, int size, u64 lo, bool of)
+{
+	u64 fl = flags_szp(lo, size);
+	if (of)
+		fl |= X86_FL_CF | X86_FL_OF;
+	flags_arith(e, fl);
+}
+
+static void mul_store(struct engine *e, int size, u64 lo, u64 hi)
+{
+	if (size == 1) {
+		reg_set(e, R_RAX, 2, (lo & 0xff) | (hi & 0xff) << 8);
+	} else {
+		reg_set(e, R_RAX, size, lo);
+		reg_set(e, R_RDX, size, hi);
+	}
+}
+
+void op_mul_rm(struct engine *e, const struct insn *i)
+{
+	int size = i->osz, bits = size * 8;
+	u64 b = rm_read(e, i, size), a = reg_get(e, R_RAX, size);
+	unsigned __int128 p = (unsigned __int128)a * b;
+	u64 lo, hi;
+	if (size == 8) {
+		lo = (u64)p;
+		hi = (u64)(p >> 64);
+	} else {
+		lo = (u64)p & size_mask(size);
+		hi = ((u64)p >> bits) & size_mask(size);
+	}
+	mul_store(e, size, lo, hi);
+	mul_flags(e, size, lo, hi != 0);
+}
+
+static __int128 imul_full(int size, u64 a, u64 b)
+{
+	return (__int128)sext(a, size) * sext(b, size);
+}
+
+void op_imul_rm(struct engine *e, const struct insn *i)
+{
+	int size = i->osz, bits = size * 8;
+	u64 b = rm_read(e, i, size), a = reg_get(e, R_RAX, size);
+	__int128 p = imul_full(size, a, b);
+	u64 lo = (u64)p & size_mask(size);
+	u64 hi = size == 8 ? (u64)(p >> 64) : (u64)(p >> bits) & size_mask(size);
+	mul_store(e, size, lo, hi);
+	mul_flags(e, size, lo, p != (__int128)sext(lo, size));
+}
+
+static void imul2(struct engine *e, const struct insn *i, u64 a, u64 b)
+{
+	int size = i->osz;
+	__int128 p = imul_full(size, a, b);
+	u64 lo = (u64)p & size_mask(size);
+	reg_set(e, i->reg, size, lo);
+	mul_flags(e, size, lo, p != (__int128)sext(lo, size));
+}
+
+void op_imul_r_rm(struct engine *e, const struct insn *i)
+{
+	imul2(e, i, reg_get(e, i->reg, i->osz), rm_read(e, i, i->osz));
+}
+
+void op_imul_r_rm_imm(struct engine *e, const struct insn *i)
+{
+	imul2(e, i, rm_read(e, i, i->osz), i->imm);
+}
+
+/* DIV/IDIV leave the flags undefined; they are left unchanged here. */
+void op_div_rm(struct engine *e, const struct insn *i)
+{
+	int size = i->osz, bits = size * 8;
+	u64 d = rm_read(e, i, size);
+	if (!d)
+		raise_exc(e, EXC_DE, NO_ERR);
+	unsigned __int128 n;
+	if (size == 1)
+		n = reg_get(e, R_RAX, 2);
+	else
+		n = ((unsigned __int128)reg_get(e, R_RDX, size) << bits) |
+		    reg_get(e, R_RAX, size);
+	unsigned __int128 q = n / d, r = n % d;
+	if (q > size_mask(size))
+		raise_exc(e, EXC_DE, NO_ERR);
+	if (size == 1)
+		reg_set(e, R_RAX, 2, (u64)q | (u64)r << 8);
+	else {
+		reg_set(e, R_RAX, size, (u64)q);
+		reg_set(e, R_RDX, size, (u64)r);
+	}
+}
+
+void op_idiv_rm(struct engine *e, const struct insn *i)
+{
+	int size = i->osz, bits = size * 8;
+	s64 d = sext(rm_read(e, i, size), size);
+	if (!d)
+		raise_exc(e, EXC_DE, NO_ERR);
+	__int128 n;
+	if (size == 1)
+		n = (s16)reg_get(e, R_RAX, 2);
+	else
+		n = (__int128)(((unsigned __int128)reg_get(e, R_RDX, size) << bits) |
+			       reg_get(e, R_RAX, size));
+	if (size < 8)
+		n = (__int128)((unsigned __int128)n << (128 - 2 * bits)) >> (128 - 2 * bits);
+	else
+		n = (__int128)(((unsigned __int128)reg_get(e, R_RDX, 8) << 64) |
+			       reg_get(e, R_RAX, 8));
+	/* -2^127 / -1 overflows __int128 itself; it is #DE in any case. */
+	if (size == 8 && d == -1 && n == -n && n != 0)
+		raise_exc(e, EXC_DE, NO_ERR);
+	__int128 q = n / d, r = n % d;
+	__int128 lim = (__int128)1 << (bits - 1);
+	if (q >= lim || q < -lim)
+		raise_exc(e, EXC_DE, NO_ERR);
+	if (size == 1)
+		reg_set(e, R_RAX, 2, ((u64)q & 0xff) | ((u64)r & 0xff) << 8);
+	else {
+		reg_set(e, R_RAX, size, (u64)q);
+		reg_set(e, R_RDX, size, (u64)r);
+	}
+}
+
+/* ---- shifts and rotates ---- */
+
+void op_shift_rm(struct engine *e, const struct insn *i)
+{
+	int size = i->osz, bits = size * 8, kind = i->reg & 7;
+	u64 cnt = i->op == 0 ? i->imm : i->op == 1 ? 1 : reg_get(e, R_RCX, 1);
+	cnt &= size == 8 ? 0x3f : 0x1f;
+	u64 m = size_mask(size), sb = sign_bit(size);
+	u64 n;
+	u64 a = i->mem ? mem_read_w(e, i->seg, ea_offset(e, i), size) : reg_get(e, i->rm, size);
+	u64 fl = flags_get(e);
+	bool cf = fl & X86_FL_CF, of = fl & X86_FL_OF;
+	u64 r = a;
+	bool szp = false;
+
+	switch (kind) {
+	case 0: /* ROL */
+		if (cnt) {
+			int c = (int)(cnt % bits);
+			r = c ? ((a << c) | (a >> (bits - c))) & m : a;
+			cf = r & 1;
+			of = !!(r & sb) ^ cf;
+		}
+		break;
+	case 1: /* ROR */
+		if (cnt) {
+			int c = (int)(cnt % bits);
+			r = c ? ((a >> c) | (a << (bits - c))) & m : a;
+			cf = r & sb;
+			of = !!(r & sb) ^ !!(r & (sb >> 1));
+		}
+		break;
+	case 2: /* RCL */
+		n = cnt % (bits + 1);
+		for (u64 k = 0; k < n; k++) {
+			bool out = r & sb;
+			r = ((r << 1) | cf) & m;
+			cf = out;
+		}
+		if (cnt)
+			of = !!(r & sb) ^ cf;
+		break;
+	case 3: /* RCR */
+		n = cnt % (bits + 1);
+		if (cnt)
+			of = !!(a & sb) ^ cf;
+		for (u64 k = 0; k < n; k++) {
+			bool out = r & 1;
+			r = (r >> 1) | (cf ? sb : 0);
+			cf = out;
+		}
+		break;
+	case 4: case 6: /* SHL/SAL */
+		if (cnt) {
+			r = (cnt >= 64 ? 0 : a << cnt) & m;
+			cf = cnt <= (u64)bits ? (a >> (bits - cnt)) & 1 : 0;
+			of = !!(r & sb) ^ cf;
+			szp = true;
+		}
+		break;
+	case 5: /* SHR */
+		if (cnt) {
+			r = a >> cnt;
+			cf = (a >> (cnt - 1)) & 1;
+			of = a & sb;
+			szp = true;
+		}
+		break;
+	case 7: /* SAR */
+		if (cnt) {
+			s64 s = sext(a, size);
+			r = (u64)(s >> (cnt > 63 ? 63 : cnt)) & m;
+			cf = (u64)(s >> (cnt - 1 > 63 ? 63 : cnt - 1)) & 1;
+			of = false;
+			szp = true;
+		}
+		break;
+	}
+	rm_write(e, i, size, r);
+	if (!cnt)
+		return;
+	u64 nf = fl & ~(X86_FL_CF | X86_FL_OF);
+	if (szp) /* AF is undefined: left clear */
+		nf = (nf & ~(X86_FL_ZF | X86_FL_SF | X86_FL_PF | X86_FL_AF)) | flags_szp(r, size);
+	flags_arith(e, nf | (cf ? X86_FL_CF : 0) | (of ? X86_FL_OF : 0));
+}
+
+/* SHLD/SHRD (op bit 1 = right, bit 0 = count in CL) */
+void op_shld_shrd(struct engine *e, const struct insn *i)
+{
+	int size = i->osz, bits = size * 8;
+	bool right = i->op & 2;
+	u64 cnt = (i->op & 1) ? reg_get(e, R_RCX, 1) : i->imm;
+	cnt &= size == 8 ? 0x3f : 0x1f;
+	u64 m = size_mask(size), sb = sign_bit(size);
+	u64 a = i->mem ? mem_read_w(e, i->seg, ea_offset(e, i), size) : reg_get(e, i->rm, size);
+	u64 b = reg_get(e, i->reg, size);
+	if (!cnt) {
+		rm_write(e, i, size, a);
+		return;
+	}
+	u64 r;
+	bool cf;
+	if (size == 2 && cnt > 16) {
+		/* Undefined; mirror a 32-bit shift of b:a (what Intel parts do). */
+		u64 w = right ? (b << 16 | a) : (a << 16 | b);
+		u64 wide = w | w << 32;
+		r = right ? (wide >> cnt) & m : ((wide << cnt) >> 32 >> 16) & m;
+		cf = right ? (wide >> (cnt - 1)) & 1 : ((wide << (cnt - 1)) >> 63) & 1;
+	} else if (right) {
+		r = ((a >> cnt) | (cnt == (u64)bits ? b : b << (bits - cnt))) & m;
+		cf = (a >> (cnt - 1)) & 1;
+	} else {
+		r = ((a << cnt) | (cnt == (u64)bits ? b : b >> (bits - cnt))) & m;
+		cf = (a >> (bits - cnt)) & 1;
+	}
+	rm_write(e, i, size, r);
+	bool of = !!((a ^ r) & sb);
+	flags_arith(e, flags_szp(r, size) | (cf ? X86_FL_CF : 0) | (of ? X86_FL_OF : 0));
+}
+
+/* ---- moves ---- */
+
+void op_mov_rm_r(struct engine *e, const struct insn *i)
+{
+	rm_write(e, i, i->osz, reg_get(e, i->reg, i->osz));
+}
+
+void op_mov_r_rm(struct engine *e, const struct insn *i)
+{
+	reg_set(e, i->reg, i->osz, rm_read(e, i, i->osz));
+}
+
+void op_mov_rm_imm(struct engine *e, const struct insn *i)
+{
+	rm_write(e, i, i->osz, i->imm);
+}
+
+void op_mov_r_imm(struct engine *e, const struct insn *i)
+{
+	reg_set(e, i->reg, i->osz, i->imm);
+}
+
+void op_mov_a_moffs(struct engine *e, const struct insn *i)
+{
+	reg_set(e, R_RAX, i->osz, mem_read(e, i->seg, i->imm & size_mask(i->asz), i->osz));
+}
+
+void op_mov_moffs_a(struct engine *e, const struct insn *i)
+{
+	mem_write(e, i->seg, i->imm & size_mask(i->asz), i->osz, reg_get(e, R_RAX, i->osz));
+}
+
+void op_movzx(struct engine *e, const struct insn *i)
+{
+	reg_set(e, i->reg, i->osz, rm_read(e, i, i->op));
+}
+
+void op_movsx(struct engine *e, const struct insn *i)
+{
+	reg_set(e, i->reg, i->osz, (u64)sext(rm_read(e, i, i->op), i->op));
+}
+
+void op_movsxd(struct engine *e, const struct insn *i)
+{
+	u64 v = rm_read(e, i, i->osz == 8 ? 4 : i->osz);
+	reg_set(e, i->reg, i->osz, i->osz == 8 ? (u64)(s64)(s32)v : v);
+}
+
+void op_lea(struct engine *e, const struct insn *i)
+{
+	reg_set(e, i->reg, i->osz, ea_offset(e, i));
+}
+
+static u64 rmw_xchg(u64 a, u64 b, u64 aux)
+{
+	(void)a, (void)aux;
+	return b;
+}
+
+void op_xchg_rm_r(struct engine *e, const struct insn *i)
+{
+	u64 n, src = reg_get(e, i->reg, i->osz);
+	/* XCHG with memory is locked whether or not LOCK is given. */
+	u64 old = rmw(e, i, i->osz, true, rmw_xchg, src, 0, &n);
+	reg_set(e, i->reg, i->osz, old);
+}
+
+void op_xchg_a_r(struct engine *e, const struct insn *i)
+{
+	u64 a = reg_get(e, R_RAX, i->osz), b = reg_get(e, i->reg, i->osz);
+	reg_set(e, R_RAX, i->osz, b);
+	reg_set(e, i->reg, i->osz, a);
+}
+
+void op_xadd(struct engine *e, const struct insn *i)
+{
+	u64 n, src = reg_get(e, i->reg, i->osz);
+	u64 old = rmw(e, i, i->osz, i->lock, rmw_alu0, src, 0, &n);
+	reg_set(e, i->reg, i->osz, old);
+	alu_flags(e, 0, i->osz, old, src, 0);
+}
+
+void op_cmpxchg(struct engine *e, const struct insn *i)
+{
+	int size = i->osz;
+	u64 acc = reg_get(e, R_RAX, size), src = reg_get(e, i->reg, size), old;
+	if (!i->mem) {
+		old = reg_get(e, i->rm, size);
+		if (old == acc)
+			reg_set(e, i->rm, size, src);
+		else
+			reg_set(e, R_RAX, size, old);
+		alu_flags(e, 5, size, acc, old, 0);
+		return;
+	}
+	u64 off = ea_offset(e, i);
+	u64 la = seg_linear(e, i->seg, off, size, true);
+	u8 *p = i->lock ? mem_host_rw(e, la, size) : NULL;
+	if (p && !((uintptr_t)p & (size - 1))) {
+		old = acc;
+		cas(p, size, &old, src);
+	} else {
+		old = mem_read_w(e, i->seg, off, size);
+		/* The destination is written even when the compare fails. */
+		mem_write(e, i->seg, off, size, old == acc ? src : old);
+	}
+	if (old != acc)
+		reg_set(e, R_RAX, size, old);
+	alu_flags(e, 5, size, acc, old, 0);
+}
+
+/* CMPXCHG8B / CMPXCHG16B (REX.W) */
+void op_cmpxchg8b(struct engine *e, const struct insn *i)
+{
+	bool wide = i->osz == 8;
+	int half = wide ? 8 : 4;
+	u64 off = ea_offset(e, i);
+	if (wide && !x86_cpuid_has(e->cpu, 1, 0, 2, 13))
+		raise_exc(e, EXC_UD, NO_ERR);
+	if (wide && (off + (e->code64 ? e->cpu->seg[i->seg].base : 0)) & 15)
+		raise_exc(e, EXC_GP, 0);
+	u64 cmp_lo = reg_get(e, R_RAX, half), cmp_hi = reg_get(e, R_RDX, half);
+	u64 new_lo = reg_get(e, R_RBX, half), new_hi = reg_get(e, R_RCX, half);
+	u64 la = seg_linear(e, i->seg, off, half * 2, true);
+	u64 lo, hi;
+	bool eq;
+	u8 *p = mem_host_rw(e, la, half * 2);
+	if (p && !((uintptr_t)p & (half * 2 - 1))) {
+		if (wide) {
+			/* the host's own CMPXCHG16B (no libatomic call) */
+			lo = cmp_lo;
+			hi = cmp_hi;
+			__asm__ volatile("lock cmpxchg16b %1"
+					 : "=@ccz"(eq), "+m"(*(volatile unsigned __int128 *)p),
+					   "+a"(lo), "+d"(hi)
+					 : "b"(new_lo), "c"(new_hi)
+					 : "memory");
+		} else {
+			u64 o = cmp_hi << 32 | cmp_lo;
+			eq = cas(p, 8, &o, new_hi << 32 | new_lo);
+			lo = (u32)o;
+			hi = o >> 32;
+		}
+	} else {
+		lo = mem_read_w(e, i->seg, off, half);
+		hi = mem_read_w(e, i->seg, off + half, half);
+		eq = lo == cmp_lo && hi == cmp_hi;
+		mem_write(e, i->seg, off, half, eq ? new_lo : lo);
+		mem_write(e, i->seg, off + half, half, eq ? new_hi : hi);
+	}
+	if (!eq) {
+		reg_set(e, R_RAX, half, lo);
+		reg_set(e, R_RDX, half, hi);
+	}
+	u64 fl = flags_get(e) & ~X86_FL_ZF;
+	flags_arith(e, fl | (eq ? X86_FL_ZF : 0));
+}
+
+/* ---- bit operations ---- */
+
+static u64 rmw_bt(u64 a, u64 bit, u64 op)
+{
+	switch (op) {
+	case 1: return a | BIT(bit);
+	case 2: return a & ~BIT(bit);
+	case 3: return a ^ BIT(bit);
+	default: return a;
+	}
+}
+
+/* BT sets CF only; OF, SF, AF, PF are undefined and left unchanged. */
+static void bt_flag(struct engine *e, bool bit)
+{
+	u64 fl = flags_get(e) & ~X86_FL_CF;
+	flags_arith(e, fl | (bit ? X86_FL_CF : 0));
+}
+
+static void bt_common(struct engine *e, const struct insn *i, u64 off_bits, bool reg_off)
+{
+	int size = i->osz, bits = size * 8;
+	u64 bit;
+	int op = i->op;
+	if (!i->mem) {
+		bit = off_bits & (bits - 1);
+		u64 a = reg_get(e, i->rm, size);
+		if (op)
+			reg_set(e, i->rm, size, rmw_bt(a, bit, op));
+		bt_flag(e, (a >> bit) & 1);
+		return;
+	}
+	/* A register bit offset addresses memory beyond the operand
+	 * (signed, SDM Vol. 2A BT); an immediate one does not. */
+	u64 off = ea_offset(e, i);
+	if (reg_off) {
+		s64 so = sext(off_bits, size);
+		off = (off + (u64)((so >> (bits == 64 ? 6 : bits == 32 ? 5 : 4)) * (bits / 8))) &
+		      size_mask(i->asz);
+	}
+	bit = off_bits & (bits - 1);
+	u64 a, n;
+	if (!op)
+		a = mem_read(e, i->seg, off, size);
+	else
+		a = rmw_mem(e, i->seg, off, size, i->lock, rmw_bt, bit, op, &n);
+	bt_flag(e, (a >> bit) & 1);
+}
+
+void op_bt_rm_r(struct engine *e, const struct insn *i)
+{
+	bt_common(e, i, reg_get(e, i->reg, i->osz), true);
+}
+
+void op_bt_rm_imm(struct engine *e, const struct insn *i)
+{
+	struct insn t = *i;
+	t.op = i->reg & 3;
+	bt_common(e, &t, i->imm & 0xff, false);
+}
+
+/* BSF/BSR: ZF = source is zero, destination then unchanged. */
+void op_bsf_bsr(struct engine *e, const struct insn *i)
+{
+	int size = i->osz;
+	u64 v = rm_read(e, i, size);
+	u64 fl = flags_get(e) & ~(X86_FL_ZF);
+	if (!v) {
+		flags_arith(e, fl | X86_FL_ZF);
+		return;
+	}
+	reg_set(e, i->reg, size, i->op ? 63 - __builtin_clzll(v) : __builtin_ctzll(v));
+	flags_arith(e, fl);
+}
+
+void op_bswap(struct engine *e, const struct insn *i)
+{
+	u64 v = reg_get(e, i->reg, 8);
+	if (i->osz == 8)
+		reg_set(e, i->reg, 8, __builtin_bswap64(v));
+	else if (i->osz == 4)
+		reg_set(e, i->reg, 4, __builtin_bswap32((u32)v));
+	else
+		reg_set(e, i->reg, 2, 0); /* undefined; zero as Intel parts do */
+}
+
+/* ---- conversions and flag transfers ---- */
+
+void op_cbw(struct engine *e, const struct insn *i)
+{
+	int h = i->osz / 2;
+	reg_set(e, R_RAX, i->osz, (u64)sext(reg_get(e, R_RAX, h), h));
+}
+
+void op_cwd(struct engine *e, const struct insn *i)
+{
+	u64 a = reg_get(e, R_RAX, i->osz);
+	reg_set(e, R_RDX, i->osz, a & sign_bit(i->osz) ? ~0ULL : 0);
+}
+
+static void lahf_ok(struct engine *e)
+{
+	/* In 64-bit mode LAHF/SAHF need CPUID.80000001H:ECX.LAHF-SAHF */
+	if (e->code64 && !x86_cpuid_has(e->cpu, 0x80000001, 0, 2, 0))
+		raise_exc(e, EXC_UD, NO_ERR);
+}
+
+void op_lahf(struct engine *e, const struct insn *i)
+{
+	(void)i;
+	lahf_ok(e);
+	reg_set(e, 16 + R_RAX, 1, flags_get(e) & 0xff);
+}
+
+void op_sahf(struct engine *e, const struct insn *i)
+{
+	(void)i;
+	lahf_ok(e);
+	const u64 m = X86_FL_CF | X86_FL_PF | X86_FL_AF | X86_FL_ZF | X86_FL_SF;
+	u64 fl = flags_get(e);
+	flags_arith(e, (fl & ~m & ~X86_FL_OF) | (fl & X86_FL_OF) |
+			       ((e->cpu->gpr[R_RAX] >> 8) & m));
+}
+
+void op_setcc(struct engine *e, const struct insn *i)
+{
+	rm_write(e, i, 1, cond_eval(e, i->op));
+}
+
+void op_cmovcc(struct engine *e, const struct insn *i)
+{
+	/* The source is read (and may fault) whatever the condition; a
+	 * 32-bit destination is zero-extended even when nothing moves. */
+	u64 v = rm_read(e, i, i->osz);
+	if (cond_eval(e, i->op))
+		reg_set(e, i->reg, i->osz, v);
+	else if (i->osz == 4)
+		reg_set(e, i->reg, 4, reg_get(e, i->reg, 4));
+}
+
+void op_xlat(struct engine *e, const struct insn *i)
+{
+	u64 off = (e->cpu->gpr[R_RBX] + (e->cpu->gpr[R_RAX] & 0xff)) & size_mask(i->asz);
+	reg_set(e, R_RAX, 1, mem_read(e, i->seg, off, 1));
+}
+
+void op_salc(struct engine *e, const struct insn *i)
+{
+	(void)i;
+	reg_set(e, R_RAX, 1, flags_get(e) & X86_FL_CF ? 0xff : 0);
+}

@@ -1,0 +1,572 @@
+/*
+ * Control transfer, stack, string and port instructions.
+ */
+#include "x86/exec.h"
+
+/* ---- stack ---- */
+
+void op_push_r(struct engine *e, const struct insn *i)
+{
+	push(e, i->osz, reg_get(e, i->reg, i->osz));
+}
+
+void op_pop_r(struct engine *e, const struct insn *i)
+{
+	u64 v = pop(e, i->osz);
+	reg_set(e, i->reg, i->osz, v);
+}
+
+void op_push_imm(struct engine *e, const struct insn *i)
+{
+	push(e, i->osz, i->imm);
+}
+
+void op_push_rm(struct engine *e, const struct insn *i)
+{
+	push(e, i->osz, rm_read(e, i, i->osz));
+}
+
+/* POP r/m computes an RSP-based address with RSP already incremented
+ * (SDM Vol. 2B POP); RSP changes only once the store succeeded. */
+void op_pop_rm(struct engine *e, const struct insn *i)
+{
+	struct x86_cpu *c = e->cpu;
+	u64 v = stack_read(e, i->osz, 0);
+	u64 old = c->gpr[R_RSP];
+	reg_set(e, R_RSP, stack_size(e), old + i->osz);
+	u64 nsp = c->gpr[R_RSP];
+	if (!i->mem) {
+		reg_set(e, i->rm, i->osz, v);
+		return;
+	}
+	u64 off = ea_offset(e, i);
+	c->gpr[R_RSP] = old;
+	mem_write(e, i->seg, off, i->osz, v);
+	c->gpr[R_RSP] = nsp;
+}
+
+void op_push_seg(struct engine *e, const struct insn *i)
+{
+	push(e, i->osz, e->cpu->seg[i->op].sel);
+}
+
+void op_pop_seg(struct engine *e, const struct insn *i)
+{
+	u64 v = stack_read(e, i->osz, 0);
+	seg_load(e, i->op, (u16)v);
+	reg_set(e, R_RSP, stack_size(e), e->cpu->gpr[R_RSP] + i->osz);
+	if (i->op == S_SS)
+		e->shadow_pending = 1;
+}
+
+void op_pusha(struct engine *e, const struct insn *i)
+{
+	u64 sp = e->cpu->gpr[R_RSP];
+	for (int r = R_RAX; r <= R_RDI; r++)
+		push(e, i->osz, r == R_RSP ? sp : reg_get(e, r, i->osz));
+}
+
+void op_popa(struct engine *e, const struct insn *i)
+{
+	u64 v[8];
+	for (int k = 0; k < 8; k++)
+		v[k] = stack_read(e, i->osz, (u64)k * i->osz);
+	for (int r = R_RDI; r >= R_RAX; r--)
+		if (r != R_RSP)
+			reg_set(e, r, i->osz, v[R_RDI - r]);
+	reg_set(e, R_RSP, stack_size(e), e->cpu->gpr[R_RSP] + 8 * i->osz);
+}
+
+void op_enter(struct engine *e, const struct insn *i)
+{
+	struct x86_cpu *c = e->cpu;
+	int ss = stack_size(e), osz = i->osz;
+	u64 level = i->imm2 & 31, bp = c->gpr[R_RBP];
+	u64 sp0 = c->gpr[R_RSP];
+	push(e, osz, bp);
+	u64 frame = c->gpr[R_RSP] & size_mask(ss);
+	for (u64 k = 1; k < level; k++) {
+		bp -= osz;
+		push(e, osz, mem_read(e, S_SS, bp & size_mask(ss), osz));
+	}
+	if (level)
+		push(e, osz, frame);
+	u64 nsp = c->gpr[R_RSP] - i->imm;
+	/* touch the new stack bottom so a fault happens before any change */
+	if (i->imm)
+		mem_read_w(e, S_SS, nsp & size_mask(ss), 1);
+	reg_set(e, R_RBP, osz, frame);
+	reg_set(e, R_RSP, ss, nsp);
+	(void)sp0;
+}
+
+void op_leave(struct engine *e, const struct insn *i)
+{
+	struct x86_cpu *c = e->cpu;
+	int ss = stack_size(e);
+	u64 save = c->gpr[R_RSP];
+	reg_set(e, R_RSP, ss, c->gpr[R_RBP]);
+	u64 v;
+	{
+		/* restore RSP if the read faults */
+		u64 sp = c->gpr[R_RSP];
+		c->gpr[R_RSP] = save;
+		u64 depth = (sp - save) & size_mask(ss);
+		v = stack_read(e, i->osz, depth);
+		c->gpr[R_RSP] = sp;
+	}
+	reg_set(e, R_RSP, ss, c->gpr[R_RSP] + i->osz);
+	reg_set(e, R_RBP, i->osz, v);
+}
+
+/* PUSHF/POPF (SDM Vol. 2B POPF: what each privilege may change) */
+void op_pushf(struct engine *e, const struct insn *i)
+{
+	push(e, i->osz, flags_get(e) & ~(X86_FL_VM | X86_FL_RF));
+}
+
+void op_popf(struct engine *e, const struct insn *i)
+{
+	struct x86_cpu *c = e->cpu;
+	u64 v = stack_read(e, i->osz, 0);
+	u64 fl = flags_get(e);
+	u64 m = X86_FL_CF | X86_FL_PF | X86_FL_AF | X86_FL_ZF | X86_FL_SF | X86_FL_TF |
+		X86_FL_DF | X86_FL_OF | X86_FL_NT | X86_FL_AC | X86_FL_ID | X86_FL_IF |
+		X86_FL_IOPL;
+	u64 iopl = (fl >> 12) & 3;
+	if (e->mode != M_REAL) {
+		if (e->cpl > 0)
+			m &= ~X86_FL_IOPL;
+		if (e->cpl > iopl)
+			m &= ~X86_FL_IF;
+	}
+	if (i->osz == 2)
+		m &= 0xffff;
+	reg_set(e, R_RSP, stack_size(e), c->gpr[R_RSP] + i->osz);
+	flags_set(e, ((fl & ~m) | (v & m)) & ~X86_FL_RF);
+}
+
+/* CMC CLC STC CLI STI CLD STD */
+void op_flag_op(struct engine *e, const struct insn *i)
+{
+	struct x86_cpu *c = e->cpu;
+	u64 fl = flags_get(e);
+	switch (i->op) {
+	case 0: fl ^= X86_FL_CF; break;
+	case 1: fl &= ~X86_FL_CF; break;
+	case 2: fl |= X86_FL_CF; break;
+	case 3:
+	case 4:
+		if (e->mode != M_REAL && e->cpl > ((fl >> 12) & 3))
+			raise_exc(e, EXC_GP, 0);
+		if (i->op == 3) {
+			fl &= ~X86_FL_IF;
+		} else {
+			/* STI blocks interrupts for one instruction only when IF was clear */
+			if (!(fl & X86_FL_IF))
+				e->shadow_pending = 1;
+			fl |= X86_FL_IF;
+		}
+		break;
+	case 5: fl &= ~X86_FL_DF; break;
+	default: fl |= X86_FL_DF; break;
+	}
+	flags_set(e, fl);
+	(void)c;
+}
+
+/* ---- segment register moves ---- */
+
+void op_mov_rm_seg(struct engine *e, const struct insn *i)
+{
+	int s = i->reg & 7;
+	if (s >= S_NR)
+		raise_exc(e, EXC_UD, NO_ERR);
+	u16 sel = e->cpu->seg[s].sel;
+	if (i->mem)
+		mem_write(e, i->seg, ea_offset(e, i), 2, sel);
+	else
+		reg_set(e, i->rm, i->osz == 2 ? 2 : i->osz, sel);
+}
+
+void op_mov_seg_rm(struct engine *e, const struct insn *i)
+{
+	int s = i->reg & 7;
+	if (s >= S_NR || s == S_CS)
+		raise_exc(e, EXC_UD, NO_ERR);
+	seg_load(e, s, (u16)rm_read(e, i, 2));
+	if (s == S_SS)
+		e->shadow_pending = 1;
+}
+
+void op_lds_les(struct engine *e, const struct insn *i)
+{
+	u64 off = ea_offset(e, i);
+	u64 v = mem_read(e, i->seg, off, i->osz);
+	u16 sel = (u16)mem_read(e, i->seg, (off + i->osz) & size_mask(i->asz), 2);
+	seg_load(e, i->op, sel);
+	reg_set(e, i->reg, i->osz, v);
+}
+
+/* ---- branches ---- */
+
+void op_jcc(struct engine *e, const struct insn *i)
+{
+	if (cond_eval(e, i->op))
+		branch(e, e->next_rip + i->imm, i->osz);
+}
+
+void op_jmp_rel(struct engine *e, const struct insn *i)
+{
+	branch(e, e->next_rip + i->imm, i->osz);
+}
+
+static void call_to(struct engine *e, const struct insn *i, u64 target)
+{
+	u64 ret = e->next_rip;
+	branch(e, target, i->osz); /* validates before the push */
+	push(e, i->osz, ret);
+}
+
+void op_call_rel(struct engine *e, const struct insn *i)
+{
+	call_to(e, i, e->next_rip + i->imm);
+}
+
+void op_jmp_rm(struct engine *e, const struct insn *i)
+{
+	branch(e, rm_read(e, i, i->osz), i->osz);
+}
+
+void op_call_rm(struct engine *e, const struct insn *i)
+{
+	call_to(e, i, rm_read(e, i, i->osz));
+}
+
+void op_ret_near(struct engine *e, const struct insn *i)
+{
+	u64 ip = stack_read(e, i->osz, 0);
+	branch(e, ip, i->osz);
+	reg_set(e, R_RSP, stack_size(e), e->cpu->gpr[R_RSP] + i->osz + i->imm);
+}
+
+void op_jmp_far(struct engine *e, const struct insn *i)
+{
+	far_jump(e, i->imm2, i->imm, i->osz);
+}
+
+void op_call_far(struct engine *e, const struct insn *i)
+{
+	u16 cs = e->cpu->seg[S_CS].sel;
+	u64 ret = e->next_rip;
+	/* make sure both pushes fit before CS changes */
+	mem_read_w(e, S_SS, (e->cpu->gpr[R_RSP] - 2 * i->osz) & size_mask(stack_size(e)),
+		   2 * i->osz > 8 ? 8 : 2 * i->osz);
+	far_jump(e, i->imm2, i->imm, i->osz);
+	push(e, i->osz, cs);
+	push(e, i->osz, ret);
+}
+
+static void far_ptr(struct engine *e, const struct insn *i, u16 *sel, u64 *off)
+{
+	if (!i->mem)
+		raise_exc(e, EXC_UD, NO_ERR);
+	u64 a = ea_offset(e, i);
+	*off = mem_read(e, i->seg, a, i->osz);
+	*sel = (u16)mem_read(e, i->seg, (a + i->osz) & size_mask(i->asz), 2);
+}
+
+void op_jmp_far_rm(struct engine *e, const struct insn *i)
+{
+	u16 sel;
+	u64 off;
+	far_ptr(e, i, &sel, &off);
+	far_jump(e, sel, off, i->osz);
+}
+
+void op_call_far_rm(struct engine *e, const struct insn *i)
+{
+	u16 sel, cs = e->cpu->seg[S_CS].sel;
+	u64 off, ret = e->next_rip;
+	far_ptr(e, i, &sel, &off);
+	far_jump(e, sel, off, i->osz);
+	push(e, i->osz, cs);
+	push(e, i->osz, ret);
+}
+
+/* Data segments the new, outer level may not use become null
+ * (SDM Vol. 2B RET and IRET: returning to an outer privilege level). */
+static void null_inaccessible(struct engine *e)
+{
+	for (int s = S_ES; s < S_NR; s++) {
+		struct x86_seg *g = &e->cpu->seg[s];
+		if (s == S_CS || s == S_SS || g->unusable)
+			continue;
+		if ((!(g->type & 8) || !(g->type & 4)) && g->dpl < e->cpl)
+			*g = (struct x86_seg){.sel = 0, .unusable = 1};
+	}
+}
+
+void op_ret_far(struct engine *e, const struct insn *i)
+{
+	struct x86_cpu *c = e->cpu;
+	int osz = i->osz;
+	u64 ip = stack_read(e, osz, 0);
+	u16 sel = (u16)stack_read(e, osz, osz);
+	if (e->mode == M_REAL) {
+		far_jump(e, sel, ip, osz);
+		reg_set(e, R_RSP, stack_size(e), c->gpr[R_RSP] + 2 * osz + i->imm);
+		return;
+	}
+	int rpl = sel & 3;
+	if (rpl < e->cpl)
+		raise_exc(e, EXC_GP, sel & ~3);
+	if (rpl == e->cpl) {
+		far_jump_to(e, sel, ip, osz, rpl);
+		reg_set(e, R_RSP, stack_size(e), c->gpr[R_RSP] + 2 * osz + i->imm);
+		return;
+	}
+	u64 nsp = stack_read(e, osz, 2 * osz + i->imm);
+	u16 nss = (u16)stack_read(e, osz, 3 * osz + i->imm);
+	far_jump_to(e, sel, ip, osz, rpl);
+	e->cpl = (u8)rpl;
+	seg_load(e, S_SS, nss);
+	mode_update(e);
+	reg_set(e, R_RSP, e->code64 ? 8 : stack_size(e), nsp + i->imm);
+	null_inaccessible(e);
+}
+
+/* LOOP/LOOPE/LOOPNE use rCX of the address size. */
+void op_loop(struct engine *e, const struct insn *i)
+{
+	u64 c = (reg_get(e, R_RCX, i->asz) - 1) & size_mask(i->asz);
+	bool take = c != 0;
+	if (i->op == 0)
+		take = take && !(flags_get(e) & X86_FL_ZF);
+	else if (i->op == 1)
+		take = take && (flags_get(e) & X86_FL_ZF);
+	if (take)
+		branch(e, e->next_rip + i->imm, i->osz);
+	reg_set(e, R_RCX, i->asz, c);
+}
+
+void op_jcxz(struct engine *e, const struct insn *i)
+{
+	if (!reg_get(e, R_RCX, i->asz))
+		branch(e, e->next_rip + i->imm, i->osz);
+}
+
+/* ---- interrupts ---- */
+
+static void soft_int(struct engine *e, int vec)
+{
+	deliver_event(e, vec, NO_ERR, true, e->next_rip);
+	e->next_rip = e->cpu->rip;
+}
+
+void op_int_n(struct engine *e, const struct insn *i)
+{
+	soft_int(e, (int)(i->imm & 0xff));
+}
+
+void op_int3(struct engine *e, const struct insn *i)
+{
+	(void)i;
+	soft_int(e, EXC_BP);
+}
+
+void op_into(struct engine *e, const struct insn *i)
+{
+	(void)i;
+	if (flags_get(e) & X86_FL_OF)
+		soft_int(e, EXC_OF);
+}
+
+/* IRET: real mode, and protected/long mode without task switches. */
+void op_iret(struct engine *e, const struct insn *i)
+{
+	struct x86_cpu *c = e->cpu;
+	int osz = i->osz;
+	u64 fl = flags_get(e);
+	u64 ip = stack_read(e, osz, 0);
+	u16 cs = (u16)stack_read(e, osz, osz);
+	u64 nfl = stack_read(e, osz, 2 * osz);
+	u64 m = X86_FL_CF | X86_FL_PF | X86_FL_AF | X86_FL_ZF | X86_FL_SF | X86_FL_TF |
+		X86_FL_DF | X86_FL_OF | X86_FL_NT | X86_FL_AC | X86_FL_ID | X86_FL_IF |
+		X86_FL_IOPL | X86_FL_RF;
+	if (e->mode == M_REAL) {
+		if (osz == 2)
+			m &= 0xffff;
+		branch(e, ip, osz);
+		seg_load_real(e, S_CS, cs);
+		reg_set(e, R_RSP, stack_size(e), c->gpr[R_RSP] + 3 * osz);
+		flags_set(e, (fl & ~m) | (nfl & m));
+		return;
+	}
+	if ((fl & X86_FL_NT) && e->mode != M_LONG)
+		raise_internal(e); /* task return */
+	if (nfl & X86_FL_VM && e->cpl == 0 && e->mode != M_LONG)
+		raise_internal(e); /* return to virtual-8086 mode */
+	int rpl = cs & 3;
+	if (rpl < e->cpl)
+		raise_exc(e, EXC_GP, cs & ~3);
+	bool outer = rpl > e->cpl || e->mode == M_LONG;
+	u64 nsp = 0;
+	u16 nss = 0;
+	if (outer) {
+		nsp = stack_read(e, osz, 3 * osz);
+		nss = (u16)stack_read(e, osz, 4 * osz);
+	}
+	if (e->cpl > 0)
+		m &= ~X86_FL_IOPL;
+	if (e->cpl > ((fl >> 12) & 3))
+		m &= ~X86_FL_IF;
+	if (osz == 2)
+		m &= 0xffff;
+	u8 old_cpl = e->cpl;
+	u64 sp_after = c->gpr[R_RSP] + 3 * osz;
+	far_jump_to(e, cs, ip, osz, rpl);
+	if (outer) {
+		e->cpl = (u8)rpl;
+		seg_load(e, S_SS, nss);
+		mode_update(e);
+		reg_set(e, R_RSP, e->code64 ? 8 : stack_size(e), nsp);
+	} else {
+		reg_set(e, R_RSP, stack_size(e), sp_after);
+	}
+	flags_set(e, (fl & ~m) | (nfl & m));
+	if (rpl > old_cpl)
+		null_inaccessible(e);
+	e->shadow = 0;
+}
+
+/* ---- strings ---- */
+
+/* op: 0 MOVS, 1 CMPS, 2 STOS, 3 LODS, 4 SCAS, 6 INS, 7 OUTS */
+void op_string_op(struct engine *e, const struct insn *i)
+{
+	struct x86_cpu *c = e->cpu;
+	int size = i->osz > 4 && i->op >= 6 ? 4 : i->osz, asz = i->asz;
+	bool rep = i->rep != 0;
+	u16 port = (u16)c->gpr[R_RDX];
+	if (i->op >= 6 && !io_allowed(e, port, size))
+		raise_exc(e, EXC_GP, 0);
+	for (u32 n = 0;; n++) {
+		if (rep && !reg_get(e, R_RCX, asz))
+			break;
+		if (rep && n && (e->env->stop || ((n & 1023) == 0 && e->env->kick &&
+		    atomic_load_explicit(e->env->kick, memory_order_relaxed)))) {
+			e->next_rip = c->rip; /* resume later, state is exact */
+			break;
+		}
+		s64 d = flags_get(e) & X86_FL_DF ? -size : size;
+		u64 si = reg_get(e, R_RSI, asz), di = reg_get(e, R_RDI, asz);
+		u64 a, b;
+		bool upd_si = false, upd_di = false, cmp = false;
+		switch (i->op) {
+		case 0:
+			a = mem_read(e, i->seg, si, size);
+			mem_write(e, S_ES, di, size, a);
+			upd_si = upd_di = true;
+			break;
+		case 1:
+			a = mem_read(e, i->seg, si, size);
+			b = mem_read(e, S_ES, di, size);
+			lf_set(e, LF_SUB, size, a - b, a, b);
+			upd_si = upd_di = cmp = true;
+			break;
+		case 2:
+			mem_write(e, S_ES, di, size, reg_get(e, R_RAX, size));
+			upd_di = true;
+			break;
+		case 3:
+			reg_set(e, R_RAX, size, mem_read(e, i->seg, si, size));
+			upd_si = true;
+			break;
+		case 4:
+			a = reg_get(e, R_RAX, size);
+			b = mem_read(e, S_ES, di, size);
+			lf_set(e, LF_SUB, size, a - b, a, b);
+			upd_di = cmp = true;
+			break;
+		case 6:
+			/* check the destination before the port is read */
+			seg_linear(e, S_ES, di, size, true);
+			a = io_in(e, port, size);
+			mem_write(e, S_ES, di, size, a);
+			upd_di = true;
+			break;
+		default:
+			a = mem_read(e, i->seg, si, size);
+			io_out(e, port, size, a);
+			upd_si = true;
+			break;
+		}
+		if (upd_si)
+			reg_set(e, R_RSI, asz, si + d);
+		if (upd_di)
+			reg_set(e, R_RDI, asz, di + d);
+		/* an iteration is complete: MMIO reads start afresh */
+		e->mmio_have = e->mmio_used = 0;
+		if (!rep)
+			break;
+		u64 cnt = (reg_get(e, R_RCX, asz) - 1) & size_mask(asz);
+		reg_set(e, R_RCX, asz, cnt);
+		if (cmp) {
+			bool zf = flags_get(e) & X86_FL_ZF;
+			if ((i->rep == 0xf3 && !zf) || (i->rep == 0xf2 && zf))
+				break;
+		}
+		if (e->exit->reason != X86_EXIT_NONE) {
+			/* exit after this iteration; the rest runs on re-entry */
+			if (cnt)
+				e->next_rip = c->rip;
+			break;
+		}
+	}
+}
+
+/* ---- ports ---- */
+
+void op_in_op(struct engine *e, const struct insn *i)
+{
+	int size = i->osz > 4 ? 4 : i->osz;
+	u16 port = i->op ? (u16)e->cpu->gpr[R_RDX] : (u16)(i->imm & 0xff);
+	if (!io_allowed(e, port, size))
+		raise_exc(e, EXC_GP, 0);
+	reg_set(e, R_RAX, size, io_in(e, port, size));
+}
+
+void op_out_op(struct engine *e, const struct insn *i)
+{
+	int size = i->osz > 4 ? 4 : i->osz;
+	u16 port = i->op ? (u16)e->cpu->gpr[R_RDX] : (u16)(i->imm & 0xff);
+	if (!io_allowed(e, port, size))
+		raise_exc(e, EXC_GP, 0);
+	io_out(e, port, size, reg_get(e, R_RAX, size));
+}
+
+/* ---- misc ---- */
+
+void op_nop(struct engine *e, const struct insn *i)
+{
+	(void)e, (void)i;
+}
+
+void op_fence(struct engine *e, const struct insn *i)
+{
+	(void)e, (void)i;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
+void op_ud(struct engine *e, const struct insn *i)
+{
+	(void)i;
+	raise_exc(e, EXC_UD, NO_ERR);
+}
+
+void op_unimpl(struct engine *e, const struct insn *i)
+{
+	(void)i;
+	raise_internal(e);
+}

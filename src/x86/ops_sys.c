@@ -1,0 +1,455 @@
+/*
+ * System instructions: control and debug registers, descriptor tables,
+ * MSRs, CPUID, TSC, HLT, SYSCALL/SYSRET, SWAPGS.
+ */
+#include "x86/exec.h"
+#include "x86/cpuid.h"
+#include "x86/msr.h"
+
+static void need_cpl0(struct engine *e)
+{
+	if (e->mode != M_REAL && e->cpl)
+		raise_exc(e, EXC_GP, 0);
+}
+
+void op_hlt(struct engine *e, const struct insn *i)
+{
+	(void)i;
+	need_cpl0(e);
+	e->exit->reason = X86_EXIT_HLT;
+}
+
+void op_wbinvd(struct engine *e, const struct insn *i)
+{
+	(void)i;
+	need_cpl0(e);
+}
+
+void op_cpuid(struct engine *e, const struct insn *i)
+{
+	(void)i;
+	struct x86_cpu *c = e->cpu;
+	u32 out[4];
+	x86_cpuid_query(c, (u32)c->gpr[R_RAX], (u32)c->gpr[R_RCX], out);
+	c->gpr[R_RAX] = out[0];
+	c->gpr[R_RBX] = out[1];
+	c->gpr[R_RCX] = out[2];
+	c->gpr[R_RDX] = out[3];
+}
+
+static void tsc_check(struct engine *e)
+{
+	if ((e->cpu->cr4 & X86_CR4_TSD) && e->cpl && e->mode != M_REAL)
+		raise_exc(e, EXC_GP, 0);
+}
+
+void op_rdtsc(struct engine *e, const struct insn *i)
+{
+	(void)i;
+	tsc_check(e);
+	u64 t = x86_tsc_read(e->cpu);
+	e->cpu->gpr[R_RAX] = (u32)t;
+	e->cpu->gpr[R_RDX] = t >> 32;
+}
+
+void op_rdtscp(struct engine *e, const struct insn *i)
+{
+	if (!x86_cpuid_has(e->cpu, 0x80000001, 0, 3, 27))
+		raise_exc(e, EXC_UD, NO_ERR);
+	op_rdtsc(e, i);
+	e->cpu->gpr[R_RCX] = (u32)e->cpu->msr.tsc_aux;
+}
+
+/* ---- control registers (SDM Vol. 3A 2.5, and the MOV CR #GP list) ---- */
+
+static u64 cr4_reserved(struct engine *e)
+{
+	struct x86_cpu *c = e->cpu;
+	/* bits the CPU model does not back are reserved */
+	u64 r = ~(u64)(X86_CR4_VME | X86_CR4_PVI | X86_CR4_TSD | X86_CR4_DE |
+		       X86_CR4_PSE | X86_CR4_PAE | X86_CR4_MCE | X86_CR4_PGE |
+		       X86_CR4_PCE | X86_CR4_OSFXSR | X86_CR4_OSXMMEXCPT |
+		       X86_CR4_UMIP | X86_CR4_LA57 | X86_CR4_FSGSBASE |
+		       X86_CR4_PCIDE | X86_CR4_OSXSAVE | X86_CR4_SMEP |
+		       X86_CR4_SMAP | X86_CR4_PKE);
+	struct { u64 bit; u32 fn, idx; int reg, b; } dep[] = {
+		{X86_CR4_UMIP, 7, 0, 2, 2}, {X86_CR4_LA57, 7, 0, 2, 16},
+		{X86_CR4_FSGSBASE, 7, 0, 1, 0}, {X86_CR4_PCIDE, 1, 0, 2, 17},
+		{X86_CR4_OSXSAVE, 1, 0, 2, 26}, {X86_CR4_SMEP, 7, 0, 1, 7},
+		{X86_CR4_SMAP, 7, 0, 1, 20}, {X86_CR4_PKE, 7, 0, 2, 3},
+		{X86_CR4_VME, 1, 0, 3, 1}, {X86_CR4_PVI, 1, 0, 3, 1},
+		{X86_CR4_DE, 1, 0, 3, 2}, {X86_CR4_PSE, 1, 0, 3, 3},
+		{X86_CR4_PAE, 1, 0, 3, 6}, {X86_CR4_MCE, 1, 0, 3, 7},
+		{X86_CR4_PGE, 1, 0, 3, 13}, {X86_CR4_OSFXSR, 1, 0, 3, 24},
+		{X86_CR4_OSXMMEXCPT, 1, 0, 3, 25},
+	};
+	for (size_t k = 0; k < ARRAY_SIZE(dep); k++)
+		if (!x86_cpuid_has(c, dep[k].fn, dep[k].idx, dep[k].reg, dep[k].b))
+			r |= dep[k].bit;
+	return r;
+}
+
+static u64 phys_bits_mask(struct engine *e)
+{
+	u32 out[4];
+	x86_cpuid_query(e->cpu, 0x80000008, 0, out);
+	u32 pb = out[0] & 0xff;
+	if (!pb)
+		pb = 36;
+	return pb >= 64 ? ~0ULL : (1ULL << pb) - 1;
+}
+
+void cr_write(struct engine *e, int cr, u64 v)
+{
+	struct x86_cpu *c = e->cpu;
+	switch (cr) {
+	case 0: {
+		u64 old = c->cr0;
+		if (v >> 32)
+			raise_exc(e, EXC_GP, 0);
+		v |= X86_CR0_ET;
+		if ((v & X86_CR0_PG) && !(v & X86_CR0_PE))
+			raise_exc(e, EXC_GP, 0);
+		if ((v & X86_CR0_NW) && !(v & X86_CR0_CD))
+			raise_exc(e, EXC_GP, 0);
+		bool pg_on = (v & X86_CR0_PG) && !(old & X86_CR0_PG);
+		bool pg_off = !(v & X86_CR0_PG) && (old & X86_CR0_PG);
+		if (pg_on && (c->efer & X86_EFER_LME)) {
+			if (!(c->cr4 & X86_CR4_PAE) || c->seg[S_CS].l)
+				raise_exc(e, EXC_GP, 0);
+			c->efer |= X86_EFER_LMA;
+		}
+		if (pg_off && (c->efer & X86_EFER_LMA)) {
+			if (e->code64)
+				raise_exc(e, EXC_GP, 0);
+			c->efer &= ~X86_EFER_LMA;
+		}
+		if ((v & X86_CR0_PG) && !(old & X86_CR0_PG) && (c->cr4 & X86_CR4_PAE) &&
+		    !(c->efer & X86_EFER_LMA)) {
+			/* PAE PDPTEs are loaded here; mmu.c reads them on walks */
+		}
+		c->cr0 = v;
+		if ((old ^ v) & (X86_CR0_PG | X86_CR0_WP | X86_CR0_PE))
+			tlb_flush(e);
+		mode_update(e);
+		break;
+	}
+	case 2:
+		c->cr2 = v;
+		break;
+	case 3:
+		if ((c->efer & X86_EFER_LMA) && (v & ~phys_bits_mask(e) & ~BIT(63)))
+			raise_exc(e, EXC_GP, 0);
+		if (e->mode == M_LONG && (c->cr4 & X86_CR4_PCIDE))
+			v &= ~BIT(63); /* no-flush hint; we flush anyway */
+		c->cr3 = v;
+		tlb_flush(e);
+		break;
+	case 4: {
+		u64 old = c->cr4;
+		if (v & cr4_reserved(e))
+			raise_exc(e, EXC_GP, 0);
+		if ((c->efer & X86_EFER_LMA) && !(v & X86_CR4_PAE))
+			raise_exc(e, EXC_GP, 0);
+		if ((c->efer & X86_EFER_LMA) && ((old ^ v) & X86_CR4_LA57))
+			raise_exc(e, EXC_GP, 0);
+		/* PCIDE may be set only with CR3[11:0] = 0 in long mode */
+		if ((v & X86_CR4_PCIDE) && !(old & X86_CR4_PCIDE) &&
+		    (!(c->efer & X86_EFER_LMA) || (c->cr3 & 0xfff)))
+			raise_exc(e, EXC_GP, 0);
+		c->cr4 = v;
+		if ((old ^ v) & (X86_CR4_PGE | X86_CR4_PAE | X86_CR4_PSE | X86_CR4_SMEP |
+				 X86_CR4_SMAP | X86_CR4_PCIDE | X86_CR4_LA57 | X86_CR4_PKE))
+			tlb_flush(e);
+		break;
+	}
+	case 8:
+		if (v >> 4)
+			raise_exc(e, EXC_GP, 0);
+		c->cr8 = v;
+		break;
+	default:
+		raise_exc(e, EXC_UD, NO_ERR);
+	}
+}
+
+/* MOV to/from CRn: op 1 = write.  The operand is always a register, 64-bit
+ * in 64-bit mode, 32-bit otherwise. */
+void op_mov_cr(struct engine *e, const struct insn *i)
+{
+	struct x86_cpu *c = e->cpu;
+	int cr = i->reg, size = e->code64 ? 8 : 4;
+	if (cr != 0 && cr != 2 && cr != 3 && cr != 4 && cr != 8)
+		raise_exc(e, EXC_UD, NO_ERR);
+	if (cr == 8 && !e->code64 && !(e->mode == M_LONG))
+		raise_exc(e, EXC_UD, NO_ERR);
+	need_cpl0(e);
+	if (i->op) {
+		cr_write(e, cr, reg_get(e, i->rm, size));
+		return;
+	}
+	u64 v = cr == 0 ? c->cr0 : cr == 2 ? c->cr2 : cr == 3 ? c->cr3 :
+		cr == 4 ? c->cr4 : c->cr8;
+	reg_set(e, i->rm, size, v);
+}
+
+void op_mov_dr(struct engine *e, const struct insn *i)
+{
+	struct x86_cpu *c = e->cpu;
+	int dr = i->reg, size = e->code64 ? 8 : 4;
+	if (dr > 7)
+		raise_exc(e, EXC_UD, NO_ERR);
+	need_cpl0(e);
+	if (dr == 4 || dr == 5) {
+		if (c->cr4 & X86_CR4_DE)
+			raise_exc(e, EXC_UD, NO_ERR);
+		dr += 2;
+	}
+	if (!i->op) {
+		u64 v = dr < 4 ? c->dr[dr] : dr == 6 ? c->dr6 : c->dr7;
+		reg_set(e, i->rm, size, v);
+		return;
+	}
+	u64 v = reg_get(e, i->rm, size);
+	if (dr >= 6 && (v >> 32))
+		raise_exc(e, EXC_GP, 0);
+	if (dr < 4)
+		c->dr[dr] = v;
+	else if (dr == 6)
+		c->dr6 = (v & 0x1e00f) | 0xffff0ff0; /* reserved bits read as 1/0 */
+	else
+		c->dr7 = (v & 0xffff2fff) | 0x400;
+	if (dr == 7 && (c->dr7 & 0xff))
+		raise_internal(e); /* hardware breakpoints: not implemented */
+}
+
+void op_clts(struct engine *e, const struct insn *i)
+{
+	(void)i;
+	need_cpl0(e);
+	e->cpu->cr0 &= ~X86_CR0_TS;
+}
+
+void op_smsw(struct engine *e, const struct insn *i)
+{
+	if ((e->cpu->cr4 & X86_CR4_UMIP) && e->cpl)
+		raise_exc(e, EXC_GP, 0);
+	if (i->mem)
+		mem_write(e, i->seg, ea_offset(e, i), 2, e->cpu->cr0);
+	else
+		reg_set(e, i->rm, i->osz, e->cpu->cr0);
+}
+
+/* LMSW loads PE, MP, EM, TS; it can set PE but never clear it. */
+void op_lmsw(struct engine *e, const struct insn *i)
+{
+	need_cpl0(e);
+	u64 v = rm_read(e, i, 2) & 0xf;
+	u64 cr0 = (e->cpu->cr0 & ~0xeULL) | v | (e->cpu->cr0 & X86_CR0_PE);
+	cr_write(e, 0, cr0);
+}
+
+void op_invlpg(struct engine *e, const struct insn *i)
+{
+	(void)i;
+	need_cpl0(e);
+	tlb_flush(e);
+}
+
+/* ---- descriptor tables ---- */
+
+void op_lgdt_lidt(struct engine *e, const struct insn *i)
+{
+	need_cpl0(e);
+	u64 off = ea_offset(e, i);
+	u16 limit = (u16)mem_read(e, i->seg, off, 2);
+	u64 base = mem_read(e, i->seg, (off + 2) & size_mask(i->asz), e->code64 ? 8 : 4);
+	if (e->code64) {
+		if ((u64)((s64)(base << 16) >> 16) != base)
+			raise_exc(e, EXC_GP, 0);
+	} else if (i->osz == 2) {
+		base &= 0xffffff;
+	}
+	struct x86_dtable *t = i->op ? &e->cpu->idt : &e->cpu->gdt;
+	t->limit = limit;
+	t->base = base;
+}
+
+void op_sgdt_sidt(struct engine *e, const struct insn *i)
+{
+	if ((e->cpu->cr4 & X86_CR4_UMIP) && e->cpl)
+		raise_exc(e, EXC_GP, 0);
+	const struct x86_dtable *t = i->op ? &e->cpu->idt : &e->cpu->gdt;
+	u64 off = ea_offset(e, i);
+	int bsz = e->code64 ? 8 : 4;
+	/* check both parts before writing either */
+	seg_linear(e, i->seg, off, 2 + bsz, true);
+	mem_write(e, i->seg, off, 2, t->limit);
+	mem_write(e, i->seg, (off + 2) & size_mask(i->asz), bsz, t->base);
+}
+
+void op_sldt_str(struct engine *e, const struct insn *i)
+{
+	if (e->mode == M_REAL)
+		raise_exc(e, EXC_UD, NO_ERR);
+	if ((e->cpu->cr4 & X86_CR4_UMIP) && e->cpl)
+		raise_exc(e, EXC_GP, 0);
+	u16 sel = i->op ? e->cpu->tr.sel : e->cpu->ldt.sel;
+	if (i->mem)
+		mem_write(e, i->seg, ea_offset(e, i), 2, sel);
+	else
+		reg_set(e, i->rm, i->osz, sel);
+}
+
+/* LLDT (op 0) / LTR (op 1): system descriptors from the GDT, 16 bytes in
+ * long mode; LTR marks the TSS busy. */
+void op_lldt_ltr(struct engine *e, const struct insn *i)
+{
+	struct x86_cpu *c = e->cpu;
+	if (e->mode == M_REAL)
+		raise_exc(e, EXC_UD, NO_ERR);
+	need_cpl0(e);
+	u16 sel = (u16)rm_read(e, i, 2);
+	struct x86_seg *dst = i->op ? &c->tr : &c->ldt;
+	if (!(sel & ~3)) {
+		if (i->op)
+			raise_exc(e, EXC_GP, 0);
+		*dst = (struct x86_seg){.sel = sel, .unusable = 1};
+		return;
+	}
+	if ((sel & 4) || (sel | 7) > c->gdt.limit ||
+	    (e->mode == M_LONG && (sel | 7) + 8 > c->gdt.limit))
+		raise_exc(e, EXC_GP, sel & ~3);
+	u8 save = e->cpl;
+	e->cpl = 0;
+	u64 addr = c->gdt.base + (sel & ~7);
+	if (e->mode != M_LONG)
+		addr = (u32)addr;
+	u64 d = mem_read_la(e, addr, 8, 0);
+	u64 hi = e->mode == M_LONG ? mem_read_la(e, addr + 8, 8, 0) : 0;
+	e->cpl = save;
+	u8 type = (d >> 40) & 0xf, s = (d >> 44) & 1;
+	bool ok = !s && (i->op ? (type == 9 || (type == 1 && e->mode != M_LONG)) : type == 2);
+	if (!ok)
+		raise_exc(e, EXC_GP, sel & ~3);
+	if (!((d >> 47) & 1))
+		raise_exc(e, EXC_NP, sel & ~3);
+	struct x86_seg n = {
+		.sel = sel,
+		.limit = (u32)((d & 0xffff) | ((d >> 32) & 0xf0000)),
+		.base = ((d >> 16) & 0xffffff) | (((d >> 56) & 0xff) << 24) | (hi << 32),
+		.type = type,
+		.dpl = (d >> 45) & 3,
+		.present = 1,
+		.avl = (d >> 52) & 1,
+		.g = (d >> 55) & 1,
+	};
+	if (n.g)
+		n.limit = (n.limit << 12) | 0xfff;
+	if (i->op) {
+		n.type |= 2;
+		e->cpl = 0;
+		mem_write_la(e, addr + 5, 1, (d >> 40) | 2);
+		e->cpl = save;
+	}
+	*dst = n;
+}
+
+/* ---- MSRs ---- */
+
+void op_rdmsr(struct engine *e, const struct insn *i)
+{
+	(void)i;
+	struct x86_cpu *c = e->cpu;
+	need_cpl0(e);
+	u64 v;
+	if (x86_msr_get(c, (u32)c->gpr[R_RCX], &v, false))
+		raise_exc(e, EXC_GP, 0);
+	c->gpr[R_RAX] = (u32)v;
+	c->gpr[R_RDX] = v >> 32;
+}
+
+void op_wrmsr(struct engine *e, const struct insn *i)
+{
+	(void)i;
+	struct x86_cpu *c = e->cpu;
+	need_cpl0(e);
+	u64 v = (u32)c->gpr[R_RAX] | (c->gpr[R_RDX] << 32);
+	u64 efer = c->efer;
+	if (x86_msr_set(c, (u32)c->gpr[R_RCX], v, false))
+		raise_exc(e, EXC_GP, 0);
+	/* EFER, FS/GS bases and others live in *cpu: pick up any change */
+	if (c->efer != efer)
+		tlb_flush(e);
+	mode_update(e);
+}
+
+/* ---- SYSCALL / SYSRET (SDM Vol. 2B) ---- */
+
+static void flat_seg(struct x86_seg *s, u16 sel, bool code, bool l, u8 dpl)
+{
+	*s = (struct x86_seg){.sel = sel, .limit = 0xffffffff, .type = code ? 0xb : 0x3,
+			      .s = 1, .dpl = dpl, .present = 1, .l = l, .db = !l,
+			      .g = 1};
+}
+
+void op_syscall(struct engine *e, const struct insn *i)
+{
+	(void)i;
+	struct x86_cpu *c = e->cpu;
+	if (!(c->efer & X86_EFER_SCE) || e->mode == M_REAL)
+		raise_exc(e, EXC_UD, NO_ERR);
+	u16 sel = (c->msr.star >> 32) & 0xfffc;
+	u64 fl = flags_get(e);
+	if (e->mode == M_LONG) {
+		c->gpr[R_RCX] = e->next_rip;
+		c->gpr[R_R11] = fl & ~X86_FL_RF;
+		e->next_rip = e->code64 ? c->msr.lstar : c->msr.cstar;
+		flags_set(e, fl & ~c->msr.sfmask & ~X86_FL_RF);
+		flat_seg(&c->seg[S_CS], sel, true, true, 0);
+	} else {
+		c->gpr[R_RCX] = (u32)e->next_rip;
+		e->next_rip = (u32)c->msr.star;
+		flags_set(e, fl & ~(X86_FL_VM | X86_FL_IF | X86_FL_RF));
+		flat_seg(&c->seg[S_CS], sel, true, false, 0);
+	}
+	flat_seg(&c->seg[S_SS], sel + 8, false, false, 0);
+	c->seg[S_SS].db = 1;
+	mode_update(e);
+}
+
+void op_sysret(struct engine *e, const struct insn *i)
+{
+	struct x86_cpu *c = e->cpu;
+	if (!(c->efer & X86_EFER_SCE))
+		raise_exc(e, EXC_UD, NO_ERR);
+	if (e->mode == M_REAL || e->cpl)
+		raise_exc(e, EXC_GP, 0);
+	u16 sel = (c->msr.star >> 48) & 0xffff;
+	if (e->mode == M_LONG) {
+		bool to64 = i->osz == 8;
+		u64 rip = to64 ? c->gpr[R_RCX] : (u32)c->gpr[R_RCX];
+		if (to64 && (u64)((s64)(rip << 16) >> 16) != rip)
+			raise_exc(e, EXC_GP, 0);
+		flags_set(e, (c->gpr[R_R11] & 0x3c7fd7) | X86_FL_FIXED1);
+		flat_seg(&c->seg[S_CS], (to64 ? sel + 16 : sel) | 3, true, to64, 3);
+		e->next_rip = rip;
+	} else {
+		flags_set(e, flags_get(e) | X86_FL_IF);
+		flat_seg(&c->seg[S_CS], sel | 3, true, false, 3);
+		e->next_rip = (u32)c->gpr[R_RCX];
+	}
+	/* SS keeps the fixed flat attributes, selector from STAR */
+	flat_seg(&c->seg[S_SS], (sel + 8) | 3, false, false, 3);
+	mode_update(e);
+}
+
+void op_swapgs(struct engine *e, const struct insn *i)
+{
+	(void)i;
+	struct x86_cpu *c = e->cpu;
+	need_cpl0(e);
+	u64 t = c->seg[S_GS].base;
+	c->seg[S_GS].base = c->msr.kernel_gs_base;
+	c->msr.kernel_gs_base = t;
+}
