@@ -104,6 +104,25 @@ static long set_user_memory_region(struct skvm_vm *vm, unsigned long arg)
 	return ret;
 }
 
+/* KVM_GET_DIRTY_LOG (KVM API 4.8): the bits are cleared as they are handed
+ * out, and lost if the bitmap pointer is bad, as in KVM. */
+static long get_dirty_log(struct skvm_vm *vm, unsigned long arg)
+{
+	struct kvm_dirty_log log;
+	if (skvm_copy_from_user(&log, arg, sizeof(log)))
+		return -EFAULT;
+	if ((u16)log.slot >= MEM_MAX_SLOTS)
+		return -EINVAL;
+	u64 *bits;
+	size_t bytes;
+	long r = mem_take_dirty_log(&vm->mem, log.slot >> 16, (u16)log.slot, &bits, &bytes);
+	if (r)
+		return r;
+	r = skvm_copy_to_user((unsigned long)log.dirty_bitmap, bits, bytes) ? -EFAULT : 0;
+	free(bits);
+	return r;
+}
+
 /*
  * KVM_CAP_MAX_VCPU_ID lowers the vCPU id limit (and so the APIC id range)
  * once: setting the current value again succeeds, any other change fails,
@@ -165,6 +184,8 @@ long skvm_vm_ioctl(struct skvm_vm *vm, unsigned int cmd, unsigned long arg)
 		return create_vcpu(vm, arg);
 	case KVM_SET_USER_MEMORY_REGION:
 		return set_user_memory_region(vm, arg);
+	case KVM_GET_DIRTY_LOG:
+		return get_dirty_log(vm, arg);
 	case KVM_CHECK_EXTENSION:
 		return skvm_check_extension(vm, (long)arg);
 	case KVM_ENABLE_CAP:

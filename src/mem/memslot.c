@@ -38,6 +38,7 @@ int mem_init(struct mem *m)
 		return -ENOMEM;
 	pthread_mutex_init(&m->lock, NULL);
 	atomic_init(&m->map, map);
+	atomic_init(&m->dirty_epoch, 0);
 	m->next_generation = 1;
 	return 0;
 }
@@ -254,6 +255,31 @@ int mem_set_region(struct mem *m, u32 as, u32 id, u32 flags, u64 gpa, u64 size,
 	} else if (old_log && old_log != ns.dirty) {
 		log_retire(m, old_log);
 	}
+out:
+	pthread_mutex_unlock(&m->lock);
+	return r;
+}
+
+int mem_take_dirty_log(struct mem *m, u32 as, u32 id, u64 **log, size_t *bytes)
+{
+	if (as >= MEM_ADDRESS_SPACES)
+		return -EINVAL;
+	pthread_mutex_lock(&m->lock);
+	const struct mem_slot *s = mem_map_find_id(atomic_load(&m->map), as, id);
+	int r = -ENOENT;
+	if (!s || !s->dirty)
+		goto out;
+	size_t words = ((s->size >> PAGE_SHIFT) + 63) / 64;
+	u64 *out = malloc(words * sizeof(u64));
+	r = -ENOMEM;
+	if (!out)
+		goto out;
+	for (size_t i = 0; i < words; i++)
+		out[i] = atomic_exchange_explicit(&s->dirty[i], 0, memory_order_relaxed);
+	atomic_fetch_add(&m->dirty_epoch, 1);
+	*log = out;
+	*bytes = words * sizeof(u64);
+	r = 0;
 out:
 	pthread_mutex_unlock(&m->lock);
 	return r;

@@ -45,6 +45,13 @@ struct mem {
 	struct mem_retired *retired;
 	struct mem_map *_Atomic map;
 	u64 next_generation;
+	/*
+	 * Bumped each time KVM_GET_DIRTY_LOG hands a log out and clears it.
+	 * KVM write-protects logged pages again at that point; the engine's
+	 * equivalent is to drop its write-TLB entries of logging slots when
+	 * this changes, so the next guest write to each page is marked again.
+	 */
+	_Atomic u64 dirty_epoch;
 };
 
 int mem_init(struct mem *m);
@@ -63,6 +70,26 @@ const struct mem_slot *mem_map_find(const struct mem_map *map, u32 as, u64 gpa);
 
 /* Slot by id (for the dirty log ioctls), or NULL. */
 const struct mem_slot *mem_map_find_id(const struct mem_map *map, u32 as, u32 id);
+
+/*
+ * Record a guest write to gpa, which slot s covers (KVM_MEM_LOG_DIRTY_PAGES).
+ * The engine calls this for a guest write to a page of a logging slot (at
+ * least the first one after each change of mem->dirty_epoch).  Writes the
+ * VMM makes through its own mapping are not logged, as in KVM.
+ */
+static inline void mem_slot_mark_dirty(const struct mem_slot *s, u64 gpa)
+{
+	if (s->dirty) {
+		u64 page = (gpa - s->gpa) >> PAGE_SHIFT;
+		atomic_fetch_or_explicit(&s->dirty[page / 64], 1ULL << (page % 64),
+					 memory_order_relaxed);
+	}
+}
+
+/* KVM_GET_DIRTY_LOG: take slot (as, id)'s log and clear it.  On success
+ * *log is a malloc'd bitmap of *bytes bytes (one bit a page, rounded up to
+ * 64 pages).  -ENOENT if the slot does not exist or does not log. */
+int mem_take_dirty_log(struct mem *m, u32 as, u32 id, u64 **log, size_t *bytes);
 
 /* Host pointer for [gpa, gpa+len) if one slot backs it all, else NULL. */
 static inline u8 *mem_map_hva(const struct mem_map *map, u32 as, u64 gpa, u64 len)
