@@ -36,6 +36,15 @@ static const struct cap_row caps[] = {
 	/* CPUID (x86/cpuid.c, kvm/vcpu_cpuid.c) */
 	{KVM_CAP_EXT_CPUID, 1},
 	{KVM_CAP_EXT_EMUL_CPUID, 1},
+	/* vCPU state and MSRs (kvm/vcpu_state.c, kvm/vcpu_msr.c, x86/msr.c) */
+	{KVM_CAP_MP_STATE, 1},
+	{KVM_CAP_VCPU_EVENTS, 1},
+	{KVM_CAP_DEBUGREGS, 1},
+	{KVM_CAP_XSAVE2, 4096},	/* KVM_GET_XSAVE2 size: the 4 KiB kvm_xsave */
+	{KVM_CAP_GET_MSR_FEATURES, 1},
+	{KVM_CAP_GET_TSC_KHZ, 1},
+	{KVM_CAP_TSC_CONTROL, 1},
+	{KVM_CAP_MCE, 32},	/* banks; KVM_X86_SETUP_MCE, KVM_X86_SET_MCE */
 };
 
 /* KVM's recommended vCPU count: the host's online CPUs, at most MAX_VCPUS. */

@@ -108,6 +108,17 @@ struct x86_fxsave {
 
 #define X86_XSAVE_AREA 4096 /* the size of struct kvm_xsave's region */
 
+/* XSAVE state components (SDM Vol. 1, 13.1) and the standard-format layout. */
+#define X86_XFEATURE_FP BIT(0)
+#define X86_XFEATURE_SSE BIT(1)
+#define X86_XFEATURE_YMM BIT(2)
+/* Components the state code knows; x86_xcr0_supported() says which the
+ * CPU model offers. */
+#define X86_XCR0_SUPPORTED (X86_XFEATURE_FP | X86_XFEATURE_SSE | X86_XFEATURE_YMM)
+#define X86_XSAVE_HDR 512	/* XSTATE_BV, XCOMP_BV, 48 reserved bytes */
+#define X86_XSAVE_YMM 576	/* upper halves of YMM0-15, 256 bytes */
+#define X86_MXCSR_MASK 0xffffU	/* MXCSR bits the CPU implements (DAZ included) */
+
 /* Pending and injected events, the content of struct kvm_vcpu_events. */
 struct x86_events {
 	struct {
@@ -161,7 +172,10 @@ struct x86_cpu {
 	u64 xcr0;
 
 	/* x87/SSE/AVX state in the standard (non-compacted) XSAVE layout;
-	 * the first 512 bytes are the FXSAVE image. */
+	 * the first 512 bytes are the FXSAVE image.  XSTATE_BV at
+	 * X86_XSAVE_HDR says which components are live, as in the kernel's
+	 * guest FPU buffer: KVM_GET_XSAVE reports the init state for the
+	 * others, so whatever modifies a component must set its bit. */
 	union {
 		struct x86_fxsave fx;
 		u8 bytes[X86_XSAVE_AREA];
@@ -171,6 +185,10 @@ struct x86_cpu {
 	struct x86_events ev;
 	u32 mp_state;	/* KVM_MP_STATE_* */
 	u32 vcpu_id;	/* also the initial APIC id */
+	bool bsp;	/* vcpu_id is the VM's boot CPU id (KVM_SET_BOOT_CPU_ID) */
+	u8 int_shadow;	/* KVM_X86_SHADOW_INT_* */
+	u64 guest_debug; /* KVM_SET_GUEST_DEBUG control flags */
+	u64 guest_debug_db[8]; /* its arch.debugreg[] */
 
 	/* The guest's CPUID (KVM_SET_CPUID2); the engine answers CPUID from it. */
 	struct x86_cpuid_entry *cpuid;

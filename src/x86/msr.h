@@ -18,6 +18,13 @@
 int x86_msr_get(struct x86_cpu *cpu, u32 index, u64 *val, bool host);
 int x86_msr_set(struct x86_cpu *cpu, u32 index, u64 val, bool host);
 
+/* Power-on values of the MSRs (the rest of struct x86_msrs is zero). */
+void x86_msr_reset(struct x86_cpu *cpu);
+
+/* IA32_MCG_CAP bits KVM_X86_SETUP_MCE accepts (KVM_X86_GET_MCE_CAP_SUPPORTED). */
+#define X86_MCG_CAP_SUPPORTED (BIT(8) | BIT(24)) /* MCG_CTL_P, MCG_SER_P */
+#define X86_MCE_MAX_BANKS 32
+
 /* The lists for the system ioctls. */
 const u32 *x86_msr_index_list(u32 *n);
 const u32 *x86_msr_feature_list(u32 *n);
@@ -26,5 +33,26 @@ int x86_msr_feature_get(u32 index, u64 *val);
 
 /* Guest TSC now (host clock scaled to cpu->tsc_khz, plus the offset). */
 u64 x86_tsc_read(const struct x86_cpu *cpu);
+/* Make the guest TSC read `val` now (a host-initiated IA32_TSC write). */
+void x86_tsc_write(struct x86_cpu *cpu, u64 val);
+/* The host's TSC rate in kHz: the default guest rate. */
+u32 x86_host_tsc_khz(void);
+
+/*
+ * Rules shared by KVM_SET_SREGS and the guest's own writes (MOV to CR,
+ * WRMSR): each says whether the value is architecturally acceptable for this
+ * vCPU, given its CPUID.  Same checks as KVM's kvm_is_valid_cr0/cr4 and
+ * kvm_set_apic_base.
+ */
+bool x86_cr0_valid(const struct x86_cpu *cpu, u64 cr0);
+bool x86_cr4_valid(const struct x86_cpu *cpu, u64 cr4);
+/* Set IA32_APIC_BASE; -1 for reserved bits or an invalid mode change. */
+int x86_set_apic_base(struct x86_cpu *cpu, u64 val, bool host);
+/* Guest physical address width from CPUID 0x80000008 (36 without it). */
+u32 x86_maxphyaddr(const struct x86_cpu *cpu);
+/* XSAVE in the supported CPUID, and the XCR0 bits it supports (FP|SSE, the
+ * FXSAVE image, without XSAVE). */
+bool x86_xsave_supported(void);
+u64 x86_xcr0_supported(void);
 
 #endif

@@ -3,6 +3,7 @@
 #include <linux/kvm.h>
 
 #include "x86/cpu.h"
+#include "x86/msr.h"
 
 static void seg_reset(struct x86_seg *s, u16 sel, u64 base, u8 type)
 {
@@ -37,18 +38,25 @@ void x86_cpu_reset(struct x86_cpu *cpu, bool init_only)
 	cpu->dr7 = 0x400;
 
 	memset(&cpu->ev, 0, sizeof(cpu->ev));
+	cpu->int_shadow = 0;
 
 	if (!init_only) {
-		/* x87/SSE state is not touched by INIT (SDM 9.1.1). */
+		/*
+		 * x87/SSE state is not touched by INIT (SDM 9.1.1).  KVM's guest
+		 * FPU buffer starts zeroed but for FCW, with XSTATE_BV clear:
+		 * KVM_GET_FPU shows MXCSR 0 while KVM_GET_XSAVE shows the init
+		 * state (MXCSR 0x1f80), and so do we.
+		 */
 		memset(&cpu->xsave, 0, sizeof(cpu->xsave));
 		cpu->xsave.fx.fcw = 0x37f;
-		cpu->xsave.fx.mxcsr = 0x1f80;
-		cpu->xcr0 = 1;
+		cpu->xcr0 = X86_XFEATURE_FP;
 		memset(&cpu->msr, 0, sizeof(cpu->msr));
-		cpu->msr.pat = 0x0007040600070406ULL;
+		x86_msr_reset(cpu);
 		cpu->apic_base = X86_APIC_BASE_DEFAULT | X86_APIC_BASE_EN |
-				 (cpu->vcpu_id == 0 ? X86_APIC_BASE_BSP : 0);
+				 (cpu->bsp ? X86_APIC_BASE_BSP : 0);
+		cpu->tsc_khz = x86_host_tsc_khz();
 	}
+	/* Without an in-kernel LAPIC every vCPU starts runnable, as in KVM. */
 	cpu->mp_state = KVM_MP_STATE_RUNNABLE;
 }
 
