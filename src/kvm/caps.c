@@ -23,6 +23,9 @@ static const struct cap_row caps[] = {
 	{KVM_CAP_MULTI_ADDRESS_SPACE, MEM_ADDRESS_SPACES},
 	/* Writes to a read-only slot exit as KVM_EXIT_MMIO (engine slow path). */
 	{KVM_CAP_READONLY_MEM, 1},
+	/* KVM_RUN (kvm/run.c, x86/engine.c) */
+	{KVM_CAP_IMMEDIATE_EXIT, 1},
+	{KVM_CAP_HLT, 1},	/* HLT exits to userspace as KVM_EXIT_HLT */
 	/* VM configuration (kvm/vm.c) */
 	{KVM_CAP_SET_TSS_ADDR, 1},
 	{KVM_CAP_SET_IDENTITY_MAP_ADDR, 1},

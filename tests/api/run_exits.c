@@ -1,0 +1,286 @@
+/*
+ * The KVM_RUN contract (KVM API 4.10 and "The kvm_run structure"): PIO and
+ * MMIO exits and their completion on the next KVM_RUN, string I/O,
+ * read-only memslots, HLT, immediate_exit, and signals during KVM_RUN with
+ * and without KVM_SET_SIGNAL_MASK.  Guests are real-mode byte strings.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <time.h>
+
+#include "t.h"
+
+#define RAM_SIZE 0x10000
+#define CODE 0x1000
+#define RO_GPA 0x20000	/* a read-only slot */
+#define MMIO_GPA 0xa0000 /* no slot */
+
+static int kvm, vm, vcpu;
+static struct kvm_run *run;
+static unsigned char *ram, *ro;
+
+static void setup(void)
+{
+	kvm = t_open_kvm();
+	vm = t_create_vm(kvm);
+	ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ro = mmap(NULL, 0x1000, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct kvm_userspace_memory_region r = {
+		.slot = 0, .guest_phys_addr = 0, .memory_size = RAM_SIZE,
+		.userspace_addr = (unsigned long)ram};
+	if (ioctl(vm, KVM_SET_USER_MEMORY_REGION, &r))
+		T_BAIL("memslot");
+	vcpu = t_create_vcpu(vm, 0);
+	int sz = ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
+	run = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu, 0);
+	if (run == MAP_FAILED)
+		T_BAIL("mmap kvm_run");
+}
+
+/* Load code at CODE, real mode CS=0, IP=CODE, SP=0x8000, flags 2. */
+static void load(const unsigned char *code, size_t n)
+{
+	memcpy(ram + CODE, code, n);
+	struct kvm_sregs s;
+	ioctl(vcpu, KVM_GET_SREGS, &s);
+	s.cs.base = 0;
+	s.cs.selector = 0;
+	s.ds.base = s.es.base = s.ss.base = 0;
+	s.ds.selector = s.es.selector = s.ss.selector = 0;
+	ioctl(vcpu, KVM_SET_SREGS, &s);
+	struct kvm_regs r = {.rip = CODE, .rsp = 0x8000, .rflags = 2};
+	ioctl(vcpu, KVM_SET_REGS, &r);
+}
+
+static unsigned long long rip(void)
+{
+	struct kvm_regs r;
+	ioctl(vcpu, KVM_GET_REGS, &r);
+	return r.rip;
+}
+
+static unsigned long long rax(void)
+{
+	struct kvm_regs r;
+	ioctl(vcpu, KVM_GET_REGS, &r);
+	return r.rax;
+}
+
+static int do_run(void)
+{
+	return ioctl(vcpu, KVM_RUN, 0);
+}
+
+static void test_pio(void)
+{
+	static const unsigned char code[] = {
+		0xb0, 0x42,		/* 1000 mov al, 0x42 */
+		0xe6, 0x10,		/* 1002 out 0x10, al */
+		0xe4, 0x11,		/* 1004 in al, 0x11 */
+		0x89, 0xc3,		/* 1006 mov bx, ax */
+		0xba, 0x34, 0x12,	/* 1008 mov dx, 0x1234 */
+		0xb8, 0xef, 0xbe,	/* 100b mov ax, 0xbeef */
+		0xef,			/* 100e out dx, ax */
+		0xf4,			/* 100f hlt */
+	};
+	load(code, sizeof(code));
+	T_EQ(do_run(), 0, "pio: KVM_RUN to OUT");
+	T_EQ(run->exit_reason, KVM_EXIT_IO, "pio: OUT exits with KVM_EXIT_IO");
+	T_EQ(run->io.direction, KVM_EXIT_IO_OUT, "pio: OUT direction");
+	T_EQ(run->io.size, 1, "pio: OUT size");
+	T_EQ(run->io.port, 0x10, "pio: OUT port");
+	T_EQ(run->io.count, 1, "pio: OUT count");
+	T_EQ(run->io.data_offset, 4096, "pio: data one page into the mapping");
+	T_EQ(((unsigned char *)run)[run->io.data_offset], 0x42, "pio: OUT data");
+	T_EQ(rip(), 0x1004, "pio: RIP is past OUT during the exit");
+
+	T_EQ(do_run(), 0, "pio: KVM_RUN to IN");
+	T_EQ(run->exit_reason, KVM_EXIT_IO, "pio: IN exits with KVM_EXIT_IO");
+	T_EQ(run->io.direction, KVM_EXIT_IO_IN, "pio: IN direction");
+	T_EQ(run->io.port, 0x11, "pio: IN port");
+	T_OBS("pio in rip", "%#llx", rip());
+	((unsigned char *)run)[run->io.data_offset] = 0x99;
+
+	T_EQ(do_run(), 0, "pio: KVM_RUN to 16-bit OUT");
+	T_EQ(run->io.size, 2, "pio: OUT DX size");
+	T_EQ(run->io.port, 0x1234, "pio: OUT DX port");
+	T_EQ(*(unsigned short *)((unsigned char *)run + run->io.data_offset), 0xbeef,
+	     "pio: OUT DX data");
+	struct kvm_regs r;
+	ioctl(vcpu, KVM_GET_REGS, &r);
+	T_EQ(r.rbx & 0xff, 0x99, "pio: IN completed with the VMM's data on re-entry");
+
+	T_EQ(do_run(), 0, "pio: KVM_RUN to HLT");
+	T_EQ(run->exit_reason, KVM_EXIT_HLT, "pio: KVM_EXIT_HLT");
+	T_EQ(rip(), 0x1010, "pio: RIP is past HLT");
+	T_EQ(run->if_flag, 0, "pio: if_flag with IF clear");
+}
+
+static void test_mmio(void)
+{
+	static const unsigned char code[] = {
+		0xb8, 0x00, 0xa0,	/* 1000 mov ax, 0xa000 */
+		0x8e, 0xd8,		/* 1003 mov ds, ax */
+		0x8b, 0x1e, 0x10, 0x00,	/* 1005 mov bx, [0x10] */
+		0xc7, 0x06, 0x20, 0x00, 0x78, 0x56, /* 1009 mov word [0x20], 0x5678 */
+		0x66, 0x03, 0x1e, 0x30, 0x00, /* 100f add ebx, [0x30] */
+		0xfb,			/* 1014 sti */
+		0xf4,			/* 1015 hlt */
+	};
+	load(code, sizeof(code));
+	T_EQ(do_run(), 0, "mmio: KVM_RUN to the read");
+	T_EQ(run->exit_reason, KVM_EXIT_MMIO, "mmio: read exits with KVM_EXIT_MMIO");
+	T_EQ(run->mmio.phys_addr, MMIO_GPA + 0x10, "mmio: read address");
+	T_EQ(run->mmio.len, 2, "mmio: read length");
+	T_EQ(run->mmio.is_write, 0, "mmio: read is_write");
+	T_EQ(rip(), 0x1005, "mmio: RIP stays on the reading instruction");
+	run->mmio.data[0] = 0x11;
+	run->mmio.data[1] = 0x22;
+
+	T_EQ(do_run(), 0, "mmio: KVM_RUN to the write");
+	T_EQ(run->exit_reason, KVM_EXIT_MMIO, "mmio: write exits with KVM_EXIT_MMIO");
+	T_EQ(run->mmio.phys_addr, MMIO_GPA + 0x20, "mmio: write address");
+	T_EQ(run->mmio.len, 2, "mmio: write length");
+	T_EQ(run->mmio.is_write, 1, "mmio: write is_write");
+	T_EQ(run->mmio.data[0] | run->mmio.data[1] << 8, 0x5678, "mmio: write data");
+	T_EQ(rip(), 0x100f, "mmio: RIP is past the writing instruction");
+	struct kvm_regs r;
+	ioctl(vcpu, KVM_GET_REGS, &r);
+	T_EQ(r.rbx & 0xffff, 0x2211, "mmio: read completed with the VMM's data");
+
+	T_EQ(do_run(), 0, "mmio: KVM_RUN to the 32-bit read");
+	T_EQ(run->mmio.len, 4, "mmio: 32-bit read length");
+	memcpy(run->mmio.data, "\x01\x00\x01\x00", 4);
+	T_EQ(do_run(), 0, "mmio: KVM_RUN to HLT");
+	T_EQ(run->exit_reason, KVM_EXIT_HLT, "mmio: HLT after the reads");
+	T_EQ(rax() & 0, 0, "mmio: registers readable");
+	ioctl(vcpu, KVM_GET_REGS, &r);
+	T_EQ(r.rbx & 0xffffffff, 0x00012212, "mmio: ADD with an MMIO source");
+	T_EQ(run->if_flag, 1, "mmio: if_flag after STI");
+	T_OBS("ready_for_interrupt_injection after sti;hlt", "%d",
+	      run->ready_for_interrupt_injection);
+}
+
+static void test_readonly(void)
+{
+	if (ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_READONLY_MEM) <= 0) {
+		T_OK(1, "readonly: KVM_CAP_READONLY_MEM absent, skipped");
+		return;
+	}
+	ro[0x40] = 0x5a;
+	struct kvm_userspace_memory_region r = {
+		.slot = 1, .flags = KVM_MEM_READONLY, .guest_phys_addr = RO_GPA,
+		.memory_size = 0x1000, .userspace_addr = (unsigned long)ro};
+	T_EQ(ioctl(vm, KVM_SET_USER_MEMORY_REGION, &r), 0, "readonly: slot added");
+	static const unsigned char code[] = {
+		0xb8, 0x00, 0x20,	/* mov ax, 0x2000 */
+		0x8e, 0xd8,		/* mov ds, ax */
+		0xa0, 0x40, 0x00,	/* mov al, [0x40] */
+		0xa2, 0x41, 0x00,	/* mov [0x41], al */
+		0xf4,			/* hlt */
+	};
+	load(code, sizeof(code));
+	T_EQ(do_run(), 0, "readonly: KVM_RUN");
+	T_EQ(run->exit_reason, KVM_EXIT_MMIO, "readonly: a write exits as MMIO");
+	T_EQ(run->mmio.phys_addr, RO_GPA + 0x41, "readonly: write address");
+	T_EQ(run->mmio.is_write, 1, "readonly: is_write");
+	T_EQ(run->mmio.data[0], 0x5a, "readonly: the read from the slot saw RAM");
+	T_EQ(ro[0x41], 0, "readonly: memory unchanged");
+	T_EQ(do_run(), 0, "readonly: KVM_RUN to HLT");
+	T_EQ(run->exit_reason, KVM_EXIT_HLT, "readonly: HLT");
+}
+
+static void test_immediate_exit(void)
+{
+	static const unsigned char code[] = {
+		0xe4, 0x77,	/* in al, 0x77 */
+		0xf4,		/* hlt */
+	};
+	load(code, sizeof(code));
+	T_EQ(do_run(), 0, "immediate_exit: KVM_RUN to IN");
+	T_EQ(run->exit_reason, KVM_EXIT_IO, "immediate_exit: IN exit");
+	((unsigned char *)run)[run->io.data_offset] = 0x3c;
+	run->immediate_exit = 1;
+	T_ERR(do_run(), EINTR, "immediate_exit: KVM_RUN fails with EINTR");
+	T_OBS("immediate_exit exit_reason", "%u", run->exit_reason);
+	T_EQ(rax() & 0xff, 0x3c, "immediate_exit: the pending IN completed first");
+	T_ERR(do_run(), EINTR, "immediate_exit: again EINTR");
+	run->immediate_exit = 0;
+	T_EQ(do_run(), 0, "immediate_exit: cleared, KVM_RUN runs");
+	T_EQ(run->exit_reason, KVM_EXIT_HLT, "immediate_exit: on to HLT");
+}
+
+static volatile sig_atomic_t got_usr2;
+
+static void on_usr2(int s)
+{
+	(void)s;
+	got_usr2 = 1;
+}
+
+struct kicker {
+	pthread_t target;
+	int sig;
+};
+
+static void *kick_later(void *arg)
+{
+	struct kicker *k = arg;
+	struct timespec ts = {0, 50 * 1000 * 1000};
+	nanosleep(&ts, NULL);
+	pthread_kill(k->target, k->sig);
+	return NULL;
+}
+
+static void test_signals(void)
+{
+	static const unsigned char code[] = {0xeb, 0xfe}; /* jmp $ */
+	pthread_t th;
+	struct kicker k = {pthread_self(), SIGUSR1};
+
+	/* KVM_SET_SIGNAL_MASK unblocks SIGUSR1 only during KVM_RUN */
+	sigset_t blk, old;
+	sigemptyset(&blk);
+	sigaddset(&blk, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &blk, &old);
+	struct {
+		struct kvm_signal_mask h;
+		unsigned long long bits;
+	} m = {{.len = 8}, 0};
+	T_EQ(ioctl(vcpu, KVM_SET_SIGNAL_MASK, &m), 0, "signals: KVM_SET_SIGNAL_MASK");
+	load(code, sizeof(code));
+	pthread_create(&th, NULL, kick_later, &k);
+	T_ERR(do_run(), EINTR, "signals: a signal the KVM_RUN mask admits ends it with EINTR");
+	T_EQ(run->exit_reason, KVM_EXIT_INTR, "signals: exit_reason KVM_EXIT_INTR");
+	pthread_join(th, NULL);
+	sigset_t p;
+	sigpending(&p);
+	T_OK(sigismember(&p, SIGUSR1), "signals: still pending under the thread's mask");
+	int s;
+	sigwait(&blk, &s);
+	T_EQ(rip(), CODE, "signals: guest stopped at an instruction boundary");
+	T_EQ(ioctl(vcpu, KVM_SET_SIGNAL_MASK, NULL), 0, "signals: mask removed");
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+
+	/* without a KVM mask, the thread's own mask decides; the handler runs */
+	struct sigaction sa = {.sa_handler = on_usr2};
+	sigaction(SIGUSR2, &sa, NULL);
+	got_usr2 = 0;
+	k.sig = SIGUSR2;
+	pthread_create(&th, NULL, kick_later, &k);
+	T_ERR(do_run(), EINTR, "signals: an unblocked signal with a handler gives EINTR");
+	T_EQ(run->exit_reason, KVM_EXIT_INTR, "signals: KVM_EXIT_INTR for the handled signal");
+	T_EQ(got_usr2, 1, "signals: the client's handler ran");
+	pthread_join(th, NULL);
+}
+
+int main(void)
+{
+	setup();
+	test_pio();
+	test_mmio();
+	test_readonly();
+	test_immediate_exit();
+	test_signals();
+	return t_done();
+}
