@@ -146,5 +146,20 @@ if (system($cc, '-std=gnu11', '-O1', '-Wall', '-Werror', '-o', "$tmp/side_by_sid
 	ok(0, "compile side_by_side.c");
 }
 
+# ioctl arguments where seccomp forbids process_vm_readv/writev
+if (system($cc, '-std=gnu11', '-O1', '-Wall', '-Werror', '-o', "$tmp/no_process_vm",
+	   "$dir/no_process_vm.c") == 0) {
+	for my $t (qw(memslot memslot_dirty vm_badptr vm_ioctls stats)) {
+		my $bin = "$build/tests/api/$t";
+		next unless -x $bin;
+		($rc, $out, $err) = run($skvm, 'run', '--', "$tmp/no_process_vm", $bin);
+		my @bad = grep { /^not ok/ } split /\n/, $out;
+		ok($rc == 0 && $out =~ /^1\.\.\d+$/m && !@bad,
+		   "without process_vm_readv/writev: $t passes", join("\n", @bad, $err));
+	}
+} else {
+	ok(0, "compile no_process_vm.c");
+}
+
 print "1..$n\n";
 exit($failed ? 1 : 0);
