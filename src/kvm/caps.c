@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "kvm/kvm.h"
+#include "x86/msr.h"
 
 struct cap_row {
 	long cap;
@@ -62,6 +63,10 @@ long skvm_check_extension(struct skvm_vm *vm, long cap)
 	(void)vm;
 	if (cap == KVM_CAP_NR_VCPUS)
 		return nr_vcpus();
+	/* XSAVE state and XCR0 exist when the CPU model offers XSAVE (KVM:
+	 * boot_cpu_has(X86_FEATURE_XSAVE)); vcpu_state.c follows the same. */
+	if (cap == KVM_CAP_XSAVE || cap == KVM_CAP_XCRS)
+		return x86_xsave_supported();
 	for (size_t i = 0; i < ARRAY_SIZE(caps); i++)
 		if (caps[i].cap == cap)
 			return caps[i].value;

@@ -126,6 +126,8 @@ int main(void)
 	}
 
 	/* XCRs: only with XSAVE (KVM_CAP_XCRS). */
+	T_EQ(ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_XCRS),
+	     ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE), "KVM_CAP_XCRS follows KVM_CAP_XSAVE");
 	struct kvm_xcrs xc, xg;
 	if (ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_XCRS) > 0) {
 		memset(&xg, 0xaa, sizeof(xg));
