@@ -67,7 +67,7 @@ my @cmd = $ENV{SKVM_RUNNER} ? ($ENV{SKVM_RUNNER}, $test) : ($test);
 my ($skrc, @sk) = run_capture("$build/softkvm", 'run', '--', @cmd);
 my ($skc, $sko) = parse(@sk);
 tap($_->[0], "softkvm: $_->[1]", $_->[2]) for @$skc;
-tap($skrc == 0 || @$skc && grep(!$_->[0], @$skc), "softkvm: exit status " . ($skrc >> 8) . ($skrc & 127 ? " signal " . ($skrc & 127) : ""));
+tap($skrc == 0 || @$skc && scalar(grep { !$_->[0] } @$skc), "softkvm: exit status " . ($skrc >> 8) . ($skrc & 127 ? " signal " . ($skrc & 127) : ""));
 tap(0, "softkvm: the test made no checks") unless @$skc;
 
 my $host = !$ENV{SKVM_NO_HOST} && -r '/dev/kvm' && -w '/dev/kvm';

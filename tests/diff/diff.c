@@ -1,0 +1,944 @@
+/*
+ * Differential instruction tester: random instruction streams with random
+ * register, flag and memory state, run natively in this process (CPL 3,
+ * exceptions caught as signals) and in a 64-bit ring-3 guest under KVM
+ * (exceptions caught by a ring-0 handler), compared register by register
+ * after every instruction, byte by byte over the data window, and by the
+ * exception that ended the stream.  A plain KVM client; prints TAP.
+ *
+ * The stream needs nothing from the backend but running code: no single
+ * step.  Layout: layout.h.  Each step is
+ *     [setup: mov $imm32, %r32 for address registers] insn [store stub]
+ * where the store stub saves all GPRs and RFLAGS into that step's slot
+ * without changing them.  The stream ends with jmp *DIFF_END_PTR.
+ *
+ * Environment: SKVM_DIFF_N (instructions, default 1000000), SKVM_DIFF_SEED.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <ucontext.h>
+#include <unistd.h>
+#include <cpuid.h>
+
+#include "layout.h"
+#include "tvm.h"
+
+#define MAX_STEPS 64
+#define RFLAGS_CMP_MASK (~0x10000ull)	/* RF: set in fault frames at will */
+
+struct diff_regs {
+	uint64_t gpr[16];
+	uint64_t rflags;
+};
+
+struct fault {
+	uint64_t vec, err, rip, cs, rflags, rsp, cr2;
+	uint64_t gpr[16];
+};
+
+enum { R_AX, R_CX, R_DX, R_BX, R_SP, R_BP, R_SI, R_DI };
+static const char *const reg_names[16] = {
+	"rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
+	"r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15",
+};
+
+/* ---- random numbers (xorshift64*, reproducible from the seed) ---- */
+static uint64_t rng_state;
+static uint64_t rnd(void)
+{
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return rng_state * 0x2545f4914f6cdd1dull;
+}
+static unsigned rn(unsigned n)
+{
+	return (unsigned)(rnd() % n);
+}
+/* Values that find corner cases: 0, ±1, sign bits, small, random. */
+static uint64_t rnd_val(void)
+{
+	static const uint64_t special[] = {
+		0, 1, 2, 0x7f, 0x80, 0xff, 0x7fff, 0x8000, 0xffff, 0x7fffffff,
+		0x80000000, 0xffffffff, 0x7fffffffffffffffull, 0x8000000000000000ull,
+		~0ull, ~0ull - 1, 0x100000000ull,
+	};
+	switch (rn(4)) {
+	case 0: return special[rn(sizeof(special) / sizeof(special[0]))];
+	case 1: return rn(64);
+	default: return rnd();
+	}
+}
+
+/* ---- the instruction forms ---- */
+enum {
+	F_MODRM = 1 << 0,	/* has a ModRM byte */
+	F_IMM8 = 1 << 1,
+	F_IMMZ = 1 << 2,	/* imm16 with 0x66, else imm32 */
+	F_BYTEOP = 1 << 3,	/* operand size fixed (no 0x66 / REX.W variety) */
+	F_REGOP = 1 << 4,	/* register in the opcode's low 3 bits */
+	F_MEM = 1 << 5,		/* ModRM must be memory */
+	F_REG = 1 << 6,		/* ModRM must be a register */
+	F_BITOFF = 1 << 7,	/* ModRM.reg is a bit offset into memory: keep small */
+	F_STRING = 1 << 8,	/* RSI/RDI/RCX set up, REP prefixes */
+	F_STACK = 1 << 9,	/* RSP set up into the window */
+	F_JCC = 1 << 10,	/* rel8 over a 3-byte INC R11 */
+	F_DIV = 1 << 11,	/* RDX set up small so #DE is not the rule */
+	F_POPF = 1 << 12,	/* push a safe flags image first */
+	F_XLAT = 1 << 13,	/* RBX set up */
+	F_NOW = 1 << 14,	/* no REX.W / 0x66 */
+	F_F3 = 1 << 15,		/* mandatory F3 prefix */
+};
+
+struct form {
+	const char *name;
+	uint8_t op[3];
+	uint8_t nop;
+	int8_t ext;	/* ModRM.reg forced, -1 free */
+	uint32_t flags;
+	uint8_t group;
+};
+
+enum { G_ALU, G_SHIFT, G_MULDIV, G_BIT, G_STRING, G_STACK, G_COND, G_MOVE, G_FAULT, G_NGROUPS };
+static const char *const group_names[G_NGROUPS] = {
+	"alu", "shift/rotate", "mul/div", "bit ops", "string ops", "stack", "cmov/setcc/jcc",
+	"mov/xchg/lea/ext", "exceptions",
+};
+
+#define M F_MODRM
+static const struct form forms[] = {
+	/* ALU: op r/m,r; op r,r/m; op acc,imm; group 1 */
+#define ALU(base, n) \
+	{ n " r/m8,r8", { base }, 1, -1, M | F_BYTEOP, G_ALU }, \
+	{ n " r/m,r", { base + 1 }, 1, -1, M, G_ALU }, \
+	{ n " r8,r/m8", { base + 2 }, 1, -1, M | F_BYTEOP, G_ALU }, \
+	{ n " r,r/m", { base + 3 }, 1, -1, M, G_ALU }, \
+	{ n " al,imm8", { base + 4 }, 1, -1, F_IMM8 | F_BYTEOP, G_ALU }, \
+	{ n " eax,imm", { base + 5 }, 1, -1, F_IMMZ, G_ALU }
+	ALU(0x00, "add"), ALU(0x08, "or"), ALU(0x10, "adc"), ALU(0x18, "sbb"),
+	ALU(0x20, "and"), ALU(0x28, "sub"), ALU(0x30, "xor"), ALU(0x38, "cmp"),
+#undef ALU
+	{ "grp1 r/m8,imm8", { 0x80 }, 1, -1, M | F_IMM8 | F_BYTEOP, G_ALU },
+	{ "grp1 r/m,imm", { 0x81 }, 1, -1, M | F_IMMZ, G_ALU },
+	{ "grp1 r/m,imm8", { 0x83 }, 1, -1, M | F_IMM8, G_ALU },
+	{ "test r/m8,r8", { 0x84 }, 1, -1, M | F_BYTEOP, G_ALU },
+	{ "test r/m,r", { 0x85 }, 1, -1, M, G_ALU },
+	{ "test al,imm8", { 0xa8 }, 1, -1, F_IMM8 | F_BYTEOP, G_ALU },
+	{ "test eax,imm", { 0xa9 }, 1, -1, F_IMMZ, G_ALU },
+	{ "inc r/m8", { 0xfe }, 1, 0, M | F_BYTEOP, G_ALU },
+	{ "dec r/m8", { 0xfe }, 1, 1, M | F_BYTEOP, G_ALU },
+	{ "inc r/m", { 0xff }, 1, 0, M, G_ALU },
+	{ "dec r/m", { 0xff }, 1, 1, M, G_ALU },
+	{ "test r/m8,imm8", { 0xf6 }, 1, 0, M | F_IMM8 | F_BYTEOP, G_ALU },
+	{ "not r/m8", { 0xf6 }, 1, 2, M | F_BYTEOP, G_ALU },
+	{ "neg r/m8", { 0xf6 }, 1, 3, M | F_BYTEOP, G_ALU },
+	{ "test r/m,imm", { 0xf7 }, 1, 0, M | F_IMMZ, G_ALU },
+	{ "not r/m", { 0xf7 }, 1, 2, M, G_ALU },
+	{ "neg r/m", { 0xf7 }, 1, 3, M, G_ALU },
+	{ "clc", { 0xf8 }, 1, -1, F_NOW, G_ALU },
+	{ "stc", { 0xf9 }, 1, -1, F_NOW, G_ALU },
+	{ "cmc", { 0xf5 }, 1, -1, F_NOW, G_ALU },
+	{ "cld", { 0xfc }, 1, -1, F_NOW, G_ALU },
+	{ "std", { 0xfd }, 1, -1, F_NOW, G_ALU },
+	{ "sahf", { 0x9e }, 1, -1, F_NOW, G_ALU },
+	{ "lahf", { 0x9f }, 1, -1, F_NOW, G_ALU },
+
+	/* shifts and rotates: /0..7 except /6, by 1, CL, imm8; SHLD/SHRD */
+	{ "shift r/m8,1", { 0xd0 }, 1, -1, M | F_BYTEOP, G_SHIFT },
+	{ "shift r/m,1", { 0xd1 }, 1, -1, M, G_SHIFT },
+	{ "shift r/m8,cl", { 0xd2 }, 1, -1, M | F_BYTEOP, G_SHIFT },
+	{ "shift r/m,cl", { 0xd3 }, 1, -1, M, G_SHIFT },
+	{ "shift r/m8,imm8", { 0xc0 }, 1, -1, M | F_IMM8 | F_BYTEOP, G_SHIFT },
+	{ "shift r/m,imm8", { 0xc1 }, 1, -1, M | F_IMM8, G_SHIFT },
+	{ "shld r/m,r,imm8", { 0x0f, 0xa4 }, 2, -1, M | F_IMM8, G_SHIFT },
+	{ "shld r/m,r,cl", { 0x0f, 0xa5 }, 2, -1, M, G_SHIFT },
+	{ "shrd r/m,r,imm8", { 0x0f, 0xac }, 2, -1, M | F_IMM8, G_SHIFT },
+	{ "shrd r/m,r,cl", { 0x0f, 0xad }, 2, -1, M, G_SHIFT },
+
+	/* multiply and divide */
+	{ "mul r/m8", { 0xf6 }, 1, 4, M | F_BYTEOP, G_MULDIV },
+	{ "imul r/m8", { 0xf6 }, 1, 5, M | F_BYTEOP, G_MULDIV },
+	{ "div r/m8", { 0xf6 }, 1, 6, M | F_BYTEOP | F_DIV, G_MULDIV },
+	{ "idiv r/m8", { 0xf6 }, 1, 7, M | F_BYTEOP | F_DIV, G_MULDIV },
+	{ "mul r/m", { 0xf7 }, 1, 4, M, G_MULDIV },
+	{ "imul r/m", { 0xf7 }, 1, 5, M, G_MULDIV },
+	{ "div r/m", { 0xf7 }, 1, 6, M | F_DIV, G_MULDIV },
+	{ "idiv r/m", { 0xf7 }, 1, 7, M | F_DIV, G_MULDIV },
+	{ "imul r,r/m", { 0x0f, 0xaf }, 2, -1, M, G_MULDIV },
+	{ "imul r,r/m,imm", { 0x69 }, 1, -1, M | F_IMMZ, G_MULDIV },
+	{ "imul r,r/m,imm8", { 0x6b }, 1, -1, M | F_IMM8, G_MULDIV },
+
+	/* bit operations */
+	{ "bt r/m,r", { 0x0f, 0xa3 }, 2, -1, M | F_BITOFF, G_BIT },
+	{ "bts r/m,r", { 0x0f, 0xab }, 2, -1, M | F_BITOFF, G_BIT },
+	{ "btr r/m,r", { 0x0f, 0xb3 }, 2, -1, M | F_BITOFF, G_BIT },
+	{ "btc r/m,r", { 0x0f, 0xbb }, 2, -1, M | F_BITOFF, G_BIT },
+	{ "bt* r/m,imm8", { 0x0f, 0xba }, 2, -2, M | F_IMM8, G_BIT },
+	{ "bsf r,r/m", { 0x0f, 0xbc }, 2, -1, M, G_BIT },
+	{ "bsr r,r/m", { 0x0f, 0xbd }, 2, -1, M, G_BIT },
+	{ "bswap r", { 0x0f, 0xc8 }, 2, -1, F_REGOP, G_BIT },
+	/* index 3 from here: popcnt, lzcnt, tzcnt (filtered by CPUID) */
+	{ "popcnt r,r/m", { 0x0f, 0xb8 }, 2, -1, M | F_F3, G_BIT },
+	{ "lzcnt r,r/m", { 0x0f, 0xbd }, 2, -1, M | F_F3, G_BIT },
+	{ "tzcnt r,r/m", { 0x0f, 0xbc }, 2, -1, M | F_F3, G_BIT },
+
+	/* string operations, with and without REP/REPE/REPNE */
+	{ "movs8", { 0xa4 }, 1, -1, F_STRING | F_BYTEOP, G_STRING },
+	{ "movs", { 0xa5 }, 1, -1, F_STRING, G_STRING },
+	{ "cmps8", { 0xa6 }, 1, -1, F_STRING | F_BYTEOP, G_STRING },
+	{ "cmps", { 0xa7 }, 1, -1, F_STRING, G_STRING },
+	{ "stos8", { 0xaa }, 1, -1, F_STRING | F_BYTEOP, G_STRING },
+	{ "stos", { 0xab }, 1, -1, F_STRING, G_STRING },
+	{ "lods8", { 0xac }, 1, -1, F_STRING | F_BYTEOP, G_STRING },
+	{ "lods", { 0xad }, 1, -1, F_STRING, G_STRING },
+	{ "scas8", { 0xae }, 1, -1, F_STRING | F_BYTEOP, G_STRING },
+	{ "scas", { 0xaf }, 1, -1, F_STRING, G_STRING },
+
+	/* stack */
+	{ "push r", { 0x50 }, 1, -1, F_REGOP | F_STACK, G_STACK },
+	{ "pop r", { 0x58 }, 1, -1, F_REGOP | F_STACK, G_STACK },
+	{ "push r/m", { 0xff }, 1, 6, M | F_STACK, G_STACK },
+	{ "pop r/m", { 0x8f }, 1, 0, M | F_STACK, G_STACK },
+	{ "push imm8", { 0x6a }, 1, -1, F_IMM8 | F_STACK, G_STACK },
+	{ "push imm", { 0x68 }, 1, -1, F_IMMZ | F_STACK, G_STACK },
+	{ "pushf", { 0x9c }, 1, -1, F_STACK, G_STACK },
+	{ "popf", { 0x9d }, 1, -1, F_STACK | F_POPF, G_STACK },
+
+	/* conditions */
+	{ "cmovcc r,r/m", { 0x0f, 0x40 }, 2, -1, M | F_REGOP, G_COND },
+	{ "setcc r/m8", { 0x0f, 0x90 }, 2, 0, M | F_REGOP | F_BYTEOP, G_COND },
+	{ "jcc rel8", { 0x70 }, 1, -1, F_REGOP | F_JCC | F_NOW, G_COND },
+	{ "loop rel8", { 0xe2 }, 1, -1, F_JCC | F_NOW, G_COND },
+	{ "loope rel8", { 0xe1 }, 1, -1, F_JCC | F_NOW, G_COND },
+	{ "loopne rel8", { 0xe0 }, 1, -1, F_JCC | F_NOW, G_COND },
+	{ "jrcxz rel8", { 0xe3 }, 1, -1, F_JCC | F_NOW, G_COND },
+
+	/* moves, exchanges, extensions */
+	{ "mov r/m8,r8", { 0x88 }, 1, -1, M | F_BYTEOP, G_MOVE },
+	{ "mov r/m,r", { 0x89 }, 1, -1, M, G_MOVE },
+	{ "mov r8,r/m8", { 0x8a }, 1, -1, M | F_BYTEOP, G_MOVE },
+	{ "mov r,r/m", { 0x8b }, 1, -1, M, G_MOVE },
+	{ "mov r/m8,imm8", { 0xc6 }, 1, 0, M | F_IMM8 | F_BYTEOP, G_MOVE },
+	{ "mov r/m,imm", { 0xc7 }, 1, 0, M | F_IMMZ, G_MOVE },
+	{ "mov r,imm", { 0xb8 }, 1, -1, F_REGOP | F_IMMZ, G_MOVE },
+	{ "lea r,m", { 0x8d }, 1, -1, M | F_MEM, G_MOVE },
+	{ "xchg r/m8,r8", { 0x86 }, 1, -1, M | F_BYTEOP, G_MOVE },
+	{ "xchg r/m,r", { 0x87 }, 1, -1, M, G_MOVE },
+	{ "xchg eax,r", { 0x90 }, 1, -1, F_REGOP, G_MOVE },
+	{ "cmpxchg r/m8,r8", { 0x0f, 0xb0 }, 2, -1, M | F_BYTEOP, G_MOVE },
+	{ "cmpxchg r/m,r", { 0x0f, 0xb1 }, 2, -1, M, G_MOVE },
+	{ "xadd r/m8,r8", { 0x0f, 0xc0 }, 2, -1, M | F_BYTEOP, G_MOVE },
+	{ "xadd r/m,r", { 0x0f, 0xc1 }, 2, -1, M, G_MOVE },
+	{ "cmpxchg8b/16b m", { 0x0f, 0xc7 }, 2, 1, M | F_MEM, G_MOVE },
+	{ "movzx r,r/m8", { 0x0f, 0xb6 }, 2, -1, M, G_MOVE },
+	{ "movzx r,r/m16", { 0x0f, 0xb7 }, 2, -1, M, G_MOVE },
+	{ "movsx r,r/m8", { 0x0f, 0xbe }, 2, -1, M, G_MOVE },
+	{ "movsx r,r/m16", { 0x0f, 0xbf }, 2, -1, M, G_MOVE },
+	{ "movsxd r,r/m32", { 0x63 }, 1, -1, M, G_MOVE },
+	{ "cbw/cwde/cdqe", { 0x98 }, 1, -1, 0, G_MOVE },
+	{ "cwd/cdq/cqo", { 0x99 }, 1, -1, 0, G_MOVE },
+	{ "xlat", { 0xd7 }, 1, -1, F_XLAT | F_NOW, G_MOVE },
+	{ "nop r/m", { 0x0f, 0x1f }, 2, 0, M, G_MOVE },
+
+	/* exceptions at CPL 3 */
+	{ "ud2", { 0x0f, 0x0b }, 2, -1, F_NOW, G_FAULT },
+	{ "int3", { 0xcc }, 1, -1, F_NOW, G_FAULT },
+	{ "hlt", { 0xf4 }, 1, -1, F_NOW, G_FAULT },
+	{ "cli", { 0xfa }, 1, -1, F_NOW, G_FAULT },
+	{ "in al,imm8", { 0xe4 }, 1, -1, F_IMM8 | F_NOW, G_FAULT },
+	{ "out imm8,al", { 0xe6 }, 1, -1, F_IMM8 | F_NOW, G_FAULT },
+	{ "push es (invalid in 64-bit)", { 0x06 }, 1, -1, F_NOW, G_FAULT },
+	{ "daa (invalid in 64-bit)", { 0x27 }, 1, -1, F_NOW, G_FAULT },
+	{ "mov cr0,r", { 0x0f, 0x20 }, 2, 0, M | F_REG | F_NOW, G_FAULT },
+	{ "load from an unmapped page", { 0x8b }, 1, -3, M | F_MEM, G_FAULT },
+	{ "store to an unmapped page", { 0x89 }, 1, -3, M | F_MEM, G_FAULT },
+};
+#undef M
+#define NFORMS (sizeof(forms) / sizeof(forms[0]))
+
+static int form_ok[NFORMS];
+
+/* ---- stream generation ---- */
+struct stream {
+	uint8_t code[DIFF_CODE_SIZE];
+	size_t len;
+	int nsteps;
+	uint32_t step_off[MAX_STEPS + 1];	/* insn offset of each step */
+	uint32_t step_end[MAX_STEPS];
+	int step_form[MAX_STEPS];
+	struct diff_regs in;
+	uint8_t win[DIFF_WIN_SIZE];
+};
+
+static void emit(struct stream *s, const void *p, size_t n)
+{
+	memcpy(s->code + s->len, p, n);
+	s->len += n;
+}
+static void emit8(struct stream *s, uint8_t b)
+{
+	s->code[s->len++] = b;
+}
+static void emit32(struct stream *s, uint32_t v)
+{
+	emit(s, &v, 4);
+}
+
+/* mov $imm32, %r32 (zero-extends): an address or count for the next step */
+static void emit_setup(struct stream *s, int reg, uint32_t v)
+{
+	if (reg >= 8)
+		emit8(s, 0x41);
+	emit8(s, 0xb8 + (reg & 7));
+	emit32(s, v);
+}
+
+static void emit_load_stub(struct stream *s)
+{
+	emit8(s, 0x48), emit8(s, 0xc7), emit8(s, 0xc4), emit32(s, DIFF_IN);	/* mov $IN,%rsp */
+	for (int r = 0; r < 16; r++) {
+		if (r == R_SP) {	/* lea 8(%rsp),%rsp */
+			static const uint8_t lea[] = { 0x48, 0x8d, 0x64, 0x24, 0x08 };
+			emit(s, lea, sizeof(lea));
+			continue;
+		}
+		if (r >= 8)
+			emit8(s, 0x41);
+		emit8(s, 0x58 + (r & 7));
+	}
+	emit8(s, 0x9d);	/* popfq */
+	static const uint8_t ldrsp[] = { 0x48, 0x8b, 0x24, 0x25 };	/* mov abs,%rsp */
+	emit(s, ldrsp, 4);
+	emit32(s, DIFF_IN + R_SP * 8);
+}
+
+static void emit_store_stub(struct stream *s, int step)
+{
+	uint32_t slot = DIFF_SLOTS + step * DIFF_REGS_SIZE;
+	static const uint8_t strsp[] = { 0x48, 0x89, 0x24, 0x25 };	/* mov %rsp,abs */
+	static const uint8_t ldrsp[] = { 0x48, 0x8b, 0x24, 0x25 };
+	emit(s, strsp, 4), emit32(s, slot + R_SP * 8);
+	emit8(s, 0x48), emit8(s, 0xc7), emit8(s, 0xc4), emit32(s, slot + DIFF_REGS_SIZE);
+	emit8(s, 0x9c);	/* pushfq */
+	for (int r = 15; r >= 0; r--) {
+		if (r == R_SP) {	/* lea -8(%rsp),%rsp */
+			static const uint8_t lea[] = { 0x48, 0x8d, 0x64, 0x24, 0xf8 };
+			emit(s, lea, sizeof(lea));
+			continue;
+		}
+		if (r >= 8)
+			emit8(s, 0x41);
+		emit8(s, 0x50 + (r & 7));
+	}
+	emit(s, ldrsp, 4), emit32(s, slot + R_SP * 8);
+}
+
+/* A data address inside the window with room for any access around it. */
+static uint32_t win_addr(void)
+{
+	return DIFF_WIN + 0x800 + rn(0x2000);
+}
+
+/* Encode ModRM/SIB/disp for a memory operand at a window address, emitting
+ * the setup of its base/index registers first (into pre[]).  avoid: a
+ * register the instruction uses otherwise (ModRM.reg), which must not be
+ * a base or index.  Returns the bytes after the opcode. */
+struct modrm_enc {
+	uint8_t b[8];
+	int n;
+	int rex_x, rex_b;
+};
+
+static int gen_mem(struct stream *s, struct modrm_enc *m, int reg_field, int avoid, int unmapped)
+{
+	uint32_t target = unmapped ? DIFF_WIN + DIFF_WIN_SIZE + 0x100 + rn(0x800) : win_addr();
+	int mod = rn(3);	/* 0: no disp, 1: disp8, 2: disp32 */
+	int32_t disp = mod == 1 ? (int8_t)rn(256) : mod == 2 ? (int32_t)rn(0x400) - 0x200 : 0;
+	m->n = 0;
+	m->rex_x = m->rex_b = 0;
+	if (rn(4) == 0) {
+		/* SIB, no base (mod 0, base 5): disp32 absolute */
+		int idx = rn(16);
+		int scale = rn(4);
+		if (idx == R_SP || idx == avoid)
+			idx = 4;	/* none */
+		uint32_t iv = rn(64);
+		m->b[m->n++] = (0 << 6) | ((reg_field & 7) << 3) | 4;
+		m->b[m->n++] = (scale << 6) | ((idx & 7) << 3) | 5;
+		uint32_t d = target - (idx == 4 ? 0 : iv << scale);
+		memcpy(m->b + m->n, &d, 4);
+		m->n += 4;
+		if (idx != 4) {
+			m->rex_x = idx >= 8;
+			emit_setup(s, idx, iv);
+		}
+		return 0;
+	}
+	int base;
+	do
+		base = rn(16);
+	while (base == avoid);
+	int use_sib = (base & 7) == 4 || rn(3) == 0;
+	if (mod == 0 && (base & 7) == 5)
+		mod = 1, disp = (int8_t)rn(256);
+	int idx = 4, scale = 0;
+	uint32_t iv = 0;
+	if (use_sib) {
+		idx = rn(16);
+		if (idx == R_SP || idx == base || idx == avoid)
+			idx = 4;
+		scale = rn(4);
+		iv = idx == 4 ? 0 : rn(64);
+	}
+	uint32_t bv = target - disp - (iv << scale);
+	emit_setup(s, base, bv);
+	if (idx != 4)
+		emit_setup(s, idx, iv);
+	m->rex_b = base >= 8;
+	m->rex_x = idx != 4 && idx >= 8;
+	m->b[m->n++] = (mod << 6) | ((reg_field & 7) << 3) | (use_sib ? 4 : (base & 7));
+	if (use_sib)
+		m->b[m->n++] = (scale << 6) | ((idx & 7) << 3) | (base & 7);
+	if (mod == 1)
+		m->b[m->n++] = (uint8_t)disp;
+	else if (mod == 2) {
+		memcpy(m->b + m->n, &disp, 4);
+		m->n += 4;
+	}
+	return 0;
+}
+
+static void gen_insn(struct stream *s, const struct form *f)
+{
+	uint32_t fl = f->flags;
+	int w = 0, opsz16 = 0;
+	if (!(fl & (F_BYTEOP | F_NOW))) {
+		int r = rn(3);
+		w = r == 1;
+		/* BSWAP of a 16-bit register is undefined (SDM): not tested */
+		opsz16 = r == 2 && !(f->nop == 2 && f->op[1] == 0xc8);
+	}
+	int reg = rn(16);
+	int ext = f->ext;
+	if (ext == -2)
+		ext = 4 + rn(4);	/* BT/BTS/BTR/BTC imm8 */
+	if (ext == -3)
+		ext = -1;
+	if (f->op[0] == 0xd0 || f->op[0] == 0xd1 || f->op[0] == 0xd2 || f->op[0] == 0xd3 ||
+	    f->op[0] == 0xc0 || f->op[0] == 0xc1 || (f->nop == 1 && (f->op[0] == 0x80 || f->op[0] == 0x81 || f->op[0] == 0x83))) {
+		ext = rn(8);
+		if ((f->op[0] & 0xf0) != 0x80 && ext == 6)
+			ext = 4;	/* /6 is an undocumented SAL alias */
+	}
+	int regfield = ext >= 0 ? ext : reg;
+	int is_mem = (fl & F_MODRM) && !(fl & F_REG) && ((fl & F_MEM) || rn(2));
+
+	/* setups that the operation needs */
+	if (fl & F_STRING) {
+		emit_setup(s, R_SI, win_addr());
+		emit_setup(s, R_DI, win_addr());
+		emit_setup(s, R_CX, rn(24));
+	}
+	if (fl & F_STACK)
+		emit_setup(s, R_SP, win_addr() & ~7u);
+	if (fl & F_POPF) {	/* push $imm32: arithmetic flags and DF only */
+		emit8(s, 0x68);
+		emit32(s, (uint32_t)(rnd() & 0x8d5) | (rn(2) ? 0x400 : 0) | 2);
+	}
+	if (fl & F_XLAT)
+		emit_setup(s, R_BX, win_addr());
+	if ((fl & F_DIV) && rn(4))
+		emit_setup(s, R_DX, rn(4));
+	if ((fl & F_BITOFF) && is_mem) {
+		uint32_t off = rn(0x400 * 8);
+		emit_setup(s, regfield, off);
+	}
+	if (fl & F_JCC) {
+		/* keep RCX small so LOOP terminates meaningfully */
+		if (f->op[0] >= 0xe0 && f->op[0] <= 0xe3 && rn(2))
+			emit_setup(s, R_CX, rn(3));
+	}
+
+	struct modrm_enc m = { .n = 0 };
+	if (fl & F_MODRM) {
+		if (is_mem) {
+			/* the reg field register must not be clobbered by setups */
+			int avoid = ext >= 0 ? -1 : reg;
+			if (fl & F_BITOFF)
+				avoid = regfield;
+			gen_mem(s, &m, regfield, avoid, f->ext == -3);
+			/* cmpxchg16b: REX.W; alignment faults are part of the test */
+		} else {
+			int rm = rn(16);
+			m.b[0] = 0xc0 | ((regfield & 7) << 3) | (rm & 7);
+			m.n = 1;
+			m.rex_b = rm >= 8;
+		}
+	}
+
+	s->step_off[s->nsteps] = (uint32_t)s->len;
+	/* prefixes */
+	if (fl & F_STRING) {
+		static const uint8_t rep[] = { 0, 0xf3, 0xf2 };
+		uint8_t p = rep[rn(3)];
+		if (p)
+			emit8(s, p);
+	}
+	if (opsz16)
+		emit8(s, 0x66);
+	if (fl & F_F3)
+		emit8(s, 0xf3);
+	int rex_r = (fl & F_MODRM) && ext < 0 && reg >= 8;
+	int rex_b = m.rex_b || ((fl & F_REGOP) && !(fl & (F_MODRM | F_JCC)) && reg >= 8);
+	int rex = w || rex_r || m.rex_x || rex_b || ((fl & F_BYTEOP) && rn(2));
+	if (fl & F_NOW)
+		rex = 0;
+	if (rex)
+		emit8(s, 0x40 | (w << 3) | (rex_r << 2) | (m.rex_x << 1) | rex_b);
+	/* opcode */
+	for (int i = 0; i < f->nop; i++) {
+		uint8_t b = f->op[i];
+		if ((fl & F_REGOP) && i == f->nop - 1)
+			b += (fl & (F_MODRM | F_JCC)) ? rn(16) & 0xf : (reg & 7);
+		emit8(s, b);
+	}
+	emit(s, m.b, m.n);
+	if (fl & F_IMM8)
+		emit8(s, (uint8_t)rnd_val());
+	if ((fl & F_IMMZ) && w && f->op[0] == 0xb8) {
+		uint64_t v = rnd_val();	/* REX.W B8+r: the one imm64 form */
+		emit(s, &v, 8);
+	} else if (fl & F_IMMZ) {
+		uint32_t v = (uint32_t)rnd_val();
+		if (opsz16)
+			emit(s, &v, 2);
+		else
+			emit32(s, v);
+	}
+	if (fl & F_JCC) {
+		static const uint8_t inc_r11[] = { 0x49, 0xff, 0xc3 };
+		emit8(s, 3);
+		emit(s, inc_r11, 3);
+	}
+}
+
+static void gen_stream(struct stream *s, int group, int nsteps)
+{
+	s->len = 0;
+	s->nsteps = 0;
+	for (int r = 0; r < 16; r++)
+		s->in.gpr[r] = rnd_val();
+	s->in.gpr[R_SP] = win_addr() & ~7u;
+	/* arithmetic flags, DF; IF as both worlds run user code */
+	s->in.rflags = (rnd() & 0x8d5) | (rn(4) ? 0 : 0x400) | 0x202;
+	for (size_t i = 0; i < sizeof(s->win); i += 8) {
+		uint64_t v = rnd_val();
+		memcpy(s->win + i, &v, 8);
+	}
+	emit_load_stub(s);
+	while (s->nsteps < nsteps && s->len + 256 < DIFF_CODE_SIZE) {
+		size_t fi;
+		do
+			fi = rn(NFORMS);
+		while (!form_ok[fi] || (group >= 0 ? forms[fi].group != group : forms[fi].group == G_FAULT));
+		s->step_form[s->nsteps] = (int)fi;
+		gen_insn(s, &forms[fi]);
+		s->step_end[s->nsteps] = (uint32_t)s->len;
+		emit_store_stub(s, s->nsteps);
+		s->nsteps++;
+	}
+	s->step_off[s->nsteps] = (uint32_t)s->len;
+	static const uint8_t jmp_end[] = { 0xff, 0x24, 0x25 };	/* jmp *abs */
+	emit(s, jmp_end, 3);
+	emit32(s, DIFF_END_PTR);
+}
+
+/* ---- results ---- */
+struct result {
+	uint8_t slots[MAX_STEPS * DIFF_REGS_SIZE];
+	uint8_t win[DIFF_WIN_SIZE];
+	struct fault fault;
+};
+
+#define END_VEC 0x100	/* the stream ran to its end */
+
+static void place(uint8_t *user, const struct stream *s, uint64_t end)
+{
+	memcpy(user + (DIFF_CODE - DIFF_USER), s->code, s->len);
+	memset(user + (DIFF_SLOTS - DIFF_USER), 0xa5, MAX_STEPS * DIFF_REGS_SIZE);
+	memcpy(user + (DIFF_IN - DIFF_USER), &s->in, sizeof(s->in));
+	memcpy(user + (DIFF_END_PTR - DIFF_USER), &end, 8);
+	memcpy(user + (DIFF_WIN - DIFF_USER), s->win, DIFF_WIN_SIZE);
+}
+
+static void collect(const uint8_t *user, struct result *r)
+{
+	memcpy(r->slots, user + (DIFF_SLOTS - DIFF_USER), sizeof(r->slots));
+	memcpy(r->win, user + (DIFF_WIN - DIFF_USER), DIFF_WIN_SIZE);
+}
+
+/* Native world */
+extern void diff_native_enter(void);
+extern void diff_native_end(void);
+extern const uint8_t diff_kernel[], diff_kernel_end[], diff_kernel_vectors[];
+
+static uint8_t *native_user;
+static struct fault native_fault;
+static volatile int native_faulted;
+
+static void on_fault(int sig, siginfo_t *si, void *ctx)
+{
+	ucontext_t *uc = ctx;
+	greg_t *g = uc->uc_mcontext.gregs;
+	uint64_t rip = g[REG_RIP];
+	(void)si;
+	if (rip < DIFF_USER || rip >= DIFF_USER_END) {
+		/* not the stream: a real crash of the tester */
+		signal(sig, SIG_DFL);
+		return;
+	}
+	static const int map[16] = {
+		REG_RAX, REG_RCX, REG_RDX, REG_RBX, REG_RSP, REG_RBP, REG_RSI, REG_RDI,
+		REG_R8, REG_R9, REG_R10, REG_R11, REG_R12, REG_R13, REG_R14, REG_R15,
+	};
+	struct fault *f = &native_fault;
+	for (int i = 0; i < 16; i++)
+		f->gpr[i] = g[map[i]];
+	f->vec = g[REG_TRAPNO];
+	f->err = g[REG_ERR];
+	f->rip = rip;
+	f->rflags = g[REG_EFL];
+	f->rsp = g[REG_RSP];
+	f->cr2 = f->vec == 14 ? (uint64_t)g[REG_CR2] : 0;
+	native_faulted = 1;
+	g[REG_RIP] = (greg_t)(uintptr_t)diff_native_end;
+	g[REG_EFL] &= ~0x40500ull;	/* TF, DF, AC: the C side expects them clear */
+}
+
+static int native_setup(char *err, size_t n)
+{
+	void *a = mmap((void *)DIFF_USER, DIFF_MISC + 0x1000 - DIFF_USER, PROT_READ | PROT_WRITE | PROT_EXEC,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	void *b = mmap((void *)DIFF_WIN, DIFF_WIN_SIZE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (a != (void *)DIFF_USER || b != (void *)DIFF_WIN) {
+		snprintf(err, n, "mmap of the fixed user region failed: %s", strerror(errno));
+		return -1;
+	}
+	native_user = a;
+	static uint8_t altstack[65536];
+	stack_t ss = { .ss_sp = altstack, .ss_size = sizeof(altstack) };
+	sigaltstack(&ss, NULL);
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_fault;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+	int sigs[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP };
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaction(sigs[i], &sa, NULL);
+	return 0;
+}
+
+static void native_run(const struct stream *s, struct result *r)
+{
+	place(native_user, s, (uint64_t)(uintptr_t)diff_native_end);
+	native_faulted = 0;
+	memset(&native_fault, 0, sizeof(native_fault));
+	diff_native_enter();
+	collect(native_user, r);
+	r->fault = native_fault;
+	if (!native_faulted)
+		r->fault.vec = END_VEC;
+}
+
+/* Guest world */
+static struct tvm vm;
+
+static int guest_setup(char *err, size_t n)
+{
+	if (tvm_create(&vm, 8u << 20) || tvm_set_cpuid(&vm) ||
+	    tvm_setup_mode(&vm, 64, DIFF_KCODE, 1)) {
+		snprintf(err, n, "%s: %s", vm.err, strerror(vm.err_errno));
+		return vm.err_errno == EINVAL || vm.err_errno == ENOTTY ? 1 : -1;
+	}
+	/* 4K pages for the 2 MiB around the user region: only its pieces
+	 * are present, so stray accesses fault as they do natively. */
+	uint64_t *pd = tvm_ptr(&vm, TVM_PD), *pt = tvm_ptr(&vm, DIFF_PT);
+	uint64_t base2m = DIFF_USER & ~0x1fffffull;
+	memset(pt, 0, 4096);
+	for (uint64_t a = DIFF_USER; a < DIFF_MISC + 0x1000; a += 4096)
+		pt[(a - base2m) >> 12] = a | TVM_PTE_P | TVM_PTE_W | TVM_PTE_U;
+	for (uint64_t a = DIFF_WIN; a < DIFF_USER_END; a += 4096)
+		pt[(a - base2m) >> 12] = a | TVM_PTE_P | TVM_PTE_W | TVM_PTE_U;
+	pd[base2m >> 21] = DIFF_PT | TVM_PTE_P | TVM_PTE_W | TVM_PTE_U;
+	/* ring-0 code and IDT (interrupt gates, DPL 0; #BP DPL 3 as Linux) */
+	memcpy(tvm_ptr(&vm, DIFF_KCODE), diff_kernel, diff_kernel_end - diff_kernel);
+	uint64_t vecs = DIFF_KCODE + (diff_kernel_vectors - diff_kernel);
+	uint64_t *idt = tvm_ptr(&vm, 0x9000);
+	for (int v = 0; v < 256; v++) {
+		uint64_t h = vecs + 16 * v;
+		uint64_t dpl = v == 3 ? 3 : 0;
+		idt[2 * v] = (h & 0xffff) | (0x08ull << 16) | ((0x8eull | dpl << 5) << 40) |
+			     ((h >> 16 & 0xffff) << 48);
+		idt[2 * v + 1] = h >> 32;
+	}
+	struct kvm_sregs sr;
+	if (ioctl(vm.vcpu, KVM_GET_SREGS, &sr) < 0) {
+		snprintf(err, n, "KVM_GET_SREGS: %s", strerror(errno));
+		return 1;
+	}
+	sr.idt.base = 0x9000;
+	sr.idt.limit = 256 * 16 - 1;
+	if (ioctl(vm.vcpu, KVM_SET_SREGS, &sr) < 0) {
+		snprintf(err, n, "KVM_SET_SREGS: %s", strerror(errno));
+		return 1;
+	}
+	uint8_t *end = tvm_ptr(&vm, DIFF_GUEST_END);
+	end[0] = 0xf4;	/* HLT at CPL 3: #GP(0) at a known address */
+	/* first entry: the kernel stops at its OUT before entering a stream */
+	if (ioctl(vm.vcpu, KVM_RUN, 0) < 0 || vm.run->exit_reason != KVM_EXIT_IO ||
+	    vm.run->io.port != DIFF_PORT) {
+		snprintf(err, n, "first KVM_RUN: exit %u", vm.run->exit_reason);
+		return vm.run->exit_reason == KVM_EXIT_INTERNAL_ERROR ? 2 : -1;
+	}
+	return 0;
+}
+
+/* 0: ran; 2: the backend gave up (KVM_EXIT_INTERNAL_ERROR emulation); -1 */
+static int guest_run(const struct stream *s, struct result *r, char *err, size_t n)
+{
+	uint8_t *user = tvm_ptr(&vm, DIFF_USER);
+	place(user, s, DIFF_GUEST_END);
+	if (ioctl(vm.vcpu, KVM_RUN, 0) < 0) {
+		snprintf(err, n, "KVM_RUN: %s", strerror(errno));
+		return -1;
+	}
+	struct kvm_run *run = vm.run;
+	if (run->exit_reason != KVM_EXIT_IO || run->io.port != DIFF_PORT) {
+		snprintf(err, n, "unexpected exit %u", run->exit_reason);
+		if (run->exit_reason == KVM_EXIT_INTERNAL_ERROR &&
+		    run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION)
+			return 2;
+		return -1;
+	}
+	collect(user, r);
+	memcpy(&r->fault, tvm_ptr(&vm, DIFF_FAULT), sizeof(r->fault));
+	if (r->fault.vec == 13 && r->fault.rip == DIFF_GUEST_END)
+		r->fault.vec = END_VEC;
+	if (r->fault.vec != 14)
+		r->fault.cr2 = 0;
+	return 0;
+}
+
+/* ---- comparison ---- */
+static int nreport;
+
+/* The failing step and the two before it (SKVM_DIFF_SEED reproduces all). */
+static void dump_stream(const struct stream *s, int upto)
+{
+	for (int i = upto > 2 ? upto - 2 : 0; i <= upto && i < s->nsteps; i++) {
+		printf("#   step %d %s:", i, forms[s->step_form[i]].name);
+		for (size_t k = s->step_off[i]; k < s->step_end[i]; k++)
+			printf(" %02x", s->code[k]);
+		printf("\n");
+	}
+}
+
+static int compare(const struct stream *s, const struct result *a, const struct result *b)
+{
+	const char *what = NULL;
+	int step = -1, reg = -1;
+	for (int i = 0; i < s->nsteps && !what; i++) {
+		const struct diff_regs *x = (const void *)(a->slots + i * DIFF_REGS_SIZE);
+		const struct diff_regs *y = (const void *)(b->slots + i * DIFF_REGS_SIZE);
+		if (!memcmp(x, y, sizeof(*x)))
+			continue;
+		step = i;
+		for (int k = 0; k < 16 && reg < 0; k++)
+			if (x->gpr[k] != y->gpr[k])
+				reg = k;
+		what = reg >= 0 ? "register" : "rflags";
+	}
+	int fault_diff = 0;
+	if (!what) {
+		const struct fault *x = &a->fault, *y = &b->fault;
+		fault_diff = x->vec != y->vec;
+		if (!fault_diff && x->vec != END_VEC)
+			fault_diff = x->err != y->err || x->rip != y->rip || x->cr2 != y->cr2 ||
+				     ((x->rflags ^ y->rflags) & RFLAGS_CMP_MASK) ||
+				     memcmp(x->gpr, y->gpr, sizeof(x->gpr));
+		if (fault_diff)
+			what = "exception";
+	}
+	if (!what && memcmp(a->win, b->win, DIFF_WIN_SIZE))
+		what = "memory";
+	if (!what)
+		return 0;
+	if (nreport++ < 8) {
+		printf("# mismatch (%s)", what);
+		if (step >= 0) {
+			const struct diff_regs *x = (const void *)(a->slots + step * DIFF_REGS_SIZE);
+			const struct diff_regs *y = (const void *)(b->slots + step * DIFF_REGS_SIZE);
+			printf(" after step %d %s", step, forms[s->step_form[step]].name);
+			if (reg >= 0)
+				printf(": %s native %#" PRIx64 " kvm %#" PRIx64, reg_names[reg], x->gpr[reg],
+				       y->gpr[reg]);
+			else
+				printf(": rflags native %#" PRIx64 " kvm %#" PRIx64, x->rflags, y->rflags);
+			printf("\n");
+			dump_stream(s, step);
+		} else if (fault_diff) {
+			printf(": native vec %#" PRIx64 " err %#" PRIx64 " rip %#" PRIx64
+			       ", kvm vec %#" PRIx64 " err %#" PRIx64 " rip %#" PRIx64 "\n",
+			       a->fault.vec, a->fault.err, a->fault.rip, b->fault.vec, b->fault.err,
+			       b->fault.rip);
+			for (int k = 0; k < 16; k++)
+				if (a->fault.gpr[k] != b->fault.gpr[k])
+					printf("#   %s native %#" PRIx64 " kvm %#" PRIx64 "\n", reg_names[k],
+					       a->fault.gpr[k], b->fault.gpr[k]);
+			dump_stream(s, s->nsteps - 1);
+		} else {
+			for (int k = 0; k < DIFF_WIN_SIZE; k++)
+				if (a->win[k] != b->win[k]) {
+					printf(" at %#x\n", DIFF_WIN + k);
+					break;
+				}
+			dump_stream(s, s->nsteps - 1);
+		}
+	}
+	return 1;
+}
+
+/* Steps that ran: up to the faulting one, all when the stream ended. */
+static int steps_run(const struct stream *s, const struct result *r)
+{
+	if (r->fault.vec == END_VEC)
+		return s->nsteps;
+	int n = 0;
+	while (n < s->nsteps && r->fault.rip >= DIFF_CODE + s->step_off[n + 1])
+		n++;
+	return n + 1 > s->nsteps ? s->nsteps : n + 1;
+}
+
+static int host_has(unsigned leaf, unsigned sub, int reg, int bit)
+{
+	unsigned r[4];
+	if (!__get_cpuid_count(leaf, sub, &r[0], &r[1], &r[2], &r[3]))
+		return 0;
+	return r[reg] >> bit & 1;
+}
+
+static int guest_has(unsigned leaf, unsigned sub, int reg, int bit)
+{
+	const struct kvm_cpuid_entry2 *e = tvm_cpuid(&vm, leaf, sub);
+	if (!e)
+		return 0;
+	uint32_t r[4] = { e->eax, e->ebx, e->ecx, e->edx };
+	return r[reg] >> bit & 1;
+}
+
+int main(void)
+{
+	const char *env = getenv("SKVM_DIFF_N");
+	long total = env ? atol(env) : 1000000;
+	env = getenv("SKVM_DIFF_SEED");
+	uint64_t seed = env ? strtoull(env, NULL, 0) : 0x5eed0001;
+	rng_state = seed | 1;
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	printf("# seed %#" PRIx64 " (SKVM_DIFF_SEED), %ld instructions (SKVM_DIFF_N)\n", seed, total);
+
+	char err[200];
+	if (native_setup(err, sizeof(err))) {
+		printf("Bail out! %s\n", err);
+		return 1;
+	}
+	int g = guest_setup(err, sizeof(err));
+	int tapn = 0;
+	if (g) {
+		const char *why = g == 2 ? "engine not landed" : g == 1 ? "setup ioctl not implemented" : NULL;
+		for (int i = 0; i < G_NGROUPS + 1; i++)
+			printf("not ok %d - %s: guest setup: %s%s%s\n", ++tapn,
+			       i < G_NGROUPS ? group_names[i] : "mixed", err, why ? " # TODO " : "",
+			       why ? why : "");
+		printf("1..%d\n", tapn);
+		return why ? 0 : 1;
+	}
+	/* CPUID-dependent forms: only where both the host CPU and the guest's
+	 * CPUID have them (a CPU without LZCNT runs F3 0F BD as BSR). */
+	for (size_t i = 0; i < NFORMS; i++) {
+		form_ok[i] = 1;
+		if (!strncmp(forms[i].name, "popcnt", 6))
+			form_ok[i] = host_has(1, 0, 2, 23) && guest_has(1, 0, 2, 23);
+		if (!strncmp(forms[i].name, "lzcnt", 5))
+			form_ok[i] = host_has(0x80000001, 0, 2, 5) && guest_has(0x80000001, 0, 2, 5);
+		if (!strncmp(forms[i].name, "tzcnt", 5))
+			form_ok[i] = host_has(7, 0, 1, 3) && guest_has(7, 0, 1, 3);
+	}
+
+	static struct stream s;
+	static struct result rn_, rg;
+	int failed = 0;
+	long vec_seen[257] = { 0 };
+	/* The budget: 90% spread over the groups, 10% mixed streams. */
+	for (int grp = 0; grp <= G_NGROUPS; grp++) {
+		int group = grp < G_NGROUPS ? grp : -1;
+		long budget = grp < G_NGROUPS ? total * 9 / 10 / G_NGROUPS : total / 10;
+		if (group == G_FAULT)
+			budget /= 8;	/* one instruction per stream */
+		long done = 0, streams = 0, bad = 0;
+		int gave_up = 0;
+		while (done < budget && !gave_up) {
+			gen_stream(&s, group, group == G_FAULT ? 1 : MAX_STEPS);
+			native_run(&s, &rn_);
+			int r = guest_run(&s, &rg, err, sizeof(err));
+			if (r) {
+				gave_up = r;
+				break;
+			}
+			vec_seen[rn_.fault.vec <= END_VEC ? rn_.fault.vec : 256]++;
+			if (!streams && group == 0) {
+				/* the comparison itself: a flipped bit must show */
+				int quiet = nreport;
+				nreport = 1000;
+				rg.slots[3] ^= 0x10;
+				int caught = compare(&s, &rn_, &rg);
+				rg.slots[3] ^= 0x10;
+				nreport = quiet;
+				printf("%sok %d - the comparison catches a flipped register bit\n",
+				       caught ? "" : "not ", ++tapn);
+				failed += !caught;
+			}
+			int ran = steps_run(&s, &rn_);
+			done += ran ? ran : 1;
+			streams++;
+			bad += compare(&s, &rn_, &rg);
+		}
+		const char *name = group >= 0 ? group_names[group] : "mixed";
+		if (gave_up) {
+			printf("not ok %d - %s: %s%s\n", ++tapn, name, err,
+			       gave_up == 2 ? " # TODO engine not landed" : "");
+			failed += gave_up != 2;
+			if (gave_up != 2)
+				break;
+			continue;
+		}
+		printf("%sok %d - %s: %ld instructions in %ld streams, %ld streams differ\n",
+		       bad ? "not " : "", ++tapn, name, done, streams, bad);
+		failed += bad != 0;
+	}
+	printf("# how native streams ended (vector: count):");
+	for (int v = 0; v <= END_VEC; v++)
+		if (vec_seen[v])
+			printf(" %s%d:%ld", v == END_VEC ? "end" : "", v == END_VEC ? 0 : v, vec_seen[v]);
+	printf("\n1..%d\n", tapn);
+	tvm_destroy(&vm);
+	return failed ? 1 : 0;
+}
