@@ -68,9 +68,31 @@ static void obj_get(enum skvm_kind kind, void *obj)
 		skvm_vm_get(obj);
 }
 
+/*
+ * A fork while another thread holds the table lock would leave the child's
+ * copy locked for good; the child still needs the table (its close, dup and
+ * ioctl calls, answered EIO for VM and vCPU fds).
+ */
+static void table_fork_prepare(void)
+{
+	pthread_mutex_lock(&table_lock);
+}
+
+static void table_fork_done(void)
+{
+	pthread_mutex_unlock(&table_lock);
+}
+
+static void table_register_atfork(void)
+{
+	pthread_atfork(table_fork_prepare, table_fork_done, table_fork_done);
+}
+
 /* Install fd as naming obj; the caller's reference on obj is taken over. */
 int skvm_file_install(enum skvm_kind kind, int fd, void *obj)
 {
+	static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+	pthread_once(&atfork_once, table_register_atfork);
 	struct skvm_file *f = calloc(1, sizeof(*f));
 	if (!f)
 		return -ENOMEM;

@@ -50,9 +50,26 @@ static int pipe_ready(void)
 	return 0;
 }
 
+static void pipe_fork_prepare(void)
+{
+	pthread_mutex_lock(&pipe_lock);
+}
+
+static void pipe_fork_done(void)
+{
+	pthread_mutex_unlock(&pipe_lock);
+}
+
+static void pipe_register_atfork(void)
+{
+	pthread_atfork(pipe_fork_prepare, pipe_fork_done, pipe_fork_done);
+}
+
 /* Copy n bytes src -> dst through the (empty) pipe, a pipe-full at a time. */
 static int pipe_copy(void *dst, const void *src, size_t n)
 {
+	static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+	pthread_once(&atfork_once, pipe_register_atfork);
 	pthread_mutex_lock(&pipe_lock);
 	int r = pipe_ready();
 	for (size_t off = 0; !r && off < n;) {
