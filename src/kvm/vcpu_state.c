@@ -202,6 +202,14 @@ static void xsave_export(const struct x86_cpu *c, u8 *out)
 	const u8 *raw = c->xsave.bytes;
 	u64 bv = xstate_bv(raw) & x86_xcr0_supported();
 	memset(out, 0, X86_XSAVE_AREA);
+	/* Without XSAVE KVM hands out the FXSAVE image, marked x87+SSE so an
+	 * XSAVE host can load it (fpu_copy_guest_fpstate_to_uabi). */
+	if (!x86_xsave_supported()) {
+		bv = X86_XFEATURE_FP | X86_XFEATURE_SSE;
+		memcpy(out, raw, sizeof(struct x86_fxsave));
+		memcpy(out + X86_XSAVE_HDR, &bv, sizeof(bv));
+		return;
+	}
 	if (bv & X86_XFEATURE_FP) {
 		memcpy(out, raw, FX_MXCSR);
 		memcpy(out + FX_ST, raw + FX_ST, FX_XMM - FX_ST);
@@ -233,6 +241,13 @@ static long xsave_import(struct x86_cpu *c, const u8 *in)
 	memcpy(&mxcsr, in + FX_MXCSR, sizeof(mxcsr));
 	if (bv & ~x86_xcr0_supported())
 		return -EINVAL;
+	/* Without XSAVE: the FXSAVE image, MXCSR checked, no header rules. */
+	if (!x86_xsave_supported()) {
+		if (mxcsr & ~X86_MXCSR_MASK)
+			return -EINVAL;
+		memcpy(c->xsave.bytes, in, sizeof(struct x86_fxsave));
+		return 0;
+	}
 	if (xcomp)
 		return -EINVAL;
 	for (int i = 16; i < 64; i++)

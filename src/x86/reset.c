@@ -45,10 +45,16 @@ void x86_cpu_reset(struct x86_cpu *cpu, bool init_only)
 		 * x87/SSE state is not touched by INIT (SDM 9.1.1).  KVM's guest
 		 * FPU buffer starts zeroed but for FCW, with XSTATE_BV clear:
 		 * KVM_GET_FPU shows MXCSR 0 while KVM_GET_XSAVE shows the init
-		 * state (MXCSR 0x1f80), and so do we.
+		 * state (MXCSR 0x1f80), and so do we.  Without XSAVE there is
+		 * only the FXSAVE image, initialised as FNINIT plus the MXCSR
+		 * power-on value (SDM 9.1.1, Table 9-1).
 		 */
 		memset(&cpu->xsave, 0, sizeof(cpu->xsave));
 		cpu->xsave.fx.fcw = 0x37f;
+		if (!x86_xsave_supported()) {
+			cpu->xsave.fx.mxcsr = 0x1f80;
+			cpu->xsave.fx.mxcsr_mask = X86_MXCSR_MASK;
+		}
 		cpu->xcr0 = X86_XFEATURE_FP;
 		memset(&cpu->msr, 0, sizeof(cpu->msr));
 		x86_msr_reset(cpu);
