@@ -277,18 +277,20 @@ void decode(struct engine *e, struct insn *i)
 	u32 fl = ent->flags;
 
 	/* ARPL is 63 outside 64-bit mode; not implemented. */
+	static const struct op_ent arpl = E(unimpl, M, 0);
 	if (!two && b == 0x63 && !e->code64)
-		ent = &(const struct op_ent)E(unimpl, M, 0), fl = ent->flags;
+		ent = &arpl, fl = ent->flags;
 	/* LES/LDS become VEX prefixes in 64-bit mode or with mod = 3. */
 
 	bool w = rex & 8;
 	u8 rexr = (rex & 4) << 1, rexx = (rex & 2) << 2, rexb = (rex & 1) << 3;
 
 	u8 modrm = 0, mod = 0;
+	bool grp = ent->grp;
 	if (fl & F_MODRM) {
 		modrm = fb(&f);
 		mod = modrm >> 6;
-		if (ent->grp) {
+		if (grp) {
 			ent = &ent->grp[(modrm >> 3) & 7];
 			fl |= ent->flags;
 		}
@@ -323,7 +325,8 @@ void decode(struct engine *e, struct insn *i)
 	if (fl & F_MODRM) {
 		u8 rm = modrm & 7;
 		i->reg = ((modrm >> 3) & 7) | rexr;
-		if ((fl & F_BYTE) && !(fl & F_CR))
+		/* in a group, reg is an opcode extension, not a register */
+		if ((fl & F_BYTE) && !(fl & F_CR) && !grp)
 			i->reg = byte_reg(i->reg, rex);
 		if (mod == 3 || (fl & F_CR)) {
 			i->rm = rm | rexb;

@@ -232,11 +232,12 @@ void op_neg_rm(struct engine *e, const struct insn *i)
 
 /* ---- multiply and divide ---- */
 
-/* MUL/IMUL: CF = OF = the high half is significant.  SF/ZF/PF/AF are
- * undefined; we derive SF, ZF, PF from the low half and clear AF. */
+/* MUL/IMUL: CF = OF = the high half is significant.  SF, ZF, AF, PF are
+ * undefined; AMD parts (the host CPU model) leave them unchanged. */
 static void mul_flags(struct engine *e, int size, u64 lo, bool of)
 {
-	u64 fl = flags_szp(lo, size);
+	(void)size, (void)lo;
+	u64 fl = flags_get(e) & ~(X86_FL_CF | X86_FL_OF);
 	if (of)
 		fl |= X86_FL_CF | X86_FL_OF;
 	flags_arith(e, fl);
@@ -404,13 +405,15 @@ void op_shift_rm(struct engine *e, const struct insn *i)
 		break;
 	case 3: /* RCR */
 		n = cnt % (bits + 1);
-		if (cnt)
-			of = !!(a & sb) ^ cf;
 		for (u64 k = 0; k < n; k++) {
 			bool out = r & 1;
 			r = (r >> 1) | (cf ? sb : 0);
 			cf = out;
 		}
+		/* count 1: MSB(dest) ^ CF before; the same as the top two
+		 * result bits, which AMD reports for any count */
+		if (cnt)
+			of = !!(r & sb) ^ !!(r & (sb >> 1));
 		break;
 	case 4: case 6: /* SHL/SAL */
 		if (cnt) {
@@ -424,7 +427,7 @@ void op_shift_rm(struct engine *e, const struct insn *i)
 		if (cnt) {
 			r = a >> cnt;
 			cf = (a >> (cnt - 1)) & 1;
-			of = a & sb;
+			of = cnt == 1 && (a & sb); /* AMD: 0 for larger counts */
 			szp = true;
 		}
 		break;
@@ -442,8 +445,9 @@ void op_shift_rm(struct engine *e, const struct insn *i)
 	if (!cnt)
 		return;
 	u64 nf = fl & ~(X86_FL_CF | X86_FL_OF);
-	if (szp) /* AF is undefined: left clear */
-		nf = (nf & ~(X86_FL_ZF | X86_FL_SF | X86_FL_PF | X86_FL_AF)) | flags_szp(r, size);
+	if (szp) /* AF is undefined: AMD sets it */
+		nf = (nf & ~(X86_FL_ZF | X86_FL_SF | X86_FL_PF)) | flags_szp(r, size) |
+		     X86_FL_AF;
 	flags_arith(e, nf | (cf ? X86_FL_CF : 0) | (of ? X86_FL_OF : 0));
 }
 
@@ -464,11 +468,11 @@ void op_shld_shrd(struct engine *e, const struct insn *i)
 	u64 r;
 	bool cf;
 	if (size == 2 && cnt > 16) {
-		/* Undefined; mirror a 32-bit shift of b:a (what Intel parts do). */
-		u64 w = right ? (b << 16 | a) : (a << 16 | b);
-		u64 wide = w | w << 32;
-		r = right ? (wide >> cnt) & m : ((wide << cnt) >> 32 >> 16) & m;
-		cf = right ? (wide >> (cnt - 1)) & 1 : ((wide << (cnt - 1)) >> 63) & 1;
+		/* Undefined.  AMD shifts the 48-bit a:b:b (left) or b:b:a
+		 * (right) pattern, as measured on the host. */
+		u64 x = right ? (b << 32 | b << 16 | a) : (a << 32 | b << 16 | b);
+		r = right ? (x >> cnt) & m : ((x << cnt) >> 32) & m;
+		cf = right ? (x >> (cnt - 1)) & 1 : (x >> (48 - cnt)) & 1;
 	} else if (right) {
 		r = ((a >> cnt) | (cnt == (u64)bits ? b : b << (bits - cnt))) & m;
 		cf = (a >> (cnt - 1)) & 1;
@@ -477,8 +481,11 @@ void op_shld_shrd(struct engine *e, const struct insn *i)
 		cf = (a >> (bits - cnt)) & 1;
 	}
 	rm_write(e, i, size, r);
-	bool of = !!((a ^ r) & sb);
-	flags_arith(e, flags_szp(r, size) | (cf ? X86_FL_CF : 0) | (of ? X86_FL_OF : 0));
+	/* count 1: the sign changed; AMD extends it to any count as for the
+	 * one-bit case: MSB ^ CF (left) or the top two result bits (right) */
+	bool of = right ? !!(r & sb) ^ !!(r & (sb >> 1)) : !!(r & sb) ^ cf;
+	flags_arith(e, flags_szp(r, size) | X86_FL_AF | (cf ? X86_FL_CF : 0) |
+			       (of ? X86_FL_OF : 0));
 }
 
 /* ---- moves ---- */
@@ -700,18 +707,20 @@ void op_bt_rm_imm(struct engine *e, const struct insn *i)
 	bt_common(e, &t, i->imm & 0xff, false);
 }
 
-/* BSF/BSR: ZF = source is zero, destination then unchanged. */
+/* BSF/BSR: ZF = source is zero, destination then unchanged.  The other
+ * flags are undefined; AMD clears CF, OF, SF, AF and sets PF from the
+ * index (from 0 for a zero source). */
 void op_bsf_bsr(struct engine *e, const struct insn *i)
 {
 	int size = i->osz;
 	u64 v = rm_read(e, i, size);
-	u64 fl = flags_get(e) & ~(X86_FL_ZF);
 	if (!v) {
-		flags_arith(e, fl | X86_FL_ZF);
+		flags_arith(e, X86_FL_ZF | X86_FL_PF);
 		return;
 	}
-	reg_set(e, i->reg, size, i->op ? 63 - __builtin_clzll(v) : __builtin_ctzll(v));
-	flags_arith(e, fl);
+	u64 idx = i->op ? 63 - __builtin_clzll(v) : __builtin_ctzll(v);
+	reg_set(e, i->reg, size, idx);
+	flags_arith(e, parity_flag(idx));
 }
 
 void op_bswap(struct engine *e, const struct insn *i)
