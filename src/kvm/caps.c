@@ -10,6 +10,11 @@
 #include "kvm/kvm.h"
 #include "x86/msr.h"
 
+/* Newer than the <linux/kvm.h> of Debian 12; clients built on newer headers ask. */
+#ifndef KVM_CAP_VM_TYPES
+#define KVM_CAP_VM_TYPES 235
+#endif
+
 struct cap_row {
 	long cap;
 	long value;
@@ -34,6 +39,7 @@ static const struct cap_row caps[] = {
 	{KVM_CAP_MAX_VCPUS, SKVM_MAX_VCPUS},
 	{KVM_CAP_MAX_VCPU_ID, SKVM_MAX_VCPU_ID},
 	{KVM_CAP_ENABLE_CAP_VM, 1},	/* KVM_CAP_MAX_VCPU_ID is enableable */
+	{KVM_CAP_VM_TYPES, 1 << 0},	/* KVM_X86_DEFAULT_VM only */
 	{KVM_CAP_CHECK_EXTENSION_VM, 1},
 	/* Binary statistics (kvm/stats.c) */
 	{KVM_CAP_BINARY_STATS_FD, 1},

@@ -77,6 +77,17 @@ int main(void)
 	T_EQ(ioctl(vm, KVM_CHECK_EXTENSION, 0x7fffffff), 0, "unknown capability on the VM fd");
 	T_EQ(ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_ENABLE_CAP_VM), 1, "KVM_CAP_ENABLE_CAP_VM");
 
+	/* KVM_CAP_VM_TYPES (235, newer than this header): a bitmask of the
+	 * KVM_CREATE_VM types; x86's default VM is type 0. */
+	long types = ioctl(kvm, KVM_CHECK_EXTENSION, 235);
+	T_OK(types == 0 || (types & 1), "KVM_CAP_VM_TYPES, if offered, has the default VM type");
+	T_OBS("vm_types", "%ld", types);
+	for (long t = 1; t < 64; t++)
+		if (!(types & (1L << t)))
+			T_ERR(ioctl(kvm, KVM_CREATE_VM, t), EINVAL, "KVM_CREATE_VM type %ld not offered", t);
+	T_ERR(ioctl(kvm, KVM_CREATE_VM, 1L << 32), EINVAL, "KVM_CREATE_VM type 2^32");
+	T_ERR(ioctl(kvm, KVM_CREATE_VM, -1L), EINVAL, "KVM_CREATE_VM type -1");
+
 	/* KVM_SET_TSS_ADDR: three pages, all below 4 GiB. */
 	T_EQ(ioctl(vm, KVM_SET_TSS_ADDR, 0xfffbd000UL), 0, "KVM_SET_TSS_ADDR 0xfffbd000");
 	T_EQ(ioctl(vm, KVM_SET_TSS_ADDR, 0xfffbd001UL), 0, "KVM_SET_TSS_ADDR unaligned");
