@@ -152,6 +152,7 @@ struct x86_msrs {
 	u64 kvm_wall_clock, kvm_system_time, kvm_async_pf_en, kvm_steal_time,
 		kvm_pv_eoi_en, kvm_poll_control;
 	u64 platform_info, ucode_rev, arch_capabilities, smbase;
+	u64 smi_count;
 };
 
 struct x86_cpuid_entry {

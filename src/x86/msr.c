@@ -31,6 +31,7 @@ typedef int msr_set_fn(struct x86_cpu *cpu, const struct msr_desc *d, u32 index,
 struct msr_desc {
 	u32 first, last;
 	u32 flags;
+	bool (*listed)(void); /* MSR_LIST only when this says so (NULL: always) */
 	size_t field; /* plain storage: offsetof(struct x86_cpu, u64[]) */
 	u64 rsvd;     /* plain storage: bits a write must leave clear */
 	msr_get_fn *get;
@@ -545,40 +546,48 @@ static int host_only_set(struct x86_cpu *cpu, const struct msr_desc *d,
 	return plain_set(cpu, d, index, val, host);
 }
 
+/* KVM lists TSC_AUX only when it can offer RDTSCP or RDPID. */
+static bool rdtscp_supported(void)
+{
+	return cpu_cap_has(0x80000001, 0, EDX, 27) || cpu_cap_has(7, 0, ECX, 22);
+}
+
 /* --- the table ------------------------------------------------------------ */
 
 #define F(f) offsetof(struct x86_cpu, f)
-#define PLAIN(idx, fl, f) {idx, idx, fl, F(f), 0, plain_get, plain_set}
-#define CANON(idx, fl, f) {idx, idx, fl, F(f), 0, plain_get, canon_set}
+#define PLAIN(idx, fl, f) {idx, idx, fl, NULL, F(f), 0, plain_get, plain_set}
+#define CANON(idx, fl, f) {idx, idx, fl, NULL, F(f), 0, plain_get, canon_set}
 
 static const struct msr_desc msr_table[] = {
-	{0x10, 0x10, MSR_LIST, 0, 0, tsc_get, tsc_set},			/* IA32_TSC */
+	{0x10, 0x10, MSR_LIST, NULL, 0, 0, tsc_get, tsc_set},			/* IA32_TSC */
 	PLAIN(0x11, MSR_LIST, msr.kvm_wall_clock),			/* MSR_KVM_WALL_CLOCK */
 	PLAIN(0x12, MSR_LIST, msr.kvm_system_time),			/* MSR_KVM_SYSTEM_TIME */
-	{0x1b, 0x1b, 0, F(apic_base), 0, plain_get, apic_base_set},		/* IA32_APIC_BASE */
-	{0x3b, 0x3b, MSR_LIST, F(msr.tsc_adjust), 0, plain_get, tsc_adjust_set},
-	{0x8b, 0x8b, MSR_LIST | MSR_FEAT, F(msr.ucode_rev), 0, plain_get, ucode_set},
-	{0xce, 0xce, MSR_LIST | MSR_FEAT, F(msr.platform_info), ~PLATFORM_INFO_VALUE,
+	{0x1b, 0x1b, 0, NULL, F(apic_base), 0, plain_get, apic_base_set},	/* IA32_APIC_BASE */
+	/* MSR_SMI_COUNT: SMIs taken (none without SMM); only the VMM sets it */
+	{0x34, 0x34, MSR_LIST, NULL, F(msr.smi_count), 0, plain_get, host_only_set},
+	{0x3b, 0x3b, MSR_LIST, NULL, F(msr.tsc_adjust), 0, plain_get, tsc_adjust_set},
+	{0x8b, 0x8b, MSR_LIST | MSR_FEAT, NULL, F(msr.ucode_rev), 0, plain_get, ucode_set},
+	{0xce, 0xce, MSR_LIST | MSR_FEAT, NULL, F(msr.platform_info), ~PLATFORM_INFO_VALUE,
 	 host_only_get, host_only_set},					/* MSR_PLATFORM_INFO */
-	{0xfe, 0xfe, 0, 0, 0, mtrr_cap_get, ro_set},			/* IA32_MTRRCAP */
-	{0x10a, 0x10a, MSR_LIST | MSR_FEAT, F(msr.arch_capabilities), 0, arch_cap_get,
+	{0xfe, 0xfe, 0, NULL, 0, 0, mtrr_cap_get, ro_set},			/* IA32_MTRRCAP */
+	{0x10a, 0x10a, MSR_LIST | MSR_FEAT, NULL, F(msr.arch_capabilities), 0, arch_cap_get,
 	 arch_cap_set},
 	PLAIN(0x174, MSR_LIST, msr.sysenter_cs),
-	{0x175, 0x175, MSR_LIST, F(msr.sysenter_esp), 0, plain_get, sysenter_set},
-	{0x176, 0x176, MSR_LIST, F(msr.sysenter_eip), 0, plain_get, sysenter_set},
+	{0x175, 0x175, MSR_LIST, NULL, F(msr.sysenter_esp), 0, plain_get, sysenter_set},
+	{0x176, 0x176, MSR_LIST, NULL, F(msr.sysenter_eip), 0, plain_get, sysenter_set},
 	/* IA32_MCG_CAP: set by KVM_X86_SETUP_MCE only (SDM 15.3.1.1) */
-	{0x179, 0x179, 0, F(msr.mcg_cap), 0, plain_get, ro_set},
+	{0x179, 0x179, 0, NULL, F(msr.mcg_cap), 0, plain_get, ro_set},
 	PLAIN(0x17a, MSR_LIST, msr.mcg_status),
-	{0x17b, 0x17b, MSR_LIST, F(msr.mcg_ctl), 0, mcg_ctl_get, mcg_ctl_set},
-	{0x1a0, 0x1a0, MSR_LIST, F(msr.misc_enable), 0, plain_get, misc_enable_set},
-	{0x200, 0x200 + 2 * MTRR_NR_VAR - 1, 0, F(msr.mtrr_var), 0, plain_get,
+	{0x17b, 0x17b, MSR_LIST, NULL, F(msr.mcg_ctl), 0, mcg_ctl_get, mcg_ctl_set},
+	{0x1a0, 0x1a0, MSR_LIST, NULL, F(msr.misc_enable), 0, plain_get, misc_enable_set},
+	{0x200, 0x200 + 2 * MTRR_NR_VAR - 1, 0, NULL, F(msr.mtrr_var), 0, plain_get,
 	 mtrr_var_set},							/* PHYSBASE/MASKn */
-	{0x250, 0x26f, 0, 0, 0, mtrr_fixed_get, mtrr_fixed_set},	/* fixed ranges */
-	{0x277, 0x277, MSR_LIST, F(msr.pat), 0, plain_get, pat_set},	/* IA32_PAT */
-	{0x2ff, 0x2ff, 0, F(msr.mtrr_def_type), 0, plain_get, mtrr_def_set},
-	{0x400, 0x400 + 4 * X86_MCE_MAX_BANKS - 1, 0, F(msr.mce_banks), 0,
+	{0x250, 0x26f, 0, NULL, 0, 0, mtrr_fixed_get, mtrr_fixed_set},	/* fixed ranges */
+	{0x277, 0x277, MSR_LIST, NULL, F(msr.pat), 0, plain_get, pat_set},	/* IA32_PAT */
+	{0x2ff, 0x2ff, 0, NULL, F(msr.mtrr_def_type), 0, plain_get, mtrr_def_set},
+	{0x400, 0x400 + 4 * X86_MCE_MAX_BANKS - 1, 0, NULL, F(msr.mce_banks), 0,
 	 mce_bank_get, mce_bank_set},					/* MCi_CTL/STATUS/ADDR/MISC */
-	{0xc0000080, 0xc0000080, 0, F(efer), 0, plain_get, efer_set},	/* EFER */
+	{0xc0000080, 0xc0000080, 0, NULL, F(efer), 0, plain_get, efer_set},	/* EFER */
 	PLAIN(0xc0000081, MSR_LIST, msr.star),
 	CANON(0xc0000082, MSR_LIST, msr.lstar),
 	CANON(0xc0000083, MSR_LIST, msr.cstar),
@@ -586,13 +595,18 @@ static const struct msr_desc msr_table[] = {
 	CANON(0xc0000100, 0, seg[S_FS].base),
 	CANON(0xc0000101, 0, seg[S_GS].base),
 	CANON(0xc0000102, MSR_LIST, msr.kernel_gs_base),
-	{0xc0000103, 0xc0000103, MSR_LIST, F(msr.tsc_aux), ~0xffffffffULL, tsc_aux_get,
-	 tsc_aux_set},
+	{0xc0000103, 0xc0000103, MSR_LIST, rdtscp_supported, F(msr.tsc_aux), ~0xffffffffULL,
+	 tsc_aux_get, tsc_aux_set},					/* IA32_TSC_AUX */
 	/* kvmclock (Documentation/virt/kvm/x86/msr.rst): the old and new
 	 * indexes name the same registers.  Stored only, for now. */
 	PLAIN(0x4b564d00, MSR_LIST, msr.kvm_wall_clock),
 	PLAIN(0x4b564d01, MSR_LIST, msr.kvm_system_time),
 };
+
+static bool is_listed(const struct msr_desc *d)
+{
+	return (d->flags & MSR_LIST) && (!d->listed || d->listed());
+}
 
 static const struct msr_desc *msr_find(u32 index)
 {
@@ -609,7 +623,7 @@ int x86_msr_get(struct x86_cpu *cpu, u32 index, u64 *val, bool host)
 	if (!d)
 		return -1;
 	int r = d->get(cpu, d, index, val, host);
-	if (r == MSR_UNSUPPORTED && host && (d->flags & MSR_LIST)) {
+	if (r == MSR_UNSUPPORTED && host && is_listed(d)) {
 		*val = 0;
 		return 0;
 	}
@@ -622,7 +636,7 @@ int x86_msr_set(struct x86_cpu *cpu, u32 index, u64 val, bool host)
 	if (!d)
 		return -1;
 	int r = d->set(cpu, d, index, val, host);
-	if (r == MSR_UNSUPPORTED && host && (d->flags & MSR_LIST) && !val)
+	if (r == MSR_UNSUPPORTED && host && is_listed(d) && !val)
 		return 0;
 	return r ? -1 : 0;
 }
@@ -648,7 +662,7 @@ static void lists_build(void)
 	for (size_t i = 0; i < ARRAY_SIZE(msr_table); i++) {
 		const struct msr_desc *d = &msr_table[i];
 		for (u32 idx = d->first; idx <= d->last; idx++) {
-			if ((d->flags & MSR_LIST) && n_all < ARRAY_SIZE(list_all))
+			if (is_listed(d) && n_all < ARRAY_SIZE(list_all))
 				list_all[n_all++] = idx;
 			if ((d->flags & MSR_FEAT) && n_feat < ARRAY_SIZE(list_feat))
 				list_feat[n_feat++] = idx;
@@ -686,5 +700,5 @@ int x86_msr_feature_get(u32 index, u64 *val)
 		return 0;
 	}
 	/* KVM reads any other MSR it lists as 0 here (kvm_do_msr_access). */
-	return d && (d->flags & MSR_LIST) ? 0 : -1;
+	return d && is_listed(d) ? 0 : -1;
 }

@@ -77,7 +77,7 @@ int main(void)
 	T_OK(!dup, "no MSR listed twice");
 	/* What QEMU saves and restores whenever it is listed. */
 	static const unsigned int needed[] = {
-		0x10, 0x11, 0x12, 0x3b, 0x8b, 0x10a, 0x174, 0x175, 0x176, 0x17a, 0x17b, 0x1a0,
+		0x10, 0x11, 0x12, 0x34, 0x3b, 0x8b, 0x10a, 0x174, 0x175, 0x176, 0x17a, 0x17b, 0x1a0,
 		0x277, 0xc0000081, 0xc0000082, 0xc0000083, 0xc0000084, 0xc0000102,
 		0x4b564d00, 0x4b564d01,
 	};
@@ -283,6 +283,9 @@ int main(void)
 	T_EQ(rd(0x8b), 0x500000000ULL, "UCODE_REV round trip");
 	WR_OK(0x10a, 0, "ARCH_CAPABILITIES 0 without CPUID");
 	WR_NO(0x10a, 1, "ARCH_CAPABILITIES without CPUID");
+	T_EQ(rd(0x34), 0, "SMI_COUNT: no SMIs");
+	WR_OK(0x34, 7, "SMI_COUNT from the VMM");
+	T_EQ(rd(0x34), 7, "SMI_COUNT round trip");
 	WR_OK(0x1a0, 0x1801, "MISC_ENABLE fast strings");
 	T_EQ(rd(0x1a0), 0x1801, "MISC_ENABLE round trip");
 
