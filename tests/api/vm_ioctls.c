@@ -83,7 +83,7 @@ int main(void)
 	T_OK(types == 0 || (types & 1), "KVM_CAP_VM_TYPES, if offered, has the default VM type");
 	T_OBS("vm_types", "%ld", types);
 	for (long t = 1; t < 64; t++)
-		if (!(types & (1L << t)))
+		if (!((unsigned long)types & (1UL << t)))
 			T_ERR(ioctl(kvm, KVM_CREATE_VM, t), EINVAL, "KVM_CREATE_VM type %ld not offered", t);
 	T_ERR(ioctl(kvm, KVM_CREATE_VM, 1L << 32), EINVAL, "KVM_CREATE_VM type 2^32");
 	T_ERR(ioctl(kvm, KVM_CREATE_VM, -1L), EINVAL, "KVM_CREATE_VM type -1");
