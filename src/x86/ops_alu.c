@@ -305,7 +305,13 @@ void op_imul_r_rm_imm(struct engine *e, const struct insn *i)
 	imul2(e, i, rm_read(e, i, i->osz), i->imm);
 }
 
-/* DIV/IDIV leave the flags undefined; they are left unchanged here. */
+/* DIV/IDIV leave the flags undefined.  AMD keeps CF and OF, sets AF and
+ * clears SF, ZF, PF (measured on the host). */
+static void div_flags(struct engine *e)
+{
+	flags_arith(e, (flags_get(e) & (X86_FL_CF | X86_FL_OF)) | X86_FL_AF);
+}
+
 void op_div_rm(struct engine *e, const struct insn *i)
 {
 	int size = i->osz, bits = size * 8;
@@ -327,6 +333,7 @@ void op_div_rm(struct engine *e, const struct insn *i)
 		reg_set(e, R_RAX, size, (u64)q);
 		reg_set(e, R_RDX, size, (u64)r);
 	}
+	div_flags(e);
 }
 
 void op_idiv_rm(struct engine *e, const struct insn *i)
@@ -359,6 +366,7 @@ void op_idiv_rm(struct engine *e, const struct insn *i)
 		reg_set(e, R_RAX, size, (u64)q);
 		reg_set(e, R_RDX, size, (u64)r);
 	}
+	div_flags(e);
 }
 
 /* ---- shifts and rotates ---- */
@@ -472,7 +480,7 @@ void op_shld_shrd(struct engine *e, const struct insn *i)
 		 * (right) pattern, as measured on the host. */
 		u64 x = right ? (b << 32 | b << 16 | a) : (a << 32 | b << 16 | b);
 		r = right ? (x >> cnt) & m : ((x << cnt) >> 32) & m;
-		cf = right ? (x >> (cnt - 1)) & 1 : (x >> (48 - cnt)) & 1;
+		cf = false; /* and OF below is 0 for SHLD */
 	} else if (right) {
 		r = ((a >> cnt) | (cnt == (u64)bits ? b : b << (bits - cnt))) & m;
 		cf = (a >> (cnt - 1)) & 1;
@@ -483,7 +491,8 @@ void op_shld_shrd(struct engine *e, const struct insn *i)
 	rm_write(e, i, size, r);
 	/* count 1: the sign changed; AMD extends it to any count as for the
 	 * one-bit case: MSB ^ CF (left) or the top two result bits (right) */
-	bool of = right ? !!(r & sb) ^ !!(r & (sb >> 1)) : !!(r & sb) ^ cf;
+	bool of = right ? !!(r & sb) ^ !!(r & (sb >> 1)) :
+		  size == 2 && cnt >= 16 ? cf : !!(r & sb) ^ cf;
 	flags_arith(e, flags_szp(r, size) | X86_FL_AF | (cf ? X86_FL_CF : 0) |
 			       (of ? X86_FL_OF : 0));
 }
@@ -564,9 +573,16 @@ void op_xchg_a_r(struct engine *e, const struct insn *i)
 
 void op_xadd(struct engine *e, const struct insn *i)
 {
-	u64 n, src = reg_get(e, i->reg, i->osz);
-	u64 old = rmw(e, i, i->osz, i->lock, rmw_alu0, src, 0, &n);
-	reg_set(e, i->reg, i->osz, old);
+	u64 n, old, src = reg_get(e, i->reg, i->osz);
+	if (!i->mem) {
+		/* SRC = DEST, then DEST = sum: with one register, the sum wins */
+		old = reg_get(e, i->rm, i->osz);
+		reg_set(e, i->reg, i->osz, old);
+		reg_set(e, i->rm, i->osz, old + src);
+	} else {
+		old = rmw(e, i, i->osz, i->lock, rmw_alu0, src, 0, &n);
+		reg_set(e, i->reg, i->osz, old);
+	}
 	alu_flags(e, 0, i->osz, old, src, 0);
 }
 
