@@ -96,7 +96,8 @@ enum { OFF, ON, EMU };
 	F(0x7, 0, EBX, 10, INVPCID, PART_MMU, OFF)                 \
 	F(0x7, 0, EBX, 18, RDSEED, PART_INT, OFF)                  \
 	F(0x7, 0, EBX, 19, ADX, PART_INT, OFF)                     \
-	F(0x7, 0, EBX, 20, SMAP, PART_MMU, ON)                     \
+	/* SMAP: the walker has it; on once the engine decodes STAC/CLAC */ \
+	F(0x7, 0, EBX, 20, SMAP, PART_MMU, OFF)                    \
 	F(0x7, 0, EBX, 23, CLFLUSHOPT, PART_INT, OFF)              \
 	F(0x7, 0, ECX, 2, UMIP, PART_SYS, OFF)                     \
 	F(0x7, 0, ECX, 16, LA57, PART_MMU, OFF)                    \
@@ -114,7 +115,7 @@ enum { OFF, ON, EMU };
 	F(0x80000001, 0, EDX, 11, SYSCALL, PART_SYS, ON)           \
 	F(0x80000001, 0, EDX, 20, NX, PART_MMU, ON)                \
 	F(0x80000001, 0, EDX, 26, PDPE1GB, PART_MMU, ON)           \
-	F(0x80000001, 0, EDX, 27, RDTSCP, PART_SYS, OFF)           \
+	F(0x80000001, 0, EDX, 27, RDTSCP, PART_SYS, ON)            \
 	F(0x80000001, 0, EDX, 29, LM, PART_SYS, ON)                \
 	/* Leaf 0x80000007 EDX */                                  \
 	F(0x80000007, 0, EDX, 8, INVTSC, PART_SYS, ON)
