@@ -530,14 +530,6 @@ static int arch_cap_set(struct x86_cpu *cpu, const struct msr_desc *d,
 	return plain_set(cpu, d, index, val, host);
 }
 
-static int host_only_get(struct x86_cpu *cpu, const struct msr_desc *d,
-			 u32 index, u64 *val, bool host)
-{
-	if (!host)
-		return MSR_FAIL;
-	return plain_get(cpu, d, index, val, host);
-}
-
 static int host_only_set(struct x86_cpu *cpu, const struct msr_desc *d,
 			 u32 index, u64 val, bool host)
 {
@@ -567,8 +559,10 @@ static const struct msr_desc msr_table[] = {
 	{0x34, 0x34, MSR_LIST, NULL, F(msr.smi_count), 0, plain_get, host_only_set},
 	{0x3b, 0x3b, MSR_LIST, NULL, F(msr.tsc_adjust), 0, plain_get, tsc_adjust_set},
 	{0x8b, 0x8b, MSR_LIST | MSR_FEAT, NULL, F(msr.ucode_rev), 0, plain_get, ucode_set},
+	/* MSR_PLATFORM_INFO: the guest may read it (KVM's default without
+	 * KVM_CAP_MSR_PLATFORM_INFO), only the VMM writes it. */
 	{0xce, 0xce, MSR_LIST | MSR_FEAT, NULL, F(msr.platform_info), ~PLATFORM_INFO_VALUE,
-	 host_only_get, host_only_set},					/* MSR_PLATFORM_INFO */
+	 plain_get, host_only_set},
 	{0xfe, 0xfe, 0, NULL, 0, 0, mtrr_cap_get, ro_set},			/* IA32_MTRRCAP */
 	{0x10a, 0x10a, MSR_LIST | MSR_FEAT, NULL, F(msr.arch_capabilities), 0, arch_cap_get,
 	 arch_cap_set},
