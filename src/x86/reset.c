@@ -30,7 +30,8 @@ void x86_cpu_reset(struct x86_cpu *cpu, bool init_only)
 	cpu->idt = (struct x86_dtable){.limit = 0xffff};
 
 	/* INIT keeps CD/NW; power-on sets them (and ET, hardwired on). */
-	cpu->cr0 = X86_CR0_ET | X86_CR0_CD | X86_CR0_NW;
+	cpu->cr0 = X86_CR0_ET | (init_only ? cpu->cr0 & (X86_CR0_CD | X86_CR0_NW)
+					   : X86_CR0_CD | X86_CR0_NW);
 	cpu->cr2 = cpu->cr3 = cpu->cr4 = cpu->cr8 = 0;
 	cpu->efer = 0;
 	memset(cpu->dr, 0, sizeof(cpu->dr));
