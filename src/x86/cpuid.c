@@ -415,11 +415,18 @@ void x86_cpuid_runtime_table(const struct x86_cpu *cpu, const struct x86_cpuid_e
 
 static bool vendor_is_amd(const struct x86_cpuid_entry *leaf0)
 {
+	if (!leaf0)
+		return false;
 	/* "AuthenticAMD" and "HygonGenuine": ebx, edx, ecx. */
 	return (leaf0->ebx == 0x68747541 && leaf0->edx == 0x69746e65 &&
 		leaf0->ecx == 0x444d4163) ||
 	       (leaf0->ebx == 0x6f677948 && leaf0->edx == 0x6e65476e &&
 		leaf0->ecx == 0x656e6975);
+}
+
+bool x86_cpuid_vendor_amd(const struct x86_cpu *cpu)
+{
+	return vendor_is_amd(x86_cpuid_find(cpu, 0, 0));
 }
 
 /*

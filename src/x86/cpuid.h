@@ -33,6 +33,9 @@ const struct x86_cpuid_entry *x86_cpuid_find_in(const struct x86_cpuid_entry *tb
 void x86_cpuid_runtime_table(const struct x86_cpu *cpu, const struct x86_cpuid_entry *tbl,
 			     u32 n, struct x86_cpuid_entry *out);
 
+/* Is the guest's vendor (leaf 0) AMD or Hygon?  AMD-specific rules key on it. */
+bool x86_cpuid_vendor_amd(const struct x86_cpu *cpu);
+
 /* Convenience: is feature bit `bit` of register `reg` (0=eax..3=edx) of
  * leaf fn/idx set in the guest table?  Used for #UD and CR4 checks. */
 bool x86_cpuid_has(const struct x86_cpu *cpu, u32 fn, u32 idx, int reg, int bit);

@@ -7,7 +7,8 @@
  * Choices worth knowing (see also docs/cpu-model.md):
  *  - Reserved bits follow Intel (SDM 4.5, Tables 4-14..4-20); bits above the
  *    guest MAXPHYADDR (CPUID 0x80000008 EAX[7:0], 36 without the leaf) are
- *    reserved, and so is XD while EFER.NXE = 0.
+ *    reserved, and so is XD while EFER.NXE = 0.  For an AMD guest vendor,
+ *    bit 8 of PML4Es and PML5Es is reserved too (APM Vol. 2, 5.3.3: MBZ).
  *  - The four PAE PDPTEs are read from memory at each walk instead of being
  *    cached at CR3 load (softkvm keeps no PDPTE registers).
  *  - Accessed/dirty bits are set only for an access that is permitted, each
@@ -19,6 +20,7 @@
  */
 #include <linux/kvm.h>
 
+#include "x86/cpuid.h"
 #include "x86/mmu.h"
 
 #define PTE_P BIT(0)
@@ -88,7 +90,7 @@ static bool set_entry_bits(u8 *p, unsigned bytes, u64 old, u64 bits)
  * Tables 4-4..4-6 (32-bit), 4-8..4-11 (PAE) and 4-14..4-20 (4/5-level).
  */
 static u64 rsvd_mask(enum walk_mode m, unsigned level, bool ps, u64 phys_rsvd,
-		     bool nxe, bool gbpages, unsigned maxphy)
+		     bool nxe, bool gbpages, bool amd, unsigned maxphy)
 {
 	u64 r;
 	if (m == WM_32) {
@@ -104,7 +106,7 @@ static u64 rsvd_mask(enum walk_mode m, unsigned level, bool ps, u64 phys_rsvd,
 		/* PDPTE: no R/W, U/S, A, D, PS, G, XD (SDM Table 4-8). */
 		return phys_rsvd | PTE_XD | 0x1e6;
 	if (level >= 4)
-		return r | PTE_PS;
+		return r | PTE_PS | (amd ? PTE_G : 0);
 	if (ps && level == 3) /* 1-GByte page: 29:13, or PS itself without 1G pages */
 		return r | (gbpages ? (BIT(30) - 1) & ~(BIT(13) - 1) : PTE_PS);
 	if (ps && level == 2) /* 2-MByte page: 20:13 */
@@ -155,6 +157,7 @@ bool x86_walk(const struct x86_cpu *cpu, const struct mem_map *map, u32 as, u64 
 	const unsigned maxphy = guest_maxphyaddr(cpu);
 	const u64 phys_rsvd = (BIT(52) - 1) & ~(BIT(maxphy) - 1);
 	const bool gbpages = m >= WM_L4 && guest_has_gbpages(cpu);
+	const bool amd = m >= WM_L4 && x86_cpuid_vendor_amd(cpu);
 	if (m != WM_L4 && m != WM_L5)
 		la = (u32)la;
 
@@ -198,7 +201,7 @@ bool x86_walk(const struct x86_cpu *cpu, const struct mem_map *map, u32 as, u64 
 			}
 			bool ps = level > 1 && (ent & PTE_PS) &&
 				  (m != WM_32 || (cpu->cr4 & X86_CR4_PSE));
-			if (ent & rsvd_mask(m, level, ps, phys_rsvd, nxe, gbpages, maxphy)) {
+			if (ent & rsvd_mask(m, level, ps, phys_rsvd, nxe, gbpages, amd, maxphy)) {
 				w->error_code = ec | X86_PF_P | X86_PF_RSVD;
 				return false;
 			}

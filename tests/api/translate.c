@@ -80,7 +80,7 @@ static void test_paging_off(void)
 	T_TR(0x123456789ULL, 0x123456789ULL, "paging off: the address is not truncated");
 }
 
-static void test_long(unsigned maxphy)
+static void test_long(unsigned maxphy, int amd)
 {
 	/* PML4 0x1000, PDPT 0x2000, PD 0x3000, PT 0x4000. */
 	memset(ram, 0, 0x10000);
@@ -95,6 +95,7 @@ static void test_long(unsigned maxphy)
 	put64(0x4000 + 8 * 8, 0xa000 | P | RW | (1ULL << (maxphy < 52 ? maxphy : 51)));
 	put64(0x2000 + 1 * 8, 0x40000000 | P | RW | PS);
 	put64(0x3000 + 2 * 8, 0x200000 | (1ULL << 13) | P | PS);
+	put64(0x1000 + 3 * 8, 0x2000 | P | RW | (1ULL << 8));
 
 	uint64_t efer = EFER_LME | EFER_LMA;
 	T_EQ(set_mode(CR0_PE | CR0_PG, CR4_PAE, efer, 0x1000), 0, "4-level paging");
@@ -111,6 +112,11 @@ static void test_long(unsigned maxphy)
 	T_NOTR(0x80000000ULL, "4-level: PDPTE not present");
 	T_NOTR(0x400000, "4-level: 2M PDE with reserved bit 13");
 	T_NOTR(0x7000, "4-level: XD is reserved without EFER.NXE");
+	/* PML4E bit 8 is ignored by Intel, must-be-zero for AMD (APM 5.3.3). */
+	if (amd)
+		T_NOTR((3ULL << 39) | 0x5123, "4-level: PML4E bit 8 reserved (AMD guest)");
+	else
+		T_TR((3ULL << 39) | 0x5123, 0x7123, "4-level: PML4E bit 8 ignored (Intel guest)");
 	if (maxphy < 52)
 		T_NOTR(0x8000, "4-level: address bit at MAXPHYADDR is reserved");
 
@@ -160,9 +166,13 @@ int main(void)
 	if (ioctl(kvm, KVM_GET_SUPPORTED_CPUID, c) || ioctl(vcpu, KVM_SET_CPUID2, c))
 		T_BAIL("CPUID set-up");
 	unsigned maxphy = 36;
-	for (uint32_t i = 0; i < c->nent; i++)
+	int amd = 0;
+	for (uint32_t i = 0; i < c->nent; i++) {
 		if (c->entries[i].function == 0x80000008)
 			maxphy = c->entries[i].eax & 0xff;
+		if (c->entries[i].function == 0)
+			amd = c->entries[i].ebx == 0x68747541 || c->entries[i].ebx == 0x6f677948;
+	}
 	free(c);
 
 	ram = mmap(NULL, MEM, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -177,7 +187,7 @@ int main(void)
 	T_TR(0xffff0, 0xffff0, "reset state: identity");
 
 	test_paging_off();
-	test_long(maxphy);
+	test_long(maxphy, amd);
 	test_pae();
 	test_32bit();
 

@@ -5,7 +5,7 @@
  * walker.  Build and run (see docs/cpu-model.md):
  *
  *   gcc -std=gnu11 -O1 -g -Wall -Wextra -Werror -fsanitize=address,undefined \
- *       -Isrc tests/unit/walk.c src/x86/mmu.c src/mem/memslot.c \
+ *       -Isrc tests/unit/walk.c src/x86/mmu.c src/x86/cpuid.c src/mem/memslot.c \
  *       -lpthread -o build/unit-walk && build/unit-walk
  */
 #include <stdio.h>
@@ -13,6 +13,7 @@
 #include <string.h>
 #include <linux/kvm.h>
 
+#include "x86/cpuid.h"
 #include "x86/mmu.h"
 
 #define MEM (4u << 20)
@@ -24,15 +25,10 @@ static struct x86_cpu cpu;
 static struct x86_cpuid_entry cpuid[4];
 static int n_tests, n_failed;
 
-/* The walker's one dependency on the CPUID layer. */
+/* Lives in x86/reset.c, which brings the rest of the CPU with it. */
 const struct x86_cpuid_entry *x86_cpuid_find(const struct x86_cpu *c, u32 fn, u32 idx)
 {
-	for (u32 i = 0; i < c->cpuid_nent; i++)
-		if (c->cpuid[i].function == fn &&
-		    (!(c->cpuid[i].flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX) ||
-		     c->cpuid[i].index == idx))
-			return &c->cpuid[i];
-	return NULL;
+	return x86_cpuid_find_in(c->cpuid, c->cpuid_nent, fn, idx);
 }
 
 static void ok(int cond, const char *what, int line)
@@ -99,6 +95,14 @@ static void set_cpuid(unsigned maxphy, bool gbpages)
 	cpuid[1] = (struct x86_cpuid_entry){.function = 0x80000008, .eax = maxphy | 48 << 8};
 	cpuid[2] = (struct x86_cpuid_entry){.function = 0x80000001, .edx = gbpages ? BIT(26) : 0};
 	cpu.cpuid_nent = 3;
+}
+
+/* Guest vendor AMD (leaf 0 after the set_cpuid entries). */
+static void set_amd(void)
+{
+	cpuid[3] = (struct x86_cpuid_entry){.function = 0, .eax = 0xd, .ebx = 0x68747541,
+					    .ecx = 0x444d4163, .edx = 0x69746e65};
+	cpu.cpuid_nent = 4;
 }
 
 #define PG X86_CR0_PG
@@ -251,6 +255,14 @@ static void test_l4(void)
 	OK(walk_fault(0x3000, 0, 0, PF_P | RSVD), "4-level: XD reserved without NXE");
 	OK(walk_fault(0x7000, I, 0, 0), "4-level: fetch without NXE or SMEP has no I");
 	cpu.efer |= X86_EFER_NXE;
+
+	/* Bit 8 of a PML4E: ignored on Intel, must be zero on AMD. */
+	put64(0x8000 + 2 * 8, 0x9000 | P | RW | G);
+	OK(walk_ok((2ULL << 39) | 0x1234, 0, 0, 0x11234), "4-level: PML4E bit 8 ignored (Intel)");
+	set_amd();
+	OK(walk_fault((2ULL << 39) | 0x1234, 0, 0, PF_P | RSVD), "4-level: PML4E bit 8 reserved (AMD)");
+	OK(walk_ok(0x2000, 0, 0, 0x12000), "4-level: PTE G bit fine (AMD)");
+	set_cpuid(36, true);
 
 	/* SMEP and SMAP. */
 	OK(walk_ok(0x1000, I, 0, 0x11000), "4-level: supervisor fetch of user page, no SMEP");
