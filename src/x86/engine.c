@@ -53,6 +53,8 @@ void x86_engine_destroy(struct x86_cpu *cpu)
 		n->next->pprev = n->pprev;
 	pthread_mutex_unlock(&engines_lock);
 	cpu->engine = NULL;
+	for (int i = 0; i < BLK_CACHE; i++)
+		free(n->e.blocks[i]);
 	free(n);
 }
 
@@ -98,8 +100,9 @@ void unwind_exit(struct engine *e)
 void raise_internal(struct engine *e)
 {
 	e->exit->reason = X86_EXIT_INTERNAL;
-	e->exit->insn.len = e->cur.len;
-	memcpy(e->exit->insn.bytes, e->cur.bytes, sizeof(e->cur.bytes));
+	const struct insn *i = e->cur_insn ? e->cur_insn : &e->cur;
+	e->exit->insn.len = i->len;
+	memcpy(e->exit->insn.bytes, i->bytes, sizeof(i->bytes));
 	unwind_exit(e);
 }
 
@@ -124,6 +127,7 @@ void mode_update(struct engine *e)
 
 void tlb_flush(struct engine *e)
 {
+	e->tlb_flushed = true;
 	for (int i = 0; i < TLB_SIZE; i++)
 		e->tlb.r[i].tag = e->tlb.w[i].tag = e->tlb.x[i].tag = TLB_INVALID;
 }
@@ -336,11 +340,12 @@ static void sys_write(struct engine *e, u64 la, int size, u64 v)
 /* Copy up to n code bytes at rip + off; returns how many are readable
  * without crossing into a page that faults (the decoder asks again for
  * more only if it needs them). */
-int code_fetch(struct engine *e, u64 rip, u8 *buf, int n);
-int code_fetch(struct engine *e, u64 rip, u8 *buf, int n)
+/* Host pointer of the code byte at rip; *room = bytes readable from there
+ * without leaving the page or the CS limit.  Faults as a fetch would. */
+static const u8 *code_ptr(struct engine *e, u64 rip, u64 *room)
 {
 	const struct x86_seg *cs = &e->cpu->seg[S_CS];
-	u64 la;
+	u64 la, lim = ~0ULL;
 	if (e->code64) {
 		la = rip;
 		if (!canonical(la))
@@ -348,13 +353,11 @@ int code_fetch(struct engine *e, u64 rip, u8 *buf, int n)
 	} else {
 		if (rip > cs->limit)
 			raise_exc(e, EXC_GP, 0);
-		if ((u64)n > cs->limit - rip + 1)
-			n = (int)(cs->limit - rip + 1);
+		lim = cs->limit - rip + 1;
 		la = (u32)(cs->base + rip);
 	}
-	int inpage = 4096 - (int)(la & 0xfff);
-	if (n > inpage)
-		n = inpage;
+	u64 inpage = 4096 - (la & 0xfff);
+	*room = inpage < lim ? inpage : lim;
 	struct tlb_entry *t = &e->tlb.x[(la >> 12) & (TLB_SIZE - 1)];
 	if (t->tag != tlb_tag(e, la)) {
 		u64 gpa = translate(e, la, ACC_I);
@@ -364,7 +367,19 @@ int code_fetch(struct engine *e, u64 rip, u8 *buf, int n)
 			raise_internal(e); /* KVM cannot fetch from MMIO either */
 		tlb_fill(e, t, la & ~0xfffULL, p - (gpa & 0xfff));
 	}
-	memcpy(buf, (u8 *)(uintptr_t)(la + t->addend), n);
+	return (const u8 *)(uintptr_t)(la + t->addend);
+}
+
+/* Copy up to n code bytes at rip; returns how many lie in this page (the
+ * decoder asks again for more only if it needs them). */
+int code_fetch(struct engine *e, u64 rip, u8 *buf, int n);
+int code_fetch(struct engine *e, u64 rip, u8 *buf, int n)
+{
+	u64 room;
+	const u8 *p = code_ptr(e, rip, &room);
+	if ((u64)n > room)
+		n = (int)room;
+	memcpy(buf, p, n);
 	return n;
 }
 
@@ -776,12 +791,12 @@ static int exc_class(int vec)
 
 #define POLL_EVERY 4096
 
-static bool should_stop(struct engine *e)
+bool engine_stop_requested(struct engine *e, bool poll_now)
 {
 	const struct x86_env *env = e->env;
 	if (env->stop || (env->kick && atomic_load_explicit(env->kick, memory_order_relaxed)))
 		return true;
-	if (env->poll && ++e->poll_count >= POLL_EVERY) {
+	if (env->poll && (poll_now || ++e->poll_count >= POLL_EVERY)) {
 		e->poll_count = 0;
 		return env->poll(env->opaque);
 	}
@@ -807,26 +822,116 @@ static void trace(struct engine *e, const struct insn *i)
 	fprintf(stderr, "\n");
 }
 
-static void step(struct engine *e)
+static u64 ip_wrap(struct engine *e, u64 ip)
+{
+	return e->code64 ? ip : ip & (e->def32 ? 0xffffffffULL : 0xffff);
+}
+
+/* Execute one decoded instruction and commit it. */
+static void exec_insn(struct engine *e, const struct insn *i)
 {
 	struct x86_cpu *c = e->cpu;
-	struct insn *i = &e->cur;
-	bool tf = c->rflags & X86_FL_TF;
+	e->cur_insn = i;
 	e->mmio_used = 0;
-	decode(e, i);
 	trace(e, i);
-	e->next_rip = c->rip + i->len;
-	if (!e->code64)
-		e->next_rip &= e->def32 ? 0xffffffffULL : 0xffff;
+	e->next_rip = ip_wrap(e, c->rip + i->len);
 	e->shadow_pending = 0;
 	i->fn(e, i);
 	c->rip = e->next_rip;
 	e->mmio_have = 0;
 	e->shadow = e->shadow_pending;
+}
+
+/* One instruction, decoded afresh (single-step, page-crossing code). */
+static void step(struct engine *e)
+{
+	struct x86_cpu *c = e->cpu;
+	bool tf = c->rflags & X86_FL_TF;
+	e->cur_insn = NULL;
+	decode(e, &e->cur);
+	exec_insn(e, &e->cur);
 	if (tf) {
 		/* single-step trap after the instruction (SDM Vol. 3B 17.3.1.4) */
 		c->dr6 |= BIT(14);
 		raise_exc(e, EXC_DB, NO_ERR);
+	}
+}
+
+static u8 mode_key(const struct engine *e)
+{
+	return (u8)(e->code64 | e->def32 << 1);
+}
+
+/* Instructions after which the block never falls through. */
+static bool ends_block(const struct insn *i)
+{
+	x86_handler f = i->fn;
+	return f == op_jmp_rel || f == op_jmp_rm || f == op_ret_near || f == op_ret_far ||
+	       f == op_jmp_far || f == op_jmp_far_rm || f == op_iret || f == op_hlt ||
+	       f == op_unimpl || f == op_ud || f == op_int_n || f == op_int3 ||
+	       f == op_syscall || f == op_sysret;
+}
+
+/*
+ * Run the block at RIP, decoding (and appending) instructions the first
+ * time execution reaches them.  Leaves after a taken branch, a mode or
+ * TLB change, or an exit; every instruction commits on its own, so state
+ * is exact wherever it stops.
+ */
+static void run_block(struct engine *e)
+{
+	struct x86_cpu *c = e->cpu;
+	u64 room;
+	const u8 *host = code_ptr(e, c->rip, &room);
+	u8 mk = mode_key(e);
+	uintptr_t h = (uintptr_t)host;
+	struct block **slot = &e->blocks[(h ^ (h >> 10) ^ (h >> 20)) & (BLK_CACHE - 1)];
+	struct block *b = *slot;
+	if (!b) {
+		b = malloc(sizeof(*b));
+		if (!b) {
+			step(e);
+			return;
+		}
+		b->host = NULL;
+		*slot = b;
+	}
+	if (b->host != host || b->mode != mk || b->nbytes > room ||
+	    memcmp(host, b->code, b->nbytes)) {
+		b->host = host;
+		b->mode = mk;
+		b->n = 0;
+		b->nbytes = 0;
+		b->closed = 0;
+	}
+	e->tlb_flushed = false;
+	for (int k = 0;; k++) {
+		const struct insn *i;
+		if (k < b->n) {
+			i = &b->insns[k];
+		} else {
+			if (b->closed || k == BLK_MAX || b->nbytes + 15 > BLK_BYTES)
+				return;
+			e->cur_insn = NULL;
+			struct insn *d = &b->insns[k];
+			decode(e, d);
+			if (b->nbytes + d->len > room) {
+				/* crosses the page or the CS limit: run it uncached */
+				e->cur = *d;
+				exec_insn(e, &e->cur);
+				return;
+			}
+			memcpy(b->code + b->nbytes, d->bytes, d->len);
+			b->nbytes += d->len;
+			b->n++;
+			b->closed = ends_block(d);
+			i = d;
+		}
+		u64 fall = ip_wrap(e, c->rip + i->len);
+		exec_insn(e, i);
+		if (e->exit->reason != X86_EXIT_NONE || c->rip != fall ||
+		    mode_key(e) != mk || e->tlb_flushed)
+			return;
 	}
 }
 
@@ -913,7 +1018,7 @@ void x86_run(struct x86_cpu *cpu, const struct x86_env *env, struct x86_exit *ex
 			goto out;
 	}
 	for (;;) {
-		if (should_stop(e)) {
+		if (engine_stop_requested(e, false)) {
 			exit->reason = X86_EXIT_KICK;
 			break;
 		}
@@ -921,7 +1026,10 @@ void x86_run(struct x86_cpu *cpu, const struct x86_env *env, struct x86_exit *ex
 			exit->reason = X86_EXIT_IRQ_WINDOW;
 			break;
 		}
-		step(e);
+		if (cpu->rflags & X86_FL_TF)
+			step(e);
+		else
+			run_block(e);
 		if (exit->reason != X86_EXIT_NONE)
 			break;
 	}

@@ -53,6 +53,25 @@ struct tlb_entry {
 
 enum { M_REAL, M_PROT, M_LONG };
 
+/*
+ * A decoded block: instructions from one guest page, keyed by the host
+ * address of the first byte and the decode mode.  The raw bytes are kept
+ * and compared on every entry, so code changed by anyone (this vCPU,
+ * another, the VMM) is never run stale across block boundaries.
+ */
+#define BLK_MAX 32
+#define BLK_BYTES 256
+#define BLK_CACHE 1024
+struct block {
+	const u8 *host;
+	u8 mode;
+	u8 n;
+	u8 closed; /* ends in an unconditional transfer: do not extend */
+	u16 nbytes;
+	u8 code[BLK_BYTES];
+	struct insn insns[BLK_MAX];
+};
+
 /* Why execution unwound out of an instruction (longjmp value). */
 enum { UNWIND_EXC = 1, UNWIND_EXIT };
 
@@ -98,7 +117,10 @@ struct engine {
 	u64 map_gen;
 
 	struct insn cur;
+	const struct insn *cur_insn; /* the instruction executing */
 	u32 poll_count;
+	bool tlb_flushed;	     /* a flush happened: leave the block */
+	struct block *blocks[BLK_CACHE];
 };
 
 static inline struct engine *eng(struct x86_cpu *cpu)
@@ -204,6 +226,8 @@ __attribute__((noreturn)) void raise_exc(struct engine *e, int vec, int err);
 __attribute__((noreturn)) void raise_internal(struct engine *e);
 __attribute__((noreturn)) void unwind_exit(struct engine *e);
 void mode_update(struct engine *e);
+/* A kick, env->stop or (polled now, or every few thousand calls) a signal. */
+bool engine_stop_requested(struct engine *e, bool poll_now);
 void tlb_flush(struct engine *e);
 void deliver_event(struct engine *e, int vec, int err, bool soft, u64 ret_rip);
 

@@ -454,8 +454,8 @@ void op_string_op(struct engine *e, const struct insn *i)
 	for (u32 n = 0;; n++) {
 		if (rep && !reg_get(e, R_RCX, asz))
 			break;
-		if (rep && n && (e->env->stop || ((n & 1023) == 0 && e->env->kick &&
-		    atomic_load_explicit(e->env->kick, memory_order_relaxed)))) {
+		if (rep && n && (e->env->stop ||
+				 ((n & 4095) == 0 && engine_stop_requested(e, true)))) {
 			e->next_rip = c->rip; /* resume later, state is exact */
 			break;
 		}

@@ -274,6 +274,31 @@ static void test_signals(void)
 	pthread_join(th, NULL);
 }
 
+/* Code changed by the VMM or by the guest itself runs as changed. */
+static void test_smc(void)
+{
+	static const unsigned char code[] = {
+		0xb0, 0x11,		/* 1000 mov al, 0x11 */
+		0xe6, 0x10,		/* 1002 out 0x10, al */
+		0xc6, 0x06, 0x01, 0x10, 0x33, /* 1004 mov byte [0x1001], 0x33 */
+		0xeb, 0xf5,		/* 1009 jmp 0x1000 */
+	};
+	load(code, sizeof(code));
+	T_EQ(do_run(), 0, "smc: first run");
+	T_EQ(((unsigned char *)run)[run->io.data_offset], 0x11, "smc: original code");
+	T_EQ(do_run(), 0, "smc: second run");
+	T_EQ(((unsigned char *)run)[run->io.data_offset], 0x33,
+	     "smc: the guest's own patch is executed");
+	ram[CODE + 1] = 0x44;
+	struct kvm_regs r;
+	ioctl(vcpu, KVM_GET_REGS, &r);
+	r.rip = CODE;
+	ioctl(vcpu, KVM_SET_REGS, &r);
+	T_EQ(do_run(), 0, "smc: third run");
+	T_EQ(((unsigned char *)run)[run->io.data_offset], 0x44,
+	     "smc: the VMM's patch is executed");
+}
+
 int main(void)
 {
 	setup();
@@ -281,6 +306,7 @@ int main(void)
 	test_mmio();
 	test_readonly();
 	test_immediate_exit();
+	test_smc();
 	test_signals();
 	return t_done();
 }
