@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,29 +14,61 @@
 #include "kvm/kvm.h"
 #include "kvm/sys.h"
 
-/*
- * A handle inherited across exec is a memfd the new image's table does not
- * know.  The system fd is stateless and may be left open across exec on
- * purpose: adopt it.  A VM or vCPU fd belongs to the old address space;
- * KVM answers EIO there (kvm->mm != current->mm).  Only KVM requests are
- * looked at, so other ioctls never pay for the readlink.
- */
-static long adopt_inherited(int fd, unsigned int cmd)
+/* What a softkvm memfd at fd is called ("kvm", "kvm-vm", "kvm-vcpu:N"), or
+ * NULL if fd is something else. */
+static const char *memfd_name(int fd, char *buf, size_t n)
 {
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	ssize_t len = readlink(path, buf, n - 1);
+	if (len <= 0)
+		return NULL;
+	buf[len] = 0;
+	static const char pre[] = "/memfd:", post[] = " (deleted)";
+	size_t lp = sizeof(pre) - 1, lq = sizeof(post) - 1;
+	if ((size_t)len <= lp + lq || strncmp(buf, pre, lp) || strcmp(buf + len - lq, post))
+		return NULL;
+	buf[len - lq] = 0;
+	const char *name = buf + lp;
+	if (strcmp(name, "kvm") && strcmp(name, "kvm-vm") && strncmp(name, "kvm-vcpu:", 9))
+		return NULL;
+	return name;
+}
+
+/*
+ * A KVM request on an fd the table does not know that is nevertheless one
+ * of our memfds.  Either another thread is between the kernel's half and
+ * the table's half of a close or dup2 on it (wait for the table to catch
+ * up, or for the fd to stop being ours), or the fd came across exec:
+ * the system fd is stateless and left open across exec on purpose, so it
+ * is adopted; a VM or vCPU fd belongs to the old address space, where KVM
+ * answers EIO (kvm->mm != current->mm).  Only KVM requests are looked at,
+ * so other ioctls never pay for the readlink.
+ */
+static long settle_unknown(int fd, unsigned int cmd, struct skvm_file **fp)
+{
+	char buf[128], again[128];
+	*fp = NULL;
 	if (_IOC_TYPE(cmd) != KVMIO)
 		return SKVM_NOT_OURS;
-	char path[64], target[64];
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	ssize_t n = readlink(path, target, sizeof(target) - 1);
-	if (n <= 0)
+	const char *name = memfd_name(fd, buf, sizeof(buf));
+	if (!name)
 		return SKVM_NOT_OURS;
-	target[n] = 0;
-	if (!strcmp(target, "/memfd:kvm (deleted)"))
-		return skvm_file_install(SKVM_SYS, fd, NULL) < 0 ? -ENOMEM : 0;
-	if (!strcmp(target, "/memfd:kvm-vm (deleted)") ||
-	    !strncmp(target, "/memfd:kvm-vcpu:", 16))
+	for (int i = 0; i < 1000; i++) {
+		sched_yield();
+		*fp = skvm_file_get(fd);
+		if (*fp)
+			return 0;
+		const char *now = memfd_name(fd, again, sizeof(again));
+		if (!now)
+			return SKVM_NOT_OURS; /* closed, or replaced by a foreign file */
+	}
+	if (strcmp(name, "kvm"))
 		return -EIO;
-	return SKVM_NOT_OURS;
+	if (skvm_file_install(SKVM_SYS, fd, NULL) < 0)
+		return -ENOMEM;
+	*fp = skvm_file_get(fd);
+	return *fp ? 0 : SKVM_NOT_OURS;
 }
 
 long skvm_ioctl(int fd, unsigned long request, unsigned long arg)
@@ -44,12 +77,9 @@ long skvm_ioctl(int fd, unsigned long request, unsigned long arg)
 	unsigned int cmd = (unsigned int)request;
 	struct skvm_file *f = skvm_file_get(fd);
 	if (!f) {
-		long r = adopt_inherited(fd, cmd);
-		if (r)
-			return r;
-		f = skvm_file_get(fd);
+		long unknown = settle_unknown(fd, cmd, &f);
 		if (!f)
-			return SKVM_NOT_OURS;
+			return unknown;
 	}
 	long r;
 	switch (f->kind) {
