@@ -117,33 +117,38 @@ int main(void)
 	T_OK(a.ok && (a.r[3] & 1u << 9), "leaf 1: APIC set while APIC_BASE is enabled");
 	a = ask(c, 1, 0, 1);
 	T_OK(a.ok && !(a.r[3] & 1u << 9), "leaf 1: APIC clear once APIC_BASE is disabled");
-	a = ask(c, 2, 0, 0);
-	T_ANS(a, 0, 0, 0, 0, "in-range leaf without an entry reads zeros");
 	a = ask(c, 0xd, 0, 0);
-	T_ANS(a, 3, 576, 576, 0, "0xD.0 as set, with the XSAVE size for XCR0");
 	T_OK(a.ok && a.r[1] == 576, "0xD.0 EBX is the XSAVE size for XCR0 = x87");
-	a = ask(c, 0xb, 1, 0);
-	T_ANS(a, 4, 2, 0x201, 7, "0xB subleaf 1 as set");
-	a = ask(c, 0xb, 5, 0);
-	T_ANS(a, 0, 0, 5, 7, "0xB past the last level: ECX echoes the subleaf, EDX the x2APIC id");
-	a = ask(c, 0x20, 0, 0);
-	T_ANS(a, 1, 1, 0x100, 7, "Intel: leaf above the range reads the highest basic leaf");
-	a = ask(c, 0x20, 1, 0);
-	T_ANS(a, 4, 2, 0x201, 7, "Intel: ...with the original subleaf");
-	a = ask(c, 0x20, 3, 0);
-	T_ANS(a, 0, 0, 3, 7, "Intel: ...and that leaf's rules past its last level");
-	a = ask(c, 0x80000009, 0, 0);
-	T_ANS(a, 1, 1, 0x100, 7, "Intel: extended leaf above the range");
-	a = ask(c, 0x40000000, 0, 0);
-	T_ANS(a, 1, 1, 0x100, 7, "Intel: hypervisor leaf without its class");
-	a = ask(c, 0x80000008, 0, 0);
-	T_ANS(a, 0x3024, 0, 0, 0, "extended leaf as set");
 
-	make_table(c, "AuthenticAMD");
-	a = ask(c, 0x20, 0, 0);
-	T_ANS(a, 0, 0, 0, 0, "AMD: leaf above the range reads zeros");
-	a = ask(c, 0x80000009, 0, 0);
-	T_ANS(a, 0, 0, 0, 0, "AMD: extended leaf above the range reads zeros");
+	/* Whole answers: vendor of the table, question, expected registers. */
+	static const struct {
+		const char *vendor;
+		uint32_t fn, idx, want[4];
+		const char *desc;
+	} qs[] = {
+		{"GenuineIntel", 2, 0, {0, 0, 0, 0}, "in-range leaf without an entry reads zeros"},
+		{"GenuineIntel", 0xd, 0, {3, 576, 576, 0}, "0xD.0 as set, with the XSAVE size for XCR0"},
+		{"GenuineIntel", 0xb, 1, {4, 2, 0x201, 7}, "0xB subleaf 1 as set"},
+		{"GenuineIntel", 0xb, 5, {0, 0, 5, 7},
+		 "0xB past the last level: ECX echoes the subleaf, EDX the x2APIC id"},
+		{"GenuineIntel", 0x20, 0, {1, 1, 0x100, 7},
+		 "Intel: leaf above the range reads the highest basic leaf"},
+		{"GenuineIntel", 0x20, 1, {4, 2, 0x201, 7}, "Intel: ...with the original subleaf"},
+		{"GenuineIntel", 0x20, 3, {0, 0, 3, 7},
+		 "Intel: ...and that leaf's rules past its last level"},
+		{"GenuineIntel", 0x80000009, 0, {1, 1, 0x100, 7}, "Intel: extended leaf above the range"},
+		{"GenuineIntel", 0x40000000, 0, {1, 1, 0x100, 7},
+		 "Intel: hypervisor leaf without its class"},
+		{"GenuineIntel", 0x80000008, 0, {0x3024, 0, 0, 0}, "extended leaf as set"},
+		{"AuthenticAMD", 0x20, 0, {0, 0, 0, 0}, "AMD: leaf above the range reads zeros"},
+		{"AuthenticAMD", 0x80000009, 0, {0, 0, 0, 0},
+		 "AMD: extended leaf above the range reads zeros"},
+	};
+	for (size_t i = 0; i < sizeof(qs) / sizeof(qs[0]); i++) {
+		make_table(c, qs[i].vendor);
+		a = ask(c, qs[i].fn, qs[i].idx, 0);
+		T_ANS(a, qs[i].want[0], qs[i].want[1], qs[i].want[2], qs[i].want[3], "%s", qs[i].desc);
+	}
 
 	/* No table at all: every leaf reads zeros. */
 	c->nent = 0;
