@@ -105,7 +105,7 @@ long skvm_ioctl(int fd, unsigned long request, unsigned long arg)
 }
 
 /*
- * The system and VM fds have no mmap in KVM (ENODEV); a vCPU fd lives on
+ * The system, VM and stats fds have no mmap in KVM (ENODEV); a vCPU fd lives on
  * KVM's noexec anon-inode mount, so PROT_EXEC is EPERM.  Our memfds would
  * allow both.
  */
@@ -115,6 +115,7 @@ int skvm_mmap_check(int fd, int prot)
 	case SKVM_SYS:
 	case SKVM_VM:
 	case SKVM_DEVICE:
+	case SKVM_STATS:
 		return -ENODEV;
 	case SKVM_VCPU:
 		return (prot & PROT_EXEC) ? -EPERM : 0;

@@ -46,6 +46,7 @@ static void file_release(struct skvm_file *f)
 {
 	switch (f->kind) {
 	case SKVM_SYS:
+	case SKVM_STATS:
 		break;
 	case SKVM_VM:
 		skvm_vm_put(f->obj);
@@ -64,7 +65,7 @@ static void obj_get(enum skvm_kind kind, void *obj)
 {
 	if (kind == SKVM_VCPU)
 		skvm_vm_get(((struct skvm_vcpu *)obj)->vm);
-	else if (kind != SKVM_SYS)
+	else if (kind != SKVM_SYS && kind != SKVM_STATS)
 		skvm_vm_get(obj);
 }
 

@@ -26,7 +26,8 @@
 /* skvm_ioctl's answer for an fd that is not a softkvm handle. */
 #define SKVM_NOT_OURS (-100000L)
 
-enum skvm_kind { SKVM_SYS, SKVM_VM, SKVM_VCPU, SKVM_DEVICE };
+/* SKVM_STATS: a binary stats fd (KVM_GET_STATS_FD); it names no object. */
+enum skvm_kind { SKVM_SYS, SKVM_VM, SKVM_VCPU, SKVM_DEVICE, SKVM_STATS };
 
 /* An fd-table entry: what the fd is and which object it names. */
 struct skvm_file {

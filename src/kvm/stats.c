@@ -132,5 +132,11 @@ int skvm_stats_fd(struct skvm_stats *st)
 	int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		fd = sys_dupfd(memfd, F_DUPFD_CLOEXEC);
-	return fd < 0 ? -errno : fd;
+	if (fd < 0)
+		return -errno;
+	/* In the table so mmap answers ENODEV and ioctls ENOTTY, as in KVM. */
+	r = skvm_file_install(SKVM_STATS, fd, NULL);
+	if (r < 0)
+		sys_close(fd);
+	return r;
 }

@@ -109,6 +109,9 @@ static void check_stats(int fd, const char *what, const char *want_id)
 	T_ERR(write(fd, c, 1), EBADF, "%s: not writable", what);
 	T_OK(fcntl(fd, F_GETFD) & FD_CLOEXEC, "%s: close-on-exec", what);
 	T_ERR(ioctl(fd, KVM_GET_API_VERSION, 0), ENOTTY, "%s: no ioctls", what);
+	T_ERR(ioctl(fd, KVM_GET_STATS_FD, 0), ENOTTY, "%s: no KVM_GET_STATS_FD either", what);
+	void *m = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+	T_OK(m == MAP_FAILED && errno == ENODEV, "%s: no mmap (ENODEV)", what);
 	for (unsigned i = 0; i < s.h.num_desc; i++) {
 		struct kvm_stats_desc *d = desc_at(&s, i);
 		if (!strcmp(d->name, "exits"))
