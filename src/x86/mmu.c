@@ -52,8 +52,17 @@ static const struct {
  */
 static unsigned guest_maxphyaddr(const struct x86_cpu *cpu)
 {
-	const struct x86_cpuid_entry *max = x86_cpuid_find(cpu, 0x80000000, 0);
-	const struct x86_cpuid_entry *e = x86_cpuid_find(cpu, 0x80000008, 0);
+	/* One pass for both leaves: this runs on every walk. */
+	const struct x86_cpuid_entry *max = NULL, *e = NULL;
+	for (u32 i = 0; i < cpu->cpuid_nent && !(max && e); i++) {
+		const struct x86_cpuid_entry *c = &cpu->cpuid[i];
+		if ((c->flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX) && c->index)
+			continue;
+		if (c->function == 0x80000000 && !max)
+			max = c;
+		else if (c->function == 0x80000008 && !e)
+			e = c;
+	}
 	unsigned m = max && max->eax >= 0x80000008 && e ? (e->eax & 0xff) : 36;
 	return m < 32 ? 32 : m > 52 ? 52 : m;
 }
@@ -86,11 +95,14 @@ static bool set_entry_bits(u8 *p, unsigned bytes, u64 old, u64 bits)
 }
 
 /*
- * Reserved bits of an entry at `level` (1 = PTE) with PS = `ps`, SDM
+ * Reserved bits of entry `ent` at `level` (1 = PTE) with PS = `ps`, SDM
  * Tables 4-4..4-6 (32-bit), 4-8..4-11 (PAE) and 4-14..4-20 (4/5-level).
+ * The guest CPUID is consulted only for the rare entries whose answer
+ * depends on it (PS in a PDPTE, bit 8 in a PML4E), keeping common walks
+ * to one table lookup.
  */
-static u64 rsvd_mask(enum walk_mode m, unsigned level, bool ps, u64 phys_rsvd,
-		     bool nxe, bool gbpages, bool amd, unsigned maxphy)
+static u64 rsvd_mask(const struct x86_cpu *cpu, enum walk_mode m, unsigned level, bool ps,
+		     u64 ent, u64 phys_rsvd, bool nxe, unsigned maxphy)
 {
 	u64 r;
 	if (m == WM_32) {
@@ -106,9 +118,9 @@ static u64 rsvd_mask(enum walk_mode m, unsigned level, bool ps, u64 phys_rsvd,
 		/* PDPTE: no R/W, U/S, A, D, PS, G, XD (SDM Table 4-8). */
 		return phys_rsvd | PTE_XD | 0x1e6;
 	if (level >= 4)
-		return r | PTE_PS | (amd ? PTE_G : 0);
+		return r | PTE_PS | ((ent & PTE_G) && x86_cpuid_vendor_amd(cpu) ? PTE_G : 0);
 	if (ps && level == 3) /* 1-GByte page: 29:13, or PS itself without 1G pages */
-		return r | (gbpages ? (BIT(30) - 1) & ~(BIT(13) - 1) : PTE_PS);
+		return r | (guest_has_gbpages(cpu) ? (BIT(30) - 1) & ~(BIT(13) - 1) : PTE_PS);
 	if (ps && level == 2) /* 2-MByte page: 20:13 */
 		return r | ((BIT(21) - 1) & ~(BIT(13) - 1));
 	return r;
@@ -156,8 +168,6 @@ bool x86_walk(const struct x86_cpu *cpu, const struct mem_map *map, u32 as, u64 
 	const bool nxe = m != WM_32 && (cpu->efer & X86_EFER_NXE);
 	const unsigned maxphy = guest_maxphyaddr(cpu);
 	const u64 phys_rsvd = (BIT(52) - 1) & ~(BIT(maxphy) - 1);
-	const bool gbpages = m >= WM_L4 && guest_has_gbpages(cpu);
-	const bool amd = m >= WM_L4 && x86_cpuid_vendor_amd(cpu);
 	if (m != WM_L4 && m != WM_L5)
 		la = (u32)la;
 
@@ -201,7 +211,7 @@ bool x86_walk(const struct x86_cpu *cpu, const struct mem_map *map, u32 as, u64 
 			}
 			bool ps = level > 1 && (ent & PTE_PS) &&
 				  (m != WM_32 || (cpu->cr4 & X86_CR4_PSE));
-			if (ent & rsvd_mask(m, level, ps, phys_rsvd, nxe, gbpages, amd, maxphy)) {
+			if (ent & rsvd_mask(cpu, m, level, ps, ent, phys_rsvd, nxe, maxphy)) {
 				w->error_code = ec | X86_PF_P | X86_PF_RSVD;
 				return false;
 			}
