@@ -12,9 +12,14 @@
 #include "kvm/x86_ioctl.h"
 #include "x86/msr.h"
 
+/* Called with vm->lock held, before the vCPU joins vm->vcpus. */
 int skvm_x86_vcpu_init(struct skvm_vcpu *vcpu)
 {
-	vcpu->cpu.bsp = vcpu->vm->boot_cpu_id == vcpu->id;
+	struct skvm_vm *vm = vcpu->vm;
+	int r = x86_tsc_sync_get(&vcpu->cpu, vm->nr_vcpus ? &vm->vcpus[0]->cpu : NULL);
+	if (r)
+		return r;
+	vcpu->cpu.bsp = vm->boot_cpu_id == vcpu->id;
 	x86_cpu_reset(&vcpu->cpu, false);
 	return 0;
 }
@@ -22,6 +27,7 @@ int skvm_x86_vcpu_init(struct skvm_vcpu *vcpu)
 void skvm_x86_vcpu_destroy(struct skvm_vcpu *vcpu)
 {
 	skvm_vcpu_cpuid_free(vcpu);
+	x86_tsc_sync_put(&vcpu->cpu);
 }
 
 /* Copy the ioctl argument in, run `body`, copy it back out for GET. */

@@ -196,6 +196,7 @@ struct x86_cpu {
 	u32 cpuid_nent;
 
 	u64 tsc_khz;
+	struct x86_tsc_sync *tsc_sync; /* shared by the VM's vCPUs (x86/tsc.c) */
 
 	void *engine; /* owned by the execution engine */
 };

@@ -246,8 +246,11 @@ static int tsc_set(struct x86_cpu *cpu, const struct msr_desc *d, u32 index,
 		   u64 val, bool host)
 {
 	(void)d, (void)index;
-	if (!host)
-		cpu->msr.tsc_adjust += val - x86_tsc_read(cpu);
+	if (host) {
+		x86_tsc_host_write(cpu, val);
+		return MSR_OK;
+	}
+	cpu->msr.tsc_adjust += val - x86_tsc_read(cpu);
 	x86_tsc_write(cpu, val);
 	return MSR_OK;
 }

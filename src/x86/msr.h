@@ -33,8 +33,15 @@ int x86_msr_feature_get(u32 index, u64 *val);
 
 /* Guest TSC now (host clock scaled to cpu->tsc_khz, plus the offset). */
 u64 x86_tsc_read(const struct x86_cpu *cpu);
-/* Make the guest TSC read `val` now (a host-initiated IA32_TSC write). */
+/* Make the guest TSC read `val` now. */
 void x86_tsc_write(struct x86_cpu *cpu, u64 val);
+/* The VMM's IA32_TSC write, matched with the VM's other vCPUs as KVM's
+ * kvm_synchronize_tsc() does. */
+void x86_tsc_host_write(struct x86_cpu *cpu, u64 val);
+/* Join the TSC synchronisation of `peer`'s VM (NULL: the first vCPU of a
+ * new VM); 0 or -ENOMEM.  x86_tsc_sync_put when the vCPU goes away. */
+int x86_tsc_sync_get(struct x86_cpu *cpu, const struct x86_cpu *peer);
+void x86_tsc_sync_put(struct x86_cpu *cpu);
 /* The host's TSC rate in kHz: the default guest rate. */
 u32 x86_host_tsc_khz(void);
 

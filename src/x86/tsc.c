@@ -5,7 +5,10 @@
  * new vCPU starts near the host's own TSC value, as on KVM where the first
  * vCPU of a VM gets offset 0.
  */
+#include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -31,6 +34,84 @@ u64 x86_tsc_read(const struct x86_cpu *cpu)
 void x86_tsc_write(struct x86_cpu *cpu, u64 val)
 {
 	cpu->msr.tsc_offset = val - scaled_now(cpu);
+}
+
+/*
+ * A VMM writes IA32_TSC on each vCPU in turn, microseconds apart; a guest
+ * that saw those microseconds as skew between CPUs would call its TSC
+ * unstable.  KVM (kvm_synchronize_tsc) therefore treats a write of 0, or one
+ * within a second of where the last write's value has got to by now, as
+ * meant to be in sync, and gives that vCPU the offset of the last
+ * unmatched write.
+ */
+struct x86_tsc_sync {
+	pthread_mutex_t lock;
+	int refs;
+	bool user_set;	 /* the VMM has written a TSC */
+	u64 cur_offset;	 /* offset of the current generation of matched writes */
+	u64 last_write, last_ns;
+	u64 last_khz;
+};
+
+int x86_tsc_sync_get(struct x86_cpu *cpu, const struct x86_cpu *peer)
+{
+	struct x86_tsc_sync *s = peer ? peer->tsc_sync : NULL;
+	if (!s) {
+		s = calloc(1, sizeof(*s));
+		if (!s)
+			return -ENOMEM;
+		pthread_mutex_init(&s->lock, NULL);
+		s->last_khz = x86_host_tsc_khz(); /* every vCPU starts at offset 0 */
+	}
+	pthread_mutex_lock(&s->lock);
+	s->refs++;
+	pthread_mutex_unlock(&s->lock);
+	cpu->tsc_sync = s;
+	return 0;
+}
+
+void x86_tsc_sync_put(struct x86_cpu *cpu)
+{
+	struct x86_tsc_sync *s = cpu->tsc_sync;
+	if (!s)
+		return;
+	cpu->tsc_sync = NULL;
+	pthread_mutex_lock(&s->lock);
+	int left = --s->refs;
+	pthread_mutex_unlock(&s->lock);
+	if (!left) {
+		pthread_mutex_destroy(&s->lock);
+		free(s);
+	}
+}
+
+void x86_tsc_host_write(struct x86_cpu *cpu, u64 val)
+{
+	struct x86_tsc_sync *s = cpu->tsc_sync;
+	if (!s) {
+		x86_tsc_write(cpu, val);
+		return;
+	}
+	pthread_mutex_lock(&s->lock);
+	u64 ns = host_ns();
+	bool sync = val == 0;
+	if (!sync && s->user_set) {
+		u64 expect = s->last_write +
+			     (u64)((unsigned __int128)(ns - s->last_ns) * cpu->tsc_khz / 1000000U);
+		u64 hz = cpu->tsc_khz * 1000;
+		sync = val < expect + hz && val + hz > expect;
+	}
+	s->user_set = true;
+	if (sync && cpu->tsc_khz == s->last_khz) {
+		cpu->msr.tsc_offset = s->cur_offset;
+	} else {
+		cpu->msr.tsc_offset = val - (u64)((unsigned __int128)ns * cpu->tsc_khz / 1000000U);
+		s->cur_offset = cpu->msr.tsc_offset;
+	}
+	s->last_write = val;
+	s->last_ns = ns;
+	s->last_khz = cpu->tsc_khz;
+	pthread_mutex_unlock(&s->lock);
 }
 
 /*

@@ -2,6 +2,7 @@
  * feature MSRs, KVM_GET/SET_MSRS on a vCPU with each MSR's rules, and the
  * machine-check set-up QEMU performs. */
 #include <stdbool.h>
+#include <time.h>
 
 #include "t.h"
 
@@ -288,6 +289,28 @@ int main(void)
 	T_EQ(rd(0x34), 7, "SMI_COUNT round trip");
 	WR_OK(0x1a0, 0x1801, "MISC_ENABLE fast strings");
 	T_EQ(rd(0x1a0), 0x1801, "MISC_ENABLE round trip");
+
+	/* TSC synchronisation across a VM's vCPUs (kvm_synchronize_tsc): a
+	 * new VM's TSC runs with the host's, a write of 0 or one within a
+	 * second of the last joins the same offset. */
+	int vm2 = t_create_vm(kvm);
+	int a = t_create_vcpu(vm2, 0), b = t_create_vcpu(vm2, 1);
+	unsigned long long ta, tb;
+	rdmsr(a, 0x10, &ta);
+	T_OK(ta > 1000000000ULL, "a new VM's TSC runs with the host's");
+	wrmsr(a, 0x10, 0);
+	rdmsr(a, 0x10, &tb);
+	T_OK(tb >= ta, "writing 0 keeps the VM's TSC");
+	wrmsr(a, 0x10, 5000000000000ULL);
+	struct timespec pause = {.tv_nsec = 2000000};
+	nanosleep(&pause, NULL);
+	wrmsr(b, 0x10, 5000000000000ULL);
+	rdmsr(a, 0x10, &ta);
+	rdmsr(b, 0x10, &tb);
+	T_OK(tb >= ta, "vCPUs written 2 ms apart share one TSC offset");
+	close(b);
+	close(a);
+	close(vm2);
 
 	close(vcpu1);
 	close(vcpu);
