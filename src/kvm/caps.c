@@ -29,9 +29,13 @@ static const struct cap_row caps[] = {
 	{KVM_CAP_MULTI_ADDRESS_SPACE, MEM_ADDRESS_SPACES},
 	/* Writes to a read-only slot exit as KVM_EXIT_MMIO (engine slow path). */
 	{KVM_CAP_READONLY_MEM, 1},
+	/* Guest memory is read through the slot's host address on every access,
+	 * so a remap of that range by the VMM shows at once. */
+	{KVM_CAP_SYNC_MMU, 1},
 	/* KVM_RUN (kvm/run.c, x86/engine.c) */
 	{KVM_CAP_IMMEDIATE_EXIT, 1},
 	{KVM_CAP_HLT, 1},	/* HLT exits to userspace as KVM_EXIT_HLT */
+	{KVM_CAP_USER_NMI, 1},	/* KVM_NMI (kvm/run.c) */
 	/* VM configuration (kvm/vm.c) */
 	{KVM_CAP_SET_TSS_ADDR, 1},
 	{KVM_CAP_SET_IDENTITY_MAP_ADDR, 1},

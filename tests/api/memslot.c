@@ -33,6 +33,7 @@ int main(void)
 	T_EQ(ioctl(vm, KVM_CHECK_EXTENSION, KVM_CAP_NR_MEMSLOTS), nslots,
 	     "NR_MEMSLOTS is the same on the VM fd");
 	T_EQ(ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_READONLY_MEM), 1, "KVM_CAP_READONLY_MEM");
+	T_EQ(ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_MMU), 1, "KVM_CAP_SYNC_MMU");
 
 	/* Create */
 	T_EQ(set(0, 0, 0, 16 * pg, hva), 0, "create slot 0");
