@@ -36,6 +36,7 @@ static const struct cap_row caps[] = {
 	{KVM_CAP_IMMEDIATE_EXIT, 1},
 	{KVM_CAP_HLT, 1},	/* HLT exits to userspace as KVM_EXIT_HLT */
 	{KVM_CAP_USER_NMI, 1},	/* KVM_NMI (kvm/run.c) */
+	{KVM_CAP_USER_NMI, 1},	/* KVM_NMI (kvm/run.c) */
 	/* VM configuration (kvm/vm.c) */
 	{KVM_CAP_SET_TSS_ADDR, 1},
 	{KVM_CAP_SET_IDENTITY_MAP_ADDR, 1},

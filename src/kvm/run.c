@@ -17,6 +17,7 @@
 
 #include "kvm/kvm.h"
 #include "kvm/stats.h"
+#include "kvm/x86_ioctl.h"
 #include "x86/engine.h"
 
 struct run_ctx {
@@ -188,4 +189,34 @@ long skvm_vcpu_run(struct skvm_vcpu *vcpu)
 	mem_map_put(map);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return r;
+}
+
+/*
+ * KVM_INTERRUPT and KVM_NMI (KVM API 4.16, 4.74): events the engine
+ * delivers at the next KVM_RUN.  Without an in-kernel irqchip the VMM owns
+ * the interrupt controller and checks ready_for_interrupt_injection first;
+ * KVM injects a queued vector on entry whatever IF says.  The ENXIO and
+ * EEXIST cases need an in-kernel irqchip, which softkvm does not offer yet.
+ */
+long skvm_vcpu_run_ioctl(struct skvm_vcpu *vcpu, unsigned int cmd, unsigned long arg)
+{
+	struct x86_events *ev = &vcpu->cpu.ev;
+	switch (cmd) {
+	case KVM_INTERRUPT: {
+		struct kvm_interrupt irq;
+		if (skvm_copy_from_user(&irq, arg, sizeof(irq)))
+			return -EFAULT;
+		if (irq.irq >= 256)
+			return -EINVAL;
+		/* no irqchip: a second vector replaces the first */
+		ev->interrupt.injected = 1;
+		ev->interrupt.nr = (u8)irq.irq;
+		ev->interrupt.soft = 0;
+		return 0;
+	}
+	case KVM_NMI:
+		ev->nmi.pending = 1;
+		return 0;
+	}
+	return SKVM_NOIOCTL;
 }

@@ -130,6 +130,8 @@ long skvm_vcpu_ioctl(struct skvm_vcpu *vcpu, unsigned int cmd, unsigned long arg
 		if (r == SKVM_NOIOCTL)
 			r = skvm_vcpu_cpuid_ioctl(vcpu, cmd, arg);
 		if (r == SKVM_NOIOCTL)
+			r = skvm_vcpu_run_ioctl(vcpu, cmd, arg);
+		if (r == SKVM_NOIOCTL)
 			r = -EINVAL; /* kvm_arch_vcpu_ioctl's default */
 		break;
 	}

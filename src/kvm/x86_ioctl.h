@@ -24,6 +24,9 @@ long skvm_vcpu_cpuid_ioctl(struct skvm_vcpu *vcpu, unsigned int cmd, unsigned lo
 /* Free the vCPU's CPUID table (vcpu_cpuid.c); called from skvm_x86_vcpu_destroy. */
 void skvm_vcpu_cpuid_free(struct skvm_vcpu *vcpu);
 
+/* KVM_INTERRUPT, KVM_NMI: events for the engine (run.c). */
+long skvm_vcpu_run_ioctl(struct skvm_vcpu *vcpu, unsigned int cmd, unsigned long arg);
+
 /* Per-vCPU x86 set-up and tear-down beyond struct x86_cpu (vcpu_state.c). */
 int skvm_x86_vcpu_init(struct skvm_vcpu *vcpu);
 void skvm_x86_vcpu_destroy(struct skvm_vcpu *vcpu);

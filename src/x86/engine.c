@@ -948,8 +948,9 @@ static void inject_events(struct engine *e)
 		deliver_event(e, vec, err, false, e->cpu->rip);
 		e->delivering = -1;
 	}
-	if (ev->nmi.injected) {
-		ev->nmi.injected = 0;
+	if (ev->nmi.injected || (ev->nmi.pending && !ev->nmi.masked)) {
+		ev->nmi.injected = ev->nmi.pending = 0;
+		ev->nmi.masked = 1;
 		deliver_event(e, EXC_NMI, NO_ERR, false, e->cpu->rip);
 	}
 	if (ev->interrupt.injected) {
@@ -973,6 +974,7 @@ void x86_run(struct x86_cpu *cpu, const struct x86_env *env, struct x86_exit *ex
 		tlb_flush(e);
 	}
 	mode_update(e);
+	e->shadow = cpu->int_shadow & (X86_SHADOW_MOV_SS | X86_SHADOW_STI);
 	volatile bool resumed = e->pend_in || e->pend_mmio;
 	volatile bool injected = false;
 
@@ -1026,7 +1028,9 @@ void x86_run(struct x86_cpu *cpu, const struct x86_env *env, struct x86_exit *ex
 			exit->reason = X86_EXIT_IRQ_WINDOW;
 			break;
 		}
-		if (cpu->rflags & X86_FL_TF)
+		/* single-step, or watch for the interrupt window at every
+		 * instruction as interrupt-window exiting does */
+		if ((cpu->rflags & X86_FL_TF) || env->irq_window)
 			step(e);
 		else
 			run_block(e);
@@ -1035,4 +1039,5 @@ void x86_run(struct x86_cpu *cpu, const struct x86_env *env, struct x86_exit *ex
 	}
 out:
 	flags_fold(e);
+	cpu->int_shadow = e->shadow;
 }

@@ -53,6 +53,10 @@ struct tlb_entry {
 
 enum { M_REAL, M_PROT, M_LONG };
 
+/* Interrupt shadow kinds, valued as KVM_X86_SHADOW_INT_* (kvm_vcpu_events). */
+#define X86_SHADOW_MOV_SS 1
+#define X86_SHADOW_STI 2
+
 /*
  * A decoded block: instructions from one guest page, keyed by the host
  * address of the first byte and the decode mode.  The raw bytes are kept
@@ -92,7 +96,7 @@ struct engine {
 	u8 def32;  /* CS.D */
 	u8 cpl;
 
-	/* interrupt shadow after STI / MOV SS / POP SS */
+	/* interrupt shadow after STI / MOV SS / POP SS: X86_SHADOW_* */
 	u8 shadow;
 	u8 shadow_pending;
 

@@ -56,7 +56,7 @@ void op_pop_seg(struct engine *e, const struct insn *i)
 	seg_load(e, i->op, (u16)v);
 	reg_set(e, R_RSP, stack_size(e), e->cpu->gpr[R_RSP] + i->osz);
 	if (i->op == S_SS)
-		e->shadow_pending = 1;
+		e->shadow_pending = X86_SHADOW_MOV_SS;
 }
 
 void op_pusha(struct engine *e, const struct insn *i)
@@ -164,7 +164,7 @@ void op_flag_op(struct engine *e, const struct insn *i)
 		} else {
 			/* STI blocks interrupts for one instruction only when IF was clear */
 			if (!(fl & X86_FL_IF))
-				e->shadow_pending = 1;
+				e->shadow_pending = X86_SHADOW_STI;
 			fl |= X86_FL_IF;
 		}
 		break;
@@ -196,7 +196,7 @@ void op_mov_seg_rm(struct engine *e, const struct insn *i)
 		raise_exc(e, EXC_UD, NO_ERR);
 	seg_load(e, s, (u16)rm_read(e, i, 2));
 	if (s == S_SS)
-		e->shadow_pending = 1;
+		e->shadow_pending = X86_SHADOW_MOV_SS;
 }
 
 void op_lds_les(struct engine *e, const struct insn *i)
@@ -391,6 +391,7 @@ void op_iret(struct engine *e, const struct insn *i)
 	u64 ip = stack_read(e, osz, 0);
 	u16 cs = (u16)stack_read(e, osz, osz);
 	u64 nfl = stack_read(e, osz, 2 * osz);
+	c->ev.nmi.masked = 0; /* IRET ends NMI blocking (SDM Vol. 3A 6.7.1) */
 	u64 m = X86_FL_CF | X86_FL_PF | X86_FL_AF | X86_FL_ZF | X86_FL_SF | X86_FL_TF |
 		X86_FL_DF | X86_FL_OF | X86_FL_NT | X86_FL_AC | X86_FL_ID | X86_FL_IF |
 		X86_FL_IOPL | X86_FL_RF;

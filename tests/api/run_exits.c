@@ -274,6 +274,75 @@ static void test_signals(void)
 	pthread_join(th, NULL);
 }
 
+/* KVM_INTERRUPT, ready_for_interrupt_injection, request_interrupt_window
+ * (userspace irqchip): the vector goes through the real-mode IVT. */
+static void test_interrupts(void)
+{
+	static const unsigned char code[] = {
+		0xfb,			/* 1000 sti */
+		0xf4,			/* 1001 hlt */
+		0xb0, 0x01,		/* 1002 mov al, 1 */
+		0xe6, 0x10,		/* 1004 out 0x10, al */
+		0xfa,			/* 1006 cli */
+		0xe6, 0x10,		/* 1007 out 0x10, al */
+		0xfb,			/* 1009 sti */
+		0x90,			/* 100a nop */
+		0xf4,			/* 100b hlt */
+	};
+	static const unsigned char handler[] = {
+		0xb0, 0x77,		/* mov al, 0x77 */
+		0xe6, 0x12,		/* out 0x12, al */
+		0xcf,			/* iret */
+	};
+	load(code, sizeof(code));
+	memcpy(ram + 0x1100, handler, sizeof(handler));
+	ram[0x20 * 4] = 0x00, ram[0x20 * 4 + 1] = 0x11; /* IVT[0x20] = 0000:1100 */
+	ram[0x20 * 4 + 2] = 0, ram[0x20 * 4 + 3] = 0;
+
+	T_EQ(do_run(), 0, "irq: KVM_RUN to HLT");
+	T_EQ(run->exit_reason, KVM_EXIT_HLT, "irq: HLT with IF set");
+	T_EQ(run->if_flag, 1, "irq: if_flag");
+	T_EQ(run->ready_for_interrupt_injection, 1, "irq: ready_for_interrupt_injection");
+	struct kvm_interrupt irq = {.irq = 256};
+	T_ERR(ioctl(vcpu, KVM_INTERRUPT, &irq), EINVAL, "irq: vector 256 is EINVAL");
+	T_ERR(ioctl(vcpu, KVM_INTERRUPT, T_BADPTR), EFAULT, "irq: bad pointer is EFAULT");
+	irq.irq = 0x20;
+	T_EQ(ioctl(vcpu, KVM_INTERRUPT, &irq), 0, "irq: KVM_INTERRUPT queues vector 0x20");
+	T_EQ(ioctl(vcpu, KVM_INTERRUPT, &irq), 0, "irq: without an irqchip a second one replaces it");
+	T_EQ(do_run(), 0, "irq: KVM_RUN delivers it");
+	T_EQ(run->exit_reason, KVM_EXIT_IO, "irq: the handler's OUT");
+	T_EQ(run->io.port, 0x12, "irq: handler port");
+	T_EQ(((unsigned char *)run)[run->io.data_offset], 0x77, "irq: handler data");
+	T_EQ(do_run(), 0, "irq: back from IRET");
+	T_EQ(run->io.port, 0x10, "irq: IRET returned after HLT");
+	T_EQ(do_run(), 0, "irq: KVM_RUN with IF clear");
+	T_EQ(run->if_flag, 0, "irq: if_flag clear after CLI");
+	T_EQ(run->ready_for_interrupt_injection, 0, "irq: not ready with IF clear");
+	run->request_interrupt_window = 1;
+	T_EQ(do_run(), 0, "irq: KVM_RUN with request_interrupt_window");
+	T_EQ(run->exit_reason, KVM_EXIT_IRQ_WINDOW_OPEN, "irq: KVM_EXIT_IRQ_WINDOW_OPEN after STI");
+	T_EQ(run->ready_for_interrupt_injection, 1, "irq: ready at the window exit");
+	T_EQ(rip(), 0x100b, "irq: the window opens after the STI shadow (the NOP)");
+	run->request_interrupt_window = 0;
+	T_EQ(do_run(), 0, "irq: KVM_RUN to the last HLT");
+	T_EQ(run->exit_reason, KVM_EXIT_HLT, "irq: last HLT");
+
+	/* KVM_NMI: vector 2 through the IVT, IF notwithstanding */
+	static const unsigned char nmi[] = {0xb0, 0x55, 0xe6, 0x13, 0xcf};
+	memcpy(ram + 0x1200, nmi, sizeof(nmi));
+	ram[2 * 4] = 0x00, ram[2 * 4 + 1] = 0x12, ram[2 * 4 + 2] = 0, ram[2 * 4 + 3] = 0;
+	static const unsigned char cl[] = {0xfa, 0xf4, 0xf4}; /* cli; hlt; hlt */
+	load(cl, sizeof(cl));
+	T_EQ(do_run(), 0, "nmi: KVM_RUN to HLT");
+	T_EQ(ioctl(vcpu, KVM_NMI, 0), 0, "nmi: KVM_NMI");
+	T_EQ(do_run(), 0, "nmi: KVM_RUN delivers it");
+	T_EQ(run->exit_reason, KVM_EXIT_IO, "nmi: the handler runs with IF clear");
+	T_EQ(run->io.port, 0x13, "nmi: handler port");
+	T_EQ(do_run(), 0, "nmi: back from IRET");
+	T_EQ(run->exit_reason, KVM_EXIT_HLT, "nmi: the second HLT");
+	T_EQ(rip(), 0x1003, "nmi: RIP after the second HLT");
+}
+
 /* Code changed by the VMM or by the guest itself runs as changed. */
 static void test_smc(void)
 {
@@ -307,6 +376,7 @@ int main(void)
 	test_readonly();
 	test_immediate_exit();
 	test_smc();
+	test_interrupts();
 	test_signals();
 	return t_done();
 }
