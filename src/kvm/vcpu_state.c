@@ -94,7 +94,8 @@ static bool sregs_valid(const struct x86_cpu *c, const struct kvm_sregs *s)
 		 * the physical address width. */
 		if (!(s->cr4 & X86_CR4_PAE) || !(s->efer & X86_EFER_LMA))
 			return false;
-		if (s->cr3 >> x86_maxphyaddr(c))
+		u32 w = x86_maxphyaddr(c); /* CPUID may claim up to 255 bits */
+		if (w < 64 && (s->cr3 >> w))
 			return false;
 	} else if ((s->efer & X86_EFER_LMA) || s->cs.l) {
 		return false;

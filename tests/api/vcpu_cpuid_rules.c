@@ -116,6 +116,18 @@ int main(void)
 		T_ERR(ioctl(vcpu, KVM_SET_XCRS, &x), EINVAL, "XCR0 SSE without leaf 0xD");
 	}
 
+	/* A CPUID claiming 64 physical address bits leaves no CR3 or APIC
+	 * base bit reserved. */
+	int v2 = t_create_vcpu(vm, 1);
+	c.e[4].eax = 64;
+	set_cpuid(v2, &c);
+	int saved = vcpu;
+	vcpu = v2;
+	T_EQ(sregs_with(0x80000011, 0x20, 0x500, 1ULL << 60, 0xfee00800), 0,
+	     "long-mode CR3 bit 60 with a 64-bit MAXPHYADDR");
+	vcpu = saved;
+	close(v2);
+
 	close(vcpu);
 	close(vm);
 	close(kvm);
