@@ -12,6 +12,7 @@
  */
 #include <cpuid.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <linux/kvm.h>
 #include <asm/kvm_para.h>
@@ -85,7 +86,8 @@ enum { OFF, ON, EMU };
 	F(0x1, 0, ECX, 30, RDRAND, PART_INT, OFF)                  \
 	F(0x1, 0, ECX, 31, HYPERVISOR, PART_INFO, ON)              \
 	/* Leaf 6 EAX */                                           \
-	F(0x6, 0, EAX, 2, ARAT, PART_APIC, OFF)                    \
+	/* ARAT: a software APIC timer never stops; KVM always offers it */ \
+	F(0x6, 0, EAX, 2, ARAT, PART_INFO, ON)                     \
 	/* Leaf 7.0 EBX/ECX/EDX */                                 \
 	F(0x7, 0, EBX, 0, FSGSBASE, PART_SYS, OFF)                 \
 	F(0x7, 0, EBX, 3, BMI1, PART_AVX, OFF)                     \
@@ -216,6 +218,9 @@ static pthread_once_t build_once = PTHREAD_ONCE_INIT;
 static struct x86_cpuid_entry *add(struct x86_cpuid_entry *tbl, u32 *n, u32 fn,
 				   u32 idx, bool sig)
 {
+	/* Both tables are sized for the model; outgrowing one is a bug. */
+	if (*n >= (tbl == supported ? MAX_SUPPORTED : ARRAY_SIZE(emulated)))
+		abort();
 	struct x86_cpuid_entry *e = &tbl[(*n)++];
 	*e = (struct x86_cpuid_entry){.function = fn, .index = idx,
 				      .flags = sig ? KVM_CPUID_FLAG_SIGNIFCANT_INDEX : 0};
@@ -245,6 +250,7 @@ static void host_cpuid(u32 fn, u32 idx, struct x86_cpuid_entry *e)
 #define AMD_DUP_EDX 0x0183f3ffu
 
 #define MAX_BASIC 0xd
+#define MAX_LEAF4 8 /* subleaves of leaf 4 taken from the host, at most */
 #define MAX_EXT 0x80000008u
 
 static void build(void)
@@ -264,6 +270,17 @@ static void build(void)
 			e->ecx = host0.ecx;
 			e->edx = host0.edx;
 			break;
+		case 2: /* cache descriptors, as KVM passes them through */
+			host_cpuid(2, 0, e);
+			break;
+		case 4: /* deterministic cache parameters: the host's subleaves
+			 * up to the first with cache type 0, as KVM does */
+			host_cpuid(4, 0, e);
+			for (u32 i = 1; (e->eax & 0x1f) && i < MAX_LEAF4; i++) {
+				e = add(supported, n, 4, i, true);
+				host_cpuid(4, i, e);
+			}
+			continue;
 		case 1: {
 			struct x86_cpuid_entry h;
 			host_cpuid(1, 0, &h);
