@@ -207,6 +207,14 @@ int main(void)
 	T_OK(g.exception.injected && g.exception.nr == 1, "the #DB shows as an exception");
 	T_ERR(ioctl(vcpu, KVM_SET_GUEST_DEBUG, &gd), EBUSY, "INJECT_DB with an exception queued");
 
+	/* Wrong fd types. */
+	T_ERR(ioctl(vm, KVM_GET_VCPU_EVENTS, &g), ENOTTY, "GET_VCPU_EVENTS on the VM fd");
+	T_ERR(ioctl(kvm, KVM_GET_VCPU_EVENTS, &g), EINVAL, "GET_VCPU_EVENTS on the system fd");
+	T_ERR(ioctl(vm, KVM_SET_DEBUGREGS, &d), ENOTTY, "SET_DEBUGREGS on the VM fd");
+	T_ERR(ioctl(vm, KVM_GET_MP_STATE, &m), ENOTTY, "GET_MP_STATE on the VM fd");
+	T_ERR(ioctl(kvm, KVM_SET_GUEST_DEBUG, &gd), EINVAL, "SET_GUEST_DEBUG on the system fd");
+	T_ERR(ioctl(kvm, KVM_GET_TSC_KHZ, 0), EINVAL, "GET_TSC_KHZ on the system fd");
+
 	/* TSC frequency. */
 	long khz = ioctl(vcpu, KVM_GET_TSC_KHZ, 0);
 	T_OK(khz > 0, "GET_TSC_KHZ is positive (%ld)", khz);

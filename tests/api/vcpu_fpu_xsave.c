@@ -130,6 +130,9 @@ int main(void)
 	T_ERR(ioctl(vcpu, KVM_GET_XSAVE, T_BADPTR), EFAULT, "GET_XSAVE bad pointer");
 	T_ERR(ioctl(vcpu, KVM_SET_XSAVE, T_BADPTR), EFAULT, "SET_XSAVE bad pointer");
 
+	T_ERR(ioctl(vm, KVM_GET_XSAVE, &y), ENOTTY, "GET_XSAVE on the VM fd");
+	T_ERR(ioctl(kvm, KVM_GET_FPU, &g), EINVAL, "GET_FPU on the system fd");
+
 	/* KVM_GET_XSAVE2 returns KVM_CAP_XSAVE2 bytes (at least 4096). */
 	long sz = ioctl(vm, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE2);
 	T_OK(sz == 0 || sz >= 4096, "KVM_CAP_XSAVE2 is 0 or at least 4096 (%ld)", sz);

@@ -290,6 +290,17 @@ int main(void)
 	WR_OK(0x1a0, 0x1801, "MISC_ENABLE fast strings");
 	T_EQ(rd(0x1a0), 0x1801, "MISC_ENABLE round trip");
 
+	/* Wrong fd types: vCPU ioctls elsewhere, system ioctls on a vCPU. */
+	memset(&m, 0, sizeof(m));
+	T_ERR(ioctl(kvm, KVM_SET_MSRS, &m), EINVAL, "KVM_SET_MSRS on the system fd");
+	T_ERR(ioctl(vm, KVM_GET_MSRS, &m), ENOTTY, "KVM_GET_MSRS on the VM fd");
+	T_ERR(ioctl(vm, KVM_X86_SETUP_MCE, &cap), ENOTTY, "KVM_X86_SETUP_MCE on the VM fd");
+	T_ERR(ioctl(kvm, KVM_X86_SETUP_MCE, &cap), EINVAL, "KVM_X86_SETUP_MCE on the system fd");
+	list.l.nmsrs = n;
+	T_ERR(ioctl(vcpu, KVM_GET_MSR_INDEX_LIST, &list), EINVAL, "index list on a vCPU fd");
+	T_ERR(ioctl(vcpu, KVM_X86_GET_MCE_CAP_SUPPORTED, &cap), EINVAL,
+	      "GET_MCE_CAP_SUPPORTED on a vCPU fd");
+
 	/* TSC synchronisation across a VM's vCPUs (kvm_synchronize_tsc): a
 	 * new VM's TSC runs with the host's, a write of 0 or one within a
 	 * second of the last joins the same offset. */
