@@ -61,9 +61,18 @@ static int cmd_run(int argc, char **argv)
 			i++;
 			break;
 		}
-		if (!strcmp(argv[i], "--device") && i + 1 < argc) {
+		if (!strcmp(argv[i], "--device")) {
+			if (i + 1 >= argc || !argv[i + 1][0]) {
+				usage(stderr);
+				return 2;
+			}
 			device = argv[++i];
 			continue;
+		}
+		if (argv[i][0] == '-' && argv[i][1] == '-' && argv[i][2]) {
+			fprintf(stderr, "softkvm: unknown option '%s'\n", argv[i]);
+			usage(stderr);
+			return 2;
 		}
 		break;
 	}

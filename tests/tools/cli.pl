@@ -61,6 +61,10 @@ ok($rc == 2 && $err =~ /usage: softkvm info/, "info with an unknown option: exit
 ok($rc == 2 && $err =~ /usage:/, "run without a command: usage, exit 2");
 ($rc, $out, $err) = run($skvm, 'run', '--');
 ok($rc == 2, "run -- without a command: exit 2");
+($rc, $out, $err) = run($skvm, 'run', '--device');
+ok($rc == 2 && $err =~ /usage:/, "run --device without a path: usage, exit 2");
+($rc, $out, $err) = run($skvm, 'run', '--bogus', '--', 'true');
+ok($rc == 2 && $err =~ /unknown option '--bogus'/, "run with an unknown option: exit 2");
 ($rc, $out, $err) = run($skvm, 'run', '--', '/nonexistent/program');
 ok($rc == 127 && $err =~ /cannot run/, "run of a missing program: exit 127");
 
