@@ -150,9 +150,9 @@ long skvm_vcpu_run(struct skvm_vcpu *vcpu)
 		.allowed = ~sigset_word(vcpu->sigmask_set ? &vcpu->sigmask : &old),
 	};
 
-	struct mem_map *map = mem_map_get(&vcpu->vm->mem);
 	struct x86_env env = {
-		.map = map,
+		.mem = &vcpu->vm->mem,
+		.map = mem_map_get(&vcpu->vm->mem),
 		.pio = (u8 *)run + PAGE_SIZE,
 		.poll = signal_poll,
 		.opaque = &ctx,
@@ -180,13 +180,13 @@ long skvm_vcpu_run(struct skvm_vcpu *vcpu)
 	}
 	if (imm && x.reason == X86_EXIT_KICK) {
 		exit_common(vcpu);
-		mem_map_put(map);
+		mem_map_put(env.map);
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		return -EINTR;
 	}
 	r = exit_to_run(vcpu, &x);
 	exit_common(vcpu);
-	mem_map_put(map);
+	mem_map_put(env.map);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return r;
 }

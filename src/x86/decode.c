@@ -408,8 +408,12 @@ void decode(struct engine *e, struct insn *i)
 		i->fn = op_nop;
 	/* 0F 01 with mod = 3 encodes SWAPGS, RDTSCP, and others by rm */
 	if (two && b == 0x01 && mod == 3) {
-		i->fn = modrm == 0xf8 ? (e->code64 ? op_swapgs : op_ud) :
-			modrm == 0xf9 ? op_rdtscp : op_unimpl;
+		switch (modrm) {
+		case 0xf8: i->fn = e->code64 ? op_swapgs : op_ud; break;
+		case 0xf9: i->fn = op_rdtscp; break;
+		case 0xca: case 0xcb: i->fn = op_stac_clac; i->op = modrm & 1; break;
+		default: i->fn = op_unimpl; break;
+		}
 	}
 	if (two && b == 0xae && mod == 3 && ((modrm >> 3) & 7) >= 5)
 		i->fn = op_fence;

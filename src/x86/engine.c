@@ -171,7 +171,10 @@ u64 seg_linear(struct engine *e, int seg, u64 off, int size, bool write)
 
 /* ---- translation and the soft TLB ---- */
 
-static u64 translate(struct engine *e, u64 la, u32 acc)
+/* Returns the gpa; *no_tlb is set when the result must not be cached:
+ * a supervisor data access to a user page under CR4.SMAP, whose outcome
+ * depends on RFLAGS.AC, which the TLB tag does not carry. */
+static u64 translate(struct engine *e, u64 la, u32 acc, bool *no_tlb)
 {
 	struct x86_walk w;
 	u32 a = acc | (e->cpl == 3 ? X86_PF_U : 0);
@@ -181,6 +184,7 @@ static u64 translate(struct engine *e, u64 la, u32 acc)
 		e->cpu->cr2 = la;
 		raise_exc(e, EXC_PF, (int)w.error_code);
 	}
+	*no_tlb = (e->cpu->cr4 & X86_CR4_SMAP) && e->cpl < 3 && w.user && !(acc & ACC_I);
 	return w.gpa;
 }
 
@@ -188,6 +192,7 @@ static u64 translate(struct engine *e, u64 la, u32 acc)
  * slot, which KVM also reports as MMIO). */
 static u8 *ram_ptr(struct engine *e, u64 gpa, int n, bool write, bool *no_tlb)
 {
+	/* *no_tlb comes in from translate() and may be set here too */
 	const struct mem_slot *s = mem_map_find(e->env->map, 0, gpa);
 	if (!s || gpa + n > s->gpa + s->size)
 		return NULL;
@@ -241,15 +246,17 @@ static void mmio_write(struct engine *e, u64 gpa, int n, u64 v)
 
 static u64 read_part(struct engine *e, u64 la, int n, u32 acc)
 {
-	u64 gpa = translate(e, la, acc);
-	bool no_tlb = false;
+	bool no_tlb, no_rtlb;
+	u64 gpa = translate(e, la, acc, &no_tlb);
+	no_rtlb = no_tlb;
 	u8 *p = ram_ptr(e, gpa, n, acc & ACC_W, &no_tlb);
 	if (!p)
 		return mmio_read(e, gpa, n);
 	u64 v = 0;
 	memcpy(&v, p, n);
 	u8 *page = p - (gpa & 0xfff);
-	tlb_fill(e, &e->tlb.r[(la >> 12) & (TLB_SIZE - 1)], la & ~0xfffULL, page);
+	if (!no_rtlb)
+		tlb_fill(e, &e->tlb.r[(la >> 12) & (TLB_SIZE - 1)], la & ~0xfffULL, page);
 	if ((acc & ACC_W) && !no_tlb)
 		tlb_fill(e, &e->tlb.w[(la >> 12) & (TLB_SIZE - 1)], la & ~0xfffULL, page);
 	return v;
@@ -267,16 +274,16 @@ u64 mem_read_la(struct engine *e, u64 la, int size, u32 acc)
 		return read_part(e, la, size, acc);
 	/* Both pages are checked before anything is read. */
 	u64 la2 = la_wrap(e, la + n1);
-	translate(e, la, acc);
-	translate(e, la2, acc);
+	bool nt;
+	translate(e, la, acc, &nt);
+	translate(e, la2, acc, &nt);
 	u64 lo = read_part(e, la, n1, acc);
 	u64 hi = read_part(e, la2, size - n1, acc);
 	return lo | hi << (n1 * 8);
 }
 
-static void write_part(struct engine *e, u64 la, u64 gpa, int n, u64 v)
+static void write_part(struct engine *e, u64 la, u64 gpa, bool no_tlb, int n, u64 v)
 {
-	bool no_tlb = false;
 	u8 *p = ram_ptr(e, gpa, n, true, &no_tlb);
 	if (!p) {
 		mmio_write(e, gpa, n, v);
@@ -291,15 +298,17 @@ static void write_part(struct engine *e, u64 la, u64 gpa, int n, u64 v)
 void mem_write_la(struct engine *e, u64 la, int size, u64 v)
 {
 	int n1 = 4096 - (int)(la & 0xfff);
+	bool t1, t2;
 	if (n1 >= size) {
-		write_part(e, la, translate(e, la, ACC_W), size, v);
+		u64 g = translate(e, la, ACC_W, &t1);
+		write_part(e, la, g, t1, size, v);
 		return;
 	}
 	u64 la2 = la_wrap(e, la + n1);
-	u64 g1 = translate(e, la, ACC_W);
-	u64 g2 = translate(e, la2, ACC_W);
-	write_part(e, la, g1, n1, v);
-	write_part(e, la2, g2, size - n1, v >> (n1 * 8));
+	u64 g1 = translate(e, la, ACC_W, &t1);
+	u64 g2 = translate(e, la2, ACC_W, &t2);
+	write_part(e, la, g1, t1, n1, v);
+	write_part(e, la2, g2, t2, size - n1, v >> (n1 * 8));
 }
 
 u8 *mem_host_rw(struct engine *e, u64 la, int size)
@@ -309,8 +318,8 @@ u8 *mem_host_rw(struct engine *e, u64 la, int size)
 	struct tlb_entry *t = &e->tlb.w[(la >> 12) & (TLB_SIZE - 1)];
 	if (t->tag == tlb_tag(e, la))
 		return (u8 *)(uintptr_t)(la + t->addend);
-	u64 gpa = translate(e, la, ACC_W);
-	bool no_tlb = false;
+	bool no_tlb;
+	u64 gpa = translate(e, la, ACC_W, &no_tlb);
 	u8 *p = ram_ptr(e, gpa, size, true, &no_tlb);
 	if (p && !no_tlb)
 		tlb_fill(e, t, la & ~0xfffULL, p - (gpa & 0xfff));
@@ -360,8 +369,8 @@ static const u8 *code_ptr(struct engine *e, u64 rip, u64 *room)
 	*room = inpage < lim ? inpage : lim;
 	struct tlb_entry *t = &e->tlb.x[(la >> 12) & (TLB_SIZE - 1)];
 	if (t->tag != tlb_tag(e, la)) {
-		u64 gpa = translate(e, la, ACC_I);
-		bool no_tlb = false;
+		bool no_tlb;
+		u64 gpa = translate(e, la, ACC_I, &no_tlb);
 		u8 *p = ram_ptr(e, gpa, 1, false, &no_tlb);
 		if (!p)
 			raise_internal(e); /* KVM cannot fetch from MMIO either */
@@ -960,7 +969,16 @@ static void inject_events(struct engine *e)
 	}
 }
 
-void x86_run(struct x86_cpu *cpu, const struct x86_env *env, struct x86_exit *exit)
+/* The VMM changed the memslots: continue with the new map. */
+static void map_refresh(struct engine *e)
+{
+	struct mem_map *old = e->env->map;
+	e->env->map = mem_map_get(e->env->mem);
+	mem_map_put(old);
+	tlb_flush(e);
+}
+
+void x86_run(struct x86_cpu *cpu, struct x86_env *env, struct x86_exit *exit)
 {
 	struct engine *e = cpu->engine;
 	e->env = env;
@@ -969,10 +987,7 @@ void x86_run(struct x86_cpu *cpu, const struct x86_env *env, struct x86_exit *ex
 	e->lf_op = LF_NONE;
 	e->delivering = -1;
 	/* State ioctls may have changed anything since the last run. */
-	if (env->map->generation != e->map_gen || true) {
-		e->map_gen = env->map->generation;
-		tlb_flush(e);
-	}
+	tlb_flush(e);
 	mode_update(e);
 	e->shadow = cpu->int_shadow & (X86_SHADOW_MOV_SS | X86_SHADOW_STI);
 	volatile bool resumed = e->pend_in || e->pend_mmio;
@@ -1024,6 +1039,9 @@ void x86_run(struct x86_cpu *cpu, const struct x86_env *env, struct x86_exit *ex
 			exit->reason = X86_EXIT_KICK;
 			break;
 		}
+		if (unlikely(env->mem &&
+			     atomic_load_explicit(&env->mem->map, memory_order_relaxed) != env->map))
+			map_refresh(e);
 		if (env->irq_window && (cpu->rflags & X86_FL_IF) && !e->shadow) {
 			exit->reason = X86_EXIT_IRQ_WINDOW;
 			break;

@@ -17,7 +17,11 @@
 
 /* What the CPU sees of the world for one x86_run call. */
 struct x86_env {
-	const struct mem_map *map; /* guest memory, held by the caller */
+	/* Guest memory: the caller holds a reference on map; the engine
+	 * swaps it (dropping the old reference) when mem's map changes, so
+	 * memslot changes and dirty logging take effect within a run. */
+	struct mem *mem;
+	struct mem_map *map;
 	u8 *pio;		   /* the PIO data page (kvm_run io.data_offset) */
 	_Atomic int *kick;	   /* non-zero: stop at the next block boundary */
 	bool stop;		   /* stop once the pending instruction completed */
@@ -66,7 +70,7 @@ void x86_engine_destroy(struct x86_cpu *cpu);
 
 /* Run until an exit; `exit` is filled.  Flags, registers and all other
  * architectural state are exact in *cpu when it returns. */
-void x86_run(struct x86_cpu *cpu, const struct x86_env *env, struct x86_exit *exit);
+void x86_run(struct x86_cpu *cpu, struct x86_env *env, struct x86_exit *exit);
 
 /* An instruction is waiting for IN or MMIO read data from the VMM. */
 bool x86_completion_pending(const struct x86_cpu *cpu);

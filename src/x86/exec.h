@@ -81,7 +81,7 @@ enum { UNWIND_EXC = 1, UNWIND_EXIT };
 
 struct engine {
 	struct x86_cpu *cpu;
-	const struct x86_env *env;
+	struct x86_env *env;
 	struct x86_exit *exit;
 	jmp_buf jb;
 
@@ -118,7 +118,6 @@ struct engine {
 	struct {
 		struct tlb_entry r[TLB_SIZE], w[TLB_SIZE], x[TLB_SIZE];
 	} tlb;
-	u64 map_gen;
 
 	struct insn cur;
 	const struct insn *cur_insn; /* the instruction executing */
@@ -359,7 +358,7 @@ void decode(struct engine *e, struct insn *i);
 	X(mov_cr) X(mov_dr) X(clts) X(lgdt_lidt) X(sgdt_sidt) X(lldt_ltr)      \
 	X(sldt_str) X(smsw) X(lmsw) X(invlpg) X(wrmsr) X(rdmsr) X(syscall)     \
 	X(sysret) X(swapgs) X(xlat) X(salc) X(pusha) X(popa) X(lds_les)        \
-	X(unimpl) X(wbinvd) X(fence)
+	X(unimpl) X(wbinvd) X(fence) X(stac_clac)
 
 #define DECLARE_HANDLER(name) void op_##name(struct engine *e, const struct insn *i);
 HANDLERS(DECLARE_HANDLER)

@@ -453,3 +453,12 @@ void op_swapgs(struct engine *e, const struct insn *i)
 	c->seg[S_GS].base = c->msr.kernel_gs_base;
 	c->msr.kernel_gs_base = t;
 }
+
+/* CLAC (op 0) / STAC (op 1): #UD without SMAP in CPUID or above CPL 0. */
+void op_stac_clac(struct engine *e, const struct insn *i)
+{
+	if (!x86_cpuid_has(e->cpu, 7, 0, 1, 20) || (e->mode != M_REAL && e->cpl))
+		raise_exc(e, EXC_UD, NO_ERR);
+	u64 fl = flags_get(e) & ~X86_FL_AC;
+	flags_set(e, fl | (i->op ? X86_FL_AC : 0));
+}
