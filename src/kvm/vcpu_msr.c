@@ -100,7 +100,7 @@ long skvm_msr_sys_ioctl(unsigned int cmd, unsigned long arg)
 /*
  * KVM_X86_SETUP_MCE: 1-32 banks, capability bits from the supported set
  * plus the bank count (7:0) and extended-register count (23:16).  MCG_CTL
- * and every MCi_CTL start all ones, as after a power-on BIOS would set them.
+ * and every MCi_CTL start all ones, MCi_CTL2 at zero, as KVM sets them.
  */
 static long setup_mce(struct x86_cpu *c, unsigned long arg)
 {
@@ -115,8 +115,10 @@ static long setup_mce(struct x86_cpu *c, unsigned long arg)
 	c->msr.mcg_cap = cap;
 	if (cap & BIT(8)) /* MCG_CTL_P */
 		c->msr.mcg_ctl = ~0ULL;
-	for (u32 b = 0; b < banks; b++)
+	for (u32 b = 0; b < banks; b++) {
 		c->msr.mce_banks[b * 4] = ~0ULL;
+		c->msr.mce_ctl2[b] = 0;
+	}
 	return 0;
 }
 

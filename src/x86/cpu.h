@@ -148,7 +148,7 @@ struct x86_msrs {
 	u64 tsc_adjust, tsc_aux, tsc_deadline;
 	u64 pat, misc_enable, spec_ctrl, xss;
 	u64 mtrr_def_type, mtrr_fixed[11], mtrr_var[16]; /* base/mask pairs */
-	u64 mcg_cap, mcg_status, mcg_ctl, mce_banks[32 * 4];
+	u64 mcg_cap, mcg_status, mcg_ctl, mce_banks[32 * 4], mce_ctl2[32];
 	u64 kvm_wall_clock, kvm_system_time, kvm_async_pf_en, kvm_steal_time,
 		kvm_pv_eoi_en, kvm_poll_control;
 	u64 platform_info, ucode_rev, arch_capabilities, smbase;

@@ -503,6 +503,30 @@ static int mce_bank_set(struct x86_cpu *cpu, const struct msr_desc *d, u32 index
 	return plain_set(cpu, d, index, val, host);
 }
 
+/* MCi_CTL2 (SDM 15.5.1): CMCI enable and threshold.  Without MCG_CMCI_P
+ * the guest cannot touch them and the VMM may read them and write 0. */
+#define MCG_CMCI_P BIT(10)
+#define MCI_CTL2_WRITABLE (BIT(30) | 0x7fffULL)
+
+static int mce_ctl2_get(struct x86_cpu *cpu, const struct msr_desc *d, u32 index,
+			u64 *val, bool host)
+{
+	if (index - 0x280 >= (cpu->msr.mcg_cap & 0xff) ||
+	    (!(cpu->msr.mcg_cap & MCG_CMCI_P) && !host))
+		return MSR_FAIL;
+	return plain_get(cpu, d, index, val, host);
+}
+
+static int mce_ctl2_set(struct x86_cpu *cpu, const struct msr_desc *d, u32 index,
+			u64 val, bool host)
+{
+	if (index - 0x280 >= (cpu->msr.mcg_cap & 0xff) ||
+	    (!(cpu->msr.mcg_cap & MCG_CMCI_P) && (val || !host)) ||
+	    (val & ~MCI_CTL2_WRITABLE))
+		return MSR_FAIL;
+	return plain_set(cpu, d, index, val, host);
+}
+
 /* Feature MSRs: the VMM configures them, the guest only reads. */
 static int ucode_set(struct x86_cpu *cpu, const struct msr_desc *d, u32 index,
 		     u64 val, bool host)
@@ -581,6 +605,8 @@ static const struct msr_desc msr_table[] = {
 	 mtrr_var_set},							/* PHYSBASE/MASKn */
 	{0x250, 0x26f, 0, NULL, 0, 0, mtrr_fixed_get, mtrr_fixed_set},	/* fixed ranges */
 	{0x277, 0x277, MSR_LIST, NULL, F(msr.pat), 0, plain_get, pat_set},	/* IA32_PAT */
+	{0x280, 0x280 + X86_MCE_MAX_BANKS - 1, 0, NULL, F(msr.mce_ctl2), 0, mce_ctl2_get,
+	 mce_ctl2_set},							/* MCi_CTL2 */
 	{0x2ff, 0x2ff, 0, NULL, F(msr.mtrr_def_type), 0, plain_get, mtrr_def_set},
 	{0x400, 0x400 + 4 * X86_MCE_MAX_BANKS - 1, 0, NULL, F(msr.mce_banks), 0,
 	 mce_bank_get, mce_bank_set},					/* MCi_CTL/STATUS/ADDR/MISC */

@@ -247,6 +247,10 @@ int main(void)
 	T_EQ(rd(0x401), 0xb200000000000005ULL, "MC0_STATUS round trip");
 	WR_NO(0x17b, 5, "MCG_CTL neither 0 nor all ones");
 	WR_OK(0x17a, 4, "MCG_STATUS");
+	WR_OK(0x280, 0, "MC0_CTL2 = 0 from the VMM without CMCI_P");
+	T_EQ(rd(0x280), 0, "MC0_CTL2 reads 0");
+	WR_NO(0x280, 0x40000001, "MC0_CTL2 != 0 without CMCI_P");
+	WR_NO(0x28a, 0, "MC10_CTL2 beyond the bank count");
 
 	/* KVM_X86_SET_MCE logs into the banks. */
 	struct kvm_x86_mce mce;
