@@ -173,6 +173,7 @@ static const struct op_ent map2[256] = {
 	[0x20] = E(mov_cr, M | F_CR, 0), [0x21] = E(mov_dr, M | F_CR, 0),
 	[0x22] = E(mov_cr, M | F_CR, 1), [0x23] = E(mov_dr, M | F_CR, 1),
 	[0x30] = E(wrmsr, 0, 0), [0x31] = E(rdtsc, 0, 0), [0x32] = E(rdmsr, 0, 0),
+	[0x34] = E(sysenter, 0, 0), [0x35] = E(sysexit, 0, 0),
 	[0x40 ... 0x4f] = E(cmovcc, M, 0),
 	[0x80 ... 0x8f] = E(jcc, F_IMMZ | F_F64, 0),
 	[0x90 ... 0x9f] = E(setcc, M | F_RM8, 0),
@@ -430,6 +431,15 @@ void decode(struct engine *e, struct insn *i)
 	if (two && (b == 0xbc || b == 0xbd) && i->rep == 0xf3)
 		i->fn = op_unimpl; /* TZCNT/LZCNT: decided by the CPU model later */
 
+	/* register forms get their own handlers */
+	if ((fl & F_MODRM) && !i->mem && !(fl & F_CR)) {
+		if (i->fn == op_alu_rm_r)
+			i->fn = op_alu_rr;
+		else if (i->fn == op_alu_rm_imm)
+			i->fn = op_alu_ri;
+		else if (i->fn == op_mov_rm_r)
+			i->fn = op_mov_rr;
+	}
 	if (i->lock && (!(fl & F_LOCK) || !i->mem))
 		i->fn = op_ud;
 	if (fl & F_ONLY64 && !e->code64)

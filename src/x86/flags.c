@@ -75,6 +75,30 @@ void flags_set(struct engine *e, u64 v)
 /* The condition codes of Jcc/SETcc/CMOVcc (SDM Vol. 1, Appendix B). */
 bool cond_eval(struct engine *e, int cc)
 {
+	/* Fast paths for a pending CMP/SUB or logic result (the usual Jcc
+	 * predecessors): the condition straight from the operands. */
+	if (e->lf_op == LF_SUB || e->lf_op == LF_LOGIC) {
+		u64 a = e->lf_a, b = e->lf_b, res = e->lf_res;
+		int sz = e->lf_size;
+		bool logic = e->lf_op == LF_LOGIC, r;
+		switch (cc >> 1) {
+		case 1: r = !logic && a < b; break;			/* B */
+		case 2: r = res == 0; break;				/* Z */
+		case 3: r = (!logic && a < b) || res == 0; break;	/* BE */
+		case 4: r = res & sign_bit(sz); break;			/* S */
+		case 6:							/* L */
+			r = logic ? !!(res & sign_bit(sz)) : sext(a, sz) < sext(b, sz);
+			break;
+		case 7:							/* LE */
+			r = logic ? (res == 0 || (res & sign_bit(sz))) :
+				    sext(a, sz) <= sext(b, sz);
+			break;
+		default:
+			goto slow;
+		}
+		return r ^ (cc & 1);
+	}
+slow:;
 	u64 f = flags_get(e);
 	bool r;
 	switch (cc >> 1) {

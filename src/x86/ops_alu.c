@@ -118,6 +118,28 @@ ALU_RMW(0) ALU_RMW(1) ALU_RMW(2) ALU_RMW(3) ALU_RMW(4) ALU_RMW(5) ALU_RMW(6)
 static const rmw_fn alu_rmw[7] = {rmw_alu0, rmw_alu1, rmw_alu2, rmw_alu3,
 				  rmw_alu4, rmw_alu5, rmw_alu6};
 
+/* Register-destination forms, picked at decode time (no RMW machinery). */
+static inline void alu_reg_fast(struct engine *e, int op, int size, int r, u64 b)
+{
+	u64 a = reg_get(e, r, size), cf = carry_in(e, op);
+	b &= size_mask(size);
+	u64 res = alu_compute(op, a, b, cf);
+	lf_set(e, alu_lf[op], size, res, a, b);
+	e->lf_cf = cf;
+	if (op != 7)
+		reg_set(e, r, size, res);
+}
+
+void op_alu_rr(struct engine *e, const struct insn *i)
+{
+	alu_reg_fast(e, i->op, i->osz, i->rm, reg_get(e, i->reg, i->osz));
+}
+
+void op_alu_ri(struct engine *e, const struct insn *i)
+{
+	alu_reg_fast(e, i->reg & 7, i->osz, i->rm, i->imm);
+}
+
 static void alu_rm(struct engine *e, const struct insn *i, int op, u64 src)
 {
 	int size = i->osz;
@@ -143,11 +165,7 @@ void op_alu_rm_imm(struct engine *e, const struct insn *i)
 
 static void alu_reg(struct engine *e, int op, int size, int r, u64 b)
 {
-	u64 a = reg_get(e, r, size), cf = carry_in(e, op);
-	b &= size_mask(size);
-	alu_flags(e, op, size, a, b, cf);
-	if (op != 7)
-		reg_set(e, r, size, alu_compute(op, a, b, cf));
+	alu_reg_fast(e, op, size, r, b);
 }
 
 void op_alu_r_rm(struct engine *e, const struct insn *i)
@@ -498,6 +516,11 @@ void op_shld_shrd(struct engine *e, const struct insn *i)
 }
 
 /* ---- moves ---- */
+
+void op_mov_rr(struct engine *e, const struct insn *i)
+{
+	reg_set(e, i->rm, i->osz, reg_get(e, i->reg, i->osz));
+}
 
 void op_mov_rm_r(struct engine *e, const struct insn *i)
 {

@@ -462,3 +462,52 @@ void op_stac_clac(struct engine *e, const struct insn *i)
 	u64 fl = flags_get(e) & ~X86_FL_AC;
 	flags_set(e, fl | (i->op ? X86_FL_AC : 0));
 }
+
+/* ---- SYSENTER / SYSEXIT (SDM Vol. 2B) ---- */
+
+/* AMD processors raise #UD for both in long mode (APM Vol. 3). */
+static bool amd_vendor(struct engine *e)
+{
+	u32 out[4];
+	x86_cpuid_query(e->cpu, 0, 0, out);
+	return out[1] == 0x68747541; /* "Auth" */
+}
+
+void op_sysenter(struct engine *e, const struct insn *i)
+{
+	(void)i;
+	struct x86_cpu *c = e->cpu;
+	if (!x86_cpuid_has(c, 1, 0, 3, 11) || (e->mode == M_LONG && amd_vendor(e)))
+		raise_exc(e, EXC_UD, NO_ERR);
+	u16 sel = c->msr.sysenter_cs & 0xfffc;
+	if (e->mode == M_REAL || !sel)
+		raise_exc(e, EXC_GP, 0);
+	bool lm = e->mode == M_LONG;
+	flags_set(e, flags_get(e) & ~(X86_FL_VM | X86_FL_IF | X86_FL_RF));
+	flat_seg(&c->seg[S_CS], sel, true, lm, 0);
+	flat_seg(&c->seg[S_SS], sel + 8, false, false, 0);
+	c->seg[S_SS].db = 1;
+	c->gpr[R_RSP] = lm ? c->msr.sysenter_esp : (u32)c->msr.sysenter_esp;
+	e->next_rip = lm ? c->msr.sysenter_eip : (u32)c->msr.sysenter_eip;
+	mode_update(e);
+}
+
+void op_sysexit(struct engine *e, const struct insn *i)
+{
+	struct x86_cpu *c = e->cpu;
+	if (!x86_cpuid_has(c, 1, 0, 3, 11) || (e->mode == M_LONG && amd_vendor(e)))
+		raise_exc(e, EXC_UD, NO_ERR);
+	u16 sel = c->msr.sysenter_cs & 0xfffc;
+	if (e->mode == M_REAL || !sel || e->cpl)
+		raise_exc(e, EXC_GP, 0);
+	bool to64 = i->osz == 8;
+	u64 rip = to64 ? c->gpr[R_RDX] : (u32)c->gpr[R_RDX];
+	if (to64 && (u64)((s64)(rip << 16) >> 16) != rip)
+		raise_exc(e, EXC_GP, 0);
+	flat_seg(&c->seg[S_CS], (sel + (to64 ? 32 : 16)) | 3, true, to64, 3);
+	flat_seg(&c->seg[S_SS], (sel + (to64 ? 40 : 24)) | 3, false, false, 3);
+	c->seg[S_SS].db = 1;
+	c->gpr[R_RSP] = to64 ? c->gpr[R_RCX] : (u32)c->gpr[R_RCX];
+	e->next_rip = rip;
+	mode_update(e);
+}
