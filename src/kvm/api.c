@@ -8,9 +8,11 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "softkvm.h"
+#include "kvm/coalesced_mmio.h"
 #include "kvm/kvm.h"
 #include "kvm/sys.h"
 
@@ -122,6 +124,29 @@ int skvm_mmap_check(int fd, int prot)
 	default:
 		return 0;
 	}
+}
+
+/*
+ * KVM shows one coalesced-MMIO ring page per VM at the same page of every
+ * vCPU's mapping; ours lives in its own memfd, so it is laid over that page
+ * of any vCPU mapping that covers it.
+ */
+int skvm_mmap_fixup(int fd, void *addr, size_t len, int prot, int flags, off_t off)
+{
+	struct skvm_file *f = skvm_file_get(fd);
+	if (!f)
+		return 0;
+	int r = 0;
+	const u64 ring = KVM_COALESCED_MMIO_PAGE_OFFSET * PAGE_SIZE;
+	if (f->kind == SKVM_VCPU && off >= 0 && (u64)off <= ring && ring < (u64)off + len) {
+		struct skvm_vcpu *vcpu = f->obj;
+		long m = syscall(SYS_mmap, (u8 *)addr + (ring - (u64)off), PAGE_SIZE, prot,
+				 (flags & MAP_TYPE) | MAP_FIXED, vcpu->vm->cmmio->memfd, 0);
+		if (m == -1)
+			r = -errno;
+	}
+	skvm_file_put(f);
+	return r;
 }
 
 static int ret_errno(long r)

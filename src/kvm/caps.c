@@ -37,6 +37,9 @@ static const struct cap_row caps[] = {
 	{KVM_CAP_HLT, 1},	/* HLT exits to userspace as KVM_EXIT_HLT */
 	{KVM_CAP_USER_NMI, 1},	/* KVM_NMI (kvm/run.c) */
 	{KVM_CAP_USER_NMI, 1},	/* KVM_NMI (kvm/run.c) */
+	/* Coalesced MMIO/PIO (kvm/coalesced_mmio.c): the ring page's offset */
+	{KVM_CAP_COALESCED_MMIO, KVM_COALESCED_MMIO_PAGE_OFFSET},
+	{KVM_CAP_COALESCED_PIO, 1},
 	/* VM configuration (kvm/vm.c) */
 	{KVM_CAP_SET_TSS_ADDR, 1},
 	{KVM_CAP_SET_IDENTITY_MAP_ADDR, 1},

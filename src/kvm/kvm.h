@@ -38,6 +38,7 @@ struct skvm_file {
 };
 
 struct skvm_vm;
+struct skvm_cmmio;
 
 struct skvm_vcpu {
 	struct skvm_vm *vm;
@@ -69,6 +70,7 @@ struct skvm_vm {
 	u64 identity_map_addr;
 	bool identity_map_set;
 	struct skvm_stats *stats;
+	struct skvm_cmmio *cmmio;	/* coalesced MMIO zones and ring */
 };
 
 /* fd table (fdtable.c) */
@@ -99,6 +101,9 @@ long skvm_vcpu_run(struct skvm_vcpu *vcpu);
 
 /* mmap of fd with prot: 0 to go ahead, or KVM's -errno (api.c). */
 int skvm_mmap_check(int fd, int prot);
+/* After the kernel mapped [off, off + len) of fd at addr: 0, or -errno and
+ * the caller unmaps (api.c). */
+int skvm_mmap_fixup(int fd, void *addr, size_t len, int prot, int flags, off_t off);
 
 /* Dispatch an ioctl on any fd: SKVM_NOT_OURS, or >= 0, or -errno (api.c). */
 long skvm_ioctl(int fd, unsigned long request, unsigned long arg);

@@ -9,6 +9,7 @@
 
 #include "kvm/kvm.h"
 #include "kvm/sys.h"
+#include "kvm/coalesced_mmio.h"
 #include "kvm/stats.h"
 #include "kvm/x86_ioctl.h"
 
@@ -45,6 +46,7 @@ void skvm_vm_put(struct skvm_vm *vm)
 		vcpu_destroy(vm->vcpus[i]);
 	mem_destroy(&vm->mem);
 	skvm_stats_destroy(vm->stats);
+	skvm_cmmio_destroy(vm->cmmio);
 	pthread_mutex_destroy(&vm->lock);
 	free(vm);
 }
@@ -69,9 +71,10 @@ static long create_vm(unsigned long type)
 	char id[SKVM_STATS_NAME_SIZE];
 	snprintf(id, sizeof(id), "kvm-%d", (int)vm->pid);
 	vm->stats = skvm_stats_create(id, skvm_vm_stat_defs, VM_STAT_NR);
+	vm->cmmio = skvm_cmmio_create();
 
 	int fd = skvm_anon_fd("kvm-vm", 0, O_CLOEXEC);
-	if (fd < 0 || !vm->stats) {
+	if (fd < 0 || !vm->stats || !vm->cmmio) {
 		if (fd >= 0)
 			sys_close(fd);
 		skvm_vm_put(vm);

@@ -261,7 +261,14 @@ SKVM_EXPORT void closefrom(int lowfd)
 			return MAP_FAILED;                                      \
 		}                                                               \
 		NEXT(name, void *(*)(void *, size_t, int, int, int, off_t));    \
-		return next_##name(addr, len, prot, flags, fd, off);            \
+		void *m = next_##name(addr, len, prot, flags, fd, off);         \
+		if (m != MAP_FAILED && fd >= 0 &&                               \
+		    (r = skvm_mmap_fixup(fd, m, len, prot, flags, off))) {      \
+			munmap(m, len);                                         \
+			errno = -r;                                             \
+			return MAP_FAILED;                                      \
+		}                                                               \
+		return m;                                                       \
 	}
 
 MMAP_LIKE(mmap)

@@ -135,7 +135,8 @@ int main(void)
 	/* The struct straddles into an unmapped page. */
 	unsigned char *two = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE,
 				  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	munmap(two + pg, pg);
+	/* A guard page, not a hole: a later mapping could fill a hole. */
+	mprotect(two + pg, pg, PROT_NONE);
 	T_ERR(ioctl(vm, KVM_SET_USER_MEMORY_REGION, two + pg - 8), EFAULT,
 	      "struct straddling an unmapped page");
 

@@ -29,8 +29,9 @@ int main(void)
 				  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (mem == MAP_FAILED || two == MAP_FAILED)
 		T_BAIL("mmap");
-	munmap(two + pg, pg);
-	unsigned char *end = two + pg; /* first unmapped byte */
+	/* A guard page, not a hole: a later mapping could fill a hole. */
+	mprotect(two + pg, pg, PROT_NONE);
+	unsigned char *end = two + pg; /* first byte of the guard page */
 
 	T_EQ(set(0, KVM_MEM_LOG_DIRTY_PAGES, 0, 16 * pg, mem), 0, "16-page slot with a log");
 	T_EQ(set(1, 0, 0x100000, 16 * pg, mem), 0, "slot without a log");

@@ -1,6 +1,6 @@
 /* Bad pointers in system and VM ioctl arguments give EFAULT, never a crash:
  * an unmapped address, NULL, a PROT_NONE page, a read-only page for output,
- * and a struct whose tail crosses into an unmapped page.  An ioctl that does
+ * and a struct whose tail crosses into a PROT_NONE guard page.  An ioctl that does
  * not work with a good pointer either is skipped (its own test covers it). */
 #include "t.h"
 
@@ -54,7 +54,8 @@ int main(void)
 	edge = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (none == MAP_FAILED || ro == MAP_FAILED || edge == MAP_FAILED)
 		T_BAIL("mmap");
-	munmap(edge + pg, pg);
+	/* A guard page, not a hole: a later mapping could fill a hole. */
+	mprotect(edge + pg, pg, PROT_NONE);
 
 	int kvm = t_open_kvm();
 	int vm = t_create_vm(kvm);
