@@ -608,22 +608,44 @@ bool io_allowed(struct engine *e, u16 port, int size)
 	return !((bits >> (port & 7)) & size_mask(size));
 }
 
-u64 io_in(struct engine *e, u16 port, int size)
+/*
+ * IN and INS.  Data the VMM supplied is kept in a read-ahead buffer: a
+ * REP INS exits once for up to min(count, bytes to the end of RDI's page,
+ * 1024 / size) elements, as KVM's pio_in_emulated() does, and the
+ * following iterations take their data from the buffer.
+ */
+u64 io_in_n(struct engine *e, u16 port, int size, u32 n)
 {
 	if (e->pend_in) {
 		e->pend_in = 0;
+		e->pio_pos = 0;
+		e->pio_end = (u16)(e->pio_count * size);
+		memcpy(e->pio_buf, e->env->pio, e->pio_end);
+	}
+	if (e->pio_pos < e->pio_end) {
 		u64 v = 0;
-		memcpy(&v, e->env->pio, size);
+		memcpy(&v, e->pio_buf + e->pio_pos, size);
+		e->pio_pos += size;
 		return v;
 	}
+	if (n > sizeof(e->pio_buf) / size)
+		n = sizeof(e->pio_buf) / size;
+	if (!n)
+		n = 1;
 	struct x86_exit *x = e->exit;
 	x->reason = X86_EXIT_IO;
 	x->io.in = true;
 	x->io.size = size;
 	x->io.port = port;
-	x->io.count = 1;
+	x->io.count = n;
+	e->pio_count = n;
 	e->pend_in = 1;
 	unwind_exit(e);
+}
+
+u64 io_in(struct engine *e, u16 port, int size)
+{
+	return io_in_n(e, port, size, 1);
 }
 
 void io_out(struct engine *e, u16 port, int size, u64 v)
@@ -1014,6 +1036,7 @@ void x86_run(struct x86_cpu *cpu, struct x86_env *env, struct x86_exit *exit)
 			err = NO_ERR;
 		e->pend_in = e->pend_mmio = 0;
 		e->mmio_have = 0;
+		e->pio_pos = e->pio_end = 0;
 		exit->reason = X86_EXIT_NONE;
 		e->delivering = vec;
 		if (trace_on > 0)

@@ -114,6 +114,9 @@ struct engine {
 	u64 mmio_data[4];
 	bool mmio_write; /* an MMIO write exit is due after this instruction */
 	bool io_out;	 /* an OUT exit is due after this instruction */
+	u32 pio_count;	 /* elements asked for by the pending IN exit */
+	u16 pio_pos, pio_end;
+	u8 pio_buf[1024]; /* IN data read ahead for REP INS */
 
 	struct {
 		struct tlb_entry r[TLB_SIZE], w[TLB_SIZE], x[TLB_SIZE];
@@ -325,6 +328,8 @@ void cr_write(struct engine *e, int cr, u64 v);
 
 /* Ports (engine.c) */
 u64 io_in(struct engine *e, u16 port, int size);
+/* IN for a string instruction that may use up to n elements. */
+u64 io_in_n(struct engine *e, u16 port, int size, u32 n);
 void io_out(struct engine *e, u16 port, int size, u64 v);
 bool io_allowed(struct engine *e, u16 port, int size);
 

@@ -455,8 +455,9 @@ void op_string_op(struct engine *e, const struct insn *i)
 	for (u32 n = 0;; n++) {
 		if (rep && !reg_get(e, R_RCX, asz))
 			break;
-		if (rep && n && (e->env->stop ||
-				 ((n & 4095) == 0 && engine_stop_requested(e, true)))) {
+		/* (never with read-ahead IN data still to store) */
+		if (rep && n && e->pio_pos == e->pio_end &&
+		    (e->env->stop || ((n & 4095) == 0 && engine_stop_requested(e, true)))) {
 			e->next_rip = c->rip; /* resume later, state is exact */
 			break;
 		}
@@ -493,7 +494,15 @@ void op_string_op(struct engine *e, const struct insn *i)
 		case 6:
 			/* check the destination before the port is read */
 			seg_linear(e, S_ES, di, size, true);
-			a = io_in(e, port, size);
+			if (rep) {
+				/* KVM's read-ahead: bytes (sic) to the page end of RDI */
+				u64 in_page = (flags_get(e) & X86_FL_DF) ? (c->gpr[R_RDI] & 0xfff) :
+					      4096 - (c->gpr[R_RDI] & 0xfff);
+				u64 cnt = reg_get(e, R_RCX, asz);
+				a = io_in_n(e, port, size, (u32)(cnt < in_page ? cnt : in_page));
+			} else {
+				a = io_in(e, port, size);
+			}
 			mem_write(e, S_ES, di, size, a);
 			upd_di = true;
 			break;

@@ -288,6 +288,7 @@ static void test_interrupts(void)
 		0xfb,			/* 1009 sti */
 		0x90,			/* 100a nop */
 		0xf4,			/* 100b hlt */
+		0xf4,			/* 100c hlt (PVM already ran the first) */
 	};
 	static const unsigned char handler[] = {
 		0xb0, 0x77,		/* mov al, 0x77 */
@@ -343,6 +344,52 @@ static void test_interrupts(void)
 	T_EQ(rip(), 0x1003, "nmi: RIP after the second HLT");
 }
 
+/* String I/O: REP INS is one exit for up to a page of elements (data in
+ * the PIO page, io.count), REP OUTS as the host shows. */
+static void test_string_io(void)
+{
+	static const unsigned char code[] = {
+		0xb9, 0x03, 0x00,	/* mov cx, 3 */
+		0xbf, 0xf0, 0x2f,	/* mov di, 0x2ff0 */
+		0xba, 0xf0, 0x01,	/* mov dx, 0x1f0 */
+		0xfc,			/* cld */
+		0xf3, 0x6d,		/* rep insw */
+		0xb9, 0x04, 0x00,	/* mov cx, 4 */
+		0xbe, 0xf0, 0x2f,	/* mov si, 0x2ff0 */
+		0xf3, 0x6e,		/* rep outsb */
+		0xf4,			/* hlt */
+	};
+	load(code, sizeof(code));
+	T_EQ(do_run(), 0, "string: KVM_RUN to REP INSW");
+	T_EQ(run->exit_reason, KVM_EXIT_IO, "string: INSW exit");
+	T_EQ(run->io.direction, KVM_EXIT_IO_IN, "string: INSW direction");
+	T_EQ(run->io.size, 2, "string: INSW size");
+	T_EQ(run->io.count, 3, "string: REP INSW asks for all 3 words at once");
+	memcpy((unsigned char *)run + run->io.data_offset, "\x01\x02\x03\x04\x05\x06", 6);
+	T_EQ(do_run(), 0, "string: KVM_RUN to REP OUTSB");
+	T_EQ(memcmp(ram + 0x2ff0, "\x01\x02\x03\x04\x05\x06", 6), 0,
+	     "string: the words landed at ES:DI");
+	T_EQ(run->exit_reason, KVM_EXIT_IO, "string: OUTSB exit");
+	T_EQ(run->io.direction, KVM_EXIT_IO_OUT, "string: OUTSB direction");
+	T_OBS("rep outsb count", "%u", run->io.count);
+	unsigned got = 0, exits = 0;
+	unsigned char seen[8];
+	while (run->exit_reason == KVM_EXIT_IO && got < 4 && exits < 8) {
+		memcpy(seen + got, (unsigned char *)run + run->io.data_offset, run->io.count);
+		got += run->io.count;
+		exits++;
+		do_run();
+	}
+	T_EQ(got, 4, "string: 4 bytes out");
+	T_EQ(memcmp(seen, "\x01\x02\x03\x04", 4), 0, "string: OUTSB data in order");
+	T_EQ(run->exit_reason, KVM_EXIT_HLT, "string: HLT after the strings");
+	struct kvm_regs r;
+	ioctl(vcpu, KVM_GET_REGS, &r);
+	T_EQ(r.rcx & 0xffff, 0, "string: CX counted down");
+	T_EQ(r.rsi & 0xffff, 0x2ff4, "string: SI advanced");
+	T_EQ(r.rdi & 0xffff, 0x2ff6, "string: DI advanced");
+}
+
 /* Code changed by the VMM or by the guest itself runs as changed. */
 static void test_smc(void)
 {
@@ -376,6 +423,7 @@ int main(void)
 	test_readonly();
 	test_immediate_exit();
 	test_smc();
+	test_string_io();
 	test_interrupts();
 	test_signals();
 	return t_done();
