@@ -1,0 +1,114 @@
+/* KVM_GET_DIRTY_LOG with a guest: pages the guest writes are logged once
+ * each, the log is cleared as it is read, reads and code fetches log
+ * nothing, a slot without logging logs nothing, and a write to a read-only
+ * slot exits as MMIO instead of being logged (KVM API 4.8, 4.35). */
+#include "t.h"
+
+static int vm, vcpu;
+static struct kvm_run *run;
+
+static long set(unsigned slot, unsigned flags, unsigned long long gpa, unsigned long long size,
+		void *hva)
+{
+	struct kvm_userspace_memory_region r = {slot, flags, gpa, size, (unsigned long)hva};
+	return ioctl(vm, KVM_SET_USER_MEMORY_REGION, &r);
+}
+
+static unsigned long long get(unsigned slot)
+{
+	unsigned long long bm[2] = {0, 0};
+	struct kvm_dirty_log l = {.slot = slot, .dirty_bitmap = bm};
+	if (ioctl(vm, KVM_GET_DIRTY_LOG, &l))
+		return ~0ULL;
+	return bm[0];
+}
+
+/* Real mode at 0:0, run until an exit; returns the exit reason. */
+static int run_from(unsigned ip)
+{
+	struct kvm_sregs s;
+	struct kvm_regs r;
+	if (ioctl(vcpu, KVM_GET_SREGS, &s) || ioctl(vcpu, KVM_GET_REGS, &r))
+		return -1;
+	s.cs.base = 0;
+	s.cs.selector = 0;
+	s.ds = s.es = s.ss = s.cs;
+	s.ds.type = s.es.type = s.ss.type = 3;
+	memset(&r, 0, sizeof(r));
+	r.rip = ip;
+	r.rflags = 2;
+	r.rsp = 0x800;
+	if (ioctl(vcpu, KVM_SET_SREGS, &s) || ioctl(vcpu, KVM_SET_REGS, &r))
+		return -1;
+	if (ioctl(vcpu, KVM_RUN, 0))
+		return -1;
+	return run->exit_reason;
+}
+
+int main(void)
+{
+	const long pg = 4096;
+	int kvm = t_open_kvm();
+	vm = t_create_vm(kvm);
+	unsigned char *mem = mmap(NULL, 16 * pg, PROT_READ | PROT_WRITE,
+				  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	unsigned char *ro = mmap(NULL, pg, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	unsigned char *plain = mmap(NULL, pg, PROT_READ | PROT_WRITE,
+				    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (mem == MAP_FAILED || ro == MAP_FAILED || plain == MAP_FAILED)
+		T_BAIL("mmap");
+	/* 0x000: mov byte [0x1000],1; mov byte [0x3000],2; mov al,[0x5000]; hlt */
+	static const unsigned char writes[] = {0xc6, 0x06, 0x00, 0x10, 0x01, 0xc6, 0x06, 0x00,
+					       0x30, 0x02, 0xa0, 0x00, 0x50, 0xf4};
+	/* 0x100: mov byte [0x3001],3; mov byte [0x3002],4; hlt */
+	static const unsigned char again[] = {0xc6, 0x06, 0x01, 0x30, 0x03,
+					      0xc6, 0x06, 0x02, 0x30, 0x04, 0xf4};
+	/* 0x200: mov byte [0x10000],5 via ES=0x1000; hlt  (slot without a log) */
+	static const unsigned char other[] = {0xb8, 0x00, 0x10, 0x8e, 0xc0, 0x26, 0xc6,
+					      0x06, 0x00, 0x00, 0x05, 0xf4};
+	/* 0x300: mov byte [0x20000],6 via ES=0x2000; hlt  (read-only slot) */
+	static const unsigned char rdonly[] = {0xb8, 0x00, 0x20, 0x8e, 0xc0, 0x26, 0xc6,
+					       0x06, 0x00, 0x00, 0x06, 0xf4};
+	memcpy(mem, writes, sizeof(writes));
+	memcpy(mem + 0x100, again, sizeof(again));
+	memcpy(mem + 0x200, other, sizeof(other));
+	memcpy(mem + 0x300, rdonly, sizeof(rdonly));
+
+	T_EQ(set(0, KVM_MEM_LOG_DIRTY_PAGES, 0, 16 * pg, mem), 0, "16 logged pages at 0");
+	T_EQ(set(1, 0, 0x10000, pg, plain), 0, "an unlogged page at 0x10000");
+	T_EQ(set(2, KVM_MEM_READONLY | KVM_MEM_LOG_DIRTY_PAGES, 0x20000, pg, ro), 0,
+	     "a logged read-only page at 0x20000");
+	vcpu = t_create_vcpu(vm, 0);
+	long sz = ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
+	run = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu, 0);
+	if (run == MAP_FAILED)
+		T_BAIL("mmap kvm_run");
+
+	T_EQ(get(0), 0, "clean before the guest runs");
+	T_EQ(run_from(0), KVM_EXIT_HLT, "guest writes pages 1 and 3, reads page 5");
+	T_OK(mem[0x1000] == 1 && mem[0x3000] == 2, "the writes reached memory");
+	T_EQ(get(0), (1ULL << 1) | (1ULL << 3), "pages 1 and 3 are dirty, code and read pages not");
+	T_EQ(get(0), 0, "reading the log cleared it");
+	T_EQ(run_from(0x100), KVM_EXIT_HLT, "guest writes page 3 twice more");
+	T_EQ(get(0), 1ULL << 3, "page 3 is dirty again, once");
+	T_EQ(run_from(0x200), KVM_EXIT_HLT, "guest writes the unlogged slot");
+	T_EQ(plain[0], 5, "the write reached it");
+	T_EQ(get(0), 0, "nothing logged in slot 0");
+	T_EQ(run_from(0x300), KVM_EXIT_MMIO, "a write to the read-only slot exits as MMIO");
+	T_OK(run->mmio.is_write && run->mmio.phys_addr == 0x20000 && run->mmio.len == 1 &&
+		     run->mmio.data[0] == 6,
+	     "write of 1 byte, 6, at 0x20000");
+	T_EQ(ro[0], 0, "the read-only page is unchanged");
+	T_EQ(get(2), 0, "and not logged");
+
+	/* Turning logging off and on again starts a clean log. */
+	T_EQ(run_from(0), KVM_EXIT_HLT, "guest writes pages 1 and 3 again");
+	T_EQ(set(0, 0, 0, 16 * pg, mem), 0, "logging off");
+	T_EQ(set(0, KVM_MEM_LOG_DIRTY_PAGES, 0, 16 * pg, mem), 0, "logging on");
+	T_EQ(get(0), 0, "the new log is clean");
+
+	close(vcpu);
+	close(vm);
+	close(kvm);
+	return t_done();
+}
