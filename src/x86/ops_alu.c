@@ -838,3 +838,76 @@ void op_salc(struct engine *e, const struct insn *i)
 	(void)i;
 	reg_set(e, R_RAX, 1, flags_get(e) & X86_FL_CF ? 0xff : 0);
 }
+
+/* ---- decimal arithmetic (SDM Vol. 2A DAA, DAS, AAA, AAS, AAM, AAD) ---- */
+
+/* op: 0 DAA, 1 DAS, 2 AAA, 3 AAS */
+void op_bcd(struct engine *e, const struct insn *i)
+{
+	struct x86_cpu *c = e->cpu;
+	u64 fl = flags_get(e);
+	bool cf = fl & X86_FL_CF, af = fl & X86_FL_AF;
+	u8 al = (u8)c->gpr[R_RAX], old = al;
+	u16 ax = (u16)c->gpr[R_RAX];
+	u64 nf = fl & ~(X86_FL_CF | X86_FL_AF | X86_FL_ZF | X86_FL_SF | X86_FL_PF | X86_FL_OF);
+	switch (i->op) {
+	case 0:
+	case 1: {
+		bool sub = i->op == 1, ncf = false, naf = false;
+		if ((al & 0xf) > 9 || af) {
+			ncf = cf || (sub ? al < 6 : al > 0xf9);
+			al = sub ? al - 6 : al + 6;
+			naf = true;
+		}
+		if (old > 0x99 || cf) {
+			al = sub ? al - 0x60 : al + 0x60;
+			ncf = true;
+		}
+		reg_set(e, R_RAX, 1, al);
+		/* OF is undefined: from the signed view of the adjustment */
+		nf |= flags_szp(al, 1) | (ncf ? X86_FL_CF : 0) | (naf ? X86_FL_AF : 0);
+		if (!sub && !(old & 0x80) && (al & 0x80))
+			nf |= X86_FL_OF;
+		if (sub && (old & 0x80) && !(al & 0x80))
+			nf |= X86_FL_OF;
+		break;
+	}
+	default: {
+		bool adj = (al & 0xf) > 9 || af;
+		u16 old_ax = ax;
+		if (adj)
+			ax = i->op == 2 ? ax + 0x106 : (u16)((ax - 6) - 0x100);
+		/* SF, ZF, PF, OF are undefined: AMD reports those of the 16-bit
+		 * AX adjustment, before AL's high nibble is cleared */
+		nf |= flags_szp(ax, 2) | (adj ? X86_FL_CF | X86_FL_AF : 0);
+		if ((i->op == 2 ? ~old_ax & ax : old_ax & ~ax) & 0x8000)
+			nf |= X86_FL_OF;
+		ax &= 0xff0f;
+		reg_set(e, R_RAX, 2, ax);
+		break;
+	}
+	}
+	flags_arith(e, nf);
+}
+
+/* AAM (op 0) / AAD (op 1) with base imm8 */
+void op_aam_aad(struct engine *e, const struct insn *i)
+{
+	struct x86_cpu *c = e->cpu;
+	u8 base = (u8)i->imm, al = (u8)c->gpr[R_RAX], ah = (u8)(c->gpr[R_RAX] >> 8);
+	u16 ax;
+	if (!i->op) {
+		if (!base)
+			raise_exc(e, EXC_DE, NO_ERR);
+		ax = (u16)((al / base) << 8 | (al % base));
+		reg_set(e, R_RAX, 2, ax);
+		/* OF, AF, CF are undefined: cleared */
+		flags_arith(e, flags_szp(ax & 0xff, 1));
+		return;
+	}
+	/* AAD adds AH * base to AL; AMD's undefined flags are that ADD's */
+	u8 prod = (u8)(ah * base);
+	ax = (u8)(al + prod);
+	reg_set(e, R_RAX, 2, ax);
+	lf_set(e, LF_ADD, 1, ax, al, prod);
+}
