@@ -107,6 +107,31 @@ int main(void)
 	T_EQ(set(0, KVM_MEM_LOG_DIRTY_PAGES, 0, 16 * pg, mem), 0, "logging on");
 	T_EQ(get(0), 0, "the new log is clean");
 
+	/* The vCPU's binary stats counted those exits (KVM API 4.133). */
+	int st = ioctl(vcpu, KVM_GET_STATS_FD, 0);
+	struct kvm_stats_header h;
+	if (st >= 0 && pread(st, &h, sizeof(h), 0) == sizeof(h)) {
+		size_t dsz = sizeof(struct kvm_stats_desc) + h.name_size;
+		unsigned char *d = calloc(h.num_desc, dsz);
+		pread(st, d, dsz * h.num_desc, h.desc_offset);
+		for (unsigned i = 0; i < h.num_desc; i++) {
+			struct kvm_stats_desc *e = (void *)(d + i * dsz);
+			unsigned long long v = 0;
+			pread(st, &v, 8, h.data_offset + e->offset);
+			if (!strcmp(e->name, "halt_exits"))
+				T_EQ(v, 4, "stats: halt_exits counts the four HLT exits");
+			else if (!strcmp(e->name, "mmio_exits"))
+				T_EQ(v, 1, "stats: mmio_exits counts the one MMIO exit");
+			else if (!strcmp(e->name, "io_exits"))
+				T_EQ(v, 0, "stats: no io_exits");
+			else if (!strcmp(e->name, "exits"))
+				T_OK(v >= 5, "stats: exits (%llu) covers all five", v);
+		}
+		free(d);
+	}
+	T_OK(st >= 0, "vCPU stats fd");
+	close(st);
+
 	close(vcpu);
 	close(vm);
 	close(kvm);
