@@ -1,20 +1,13 @@
 /* KVM_SET_USER_MEMORY_REGION (KVM API 4.35): create, move, flags change,
  * delete, and every rule kvm_set_memory_region() enforces. */
-#include "t.h"
+#include "t_vm.h"
 
 static int vm;
 
 static long set(unsigned int slot, unsigned int flags, unsigned long long gpa,
 		unsigned long long size, unsigned long long hva)
 {
-	struct kvm_userspace_memory_region r = {
-		.slot = slot,
-		.flags = flags,
-		.guest_phys_addr = gpa,
-		.memory_size = size,
-		.userspace_addr = hva,
-	};
-	return ioctl(vm, KVM_SET_USER_MEMORY_REGION, &r);
+	return t_set_region(vm, slot, flags, gpa, size, hva);
 }
 
 int main(void)

@@ -1,15 +1,14 @@
 /* KVM_GET_DIRTY_LOG (KVM API 4.8) without running guest code: which slots
  * have a log, its size (one bit a page, in 64-bit words), the errors, and
  * that writes by the VMM itself are not logged. */
-#include "t.h"
+#include "t_vm.h"
 
 static int vm;
 
 static long set(unsigned slot, unsigned flags, unsigned long long gpa, unsigned long long size,
 		void *hva)
 {
-	struct kvm_userspace_memory_region r = {slot, flags, gpa, size, (unsigned long)hva};
-	return ioctl(vm, KVM_SET_USER_MEMORY_REGION, &r);
+	return t_set_region(vm, slot, flags, gpa, size, (unsigned long)hva);
 }
 
 static long get(unsigned slot, void *bitmap)

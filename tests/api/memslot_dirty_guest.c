@@ -2,7 +2,7 @@
  * each, the log is cleared as it is read, reads and code fetches log
  * nothing, a slot without logging logs nothing, and a write to a read-only
  * slot exits as MMIO instead of being logged (KVM API 4.8, 4.35). */
-#include "t.h"
+#include "t_vm.h"
 
 static int vm, vcpu;
 static struct kvm_run *run;
@@ -10,8 +10,7 @@ static struct kvm_run *run;
 static long set(unsigned slot, unsigned flags, unsigned long long gpa, unsigned long long size,
 		void *hva)
 {
-	struct kvm_userspace_memory_region r = {slot, flags, gpa, size, (unsigned long)hva};
-	return ioctl(vm, KVM_SET_USER_MEMORY_REGION, &r);
+	return t_set_region(vm, slot, flags, gpa, size, (unsigned long)hva);
 }
 
 static unsigned long long get(unsigned slot)
@@ -23,24 +22,10 @@ static unsigned long long get(unsigned slot)
 	return bm[0];
 }
 
-/* Real mode at 0:0, run until an exit; returns the exit reason. */
+/* Real mode at 0:ip, run until an exit; returns the exit reason. */
 static int run_from(unsigned ip)
 {
-	struct kvm_sregs s;
-	struct kvm_regs r;
-	if (ioctl(vcpu, KVM_GET_SREGS, &s) || ioctl(vcpu, KVM_GET_REGS, &r))
-		return -1;
-	s.cs.base = 0;
-	s.cs.selector = 0;
-	s.ds = s.es = s.ss = s.cs;
-	s.ds.type = s.es.type = s.ss.type = 3;
-	memset(&r, 0, sizeof(r));
-	r.rip = ip;
-	r.rflags = 2;
-	r.rsp = 0x800;
-	if (ioctl(vcpu, KVM_SET_SREGS, &s) || ioctl(vcpu, KVM_SET_REGS, &r))
-		return -1;
-	if (ioctl(vcpu, KVM_RUN, 0))
+	if (t_real_mode(vcpu, ip, 0) || ioctl(vcpu, KVM_RUN, 0))
 		return -1;
 	return run->exit_reason;
 }

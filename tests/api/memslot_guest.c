@@ -1,7 +1,7 @@
 /* Memory slot changes as a guest sees them at its next KVM_RUN: a slot
  * replaced, moved, deleted (its range becomes MMIO), re-backed by a new
  * slot, and a read-only slot (KVM API 4.35). */
-#include "t.h"
+#include "t_vm.h"
 
 static int vm, vcpu;
 static struct kvm_run *run;
@@ -9,8 +9,7 @@ static struct kvm_run *run;
 static long set(unsigned slot, unsigned flags, unsigned long long gpa, unsigned long long size,
 		void *hva)
 {
-	struct kvm_userspace_memory_region r = {slot, flags, gpa, size, (unsigned long)hva};
-	return ioctl(vm, KVM_SET_USER_MEMORY_REGION, &r);
+	return t_set_region(vm, slot, flags, gpa, size, (unsigned long)hva);
 }
 
 /*
@@ -19,20 +18,8 @@ static long set(unsigned slot, unsigned flags, unsigned long long gpa, unsigned 
  */
 static int guest_read(unsigned seg)
 {
-	struct kvm_sregs s;
 	struct kvm_regs r;
-	if (ioctl(vcpu, KVM_GET_SREGS, &s))
-		return -1;
-	s.cs.base = 0;
-	s.cs.selector = 0;
-	s.ds = s.ss = s.cs;
-	s.ds.type = s.ss.type = 3;
-	s.es = s.ds;
-	s.es.selector = seg;
-	s.es.base = seg << 4;
-	memset(&r, 0, sizeof(r));
-	r.rflags = 2;
-	if (ioctl(vcpu, KVM_SET_SREGS, &s) || ioctl(vcpu, KVM_SET_REGS, &r))
+	if (t_real_mode(vcpu, 0, seg))
 		return -1;
 	for (int n = 0; n < 4; n++) {
 		if (ioctl(vcpu, KVM_RUN, 0))

@@ -2,7 +2,7 @@
  * wait in the ring or exit as usual (KVM exits when its ring is full, so a
  * VMM handles both); drained before each exit is handled, they come out in
  * program order.  Reads and writes outside the zones always exit. */
-#include "t.h"
+#include "t_vm.h"
 
 static int vm, vcpu;
 static struct kvm_run *run;
@@ -44,19 +44,7 @@ static void drain(void)
 /* Run real-mode code at 0:ip until HLT, recording every write. */
 static int run_guest(unsigned ip)
 {
-	struct kvm_sregs s;
-	struct kvm_regs r;
-	if (ioctl(vcpu, KVM_GET_SREGS, &s))
-		return -1;
-	s.cs.base = 0;
-	s.cs.selector = 0;
-	s.ds = s.es = s.ss = s.cs;
-	s.ds.type = s.es.type = s.ss.type = 3;
-	memset(&r, 0, sizeof(r));
-	r.rip = ip;
-	r.rflags = 2;
-	r.rsp = 0x800;
-	if (ioctl(vcpu, KVM_SET_SREGS, &s) || ioctl(vcpu, KVM_SET_REGS, &r))
+	if (t_real_mode(vcpu, ip, 0))
 		return -1;
 	for (int n = 0; n < 100; n++) {
 		if (ioctl(vcpu, KVM_RUN, 0))
@@ -113,8 +101,7 @@ int main(void)
 		0xf4,					/* hlt */
 	};
 	memcpy(mem, code, sizeof(code));
-	struct kvm_userspace_memory_region r = {0, 0, 0, 16 * pg, (unsigned long)mem};
-	if (ioctl(vm, KVM_SET_USER_MEMORY_REGION, &r))
+	if (t_set_region(vm, 0, 0, 0, 16 * pg, (unsigned long)mem))
 		T_BAIL("memslot");
 	T_EQ(zone(0xa0000, 0x10000, 0), 0, "MMIO zone 0xa0000-0xaffff");
 	T_EQ(zone(0x3f8, 8, 1), 0, "PIO zone 0x3f8-0x3ff");
