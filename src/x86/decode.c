@@ -449,15 +449,3 @@ void decode(struct engine *e, struct insn *i)
 done_ud:
 	return;
 }
-
-u64 ea_offset(struct engine *e, const struct insn *i)
-{
-	u64 a = (u64)(s64)i->disp;
-	if (i->base == REG_RIP)
-		a += e->next_rip;
-	else if (i->base != REG_NONE)
-		a += e->cpu->gpr[i->base];
-	if (i->index != REG_NONE)
-		a += e->cpu->gpr[i->index] << i->scale;
-	return a & size_mask(i->asz);
-}

@@ -134,12 +134,8 @@ void tlb_flush(struct engine *e)
 
 /* ---- segmentation ---- */
 
-static bool canonical(u64 la)
-{
-	return (u64)((s64)(la << 16) >> 16) == la;
-}
 
-u64 seg_linear(struct engine *e, int seg, u64 off, int size, bool write)
+u64 seg_linear_slow(struct engine *e, int seg, u64 off, int size, bool write)
 {
 	const struct x86_seg *s = &e->cpu->seg[seg];
 	int vec = seg == S_SS ? EXC_SS : EXC_GP;

@@ -191,6 +191,7 @@ static inline void reg_set(struct engine *e, int r, int size, u64 v)
 
 /* --- flags (flags.c) --- */
 u64 flags_get(struct engine *e);		/* full RFLAGS */
+u64 flags_cf(struct engine *e);		/* CF alone (0 or 1) */
 void flags_set(struct engine *e, u64 v);	/* all of RFLAGS, no checks */
 void flags_fold(struct engine *e);		/* lazy state into cpu->rflags */
 bool cond_eval(struct engine *e, int cc);	/* Jcc/SETcc/CMOVcc condition */
@@ -241,9 +242,48 @@ void deliver_event(struct engine *e, int vec, int err, bool soft, u64 ret_rip);
 #define ACC_W 2 /* X86_PF_W */
 #define ACC_I 16
 
+static inline bool canonical(u64 la)
+{
+	return (u64)((s64)(la << 16) >> 16) == la;
+}
+
 /* Linear address of seg:off for an access of `size` bytes (segmentation
  * checks; #GP/#SS on violation). */
-u64 seg_linear(struct engine *e, int seg, u64 off, int size, bool write);
+u64 seg_linear_slow(struct engine *e, int seg, u64 off, int size, bool write);
+
+static inline u64 seg_linear(struct engine *e, int seg, u64 off, int size, bool write)
+{
+	if (likely(e->code64)) {
+		u64 la = (seg >= S_FS ? e->cpu->seg[seg].base : 0) + off;
+		if (likely(canonical(la) && canonical(la + size - 1)))
+			return la;
+	}
+	return seg_linear_slow(e, seg, off, size, write);
+}
+
+/* Loads and stores of 1/2/4/8 bytes at a host address. */
+static inline u64 host_ld(const u8 *p, int size)
+{
+	switch (size) {
+	case 1: return *p;
+	case 2: { u16 v; memcpy(&v, p, 2); return v; }
+	case 4: { u32 v; memcpy(&v, p, 4); return v; }
+	default: { u64 v; memcpy(&v, p, 8); return v; }
+	}
+}
+
+static inline void host_st(u8 *p, int size, u64 v)
+{
+	switch (size) {
+	case 1: *p = (u8)v; break;
+	case 2: { u16 x = (u16)v; memcpy(p, &x, 2); break; }
+	case 4: { u32 x = (u32)v; memcpy(p, &x, 4); break; }
+	default: memcpy(p, &v, 8); break;
+	}
+}
+
+/* Host pointer from the TLB for an access within one page, or NULL. */
+
 u64 mem_read_la(struct engine *e, u64 la, int size, u32 acc);
 void mem_write_la(struct engine *e, u64 la, int size, u64 v);
 /* Host pointer for an aligned-within-page RAM access, or NULL. */
@@ -259,12 +299,8 @@ static inline u64 mem_read(struct engine *e, int seg, u64 off, int size)
 {
 	u64 la = seg_linear(e, seg, off, size, false);
 	struct tlb_entry *t = &e->tlb.r[(la >> 12) & (TLB_SIZE - 1)];
-	if (likely(t->tag == tlb_tag(e, la) && (la & 0xfff) + size <= 4096)) {
-		const u8 *p = (const u8 *)(uintptr_t)(la + t->addend);
-		u64 v = 0;
-		memcpy(&v, p, size);
-		return v;
-	}
+	if (likely(t->tag == tlb_tag(e, la) && (la & 0xfff) + size <= 4096))
+		return host_ld((const u8 *)(uintptr_t)(la + t->addend), size);
 	return mem_read_la(e, la, size, 0);
 }
 
@@ -273,7 +309,7 @@ static inline void mem_write(struct engine *e, int seg, u64 off, int size, u64 v
 	u64 la = seg_linear(e, seg, off, size, true);
 	struct tlb_entry *t = &e->tlb.w[(la >> 12) & (TLB_SIZE - 1)];
 	if (likely(t->tag == tlb_tag(e, la) && (la & 0xfff) + size <= 4096)) {
-		memcpy((u8 *)(uintptr_t)(la + t->addend), &v, size);
+		host_st((u8 *)(uintptr_t)(la + t->addend), size, v);
 		return;
 	}
 	mem_write_la(e, la, size, v);
@@ -284,16 +320,23 @@ static inline u64 mem_read_w(struct engine *e, int seg, u64 off, int size)
 {
 	u64 la = seg_linear(e, seg, off, size, true);
 	struct tlb_entry *t = &e->tlb.w[(la >> 12) & (TLB_SIZE - 1)];
-	if (likely(t->tag == tlb_tag(e, la) && (la & 0xfff) + size <= 4096)) {
-		u64 v = 0;
-		memcpy(&v, (u8 *)(uintptr_t)(la + t->addend), size);
-		return v;
-	}
+	if (likely(t->tag == tlb_tag(e, la) && (la & 0xfff) + size <= 4096))
+		return host_ld((u8 *)(uintptr_t)(la + t->addend), size);
 	return mem_read_la(e, la, size, ACC_W);
 }
 
 /* --- operands --- */
-u64 ea_offset(struct engine *e, const struct insn *i);
+static inline u64 ea_offset(struct engine *e, const struct insn *i)
+{
+	u64 a = (u64)(s64)i->disp;
+	if (i->base == REG_RIP)
+		a += e->next_rip;
+	else if (i->base != REG_NONE)
+		a += e->cpu->gpr[i->base];
+	if (i->index != REG_NONE)
+		a += e->cpu->gpr[i->index] << i->scale;
+	return a & size_mask(i->asz);
+}
 
 static inline u64 rm_read(struct engine *e, const struct insn *i, int size)
 {

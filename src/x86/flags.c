@@ -51,6 +51,18 @@ static u64 lazy_arith(const struct engine *e)
 	return fl | (cf ? X86_FL_CF : 0) | (of ? X86_FL_OF : 0);
 }
 
+u64 flags_cf(struct engine *e)
+{
+	switch (e->lf_op) {
+	case LF_NONE: return e->cpu->rflags & X86_FL_CF;
+	case LF_ADD: return e->lf_res < e->lf_a;
+	case LF_SUB: return e->lf_a < e->lf_b;
+	case LF_LOGIC: return 0;
+	case LF_INC: case LF_DEC: return e->lf_cf;
+	default: return flags_get(e) & X86_FL_CF;
+	}
+}
+
 u64 flags_get(struct engine *e)
 {
 	if (e->lf_op == LF_NONE)

@@ -61,9 +61,18 @@ static u64 rmw_mem(struct engine *e, int seg, u64 off, int size, bool atomic,
 			return old;
 		}
 	}
-	old = mem_read_w(e, seg, off, size);
-	new = fn(old, src, aux) & size_mask(size);
-	mem_write(e, seg, off, size, new);
+	u64 la = seg_linear(e, seg, off, size, true);
+	struct tlb_entry *t = &e->tlb.w[(la >> 12) & (TLB_SIZE - 1)];
+	if (likely(t->tag == tlb_tag(e, la) && (la & 0xfff) + size <= 4096)) {
+		u8 *p = (u8 *)(uintptr_t)(la + t->addend);
+		old = host_ld(p, size);
+		new = fn(old, src, aux) & size_mask(size);
+		host_st(p, size, new);
+	} else {
+		old = mem_read_la(e, la, size, ACC_W);
+		new = fn(old, src, aux) & size_mask(size);
+		mem_write_la(e, la, size, new);
+	}
 	*newp = new;
 	return old;
 }
@@ -106,7 +115,7 @@ static void alu_flags(struct engine *e, int op, int size, u64 a, u64 b, u64 cf)
 
 static u64 carry_in(struct engine *e, int op)
 {
-	return (op == 2 || op == 3) ? flags_get(e) & X86_FL_CF : 0;
+	return (op == 2 || op == 3) ? flags_cf(e) : 0;
 }
 
 #define ALU_RMW(n)                                                              \
@@ -206,7 +215,7 @@ static u64 rmw_inc(u64 a, u64 b, u64 aux)
 
 static void inc_dec_flags(struct engine *e, int size, u64 old, bool dec)
 {
-	u64 cf = flags_get(e) & X86_FL_CF;
+	u64 cf = flags_cf(e);
 	lf_set(e, dec ? LF_DEC : LF_INC, size, dec ? old - 1 : old + 1, old, 1);
 	e->lf_cf = cf;
 }
