@@ -1,7 +1,8 @@
 /*
  * libc interposition for `softkvm run`: open of the KVM device path, ioctl,
- * close (one fd, close_range, closefrom), the dup family and mmap.  Every call that is not about a softkvm handle
- * goes straight to the next definition (libc).
+ * close (one fd, close_range, closefrom), the dup family and mmap.  Every
+ * call that is not about a softkvm handle goes straight to the next
+ * definition (libc).
  *
  * Interposition is active only when SOFTKVM_DEVICE names the path to answer
  * for (`softkvm run` sets it to /dev/kvm); a program that merely links the
