@@ -206,6 +206,18 @@ int main(void)
 	ioctl(vcpu, KVM_GET_VCPU_EVENTS, &g);
 	T_OK(g.exception.injected && g.exception.nr == 1, "the #DB shows as an exception");
 	T_ERR(ioctl(vcpu, KVM_SET_GUEST_DEBUG, &gd), EBUSY, "INJECT_DB with an exception queued");
+	/* KVM_SET_REGS drops a pending exception with its context. */
+	struct kvm_regs regs;
+	ioctl(vcpu, KVM_GET_REGS, &regs);
+	T_EQ(ioctl(vcpu, KVM_SET_REGS, &regs), 0, "SET_REGS");
+	ioctl(vcpu, KVM_GET_VCPU_EVENTS, &g);
+	T_OK(!g.exception.injected && !g.exception.pending, "SET_REGS dropped the pending #DB");
+	/* #BP and #OF are software exceptions: never reported. */
+	memset(&e, 0, sizeof(e));
+	e.exception.injected = 1;
+	e.exception.nr = 3;
+	g = ev_set(e, 0, "an injected #BP");
+	T_OK(!g.exception.injected && g.exception.nr == 3, "#BP is not reported as injected");
 
 	/* Wrong fd types. */
 	T_ERR(ioctl(vm, KVM_GET_VCPU_EVENTS, &g), ENOTTY, "GET_VCPU_EVENTS on the VM fd");
