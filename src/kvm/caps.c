@@ -36,7 +36,8 @@ static const struct cap_row caps[] = {
 	{KVM_CAP_IMMEDIATE_EXIT, 1},
 	{KVM_CAP_HLT, 1},	/* HLT exits to userspace as KVM_EXIT_HLT */
 	{KVM_CAP_USER_NMI, 1},	/* KVM_NMI (kvm/run.c) */
-	{KVM_CAP_USER_NMI, 1},	/* KVM_NMI (kvm/run.c) */
+	/* single-step, INT3 and execution breakpoints exit as KVM_EXIT_DEBUG */
+	{KVM_CAP_SET_GUEST_DEBUG, 1},
 	/* Coalesced MMIO/PIO (kvm/coalesced_mmio.c): the ring page's offset */
 	{KVM_CAP_COALESCED_MMIO, KVM_COALESCED_MMIO_PAGE_OFFSET},
 	{KVM_CAP_COALESCED_PIO, 1},

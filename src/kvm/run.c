@@ -109,6 +109,15 @@ static long exit_to_run(struct skvm_vcpu *vcpu, const struct x86_exit *x)
 		run->exit_reason = KVM_EXIT_IRQ_WINDOW_OPEN;
 		skvm_stat_inc(st, VCPU_STAT_IRQ_WINDOW_EXITS);
 		break;
+	case X86_EXIT_DEBUG:
+		run->exit_reason = KVM_EXIT_DEBUG;
+		run->debug.arch.exception = x->debug.exception;
+		run->debug.arch.pc = x->debug.pc;
+		if (x->debug.has_dr) {
+			run->debug.arch.dr6 = x->debug.dr6;
+			run->debug.arch.dr7 = x->debug.dr7;
+		}
+		break;
 	case X86_EXIT_INTERNAL:
 		/* As prepare_emulation_failure_exit(): flags, then the
 		 * instruction bytes in the ABI part of emulation_failure. */

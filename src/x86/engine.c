@@ -869,11 +869,40 @@ static void exec_insn(struct engine *e, const struct insn *i)
 	e->shadow = e->shadow_pending;
 }
 
+/*
+ * KVM_GUESTDBG_USE_HW_BP: the VMM's DR0-3/DR7 (guest_debug_db).  Execution
+ * breakpoints exit with #DB before the instruction, as the hardware fault
+ * KVM intercepts; data breakpoints are not implemented and say so.
+ */
+static void hw_breakpoints(struct engine *e)
+{
+	const struct x86_cpu *c = e->cpu;
+	u64 dr7 = c->guest_debug_db[7];
+	for (int n = 0; n < 4; n++) {
+		if (!((dr7 >> (2 * n)) & 3))
+			continue;
+		if ((dr7 >> (16 + 4 * n)) & 3)
+			raise_internal(e); /* data or I/O breakpoint */
+		if (c->guest_debug_db[n] == linear_rip(e) && !(c->rflags & X86_FL_RF)) {
+			struct x86_exit *x = e->exit;
+			x->reason = X86_EXIT_DEBUG;
+			x->debug.exception = EXC_DB;
+			x->debug.pc = linear_rip(e);
+			x->debug.dr6 = 0xffff0ff0 | BIT(n);
+			x->debug.dr7 = dr7;
+			x->debug.has_dr = true;
+			unwind_exit(e);
+		}
+	}
+}
+
 /* One instruction, decoded afresh (single-step, page-crossing code). */
 static void step(struct engine *e)
 {
 	struct x86_cpu *c = e->cpu;
 	bool tf = c->rflags & X86_FL_TF;
+	if (c->guest_debug & KVM_GUESTDBG_USE_HW_BP)
+		hw_breakpoints(e);
 	e->cur_insn = NULL;
 	decode(e, &e->cur);
 	exec_insn(e, &e->cur);
@@ -987,6 +1016,11 @@ static void inject_events(struct engine *e)
 	}
 }
 
+u64 linear_rip(struct engine *e)
+{
+	return e->code64 ? e->cpu->rip : (u32)(e->cpu->seg[S_CS].base + e->cpu->rip);
+}
+
 /* The VMM changed the memslots: continue with the new map. */
 static void map_refresh(struct engine *e)
 {
@@ -1067,10 +1101,19 @@ void x86_run(struct x86_cpu *cpu, struct x86_env *env, struct x86_exit *exit)
 		}
 		/* single-step, or watch for the interrupt window at every
 		 * instruction as interrupt-window exiting does */
-		if ((cpu->rflags & X86_FL_TF) || env->irq_window)
+		if ((cpu->rflags & X86_FL_TF) || env->irq_window || cpu->guest_debug)
 			step(e);
 		else
 			run_block(e);
+		if ((cpu->guest_debug & KVM_GUESTDBG_SINGLESTEP) && exit->reason == X86_EXIT_NONE) {
+			/* as VMX's #DB intercept reports a single step */
+			exit->reason = X86_EXIT_DEBUG;
+			exit->debug.exception = EXC_DB;
+			exit->debug.pc = linear_rip(e);
+			exit->debug.dr6 = 0xffff0ff0 | BIT(14);
+			exit->debug.dr7 = cpu->dr7;
+			exit->debug.has_dr = true;
+		}
 		if (exit->reason != X86_EXIT_NONE)
 			break;
 	}

@@ -41,6 +41,7 @@ enum x86_exit_reason {
 	X86_EXIT_INTERNAL, /* emulation failure: insn holds the bytes */
 	X86_EXIT_KICK,	   /* kick, poll or env->stop */
 	X86_EXIT_IRQ_WINDOW, /* env->irq_window and the window is open */
+	X86_EXIT_DEBUG,	   /* KVM_SET_GUEST_DEBUG single-step or breakpoint */
 };
 
 struct x86_exit {
@@ -62,6 +63,12 @@ struct x86_exit {
 			u8 len;
 			u8 bytes[15];
 		} insn;
+		struct {
+			u32 exception;
+			u64 pc; /* linear address */
+			u64 dr6, dr7;
+			bool has_dr;
+		} debug;
 	};
 };
 

@@ -233,6 +233,7 @@ __attribute__((noreturn)) void raise_exc(struct engine *e, int vec, int err);
 __attribute__((noreturn)) void raise_internal(struct engine *e);
 __attribute__((noreturn)) void unwind_exit(struct engine *e);
 void mode_update(struct engine *e);
+u64 linear_rip(struct engine *e); /* CS.base + RIP */
 /* A kick, env->stop or (polled now, or every few thousand calls) a signal. */
 bool engine_stop_requested(struct engine *e, bool poll_now);
 void tlb_flush(struct engine *e);

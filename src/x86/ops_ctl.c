@@ -1,6 +1,8 @@
 /*
  * Control transfer, stack, string and port instructions.
  */
+#include <linux/kvm.h>
+
 #include "x86/exec.h"
 
 /* ---- stack ---- */
@@ -372,6 +374,14 @@ void op_int_n(struct engine *e, const struct insn *i)
 void op_int3(struct engine *e, const struct insn *i)
 {
 	(void)i;
+	if (e->cpu->guest_debug & KVM_GUESTDBG_USE_SW_BP) {
+		/* the VMM's breakpoint: exit with RIP on the INT3 */
+		e->exit->reason = X86_EXIT_DEBUG;
+		e->exit->debug.exception = EXC_BP;
+		e->exit->debug.pc = linear_rip(e);
+		e->exit->debug.has_dr = false;
+		unwind_exit(e);
+	}
 	soft_int(e, EXC_BP);
 }
 

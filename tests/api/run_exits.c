@@ -390,6 +390,53 @@ static void test_string_io(void)
 	T_EQ(r.rdi & 0xffff, 0x2ff6, "string: DI advanced");
 }
 
+/* KVM_SET_GUEST_DEBUG: single-step and software breakpoints exit with
+ * KVM_EXIT_DEBUG (exception, linear pc). */
+static void test_guest_debug(void)
+{
+	static const unsigned char code[] = {
+		0x90,		/* 1000 nop */
+		0x40,		/* 1001 inc ax */
+		0xcc,		/* 1002 int3 */
+		0xf4,		/* 1003 hlt */
+	};
+	load(code, sizeof(code));
+	struct kvm_guest_debug g = {.control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP};
+	T_EQ(ioctl(vcpu, KVM_SET_GUEST_DEBUG, &g), 0, "debug: single-step on");
+	T_EQ(do_run(), 0, "debug: step 1");
+	T_EQ(run->exit_reason, KVM_EXIT_DEBUG, "debug: single-step exits with KVM_EXIT_DEBUG");
+	T_EQ(run->debug.arch.exception, 1, "debug: single-step is #DB");
+	T_EQ(run->debug.arch.pc, 0x1001, "debug: pc after one instruction");
+	T_EQ(run->debug.arch.dr6 & 0x4000, 0x4000, "debug: DR6.BS");
+	T_EQ(do_run(), 0, "debug: step 2");
+	T_EQ(run->debug.arch.pc, 0x1002, "debug: pc after two instructions");
+	g.control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_SW_BP;
+	T_EQ(ioctl(vcpu, KVM_SET_GUEST_DEBUG, &g), 0, "debug: software breakpoints on");
+	T_EQ(do_run(), 0, "debug: run to INT3");
+	T_EQ(run->exit_reason, KVM_EXIT_DEBUG, "debug: INT3 exits with KVM_EXIT_DEBUG");
+	T_EQ(run->debug.arch.exception, 3, "debug: INT3 is #BP");
+	T_EQ(run->debug.arch.pc, 0x1002, "debug: pc on the INT3");
+	T_EQ(rip(), 0x1002, "debug: RIP stays on the INT3");
+	ram[CODE + 2] = 0x90;
+	load(code, sizeof(code));
+	ram[CODE + 2] = 0x90;
+	g.control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_HW_BP;
+	g.arch.debugreg[0] = 0x1001;
+	g.arch.debugreg[7] = 0x1; /* L0, execute, one byte */
+	T_EQ(ioctl(vcpu, KVM_SET_GUEST_DEBUG, &g), 0, "debug: hardware breakpoint on");
+	T_EQ(do_run(), 0, "debug: run to the breakpoint");
+	T_EQ(run->exit_reason, KVM_EXIT_DEBUG, "debug: execution breakpoint exits");
+	T_EQ(run->debug.arch.exception, 1, "debug: breakpoint is #DB");
+	T_EQ(run->debug.arch.pc, 0x1001, "debug: pc at the breakpoint, before the instruction");
+	T_EQ(run->debug.arch.dr6 & 0xf, 1, "debug: DR6.B0");
+	T_EQ(rax() & 0xffff, 0, "debug: the instruction did not run");
+	memset(&g, 0, sizeof(g));
+	T_EQ(ioctl(vcpu, KVM_SET_GUEST_DEBUG, &g), 0, "debug: off");
+	T_EQ(do_run(), 0, "debug: run on");
+	T_EQ(run->exit_reason, KVM_EXIT_HLT, "debug: HLT without debugging");
+	T_EQ(rax() & 0xffff, 1, "debug: the stepped INC ran once");
+}
+
 /* Code changed by the VMM or by the guest itself runs as changed. */
 static void test_smc(void)
 {
@@ -423,6 +470,7 @@ int main(void)
 	test_readonly();
 	test_immediate_exit();
 	test_smc();
+	test_guest_debug();
 	test_string_io();
 	test_interrupts();
 	test_signals();
