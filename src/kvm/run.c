@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "kvm/kvm.h"
+#include "kvm/coalesced_mmio.h"
 #include "kvm/stats.h"
 #include "kvm/x86_ioctl.h"
 #include "x86/engine.h"
@@ -59,6 +60,11 @@ static bool signal_poll(void *opaque)
 		if ((w & BIT(n - 1)) && signal_interrupts(n))
 			return true;
 	return false;
+}
+
+static bool coalesce(void *opaque, u64 addr, u32 len, const void *data, bool pio)
+{
+	return skvm_cmmio_write(opaque, addr, len, data, pio);
 }
 
 static void exit_common(struct skvm_vcpu *vcpu)
@@ -166,6 +172,8 @@ long skvm_vcpu_run(struct skvm_vcpu *vcpu)
 		.poll = signal_poll,
 		.opaque = &ctx,
 		.irq_window = run->request_interrupt_window,
+		.coalesce = vcpu->vm->cmmio ? coalesce : NULL,
+		.coalesce_opaque = vcpu->vm->cmmio,
 	};
 	struct x86_exit x = {0};
 	x86_complete_mmio_read(cpu, run->mmio.data);

@@ -235,6 +235,9 @@ static void mmio_write(struct engine *e, u64 gpa, int n, u64 v)
 {
 	/* One MMIO write per instruction: it is reported after the
 	 * instruction completed, as KVM completes the emulation first. */
+	const struct x86_env *env = e->env;
+	if (env->coalesce && env->coalesce(env->coalesce_opaque, gpa, n, &v, false))
+		return;
 	if (e->exit->reason != X86_EXIT_NONE)
 		raise_internal(e);
 	mmio_exit(e, gpa, n, true, v);
@@ -646,6 +649,9 @@ u64 io_in(struct engine *e, u16 port, int size)
 
 void io_out(struct engine *e, u16 port, int size, u64 v)
 {
+	const struct x86_env *env = e->env;
+	if (env->coalesce && env->coalesce(env->coalesce_opaque, port, size, &v, true))
+		return;
 	if (e->exit->reason != X86_EXIT_NONE)
 		raise_internal(e);
 	struct x86_exit *x = e->exit;

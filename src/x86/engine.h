@@ -30,6 +30,10 @@ struct x86_env {
 	 * kvm/ uses it to notice signals without a system call per block. */
 	bool (*poll)(void *opaque);
 	void *opaque;
+	/* A guest MMIO (pio false) or port write the VMM asked to coalesce:
+	 * true = queued, no exit.  NULL: every such write exits. */
+	bool (*coalesce)(void *opaque, u64 addr, u32 len, const void *data, bool pio);
+	void *coalesce_opaque;
 };
 
 enum x86_exit_reason {
