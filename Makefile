@@ -43,10 +43,21 @@ GUEST_RUNNER := $(O)/tests/guest/run_guest
 TVM := tests/guest/tvm.c tests/guest/tvm.h
 DIFF := $(O)/tests/diff/diff
 
+# The fuzz target: its own clang build of the library (coverage + ASan +
+# UBSan), linked directly (the preload door stays out), under build/fuzz/.
+FUZZ_O := build/fuzz
+FUZZ_CFLAGS := -std=gnu11 -g -O1 -fno-omit-frame-pointer -Wall -Wextra \
+	-Wno-missing-field-initializers -Wno-unused-parameter \
+	-fsanitize=address,undefined -fno-sanitize-recover=all \
+	-D_FILE_OFFSET_BITS=64 -Isrc -Iinclude
+FUZZ_LIB_OBJS := $(patsubst %.c,$(FUZZ_O)/obj/%.o,$(filter-out src/preload/%,$(LIB_SRCS)))
+FUZZ_TARGET := $(FUZZ_O)/fuzz_run
+FUZZ_SECONDS ?= 60
+
 LIB := $(O)/libsoftkvm.so
 TOOL := $(O)/softkvm
 
-.PHONY: all lib tests test test-suite check-api check-guest check-diff run deps clean
+.PHONY: all lib tests test test-suite check-api check-guest check-diff fuzz fuzz-short bench run deps clean
 .DEFAULT_GOAL := all
 
 all: $(LIB) $(TOOL) tests
@@ -94,8 +105,28 @@ $(DIFF): tests/diff/diff.c tests/diff/kernel.S tests/diff/layout.h $(TVM)
 
 tests: $(API_TESTS) $(GUEST_RUNNER) $(GUEST_ELFS) $(DIFF)
 
+$(FUZZ_O)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -fvisibility=hidden -MMD -MP -c $< -o $@
+
+$(FUZZ_TARGET): tests/fuzz/fuzz_run.c $(TVM) $(FUZZ_LIB_OBJS)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -Itests/guest -DTVM_DIRECT -o $@ \
+		tests/fuzz/fuzz_run.c tests/guest/tvm.c $(FUZZ_LIB_OBJS) $(LDLIBS_ALL)
+
+fuzz: $(FUZZ_TARGET)
+
+# FUZZ_SECONDS of fuzzing from the corpus kept in build/fuzz/corpus; a
+# crash, sanitizer report or hang (-timeout) fails, leaving the input in
+# build/fuzz/ (replay: build/fuzz/fuzz_run FILE).
+fuzz-short: $(FUZZ_TARGET)
+	@mkdir -p $(FUZZ_O)/corpus
+	@cd $(FUZZ_O) && ./fuzz_run -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+		-max_len=4096 -print_final_stats=1 corpus ../../tests/fuzz/seeds \
+		> fuzz.log 2>&1; rc=$$?; grep -E '^(stat::|==|SUMMARY|ERROR|INFO: Running|artifact|Test unit|Base64|fuzz_run:|\s+#[0-9]+ 0x)' fuzz.log | tail -60; \
+		echo "fuzz-short: exit $$rc (log: $(FUZZ_O)/fuzz.log)"; exit $$rc
+
 deps:
-	@sh tools/deps.sh build
+	@sh tools/deps.sh build fuzz
 
 # The conformance suite against softkvm (and the host's /dev/kvm if present).
 check-api: $(LIB) $(TOOL) $(API_TESTS)
@@ -123,4 +154,4 @@ run: deps all
 clean:
 	rm -rf build
 
--include $(LIB_OBJS:.o=.d) $(TOOL_OBJS:.o=.d)
+-include $(LIB_OBJS:.o=.d) $(TOOL_OBJS:.o=.d) $(FUZZ_LIB_OBJS:.o=.d)

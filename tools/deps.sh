@@ -6,6 +6,8 @@ pkgs=""
 for g in "$@"; do
 	case "$g" in
 	build) pkgs="$pkgs gcc make libc6-dev linux-libc-dev perl binutils" ;;
+	# libFuzzer and the sanitizer runtimes for clang come with libclang-rt
+	fuzz) pkgs="$pkgs clang libclang-rt-14-dev" ;;
 	*) echo "deps.sh: unknown group $g" >&2; exit 2 ;;
 	esac
 done

@@ -14,6 +14,17 @@
 
 #include "tvm.h"
 
+/* TVM_DIRECT: talk to a linked-in softkvm through its direct API (the fuzz
+ * target) instead of open("/dev/kvm") and ioctl(2). */
+#ifdef TVM_DIRECT
+#include "softkvm.h"
+#define open_kvm() softkvm_open(O_RDWR | O_CLOEXEC)
+#define ioctl softkvm_ioctl
+#define close softkvm_close
+#else
+#define open_kvm() open("/dev/kvm", O_RDWR | O_CLOEXEC)
+#endif
+
 __attribute__((format(printf, 2, 3))) static int tvm_fail(struct tvm *t, const char *fmt, ...)
 {
 	va_list ap;
@@ -41,19 +52,23 @@ int tvm_create(struct tvm *t, size_t mem_size)
 {
 	memset(t, 0, sizeof(*t));
 	t->kvm = t->vm = t->vcpu = -1;
-	t->kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	t->kvm = open_kvm();
 	if (t->kvm < 0)
 		return tvm_fail(t, "open /dev/kvm");
 	t->vm = ioctl(t->kvm, KVM_CREATE_VM, 0);
 	if (t->vm < 0)
 		return tvm_fail(t, "KVM_CREATE_VM");
+	/* Guest memory with inaccessible pages around it and over the MMIO
+	 * hole: a backend touching anything but guest RAM crashes here. */
 	t->mem_size = mem_size;
-	t->mem = mmap(NULL, mem_size, PROT_READ | PROT_WRITE,
-		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (t->mem == MAP_FAILED) {
-		t->mem = NULL;
+	uint8_t *m = mmap(NULL, mem_size + 2 * TVM_GUARD, PROT_NONE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (m == MAP_FAILED)
 		return tvm_fail(t, "mmap guest memory");
-	}
+	t->mem = m + TVM_GUARD;
+	if (mprotect(t->mem, TVM_HOLE, PROT_READ | PROT_WRITE) ||
+	    mprotect(t->mem + TVM_HIGH, mem_size - TVM_HIGH, PROT_READ | PROT_WRITE))
+		return tvm_fail(t, "mprotect guest memory");
 	if (tvm_slot(t, 0, 0, TVM_HOLE) || tvm_slot(t, 1, TVM_HIGH, mem_size - TVM_HIGH))
 		return -1;
 	t->vcpu = ioctl(t->vm, KVM_CREATE_VCPU, 0);
@@ -82,7 +97,7 @@ void tvm_destroy(struct tvm *t)
 	if (t->kvm >= 0)
 		close(t->kvm);
 	if (t->mem)
-		munmap(t->mem, t->mem_size);
+		munmap(t->mem - TVM_GUARD, t->mem_size + 2 * TVM_GUARD);
 	free(t->cpuid);
 	memset(t, 0, sizeof(*t));
 	t->kvm = t->vm = t->vcpu = -1;

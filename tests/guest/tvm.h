@@ -26,6 +26,7 @@
 #define TVM_STACK 0x7000
 #define TVM_HOLE 0xA0000
 #define TVM_HIGH 0x100000
+#define TVM_GUARD 0x10000	/* PROT_NONE on both sides of guest memory */
 
 #define TVM_SEL_CODE64 0x08
 #define TVM_SEL_DATA 0x10
