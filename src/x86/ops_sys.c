@@ -62,33 +62,6 @@ void op_rdtscp(struct engine *e, const struct insn *i)
 
 /* ---- control registers (SDM Vol. 3A 2.5, and the MOV CR #GP list) ---- */
 
-static u64 cr4_reserved(struct engine *e)
-{
-	struct x86_cpu *c = e->cpu;
-	/* bits the CPU model does not back are reserved */
-	u64 r = ~(u64)(X86_CR4_VME | X86_CR4_PVI | X86_CR4_TSD | X86_CR4_DE |
-		       X86_CR4_PSE | X86_CR4_PAE | X86_CR4_MCE | X86_CR4_PGE |
-		       X86_CR4_PCE | X86_CR4_OSFXSR | X86_CR4_OSXMMEXCPT |
-		       X86_CR4_UMIP | X86_CR4_LA57 | X86_CR4_FSGSBASE |
-		       X86_CR4_PCIDE | X86_CR4_OSXSAVE | X86_CR4_SMEP |
-		       X86_CR4_SMAP | X86_CR4_PKE);
-	struct { u64 bit; u32 fn, idx; int reg, b; } dep[] = {
-		{X86_CR4_UMIP, 7, 0, 2, 2}, {X86_CR4_LA57, 7, 0, 2, 16},
-		{X86_CR4_FSGSBASE, 7, 0, 1, 0}, {X86_CR4_PCIDE, 1, 0, 2, 17},
-		{X86_CR4_OSXSAVE, 1, 0, 2, 26}, {X86_CR4_SMEP, 7, 0, 1, 7},
-		{X86_CR4_SMAP, 7, 0, 1, 20}, {X86_CR4_PKE, 7, 0, 2, 3},
-		{X86_CR4_VME, 1, 0, 3, 1}, {X86_CR4_PVI, 1, 0, 3, 1},
-		{X86_CR4_DE, 1, 0, 3, 2}, {X86_CR4_PSE, 1, 0, 3, 3},
-		{X86_CR4_PAE, 1, 0, 3, 6}, {X86_CR4_MCE, 1, 0, 3, 7},
-		{X86_CR4_PGE, 1, 0, 3, 13}, {X86_CR4_OSFXSR, 1, 0, 3, 24},
-		{X86_CR4_OSXMMEXCPT, 1, 0, 3, 25},
-	};
-	for (size_t k = 0; k < ARRAY_SIZE(dep); k++)
-		if (!x86_cpuid_has(c, dep[k].fn, dep[k].idx, dep[k].reg, dep[k].b))
-			r |= dep[k].bit;
-	return r;
-}
-
 static u64 phys_bits_mask(struct engine *e)
 {
 	u32 out[4];
@@ -105,13 +78,10 @@ void cr_write(struct engine *e, int cr, u64 v)
 	switch (cr) {
 	case 0: {
 		u64 old = c->cr0;
-		if (v >> 32)
+		/* the MSR layer's CR rules, shared with KVM_SET_SREGS */
+		if (!x86_cr0_valid(c, v))
 			raise_exc(e, EXC_GP, 0);
 		v |= X86_CR0_ET;
-		if ((v & X86_CR0_PG) && !(v & X86_CR0_PE))
-			raise_exc(e, EXC_GP, 0);
-		if ((v & X86_CR0_NW) && !(v & X86_CR0_CD))
-			raise_exc(e, EXC_GP, 0);
 		bool pg_on = (v & X86_CR0_PG) && !(old & X86_CR0_PG);
 		bool pg_off = !(v & X86_CR0_PG) && (old & X86_CR0_PG);
 		if (pg_on && (c->efer & X86_EFER_LME)) {
@@ -147,7 +117,7 @@ void cr_write(struct engine *e, int cr, u64 v)
 		break;
 	case 4: {
 		u64 old = c->cr4;
-		if (v & cr4_reserved(e))
+		if (!x86_cr4_valid(c, v))
 			raise_exc(e, EXC_GP, 0);
 		if ((c->efer & X86_EFER_LMA) && !(v & X86_CR4_PAE))
 			raise_exc(e, EXC_GP, 0);
