@@ -54,6 +54,12 @@ FUZZ_LIB_OBJS := $(patsubst %.c,$(FUZZ_O)/obj/%.o,$(filter-out src/preload/%,$(L
 FUZZ_TARGET := $(FUZZ_O)/fuzz_run
 FUZZ_SECONDS ?= 60
 
+# Benchmarks: the same integer-only C natively and as a ring-3 guest.
+BENCH := $(O)/bench/bench
+BENCH_GUEST := $(O)/bench/guest.bin
+BENCH_JOB_CFLAGS := -std=gnu11 $(WARNINGS) -O2 -mgeneral-regs-only \
+	-fno-tree-loop-distribute-patterns -fno-stack-protector
+
 LIB := $(O)/libsoftkvm.so
 TOOL := $(O)/softkvm
 
@@ -115,6 +121,31 @@ $(FUZZ_TARGET): tests/fuzz/fuzz_run.c $(TVM) $(FUZZ_LIB_OBJS)
 
 fuzz: $(FUZZ_TARGET)
 
+$(O)/bench/jobs-host.o: bench/jobs.c bench/jobs.h
+	@mkdir -p $(@D)
+	$(CC) $(BENCH_JOB_CFLAGS) -c $< -o $@
+
+$(BENCH): bench/bench.c bench/jobs.h $(O)/bench/jobs-host.o $(TVM)
+	$(CC) $(CFLAGS_ALL) -Ibench -Itests/guest -o $@ $< $(O)/bench/jobs-host.o \
+		tests/guest/tvm.c $(MODE_LDFLAGS)
+
+$(BENCH_GUEST): bench/start.S bench/jobs.c bench/jobs.h bench/guest.ld
+	@mkdir -p $(@D)
+	$(CC) $(BENCH_JOB_CFLAGS) -ffreestanding -fno-pic -fno-pie -mno-red-zone \
+		-Ibench -c bench/jobs.c -o $(O)/bench/jobs-guest.o
+	$(CC) -Ibench -c bench/start.S -o $(O)/bench/start.o
+	$(LD) -m elf_x86_64 -T bench/guest.ld -o $(@:.bin=.elf) $(O)/bench/start.o \
+		$(O)/bench/jobs-guest.o
+	objcopy -O binary $(@:.bin=.elf) $@
+
+# Not part of make test.  Each run times the native jobs and the guest in
+# the same invocation: under softkvm, then on the host's /dev/kvm.
+bench: $(BENCH) $(BENCH_GUEST) $(LIB) $(TOOL)
+	@echo "== softkvm"
+	-@$(TOOL) run -- $(BENCH) $(BENCH_GUEST)
+	@if [ -z "$$SKVM_NO_HOST" ] && [ -r /dev/kvm ] && [ -w /dev/kvm ]; then \
+		echo "== host /dev/kvm"; $(BENCH) $(BENCH_GUEST); fi
+
 # FUZZ_SECONDS of fuzzing from the corpus kept in build/fuzz/corpus; a
 # crash, sanitizer report or hang (-timeout) fails, leaving the input in
 # build/fuzz/ (replay: build/fuzz/fuzz_run FILE).
@@ -147,6 +178,7 @@ test-suite: check-api check-guest check-diff
 test: deps
 	$(MAKE) MODE=release test-suite
 	$(MAKE) MODE=debug test-suite
+	$(MAKE) fuzz-short
 
 run: deps all
 	$(TOOL) info

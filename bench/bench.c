@@ -1,0 +1,226 @@
+/*
+ * Benchmark runner: each job natively, then as a long-mode guest at CPL 3
+ * on whatever /dev/kvm this process gets (the host's, or softkvm's under
+ * `softkvm run`), in the same invocation.  Prints per job the native and
+ * guest times, the slowdown, and guest instructions per second estimated
+ * from the native run's retired user instructions (perf counter; the guest
+ * runs the same C compiled the same way).
+ *
+ * Usage: bench GUEST.bin.  SKVM_BENCH_SCALE (default 1) scales the work.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <linux/perf_event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "jobs.h"
+#include "tvm.h"
+
+#define MEM_SIZE (BENCH_BUF + (576ull << 20))
+#define MIB (1ull << 20)
+
+struct job {
+	const char *name;
+	uint64_t job, arg[3];
+	int buf_args;	/* how many leading args are buffer offsets */
+};
+
+static double now(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+static int perf_fd = -1;
+
+static void perf_open(void)
+{
+	struct perf_event_attr a;
+	memset(&a, 0, sizeof(a));
+	a.size = sizeof(a);
+	a.type = PERF_TYPE_HARDWARE;
+	a.config = PERF_COUNT_HW_INSTRUCTIONS;
+	a.exclude_kernel = 1;
+	a.exclude_hv = 1;
+	a.disabled = 1;
+	perf_fd = (int)syscall(SYS_perf_event_open, &a, 0, -1, -1, 0);
+}
+
+static uint8_t *read_image(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	static uint8_t img[1 << 20];
+	*len = fread(img, 1, sizeof(img), f);
+	fclose(f);
+	return img;
+}
+
+/* Native: the job's buffer offsets are relative to a host buffer. */
+static uint64_t run_native(const struct job *j, uint8_t *buf, double *secs, long long *insns)
+{
+	struct bench_params p = { .job = j->job };
+	for (int i = 0; i < 3; i++)
+		p.arg[i] = j->arg[i] + (i < j->buf_args ? (uint64_t)(uintptr_t)buf : 0);
+	if (perf_fd >= 0) {
+		ioctl(perf_fd, PERF_EVENT_IOC_RESET, 0);
+		ioctl(perf_fd, PERF_EVENT_IOC_ENABLE, 0);
+	}
+	double t0 = now();
+	uint64_t r = bench_job(&p);
+	*secs = now() - t0;
+	*insns = -1;
+	if (perf_fd >= 0) {
+		ioctl(perf_fd, PERF_EVENT_IOC_DISABLE, 0);
+		if (read(perf_fd, insns, sizeof(*insns)) != sizeof(*insns))
+			*insns = -1;
+	}
+	return r;
+}
+
+static struct tvm vm;
+
+static int guest_prepare(const uint8_t *img, size_t len, char *err, size_t n)
+{
+	if (tvm_create(&vm, MEM_SIZE) || tvm_set_cpuid(&vm)) {
+		snprintf(err, n, "%s: %s", vm.err, strerror(vm.err_errno));
+		return -1;
+	}
+	memcpy(tvm_ptr(&vm, BENCH_LOAD), img, len);
+	memset(tvm_ptr(&vm, BENCH_BUF), 0, MEM_SIZE - BENCH_BUF);
+	uint64_t *idt = tvm_ptr(&vm, 0x9000);
+	for (int v = 0; v < 256; v++) {
+		idt[2 * v] = (BENCH_FAULT & 0xffff) | (0x08ull << 16) | (0x8eull << 40) |
+			     ((uint64_t)(BENCH_FAULT >> 16 & 0xffff) << 48);
+		idt[2 * v + 1] = 0;
+	}
+	return 0;
+}
+
+/* 0 done, 1 the backend gave up (internal error), -1 other failure */
+static int run_guest(const struct job *j, uint64_t *result, double *secs, char *err, size_t n)
+{
+	struct bench_params *p = tvm_ptr(&vm, BENCH_PARAMS);
+	memset(p, 0, sizeof(*p));
+	p->job = j->job;
+	for (int i = 0; i < 3; i++)
+		p->arg[i] = j->arg[i] + (i < j->buf_args ? BENCH_BUF : 0);
+	p->result = 0xbadbadbadull;
+	struct kvm_sregs sr;
+	if (tvm_setup_mode(&vm, 64, BENCH_LOAD, 1) || ioctl(vm.vcpu, KVM_GET_SREGS, &sr) < 0) {
+		snprintf(err, n, "%s: %s", vm.err, strerror(vm.err_errno));
+		return -1;
+	}
+	sr.idt.base = 0x9000;
+	sr.idt.limit = 4095;
+	if (ioctl(vm.vcpu, KVM_SET_SREGS, &sr) < 0) {
+		snprintf(err, n, "KVM_SET_SREGS: %s", strerror(errno));
+		return -1;
+	}
+	double t0 = now();
+	int r = ioctl(vm.vcpu, KVM_RUN, 0);
+	*secs = now() - t0;
+	if (r < 0) {
+		snprintf(err, n, "KVM_RUN: %s", strerror(errno));
+		return -1;
+	}
+	struct kvm_run *run = vm.run;
+	if (run->exit_reason == KVM_EXIT_INTERNAL_ERROR) {
+		struct kvm_regs regs;
+		ioctl(vm.vcpu, KVM_GET_REGS, &regs);
+		snprintf(err, n, "KVM_EXIT_INTERNAL_ERROR suberror %u at rip %#llx",
+			 run->internal.suberror, (unsigned long long)regs.rip);
+		return 1;
+	}
+	if (run->exit_reason != KVM_EXIT_IO || run->io.port != BENCH_PORT) {
+		snprintf(err, n, "unexpected exit %u", run->exit_reason);
+		return -1;
+	}
+	struct kvm_regs regs;
+	ioctl(vm.vcpu, KVM_GET_REGS, &regs);
+	const uint8_t *at = tvm_ptr(&vm, regs.rbx < MEM_SIZE ? regs.rbx : 0);
+	if (regs.rbx >= MEM_SIZE || *at != 0xf4) {
+		snprintf(err, n, "the job faulted at rip %#llx", (unsigned long long)regs.rbx);
+		return -1;
+	}
+	*result = p->result;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: bench GUEST.bin\n");
+		return 2;
+	}
+	const char *e = getenv("SKVM_BENCH_SCALE");
+	double scale = e ? atof(e) : 1.0;
+	if (scale <= 0)
+		scale = 1.0;
+	uint64_t s = (uint64_t)(scale * 1000);
+	const struct job jobs[] = {
+		{ "intloop", JOB_INTLOOP, { 200000 * s } },
+		{ "memset 512MiB", JOB_MEMSET, { 0, 512 * MIB * s / 1000 & ~7ull, 0x5a5a5a5a5a5a5a5aull }, 1 },
+		{ "memcpy 256MiB", JOB_MEMCPY, { 256 * MIB, 0, 256 * MIB * s / 1000 & ~7ull }, 2 },
+		{ "fib(35)", JOB_FIB, { 35 } },
+		{ "sieve 16MiB", JOB_SIEVE, { 0, 16 * MIB * s / 1000 }, 1 },
+	};
+	if (s > 1000) {
+		fprintf(stderr, "bench: SKVM_BENCH_SCALE must be <= 1 (guest memory is sized for 1)\n");
+		return 2;
+	}
+	size_t len;
+	const uint8_t *img = read_image(argv[1], &len);
+	if (!img) {
+		fprintf(stderr, "bench: cannot read %s\n", argv[1]);
+		return 1;
+	}
+	uint8_t *buf = mmap(NULL, 576 * MIB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (buf == MAP_FAILED) {
+		perror("mmap");
+		return 1;
+	}
+	/* Touch every buffer page first on both sides: the jobs time the CPU,
+	 * not the host's first-touch page faults. */
+	memset(buf, 0, 576 * MIB);
+	perf_open();
+	char err[200];
+	int have_guest = guest_prepare(img, len, err, sizeof(err)) == 0;
+	if (!have_guest)
+		printf("guest: %s\n", err);
+	printf("%-14s %10s %10s %9s %12s %12s  %s\n", "job", "native s", "guest s", "slowdown",
+	       "insns", "guest MIPS", "result");
+	int bad = 0;
+	for (size_t i = 0; i < sizeof(jobs) / sizeof(jobs[0]); i++) {
+		const struct job *j = &jobs[i];
+		double tn, tg = 0;
+		long long insns;
+		uint64_t rn = run_native(j, buf, &tn, &insns), rg = 0;
+		int g = have_guest ? run_guest(j, &rg, &tg, err, sizeof(err)) : -1;
+		char ins[32] = "n/a", mips[32] = "n/a";
+		if (insns >= 0)
+			snprintf(ins, sizeof(ins), "%lld", insns);
+		if (g == 0 && insns >= 0 && tg > 0)
+			snprintf(mips, sizeof(mips), "%.1f", insns / tg / 1e6);
+		if (g == 0) {
+			printf("%-14s %10.3f %10.3f %8.1fx %12s %12s  %s\n", j->name, tn, tg, tg / tn, ins,
+			       mips, rn == rg ? "same" : "DIFFERENT");
+			bad += rn != rg;
+		} else {
+			printf("%-14s %10.3f %10s %9s %12s %12s  %s\n", j->name, tn, "-", "-", ins, "-",
+			       have_guest ? err : "no guest");
+		}
+	}
+	if (have_guest)
+		tvm_destroy(&vm);
+	return bad ? 1 : 0;
+}
