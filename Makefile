@@ -38,6 +38,11 @@ TOOL_SRCS := $(wildcard tools/*.c)
 TOOL_OBJS := $(TOOL_SRCS:%.c=$(O)/obj/%.o)
 API_TESTS := $(patsubst tests/api/%.c,$(O)/tests/api/%,$(wildcard tests/api/*.c))
 
+# Unit tests (no fds): each links against the library's objects taken from
+# an archive, so a test may define its own version of a symbol.
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(O)/tests/unit/%,$(wildcard tests/unit/*.c))
+CORE_LIB := $(O)/libsoftkvm-core.a
+
 GUEST_ELFS := $(patsubst tests/guest/%.S,$(O)/tests/guest/%.elf,$(wildcard tests/guest/*.S))
 GUEST_RUNNER := $(O)/tests/guest/run_guest
 TVM := tests/guest/tvm.c tests/guest/tvm.h
@@ -63,7 +68,7 @@ BENCH_JOB_CFLAGS := -std=gnu11 $(WARNINGS) -O2 -mgeneral-regs-only \
 LIB := $(O)/libsoftkvm.so
 TOOL := $(O)/softkvm
 
-.PHONY: all lib tests test test-suite check-api check-guest check-diff fuzz fuzz-short bench run deps clean
+.PHONY: all lib tests test test-suite check-api check-unit check-guest check-diff fuzz fuzz-short bench run deps clean
 .DEFAULT_GOAL := all
 
 all: $(LIB) $(TOOL) tests
@@ -93,6 +98,17 @@ $(O)/tests/api/%: tests/api/%.c tests/api/t.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -Itests/api -o $@ $< $(MODE_LDFLAGS) -lpthread
 
+$(CORE_LIB): $(filter-out $(O)/obj/src/preload/%,$(LIB_OBJS))
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(O)/tests/unit/%: tests/unit/%.c $(CORE_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(CORE_LIB) $(MODE_LDFLAGS) $(LDLIBS_ALL)
+
+check-unit: $(UNIT_TESTS)
+	prove -f $(UNIT_TESTS)
+
 # Guest tests: tiny guests in GNU as, run by one plain KVM client.
 $(GUEST_RUNNER): tests/guest/run_guest.c $(TVM)
 	@mkdir -p $(@D)
@@ -109,7 +125,7 @@ $(DIFF): tests/diff/diff.c tests/diff/kernel.S tests/diff/layout.h $(TVM)
 	$(CC) $(CFLAGS_ALL) -Itests/guest -Itests/diff -o $@ tests/diff/diff.c \
 		tests/diff/kernel.S tests/guest/tvm.c $(MODE_LDFLAGS)
 
-tests: $(API_TESTS) $(GUEST_RUNNER) $(GUEST_ELFS) $(DIFF)
+tests: $(API_TESTS) $(UNIT_TESTS) $(GUEST_RUNNER) $(GUEST_ELFS) $(DIFF)
 
 $(FUZZ_O)/obj/%.o: %.c
 	@mkdir -p $(@D)
@@ -173,7 +189,7 @@ check-guest: $(LIB) $(TOOL) $(GUEST_RUNNER) $(GUEST_ELFS)
 check-diff: $(LIB) $(TOOL) $(DIFF)
 	SKVM_BUILD=$(O) prove -f --exec 'sh tests/api/tap-wrap.sh' $(DIFF)
 
-test-suite: check-api check-guest check-diff
+test-suite: check-api check-unit check-guest check-diff
 
 test: deps
 	$(MAKE) MODE=release test-suite
