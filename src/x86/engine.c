@@ -118,6 +118,7 @@ void mode_update(struct engine *e)
 	else
 		e->mode = M_PROT;
 	e->code64 = e->mode == M_LONG && c->seg[S_CS].l;
+	e->leave_block = true; /* decode mode or CPL may have changed */
 	e->def32 = !e->code64 && c->seg[S_CS].db;
 	/* KVM takes the CPL from SS.DPL (VMX does the same). */
 	u8 cpl = e->mode == M_REAL ? 0 : c->seg[S_SS].dpl;
@@ -127,7 +128,7 @@ void mode_update(struct engine *e)
 
 void tlb_flush(struct engine *e)
 {
-	e->tlb_flushed = true;
+	e->leave_block = true;
 	for (int i = 0; i < TLB_SIZE; i++)
 		e->tlb.r[i].tag = e->tlb.w[i].tag = e->tlb.x[i].tag = TLB_INVALID;
 }
@@ -841,11 +842,7 @@ static int trace_on = -1;
 
 static void trace(struct engine *e, const struct insn *i)
 {
-	if (trace_on < 0) {
-		const char *t = getenv("SKVM_TRACE");
-		trace_on = t && *t == '1';
-	}
-	if (!trace_on)
+	if (likely(!trace_on))
 		return;
 	fprintf(stderr, "skvm: %04x:%016llx rsp=%llx fl=%llx cpl=%d:", e->cpu->seg[S_CS].sel,
 		(unsigned long long)e->cpu->rip, (unsigned long long)e->cpu->gpr[R_RSP],
@@ -966,7 +963,7 @@ static void run_block(struct engine *e)
 		b->nbytes = 0;
 		b->closed = 0;
 	}
-	e->tlb_flushed = false;
+	e->leave_block = false;
 	for (int k = 0;; k++) {
 		const struct insn *i;
 		if (k < b->n) {
@@ -991,8 +988,7 @@ static void run_block(struct engine *e)
 		}
 		u64 fall = ip_wrap(e, c->rip + i->len);
 		exec_insn(e, i);
-		if (e->exit->reason != X86_EXIT_NONE || c->rip != fall ||
-		    mode_key(e) != mk || e->tlb_flushed)
+		if (e->exit->reason != X86_EXIT_NONE || c->rip != fall || e->leave_block)
 			return;
 	}
 }
@@ -1039,6 +1035,10 @@ static void map_refresh(struct engine *e)
 void x86_run(struct x86_cpu *cpu, struct x86_env *env, struct x86_exit *exit)
 {
 	struct engine *e = cpu->engine;
+	if (unlikely(trace_on < 0)) {
+		const char *t = getenv("SKVM_TRACE");
+		trace_on = t && *t == '1';
+	}
 	e->env = env;
 	e->exit = exit;
 	exit->reason = X86_EXIT_NONE;

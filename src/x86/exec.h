@@ -125,7 +125,7 @@ struct engine {
 	struct insn cur;
 	const struct insn *cur_insn; /* the instruction executing */
 	u32 poll_count;
-	bool tlb_flushed;	     /* a flush happened: leave the block */
+	bool leave_block;	     /* TLB flush or mode change: leave the block */
 	struct block *blocks[BLK_CACHE];
 };
 

@@ -87,6 +87,11 @@ void flags_set(struct engine *e, u64 v)
 /* The condition codes of Jcc/SETcc/CMOVcc (SDM Vol. 1, Appendix B). */
 bool cond_eval(struct engine *e, int cc)
 {
+	/* ZF and SF of any pending operation are those of its result */
+	if (e->lf_op != LF_NONE && ((cc >> 1) == 2 || (cc >> 1) == 4)) {
+		bool r = (cc >> 1) == 2 ? e->lf_res == 0 : !!(e->lf_res & sign_bit(e->lf_size));
+		return r ^ (cc & 1);
+	}
 	/* Fast paths for a pending CMP/SUB or logic result (the usual Jcc
 	 * predecessors): the condition straight from the operands. */
 	if (e->lf_op == LF_SUB || e->lf_op == LF_LOGIC) {
