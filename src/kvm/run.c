@@ -151,6 +151,16 @@ long skvm_vcpu_run(struct skvm_vcpu *vcpu)
 	struct x86_cpu *cpu = &vcpu->cpu;
 	if (!cpu->engine && x86_engine_init(cpu))
 		return -ENOMEM;
+	/* kvm_arch_vcpu_ioctl_run's checks, in its order: sync-regs masks
+	 * (KVM_CAP_SYNC_REGS is not offered, so valid bits are ignored),
+	 * then the TPR the VMM may have changed in kvm_run->cr8 (no
+	 * in-kernel LAPIC: the CR8 write rules apply). */
+	const u64 sync_valid = KVM_SYNC_X86_VALID_FIELDS;
+	if ((run->kvm_valid_regs & ~sync_valid) || (run->kvm_dirty_regs & ~sync_valid))
+		return -EINVAL;
+	if (run->cr8 > 15)
+		return -EINVAL;
+	cpu->cr8 = run->cr8;
 
 	sigset_t block, old;
 	sigfillset(&block);

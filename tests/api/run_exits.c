@@ -437,6 +437,29 @@ static void test_guest_debug(void)
 	T_EQ(rax() & 0xffff, 1, "debug: the stepped INC ran once");
 }
 
+/* kvm_run inputs checked at KVM_RUN: cr8 is the TPR (0-15), sync-regs
+ * masks take only known bits. */
+static void test_run_inputs(void)
+{
+	static const unsigned char hlt[] = {0xf4, 0xf4};
+	load(hlt, sizeof(hlt));
+	run->cr8 = 16;
+	T_ERR(do_run(), EINVAL, "inputs: kvm_run->cr8 above 15 is EINVAL");
+	run->cr8 = 5;
+	T_EQ(do_run(), 0, "inputs: kvm_run->cr8 5 accepted");
+	T_EQ(run->cr8, 5, "inputs: cr8 reported back");
+	struct kvm_sregs s;
+	ioctl(vcpu, KVM_GET_SREGS, &s);
+	T_EQ(s.cr8, 5, "inputs: kvm_run->cr8 becomes the vCPU's CR8");
+	run->cr8 = 0;
+	run->kvm_valid_regs = 1ULL << 20;
+	T_ERR(do_run(), EINVAL, "inputs: unknown kvm_valid_regs bit is EINVAL");
+	run->kvm_valid_regs = 0;
+	run->kvm_dirty_regs = 1ULL << 20;
+	T_ERR(do_run(), EINVAL, "inputs: unknown kvm_dirty_regs bit is EINVAL");
+	run->kvm_dirty_regs = 0;
+}
+
 /* Code changed by the VMM or by the guest itself runs as changed. */
 static void test_smc(void)
 {
@@ -470,6 +493,7 @@ int main(void)
 	test_readonly();
 	test_immediate_exit();
 	test_smc();
+	test_run_inputs();
 	test_guest_debug();
 	test_string_io();
 	test_interrupts();
