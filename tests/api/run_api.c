@@ -29,12 +29,14 @@ int main(void)
 				  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (two == MAP_FAILED)
 		T_BAIL("mmap");
-	munmap(two + pg, pg);
+	/* A guard page, not a hole: nothing else can be mapped there. */
+	if (mprotect(two + pg, pg, PROT_NONE))
+		T_BAIL("mprotect");
 	struct kvm_signal_mask *edge = (void *)(two + pg - sizeof(*edge));
 	edge->len = 8;
 	T_ERR(ioctl(vcpu, KVM_SET_SIGNAL_MASK, edge), EFAULT,
 	      "KVM_SET_SIGNAL_MASK set beyond a readable header");
-	munmap(two, pg);
+	munmap(two, 2 * pg);
 
 	T_ERR(ioctl(vcpu, KVM_RUN, 1), EINVAL, "KVM_RUN with a non-zero argument");
 	T_ERR(ioctl(vm, KVM_RUN, 0), ENOTTY, "KVM_RUN on the VM fd");
