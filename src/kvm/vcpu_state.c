@@ -10,6 +10,7 @@
 #include "kvm/kvm.h"
 #include "kvm/vcpu_msr.h"
 #include "kvm/x86_ioctl.h"
+#include "x86/engine.h"
 #include "x86/msr.h"
 
 /* Called with vm->lock held, before the vCPU joins vm->vcpus. */
@@ -28,6 +29,7 @@ void skvm_x86_vcpu_destroy(struct skvm_vcpu *vcpu)
 {
 	skvm_vcpu_cpuid_free(vcpu);
 	x86_tsc_sync_put(&vcpu->cpu);
+	x86_engine_destroy(&vcpu->cpu);
 }
 
 /* Copy the ioctl argument in, run `body`, copy it back out for GET. */

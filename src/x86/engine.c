@@ -2,7 +2,6 @@
  * The run loop, memory access through the soft TLB, segmentation, port and
  * MMIO exits, and exception/interrupt delivery.  See docs/engine.md.
  */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <linux/kvm.h>
@@ -10,52 +9,28 @@
 #include "x86/exec.h"
 #include "x86/mmu.h"
 
-/*
- * Engines are also kept on a list: kvm/ frees a vCPU without telling us yet
- * (vcpu_state.c's destroy hook is another engineer's), and a reachable
- * engine is not reported as a leak.
- */
-struct engine_node {
-	struct engine e;
-	struct engine_node *next, **pprev;
-};
-static struct engine_node *engines;
-static pthread_mutex_t engines_lock = PTHREAD_MUTEX_INITIALIZER;
-
 int x86_engine_init(struct x86_cpu *cpu)
 {
-	struct engine_node *n = aligned_alloc(64, ALIGN_UP(sizeof(*n), 64));
-	if (!n)
+	struct engine *e = aligned_alloc(64, ALIGN_UP(sizeof(*e), 64));
+	if (!e)
 		return -1;
-	memset(n, 0, sizeof(*n));
-	n->e.cpu = cpu;
-	n->e.delivering = -1;
-	tlb_flush(&n->e);
-	pthread_mutex_lock(&engines_lock);
-	n->next = engines;
-	if (engines)
-		engines->pprev = &n->next;
-	n->pprev = &engines;
-	engines = n;
-	pthread_mutex_unlock(&engines_lock);
-	cpu->engine = &n->e;
+	memset(e, 0, sizeof(*e));
+	e->cpu = cpu;
+	e->delivering = -1;
+	tlb_flush(e);
+	cpu->engine = e;
 	return 0;
 }
 
 void x86_engine_destroy(struct x86_cpu *cpu)
 {
-	struct engine_node *n = (struct engine_node *)cpu->engine;
-	if (!n)
+	struct engine *e = cpu->engine;
+	if (!e)
 		return;
-	pthread_mutex_lock(&engines_lock);
-	*n->pprev = n->next;
-	if (n->next)
-		n->next->pprev = n->pprev;
-	pthread_mutex_unlock(&engines_lock);
 	cpu->engine = NULL;
 	for (int i = 0; i < BLK_CACHE; i++)
-		free(n->e.blocks[i]);
-	free(n);
+		free(e->blocks[i]);
+	free(e);
 }
 
 bool x86_completion_pending(const struct x86_cpu *cpu)
