@@ -355,6 +355,8 @@ struct modrm_enc {
 	uint8_t b[8];
 	int n;
 	int rex_x, rex_b;
+	int riprel;		/* disp32 at b[1] is relative to the next insn */
+	uint32_t target;
 };
 
 static int gen_mem(struct stream *s, struct modrm_enc *m, int reg_field, int avoid, int unmapped)
@@ -363,7 +365,16 @@ static int gen_mem(struct stream *s, struct modrm_enc *m, int reg_field, int avo
 	int mod = rn(3);	/* 0: no disp, 1: disp8, 2: disp32 */
 	int32_t disp = mod == 1 ? (int8_t)rn(256) : mod == 2 ? (int32_t)rn(0x400) - 0x200 : 0;
 	m->n = 0;
-	m->rex_x = m->rex_b = 0;
+	m->rex_x = m->rex_b = m->riprel = 0;
+	if (rn(6) == 0) {
+		/* RIP-relative (mod 0, rm 5): disp32 patched once the length is known */
+		m->b[m->n++] = ((reg_field & 7) << 3) | 5;
+		memset(m->b + m->n, 0, 4);
+		m->n += 4;
+		m->riprel = 1;
+		m->target = target;
+		return 0;
+	}
 	if (rn(4) == 0) {
 		/* SIB, no base (mod 0, base 5): disp32 absolute */
 		int idx = rn(16);
@@ -414,6 +425,30 @@ static int gen_mem(struct stream *s, struct modrm_enc *m, int reg_field, int avo
 		m->n += 4;
 	}
 	return 0;
+}
+
+/* SDM vol. 2, LOCK: memory-destination read-modify-write forms only. */
+static int lockable(const struct form *f, int ext)
+{
+	uint8_t o = f->op[0];
+	if (f->nop == 1) {
+		if (o < 0x40 && (o & 7) <= 1)
+			return (o & 0x38) != 0x38;	/* not CMP */
+		if (o == 0x80 || o == 0x81 || o == 0x83)
+			return ext != 7;
+		if (o == 0xfe || o == 0xff)
+			return ext <= 1;
+		if (o == 0xf6 || o == 0xf7)
+			return ext == 2 || ext == 3;
+		return o == 0x86 || o == 0x87;
+	}
+	uint8_t o2 = f->op[1];
+	if (o2 == 0xab || o2 == 0xb3 || o2 == 0xbb || o2 == 0xb0 || o2 == 0xb1 || o2 == 0xc0 ||
+	    o2 == 0xc1)
+		return 1;
+	if (o2 == 0xba)
+		return ext >= 5;
+	return o2 == 0xc7 && ext == 1;
 }
 
 static void gen_insn(struct stream *s, const struct form *f)
@@ -485,7 +520,14 @@ static void gen_insn(struct stream *s, const struct form *f)
 	}
 
 	s->step_off[s->nsteps] = (uint32_t)s->len;
-	/* prefixes */
+	/* prefixes: LOCK on the read-modify-write forms that allow it (not
+	 * elsewhere: PVM's emulator answers those #UD cases unlike hardware);
+	 * address size 32 for memory operands and string ops (the setups
+	 * zero-extend, so the addresses stay the same) */
+	if (is_mem && lockable(f, regfield) && rn(8) == 0)
+		emit8(s, 0xf0);
+	if ((is_mem || (fl & (F_STRING | F_JCC | F_XLAT))) && rn(8) == 0)
+		emit8(s, 0x67);
 	if (fl & F_STRING) {
 		static const uint8_t rep[] = { 0, 0xf3, 0xf2 };
 		uint8_t p = rep[rn(3)];
@@ -510,6 +552,7 @@ static void gen_insn(struct stream *s, const struct form *f)
 			b += (fl & (F_MODRM | F_JCC)) ? rn(16) & 0xf : (reg & 7);
 		emit8(s, b);
 	}
+	size_t modrm_at = s->len;
 	emit(s, m.b, m.n);
 	if (fl & F_IMM8)
 		emit8(s, (uint8_t)rnd_val());
@@ -522,6 +565,10 @@ static void gen_insn(struct stream *s, const struct form *f)
 			emit(s, &v, 2);
 		else
 			emit32(s, v);
+	}
+	if (m.riprel) {
+		uint32_t d = m.target - (uint32_t)(DIFF_CODE + s->len);
+		memcpy(s->code + modrm_at + 1, &d, 4);
 	}
 	if (fl & F_JCC) {
 		static const uint8_t inc_r11[] = { 0x49, 0xff, 0xc3 };
@@ -782,7 +829,7 @@ static int compare(const struct stream *s, const struct result *a, const struct 
 		what = "memory";
 	if (!what)
 		return 0;
-	if (nreport++ < 8) {
+	if (nreport++ < (getenv("SKVM_DIFF_VERBOSE") ? 1000 : 8)) {
 		printf("# mismatch (%s)", what);
 		if (step >= 0) {
 			const struct diff_regs *x = (const void *)(a->slots + step * DIFF_REGS_SIZE);
