@@ -92,7 +92,7 @@ static const struct op_ent grp8[8] = {
 	E(bt_rm_imm, F_IMM8 | L, 2), E(bt_rm_imm, F_IMM8 | L, 3)};
 static const struct op_ent grp9[8] = {
 	E(ud, 0, 0), E(cmpxchg8b, L, 0), [2 ... 5] = E(ud, 0, 0), [6 ... 7] = E(unimpl, 0, 0)};
-static const struct op_ent grp15[8] = {[0 ... 7] = E(unimpl, 0, 0)};
+static const struct op_ent grp15[8] = {[0 ... 6] = E(unimpl, 0, 0), [7] = E(clflush, 0, 0)};
 
 static const struct op_ent map1[256] = {
 	[0 ... 255] = E(unimpl, 0, 0),
@@ -414,11 +414,14 @@ void decode(struct engine *e, struct insn *i)
 		case 0xf8: i->fn = e->code64 ? op_swapgs : op_ud; break;
 		case 0xf9: i->fn = op_rdtscp; break;
 		case 0xca: case 0xcb: i->fn = op_stac_clac; i->op = modrm & 1; break;
+		case 0xc8: case 0xc9: i->fn = op_monitor_mwait; break;
 		default: i->fn = op_unimpl; break;
 		}
 	}
 	if (two && b == 0xae && mod == 3 && ((modrm >> 3) & 7) >= 5)
 		i->fn = op_fence;
+	if (i->fn == op_clflush && i->rep)
+		i->fn = op_unimpl; /* F2/F3 0F AE /7: not ours */
 	/* LGDT and friends need memory; SLDT etc. accept registers. */
 	if (two && b == 0x01 && mod == 3 && i->fn == op_lgdt_lidt)
 		i->fn = op_ud;

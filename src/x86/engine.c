@@ -286,6 +286,12 @@ void mem_write_la(struct engine *e, u64 la, int size, u64 v)
 	write_part(e, la2, g2, t2, size - n1, v >> (n1 * 8));
 }
 
+void mem_probe(struct engine *e, u64 la, u32 acc)
+{
+	bool no_tlb;
+	translate(e, la, acc, &no_tlb);
+}
+
 u8 *mem_host_rw(struct engine *e, u64 la, int size)
 {
 	if ((la & 0xfff) + size > 4096)

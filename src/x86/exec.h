@@ -287,6 +287,8 @@ static inline void host_st(u8 *p, int size, u64 v)
 
 u64 mem_read_la(struct engine *e, u64 la, int size, u32 acc);
 void mem_write_la(struct engine *e, u64 la, int size, u64 v);
+/* Check that la can be accessed (acc) without touching it: #PF if not. */
+void mem_probe(struct engine *e, u64 la, u32 acc);
 /* Host pointer for an aligned-within-page RAM access, or NULL. */
 u8 *mem_host_rw(struct engine *e, u64 la, int size);
 /* Physical access without translation (page walks in flight are mmu.c's). */
@@ -408,7 +410,7 @@ void decode(struct engine *e, struct insn *i);
 	X(sldt_str) X(smsw) X(lmsw) X(invlpg) X(wrmsr) X(rdmsr) X(syscall)     \
 	X(sysret) X(swapgs) X(xlat) X(salc) X(pusha) X(popa) X(lds_les)        \
 	X(unimpl) X(wbinvd) X(fence) X(stac_clac)  \
-	X(alu_rr) X(alu_ri) X(mov_rr) X(sysenter) X(sysexit) X(bcd) X(aam_aad)
+	X(alu_rr) X(alu_ri) X(mov_rr) X(sysenter) X(sysexit) X(bcd) X(aam_aad) X(clflush) X(monitor_mwait)
 
 #define DECLARE_HANDLER(name) void op_##name(struct engine *e, const struct insn *i);
 HANDLERS(DECLARE_HANDLER)

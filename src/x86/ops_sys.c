@@ -481,3 +481,22 @@ void op_sysexit(struct engine *e, const struct insn *i)
 	e->next_rip = rip;
 	mode_update(e);
 }
+
+/* CLFLUSH/CLFLUSHOPT: the cache is the host's; only the access checks of
+ * a one-byte read remain (SDM Vol. 2A CLFLUSH: #GP/#SS/#PF as a load). */
+void op_clflush(struct engine *e, const struct insn *i)
+{
+	if (!x86_cpuid_has(e->cpu, 1, 0, 3, 19))
+		raise_exc(e, EXC_UD, NO_ERR);
+	mem_probe(e, seg_linear(e, i->seg, ea_offset(e, i), 1, false), 0);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
+/* MONITOR/MWAIT: #UD when the guest CPUID hides them; not implemented. */
+void op_monitor_mwait(struct engine *e, const struct insn *i)
+{
+	(void)i;
+	if (!x86_cpuid_has(e->cpu, 1, 0, 2, 3))
+		raise_exc(e, EXC_UD, NO_ERR);
+	raise_internal(e);
+}
