@@ -68,7 +68,7 @@ BENCH_JOB_CFLAGS := -std=gnu11 $(WARNINGS) -O2 -mgeneral-regs-only \
 LIB := $(O)/libsoftkvm.so
 TOOL := $(O)/softkvm
 
-.PHONY: all lib tests test test-suite check-api check-unit check-guest check-diff fuzz fuzz-short bench run deps clean
+.PHONY: all lib tests test test-suite check-api check-unit check-tools check-guest check-diff fuzz fuzz-short bench run deps clean
 .DEFAULT_GOAL := all
 
 all: $(LIB) $(TOOL) tests
@@ -94,7 +94,7 @@ $(TOOL): $(TOOL_OBJS) $(LIB)
 	$(CC) $(MODE_LDFLAGS) -o $@ $(TOOL_OBJS) -L$(O) -lsoftkvm -Wl,-rpath,'$$ORIGIN' $(LDLIBS_ALL)
 
 # Conformance tests: ordinary KVM clients, nothing of softkvm linked in.
-$(O)/tests/api/%: tests/api/%.c tests/api/t.h
+$(O)/tests/api/%: tests/api/%.c $(wildcard tests/api/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -Itests/api -o $@ $< $(MODE_LDFLAGS) -lpthread
 
@@ -189,7 +189,11 @@ check-guest: $(LIB) $(TOOL) $(GUEST_RUNNER) $(GUEST_ELFS)
 check-diff: $(LIB) $(TOOL) $(DIFF)
 	SKVM_BUILD=$(O) prove -f --exec 'sh tests/api/tap-wrap.sh' $(DIFF)
 
-test-suite: check-api check-unit check-guest check-diff
+# The softkvm command line (builds its own helpers).
+check-tools: $(LIB) $(TOOL) $(API_TESTS)
+	SKVM_BUILD=$(O) prove tests/tools/cli.pl
+
+test-suite: check-api check-unit check-tools check-guest check-diff
 
 test: deps
 	$(MAKE) MODE=release test-suite
