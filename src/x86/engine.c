@@ -980,6 +980,20 @@ static void inject_events(struct engine *e)
 	if (ev->exception.injected || ev->exception.pending) {
 		int vec = ev->exception.nr;
 		int err = ev->exception.has_error_code ? (int)ev->exception.error_code : NO_ERR;
+		/* KVM_CAP_EXCEPTION_PAYLOAD: a pending #PF/#DB carries what
+		 * delivery puts in CR2 / DR6 */
+		if (ev->exception.pending && ev->exception.has_payload) {
+			if (vec == EXC_PF)
+				e->cpu->cr2 = ev->exception.payload;
+			else if (vec == EXC_DB) {
+				/* payload bits are "active high" even where DR6
+				 * is active low, as in kvm_deliver_exception_payload */
+				u64 p = ev->exception.payload, d = e->cpu->dr6;
+				d = (d & ~0xfULL) | 0xffff0ff0ULL | p;
+				e->cpu->dr6 = d ^ (p & 0xffff0ff0ULL);
+			}
+		}
+		ev->exception.has_payload = 0;
 		ev->exception.injected = ev->exception.pending = 0;
 		if (e->mode == M_REAL)
 			err = NO_ERR;
