@@ -110,6 +110,7 @@ static const struct op_ent map1[256] = {
 	[0x50 ... 0x57] = E(push_r, F_REG | F_DEF64, 0),
 	[0x58 ... 0x5f] = E(pop_r, F_REG | F_DEF64, 0),
 	[0x60] = E(pusha, F_NO64, 0), [0x61] = E(popa, F_NO64, 0),
+	[0x62] = E(bound, M | F_NO64, 0), /* EVEX in 64-bit mode: not ours */
 	[0x63] = E(movsxd, M, 0), /* ARPL outside 64-bit mode: see decode() */
 	[0x68] = E(push_imm, F_IMMZ | F_DEF64, 0), [0x69] = E(imul_r_rm_imm, M | F_IMMZ, 0),
 	[0x6a] = E(push_imm, F_IMM8 | F_DEF64, 0), [0x6b] = E(imul_r_rm_imm, M | F_IMM8, 0),

@@ -358,6 +358,19 @@ void op_jcxz(struct engine *e, const struct insn *i)
 		branch(e, e->next_rip + i->imm, i->osz);
 }
 
+/* BOUND: #BR unless lower <= index <= upper (signed), both from memory. */
+void op_bound(struct engine *e, const struct insn *i)
+{
+	if (!i->mem)
+		raise_exc(e, EXC_UD, NO_ERR);
+	u64 off = ea_offset(e, i);
+	s64 lo = sext(mem_read(e, i->seg, off, i->osz), i->osz);
+	s64 hi = sext(mem_read(e, i->seg, (off + i->osz) & size_mask(i->asz), i->osz), i->osz);
+	s64 v = sext(reg_get(e, i->reg, i->osz), i->osz);
+	if (v < lo || v > hi)
+		raise_exc(e, EXC_BR, NO_ERR);
+}
+
 /* ---- interrupts ---- */
 
 static void soft_int(struct engine *e, int vec)
