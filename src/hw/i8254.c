@@ -325,7 +325,7 @@ u8 i8254_port_read(struct i8254 *pit, u16 port, u64 now_ns)
 	pthread_mutex_lock(&pit->lock);
 	if (port == I8254_SPEAKER_PORT) {
 		const struct i8254_channel *c = &pit->ch[2];
-		v = (u8)(c->s.gate | pit->speaker_data << 1 |
+		v = (u8)(c->s.gate | !!(pit->flags & I8254_FLAG_SPEAKER_DATA_ON) << 1 |
 			 ((now_ns / REFRESH_NS) & 1) << 4 | out_at(c, now_ns) << 5);
 	} else if (port >= I8254_BASE && port < I8254_BASE + 3) {
 		v = data_read(&pit->ch[port - I8254_BASE], now_ns);
@@ -339,7 +339,9 @@ void i8254_port_write(struct i8254 *pit, u16 port, u8 val, u64 now_ns)
 	pthread_mutex_lock(&pit->lock);
 	advance(pit, now_ns);
 	if (port == I8254_SPEAKER_PORT) {
-		pit->speaker_data = (val >> 1) & 1;
+		pit->flags &= ~I8254_FLAG_SPEAKER_DATA_ON;
+		if (val & 2)
+			pit->flags |= I8254_FLAG_SPEAKER_DATA_ON;
 		set_gate(pit, 2, val & 1, now_ns);
 	} else if (port == I8254_BASE + 3) {
 		control_word(pit, val, now_ns);
@@ -405,7 +407,6 @@ static void pit_reset(struct hw_dev *dev)
 		pit->ch[i].wait_count = true;
 	}
 	pit->flags = 0;
-	pit->speaker_data = false;
 	pit->synced_ns = (s64)now;
 	set_out0(pit, false);
 	pthread_mutex_unlock(&pit->lock);

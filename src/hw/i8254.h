@@ -18,6 +18,10 @@
 #define I8254_HZ 1193182ULL /* 14.31818 MHz / 12 */
 #define I8254_BASE 0x40
 #define I8254_SPEAKER_PORT 0x61
+/* KVM_PIT_FLAGS_*: the speaker data bit of port 0x61 lives in the flags,
+ * so KVM_GET_PIT2 carries it. */
+#define I8254_FLAG_HPET_LEGACY 0x1
+#define I8254_FLAG_SPEAKER_DATA_ON 0x2
 
 /* Field for field `struct kvm_pit_channel_state` (KVM_GET_PIT2). */
 struct i8254_channel_state {
@@ -55,8 +59,7 @@ struct i8254 {
 	struct hw_dev dev;
 	pthread_mutex_t lock;
 	struct i8254_channel ch[3];
-	u32 flags;
-	bool speaker_data;
+	u32 flags; /* I8254_FLAG_* */
 	bool out0;	/* level of IRQ 0 last reported */
 	s64 synced_ns;	/* OUT0 edges up to here have been reported */
 	/* Called with the PIT's lock held. */

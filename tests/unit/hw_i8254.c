@@ -192,6 +192,9 @@ static void test_channel2(void)
 	OK(in8(0x61) & 0x20, "OUT2 high at terminal count");
 	out8(0x61, 0x03);
 	EQ(in8(0x61) & 0x03, 0x03, "speaker data bit reads back");
+	struct i8254_state st;
+	i8254_ops.save(&pit.dev, &st);
+	EQ(st.flags, KVM_PIT_FLAGS_SPEAKER_DATA_ON, "speaker data saved as KVM_PIT_FLAGS_SPEAKER_DATA_ON");
 	clk = 0;
 	u8 a = in8(0x61) & 0x10;
 	clk = 15085;
