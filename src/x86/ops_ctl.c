@@ -201,8 +201,11 @@ void op_mov_seg_rm(struct engine *e, const struct insn *i)
 		e->shadow_pending = X86_SHADOW_MOV_SS;
 }
 
+/* LDS/LES/LSS/LFS/LGS: a far pointer from memory */
 void op_lds_les(struct engine *e, const struct insn *i)
 {
+	if (!i->mem)
+		raise_exc(e, EXC_UD, NO_ERR);
 	u64 off = ea_offset(e, i);
 	u64 v = mem_read(e, i->seg, off, i->osz);
 	u16 sel = (u16)mem_read(e, i->seg, (off + i->osz) & size_mask(i->asz), 2);
