@@ -137,13 +137,26 @@ void i8259_set_irq(struct i8259 *pic, unsigned pin, int level)
 	pthread_mutex_unlock(&pic->lock);
 }
 
-/* ICW1: everything but the ELCR starts over. */
-static void chip_init_reset(struct i8259_chip_state *s)
+/*
+ * ICW1 resets exactly what the datasheet lists ("Initialization Command
+ * Word 1", a-f): the edge sense latches, the IMR, the priority rotation,
+ * special mask mode and the read register (IRR); ICW4's functions only if
+ * no ICW4 follows.  IRR, ISR and the vector base are left alone, as KVM
+ * leaves them.
+ */
+static void chip_icw1(struct i8259_chip_state *s, u8 val)
 {
-	u8 elcr = s->elcr, mask = s->elcr_mask;
-	memset(s, 0, sizeof(*s));
-	s->elcr = elcr;
-	s->elcr_mask = mask;
+	s->init4 = val & 1;
+	s->last_irr = 0;
+	s->imr = 0;
+	s->priority_add = 0;
+	s->special_mask = 0;
+	s->read_reg_select = 0;
+	if (!s->init4) {
+		s->special_fully_nested_mode = 0;
+		s->auto_eoi = 0;
+	}
+	s->init_state = 1;
 }
 
 static void ocw2(struct i8259_chip_state *s, u8 val)
@@ -188,9 +201,7 @@ static void chip_write(struct i8259_chip_state *s, bool a0, u8 val)
 			 * (LTIM) are not kept, as in KVM: PCs cascade and use
 			 * the ELCR for level sensing.
 			 */
-			chip_init_reset(s);
-			s->init_state = 1;
-			s->init4 = val & 1;
+			chip_icw1(s, val);
 		} else if (val & 0x08) {
 			/* OCW3 */
 			if (val & 0x04)

@@ -130,6 +130,13 @@ static void test_priority(void)
 	OK(intr, "unmasking delivers it");
 	EQ(i8259_ack(&pic), 0x21, "vector 0x21");
 	out8(0x20, 0x20);
+
+	pulse(6);
+	EQ(i8259_ack(&pic), 0x26, "IR6 in service");
+	linux_init(0);
+	EQ(read_isr(0x20), 0x40, "ICW1 leaves the ISR alone (not in its reset list)");
+	out8(0x20, 0x20);
+	EQ(read_isr(0x20), 0, "EOI after re-initialisation");
 }
 
 static void test_cascade_level(void)
