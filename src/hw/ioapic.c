@@ -34,6 +34,8 @@ static void service(struct ioapic *io, unsigned pin)
 		.dest = (u8)(*e >> IOAPIC_RTE_DEST_SHIFT),
 		.level = level,
 	};
+	if (!level)
+		io->irr_delivered |= 1u << pin;
 	int accepted = io->deliver ? io->deliver(io->opaque, &irq) : 0;
 	if (level && accepted > 0)
 		*e |= IOAPIC_RTE_REMOTE_IRR;
@@ -55,8 +57,12 @@ void ioapic_set_irq(struct ioapic *io, unsigned pin, int level)
 		 * pin are ignored").  Level: sent while asserted and unmasked.
 		 */
 		bool edge = !(io->s.redirtbl[pin] & IOAPIC_RTE_LEVEL);
-		if (!edge || !(old & m))
+		if (!edge) {
 			service(io, pin);
+		} else if (!(old & m)) {
+			io->irr_delivered &= ~m;
+			service(io, pin);
+		}
 	}
 	pthread_mutex_unlock(&io->lock);
 }
@@ -173,6 +179,7 @@ static void ioapic_reset(struct hw_dev *dev)
 	struct ioapic *io = hw_container_of(dev, struct ioapic, dev);
 	pthread_mutex_lock(&io->lock);
 	memset(&io->s, 0, sizeof(io->s));
+	io->irr_delivered = 0;
 	io->s.base_address = IOAPIC_BASE;
 	for (unsigned i = 0; i < IOAPIC_PINS; i++)
 		io->s.redirtbl[i] = IOAPIC_RTE_MASK;
@@ -183,7 +190,9 @@ static void ioapic_save(struct hw_dev *dev, void *state)
 {
 	struct ioapic *io = hw_container_of(dev, struct ioapic, dev);
 	pthread_mutex_lock(&io->lock);
-	memcpy(state, &io->s, sizeof(io->s));
+	struct ioapic_state *st = state;
+	*st = io->s;
+	st->irr &= ~io->irr_delivered;
 	pthread_mutex_unlock(&io->lock);
 }
 
@@ -196,6 +205,7 @@ static int ioapic_restore(struct hw_dev *dev, const void *state)
 	/* Inputs found asserted are presented again, as KVM's
 	 * kvm_set_ioapic does, so a pending level pin gets its message. */
 	io->s.irr = 0;
+	io->irr_delivered = 0;
 	pthread_mutex_unlock(&io->lock);
 	for (unsigned pin = 0; pin < IOAPIC_PINS; pin++)
 		if (st->irr & (1u << pin))

@@ -52,6 +52,12 @@ struct ioapic {
 	pthread_mutex_t lock;
 	struct ioapic_state s; /* irr holds the input levels */
 	/*
+	 * Edge pins whose current assertion was already sent.  KVM leaves
+	 * them out of the irr it saves, so a restore (which presents the
+	 * saved irr again) does not send them twice.
+	 */
+	u32 irr_delivered;
+	/*
 	 * Called with the IOAPIC's lock held; returns how many local APICs
 	 * accepted the message.  It must not call ioapic_eoi() itself.
 	 */

@@ -159,6 +159,23 @@ static void test_level(void)
 	ioapic_set_irq(&io, 23, 0);
 }
 
+static void test_edge_state(void)
+{
+	struct ioapic_state st;
+	set_rte(6, 0x36);
+	set_rte(7, 0x37 | IOAPIC_RTE_MASK);
+	ioapic_set_irq(&io, 6, 1);
+	ioapic_set_irq(&io, 7, 1);
+	ioapic_ops.save(&io.dev, &st);
+	EQ(st.irr & 0xc0, 0x80, "saved irr leaves out the edge already sent, keeps the masked one");
+	sent = 0;
+	st.redirtbl[7] &= ~IOAPIC_RTE_MASK;
+	ioapic_ops.restore(&io.dev, &st);
+	OK(sent == 1 && last.vector == 0x37, "restore sends only the edge never sent");
+	ioapic_set_irq(&io, 6, 0);
+	ioapic_set_irq(&io, 7, 0);
+}
+
 static void test_state(void)
 {
 	struct ioapic_state st, st2;
@@ -205,6 +222,7 @@ int main(void)
 	test_registers();
 	test_edge();
 	test_level();
+	test_edge_state();
 	test_state();
 	ioapic_destroy(&io);
 	hw_bus_destroy(&mmio);
