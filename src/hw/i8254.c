@@ -33,6 +33,22 @@ static u32 initial_count(const struct i8254_channel *c)
 	return c->s.count ? c->s.count : 0x10000;
 }
 
+/*
+ * Clocks counted since the start; a low gate freezes the count in modes
+ * 0, 2, 3 and 4 ("GATE = 0 disables counting", datasheet mode list).
+ */
+static u64 elapsed(const struct i8254_channel *c, u64 now)
+{
+	if (c->paused && (s64)now > c->paused_at)
+		now = (u64)c->paused_at;
+	return clocks_since(c->s.count_load_time, now);
+}
+
+static bool gate_stops_count(u8 mode)
+{
+	return mode == 0 || mode == 2 || mode == 3 || mode == 4;
+}
+
 /* Whether the counting element runs: a count was loaded and, in the
  * gate-triggered modes 1 and 5, the gate has fired since. */
 static bool counting(const struct i8254_channel *c)
@@ -47,7 +63,7 @@ static u32 counter_at(const struct i8254_channel *c, u64 now)
 	u32 n = initial_count(c);
 	if (!counting(c))
 		return n & 0xffff;
-	u64 d = clocks_since(c->s.count_load_time, now);
+	u64 d = elapsed(c, now);
 	switch (c->s.mode) {
 	case 2:
 		return n - (u32)(d % n);
@@ -70,7 +86,7 @@ static bool out_at(const struct i8254_channel *c, u64 now)
 	if ((c->s.mode == 2 || c->s.mode == 3) && !c->s.gate)
 		return true;
 	u32 n = initial_count(c);
-	u64 d = clocks_since(c->s.count_load_time, now);
+	u64 d = elapsed(c, now);
 	switch (c->s.mode) {
 	case 0: /* interrupt on terminal count */
 	case 1: /* one-shot: low from the trigger to terminal count */
@@ -88,7 +104,7 @@ static bool out_at(const struct i8254_channel *c, u64 now)
  * clock d, or 0 for none. */
 static u64 next_rise(const struct i8254_channel *c, u64 d)
 {
-	if (!counting(c))
+	if (!counting(c) || c->paused)
 		return 0;
 	u64 n = initial_count(c);
 	switch (c->s.mode) {
@@ -119,10 +135,15 @@ static void advance(struct i8254 *pit, u64 now)
 	const struct i8254_channel *c = &pit->ch[0];
 	if ((s64)now < pit->synced_ns)
 		return;
+	/* HPET legacy replacement: the HPET drives IRQ 0, OUT0 goes nowhere
+	 * (KVM_PIT_FLAGS_HPET_LEGACY). */
+	if (pit->flags & I8254_FLAG_HPET_LEGACY) {
+		pit->synced_ns = (s64)now;
+		return;
+	}
 	s64 from = pit->synced_ns > c->s.count_load_time ? pit->synced_ns : c->s.count_load_time;
-	u64 d1 = clocks_since(c->s.count_load_time, (u64)from);
-	u64 rise = next_rise(c, d1);
-	if (rise && rise <= clocks_since(c->s.count_load_time, now)) {
+	u64 rise = next_rise(c, elapsed(c, (u64)from));
+	if (rise && rise <= elapsed(c, now)) {
 		set_out0(pit, false);
 		set_out0(pit, true);
 	}
@@ -142,8 +163,9 @@ u64 i8254_next_event(struct i8254 *pit)
 	pthread_mutex_lock(&pit->lock);
 	const struct i8254_channel *c = &pit->ch[0];
 	s64 from = pit->synced_ns > c->s.count_load_time ? pit->synced_ns : c->s.count_load_time;
-	u64 rise = next_rise(c, clocks_since(c->s.count_load_time, (u64)from));
-	u64 t = rise ? ns_at_clock(c->s.count_load_time, rise) : UINT64_MAX;
+	u64 rise = next_rise(c, elapsed(c, (u64)from));
+	u64 t = rise && !(pit->flags & I8254_FLAG_HPET_LEGACY)
+			? ns_at_clock(c->s.count_load_time, rise) : UINT64_MAX;
 	pthread_mutex_unlock(&pit->lock);
 	return t;
 }
@@ -167,6 +189,9 @@ static void load_count(struct i8254_channel *c, u32 v, u64 now)
 	c->s.count_load_time = (s64)now;
 	c->wait_count = false;
 	c->triggered = false;
+	/* With the gate low the count waits for it (modes 0, 2, 3, 4). */
+	c->paused = !c->s.gate && gate_stops_count(c->s.mode);
+	c->paused_at = (s64)now;
 }
 
 static void latch_count(struct i8254_channel *c, u64 now)
@@ -184,7 +209,7 @@ static void latch_status(struct i8254_channel *c, u64 now)
 		return;
 	/* NULL COUNT: the count written has not reached the counting
 	 * element yet (read-back status byte, bit 6). */
-	bool null = !counting(c) || clocks_since(c->s.count_load_time, now) == 0;
+	bool null = !counting(c) || elapsed(c, now) == 0;
 	c->s.status = (u8)(out_at(c, now) << 7 | null << 6 | c->s.rw_mode << 4 |
 			   c->s.mode << 1 | c->s.bcd);
 	c->s.status_latched = 1;
@@ -221,6 +246,7 @@ static void control_word(struct i8254 *pit, u8 val, u64 now)
 	c->s.bcd = val & 1;
 	c->wait_count = true;
 	c->triggered = false;
+	c->paused = false;
 }
 
 static u8 data_read(struct i8254_channel *c, u64 now)
@@ -287,10 +313,17 @@ static void data_write(struct i8254_channel *c, u8 val, u64 now)
 static void set_gate(struct i8254 *pit, int ch, bool level, u64 now)
 {
 	struct i8254_channel *c = &pit->ch[ch];
-	bool rising = level && !c->s.gate;
+	bool rising = level && !c->s.gate, falling = !level && c->s.gate;
 	c->s.gate = level;
-	if (!rising || c->wait_count)
+	if (c->wait_count || !(rising || falling))
 		return;
+	if (falling) {
+		if (gate_stops_count(c->s.mode) && !c->paused) {
+			c->paused = true;
+			c->paused_at = (s64)now;
+		}
+		return;
+	}
 	switch (c->s.mode) {
 	case 1:
 	case 5: /* the rising edge (re)triggers */
@@ -300,10 +333,12 @@ static void set_gate(struct i8254 *pit, int ch, bool level, u64 now)
 	case 2:
 	case 3: /* the rising edge reloads the count */
 		c->s.count_load_time = (s64)now;
+		c->paused = false;
 		break;
-	default:
-		/* Modes 0 and 4: a low gate only suspends counting; that
-		 * pause is not modelled (docs/devices.md). */
+	default: /* 0, 4: counting resumes where it stopped */
+		if (c->paused && (s64)now > c->paused_at)
+			c->s.count_load_time += (s64)now - c->paused_at;
+		c->paused = false;
 		break;
 	}
 }
@@ -438,6 +473,8 @@ static int pit_restore(struct hw_dev *dev, const void *state)
 		 * counts from count_load_time. */
 		pit->ch[i].wait_count = false;
 		pit->ch[i].triggered = true;
+		pit->ch[i].paused = !pit->ch[i].s.gate && gate_stops_count(pit->ch[i].s.mode);
+		pit->ch[i].paused_at = (s64)now;
 	}
 	pit->flags = st->flags;
 	pit->synced_ns = (s64)now;

@@ -53,6 +53,9 @@ struct i8254_channel {
 	bool wait_count;
 	/* Modes 1 and 5: the gate has triggered since the count was written. */
 	bool triggered;
+	/* Modes 0, 2, 3, 4: gate low stops the count at paused_at (ns). */
+	bool paused;
+	s64 paused_at;
 };
 
 struct i8254 {

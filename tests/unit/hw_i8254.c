@@ -217,6 +217,28 @@ static void test_channel2(void)
 	OK(i8254_out(&pit, 2, clk + ns(499)) && !i8254_out(&pit, 2, clk + ns(500)),
 	   "gate rising edge restarts the period");
 
+	/* A low gate holds the count in mode 0 (Linux clears it before
+	 * programming channel 2 and sets it to start). */
+	t0 = clk = 45000000000ULL;
+	out8(0x61, 0x00);
+	out8(0x43, 0xb0);
+	out8(0x42, 100);
+	out8(0x42, 0);
+	clk = t0 + ns(500);
+	EQ(latch_read(2), 100, "mode 0 with gate low: the count waits");
+	out8(0x61, 0x01);
+	t0 = clk;
+	clk = t0 + ns(40);
+	EQ(latch_read(2), 60, "gate high: counting starts");
+	out8(0x61, 0x00);
+	clk = t0 + ns(1000);
+	EQ(latch_read(2), 60, "gate low again: the count holds");
+	OK(!(in8(0x61) & 0x20), "OUT2 still low");
+	out8(0x61, 0x01);
+	t0 = clk;
+	OK(!i8254_out(&pit, 2, t0 + ns(59)) && i8254_out(&pit, 2, t0 + ns(60)),
+	   "terminal count 60 clocks after the gate came back");
+
 	/* Mode 1, hardware one-shot, and mode 5, hardware strobe. */
 	t0 = clk = 50000000000ULL;
 	out8(0x43, 0xb2);
@@ -238,6 +260,27 @@ static void test_channel2(void)
 	out8(0x61, 0x01);
 	OK(!i8254_out(&pit, 2, clk + ns(20)) && i8254_out(&pit, 2, clk + ns(21)),
 	   "mode 5: strobe at count 0 after the trigger");
+}
+
+static void test_hpet_legacy(void)
+{
+	struct i8254_state st;
+	u64 t0 = 70000000000ULL;
+	clk = t0;
+	out8(0x43, 0x34);
+	out8(0x40, 100);
+	out8(0x40, 0);
+	i8254_ops.save(&pit.dev, &st);
+	st.flags = KVM_PIT_FLAGS_HPET_LEGACY;
+	i8254_ops.restore(&pit.dev, &st);
+	int r0 = rises;
+	EQ(i8254_next_event(&pit), UINT64_MAX, "HPET legacy: no PIT deadline");
+	at(t0 + ns(1000));
+	EQ(rises, r0, "HPET legacy: OUT0 does not reach IRQ 0");
+	EQ(latch_read(0), 100, "but channel 0 still counts");
+	st.flags = 0;
+	i8254_ops.restore(&pit.dev, &st);
+	EQ(i8254_next_event(&pit), t0 + ns(1100), "legacy mode off: deadlines again");
 }
 
 static void test_state(void)
@@ -284,6 +327,7 @@ int main(void)
 	test_oneshot();
 	test_latch();
 	test_channel2();
+	test_hpet_legacy();
 	test_state();
 	i8254_destroy(&pit);
 	hw_bus_destroy(&pio);
