@@ -751,7 +751,6 @@ static void deliver_prot(struct engine *e, int vec, int err, bool soft, u64 ret_
 	e->cpl = (u8)new_cpl;
 	u8 save64 = e->code64;
 	e->code64 = lm;
-	int ssz = lm ? 8 : c->seg[S_SS].db ? 4 : 2;
 	c->gpr[R_RSP] = sp;
 	/* 64-bit mode always pushes SS:RSP (SDM Vol. 3A 6.14.2) */
 	if (new_cpl < save_cpl || lm) {
@@ -763,7 +762,6 @@ static void deliver_prot(struct engine *e, int vec, int err, bool soft, u64 ret_
 	push(e, psz, ret_rip);
 	if (err != NO_ERR)
 		push(e, psz, (u32)err);
-	(void)ssz;
 	e->code64 = save64;
 	e->cpl = save_cpl;
 
@@ -778,7 +776,6 @@ static void deliver_prot(struct engine *e, int vec, int err, bool soft, u64 ret_
 	c->rip = lm ? off : psz == 2 ? off & 0xffff : (u32)off;
 	mode_update(e);
 	e->cpl = (u8)new_cpl;
-	(void)old_ss;
 }
 
 /* Deliver vector vec; ret_rip is what the frame records. */

@@ -84,7 +84,6 @@ void op_enter(struct engine *e, const struct insn *i)
 	struct x86_cpu *c = e->cpu;
 	int ss = stack_size(e), osz = i->osz;
 	u64 level = i->imm2 & 31, bp = c->gpr[R_RBP];
-	u64 sp0 = c->gpr[R_RSP];
 	push(e, osz, bp);
 	u64 frame = c->gpr[R_RSP] & size_mask(ss);
 	for (u64 k = 1; k < level; k++) {
@@ -99,7 +98,6 @@ void op_enter(struct engine *e, const struct insn *i)
 		mem_read_w(e, S_SS, nsp & size_mask(ss), 1);
 	reg_set(e, R_RBP, osz, frame);
 	reg_set(e, R_RSP, ss, nsp);
-	(void)sp0;
 }
 
 void op_leave(struct engine *e, const struct insn *i)
@@ -151,7 +149,6 @@ void op_popf(struct engine *e, const struct insn *i)
 /* CMC CLC STC CLI STI CLD STD */
 void op_flag_op(struct engine *e, const struct insn *i)
 {
-	struct x86_cpu *c = e->cpu;
 	u64 fl = flags_get(e);
 	switch (i->op) {
 	case 0: fl ^= X86_FL_CF; break;
@@ -174,7 +171,6 @@ void op_flag_op(struct engine *e, const struct insn *i)
 	default: fl |= X86_FL_DF; break;
 	}
 	flags_set(e, fl);
-	(void)c;
 }
 
 /* ---- segment register moves ---- */
