@@ -130,7 +130,7 @@ static void set_out0(struct i8254 *pit, bool level)
 
 /* Report OUT0 up to now: a coalesced rising edge if one or more passed,
  * then the current level. */
-static void advance(struct i8254 *pit, u64 now)
+static void advance_to(struct i8254 *pit, u64 now)
 {
 	const struct i8254_channel *c = &pit->ch[0];
 	if ((s64)now < pit->synced_ns)
@@ -151,6 +151,37 @@ static void advance(struct i8254 *pit, u64 now)
 	pit->synced_ns = (s64)now;
 }
 
+/*
+ * A count waiting for the end of a period or half-cycle takes over once
+ * its time has come.  In mode 3 a count loaded at the end of a high
+ * half-cycle starts in its own low half: the start is set back by the
+ * high half's length.
+ */
+static void settle(struct i8254_channel *c, u64 now)
+{
+	if (!c->next_count || (s64)now < c->next_at)
+		return;
+	c->s.count = c->next_count;
+	c->s.count_load_time = c->next_at;
+	if (c->s.mode == 3 && c->next_in_low)
+		c->s.count_load_time -= (s64)ns_at_clock(0, (c->next_count + 1) / 2);
+	c->next_count = 0;
+}
+
+/* Bring every channel to now, channel 0's edges reported on the way. */
+static void advance(struct i8254 *pit, u64 now)
+{
+	struct i8254_channel *c0 = &pit->ch[0];
+	if (c0->next_count && (s64)now >= c0->next_at) {
+		/* The old count's last edge (the reload) first. */
+		advance_to(pit, (u64)c0->next_at);
+		settle(c0, now);
+	}
+	settle(&pit->ch[1], now);
+	settle(&pit->ch[2], now);
+	advance_to(pit, now);
+}
+
 void i8254_advance(struct i8254 *pit, u64 now_ns)
 {
 	pthread_mutex_lock(&pit->lock);
@@ -161,11 +192,19 @@ void i8254_advance(struct i8254 *pit, u64 now_ns)
 u64 i8254_next_event(struct i8254 *pit)
 {
 	pthread_mutex_lock(&pit->lock);
-	const struct i8254_channel *c = &pit->ch[0];
-	s64 from = pit->synced_ns > c->s.count_load_time ? pit->synced_ns : c->s.count_load_time;
-	u64 rise = next_rise(c, elapsed(c, (u64)from));
-	u64 t = rise && !(pit->flags & I8254_FLAG_HPET_LEGACY)
-			? ns_at_clock(c->s.count_load_time, rise) : UINT64_MAX;
+	struct i8254_channel c = pit->ch[0];
+	s64 from = pit->synced_ns > c.s.count_load_time ? pit->synced_ns : c.s.count_load_time;
+	u64 rise = next_rise(&c, elapsed(&c, (u64)from));
+	u64 t = rise ? ns_at_clock(c.s.count_load_time, rise) : UINT64_MAX;
+	if (c.next_count && t > (u64)c.next_at) {
+		/* The waiting count takes over first: its first edge. */
+		from = c.next_at;
+		settle(&c, (u64)from);
+		rise = next_rise(&c, elapsed(&c, (u64)from));
+		t = rise ? ns_at_clock(c.s.count_load_time, rise) : UINT64_MAX;
+	}
+	if (pit->flags & I8254_FLAG_HPET_LEGACY)
+		t = UINT64_MAX;
 	pthread_mutex_unlock(&pit->lock);
 	return t;
 }
@@ -180,11 +219,34 @@ static u16 bin_to_bcd(u32 v)
 	return (u16)((v % 10) | (v / 10 % 10) << 4 | (v / 100 % 10) << 8 | (v / 1000 % 10) << 12);
 }
 
+/*
+ * Modes 2 and 3 while counting: the new count waits for the end of the
+ * current period (mode 2) or half-cycle (mode 3), per the datasheet's
+ * mode descriptions.  Returns false when the count loads now.
+ */
+static bool defer_count(struct i8254_channel *c, u32 n, u64 now)
+{
+	if ((c->s.mode != 2 && c->s.mode != 3) || !counting(c) || c->paused)
+		return false;
+	u64 old = initial_count(c), d = elapsed(c, now);
+	u64 end = (d / old + 1) * old;
+	c->next_in_low = false;
+	if (c->s.mode == 3 && d % old < (old + 1) / 2) {
+		end = d / old * old + (old + 1) / 2;
+		c->next_in_low = true;
+	}
+	c->next_count = n;
+	c->next_at = (s64)ns_at_clock(c->s.count_load_time, end);
+	return true;
+}
+
 static void load_count(struct i8254_channel *c, u32 v, u64 now)
 {
 	u32 n = c->s.bcd ? bcd_to_bin(v) : v;
 	if (!n)
 		n = c->s.bcd ? 10000 : 0x10000;
+	if (defer_count(c, n, now))
+		return;
 	c->s.count = n;
 	c->s.count_load_time = (s64)now;
 	c->wait_count = false;
@@ -247,6 +309,7 @@ static void control_word(struct i8254 *pit, u8 val, u64 now)
 	c->wait_count = true;
 	c->triggered = false;
 	c->paused = false;
+	c->next_count = 0;
 }
 
 static u8 data_read(struct i8254_channel *c, u64 now)
@@ -331,7 +394,10 @@ static void set_gate(struct i8254 *pit, int ch, bool level, u64 now)
 		c->s.count_load_time = (s64)now;
 		break;
 	case 2:
-	case 3: /* the rising edge reloads the count */
+	case 3: /* the rising edge reloads the count, a waiting one too */
+		if (c->next_count)
+			c->s.count = c->next_count;
+		c->next_count = 0;
 		c->s.count_load_time = (s64)now;
 		c->paused = false;
 		break;
@@ -358,6 +424,7 @@ u8 i8254_port_read(struct i8254 *pit, u16 port, u64 now_ns)
 {
 	u8 v = 0xff; /* the control word register cannot be read */
 	pthread_mutex_lock(&pit->lock);
+	advance(pit, now_ns);
 	if (port == I8254_SPEAKER_PORT) {
 		const struct i8254_channel *c = &pit->ch[2];
 		v = (u8)(c->s.gate | !!(pit->flags & I8254_FLAG_SPEAKER_DATA_ON) << 1 |
@@ -387,20 +454,26 @@ void i8254_port_write(struct i8254 *pit, u16 port, u8 val, u64 now_ns)
 	pthread_mutex_unlock(&pit->lock);
 }
 
-u32 i8254_counter(struct i8254 *pit, int ch, u64 now_ns)
+/* Channel ch as it will be at now_ns, changing nothing. */
+static struct i8254_channel channel_at(struct i8254 *pit, int ch, u64 now_ns)
 {
 	pthread_mutex_lock(&pit->lock);
-	u32 v = counter_at(&pit->ch[ch], now_ns);
+	struct i8254_channel c = pit->ch[ch];
 	pthread_mutex_unlock(&pit->lock);
-	return v;
+	settle(&c, now_ns);
+	return c;
+}
+
+u32 i8254_counter(struct i8254 *pit, int ch, u64 now_ns)
+{
+	struct i8254_channel c = channel_at(pit, ch, now_ns);
+	return counter_at(&c, now_ns);
 }
 
 bool i8254_out(struct i8254 *pit, int ch, u64 now_ns)
 {
-	pthread_mutex_lock(&pit->lock);
-	bool v = out_at(&pit->ch[ch], now_ns);
-	pthread_mutex_unlock(&pit->lock);
-	return v;
+	struct i8254_channel c = channel_at(pit, ch, now_ns);
+	return out_at(&c, now_ns);
 }
 
 static u64 pit_now(struct i8254 *pit)
@@ -475,6 +548,7 @@ static int pit_restore(struct hw_dev *dev, const void *state)
 		pit->ch[i].triggered = true;
 		pit->ch[i].paused = !pit->ch[i].s.gate && gate_stops_count(pit->ch[i].s.mode);
 		pit->ch[i].paused_at = (s64)now;
+		pit->ch[i].next_count = 0;
 	}
 	pit->flags = st->flags;
 	pit->synced_ns = (s64)now;

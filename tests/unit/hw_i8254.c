@@ -79,6 +79,62 @@ static void test_periodic(void)
 	EQ(latch_read(0), 65436, "counter after 100 clocks");
 }
 
+/* Datasheet modes 2 and 3: a count written without a control word waits
+ * for the end of the period (mode 2) or of the half-cycle (mode 3). */
+static void test_new_count(void)
+{
+	u64 t0 = 7000000000ULL;
+	clk = t0;
+	out8(0x43, 0x34);
+	out8(0x40, 1000 & 0xff);
+	out8(0x40, 1000 >> 8);
+	at(t0 + ns(300));
+	out8(0x40, 500 & 0xff);
+	out8(0x40, 500 >> 8);
+	EQ(latch_read(0), 700, "mode 2: the running period goes on");
+	EQ(i8254_next_event(&pit), t0 + ns(1000), "edge at the old period's end");
+	int r0 = rises;
+	at(t0 + ns(1000));
+	EQ(rises, r0 + 1, "the reload edge");
+	EQ(i8254_next_event(&pit), t0 + ns(1000) + ns(500), "then periods of the new count");
+	at(t0 + ns(1000) + ns(500));
+	EQ(rises, r0 + 2, "first edge of the new count");
+	at(t0 + ns(1000) + ns(2 * 500) + 7);
+	EQ(rises, r0 + 3, "second");
+	EQ(latch_read(0), 500, "new count reloaded");
+
+	/* Across the switch in one advance: the old count's reload edge,
+	 * then the new count's edges coalesced into one. */
+	clk = t0 = 8000000000ULL;
+	out8(0x43, 0x34);
+	out8(0x40, 1000 & 0xff);
+	out8(0x40, 1000 >> 8);
+	at(t0 + ns(100));
+	out8(0x40, 200);
+	out8(0x40, 0);
+	r0 = rises;
+	at(t0 + ns(1000) + ns(450));
+	EQ(rises, r0 + 2, "a long step reports the reload edge and one more");
+	EQ(i8254_next_event(&pit), t0 + ns(1000) + ns(600), "and the new grid continues");
+
+	/* Mode 3 on channel 2: count 1000, a new count of 400 written in the
+	 * high half takes over at its end and starts with its low half. */
+	clk = t0 = 8500000000ULL;
+	out8(0x61, 0x01);
+	out8(0x43, 0xb6);
+	out8(0x42, 1000 & 0xff);
+	out8(0x42, 1000 >> 8);
+	clk = t0 + ns(200);
+	out8(0x42, 400 & 0xff);
+	out8(0x42, 400 >> 8);
+	OK(i8254_out(&pit, 2, t0 + ns(499)), "mode 3: the high half runs out");
+	OK(!i8254_out(&pit, 2, t0 + ns(500)) && !i8254_out(&pit, 2, t0 + ns(699)),
+	   "then the new count's low half, 200 clocks");
+	OK(i8254_out(&pit, 2, t0 + ns(700)) && !i8254_out(&pit, 2, t0 + ns(900)),
+	   "then its square wave");
+	out8(0x61, 0x00);
+}
+
 static void test_oneshot(void)
 {
 	u64 t0 = 9000000000ULL;
@@ -324,6 +380,7 @@ int main(void)
 	EQ(i8254_register(&pit, &pio), 0, "register on the PIO bus");
 	OK(!hw_bus_read(&pio, 0x44, 1, &(u8){0}), "port 0x44 is not the PIT's");
 	test_periodic();
+	test_new_count();
 	test_oneshot();
 	test_latch();
 	test_channel2();
