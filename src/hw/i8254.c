@@ -196,7 +196,7 @@ u64 i8254_next_event(struct i8254 *pit)
 	s64 from = pit->synced_ns > c.s.count_load_time ? pit->synced_ns : c.s.count_load_time;
 	u64 rise = next_rise(&c, elapsed(&c, (u64)from));
 	u64 t = rise ? ns_at_clock(c.s.count_load_time, rise) : UINT64_MAX;
-	if (c.next_count && t > (u64)c.next_at) {
+	if (c.next_count && c.next_at != INT64_MAX && t > (u64)c.next_at) {
 		/* The waiting count takes over first: its first edge. */
 		from = c.next_at;
 		settle(&c, (u64)from);
@@ -221,11 +221,20 @@ static u16 bin_to_bcd(u32 v)
 
 /*
  * Modes 2 and 3 while counting: the new count waits for the end of the
- * current period (mode 2) or half-cycle (mode 3), per the datasheet's
- * mode descriptions.  Returns false when the count loads now.
+ * current period (mode 2) or half-cycle (mode 3); modes 1 and 5 after a
+ * trigger: for the next trigger (the datasheet's mode descriptions).
+ * Returns false when the count loads now.
  */
 static bool defer_count(struct i8254_channel *c, u32 n, u64 now)
 {
+	if ((c->s.mode == 1 || c->s.mode == 5) && c->triggered) {
+		/* A one-shot under way runs out; the count waits for the
+		 * next trigger. */
+		c->next_count = n;
+		c->next_at = INT64_MAX;
+		c->next_in_low = false;
+		return true;
+	}
 	if ((c->s.mode != 2 && c->s.mode != 3) || !counting(c) || c->paused)
 		return false;
 	u64 old = initial_count(c), d = elapsed(c, now);
@@ -389,7 +398,10 @@ static void set_gate(struct i8254 *pit, int ch, bool level, u64 now)
 	}
 	switch (c->s.mode) {
 	case 1:
-	case 5: /* the rising edge (re)triggers */
+	case 5: /* the rising edge (re)triggers, with a waiting count */
+		if (c->next_count)
+			c->s.count = c->next_count;
+		c->next_count = 0;
 		c->triggered = true;
 		c->s.count_load_time = (s64)now;
 		break;

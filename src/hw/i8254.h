@@ -58,7 +58,8 @@ struct i8254_channel {
 	s64 paused_at;
 	/* Modes 2 and 3: a count written while counting waits for the end
 	 * of the period (mode 2) or half-cycle (mode 3): next_count clocks,
-	 * taking over at next_at ns (next_count 0: none pending). */
+	 * taking over at next_at ns (next_count 0: none pending).  Modes 1
+	 * and 5: it waits for the next trigger (next_at INT64_MAX). */
 	u32 next_count;
 	s64 next_at;
 	bool next_in_low; /* mode 3: it takes over at the end of a high half */

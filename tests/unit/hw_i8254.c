@@ -308,6 +308,20 @@ static void test_channel2(void)
 	OK(!(in8(0x61) & 0x20), "the gate's rising edge starts the one-shot: OUT low");
 	clk = t0 + ns(100);
 	OK(in8(0x61) & 0x20, "OUT high at terminal count");
+	out8(0x61, 0x00);
+	out8(0x61, 0x01);
+	t0 = clk;
+	clk = t0 + ns(10);
+	out8(0x42, 50);
+	out8(0x42, 0);
+	OK(!(in8(0x61) & 0x20), "mode 1: a new count leaves the one-shot running");
+	clk = t0 + ns(100);
+	OK(in8(0x61) & 0x20, "which ends after the old count");
+	out8(0x61, 0x00);
+	out8(0x61, 0x01);
+	t0 = clk;
+	OK(!i8254_out(&pit, 2, t0 + ns(49)) && i8254_out(&pit, 2, t0 + ns(50)),
+	   "the next trigger uses the new count");
 	out8(0x43, 0xba);
 	out8(0x42, 20);
 	out8(0x42, 0);
