@@ -81,6 +81,14 @@ static void exit_common(struct skvm_vcpu *vcpu)
 		x86_interrupt_window(c) && !c->ev.interrupt.injected;
 }
 
+/* KVM_CAP_SYNC_REGS: registers asked for in kvm_valid_regs go out. */
+static void sync_regs_out(struct skvm_vcpu *vcpu)
+{
+	struct kvm_run *run = vcpu->run;
+	if (run->kvm_valid_regs & KVM_SYNC_X86_REGS)
+		skvm_regs_get(&vcpu->cpu, &run->s.regs.regs);
+}
+
 static long exit_to_run(struct skvm_vcpu *vcpu, const struct x86_exit *x)
 {
 	struct kvm_run *run = vcpu->run;
@@ -158,6 +166,14 @@ long skvm_vcpu_run(struct skvm_vcpu *vcpu)
 	const u64 sync_valid = KVM_SYNC_X86_VALID_FIELDS;
 	if ((run->kvm_valid_regs & ~sync_valid) || (run->kvm_dirty_regs & ~sync_valid))
 		return -EINVAL;
+	/* KVM_CAP_SYNC_REGS, general registers only (the cap says so):
+	 * registers the VMM marked dirty in kvm_run->s go in first */
+	if (run->kvm_dirty_regs & KVM_SYNC_X86_REGS) {
+		struct kvm_regs regs = run->s.regs.regs; /* one fetch (TOCTOU) */
+		skvm_regs_set(cpu, &regs);
+		cpu->ev.exception.pending = 0;
+		run->kvm_dirty_regs &= ~KVM_SYNC_X86_REGS;
+	}
 	if (run->cr8 > 15)
 		return -EINVAL;
 	cpu->cr8 = run->cr8;
@@ -207,12 +223,14 @@ long skvm_vcpu_run(struct skvm_vcpu *vcpu)
 	}
 	if (imm && x.reason == X86_EXIT_KICK) {
 		exit_common(vcpu);
+		sync_regs_out(vcpu);
 		mem_map_put(env.map);
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		return -EINTR;
 	}
 	r = exit_to_run(vcpu, &x);
 	exit_common(vcpu);
+	sync_regs_out(vcpu);
 	mem_map_put(env.map);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return r;

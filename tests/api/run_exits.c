@@ -460,6 +460,37 @@ static void test_run_inputs(void)
 	run->kvm_dirty_regs = 0;
 }
 
+/* KVM_CAP_SYNC_REGS with the general registers: in through kvm_dirty_regs,
+ * out through kvm_valid_regs. */
+static void test_sync_regs(void)
+{
+	int cap = ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS);
+	T_OK(cap >= 0, "sync: KVM_CAP_SYNC_REGS answers");
+	if (!(cap & KVM_SYNC_X86_REGS))
+		return;
+	static const unsigned char code[] = {
+		0x89, 0xd8,	/* mov ax, bx */
+		0xe6, 0x10,	/* out 0x10, al */
+		0x43,		/* inc bx */
+		0xf4,		/* hlt */
+	};
+	load(code, sizeof(code));
+	struct kvm_regs r;
+	ioctl(vcpu, KVM_GET_REGS, &r);
+	r.rbx = 0x5a;
+	run->s.regs.regs = r;
+	run->kvm_dirty_regs = KVM_SYNC_X86_REGS;
+	run->kvm_valid_regs = KVM_SYNC_X86_REGS;
+	T_EQ(do_run(), 0, "sync: KVM_RUN");
+	T_EQ(((unsigned char *)run)[run->io.data_offset], 0x5a, "sync: dirty RBX went in");
+	T_EQ(run->kvm_dirty_regs & KVM_SYNC_X86_REGS, 0, "sync: dirty bit consumed");
+	T_EQ(run->s.regs.regs.rip, 0x1004, "sync: RIP came out");
+	T_EQ(run->s.regs.regs.rax & 0xff, 0x5a, "sync: RAX came out");
+	T_EQ(do_run(), 0, "sync: KVM_RUN to HLT");
+	T_EQ(run->s.regs.regs.rbx & 0xffff, 0x5b, "sync: RBX after INC came out");
+	run->kvm_valid_regs = 0;
+}
+
 /* Code changed by the VMM or by the guest itself runs as changed. */
 static void test_smc(void)
 {
@@ -493,6 +524,7 @@ int main(void)
 	test_readonly();
 	test_immediate_exit();
 	test_smc();
+	test_sync_regs();
 	test_run_inputs();
 	test_guest_debug();
 	test_string_io();
