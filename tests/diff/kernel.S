@@ -86,6 +86,10 @@ diff_native_enter:
 	push %r14
 	push %r15
 	mov %rsp, diff_host_rsp(%rip)
+	/* Reload SS: after SYSRET, AMD CPUs may keep stale SS attributes
+	 * that 64-bit code ignores but compatibility mode faults on (#SS). */
+	mov %ss, %eax
+	mov %eax, %ss
 	mov $DIFF_CODE, %rax
 	jmp *%rax
 

@@ -167,9 +167,11 @@ int tvm_setup_mode(struct tvm *t, int bits, uint64_t entry, int user)
 	struct kvm_segment code32 = seg(TVM_SEL_CODE32, 0xb, 1, 0, 1, 0, 1, 0xfffff);
 	struct kvm_segment udata = seg(TVM_SEL_UDATA, 0x3, 1, 3, 1, 0, 1, 0xfffff);
 	struct kvm_segment ucode = seg(TVM_SEL_UCODE64, 0xb, 1, 3, 0, 1, 1, 0xfffff);
+	struct kvm_segment ucode32 = seg(TVM_SEL_UCODE32, 0xb, 1, 3, 1, 0, 1, 0xfffff);
 	struct kvm_segment tss = seg(TVM_SEL_TSS, 0xb, 0, 0, 0, 0, 0, 0x67);
 	tss.base = TVM_TSS;
 	code64.limit = data.limit = code32.limit = udata.limit = ucode.limit = 0xffffffff;
+	ucode32.limit = 0xffffffff;
 	uint64_t *gdt = tvm_ptr(t, TVM_GDT);
 	memset(gdt, 0, 0x100);
 	gdt[1] = gdt_desc(&code64);
@@ -179,6 +181,7 @@ int tvm_setup_mode(struct tvm *t, int bits, uint64_t entry, int user)
 	gdt[5] = gdt_desc(&ucode);
 	gdt[6] = gdt_desc(&tss);
 	gdt[7] = tss.base >> 32;
+	gdt[8] = gdt_desc(&ucode32);
 	/* TSS: RSP0 at offset 4, the I/O map base beyond the limit. */
 	uint8_t *tssp = tvm_ptr(t, TVM_TSS);
 	memset(tssp, 0, 0x68);
@@ -197,7 +200,7 @@ int tvm_setup_mode(struct tvm *t, int bits, uint64_t entry, int user)
 		s.cs = code32;
 		s.ds = s.es = s.ss = s.fs = s.gs = data;
 		s.gdt.base = TVM_GDT;
-		s.gdt.limit = 0x3f;
+		s.gdt.limit = 0x4f;
 		s.cr0 = 0x11; /* PE, ET */
 		s.tr = tss;
 		break;
@@ -214,7 +217,7 @@ int tvm_setup_mode(struct tvm *t, int bits, uint64_t entry, int user)
 		s.cs = code64;
 		s.ds = s.es = s.ss = s.fs = s.gs = data;
 		s.gdt.base = TVM_GDT;
-		s.gdt.limit = 0x3f;
+		s.gdt.limit = 0x4f;
 		s.tr = tss;
 		s.cr3 = TVM_PML4;
 		s.cr4 = 0x20;		/* PAE */

@@ -7,7 +7,7 @@
  * is MMIO.  Long mode uses runner-built structures below 0x8000:
  *
  *   0x1000 GDT   0x08 code64, 0x10 data, 0x18 code32, 0x20 user data,
- *                0x28 user code64, 0x30 TSS (16 bytes)
+ *                0x28 user code64, 0x30 TSS (16 bytes), 0x40 user code32
  *   0x2000 PML4  0x3000 PDPT  0x4000 PD (2 MiB pages, the first GiB)
  *   0x6000 TSS   stack top 0x7000
  */
@@ -34,6 +34,7 @@
 #define TVM_SEL_UDATA 0x23
 #define TVM_SEL_UCODE64 0x2b
 #define TVM_SEL_TSS 0x30
+#define TVM_SEL_UCODE32 0x43
 
 /* Page-table bits (SDM vol. 3 4.5) */
 #define TVM_PTE_P 0x1ull
