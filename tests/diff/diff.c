@@ -12,7 +12,10 @@
  * where the store stub saves all GPRs and RFLAGS into that step's slot
  * without changing them.  The stream ends with jmp *DIFF_END_PTR.
  *
- * Environment: SKVM_DIFF_N (instructions, default 1000000), SKVM_DIFF_SEED.
+ * Then the same in compatibility mode (a 32-bit user code segment).
+ *
+ * Environment: SKVM_DIFF_N (instructions, default 1000000), SKVM_DIFF_SEED,
+ * SKVM_DIFF_VERBOSE (print every mismatch, not the first 8).
  */
 #define _GNU_SOURCE
 #include <errno.h>
