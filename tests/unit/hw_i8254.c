@@ -44,6 +44,13 @@ static u16 latch_read(int ch)
 	return in16_pair((u16)(0x40 + ch));
 }
 static void at(u64 t) { clk = t; i8254_advance(&pit, t); }
+/* A rising edge on gate 2 through port 0x61; returns its time. */
+static u64 trigger2(void)
+{
+	out8(0x61, 0x00);
+	out8(0x61, 0x01);
+	return clk;
+}
 
 static void test_periodic(void)
 {
@@ -302,32 +309,25 @@ static void test_channel2(void)
 	out8(0x42, 0);
 	clk += ns(200);
 	OK(in8(0x61) & 0x20, "mode 1: OUT stays high until triggered");
-	out8(0x61, 0x00);
-	out8(0x61, 0x01);
-	t0 = clk;
+	t0 = trigger2();
 	OK(!(in8(0x61) & 0x20), "the gate's rising edge starts the one-shot: OUT low");
 	clk = t0 + ns(100);
 	OK(in8(0x61) & 0x20, "OUT high at terminal count");
-	out8(0x61, 0x00);
-	out8(0x61, 0x01);
-	t0 = clk;
+	t0 = trigger2();
 	clk = t0 + ns(10);
 	out8(0x42, 50);
 	out8(0x42, 0);
 	OK(!(in8(0x61) & 0x20), "mode 1: a new count leaves the one-shot running");
 	clk = t0 + ns(100);
 	OK(in8(0x61) & 0x20, "which ends after the old count");
-	out8(0x61, 0x00);
-	out8(0x61, 0x01);
-	t0 = clk;
+	t0 = trigger2();
 	OK(!i8254_out(&pit, 2, t0 + ns(49)) && i8254_out(&pit, 2, t0 + ns(50)),
 	   "the next trigger uses the new count");
 	out8(0x43, 0xba);
 	out8(0x42, 20);
 	out8(0x42, 0);
 	OK(i8254_out(&pit, 2, clk + ns(20)), "mode 5: no strobe before the trigger");
-	out8(0x61, 0x00);
-	out8(0x61, 0x01);
+	trigger2();
 	OK(!i8254_out(&pit, 2, clk + ns(20)) && i8254_out(&pit, 2, clk + ns(21)),
 	   "mode 5: strobe at count 0 after the trigger");
 }
