@@ -6,6 +6,8 @@
  * the exits the runner must see, in order.  Declarations go into the
  * non-loaded ELF section .skvm that tests/guest/run_guest.c reads:
  *
+ *   GUEST_MODE 0             the vCPU's reset state: the runner's ROM at
+ *                            0xffff0000 jumps from the reset vector to entry
  *   GUEST_MODE 16|32|64 [,user]  start in real mode (CS=0, IP=entry,
  *                            SP=0x7000), flat 32-bit protected mode, or 64-bit
  *                            long mode with identity paging of the first GiB

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "tvm.h"
@@ -331,6 +332,27 @@ static int expect_eintr(struct tvm *t, const struct rec *e, const char *desc)
 
 /* The first alarm interrupts KVM_RUN (EINTR, no SA_RESTART) so the test can
  * say where the guest was; the second one ends a backend that ignores it. */
+/* GUEST_MODE 0: the vCPU keeps its reset state (CS.base 0xffff0000, IP
+ * 0xfff0: SDM vol. 3 9.1.4).  A 64 KiB read-only slot below 4 GiB holds HLTs
+ * and, at the reset vector, a far jump to the guest's entry. */
+static int reset_rom(struct tvm *t, uint64_t entry)
+{
+	uint8_t *rom = mmap(NULL, 0x10000, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (rom == MAP_FAILED)
+		return -1;
+	memset(rom, 0xf4, 0x10000);
+	uint8_t jmp[] = { 0xea, entry & 0xff, entry >> 8 & 0xff, 0, 0 };	/* ljmp $0, $entry */
+	memcpy(rom + 0xfff0, jmp, sizeof(jmp));
+	struct kvm_userspace_memory_region r = {
+		.slot = 2,
+		.flags = KVM_MEM_READONLY,
+		.guest_phys_addr = 0xffff0000,
+		.memory_size = 0x10000,
+		.userspace_addr = (uintptr_t)rom,
+	};
+	return ioctl(t->vm, KVM_SET_USER_MEMORY_REGION, &r);
+}
+
 static void on_alarm(int sig)
 {
 	(void)sig;
@@ -379,11 +401,13 @@ int main(int argc, char **argv)
 		}
 	/* Real KVM refuses EFER.LME unless the guest's CPUID has LM: a guest
 	 * starting in 64-bit mode cannot do without it. */
+	if (mode == 0 && reset_rom(&t, entry))
+		tap(0, "setup: reset ROM slot: %s", strerror(errno));
 	int cpuid_err = tvm_set_cpuid(&t);
 	if (cpuid_err && mode != 64)
 		printf("# %s failed (%s): the guest runs without a CPUID table\n", t.err,
 		       strerror(t.err_errno));
-	if ((cpuid_err && mode == 64) || tvm_setup_mode(&t, mode, entry, user)) {
+	if ((cpuid_err && mode == 64) || (mode && tvm_setup_mode(&t, mode, entry, user))) {
 		/* A setup ioctl the backend does not implement (yet) is an
 		 * honest "not implemented"; any other failure is real. */
 		if (t.err_errno == EINVAL || t.err_errno == ENOTTY || t.err_errno == ENOSYS)
