@@ -170,10 +170,10 @@ static u8 *ram_ptr(struct engine *e, u64 gpa, int n, bool write, bool *no_tlb)
 		return NULL;
 	if (write && (s->flags & KVM_MEM_READONLY))
 		return NULL;
-	u64 pg = (gpa - s->gpa) >> PAGE_SHIFT;
 	if (write && s->dirty) {
-		/* Dirty logging sees every write: no write TLB entry. */
-		atomic_fetch_or(&s->dirty[pg / 64], BIT(pg % 64));
+		/* Dirty logging sees every write: no write TLB entry, so no
+		 * dirty_epoch bookkeeping is needed either. */
+		mem_slot_mark_dirty(s, gpa);
 		*no_tlb = true;
 	}
 	return s->hva + (gpa - s->gpa);
