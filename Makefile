@@ -68,7 +68,7 @@ BENCH_JOB_CFLAGS := -std=gnu11 $(WARNINGS) -O2 -mgeneral-regs-only \
 LIB := $(O)/libsoftkvm.so
 TOOL := $(O)/softkvm
 
-.PHONY: all lib tests test test-suite check-api check-unit check-tools check-guest check-diff fuzz fuzz-short bench run deps clean
+.PHONY: all lib tests test test-suite check-api check-unit check-tools check-guest check-diff fuzz fuzz-short bench run deps deps-build clean
 .DEFAULT_GOAL := all
 
 all: $(LIB) $(TOOL) tests
@@ -175,6 +175,9 @@ fuzz-short: $(FUZZ_TARGET)
 deps:
 	@sh tools/deps.sh build fuzz
 
+deps-build:
+	@sh tools/deps.sh build
+
 # The conformance suite against softkvm (and the host's /dev/kvm if present).
 check-api: $(LIB) $(TOOL) $(API_TESTS)
 	SKVM_BUILD=$(O) prove -f --exec 'sh tests/api/tap-wrap.sh' $(API_TESTS)
@@ -200,7 +203,7 @@ test: deps
 	$(MAKE) MODE=debug test-suite
 	$(MAKE) fuzz-short
 
-run: deps all
+run: deps-build all
 	$(TOOL) info
 
 clean:
