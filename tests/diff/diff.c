@@ -111,6 +111,9 @@ enum {
 	F_XLAT = 1 << 13,	/* RBX set up */
 	F_NOW = 1 << 14,	/* no REX.W / 0x66 */
 	F_F3 = 1 << 15,		/* mandatory F3 prefix */
+	F_RBP = 1 << 16,	/* RBP set up into the window (LEAVE, ENTER) */
+	F_REL0 = 1 << 17,	/* rel32 of 0: CALL to the next instruction */
+	F_ENTER = 1 << 18,	/* imm16 frame size, imm8 nesting level */
 };
 
 struct form {
@@ -226,6 +229,9 @@ static const struct form forms[] = {
 	{ "push imm", { 0x68 }, 1, -1, F_IMMZ | F_STACK, G_STACK },
 	{ "pushf", { 0x9c }, 1, -1, F_STACK, G_STACK },
 	{ "popf", { 0x9d }, 1, -1, F_STACK | F_POPF, G_STACK },
+	{ "call rel32 (next insn)", { 0xe8 }, 1, -1, F_STACK | F_REL0 | F_NOW, G_STACK },
+	{ "leave", { 0xc9 }, 1, -1, F_STACK | F_RBP, G_STACK },
+	{ "enter imm16,imm8", { 0xc8 }, 1, -1, F_STACK | F_RBP | F_ENTER, G_STACK },
 
 	/* conditions */
 	{ "cmovcc r,r/m", { 0x0f, 0x40 }, 2, -1, M | F_REGOP, G_COND },
@@ -549,6 +555,8 @@ static void gen_insn(struct stream *s, const struct form *f)
 	}
 	if (fl & F_XLAT)
 		emit_setup(s, R_BX, win_addr());
+	if (fl & F_RBP)
+		emit_setup(s, R_BP, win_addr() & ~7u);
 	if ((fl & F_DIV) && rn(4))
 		emit_setup(s, R_DX, rn(4));
 	if ((fl & F_BITOFF) && is_mem) {
@@ -624,6 +632,13 @@ static void gen_insn(struct stream *s, const struct form *f)
 			emit(s, &v, 2);
 		else
 			emit32(s, v);
+	}
+	if (fl & F_REL0)
+		emit32(s, 0);
+	if (fl & F_ENTER) {	/* a small frame, nesting 0..3 (SDM ENTER) */
+		uint16_t size = (uint16_t)rn(0x100);
+		emit(s, &size, 2);
+		emit8(s, (uint8_t)rn(4));
 	}
 	if (m.riprel) {
 		uint32_t d = m.target - (uint32_t)(DIFF_CODE + s->len);
@@ -1028,11 +1043,12 @@ int main(void)
 			for (size_t i = 0; i < NFORMS; i++) {
 				const char *n = forms[i].name;
 				/* 0x63 is ARPL, 0x06/0x27 valid but about segments/BCD.
-				 * INT3: the PVM host raises #UD for it in 32-bit user
-				 * code (hardware: #BP), so the host can't validate it. */
+				 * INT3 and ENTER: the PVM host gets them wrong in 32-bit
+				 * user code (#UD for INT3; ENTER's frame differs), so
+				 * the host can't validate them there. */
 				form_ok[i] = form_ok64[i] && strncmp(n, "movsxd", 6) &&
 					     strncmp(n, "push es", 7) && strncmp(n, "daa", 3) &&
-					     strcmp(n, "int3");
+					     strcmp(n, "int3") && strncmp(n, "enter", 5);
 			}
 		}
 		int group = grp < G_NGROUPS ? grp : -1;
