@@ -3,7 +3,11 @@
 # outside build/.
 #
 #   make run        the main job (see README)
-#   make test       the full default test suite (release, then sanitizers)
+#   make test       the full default test suite (release, then sanitizers,
+#                   then fuzz-short); docs/testing.md describes the harnesses
+#   make check-api | check-unit | check-tools | check-guest | check-diff
+#                   one suite (MODE=debug for the sanitizer build)
+#   make fuzz-short FUZZ_SECONDS=60, make bench (not part of make test)
 
 MODE ?= release
 CC ?= gcc
