@@ -197,6 +197,8 @@ int main(int argc, char **argv)
 	int have_guest = guest_prepare(img, len, err, sizeof(err)) == 0;
 	if (!have_guest)
 		printf("guest: %s\n", err);
+	if (scale != 1.0)
+		printf("SKVM_BENCH_SCALE %g: sizes and counts scaled (fib excepted)\n", scale);
 	printf("%-14s %10s %10s %9s %12s %12s  %s\n", "job", "native s", "guest s", "slowdown",
 	       "insns", "guest MIPS", "result");
 	int bad = 0;
