@@ -2,8 +2,8 @@
  * libFuzzer target: arbitrary bytes as guest code, run by a linked-in
  * softkvm (direct API) in real, 32-bit protected or 64-bit long mode.
  *
- * Input: byte 0 picks the mode (and whether the code starts at a page's
- * end, to cross into the next page); the rest is the code, loaded at
+ * Input: byte 0 picks the mode (real, 32-bit, 64-bit, 64-bit at CPL 3) and
+ * whether the code starts at a page's end, to cross into the next page; the rest is the code, loaded at
  * CODE_GPA in a fresh VM.  KVM_RUN is repeated while the guest exits for
  * I/O, MMIO or HLT, up to a budget; a timer kicks the vCPU out of endless
  * loops with immediate_exit.  The only acceptable outcomes are clean exits:
@@ -28,6 +28,8 @@
 #define CODE_GPA 0x8000
 #define MAX_CODE 0x3000
 #define MAX_EXITS 64
+#define IDT_GPA 0x20000
+#define HANDLER_GPA 0x21000
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -56,6 +58,39 @@ static void bad(const char *what, unsigned v)
 	abort();
 }
 
+/* Protected and long mode get an IDT whose every gate leads to a page of
+ * HLTs, so exceptions are delivered rather than all ending in a triple
+ * fault; user=1 starts the 64-bit code at CPL 3 (TSS.RSP0 from tvm). */
+static int setup_idt(struct tvm *t, int mode, int user)
+{
+	if (mode == 16)
+		return 0;
+	struct kvm_sregs sr;
+	if (softkvm_ioctl(t->vcpu, KVM_GET_SREGS, &sr) < 0)
+		return -1;
+	memset(tvm_ptr(t, HANDLER_GPA), 0xf4, 0x1000);
+	uint32_t *idt = tvm_ptr(t, IDT_GPA);
+	for (int v = 0; v < 256; v++) {
+		uint32_t lo = (HANDLER_GPA & 0xffff) | (uint32_t)sr.cs.selector << 16;
+		uint32_t hi = (HANDLER_GPA & 0xffff0000) | 0xee00;	/* present, DPL 3, interrupt gate */
+		if (mode == 64) {
+			idt[4 * v] = lo, idt[4 * v + 1] = hi, idt[4 * v + 2] = 0, idt[4 * v + 3] = 0;
+		} else {
+			idt[2 * v] = lo, idt[2 * v + 1] = hi;
+		}
+	}
+	sr.idt.base = IDT_GPA;
+	sr.idt.limit = mode == 64 ? 256 * 16 - 1 : 256 * 8 - 1;
+	if (user) {
+		sr.cs.selector = TVM_SEL_UCODE64;
+		sr.cs.dpl = 3;
+		sr.ss.selector = TVM_SEL_UDATA;
+		sr.ss.dpl = 3;
+		sr.ds = sr.es = sr.ss;
+	}
+	return softkvm_ioctl(t->vcpu, KVM_SET_SREGS, &sr) < 0 ? -1 : 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static int init;
@@ -75,8 +110,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (size < 1)
 		return 0;
-	static const int modes[] = { 16, 32, 64 };
-	int mode = modes[data[0] % 3];
+	static const int modes[] = { 16, 32, 64, 64 };
+	int mode = modes[data[0] % 4], user = data[0] % 4 == 3;
 	uint64_t entry = CODE_GPA + ((data[0] & 0x80) ? 0xff0 : 0);
 	size_t n = size - 1 > MAX_CODE ? MAX_CODE : size - 1;
 
@@ -86,7 +121,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	tvm_set_cpuid(&t);	/* may be unimplemented: then LM stays off */
 	memset(tvm_ptr(&t, CODE_GPA), 0xf4, MAX_CODE + 0x1000);	/* HLT after the code */
 	memcpy(tvm_ptr(&t, entry), data + 1, n);
-	if (tvm_setup_mode(&t, mode, entry, 0)) {
+	if (tvm_setup_mode(&t, mode, entry, user) || setup_idt(&t, mode, user)) {
 		tvm_destroy(&t);
 		return 0;
 	}
