@@ -217,12 +217,19 @@ int skvm_file_dup(int oldfd, int newfd, int flags)
 	return r;
 }
 
+/*
+ * A memfd sized once and sealed against resizing: the client holds these
+ * fds and could otherwise ftruncate a vCPU fd under our kvm_run mapping
+ * (SIGBUS in softkvm at the next KVM_RUN; KVM refuses with EINVAL).
+ */
 int skvm_anon_fd(const char *name, size_t size, int flags)
 {
-	int fd = memfd_create(name, (flags & O_CLOEXEC) ? MFD_CLOEXEC : 0);
+	unsigned int mfd = MFD_ALLOW_SEALING | ((flags & O_CLOEXEC) ? MFD_CLOEXEC : 0);
+	int fd = memfd_create(name, mfd);
 	if (fd < 0)
 		return -errno;
-	if (size && ftruncate(fd, (off_t)size)) {
+	if ((size && ftruncate(fd, (off_t)size)) ||
+	    syscall(SYS_fcntl, fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)) {
 		int e = errno;
 		sys_close(fd);
 		return -e;

@@ -51,6 +51,13 @@ int main(void)
 		T_EQ(b->request_interrupt_window, 1, "both mappings show one kvm_run");
 		a->request_interrupt_window = 0;
 		T_EQ(a->immediate_exit, 0, "immediate_exit starts clear");
+		/* The errno differs (KVM: EINVAL; a sealed memfd: EPERM): the
+		 * point is that kvm_run stays whole. */
+		T_OK(ftruncate(vcpu, 0) == -1, "a vCPU fd cannot be truncated");
+		T_OK(ftruncate(vcpu, 1 << 20) == -1, "a vCPU fd cannot be grown");
+		T_EQ(a->immediate_exit, 0, "kvm_run still mapped after ftruncate attempts");
+		struct kvm_regs regs;
+		T_EQ(ioctl(vcpu, KVM_GET_REGS, &regs), 0, "the vCPU still answers");
 	}
 
 	close(vcpu);
