@@ -22,6 +22,7 @@
 
 #include "x86/cpuid.h"
 #include "x86/mmu.h"
+#include "x86/msr.h"
 
 #define PTE_P BIT(0)
 #define PTE_RW BIT(1)
@@ -46,24 +47,13 @@ static const struct {
 };
 
 /*
- * Guest MAXPHYADDR (SDM 4.1.4): CPUID 0x80000008 EAX[7:0] when the extended
- * range reaches that leaf, else 36, as KVM's cpuid_query_maxphyaddr().
- * Clamped to the architectural 32..52 so the masks below stay defined.
+ * Guest MAXPHYADDR (SDM 4.1.4) by the one rule in msr.c (KVM's
+ * cpuid_query_maxphyaddr), clamped to the architectural 32..52 so the
+ * masks below stay defined.
  */
 static unsigned guest_maxphyaddr(const struct x86_cpu *cpu)
 {
-	/* One pass for both leaves: this runs on every walk. */
-	const struct x86_cpuid_entry *max = NULL, *e = NULL;
-	for (u32 i = 0; i < cpu->cpuid_nent && !(max && e); i++) {
-		const struct x86_cpuid_entry *c = &cpu->cpuid[i];
-		if ((c->flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX) && c->index)
-			continue;
-		if (c->function == 0x80000000 && !max)
-			max = c;
-		else if (c->function == 0x80000008 && !e)
-			e = c;
-	}
-	unsigned m = max && max->eax >= 0x80000008 && e ? (e->eax & 0xff) : 36;
+	unsigned m = x86_maxphyaddr(cpu);
 	return m < 32 ? 32 : m > 52 ? 52 : m;
 }
 
@@ -182,6 +172,8 @@ bool x86_walk(const struct x86_cpu *cpu, const struct mem_map *map, u32 as, u64 
 		bool rw = true, us = true, xd = false;
 		u8 *ptrs[5];
 		u64 ents[5];
+		u64 gpas[5];			   /* where each entry lives */
+		const struct mem_slot *slots[5]; /* and in which slot */
 		unsigned level = modes[m].levels, shift;
 
 		if (m == WM_32)
@@ -196,7 +188,11 @@ bool x86_walk(const struct x86_cpu *cpu, const struct mem_map *map, u32 as, u64 
 			unsigned bits = level == modes[m].levels ? modes[m].top_bits
 								  : modes[m].index_bits;
 			u64 idx = (la >> shift) & (BIT(bits) - 1);
-			u8 *p = mem_map_hva(map, as, table + idx * bytes, bytes);
+			u64 egpa = table + idx * bytes;
+			const struct mem_slot *slot = mem_map_find(map, as, egpa);
+			u8 *p = slot && egpa + bytes <= slot->gpa + slot->size
+					? slot->hva + (egpa - slot->gpa)
+					: NULL;
 			if (!p) {
 				w->pt_not_ram = true;
 				w->error_code = ec;
@@ -205,6 +201,8 @@ bool x86_walk(const struct x86_cpu *cpu, const struct mem_map *map, u32 as, u64 
 			ent = read_entry(p, bytes);
 			ptrs[level - 1] = p;
 			ents[level - 1] = ent;
+			gpas[level - 1] = egpa;
+			slots[level - 1] = slot;
 			if (!(ent & PTE_P)) {
 				w->error_code = ec;
 				return false;
@@ -254,7 +252,16 @@ bool x86_walk(const struct x86_cpu *cpu, const struct mem_map *map, u32 as, u64 
 		unsigned top = m == WM_PAE ? 2 : modes[m].levels;
 		for (unsigned l = top; l >= level && !changed; l--) {
 			u64 set = PTE_A | (l == level && (acc & X86_PF_W) ? PTE_D : 0);
+			/* Paging structures in a read-only slot keep their bits,
+			 * as KVM's walker does (the host mapping may well be
+			 * read-only); a bit we do set is a guest write to the
+			 * table page, so it goes into the dirty log. */
+			if ((slots[l - 1]->flags & KVM_MEM_READONLY) ||
+			    (ents[l - 1] & set) == set)
+				continue;
 			changed = !set_entry_bits(ptrs[l - 1], bytes, ents[l - 1], set);
+			if (!changed)
+				mem_slot_mark_dirty(slots[l - 1], gpas[l - 1]);
 		}
 		if (!changed || tries >= 64)
 			return true;
