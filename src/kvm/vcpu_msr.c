@@ -187,28 +187,13 @@ static long set_mce(struct x86_cpu *c, unsigned long arg)
 	return 0;
 }
 
-/* The kvmclock wall-clock MSRs name one VM-wide register in KVM. */
-static void share_wall_clock(struct skvm_vcpu *vcpu)
-{
-	struct skvm_vm *vm = vcpu->vm;
-	u64 v = vcpu->cpu.msr.kvm_wall_clock;
-	pthread_mutex_lock(&vm->lock);
-	for (u32 i = 0; i < vm->nr_vcpus; i++)
-		__atomic_store_n(&vm->vcpus[i]->cpu.msr.kvm_wall_clock, v, __ATOMIC_RELAXED);
-	pthread_mutex_unlock(&vm->lock);
-}
-
 long skvm_vcpu_msr_ioctl(struct skvm_vcpu *vcpu, unsigned int cmd, unsigned long arg)
 {
-	long r;
 	switch (cmd) {
 	case KVM_GET_MSRS:
 		return msr_io(vcpu, arg, false);
 	case KVM_SET_MSRS:
-		r = msr_io(vcpu, arg, true);
-		if (r > 0)
-			share_wall_clock(vcpu);
-		return r;
+		return msr_io(vcpu, arg, true);
 	case KVM_X86_SETUP_MCE:
 		return setup_mce(&vcpu->cpu, arg);
 	case KVM_X86_SET_MCE:

@@ -565,6 +565,29 @@ static int host_only_set(struct x86_cpu *cpu, const struct msr_desc *d,
 	return plain_set(cpu, d, index, val, host);
 }
 
+/*
+ * kvmclock (Documentation/virt/kvm/x86/msr.rst) is not implemented yet, so
+ * its MSRs are not listed and the guest's accesses #GP.  A VMM may still
+ * restore their disabled reset state: QEMU writes 0 to 0x11/0x12 at every
+ * reset and aborts if KVM_SET_MSRS refuses.  Anything else fails.
+ */
+static int kvmclock_get(struct x86_cpu *cpu, const struct msr_desc *d, u32 index,
+			u64 *val, bool host)
+{
+	(void)cpu, (void)d, (void)index;
+	if (!host)
+		return MSR_FAIL;
+	*val = 0;
+	return MSR_OK;
+}
+
+static int kvmclock_set(struct x86_cpu *cpu, const struct msr_desc *d, u32 index,
+			u64 val, bool host)
+{
+	(void)cpu, (void)d, (void)index;
+	return host && !val ? MSR_OK : MSR_FAIL;
+}
+
 /* KVM lists TSC_AUX only when it can offer RDTSCP or RDPID. */
 static bool rdtscp_supported(void)
 {
@@ -578,9 +601,9 @@ static bool rdtscp_supported(void)
 #define CANON(idx, fl, f) {idx, idx, fl, NULL, F(f), 0, plain_get, canon_set}
 
 static const struct msr_desc msr_table[] = {
+	{0x11, 0x12, 0, NULL, 0, 0, kvmclock_get, kvmclock_set},
+	{0x4b564d00, 0x4b564d01, 0, NULL, 0, 0, kvmclock_get, kvmclock_set},
 	{0x10, 0x10, MSR_LIST, NULL, 0, 0, tsc_get, tsc_set},			/* IA32_TSC */
-	PLAIN(0x11, MSR_LIST, msr.kvm_wall_clock),			/* MSR_KVM_WALL_CLOCK */
-	PLAIN(0x12, MSR_LIST, msr.kvm_system_time),			/* MSR_KVM_SYSTEM_TIME */
 	{0x1b, 0x1b, 0, NULL, F(apic_base), 0, plain_get, apic_base_set},	/* IA32_APIC_BASE */
 	/* MSR_SMI_COUNT: SMIs taken (none without SMM); only the VMM sets it */
 	{0x34, 0x34, MSR_LIST, NULL, F(msr.smi_count), 0, plain_get, host_only_set},
@@ -620,10 +643,6 @@ static const struct msr_desc msr_table[] = {
 	CANON(0xc0000102, MSR_LIST, msr.kernel_gs_base),
 	{0xc0000103, 0xc0000103, MSR_LIST, rdtscp_supported, F(msr.tsc_aux), ~0xffffffffULL,
 	 tsc_aux_get, tsc_aux_set},					/* IA32_TSC_AUX */
-	/* kvmclock (Documentation/virt/kvm/x86/msr.rst): the old and new
-	 * indexes name the same registers.  Stored only, for now. */
-	PLAIN(0x4b564d00, MSR_LIST, msr.kvm_wall_clock),
-	PLAIN(0x4b564d01, MSR_LIST, msr.kvm_system_time),
 };
 
 static bool is_listed(const struct msr_desc *d)

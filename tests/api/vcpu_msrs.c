@@ -78,9 +78,8 @@ int main(void)
 	T_OK(!dup, "no MSR listed twice");
 	/* What QEMU saves and restores whenever it is listed. */
 	static const unsigned int needed[] = {
-		0x10, 0x11, 0x12, 0x34, 0x3b, 0x8b, 0x10a, 0x174, 0x175, 0x176, 0x17a, 0x17b, 0x1a0,
+		0x10, 0x34, 0x3b, 0x8b, 0x10a, 0x174, 0x175, 0x176, 0x17a, 0x17b, 0x1a0,
 		0x277, 0xc0000081, 0xc0000082, 0xc0000083, 0xc0000084, 0xc0000102,
-		0x4b564d00, 0x4b564d01,
 	};
 	for (unsigned k = 0; k < sizeof(needed) / sizeof(needed[0]); k++) {
 		bool found = false;
@@ -270,18 +269,12 @@ int main(void)
 	T_EQ(ioctl(vcpu, KVM_X86_SET_MCE, &mce), 0, "SET_MCE a second corrected error");
 	T_EQ(rd(0x409), mce.status | 1ULL << 62, "the second sets MCi_STATUS.OVER");
 
-	/* kvmclock registers: old and new indexes are one register; the
-	 * wall clock is one per VM. */
-	WR_OK(0x12, 0x5001, "MSR_KVM_SYSTEM_TIME");
-	T_EQ(rd(0x4b564d01), 0x5001, "SYSTEM_TIME_NEW is the same register");
-	WR_OK(0x4b564d00, 0x6000, "MSR_KVM_WALL_CLOCK_NEW");
-	T_EQ(rd(0x11), 0x6000, "WALL_CLOCK is the same register");
-	unsigned long long wc = 0;
-	rdmsr(vcpu1, 0x11, &wc);
-	T_EQ(wc, 0x6000, "the wall clock is per VM");
-	unsigned long long st = 1;
-	rdmsr(vcpu1, 0x12, &st);
-	T_EQ(st, 0, "system time is per vCPU");
+	/* kvmclock: QEMU restores the disabled reset state (0) at every reset
+	 * and aborts if that is refused.  (Enabling it is tested with the
+	 * pvclock work; softkvm refuses it until then.) */
+	WR_OK(0x12, 0, "MSR_KVM_SYSTEM_TIME reset value from the VMM");
+	WR_OK(0x11, 0, "MSR_KVM_WALL_CLOCK reset value from the VMM");
+	T_EQ(rd(0x12), 0, "MSR_KVM_SYSTEM_TIME reads back disabled");
 
 	/* Feature MSRs on the vCPU: the VMM configures them. */
 	WR_OK(0x8b, 0x500000000ULL, "UCODE_REV from the VMM");
