@@ -5,7 +5,7 @@
 #   make run        the main job (see README)
 #   make test       the full default test suite (release, then sanitizers,
 #                   then fuzz-short); docs/testing.md describes the harnesses
-#   make check-api | check-unit | check-tools | check-guest | check-diff
+#   make check-api | check-unit | check-tools | check-guest | check-diff | check-engine
 #                   one suite (MODE=debug for the sanitizer build)
 #   make fuzz-short FUZZ_SECONDS=60, make bench (not part of make test)
 
@@ -51,6 +51,9 @@ GUEST_ELFS := $(patsubst tests/guest/%.S,$(O)/tests/guest/%.elf,$(wildcard tests
 GUEST_RUNNER := $(O)/tests/guest/run_guest
 TVM := tests/guest/tvm.c tests/guest/tvm.h
 DIFF := $(O)/tests/diff/diff
+# Engine tests that only softkvm can run (the PVM host cannot do their ring
+# transitions or 32-bit code); they print TAP.
+ENGINE_TESTS := $(patsubst tests/engine/%.c,$(O)/tests/engine/%,$(wildcard tests/engine/*.c))
 
 # The fuzz target: its own clang build of the library (coverage + ASan +
 # UBSan), linked directly (the preload door stays out), under build/fuzz/.
@@ -72,7 +75,7 @@ BENCH_JOB_CFLAGS := -std=gnu11 $(WARNINGS) -O2 -mgeneral-regs-only \
 LIB := $(O)/libsoftkvm.so
 TOOL := $(O)/softkvm
 
-.PHONY: all lib tests test test-suite check-api check-unit check-tools check-guest check-diff fuzz fuzz-short bench run deps deps-build clean
+.PHONY: all lib tests test test-suite check-api check-unit check-tools check-guest check-diff check-engine fuzz fuzz-short bench run deps deps-build clean
 .DEFAULT_GOAL := all
 
 all: $(LIB) $(TOOL) tests
@@ -196,11 +199,32 @@ check-guest: $(LIB) $(TOOL) $(GUEST_RUNNER) $(GUEST_ELFS)
 check-diff: $(LIB) $(TOOL) $(DIFF)
 	SKVM_BUILD=$(O) prove -f --exec 'sh tests/api/tap-wrap.sh' $(DIFF)
 
+$(O)/tests/engine/%: tests/engine/%.c $(TVM)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -Wno-missing-prototypes -Itests/guest -o $@ $< tests/guest/tvm.c $(MODE_LDFLAGS) -lpthread
+
+$(O)/tests/engine/bcd_native: tests/engine/bcd32/native.c tests/engine/bcd32/native_blob.S
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -Wno-missing-prototypes -o $@ $^ $(MODE_LDFLAGS)
+
+$(O)/tests/engine/bcd_vm: tests/engine/bcd32/vm.c $(TVM)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -Wno-missing-prototypes -Itests/guest -o $@ $< tests/guest/tvm.c $(MODE_LDFLAGS)
+
+# Engine tests under softkvm only, and the 16/32-bit BCD instructions
+# compared byte for byte with the same code run natively.
+check-engine: $(LIB) $(TOOL) $(ENGINE_TESTS) $(O)/tests/engine/bcd_native $(O)/tests/engine/bcd_vm
+	prove -f --exec '$(TOOL) run --' $(ENGINE_TESTS)
+	$(O)/tests/engine/bcd_native > $(O)/tests/engine/bcd.native
+	$(TOOL) run -- $(O)/tests/engine/bcd_vm > $(O)/tests/engine/bcd.softkvm
+	cmp $(O)/tests/engine/bcd.native $(O)/tests/engine/bcd.softkvm && \
+		echo "bcd32: softkvm matches native execution ($$(wc -l < $(O)/tests/engine/bcd.native) lines)"
+
 # The softkvm command line (builds its own helpers).
 check-tools: $(LIB) $(TOOL) $(API_TESTS)
 	SKVM_BUILD=$(O) prove tests/tools/cli.pl
 
-test-suite: check-api check-unit check-tools check-guest check-diff
+test-suite: check-api check-unit check-tools check-guest check-diff check-engine
 
 test: deps
 	$(MAKE) MODE=release test-suite

@@ -90,5 +90,7 @@ int main(void)
 		fails += !ok;
 	}
 	printf("1..%d\n", n);
+	fflush(stdout);
+	tvm_destroy(&t);
 	return fails != 0;
 }

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <sys/mman.h>
 extern const unsigned char blob_start[], blob_end[], blob_op[];
-int main(int argc,char**argv){
+int main(void){
  unsigned char *p=mmap(NULL,8192,PROT_READ|PROT_WRITE|PROT_EXEC,MAP_PRIVATE|MAP_ANONYMOUS|MAP_32BIT,-1,0);
  size_t n=blob_end-blob_start; memcpy(p,blob_start,n);
  /* farptr: find it: 8-byte aligned after tramp; patch with code32 addr */

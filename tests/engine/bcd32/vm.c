@@ -18,4 +18,6 @@ int main(void){struct tvm t;memset(&t,0,sizeof t);if(tvm_create(&t,4<<20)||tvm_s
    struct kvm_regs r; ioctl(t.vcpu,KVM_GET_REGS,&r); r.rip=0x10000; r.rsi=0x20000; r.rsp=0x7000; r.rflags=2; ioctl(t.vcpu,KVM_SET_REGS,&r);
    ioctl(t.vcpu,KVM_RUN,0); if(t.run->exit_reason!=KVM_EXIT_HLT){printf("exit %d\n",t.run->exit_reason);return 1;}
    printf("%02x %04x %x %04x %03x\n",ops[o][0]|(ops[o][1]<<8),v&0xffff,fl,d[0]&0xffff,d[1]&0x8d5);}}}}
+ tvm_destroy(&t);
+ return 0;
 }
