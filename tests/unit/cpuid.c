@@ -13,24 +13,14 @@
 #include <linux/kvm.h>
 
 #include "x86/cpuid.h"
+#include "unit_t.h"
 
-static int n_tests, n_failed;
 
 const struct x86_cpuid_entry *x86_cpuid_find(const struct x86_cpu *c, u32 fn, u32 idx)
 {
 	return x86_cpuid_find_in(c->cpuid, c->cpuid_nent, fn, idx);
 }
 
-static void ok(int cond, const char *what, int line)
-{
-	n_tests++;
-	n_failed += !cond;
-	if (cond)
-		printf("ok %d - %s\n", n_tests, what);
-	else
-		printf("not ok %d - %s (line %d)\n", n_tests, what, line);
-}
-#define OK(cond, what) ok(!!(cond), what, __LINE__)
 
 #define SIG KVM_CPUID_FLAG_SIGNIFCANT_INDEX
 

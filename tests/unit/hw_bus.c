@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "hw/bus.h"
-#include "hw_t.h"
+#include "unit_t.h"
 
 struct probe {
 	struct hw_dev dev;

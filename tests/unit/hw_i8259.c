@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "hw/i8259.h"
-#include "hw_t.h"
+#include "unit_t.h"
 
 static struct hw_bus pio;
 static struct i8259 pic;

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "hw/ioapic.h"
-#include "hw_t.h"
+#include "unit_t.h"
 
 static struct hw_bus mmio;
 static struct ioapic io;

@@ -10,7 +10,7 @@
 #include "hw/i8254.h"
 #include "hw/i8259.h"
 #include "hw/ioapic.h"
-#include "hw_t.h"
+#include "unit_t.h"
 
 static struct hw_bus pio, mmio;
 static struct i8259 pic;

@@ -15,6 +15,7 @@
 
 #include "x86/cpuid.h"
 #include "x86/mmu.h"
+#include "unit_t.h"
 
 #define MEM (4u << 20)
 
@@ -23,7 +24,6 @@ static struct mem_map map;
 static struct mem_slot slot;
 static struct x86_cpu cpu;
 static struct x86_cpuid_entry cpuid[4];
-static int n_tests, n_failed;
 
 /* Lives in x86/reset.c, which brings the rest of the CPU with it. */
 const struct x86_cpuid_entry *x86_cpuid_find(const struct x86_cpu *c, u32 fn, u32 idx)
@@ -31,17 +31,6 @@ const struct x86_cpuid_entry *x86_cpuid_find(const struct x86_cpu *c, u32 fn, u3
 	return x86_cpuid_find_in(c->cpuid, c->cpuid_nent, fn, idx);
 }
 
-static void ok(int cond, const char *what, int line)
-{
-	n_tests++;
-	if (!cond) {
-		n_failed++;
-		printf("not ok %d - %s (line %d)\n", n_tests, what, line);
-	} else {
-		printf("ok %d - %s\n", n_tests, what);
-	}
-}
-#define OK(cond, what) ok(!!(cond), what, __LINE__)
 
 static void put32(u64 gpa, u32 v) { memcpy(ram + gpa, &v, 4); }
 static void put64(u64 gpa, u64 v) { memcpy(ram + gpa, &v, 8); }

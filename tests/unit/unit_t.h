@@ -1,15 +1,15 @@
 /*
- * Shared by the device unit tests (tests/unit/hw_*.c): TAP output as
- * walk.c prints it, one line a check, the plan at the end.
+ * Shared by the unit tests in tests/unit: TAP, one line a check, the
+ * plan at the end.
  */
-#ifndef SOFTKVM_TESTS_UNIT_HW_T_H
-#define SOFTKVM_TESTS_UNIT_HW_T_H
+#ifndef SOFTKVM_TESTS_UNIT_UNIT_T_H
+#define SOFTKVM_TESTS_UNIT_UNIT_T_H
 
 #include <stdio.h>
 
 static int n_tests, n_failed;
 
-static void ok(int cond, const char *what, int line)
+static __attribute__((unused)) void ok(int cond, const char *what, int line)
 {
 	n_tests++;
 	if (!cond) {
@@ -28,7 +28,7 @@ static void ok(int cond, const char *what, int line)
 		ok(a_ == b_, what, __LINE__);                                            \
 	} while (0)
 
-static int done(void)
+static __attribute__((unused)) int done(void)
 {
 	printf("1..%d\n", n_tests);
 	return n_failed ? 1 : 0;
