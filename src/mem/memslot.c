@@ -37,6 +37,8 @@ int mem_init(struct mem *m)
 	if (!map)
 		return -ENOMEM;
 	pthread_mutex_init(&m->lock, NULL);
+	pthread_cond_init(&m->drained, NULL);
+	m->stale = 0;
 	atomic_init(&m->map, map);
 	atomic_init(&m->dirty_epoch, 0);
 	m->next_generation = 1;
@@ -70,6 +72,7 @@ void mem_destroy(struct mem *m)
 		free((void *)r->log);
 		free(r);
 	}
+	pthread_cond_destroy(&m->drained);
 	pthread_mutex_destroy(&m->lock);
 }
 
@@ -89,8 +92,41 @@ struct mem_map *mem_map_get(struct mem *m)
 
 void mem_map_put(struct mem_map *map)
 {
-	if (map && atomic_fetch_sub(&map->refs, 1) == 1)
-		map_free(map);
+	if (!map || atomic_fetch_sub(&map->refs, 1) != 1)
+		return;
+	struct mem *m = map->owner;
+	if (m) {
+		/* the last user of a stale map: wake mem_set_region */
+		pthread_mutex_lock(&m->lock);
+		if (!--m->stale)
+			pthread_cond_broadcast(&m->drained);
+		pthread_mutex_unlock(&m->lock);
+	}
+	map_free(map);
+}
+
+/* Drop the base reference of the map just replaced.  Called with m->lock
+ * held, so its free cannot go through mem_map_put's accounting. */
+static void map_retire(struct mem *m, struct mem_map *old)
+{
+	if (atomic_load(&old->refs) > 1) {
+		m->stale++;
+		old->owner = m; /* before the put: the last putter reads it */
+	}
+	if (atomic_fetch_sub(&old->refs, 1) == 1) {
+		/* every other user left between the check and the put */
+		if (old->owner)
+			m->stale--;
+		map_free(old);
+	}
+}
+
+/* Wait until no vCPU can still reach a replaced map's slots.  Nobody holds
+ * a map while blocked outside guest code, so this ends. */
+static void wait_stale(struct mem *m)
+{
+	while (m->stale)
+		pthread_cond_wait(&m->drained, &m->lock);
 }
 
 const struct mem_slot *mem_map_find(const struct mem_map *map, u32 as, u64 gpa)
@@ -154,7 +190,7 @@ static int publish(struct mem *m, u32 as, u32 idx, const struct mem_slot *new_sl
 	}
 	map->generation = m->next_generation++;
 	atomic_store(&m->map, map);
-	mem_map_put(old);
+	map_retire(m, old);
 	return 0;
 }
 
@@ -209,6 +245,8 @@ int mem_set_region(struct mem *m, u32 as, u32 id, u32 flags, u64 gpa, u64 size,
 			r = publish(m, as, idx, NULL);
 			if (!r && log)
 				log_retire(m, log);
+			if (!r)
+				wait_stale(m);
 		}
 		goto out;
 	}
@@ -252,8 +290,10 @@ int mem_set_region(struct mem *m, u32 as, u32 id, u32 flags, u64 gpa, u64 size,
 	if (r) {
 		if (ns.dirty != old_log)
 			free((void *)ns.dirty);
-	} else if (old_log && old_log != ns.dirty) {
-		log_retire(m, old_log);
+	} else {
+		if (old_log && old_log != ns.dirty)
+			log_retire(m, old_log);
+		wait_stale(m);
 	}
 out:
 	pthread_mutex_unlock(&m->lock);

@@ -3,9 +3,14 @@
  *
  * A VM's slots live in an immutable `struct mem_map`; every change builds a new
  * map and publishes it atomically, so vCPU threads read slots without locks.
- * A vCPU takes a reference at KVM_RUN entry (mem_map_get) and drops it at exit,
- * which is why a memslot change takes effect at the next KVM_RUN at the latest;
- * `generation` lets a running engine notice a change sooner and drop its TLB.
+ * A vCPU takes a reference at KVM_RUN entry (mem_map_get) and drops it at exit;
+ * a running engine notices a newer map between blocks and inside long REP
+ * loops, moves to it and drops its TLB.
+ *
+ * KVM_SET_USER_MEMORY_REGION returns only when no vCPU can still touch the
+ * old slots (KVM's synchronize_srcu), so the VMM may munmap a deleted slot's
+ * memory right after the ioctl.  Here: a replaced map is "stale" until its
+ * last reference goes; mem_set_region waits until no stale map is left.
  */
 #ifndef SOFTKVM_MEM_MEMSLOT_H
 #define SOFTKVM_MEM_MEMSLOT_H
@@ -27,9 +32,12 @@ struct mem_slot {
 	_Atomic u64 *dirty; /* one bit a page while KVM_MEM_LOG_DIRTY_PAGES, else NULL */
 };
 
+struct mem;
+
 struct mem_map {
 	_Atomic int refs;
 	u64 generation;
+	struct mem *owner; /* set once the map is replaced (stale) */
 	/* Sorted by gpa within each address space for lookup. */
 	u32 nr[MEM_ADDRESS_SPACES];
 	struct mem_slot *slots[MEM_ADDRESS_SPACES];
@@ -42,6 +50,8 @@ struct mem_retired {
 
 struct mem {
 	pthread_mutex_t lock; /* serialises writers */
+	pthread_cond_t drained; /* signalled when a stale map is freed */
+	u32 stale;		/* replaced maps still referenced, under lock */
 	struct mem_retired *retired;
 	struct mem_map *_Atomic map;
 	u64 next_generation;

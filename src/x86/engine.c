@@ -1015,13 +1015,19 @@ u64 linear_rip(struct engine *e)
 	return e->code64 ? e->cpu->rip : (u32)(e->cpu->seg[S_CS].base + e->cpu->rip);
 }
 
-/* The VMM changed the memslots: continue with the new map. */
-static void map_refresh(struct engine *e)
+/* The VMM changed the memslots: continue with the new map.  Dropping the
+ * old one lets KVM_SET_USER_MEMORY_REGION return (see mem/memslot.h), so
+ * no host pointer into it may survive: the TLB goes with it. */
+void engine_map_check(struct engine *e)
 {
-	struct mem_map *old = e->env->map;
-	e->env->map = mem_map_get(e->env->mem);
-	mem_map_put(old);
+	struct x86_env *env = e->env;
+	if (likely(!env->mem ||
+		   atomic_load_explicit(&env->mem->map, memory_order_relaxed) == env->map))
+		return;
+	struct mem_map *old = env->map;
 	tlb_flush(e);
+	env->map = mem_map_get(env->mem);
+	mem_map_put(old);
 }
 
 void x86_run(struct x86_cpu *cpu, struct x86_env *env, struct x86_exit *exit)
@@ -1090,9 +1096,7 @@ void x86_run(struct x86_cpu *cpu, struct x86_env *env, struct x86_exit *exit)
 			exit->reason = X86_EXIT_KICK;
 			break;
 		}
-		if (unlikely(env->mem &&
-			     atomic_load_explicit(&env->mem->map, memory_order_relaxed) != env->map))
-			map_refresh(e);
+		engine_map_check(e);
 		if (env->irq_window && (cpu->rflags & X86_FL_IF) && !e->shadow) {
 			exit->reason = X86_EXIT_IRQ_WINDOW;
 			break;

@@ -236,6 +236,8 @@ void mode_update(struct engine *e);
 u64 linear_rip(struct engine *e); /* CS.base + RIP */
 /* A kick, env->stop or (polled now, or every few thousand calls) a signal. */
 bool engine_stop_requested(struct engine *e, bool poll_now);
+/* Move to a newer memslot map if the VMM published one (drops the TLB). */
+void engine_map_check(struct engine *e);
 void tlb_flush(struct engine *e);
 void deliver_event(struct engine *e, int vec, int err, bool soft, u64 ret_rip);
 

@@ -483,6 +483,9 @@ void op_string_op(struct engine *e, const struct insn *i)
 			e->next_rip = c->rip; /* resume later, state is exact */
 			break;
 		}
+		/* a memslot writer waits for this vCPU to leave the old map */
+		if (rep && (n & 255) == 255)
+			engine_map_check(e);
 		s64 d = flags_get(e) & X86_FL_DF ? -size : size;
 		u64 si = reg_get(e, R_RSI, asz), di = reg_get(e, R_RDI, asz);
 		u64 a, b;

