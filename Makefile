@@ -238,3 +238,6 @@ clean:
 	rm -rf build
 
 -include $(LIB_OBJS:.o=.d) $(TOOL_OBJS:.o=.d) $(FUZZ_LIB_OBJS:.o=.d)
+
+# Test fragments owned by their directories (each defines its check-* target).
+-include tests/boot/boot.mk
