@@ -264,6 +264,7 @@ static void write_part(struct engine *e, u64 la, u64 gpa, bool no_tlb, int n, u6
 		mmio_write(e, gpa, n, v);
 		return;
 	}
+	smc_check(e, p, n);
 	memcpy(p, &v, n);
 	if (!no_tlb)
 		tlb_fill(e, &e->tlb.w[(la >> 12) & (TLB_SIZE - 1)], la & ~0xfffULL,
@@ -297,13 +298,19 @@ u8 *mem_host_rw(struct engine *e, u64 la, int size)
 	if ((la & 0xfff) + size > 4096)
 		return NULL;
 	struct tlb_entry *t = &e->tlb.w[(la >> 12) & (TLB_SIZE - 1)];
-	if (t->tag == tlb_tag(e, la))
-		return (u8 *)(uintptr_t)(la + t->addend);
-	bool no_tlb;
-	u64 gpa = translate(e, la, ACC_W, &no_tlb);
-	u8 *p = ram_ptr(e, gpa, size, true, &no_tlb);
-	if (p && !no_tlb)
-		tlb_fill(e, t, la & ~0xfffULL, p - (gpa & 0xfff));
+	u8 *p;
+	if (t->tag == tlb_tag(e, la)) {
+		p = (u8 *)(uintptr_t)(la + t->addend);
+	} else {
+		bool no_tlb;
+		u64 gpa = translate(e, la, ACC_W, &no_tlb);
+		p = ram_ptr(e, gpa, size, true, &no_tlb);
+		if (!p)
+			return NULL;
+		if (!no_tlb)
+			tlb_fill(e, t, la & ~0xfffULL, p - (gpa & 0xfff));
+	}
+	smc_check(e, p, size); /* the caller writes through p */
 	return p;
 }
 
@@ -942,6 +949,8 @@ static void run_block(struct engine *e)
 		b->closed = 0;
 	}
 	e->leave_block = false;
+	e->code_lo = h;
+	e->code_hi = h + b->nbytes;
 	for (int k = 0;; k++) {
 		const struct insn *i;
 		if (k < b->n) {
@@ -960,6 +969,7 @@ static void run_block(struct engine *e)
 			}
 			memcpy(b->code + b->nbytes, d->bytes, d->len);
 			b->nbytes += d->len;
+			e->code_hi = h + b->nbytes;
 			b->n++;
 			b->closed = ends_block(d);
 			i = d;

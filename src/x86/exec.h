@@ -126,6 +126,8 @@ struct engine {
 	const struct insn *cur_insn; /* the instruction executing */
 	u32 poll_count;
 	bool leave_block;	     /* TLB flush or mode change: leave the block */
+	/* host bytes of the block being run: stores into them leave it */
+	uintptr_t code_lo, code_hi;
 	struct block *blocks[BLK_CACHE];
 };
 
@@ -309,12 +311,28 @@ static inline u64 mem_read(struct engine *e, int seg, u64 off, int size)
 	return mem_read_la(e, la, size, 0);
 }
 
+/*
+ * SDM Vol. 3A 11.6: a store into code that is about to run must be seen by
+ * the next instruction.  A store into the running block's bytes leaves the
+ * block; its bytes are compared again on the next entry, so execution goes
+ * on with a fresh decode.  Two compares a store; pages without the running
+ * code pay nothing else.
+ */
+static inline void smc_check(struct engine *e, const u8 *p, int n)
+{
+	uintptr_t a = (uintptr_t)p;
+	if (unlikely(a < e->code_hi && a + (uintptr_t)n > e->code_lo))
+		e->leave_block = true;
+}
+
 static inline void mem_write(struct engine *e, int seg, u64 off, int size, u64 v)
 {
 	u64 la = seg_linear(e, seg, off, size, true);
 	struct tlb_entry *t = &e->tlb.w[(la >> 12) & (TLB_SIZE - 1)];
 	if (likely(t->tag == tlb_tag(e, la) && (la & 0xfff) + size <= 4096)) {
-		host_st((u8 *)(uintptr_t)(la + t->addend), size, v);
+		u8 *p = (u8 *)(uintptr_t)(la + t->addend);
+		smc_check(e, p, size);
+		host_st(p, size, v);
 		return;
 	}
 	mem_write_la(e, la, size, v);

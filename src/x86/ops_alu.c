@@ -67,6 +67,7 @@ static u64 rmw_mem(struct engine *e, int seg, u64 off, int size, bool atomic,
 		u8 *p = (u8 *)(uintptr_t)(la + t->addend);
 		old = host_ld(p, size);
 		new = fn(old, src, aux) & size_mask(size);
+		smc_check(e, p, size);
 		host_st(p, size, new);
 	} else {
 		old = mem_read_la(e, la, size, ACC_W);

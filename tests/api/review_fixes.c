@@ -80,10 +80,36 @@ static void test_delete_running_slot(void)
 	munmap(code, 0x1000);
 }
 
+/*
+ * SDM Vol. 3A 11.6: a store into the instruction stream is seen by the next
+ * instruction, even one already fetched or decoded in the same block.
+ * inc byte [imm of the MOV]; mov al,imm; out 0x10,al; jmp back.
+ */
+static void test_self_modifying(void)
+{
+	int vcpu, vm = vm_with_vcpu(&vcpu);
+	unsigned char *code = anon(0x1000);
+	static const unsigned char p[] = {0xfe, 0x06, 0x05, 0x01, 0xb0, 0x00,
+					  0xe6, 0x10, 0xeb, 0xf6};
+	memcpy(code + 0x100, p, sizeof(p));
+	T_EQ(t_set_region(vm, 0, 0, 0, 0x1000, (unsigned long)code), 0, "smc slot");
+	t_real_mode(vcpu, 0x100, 0);
+	for (int i = 1; i <= 4; i++) {
+		T_EQ(ioctl(vcpu, KVM_RUN, 0), 0, "smc run %d", i);
+		T_EQ(run->exit_reason, KVM_EXIT_IO, "smc exit %d is OUT", i);
+		T_EQ(((unsigned char *)run)[run->io.data_offset], i,
+		     "MOV sees the immediate the INC before it stored (%d)", i);
+	}
+	close(vcpu);
+	close(vm);
+	munmap(code, 0x1000);
+}
+
 int main(void)
 {
 	kvm = t_open_kvm();
 	alarm(60);
 	test_delete_running_slot();
+	test_self_modifying();
 	return t_done();
 }
