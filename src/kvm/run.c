@@ -153,21 +153,20 @@ static long exit_to_run(struct skvm_vcpu *vcpu, const struct x86_exit *x)
 	return r;
 }
 
-long skvm_vcpu_run(struct skvm_vcpu *vcpu)
+/* kvm_arch_vcpu_ioctl_run's checks before guest entry, in its order:
+ * sync-regs masks, registers the VMM marked dirty, then the TPR the VMM
+ * may have changed in kvm_run->cr8 (no in-kernel LAPIC: the CR8 write
+ * rules apply). */
+static long run_prepare(struct skvm_vcpu *vcpu)
 {
 	struct kvm_run *run = vcpu->run;
 	struct x86_cpu *cpu = &vcpu->cpu;
 	if (!cpu->engine && x86_engine_init(cpu))
 		return -ENOMEM;
-	/* kvm_arch_vcpu_ioctl_run's checks, in its order: sync-regs masks
-	 * (KVM_CAP_SYNC_REGS is not offered, so valid bits are ignored),
-	 * then the TPR the VMM may have changed in kvm_run->cr8 (no
-	 * in-kernel LAPIC: the CR8 write rules apply). */
 	const u64 sync_valid = KVM_SYNC_X86_VALID_FIELDS;
 	if ((run->kvm_valid_regs & ~sync_valid) || (run->kvm_dirty_regs & ~sync_valid))
 		return -EINVAL;
-	/* KVM_CAP_SYNC_REGS, general registers only (the cap says so):
-	 * registers the VMM marked dirty in kvm_run->s go in first */
+	/* KVM_CAP_SYNC_REGS, general registers only (the cap says so) */
 	if (run->kvm_dirty_regs & KVM_SYNC_X86_REGS) {
 		struct kvm_regs regs = run->s.regs.regs; /* one fetch (TOCTOU) */
 		skvm_regs_set(cpu, &regs);
@@ -177,6 +176,25 @@ long skvm_vcpu_run(struct skvm_vcpu *vcpu)
 	if (run->cr8 > 15)
 		return -EINVAL;
 	cpu->cr8 = run->cr8;
+	return 0;
+}
+
+/* KVM_RUN's common way out (KVM's post_kvm_run_save and store_regs), taken
+ * by failed checks too. */
+static long run_finish(struct skvm_vcpu *vcpu, long r)
+{
+	exit_common(vcpu);
+	sync_regs_out(vcpu);
+	return r;
+}
+
+long skvm_vcpu_run(struct skvm_vcpu *vcpu)
+{
+	struct kvm_run *run = vcpu->run;
+	struct x86_cpu *cpu = &vcpu->cpu;
+	long r = run_prepare(vcpu);
+	if (r)
+		return run_finish(vcpu, r);
 
 	sigset_t block, old;
 	sigfillset(&block);
@@ -208,7 +226,6 @@ long skvm_vcpu_run(struct skvm_vcpu *vcpu)
 	 * immediate_exit or pending signals.  immediate_exit returns EINTR
 	 * with exit_reason untouched; a signal reports KVM_EXIT_INTR. */
 	bool imm = run->immediate_exit;
-	long r;
 	skvm_stat_inc(vcpu->stats, VCPU_STAT_EXITS);
 	if (imm || signal_poll(&ctx)) {
 		x.reason = X86_EXIT_KICK;
@@ -219,21 +236,15 @@ long skvm_vcpu_run(struct skvm_vcpu *vcpu)
 		if (x.reason == X86_EXIT_NONE)
 			x.reason = X86_EXIT_KICK;
 	} else {
+		/* a real guest entry: from now on KVM freezes KVM_SET_CPUID2
+		 * (kvm_vcpu_has_run) */
+		vcpu->ran = true;
 		x86_run(cpu, &env, &x);
 	}
-	if (imm && x.reason == X86_EXIT_KICK) {
-		exit_common(vcpu);
-		sync_regs_out(vcpu);
-		mem_map_put(env.map);
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
-		return -EINTR;
-	}
-	r = exit_to_run(vcpu, &x);
-	exit_common(vcpu);
-	sync_regs_out(vcpu);
+	r = imm && x.reason == X86_EXIT_KICK ? -EINTR : exit_to_run(vcpu, &x);
 	mem_map_put(env.map);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	return r;
+	return run_finish(vcpu, r);
 }
 
 /*

@@ -92,8 +92,7 @@ long skvm_vcpu_ioctl(struct skvm_vcpu *vcpu, unsigned int cmd, unsigned long arg
 		if (arg)
 			return -EINVAL;
 		pthread_mutex_lock(&vcpu->lock);
-		r = skvm_vcpu_run(vcpu);
-		vcpu->ran = true;
+		r = skvm_vcpu_run(vcpu); /* sets vcpu->ran on guest entry */
 		pthread_mutex_unlock(&vcpu->lock);
 		return r;
 	}

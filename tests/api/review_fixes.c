@@ -105,11 +105,62 @@ static void test_self_modifying(void)
 	munmap(code, 0x1000);
 }
 
+/* A CPUID table with one leaf, max_leaf = max. */
+static int set_cpuid(int vcpu, unsigned max)
+{
+	struct {
+		struct kvm_cpuid2 h;
+		struct kvm_cpuid_entry2 e[1];
+	} c;
+	memset(&c, 0, sizeof(c));
+	c.h.nent = 1;
+	c.e[0].eax = max;
+	return ioctl(vcpu, KVM_SET_CPUID2, &c);
+}
+
+/*
+ * A KVM_RUN that fails its checks never enters the guest: KVM still
+ * refreshes if_flag, cr8 and ready_for_interrupt_injection on the way out
+ * (post_kvm_run_save), and the vCPU does not count as having run, so
+ * KVM_SET_CPUID2 may still change the table (kvm_vcpu_has_run).
+ */
+static void test_failed_run(void)
+{
+	int vcpu, vm = vm_with_vcpu(&vcpu);
+	unsigned char *code = anon(0x1000);
+	code[0] = 0xf4; /* hlt */
+	T_EQ(t_set_region(vm, 0, 0, 0, 0x1000, (unsigned long)code), 0, "slot");
+	t_real_mode(vcpu, 0, 0);
+	struct kvm_regs r;
+	ioctl(vcpu, KVM_GET_REGS, &r);
+	r.rflags = 0x202; /* IF */
+	ioctl(vcpu, KVM_SET_REGS, &r);
+	T_EQ(set_cpuid(vcpu, 1), 0, "CPUID before any run");
+	run->cr8 = 16;
+	run->if_flag = 0;
+	run->ready_for_interrupt_injection = 0;
+	T_ERR(ioctl(vcpu, KVM_RUN, 0), EINVAL, "KVM_RUN with kvm_run->cr8 = 16");
+	T_EQ(run->cr8, 0, "cr8 refreshed after the failed KVM_RUN");
+	T_EQ(run->if_flag, 1, "if_flag refreshed after the failed KVM_RUN");
+	T_EQ(run->ready_for_interrupt_injection, 1,
+	     "ready_for_interrupt_injection refreshed after the failed KVM_RUN");
+	T_EQ(set_cpuid(vcpu, 2), 0, "CPUID may change after a KVM_RUN that failed its checks");
+	run->cr8 = 0;
+	T_EQ(ioctl(vcpu, KVM_RUN, 0), 0, "KVM_RUN");
+	T_EQ(run->exit_reason, KVM_EXIT_HLT, "HLT exit");
+	T_ERR(set_cpuid(vcpu, 3), EINVAL, "no CPUID change after the guest ran");
+	T_EQ(set_cpuid(vcpu, 2), 0, "the same CPUID table is still accepted");
+	close(vcpu);
+	close(vm);
+	munmap(code, 0x1000);
+}
+
 int main(void)
 {
 	kvm = t_open_kvm();
 	alarm(60);
 	test_delete_running_slot();
 	test_self_modifying();
+	test_failed_run();
 	return t_done();
 }
