@@ -656,7 +656,9 @@ void op_cmpxchg8b(struct engine *e, const struct insn *i)
 	u64 off = ea_offset(e, i);
 	if (wide && !x86_cpuid_has(e->cpu, 1, 0, 2, 13))
 		raise_exc(e, EXC_UD, NO_ERR);
-	if (wide && (off + (e->code64 ? e->cpu->seg[i->seg].base : 0)) & 15)
+	/* REX.W exists only in 64-bit mode, where only FS and GS have a base
+	 * (the rule seg_linear applies): the linear address must be aligned */
+	if (wide && (off + (i->seg >= S_FS ? e->cpu->seg[i->seg].base : 0)) & 15)
 		raise_exc(e, EXC_GP, 0);
 	u64 cmp_lo = reg_get(e, R_RAX, half), cmp_hi = reg_get(e, R_RDX, half);
 	u64 new_lo = reg_get(e, R_RBX, half), new_hi = reg_get(e, R_RCX, half);

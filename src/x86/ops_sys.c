@@ -62,13 +62,10 @@ void op_rdtscp(struct engine *e, const struct insn *i)
 
 /* ---- control registers (SDM Vol. 3A 2.5, and the MOV CR #GP list) ---- */
 
+/* MAXPHYADDR by the one rule the MSR layer and the MMU use too. */
 static u64 phys_bits_mask(struct engine *e)
 {
-	u32 out[4];
-	x86_cpuid_query(e->cpu, 0x80000008, 0, out);
-	u32 pb = out[0] & 0xff;
-	if (!pb)
-		pb = 36;
+	u32 pb = x86_maxphyaddr(e->cpu);
 	return pb >= 64 ? ~0ULL : (1ULL << pb) - 1;
 }
 

@@ -5,6 +5,7 @@
  */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <time.h>
 
 #include "t_vm.h"
@@ -155,6 +156,81 @@ static void test_failed_run(void)
 	munmap(code, 0x1000);
 }
 
+/* The supported CPUID as the guest's (long mode, CMPXCHG16B). */
+static void cpuid_supported(int vcpu)
+{
+	struct {
+		struct kvm_cpuid2 h;
+		struct kvm_cpuid_entry2 e[256];
+	} c;
+	memset(&c, 0, sizeof(c));
+	c.h.nent = 256;
+	if (ioctl(kvm, KVM_GET_SUPPORTED_CPUID, &c) || ioctl(vcpu, KVM_SET_CPUID2, &c))
+		T_BAIL("CPUID");
+}
+
+/*
+ * CMPXCHG16B's alignment check is on the linear address; in 64-bit mode
+ * only FS and GS contribute a base (SDM Vol. 1 3.4.2.1).  64-bit guest at
+ * 0x10000, identity-mapped 2 MiB, operand at 0x20000, DS and FS bases 8:
+ * [rsi] is aligned, fs:[rsi] is not (#GP, no IDT: shutdown).
+ */
+static unsigned run_cx16(bool fs, unsigned long long *mem)
+{
+	int vcpu, vm = vm_with_vcpu(&vcpu);
+	unsigned char *ram = anon(0x200000);
+	unsigned long long *q = (unsigned long long *)ram;
+	q[0x1000 / 8] = 0x2003;
+	q[0x2000 / 8] = 0x3003;
+	q[0x3000 / 8] = 0x83; /* 2 MiB page at 0, P RW PS */
+	static const unsigned char p[] = {
+		0x48, 0xc7, 0xc6, 0x00, 0x00, 0x02, 0x00, /* mov rsi, 0x20000 */
+		0x31, 0xc0, 0x31, 0xd2,			  /* xor eax,eax; xor edx,edx */
+		0xbb, 0x01, 0x00, 0x00, 0x00,		  /* mov ebx, 1 */
+		0x31, 0xc9,				  /* xor ecx,ecx */
+		0x64, 0x48, 0x0f, 0xc7, 0x0e,		  /* cmpxchg16b fs:[rsi] */
+		0xf4};					  /* hlt */
+	memcpy(ram + 0x10000, p, sizeof(p));
+	if (!fs)
+		ram[0x10000 + 18] = 0x90; /* nop for the FS prefix: DS */
+	T_EQ(t_set_region(vm, 0, 0, 0, 0x200000, (unsigned long)ram), 0, "cx16 slot");
+	cpuid_supported(vcpu);
+	struct kvm_sregs s;
+	ioctl(vcpu, KVM_GET_SREGS, &s);
+	struct kvm_segment data = {.base = 8, .limit = 0xffffffff, .selector = 16,
+				   .type = 3, .present = 1, .s = 1, .db = 1, .g = 1};
+	s.cs = data;
+	s.cs.base = 0;
+	s.cs.selector = 8;
+	s.cs.type = 11;
+	s.cs.db = 0;
+	s.cs.l = 1;
+	s.ds = s.es = s.fs = s.gs = s.ss = data;
+	s.cr0 = 0x80000011;
+	s.cr3 = 0x1000;
+	s.cr4 = 0x20;
+	s.efer = 0x500;
+	T_EQ(ioctl(vcpu, KVM_SET_SREGS, &s), 0, "long mode");
+	struct kvm_regs r = {.rip = 0x10000, .rflags = 2, .rsp = 0x8000};
+	ioctl(vcpu, KVM_SET_REGS, &r);
+	T_EQ(ioctl(vcpu, KVM_RUN, 0), 0, "cx16 run");
+	unsigned reason = run->exit_reason;
+	*mem = q[0x20000 / 8];
+	close(vcpu);
+	close(vm);
+	munmap(ram, 0x200000);
+	return reason;
+}
+
+static void test_cmpxchg16b_align(void)
+{
+	unsigned long long mem;
+	T_EQ(run_cx16(false, &mem), KVM_EXIT_HLT, "CMPXCHG16B [rsi]: DS base ignored");
+	T_EQ(mem, 1, "CMPXCHG16B stored");
+	T_EQ(run_cx16(true, &mem), KVM_EXIT_SHUTDOWN, "CMPXCHG16B fs:[rsi]: FS base misaligns");
+	T_EQ(mem, 0, "nothing stored");
+}
+
 int main(void)
 {
 	kvm = t_open_kvm();
@@ -162,5 +238,6 @@ int main(void)
 	test_delete_running_slot();
 	test_self_modifying();
 	test_failed_run();
+	test_cmpxchg16b_align();
 	return t_done();
 }
