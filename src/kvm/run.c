@@ -271,7 +271,11 @@ long skvm_vcpu_run_ioctl(struct skvm_vcpu *vcpu, unsigned int cmd, unsigned long
 		return 0;
 	}
 	case KVM_NMI:
-		ev->nmi.pending = 1;
+		/* KVM queues NMIs and keeps at most two pending (one more
+		 * behind one being handled, SDM Vol. 3A 6.7.1); the stricter
+		 * limit while NMIs are blocked applies when events are read */
+		if (ev->nmi.pending < 2)
+			ev->nmi.pending++;
 		return 0;
 	}
 	return SKVM_NOIOCTL;

@@ -981,6 +981,19 @@ static void run_block(struct engine *e)
 	}
 }
 
+/* Deliver one pending NMI unless NMIs are blocked: by a previous NMI until
+ * IRET (SDM Vol. 3A 6.7.1), or by an STI / MOV SS shadow as KVM's VMX and
+ * SVM code treat it.  A second queued NMI waits for the next IRET. */
+static void nmi_window(struct engine *e)
+{
+	struct x86_events *ev = &e->cpu->ev;
+	if (!ev->nmi.pending || ev->nmi.masked || e->shadow)
+		return;
+	ev->nmi.pending--;
+	ev->nmi.masked = 1;
+	deliver_event(e, EXC_NMI, NO_ERR, false, e->cpu->rip);
+}
+
 static void inject_events(struct engine *e)
 {
 	struct x86_events *ev = &e->cpu->ev;
@@ -1008,10 +1021,12 @@ static void inject_events(struct engine *e)
 		deliver_event(e, vec, err, false, e->cpu->rip);
 		e->delivering = -1;
 	}
-	if (ev->nmi.injected || (ev->nmi.pending && !ev->nmi.masked)) {
-		ev->nmi.injected = ev->nmi.pending = 0;
+	if (ev->nmi.injected) {
+		ev->nmi.injected = 0;
 		ev->nmi.masked = 1;
 		deliver_event(e, EXC_NMI, NO_ERR, false, e->cpu->rip);
+	} else {
+		nmi_window(e);
 	}
 	if (ev->interrupt.injected) {
 		ev->interrupt.injected = 0;
@@ -1107,6 +1122,8 @@ void x86_run(struct x86_cpu *cpu, struct x86_env *env, struct x86_exit *exit)
 			break;
 		}
 		engine_map_check(e);
+		if (unlikely(cpu->ev.nmi.pending))
+			nmi_window(e);
 		if (env->irq_window && (cpu->rflags & X86_FL_IF) && !e->shadow) {
 			exit->reason = X86_EXIT_IRQ_WINDOW;
 			break;

@@ -231,6 +231,40 @@ static void test_cmpxchg16b_align(void)
 	T_EQ(mem, 0, "nothing stored");
 }
 
+/*
+ * KVM_NMI queues: two read back as nmi.pending = 2 (KVM keeps at most two,
+ * one behind one being handled), a third is dropped.  The guest takes one,
+ * and the other after its handler's IRET.  Real mode; the NMI handler
+ * (IVT entry 2) is out 0x11,al; iret; the main code hlt.
+ */
+static void test_nmi_queue(void)
+{
+	int vcpu, vm = vm_with_vcpu(&vcpu);
+	unsigned char *ram = anon(0x1000);
+	ram[8] = 0x00, ram[9] = 0x02, ram[10] = 0, ram[11] = 0; /* vector 2 -> 0:0x200 */
+	ram[0x200] = 0xe6, ram[0x201] = 0x11, ram[0x202] = 0xcf;
+	ram[0x100] = 0xf4;
+	T_EQ(t_set_region(vm, 0, 0, 0, 0x1000, (unsigned long)ram), 0, "nmi slot");
+	t_real_mode(vcpu, 0x100, 0);
+	for (int k = 0; k < 3; k++)
+		T_EQ(ioctl(vcpu, KVM_NMI), 0, "KVM_NMI %d", k + 1);
+	struct kvm_vcpu_events ev;
+	T_EQ(ioctl(vcpu, KVM_GET_VCPU_EVENTS, &ev), 0, "KVM_GET_VCPU_EVENTS");
+	T_EQ(ev.nmi.pending, 2, "three KVM_NMI leave two pending");
+	T_EQ(ioctl(vcpu, KVM_RUN, 0), 0, "run 1");
+	T_OK(run->exit_reason == KVM_EXIT_IO && run->io.port == 0x11, "first NMI handled");
+	T_EQ(ioctl(vcpu, KVM_RUN, 0), 0, "run 2");
+	T_OK(run->exit_reason == KVM_EXIT_IO && run->io.port == 0x11,
+	     "second NMI handled after the IRET");
+	T_EQ(ioctl(vcpu, KVM_RUN, 0), 0, "run 3");
+	T_EQ(run->exit_reason, KVM_EXIT_HLT, "then HLT");
+	T_EQ(ioctl(vcpu, KVM_GET_VCPU_EVENTS, &ev), 0, "KVM_GET_VCPU_EVENTS");
+	T_EQ(ev.nmi.pending, 0, "none pending");
+	close(vcpu);
+	close(vm);
+	munmap(ram, 0x1000);
+}
+
 int main(void)
 {
 	kvm = t_open_kvm();
@@ -239,5 +273,6 @@ int main(void)
 	test_self_modifying();
 	test_failed_run();
 	test_cmpxchg16b_align();
+	test_nmi_queue();
 	return t_done();
 }
