@@ -110,6 +110,8 @@ int main(int argc, char **argv)
 		return cmd_run(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "info"))
 		return cmd_info(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "boot"))
+		return cmd_boot(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
 		usage(stdout);
 		return 0;

@@ -2,5 +2,6 @@
 #define SOFTKVM_TOOLS_H
 
 int cmd_info(int argc, char **argv);
+int cmd_boot(int argc, char **argv);
 
 #endif

@@ -1,0 +1,23 @@
+# `softkvm boot` tests (tests/boot/boot.pl): fake bzImages assembled from
+# tests/boot/fake.S, one per loader error path, under $(O)/tests/boot/.
+BOOT_O := $(O)/tests/boot
+BOOT_IMAGES := $(addprefix $(BOOT_O)/,fake.bzImage badmagic.bzImage oldproto.bzImage \
+	no64.bzImage setupeof.bzImage)
+
+$(BOOT_O)/fake.o: BOOT_ASFLAGS :=
+$(BOOT_O)/badmagic.o: BOOT_ASFLAGS := -DBAD_MAGIC
+$(BOOT_O)/oldproto.o: BOOT_ASFLAGS := -DVERSION=0x0205
+$(BOOT_O)/no64.o: BOOT_ASFLAGS := -DXLF=0
+$(BOOT_O)/setupeof.o: BOOT_ASFLAGS := -DSETUP_SECTS_FIELD=60
+
+$(BOOT_O)/%.o: tests/boot/fake.S tests/boot/boot.mk
+	@mkdir -p $(@D)
+	$(CC) $(BOOT_ASFLAGS) -c -o $@ $<
+
+$(BOOT_O)/%.bzImage: $(BOOT_O)/%.o
+	objcopy -O binary -j .text $< $@
+
+.PRECIOUS: $(BOOT_O)/%.o
+
+check-boot: $(LIB) $(TOOL) $(BOOT_IMAGES)
+	SKVM_BUILD=$(O) prove -f tests/boot/boot.pl
