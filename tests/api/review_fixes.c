@@ -5,7 +5,6 @@
  */
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stdbool.h>
 #include <time.h>
 
 #include "t_vm.h"
@@ -106,13 +105,15 @@ static void test_self_modifying(void)
 	munmap(code, 0x1000);
 }
 
+struct cpuid_buf {
+	struct kvm_cpuid2 h;
+	struct kvm_cpuid_entry2 e[256];
+};
+
 /* A CPUID table with one leaf, max_leaf = max. */
 static int set_cpuid(int vcpu, unsigned max)
 {
-	struct {
-		struct kvm_cpuid2 h;
-		struct kvm_cpuid_entry2 e[1];
-	} c;
+	struct cpuid_buf c;
 	memset(&c, 0, sizeof(c));
 	c.h.nent = 1;
 	c.e[0].eax = max;
@@ -156,26 +157,29 @@ static void test_failed_run(void)
 	munmap(code, 0x1000);
 }
 
-/* The supported CPUID as the guest's (long mode, CMPXCHG16B). */
-static void cpuid_supported(int vcpu)
+/* The supported CPUID as the guest's (long mode, CMPXCHG16B); ext_max,
+ * if not 0, replaces the highest extended leaf (0x80000000.EAX). */
+static void cpuid_supported(int vcpu, unsigned ext_max)
 {
-	struct {
-		struct kvm_cpuid2 h;
-		struct kvm_cpuid_entry2 e[256];
-	} c;
+	struct cpuid_buf c;
 	memset(&c, 0, sizeof(c));
 	c.h.nent = 256;
-	if (ioctl(kvm, KVM_GET_SUPPORTED_CPUID, &c) || ioctl(vcpu, KVM_SET_CPUID2, &c))
-		T_BAIL("CPUID");
+	if (ioctl(kvm, KVM_GET_SUPPORTED_CPUID, &c))
+		T_BAIL("KVM_GET_SUPPORTED_CPUID");
+	for (unsigned k = 0; k < c.h.nent; k++)
+		if (ext_max && c.e[k].function == 0x80000000)
+			c.e[k].eax = ext_max;
+	if (ioctl(vcpu, KVM_SET_CPUID2, &c))
+		T_BAIL("KVM_SET_CPUID2");
 }
 
 /*
- * CMPXCHG16B's alignment check is on the linear address; in 64-bit mode
- * only FS and GS contribute a base (SDM Vol. 1 3.4.2.1).  64-bit guest at
- * 0x10000, identity-mapped 2 MiB, operand at 0x20000, DS and FS bases 8:
- * [rsi] is aligned, fs:[rsi] is not (#GP, no IDT: shutdown).
+ * A 64-bit guest: code at 0x10000, identity-mapped 2 MiB, no IDT (an
+ * exception shuts down), DS-GS and SS bases 8 (ignored but for FS/GS).
+ * Returns the exit reason; *mem is the quadword at 0x20000 afterwards.
  */
-static unsigned run_cx16(bool fs, unsigned long long *mem)
+static unsigned run_long(const unsigned char *code, size_t n, unsigned ext_max,
+			 unsigned long long *mem)
 {
 	int vcpu, vm = vm_with_vcpu(&vcpu);
 	unsigned char *ram = anon(0x200000);
@@ -183,18 +187,9 @@ static unsigned run_cx16(bool fs, unsigned long long *mem)
 	q[0x1000 / 8] = 0x2003;
 	q[0x2000 / 8] = 0x3003;
 	q[0x3000 / 8] = 0x83; /* 2 MiB page at 0, P RW PS */
-	static const unsigned char p[] = {
-		0x48, 0xc7, 0xc6, 0x00, 0x00, 0x02, 0x00, /* mov rsi, 0x20000 */
-		0x31, 0xc0, 0x31, 0xd2,			  /* xor eax,eax; xor edx,edx */
-		0xbb, 0x01, 0x00, 0x00, 0x00,		  /* mov ebx, 1 */
-		0x31, 0xc9,				  /* xor ecx,ecx */
-		0x64, 0x48, 0x0f, 0xc7, 0x0e,		  /* cmpxchg16b fs:[rsi] */
-		0xf4};					  /* hlt */
-	memcpy(ram + 0x10000, p, sizeof(p));
-	if (!fs)
-		ram[0x10000 + 18] = 0x90; /* nop for the FS prefix: DS */
-	T_EQ(t_set_region(vm, 0, 0, 0, 0x200000, (unsigned long)ram), 0, "cx16 slot");
-	cpuid_supported(vcpu);
+	memcpy(ram + 0x10000, code, n);
+	T_EQ(t_set_region(vm, 0, 0, 0, 0x200000, (unsigned long)ram), 0, "64-bit slot");
+	cpuid_supported(vcpu, ext_max);
 	struct kvm_sregs s;
 	ioctl(vcpu, KVM_GET_SREGS, &s);
 	struct kvm_segment data = {.base = 8, .limit = 0xffffffff, .selector = 16,
@@ -213,7 +208,7 @@ static unsigned run_cx16(bool fs, unsigned long long *mem)
 	T_EQ(ioctl(vcpu, KVM_SET_SREGS, &s), 0, "long mode");
 	struct kvm_regs r = {.rip = 0x10000, .rflags = 2, .rsp = 0x8000};
 	ioctl(vcpu, KVM_SET_REGS, &r);
-	T_EQ(ioctl(vcpu, KVM_RUN, 0), 0, "cx16 run");
+	T_EQ(ioctl(vcpu, KVM_RUN, 0), 0, "64-bit run");
 	unsigned reason = run->exit_reason;
 	*mem = q[0x20000 / 8];
 	close(vcpu);
@@ -222,13 +217,44 @@ static unsigned run_cx16(bool fs, unsigned long long *mem)
 	return reason;
 }
 
+/*
+ * CMPXCHG16B's alignment check is on the linear address; in 64-bit mode
+ * only FS and GS contribute a base (SDM Vol. 1 3.4.2.1): with DS and FS
+ * bases 8, [rsi] is aligned, fs:[rsi] is not (#GP).
+ */
 static void test_cmpxchg16b_align(void)
 {
+	unsigned char p[] = {
+		0x48, 0xc7, 0xc6, 0x00, 0x00, 0x02, 0x00, /* mov rsi, 0x20000 */
+		0x31, 0xc0, 0x31, 0xd2,			  /* xor eax,eax; xor edx,edx */
+		0xbb, 0x01, 0x00, 0x00, 0x00,		  /* mov ebx, 1 */
+		0x31, 0xc9,				  /* xor ecx,ecx */
+		0x64, 0x48, 0x0f, 0xc7, 0x0e,		  /* cmpxchg16b fs:[rsi] */
+		0xf4};					  /* hlt */
 	unsigned long long mem;
-	T_EQ(run_cx16(false, &mem), KVM_EXIT_HLT, "CMPXCHG16B [rsi]: DS base ignored");
-	T_EQ(mem, 1, "CMPXCHG16B stored");
-	T_EQ(run_cx16(true, &mem), KVM_EXIT_SHUTDOWN, "CMPXCHG16B fs:[rsi]: FS base misaligns");
+	T_EQ(run_long(p, sizeof(p), 0, &mem), KVM_EXIT_SHUTDOWN,
+	     "CMPXCHG16B fs:[rsi]: FS base misaligns");
 	T_EQ(mem, 0, "nothing stored");
+	p[18] = 0x90; /* nop for the FS prefix: DS */
+	T_EQ(run_long(p, sizeof(p), 0, &mem), KVM_EXIT_HLT, "CMPXCHG16B [rsi]: DS base ignored");
+	T_EQ(mem, 1, "CMPXCHG16B stored");
+}
+
+/*
+ * MAXPHYADDR is 36 unless CPUID reaches leaf 0x80000008 (KVM's
+ * cpuid_query_maxphyaddr): with the highest extended leaf lowered to
+ * 0x80000001, MOV CR3 with bit 40 set is #GP even though a 0x80000008 entry
+ * saying more bits is in the table.
+ */
+static void test_maxphyaddr(void)
+{
+	static const unsigned char p[] = {
+		0x48, 0xb8, 0x00, 0x10, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, /* mov rax, 1<<40|0x1000 */
+		0x0f, 0x22, 0xd8, /* mov cr3, rax */
+		0xf4};		  /* hlt */
+	unsigned long long mem;
+	T_EQ(run_long(p, sizeof(p), 0x80000001, &mem), KVM_EXIT_SHUTDOWN,
+	     "MOV CR3 beyond the default MAXPHYADDR 36: #GP");
 }
 
 /*
@@ -273,6 +299,7 @@ int main(void)
 	test_self_modifying();
 	test_failed_run();
 	test_cmpxchg16b_align();
+	test_maxphyaddr();
 	test_nmi_queue();
 	return t_done();
 }
