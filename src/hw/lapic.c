@@ -414,8 +414,8 @@ static int write_reg(struct lapic *l, u32 off, u32 val, u64 now, struct after *a
 		return 0;
 	}
 	case LAPIC_SELF_IPI:
-		if (!x2apic(l))
-			return -1;
+		if (!x2apic(l) || (val & ~0xffu))
+			return -1; /* bits 31:8 reserved */
 		accept(l, val & 0xff, LAPIC_DM_FIXED, false, true);
 		return 0;
 	default:
@@ -676,6 +676,9 @@ void lapic_set_base(struct lapic *l, u64 value)
 	if ((value & LAPIC_BASE_EXTD) && !(old & LAPIC_BASE_EXTD)) {
 		set(l, LAPIC_ID, l->initial_id);
 		set(l, LAPIC_LDR, x2apic_ldr(l->initial_id));
+	} else if ((old & LAPIC_BASE_EXTD) && (value & LAPIC_BASE_EN) && !(value & LAPIC_BASE_EXTD)) {
+		/* x2APIC to xAPIC: only the VMM may do it; KVM re-derives the ID. */
+		set(l, LAPIC_ID, l->initial_id << 24);
 	}
 	pthread_mutex_unlock(&l->lock);
 }
@@ -727,7 +730,7 @@ int lapic_set_state(struct lapic *l, const struct lapic_state *st, bool x2apic_a
 		if (!x2apic_api)
 			id >>= 24;
 		memcpy(img.regs + LAPIC_ID, &id, 4);
-		u32 ldr = x2apic_ldr(id);
+		u32 ldr = x2apic_ldr(l->initial_id);
 		memcpy(img.regs + LAPIC_LDR, &ldr, 4);
 	}
 	l->s = img;

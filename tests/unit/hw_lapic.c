@@ -338,9 +338,13 @@ static void test_x2apic(void)
 	EQ(v, 0x0000001200004431ULL, "ICR reads back 64 bits without busy");
 	lapic_msr_write(&lb, 0x80f, 0x1ff, 0);
 	OK(!lapic_msr_write(&lb, 0x83f, 0x61, 0), "SELF_IPI");
+	OK(lapic_msr_write(&lb, 0x83f, 0x161, 0) < 0, "SELF_IPI reserved bits #GP");
 	EQ(lapic_ack(&lb), 0x61, "self IPI in IRR");
 	OK(!lapic_msr_write(&lb, 0x80b, 0, 0), "EOI");
 	EQ(lapic_ppr(&lb), 0, "ISR empty");
+	lapic_set_base(&lb, 0xfee00800);
+	EQ(lapic_mmio_read(&lb, LAPIC_ID, 0), 0x35000000, "x2APIC to xAPIC (VMM): ID re-derived");
+	lapic_set_base(&lb, 0xfee00c00);
 	lapic_set_base(&lb, 0);
 	OK(!lapic_x2apic_mode(&lb), "disabled");
 	lapic_set_base(&lb, 0xfee00800);
