@@ -46,7 +46,7 @@ struct skvm_vcpu {
 	size_t map_size;
 	struct kvm_run *run;	/* our mapping of the vCPU fd's memfd */
 	pthread_mutex_t lock;	/* state ioctls vs. KVM_RUN */
-	bool ran;		/* KVM_RUN has been called once */
+	bool ran;		/* the guest has been entered once (KVM_SET_CPUID2 freezes) */
 	bool sigmask_set;
 	sigset_t sigmask;
 	struct kvm_guest_debug guest_debug;
