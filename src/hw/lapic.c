@@ -206,6 +206,25 @@ static void timer_start(struct lapic *l, u32 count, u64 now)
 	l->timer_expiry_ns = now + (u64)count * divide(l);
 }
 
+/*
+ * As KVM's apic_update_lvtt: entering or leaving TSC-deadline mode stops
+ * the timer and clears TMICT and the deadline; between one-shot and
+ * periodic the count runs on (a periodic count turning one-shot ends at
+ * the current period's end).
+ */
+static void timer_mode_changed(struct lapic *l, unsigned old, u64 now)
+{
+	unsigned mode = timer_mode(l);
+	if ((old == LAPIC_TIMER_TSC_DEADLINE) != (mode == LAPIC_TIMER_TSC_DEADLINE)) {
+		timer_stop(l);
+		set(l, LAPIC_TMICT, 0);
+		l->tsc_deadline = 0;
+	} else if (l->timer_active && old == LAPIC_TIMER_PERIODIC && mode == LAPIC_TIMER_ONESHOT) {
+		u64 p = period_ns(l);
+		l->timer_start_ns += (now - l->timer_start_ns) / p * p;
+	}
+}
+
 void lapic_timer_advance(struct lapic *l, u64 now)
 {
 	pthread_mutex_lock(&l->lock);
@@ -221,7 +240,7 @@ void lapic_timer_advance(struct lapic *l, u64 now)
 			u64 p = period_ns(l);
 			l->timer_expiry_ns += ((now - l->timer_expiry_ns) / p + 1) * p;
 		} else {
-			l->timer_expiry_ns = UINT64_MAX;
+			timer_stop(l); /* TMCCT stays 0 until the next TMICT write */
 		}
 		local_deliver(l, LAPIC_LVT_TIMER);
 	}
@@ -404,13 +423,10 @@ static int write_reg(struct lapic *l, u32 off, u32 val, u64 now, struct after *a
 		return 0;
 	case LAPIC_TDCR: {
 		u32 cc = current_count(l, now);
-		bool fired = l->timer_expiry_ns == UINT64_MAX;
 		set(l, off, val & 0xb);
 		/* The count goes on from where it is at the new rate. */
-		if (l->timer_active && !fired)
+		if (l->timer_active)
 			timer_start(l, cc, now);
-		else if (l->timer_active)
-			l->timer_start_ns = now - (u64)get(l, LAPIC_TMICT) * divide(l);
 		return 0;
 	}
 	case LAPIC_SELF_IPI:
@@ -427,14 +443,10 @@ static int write_reg(struct lapic *l, u32 off, u32 val, u64 now, struct after *a
 			mask |= (l->opts & LAPIC_OPT_TSC_DEADLINE) ? 3u << 17 : 1u << 17;
 		if (!sw_on(l))
 			val |= LAPIC_LVT_MASKED;
-		u32 old_mode = timer_mode(l);
+		unsigned old_mode = timer_mode(l);
 		set(l, off, val & mask);
-		/* A mode change stops the timer and clears TMICT and the deadline. */
-		if (off == LAPIC_LVT_TIMER && timer_mode(l) != old_mode) {
-			timer_stop(l);
-			set(l, LAPIC_TMICT, 0);
-			l->tsc_deadline = 0;
-		}
+		if (off == LAPIC_LVT_TIMER)
+			timer_mode_changed(l, old_mode, now);
 		return 0;
 	}
 }
@@ -741,8 +753,15 @@ int lapic_set_state(struct lapic *l, const struct lapic_state *st, bool x2apic_a
 	update_ppr(l);
 	l->esr_pending = 0;
 	timer_stop(l);
+	/*
+	 * As KVM: a count above TMICT restarts from TMICT, a periodic count of
+	 * 0 from a full period.  (KVM also re-fires a one-shot saved at 0; we
+	 * leave it stopped, its interrupt was already delivered.)
+	 */
+	if (cc > get(l, LAPIC_TMICT) || (!cc && timer_mode(l) == LAPIC_TIMER_PERIODIC))
+		cc = get(l, LAPIC_TMICT);
 	if (timer_mode(l) != LAPIC_TIMER_TSC_DEADLINE)
-		timer_start(l, cc > get(l, LAPIC_TMICT) ? get(l, LAPIC_TMICT) : cc, now);
+		timer_start(l, cc, now);
 	else if (l->tsc_deadline)
 		l->timer_expiry_ns = l->tsc_deadline_ns;
 out:

@@ -256,7 +256,8 @@ static void test_timer(void)
 		wr(LAPIC_EOI, 0);
 		/* Periodic. */
 		wr(LAPIC_LVT_TIMER, 0x20041);
-		EQ(rd(LAPIC_TMICT), 0, "mode change clears TMICT");
+		EQ(rd(LAPIC_TMICT), 1000, "one-shot to periodic keeps TMICT (KVM)");
+		EQ(lapic_timer_next_event(&la), UINT64_MAX, "an expired one-shot does not restart");
 		clk = 5000;
 		wr(LAPIC_TMICT, 100);
 		EQ(lapic_timer_next_event(&la), 5000 + 100 * d, "periodic first expiry");
@@ -271,9 +272,21 @@ static void test_timer(void)
 		lapic_timer_advance(&la, clk);
 		EQ(lapic_has_interrupt(&la), -1, "masked: no interrupt");
 		EQ(lapic_timer_next_event(&la), 5000 + 500 * d, "but the count goes on");
+		wr(LAPIC_LVT_TIMER, 0x20041);
+		/* Periodic to one-shot: ends at the current period's end. */
+		wr(LAPIC_LVT_TIMER, 0x00041);
+		clk = 5000 + 430 * d;
+		EQ(rd(LAPIC_TMCCT), 70, "one-shot counts on from the periodic count");
+		EQ(lapic_timer_next_event(&la), 5000 + 500 * d, "expiry kept");
+		lapic_timer_advance(&la, 5000 + 700 * d);
+		EQ(lapic_ack(&la), 0x41, "fires once");
+		wr(LAPIC_EOI, 0);
+		EQ(lapic_timer_next_event(&la), UINT64_MAX, "then stops");
+		wr(LAPIC_TMICT, 100);
 		/* TSC deadline. */
 		wr(LAPIC_LVT_TIMER, 0x40042);
-		EQ(lapic_timer_next_event(&la), UINT64_MAX, "mode change stops the timer");
+		EQ(rd(LAPIC_TMICT), 0, "entering TSC-deadline mode clears TMICT");
+		EQ(lapic_timer_next_event(&la), UINT64_MAX, "and stops the timer");
 		wr(LAPIC_TMICT, 5);
 		EQ(rd(LAPIC_TMICT), 0, "TMICT ignored in TSC-deadline mode");
 		lapic_set_tsc_deadline(&la, 12345, clk + 777);
