@@ -644,13 +644,14 @@ out:
 
 static void reset_locked(struct lapic *l, bool init_event, bool bsp)
 {
+	/* As KVM: INIT keeps the ID, and the LDR in x2APIC mode. */
 	u32 id = get(l, LAPIC_ID), ldr = get(l, LAPIC_LDR);
-	bool keep_x2 = init_event && x2apic(l);
+	bool keep_ldr = init_event && x2apic(l);
 	memset(&l->s, 0, sizeof(l->s));
 	if (!init_event)
 		l->base = LAPIC_DEFAULT_BASE | LAPIC_BASE_EN | (bsp ? LAPIC_BASE_BSP : 0);
-	set(l, LAPIC_ID, keep_x2 ? id : l->initial_id << 24);
-	set(l, LAPIC_LDR, keep_x2 ? ldr : 0);
+	set(l, LAPIC_ID, init_event ? id : l->initial_id << 24);
+	set(l, LAPIC_LDR, keep_ldr ? ldr : 0);
 	set(l, LAPIC_LVR, lvr_value(l));
 	for (unsigned k = 0; k < nr_lvt(l); k++)
 		set(l, lvts[k].off, LAPIC_LVT_MASKED);
@@ -739,8 +740,8 @@ int lapic_set_state(struct lapic *l, const struct lapic_state *st, bool x2apic_a
 			r = -EINVAL;
 			goto out;
 		}
-		if (!x2apic_api)
-			id >>= 24;
+		/* Legacy format: KVM ignores the ID given (it is read-only). */
+		id = l->initial_id;
 		memcpy(img.regs + LAPIC_ID, &id, 4);
 		u32 ldr = x2apic_ldr(l->initial_id);
 		memcpy(img.regs + LAPIC_LDR, &ldr, 4);

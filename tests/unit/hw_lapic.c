@@ -358,6 +358,13 @@ static void test_x2apic(void)
 	lapic_set_base(&lb, 0xfee00800);
 	EQ(lapic_mmio_read(&lb, LAPIC_ID, 0), 0x35000000, "x2APIC to xAPIC (VMM): ID re-derived");
 	lapic_set_base(&lb, 0xfee00c00);
+	lapic_msr_write(&lb, 0x808, 0x30, 0);
+	lapic_reset(&lb, true);
+	OK(lapic_x2apic_mode(&lb), "INIT keeps x2APIC mode");
+	lapic_msr_read(&lb, 0x80d, &v, 0);
+	EQ(v, 0x30020, "INIT keeps the x2APIC LDR");
+	lapic_msr_read(&lb, 0x808, &v, 0);
+	EQ(v, 0, "INIT clears TPR");
 	lapic_set_base(&lb, 0);
 	OK(!lapic_x2apic_mode(&lb), "disabled");
 	lapic_set_base(&lb, 0xfee00800);
@@ -439,14 +446,14 @@ static void test_state(void)
 	v = 6;
 	memcpy(st.regs + LAPIC_ID, &v, 4);
 	EQ(lapic_set_state(&lb, &st, true, 0), -EINVAL, "another x2APIC ID: EINVAL");
-	v = 0x05000000;
+	v = 0x07000000;
 	memcpy(st.regs + LAPIC_ID, &v, 4);
 	v = 0;
 	memcpy(st.regs + LAPIC_LDR, &v, 4);
 	EQ(lapic_set_state(&lb, &st, false, 0), 0, "legacy format restore");
 	u64 q = 0;
 	lapic_msr_read(&lb, 0x802, &q, 0);
-	EQ(q, 5, "ID converted back");
+	EQ(q, 5, "legacy format: the ID given is ignored (KVM)");
 	lapic_msr_read(&lb, 0x80d, &q, 0);
 	EQ(q, 0x20, "LDR derived from the ID");
 }
