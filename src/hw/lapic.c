@@ -117,7 +117,8 @@ static int accept(struct lapic *l, u8 vector, u8 dm, bool trig, bool level)
 	switch (dm) {
 	case LAPIC_DM_FIXED:
 	case LAPIC_DM_LOWEST:
-		if (!sw_on(l))
+		/* A level de-assert message carries no interrupt (as KVM). */
+		if (!sw_on(l) || (trig && !level))
 			return 0;
 		if (vector < 16) {
 			set_error(l, ESR_RECV_ILLEGAL);

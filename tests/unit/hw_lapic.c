@@ -136,6 +136,7 @@ static void test_priority_flow(void)
 	OK(lapic_accept_irq(&la, 0, LAPIC_DM_NMI, false, true), "software-disabled: NMI accepted");
 	wr(LAPIC_SVR, 0x1ff);
 	OK(lapic_accept_irq(&la, 0x41, LAPIC_DM_FIXED, false, true), "fixed accepted");
+	OK(!lapic_accept_irq(&la, 0x93, LAPIC_DM_FIXED, true, false), "level de-assert dropped");
 	OK(lapic_accept_irq(&la, 0x92, LAPIC_DM_FIXED, true, true), "level accepted");
 	EQ(rd(LAPIC_IRR + 0x20), 1u << 1, "IRR bit 0x41");
 	EQ(rd(LAPIC_IRR + 0x40), 1u << 18, "IRR bit 0x92");
