@@ -5,7 +5,7 @@
 #   make run        the main job (see README)
 #   make test       the full default test suite (release, then sanitizers,
 #                   then fuzz-short); docs/testing.md describes the harnesses
-#   make check-api | check-unit | check-tools | check-guest | check-diff | check-engine
+#   make check-api | check-unit | check-tools | check-guest | check-diff | check-engine | check-boot
 #                   one suite (MODE=debug for the sanitizer build)
 #   make fuzz-short FUZZ_SECONDS=60, make bench (not part of make test)
 
@@ -224,7 +224,7 @@ check-engine: $(LIB) $(TOOL) $(ENGINE_TESTS) $(O)/tests/engine/bcd_native $(O)/t
 check-tools: $(LIB) $(TOOL) $(API_TESTS)
 	SKVM_BUILD=$(O) prove tests/tools/cli.pl
 
-test-suite: check-api check-unit check-tools check-guest check-diff check-engine
+test-suite: check-api check-unit check-tools check-guest check-diff check-engine check-boot
 
 test: deps
 	$(MAKE) MODE=release test-suite

@@ -15,10 +15,13 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: softkvm run [--device PATH] -- CMD [ARGS...]\n"
 		"       softkvm info [--json]\n"
+		"       softkvm boot --kernel FILE [--initrd FILE] [--append TEXT] [--mem SIZE] [--hw]\n"
 		"\n"
 		"run   runs CMD with the KVM API served by softkvm: its opens of\n"
 		"      /dev/kvm (or PATH) reach softkvm, even where a real /dev/kvm exists.\n"
-		"info  prints the API version, capabilities, CPUID and MSR lists.\n");
+		"info  prints the API version, capabilities, CPUID and MSR lists.\n"
+		"boot  boots a Linux bzImage (64-bit boot protocol) on softkvm, or on\n"
+		"      the host's /dev/kvm with --hw; `softkvm boot --help` for more.\n");
 }
 
 /* The library lives beside the command (build/softkvm, build/libsoftkvm.so). */
