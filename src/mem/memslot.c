@@ -45,20 +45,6 @@ int mem_init(struct mem *m)
 	return 0;
 }
 
-/*
- * A dirty bitmap dropped from the current map may still be read through an
- * older map a vCPU holds; it is parked here and freed with the VM.
- */
-static void log_retire(struct mem *m, _Atomic u64 *log)
-{
-	struct mem_retired *r = malloc(sizeof(*r));
-	if (!r)
-		return; /* leak rather than risk a use after free */
-	r->log = log;
-	r->next = m->retired;
-	m->retired = r;
-}
-
 void mem_destroy(struct mem *m)
 {
 	struct mem_map *map = atomic_load(&m->map);
@@ -66,12 +52,6 @@ void mem_destroy(struct mem *m)
 		for (u32 i = 0; i < map->nr[as]; i++)
 			free((void *)map->slots[as][i].dirty);
 	mem_map_put(map);
-	while (m->retired) {
-		struct mem_retired *r = m->retired;
-		m->retired = r->next;
-		free((void *)r->log);
-		free(r);
-	}
 	pthread_cond_destroy(&m->drained);
 	pthread_mutex_destroy(&m->lock);
 }
@@ -243,10 +223,12 @@ int mem_set_region(struct mem *m, u32 as, u32 id, u32 flags, u64 gpa, u64 size,
 		} else {
 			_Atomic u64 *log = old->dirty;
 			r = publish(m, as, idx, NULL);
-			if (!r && log)
-				log_retire(m, log);
-			if (!r)
+			if (!r) {
+				/* No vCPU can reach the old slot after the wait,
+				 * so its dirty bitmap goes with it. */
 				wait_stale(m);
+				free((void *)log);
+			}
 		}
 		goto out;
 	}
@@ -291,9 +273,9 @@ int mem_set_region(struct mem *m, u32 as, u32 id, u32 flags, u64 gpa, u64 size,
 		if (ns.dirty != old_log)
 			free((void *)ns.dirty);
 	} else {
-		if (old_log && old_log != ns.dirty)
-			log_retire(m, old_log);
 		wait_stale(m);
+		if (old_log != ns.dirty)
+			free((void *)old_log); /* unreachable after the wait */
 	}
 out:
 	pthread_mutex_unlock(&m->lock);

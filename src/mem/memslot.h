@@ -43,16 +43,10 @@ struct mem_map {
 	struct mem_slot *slots[MEM_ADDRESS_SPACES];
 };
 
-struct mem_retired {
-	_Atomic u64 *log;
-	struct mem_retired *next;
-};
-
 struct mem {
 	pthread_mutex_t lock; /* serialises writers */
 	pthread_cond_t drained; /* signalled when a stale map is freed */
 	u32 stale;		/* replaced maps still referenced, under lock */
-	struct mem_retired *retired;
 	struct mem_map *_Atomic map;
 	u64 next_generation;
 	/*
