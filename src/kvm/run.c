@@ -144,6 +144,11 @@ static long exit_to_run(struct skvm_vcpu *vcpu, const struct x86_exit *x)
 		memcpy(run->emulation_failure.insn_bytes, x->insn.bytes,
 		       sizeof(run->emulation_failure.insn_bytes));
 		break;
+	case X86_EXIT_FAULT:
+		/* a slot's host memory could not be accessed: KVM's
+		 * kvm_handle_error_pfn fails the run with EFAULT */
+		r = -EFAULT;
+		break;
 	default: /* X86_EXIT_KICK */
 		run->exit_reason = KVM_EXIT_INTR;
 		skvm_stat_inc(st, VCPU_STAT_SIGNAL_EXITS);

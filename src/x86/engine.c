@@ -2,8 +2,11 @@
  * The run loop, memory access through the soft TLB, segmentation, port and
  * MMIO exits, and exception/interrupt delivery.  See docs/engine.md.
  */
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <ucontext.h>
 #include <linux/kvm.h>
 
 #include "x86/exec.h"
@@ -72,13 +75,111 @@ void unwind_exit(struct engine *e)
 	longjmp(e->jb, UNWIND_EXIT);
 }
 
+static int insn_peek(struct engine *e, u8 *buf, int max);
+
+/* KVM's emulation-failure exit carries what its decoder fetched at RIP, up
+ * to 15 bytes, not just the bytes it understood. */
 void raise_internal(struct engine *e)
 {
-	e->exit->reason = X86_EXIT_INTERNAL;
 	const struct insn *i = e->cur_insn ? e->cur_insn : &e->cur;
-	e->exit->insn.len = i->len;
-	memcpy(e->exit->insn.bytes, i->bytes, sizeof(i->bytes));
+	u8 b[15];
+	int n = insn_peek(e, b, 15);
+	e->exit->reason = X86_EXIT_INTERNAL;
+	if (n >= i->len) {
+		e->exit->insn.len = (u8)n;
+		memcpy(e->exit->insn.bytes, b, sizeof(b));
+	} else {
+		e->exit->insn.len = i->len;
+		memcpy(e->exit->insn.bytes, i->bytes, sizeof(i->bytes));
+	}
 	unwind_exit(e);
+}
+
+/* ---- host faults on guest memory ----
+ *
+ * Guest accesses go straight to the slots' host memory.  When that memory
+ * is unmapped, PROT_NONE, read-only or a truncated file, KVM's fault-in
+ * fails and KVM_RUN returns EFAULT; here the host access raises SIGSEGV or
+ * SIGBUS.  The handler takes over only for a fault of the thread running
+ * x86_run at an address inside one of its map's slots; it then unwinds the
+ * instruction (nothing committed) and the run ends with X86_EXIT_FAULT.
+ * Every other signal goes to the handler installed before ours, as that
+ * handler's own sigaction would have delivered it.
+ */
+static __thread struct engine *t_run_engine;
+static struct sigaction host_prev[2]; /* SIGSEGV, SIGBUS */
+static pthread_once_t host_once = PTHREAD_ONCE_INIT;
+
+static bool in_slot_memory(const struct mem_map *m, uintptr_t a)
+{
+	for (int as = 0; as < MEM_ADDRESS_SPACES; as++)
+		for (u32 k = 0; k < m->nr[as]; k++) {
+			const struct mem_slot *s = &m->slots[as][k];
+			if (a - (uintptr_t)s->hva < s->size)
+				return true;
+		}
+	return false;
+}
+
+static void host_chain(int sig, siginfo_t *si, void *uc)
+{
+	struct sigaction *p = &host_prev[sig == SIGBUS];
+	struct sigaction h = *p;
+	if (h.sa_handler == SIG_DFL || h.sa_handler == SIG_IGN) {
+		/* a sent signal that is ignored stays ignored */
+		if (h.sa_handler == SIG_IGN && si->si_code <= 0)
+			return;
+		/* the default action: a fault happens again on return (the
+		 * kernel ignores SIG_IGN for faults too); a sent signal is
+		 * sent again and delivered once this handler returns */
+		struct sigaction d = {.sa_handler = SIG_DFL};
+		sigemptyset(&d.sa_mask);
+		sigaction(sig, &d, NULL);
+		if (si->si_code <= 0)
+			raise(sig);
+		return;
+	}
+	if (h.sa_flags & SA_RESETHAND) {
+		p->sa_handler = SIG_DFL;
+		p->sa_flags &= ~SA_SIGINFO;
+	}
+	/* the mask that handler's sigaction asked for */
+	sigset_t m = h.sa_mask, saved;
+	if (!(h.sa_flags & SA_NODEFER))
+		sigaddset(&m, sig);
+	pthread_sigmask(SIG_BLOCK, &m, &saved);
+	if (h.sa_flags & SA_NODEFER) {
+		sigemptyset(&m);
+		sigaddset(&m, sig);
+		pthread_sigmask(SIG_UNBLOCK, &m, NULL);
+	}
+	if (h.sa_flags & SA_SIGINFO)
+		h.sa_sigaction(sig, si, uc);
+	else
+		h.sa_handler(sig);
+	pthread_sigmask(SIG_SETMASK, &saved, NULL);
+}
+
+static void host_fault(int sig, siginfo_t *si, void *uc)
+{
+	struct engine *e = t_run_engine;
+	if (e && si->si_code > 0 && in_slot_memory(e->env->map, (uintptr_t)si->si_addr)) {
+		/* longjmp keeps the handler's mask: put back the one the
+		 * access ran with */
+		pthread_sigmask(SIG_SETMASK, &((ucontext_t *)uc)->uc_sigmask, NULL);
+		longjmp(e->jb, UNWIND_HOST_FAULT);
+	}
+	host_chain(sig, si, uc);
+}
+
+static void host_fault_install(void)
+{
+	/* SA_ONSTACK: a client's alternate stack (stack-overflow handling)
+	 * is used as its own handler would be */
+	struct sigaction sa = {.sa_sigaction = host_fault, .sa_flags = SA_SIGINFO | SA_ONSTACK};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGSEGV, &sa, &host_prev[0]);
+	sigaction(SIGBUS, &sa, &host_prev[1]);
 }
 
 /* ---- mode and TLB ---- */
@@ -377,6 +478,43 @@ int code_fetch(struct engine *e, u64 rip, u8 *buf, int n)
 	if ((u64)n > room)
 		n = (int)room;
 	memcpy(buf, p, n);
+	return n;
+}
+
+/* Up to max code bytes at RIP for an emulation-failure report, without
+ * raising anything: stops at the CS limit, a page that does not translate
+ * for a fetch, or memory that is not RAM. */
+static int insn_peek(struct engine *e, u8 *buf, int max)
+{
+	const struct x86_seg *cs = &e->cpu->seg[S_CS];
+	u32 a = ACC_I | (e->cpl == 3 ? X86_PF_U : 0);
+	int n = 0;
+	while (n < max) {
+		u64 rip = e->cpu->rip + (u64)n, la = rip;
+		if (!e->code64) {
+			rip = e->def32 ? (u32)rip : (u16)rip;
+			if (rip > cs->limit)
+				break;
+			la = (u32)(cs->base + rip);
+		} else if (!canonical(la)) {
+			break;
+		}
+		struct x86_walk w;
+		if (!x86_walk(e->cpu, e->env->map, 0, la, a, 0, &w))
+			break;
+		const struct mem_slot *s = mem_map_find(e->env->map, 0, w.gpa);
+		if (!s)
+			break;
+		u64 k = 4096 - (la & 0xfff), left = s->gpa + s->size - w.gpa;
+		if (k > left)
+			k = left;
+		if (!e->code64 && k > cs->limit - rip + 1)
+			k = cs->limit - rip + 1;
+		if (k > (u64)(max - n))
+			k = (u64)(max - n);
+		memcpy(buf + n, s->hva + (w.gpa - s->gpa), k);
+		n += (int)k;
+	}
 	return n;
 }
 
@@ -1062,6 +1200,7 @@ void x86_run(struct x86_cpu *cpu, struct x86_env *env, struct x86_exit *exit)
 		const char *t = getenv("SKVM_TRACE");
 		trace_on = t && *t == '1';
 	}
+	pthread_once(&host_once, host_fault_install);
 	e->env = env;
 	e->exit = exit;
 	exit->reason = X86_EXIT_NONE;
@@ -1074,10 +1213,20 @@ void x86_run(struct x86_cpu *cpu, struct x86_env *env, struct x86_exit *exit)
 	volatile bool resumed = e->pend_in || e->pend_mmio;
 	volatile bool injected = false;
 
+	t_run_engine = e;
 	switch (setjmp(e->jb)) {
 	case 0:
 		break;
 	case UNWIND_EXIT:
+		goto out;
+	case UNWIND_HOST_FAULT:
+		/* as after an exception: the instruction starts afresh */
+		e->pend_in = e->pend_mmio = 0;
+		e->mmio_have = 0;
+		e->pio_pos = e->pio_end = 0;
+		e->mmio_write = e->io_out = false;
+		e->delivering = -1;
+		exit->reason = X86_EXIT_FAULT;
 		goto out;
 	case UNWIND_EXC: {
 		int vec = t_exc_vec, err = t_exc_err;
@@ -1147,6 +1296,7 @@ void x86_run(struct x86_cpu *cpu, struct x86_env *env, struct x86_exit *exit)
 			break;
 	}
 out:
+	t_run_engine = NULL;
 	flags_fold(e);
 	cpu->int_shadow = e->shadow;
 }

@@ -46,6 +46,7 @@ enum x86_exit_reason {
 	X86_EXIT_KICK,	   /* kick, poll or env->stop */
 	X86_EXIT_IRQ_WINDOW, /* env->irq_window and the window is open */
 	X86_EXIT_DEBUG,	   /* KVM_SET_GUEST_DEBUG single-step or breakpoint */
+	X86_EXIT_FAULT,	   /* a slot's host memory faulted: KVM_RUN -EFAULT */
 };
 
 struct x86_exit {

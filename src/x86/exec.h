@@ -77,7 +77,7 @@ struct block {
 };
 
 /* Why execution unwound out of an instruction (longjmp value). */
-enum { UNWIND_EXC = 1, UNWIND_EXIT };
+enum { UNWIND_EXC = 1, UNWIND_EXIT, UNWIND_HOST_FAULT };
 
 struct engine {
 	struct x86_cpu *cpu;

@@ -516,6 +516,35 @@ static void test_smc(void)
 	     "smc: the VMM's patch is executed");
 }
 
+/* An instruction the emulator cannot run: KVM's emulation-failure exit
+ * carries the bytes its decoder fetched at RIP (up to 15, as far as
+ * readable memory goes), not just the opcode.  Where the CPU runs FNINIT
+ * natively (hardware KVM, PVM) the guest simply continues. */
+static void test_unimpl_bytes(void)
+{
+	static const unsigned char code[] = {
+		0xdb, 0xe3,		/* 1000 fninit */
+		0xb0, 0x11,		/* 1002 mov al, 0x11 */
+		0xe6, 0x10,		/* 1004 out 0x10, al */
+		0xf4,			/* 1006 hlt */
+	};
+	load(code, sizeof(code));
+	T_EQ(do_run(), 0, "unimpl: KVM_RUN");
+	if (run->exit_reason == KVM_EXIT_INTERNAL_ERROR) {
+		T_EQ(run->emulation_failure.suberror, KVM_INTERNAL_ERROR_EMULATION,
+		     "unimpl: emulation failure or executed");
+		T_OK(run->emulation_failure.flags & KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES &&
+			     run->emulation_failure.insn_size == 15 &&
+			     !memcmp(run->emulation_failure.insn_bytes, code, sizeof(code)),
+		     "unimpl: 15 bytes fetched at RIP, or executed");
+		T_EQ(rip(), CODE, "unimpl: RIP on the instruction, or after it");
+	} else {
+		T_EQ(run->exit_reason, KVM_EXIT_IO, "unimpl: emulation failure or executed");
+		T_OK(run->io.port == 0x10, "unimpl: 15 bytes fetched at RIP, or executed");
+		T_EQ(rip(), CODE + 6, "unimpl: RIP on the instruction, or after it");
+	}
+}
+
 int main(void)
 {
 	setup();
@@ -524,6 +553,7 @@ int main(void)
 	test_readonly();
 	test_immediate_exit();
 	test_smc();
+	test_unimpl_bytes();
 	test_sync_regs();
 	test_run_inputs();
 	test_guest_debug();
