@@ -1254,6 +1254,10 @@ void x86_run(struct x86_cpu *cpu, struct x86_env *env, struct x86_exit *exit)
 		break;
 	}
 	}
+	/* Breakpoints armed in the guest's own DR7 (e.g. restored through
+	 * KVM_SET_DEBUGREGS) are not implemented: fail rather than miss one. */
+	if (unlikely(cpu->dr7 & 0xff))
+		raise_internal(e);
 	if (!injected) {
 		injected = true;
 		if (!resumed)
