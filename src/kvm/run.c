@@ -17,6 +17,7 @@
 
 #include "kvm/kvm.h"
 #include "kvm/coalesced_mmio.h"
+#include "kvm/irqchip.h"
 #include "kvm/stats.h"
 #include "kvm/x86_ioctl.h"
 #include "x86/engine.h"
@@ -223,6 +224,8 @@ long skvm_vcpu_run(struct skvm_vcpu *vcpu)
 		.irq_window = run->request_interrupt_window,
 		.coalesce = vcpu->vm->cmmio ? coalesce : NULL,
 		.coalesce_opaque = vcpu->vm->cmmio,
+		.dev_io = skvm_dev_io,
+		.dev_opaque = vcpu,
 	};
 	struct x86_exit x = {0};
 	x86_complete_mmio_read(cpu, run->mmio.data);

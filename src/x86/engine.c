@@ -297,10 +297,19 @@ static void mmio_exit(struct engine *e, u64 gpa, int n, bool write, u64 v)
 	memcpy(x->mmio.data, &v, n);
 }
 
+static bool dev_io(struct engine *e, bool pio, u64 addr, int n, void *data, bool write)
+{
+	const struct x86_env *env = e->env;
+	return env->dev_io && env->dev_io(env->dev_opaque, pio, addr, (u32)n, data, write);
+}
+
 static u64 mmio_read(struct engine *e, u64 gpa, int n)
 {
+	u64 v = 0;
 	if (e->mmio_used < e->mmio_have)
 		return e->mmio_data[e->mmio_used++] & size_mask(n);
+	if (dev_io(e, false, gpa, n, &v, false))
+		return v;
 	if (e->mmio_have >= ARRAY_SIZE(e->mmio_data))
 		raise_internal(e);
 	mmio_exit(e, gpa, n, false, 0);
@@ -313,6 +322,8 @@ static void mmio_write(struct engine *e, u64 gpa, int n, u64 v)
 	/* One MMIO write per instruction: it is reported after the
 	 * instruction completed, as KVM completes the emulation first. */
 	const struct x86_env *env = e->env;
+	if (dev_io(e, false, gpa, n, &v, true))
+		return;
 	if (env->coalesce && env->coalesce(env->coalesce_opaque, gpa, n, &v, false))
 		return;
 	if (e->exit->reason != X86_EXIT_NONE)
@@ -754,6 +765,9 @@ u64 io_in_n(struct engine *e, u16 port, int size, u32 n)
 		e->pio_pos += size;
 		return v;
 	}
+	u64 dv = 0;
+	if (dev_io(e, true, port, size, &dv, false))
+		return dv;
 	if (n > sizeof(e->pio_buf) / size)
 		n = sizeof(e->pio_buf) / size;
 	if (!n)
@@ -777,6 +791,8 @@ u64 io_in(struct engine *e, u16 port, int size)
 void io_out(struct engine *e, u16 port, int size, u64 v)
 {
 	const struct x86_env *env = e->env;
+	if (dev_io(e, true, port, size, &v, true))
+		return;
 	if (env->coalesce && env->coalesce(env->coalesce_opaque, port, size, &v, true))
 		return;
 	if (e->exit->reason != X86_EXIT_NONE)

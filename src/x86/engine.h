@@ -34,6 +34,12 @@ struct x86_env {
 	 * true = queued, no exit.  NULL: every such write exits. */
 	bool (*coalesce)(void *opaque, u64 addr, u32 len, const void *data, bool pio);
 	void *coalesce_opaque;
+	/* A port (pio true) or MMIO access that the VM serves itself (an
+	 * in-kernel device or an ioeventfd): true = done (data filled in for a
+	 * read), no exit.  Asked before coalescing and before exiting.  NULL:
+	 * every such access exits. */
+	bool (*dev_io)(void *opaque, bool pio, u64 addr, u32 len, void *data, bool write);
+	void *dev_opaque;
 };
 
 enum x86_exit_reason {

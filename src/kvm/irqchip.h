@@ -1,0 +1,67 @@
+/*
+ * The VM's interrupt plumbing, split in two halves that meet here:
+ *
+ *  - irqchip.c (and hw/): KVM_CREATE_IRQCHIP / KVM_CAP_SPLIT_IRQCHIP, the
+ *    PIC pair, IOAPIC and local APICs, KVM_CREATE_PIT2, interrupt delivery
+ *    to vCPUs, halted-vCPU wake-up, the devices' ports and MMIO;
+ *  - irqroute.c, irqfd.c, ioeventfd.c: the GSI routing table (KVM_IRQ_LINE,
+ *    KVM_SET_GSI_ROUTING, KVM_SIGNAL_MSI), irqfds and ioeventfds.
+ *
+ * Each half calls the other only through the functions below.
+ */
+#ifndef SOFTKVM_KVM_IRQCHIP_H
+#define SOFTKVM_KVM_IRQCHIP_H
+
+#include "kvm/kvm.h"
+
+/* --- provided by irqchip.c ---------------------------------------------- */
+
+/* KVM_CREATE_IRQCHIP (full) or KVM_CAP_SPLIT_IRQCHIP (LAPICs only) done. */
+bool skvm_irqchip_in_kernel(struct skvm_vm *vm);
+bool skvm_irqchip_split(struct skvm_vm *vm);
+
+/*
+ * Drive one input pin of an in-kernel chip (KVM_IRQCHIP_PIC_MASTER,
+ * KVM_IRQCHIP_PIC_SLAVE, KVM_IRQCHIP_IOAPIC) to level (0 or 1).  Returns
+ * what KVM_IRQ_LINE_STATUS reports for that chip: > 0 delivered, 0
+ * coalesced (already pending), < 0 masked / ignored; -EINVAL for a chip or
+ * pin that does not exist.
+ */
+int skvm_irqchip_set_pin(struct skvm_vm *vm, u32 chip, u32 pin, int level);
+
+/*
+ * Deliver an MSI (kvm_msi / routing entry address and data; address_hi
+ * carries x2APIC destination bits 31:8 when KVM_CAP_X2APIC_API asked for
+ * it).  Returns > 0 delivered, 0 coalesced, < 0 dropped, as KVM_SIGNAL_MSI.
+ */
+int skvm_irqchip_deliver_msi(struct skvm_vm *vm, u64 address, u32 data);
+
+/*
+ * A guest port or MMIO access to an in-kernel device (LAPIC page, IOAPIC
+ * window, PIC, ELCR, PIT and speaker ports): true = served.
+ */
+bool skvm_irqchip_io(struct skvm_vcpu *vcpu, bool pio, u64 addr, u32 len, void *data,
+		     bool write);
+
+/* Make the vCPU look at its pending events soon: stop the engine at its
+ * next block boundary, or wake it from a halt. */
+void skvm_vcpu_kick(struct skvm_vcpu *vcpu);
+
+/* The engine's x86_env.dev_io for a vCPU (dev_io.c): ioeventfds, then
+ * skvm_irqchip_io. */
+bool skvm_dev_io(void *opaque, bool pio, u64 addr, u32 len, void *data, bool write);
+
+/* --- provided by irqroute.c / ioeventfd.c ------------------------------- */
+
+/*
+ * The guest acknowledged (EOI) a level-triggered interrupt that came in on
+ * pin `pin` of chip `chip`: resampling irqfds of every GSI routed there are
+ * notified.  irqchip.c calls it from the EOI paths of the IOAPIC and PIC.
+ */
+void skvm_irq_ack_notify(struct skvm_vm *vm, u32 chip, u32 pin);
+
+/* A guest write that matches an ioeventfd: signal it; true = consumed. */
+bool skvm_ioeventfd_write(struct skvm_vm *vm, bool pio, u64 addr, u32 len,
+			  const void *data);
+
+#endif
