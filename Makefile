@@ -7,7 +7,7 @@
 #                   then fuzz-short); docs/testing.md describes the harnesses
 #   make check-api | check-unit | check-tools | check-guest | check-diff | check-engine | check-boot
 #                   one suite (MODE=debug for the sanitizer build)
-#   make fuzz-short FUZZ_SECONDS=60, make bench (not part of make test)
+#   make fuzz-short FUZZ_SECONDS=60, make bench, make bench-boot (not part of make test)
 
 MODE ?= release
 CC ?= gcc
@@ -75,7 +75,7 @@ BENCH_JOB_CFLAGS := -std=gnu11 $(WARNINGS) -O2 -mgeneral-regs-only \
 LIB := $(O)/libsoftkvm.so
 TOOL := $(O)/softkvm
 
-.PHONY: all lib tests test test-suite check-api check-unit check-tools check-guest check-diff check-engine fuzz fuzz-short bench run deps deps-build clean
+.PHONY: all lib tests test test-suite check-api check-unit check-tools check-guest check-diff check-engine fuzz fuzz-short bench bench-boot run deps deps-build clean
 .DEFAULT_GOAL := all
 
 all: $(LIB) $(TOOL) tests
@@ -231,8 +231,20 @@ test: deps
 	$(MAKE) MODE=debug test-suite
 	$(MAKE) fuzz-short
 
-run: deps-build all
-	$(TOOL) info
+# The main job: Debian's cloud kernel and a busybox initramfs (fetched with
+# apt-get download into build/run/, cached) under `softkvm boot`.
+RUN_O := build/run
+RUN_ARGS ?=
+$(RUN_O)/stamp: tools/boot-image.sh tools/boot-init.sh
+	sh tools/boot-image.sh $(RUN_O)
+
+run: deps-build all $(RUN_O)/stamp
+	@sh tools/run.sh $(O) $(RUN_O) $(RUN_ARGS)
+
+# Boot time of that guest: softkvm boot, QEMU on softkvm, QEMU TCG (not in make test).
+BENCH_RUNS ?= 5
+bench-boot: deps-build all $(RUN_O)/stamp
+	perl tools/bench-boot.pl $(O) $(RUN_O) $(BENCH_RUNS)
 
 clean:
 	rm -rf build

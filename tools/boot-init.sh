@@ -1,0 +1,40 @@
+#!/bin/sh
+# /init of the `make run` initramfs (built by tools/boot-image.sh).
+/bin/busybox --install -s
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+echo "softkvm-initramfs: user space reached"
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mkdir -p /dev/pts && mount -t devpts devpts /dev/pts
+for m in $(cat /lib/modules/order); do
+	insmod "/lib/modules/$m" 2>/dev/null
+done
+hostname softkvm
+
+finish() {
+	echo "softkvm-initramfs: powering off"
+	sync
+	poweroff -f
+	# No ACPI power-off: a reboot (i8042 / port 0xcf9) ends the VM too.
+	reboot -f
+}
+
+case " $(cat /proc/cmdline) " in
+*" softkvm.interactive=1 "*)
+	echo "softkvm-initramfs: busybox shell on $(cat /sys/class/tty/console/active 2>/dev/null); 'poweroff -f' ends the VM"
+	setsid cttyhack sh -l
+	finish
+	;;
+esac
+
+# No terminal: a short look around, then power off.
+echo "softkvm-initramfs: kernel $(uname -r) on $(uname -m)"
+echo "softkvm-initramfs: $(grep -c ^processor /proc/cpuinfo) cpu(s), $(grep MemTotal /proc/meminfo | tr -s ' ')"
+echo "softkvm-initramfs: cpu $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n 1)"
+for d in /sys/block/vd*; do
+	[ -e "$d" ] || continue
+	echo "softkvm-initramfs: disk /dev/${d##*/}, $(cat "$d/size") sectors"
+done
+echo "softkvm-initramfs: uptime $(cut -d' ' -f1 /proc/uptime) s"
+finish
