@@ -43,6 +43,10 @@ static const struct cap_row caps[] = {
 	/* Coalesced MMIO/PIO (kvm/coalesced_mmio.c): the ring page's offset */
 	{KVM_CAP_COALESCED_MMIO, KVM_COALESCED_MMIO_PAGE_OFFSET},
 	{KVM_CAP_COALESCED_PIO, 1},
+	/* Port and MMIO writes signal eventfds without an exit (kvm/ioeventfd.c) */
+	{KVM_CAP_IOEVENTFD, 1},
+	{KVM_CAP_IOEVENTFD_NO_LENGTH, 1},
+	{KVM_CAP_IOEVENTFD_ANY_LENGTH, 1},
 	/* VM configuration (kvm/vm.c) */
 	{KVM_CAP_SET_TSS_ADDR, 1},
 	{KVM_CAP_SET_IDENTITY_MAP_ADDR, 1},

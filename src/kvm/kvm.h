@@ -39,6 +39,7 @@ struct skvm_file {
 
 struct skvm_vm;
 struct skvm_cmmio;
+struct skvm_ioeventfds;
 
 struct skvm_vcpu {
 	struct skvm_vm *vm;
@@ -71,6 +72,7 @@ struct skvm_vm {
 	bool identity_map_set;
 	struct skvm_stats *stats;
 	struct skvm_cmmio *cmmio;	/* coalesced MMIO zones and ring */
+	struct skvm_ioeventfds *ioeventfds; /* kvm/ioeventfd.c */
 };
 
 /* fd table (fdtable.c) */

@@ -10,6 +10,7 @@
 #include "kvm/kvm.h"
 #include "kvm/sys.h"
 #include "kvm/coalesced_mmio.h"
+#include "kvm/irqroute.h"
 #include "kvm/stats.h"
 #include "kvm/x86_ioctl.h"
 
@@ -47,6 +48,7 @@ void skvm_vm_put(struct skvm_vm *vm)
 	mem_destroy(&vm->mem);
 	skvm_stats_destroy(vm->stats);
 	skvm_cmmio_destroy(vm->cmmio);
+	skvm_ioeventfds_destroy(vm->ioeventfds);
 	pthread_mutex_destroy(&vm->lock);
 	free(vm);
 }
@@ -72,9 +74,10 @@ static long create_vm(unsigned long type)
 	snprintf(id, sizeof(id), "kvm-%d", (int)vm->pid);
 	vm->stats = skvm_stats_create(id, skvm_vm_stat_defs, VM_STAT_NR);
 	vm->cmmio = skvm_cmmio_create();
+	vm->ioeventfds = skvm_ioeventfds_create();
 
 	int fd = skvm_anon_fd("kvm-vm", 0, O_CLOEXEC);
-	if (fd < 0 || !vm->stats || !vm->cmmio) {
+	if (fd < 0 || !vm->stats || !vm->cmmio || !vm->ioeventfds) {
 		if (fd >= 0)
 			sys_close(fd);
 		skvm_vm_put(vm);

@@ -10,6 +10,7 @@
 #include "kvm/kvm.h"
 #include "kvm/sys.h"
 #include "kvm/coalesced_mmio.h"
+#include "kvm/irqroute.h"
 #include "kvm/stats.h"
 #include "kvm/x86_ioctl.h"
 
@@ -190,6 +191,8 @@ long skvm_vm_ioctl(struct skvm_vm *vm, unsigned int cmd, unsigned long arg)
 	case KVM_REGISTER_COALESCED_MMIO:
 	case KVM_UNREGISTER_COALESCED_MMIO:
 		return skvm_cmmio_ioctl(vm->cmmio, cmd, arg);
+	case KVM_IOEVENTFD:
+		return skvm_ioeventfd_ioctl(vm, arg);
 	case KVM_CHECK_EXTENSION:
 		return skvm_check_extension(vm, (long)arg);
 	case KVM_ENABLE_CAP:
