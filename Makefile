@@ -198,6 +198,8 @@ check-guest: $(LIB) $(TOOL) $(GUEST_RUNNER) $(GUEST_ELFS)
 # softkvm and on the host's /dev/kvm; same TODO rule as check-guest.
 check-diff: $(LIB) $(TOOL) $(DIFF)
 	SKVM_BUILD=$(O) prove -f --exec 'sh tests/api/tap-wrap.sh' $(DIFF)
+	@echo "check-diff: every stream twice on softkvm, the second run as JIT-translated code"
+	SKVM_DIFF_REPEAT=2 SKVM_JIT_THRESHOLD=1 SKVM_DIFF_N=300000 prove -f --exec '$(TOOL) run --' $(DIFF)
 
 $(O)/tests/engine/%: tests/engine/%.c $(TVM)
 	@mkdir -p $(@D)

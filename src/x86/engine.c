@@ -10,6 +10,7 @@
 #include <linux/kvm.h>
 
 #include "x86/exec.h"
+#include "x86/jit.h"
 #include "x86/mmu.h"
 
 int x86_engine_init(struct x86_cpu *cpu)
@@ -31,6 +32,7 @@ void x86_engine_destroy(struct x86_cpu *cpu)
 	if (!e)
 		return;
 	cpu->engine = NULL;
+	jit_destroy(e);
 	for (int i = 0; i < BLK_CACHE; i++)
 		free(e->blocks[i]);
 	free(e);
@@ -1011,6 +1013,14 @@ static void exec_insn(struct engine *e, const struct insn *i)
 	e->shadow = e->shadow_pending;
 }
 
+bool exec_in_block(struct engine *e, const struct insn *i)
+{
+	struct x86_cpu *c = e->cpu;
+	u64 fall = ip_wrap(e, c->rip + i->len);
+	exec_insn(e, i);
+	return e->exit->reason != X86_EXIT_NONE || c->rip != fall || e->leave_block;
+}
+
 /*
  * KVM_GUESTDBG_USE_HW_BP: the VMM's DR0-3/DR7 (guest_debug_db).  Execution
  * breakpoints exit with #DB before the instruction, as the hardware fault
@@ -1101,11 +1111,24 @@ static void run_block(struct engine *e)
 		b->n = 0;
 		b->nbytes = 0;
 		b->closed = 0;
+		b->hits = 0;
+		b->jit = NULL;
 	}
 	e->leave_block = false;
 	e->code_lo = h;
 	e->code_hi = h + b->nbytes;
-	for (int k = 0;; k++) {
+	int k = 0;
+	/* hot 64-bit blocks run as host code (jit.c), outside a shadow */
+	if (e->code64 && !e->shadow && b->n && likely(!trace_on) && jit_enabled()) {
+		if ((!b->jit || b->jit_n != b->n) && ++b->hits >= jit_threshold())
+			jit_translate(e, b);
+		if (b->jit && b->jit_n == b->n) {
+			k = ((jit_fn)b->jit)(e, c, e->cpl == 3);
+			if (k < 0)
+				return;
+		}
+	}
+	for (;; k++) {
 		const struct insn *i;
 		if (k < b->n) {
 			i = &b->insns[k];
@@ -1128,9 +1151,7 @@ static void run_block(struct engine *e)
 			b->closed = ends_block(d);
 			i = d;
 		}
-		u64 fall = ip_wrap(e, c->rip + i->len);
-		exec_insn(e, i);
-		if (e->exit->reason != X86_EXIT_NONE || c->rip != fall || e->leave_block)
+		if (exec_in_block(e, i))
 			return;
 	}
 }

@@ -42,7 +42,8 @@ struct insn {
 };
 
 /* Lazy flags (Blink / QEMU style): the last flag-setting operation. */
-enum lf_op { LF_NONE, LF_ADD, LF_ADC, LF_SUB, LF_SBB, LF_LOGIC, LF_INC, LF_DEC };
+enum lf_op { LF_NONE, LF_ADD, LF_ADC, LF_SUB, LF_SBB, LF_LOGIC, LF_INC, LF_DEC,
+	     LF_HOST /* the six flags are in lf_res, a host RFLAGS image (JIT) */ };
 
 #define TLB_SIZE 256
 struct tlb_entry {
@@ -72,6 +73,9 @@ struct block {
 	u8 n;
 	u8 closed; /* ends in an unconditional transfer: do not extend */
 	u16 nbytes;
+	u16 hits;   /* entries, until translated */
+	u8 jit_n;   /* instructions the translation covers */
+	void *jit;  /* jit_fn, or NULL */
 	u8 code[BLK_BYTES];
 	struct insn insns[BLK_MAX];
 };
@@ -129,6 +133,7 @@ struct engine {
 	/* host bytes of the block being run: stores into them leave it */
 	uintptr_t code_lo, code_hi;
 	struct block *blocks[BLK_CACHE];
+	struct jit_arena *jit; /* translated code (jit.c) */
 };
 
 static inline struct engine *eng(struct x86_cpu *cpu)

@@ -69,7 +69,7 @@ u64 flags_get(struct engine *e)
 		return e->cpu->rflags;
 	const u64 m = X86_FL_CF | X86_FL_PF | X86_FL_AF | X86_FL_ZF | X86_FL_SF |
 		      X86_FL_OF;
-	return (e->cpu->rflags & ~m) | lazy_arith(e);
+	return (e->cpu->rflags & ~m) | ((e->lf_op == LF_HOST ? e->lf_res : lazy_arith(e)) & m);
 }
 
 void flags_fold(struct engine *e)
@@ -88,7 +88,7 @@ void flags_set(struct engine *e, u64 v)
 bool cond_eval(struct engine *e, int cc)
 {
 	/* ZF and SF of any pending operation are those of its result */
-	if (e->lf_op != LF_NONE && ((cc >> 1) == 2 || (cc >> 1) == 4)) {
+	if (e->lf_op != LF_NONE && e->lf_op != LF_HOST && ((cc >> 1) == 2 || (cc >> 1) == 4)) {
 		bool r = (cc >> 1) == 2 ? e->lf_res == 0 : !!(e->lf_res & sign_bit(e->lf_size));
 		return r ^ (cc & 1);
 	}

@@ -15,7 +15,9 @@
  * Then the same in compatibility mode (a 32-bit user code segment).
  *
  * Environment: SKVM_DIFF_N (instructions, default 1000000), SKVM_DIFF_SEED,
- * SKVM_DIFF_VERBOSE (print every mismatch, not the first 8).
+ * SKVM_DIFF_VERBOSE (print every mismatch, not the first 8), SKVM_DIFF_REPEAT
+ * (run each stream that many times in the guest, comparing every run; with
+ * SKVM_JIT_THRESHOLD=1 softkvm then runs the later runs as translated code).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -1007,6 +1009,8 @@ int main(void)
 	long total = env ? atol(env) : 1000000;
 	env = getenv("SKVM_DIFF_SEED");
 	uint64_t seed = env ? strtoull(env, NULL, 0) : 0x5eed0001;
+	env = getenv("SKVM_DIFF_REPEAT");
+	int repeat = env ? atoi(env) : 1;
 	rng_state = seed | 1;
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	printf("# seed %#" PRIx64 " (SKVM_DIFF_SEED), %ld instructions (SKVM_DIFF_N)\n", seed, total);
@@ -1103,7 +1107,13 @@ int main(void)
 			int ran = steps_run(&s, &rn_);
 			done += ran ? ran : 1;
 			streams++;
-			bad += compare(&s, &rn_, &rg);
+			int differ = compare(&s, &rn_, &rg);
+			for (int rep = 1; rep < repeat && !gave_up; rep++) {
+				gave_up = guest_run(&s, &rg, err, sizeof(err));
+				if (!gave_up)
+					differ |= compare(&s, &rn_, &rg);
+			}
+			bad += differ != 0;
 		}
 		char name[64];
 		snprintf(name, sizeof(name), "%s%s", compat ? "compat32 " : "",

@@ -1,0 +1,910 @@
+/*
+ * The JIT: a hot block of 64-bit guest code becomes one host function.
+ * Guest registers stay in cpu->gpr (loaded and stored around each emitted
+ * operation); integer ALU operations run as the same host instruction, so
+ * the flags are the host CPU's by construction (the CPU model is the
+ * host's vendor).  Anything not translated calls the interpreter's handler
+ * for that one instruction, so semantics never fork.  docs/engine.md,
+ * "JIT", has the rules for flags, memory, exits and coherence.
+ */
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+
+#include "x86/jit.h"
+
+/* Host registers. */
+enum { RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI, R8, R9, R10, R11, R12, R13, R14, R15 };
+/* Pinned: RBX = engine, R12 = cpu (gpr[0] at offset 0), R13 = guest RIP of
+ * the block's first byte, RBP = TLB user bit, R14 = effective address
+ * offset, R15 = host pointer of a memory operand (0: slow path). */
+
+#define ARITH_FLAGS (X86_FL_CF | X86_FL_PF | X86_FL_AF | X86_FL_ZF | X86_FL_SF | X86_FL_OF)
+#define JIT_ARENA (16u << 20)
+#define JIT_ROOM 2048	   /* enough for any one guest instruction */
+#define JIT_LOOP_BUDGET 1024 /* self-loop iterations between event checks */
+
+_Static_assert(sizeof(struct tlb_entry) == 16, "TLB entry layout");
+_Static_assert(offsetof(struct x86_cpu, gpr) == 0, "gpr at cpu+0");
+
+struct jit_arena {
+	u8 *base;
+	size_t used;
+	u64 blocks, insns, native, flushes; /* SKVM_JIT_STATS=1 */
+};
+
+/* ---- settings ---- */
+
+static int jit_on = -1, jit_stats;
+static unsigned jit_thr;
+
+static void jit_settings(void)
+{
+	const char *s = getenv("SKVM_JIT");
+	const char *t = getenv("SKVM_JIT_THRESHOLD");
+	jit_thr = t && *t ? (unsigned)strtoul(t, NULL, 0) : 8;
+	if (jit_thr < 1)
+		jit_thr = 1;
+	jit_on = !(s && *s == '0');
+	t = getenv("SKVM_JIT_STATS");
+	jit_stats = t && *t == '1';
+}
+
+bool jit_enabled(void)
+{
+	if (jit_on < 0)
+		jit_settings();
+	return jit_on;
+}
+
+unsigned jit_threshold(void)
+{
+	if (jit_on < 0)
+		jit_settings();
+	return jit_thr;
+}
+
+/* ---- slow paths called from translated code ---- */
+
+/* sz: size | seg << 4 | JW (read for a write) */
+#define JW 0x100
+
+static u64 jit_ld(struct engine *e, u64 off, const struct insn *i, u32 sz)
+{
+	e->cur_insn = i;
+	e->mmio_used = 0;
+	int size = sz & 15, seg = (sz >> 4) & 7;
+	return (sz & JW) ? mem_read_w(e, seg, off, size) : mem_read(e, seg, off, size);
+}
+
+static void jit_st(struct engine *e, u64 off, const struct insn *i, u32 sz, u64 v)
+{
+	e->cur_insn = i;
+	mem_write(e, (sz >> 4) & 7, off, sz & 15, v);
+	/* an MMIO write exit is reported once the instruction completed */
+	if (e->exit->reason != X86_EXIT_NONE)
+		e->leave_block = true;
+}
+
+/* The arithmetic flags as a host RFLAGS image for POPF. */
+static u64 jit_flags_in(struct engine *e)
+{
+	return (flags_get(e) & ARITH_FLAGS) | X86_FL_FIXED1;
+}
+
+/* ---- the assembler ---- */
+
+struct jx {
+	u8 *p, *end;
+	bool full;
+	struct engine *e;
+	/* where the guest's arithmetic flags are: in the host RFLAGS (after a
+	 * translated flag-writing operation) and/or in memory (cpu->rflags
+	 * with the lazy state, or lf_op = LF_HOST with lf_res) */
+	bool fl_host, fl_mem;
+	u8 *loop; /* the block's first instruction */
+	u32 native; /* instructions translated, not called back */
+};
+
+static void e8(struct jx *x, u8 v)
+{
+	if (x->p < x->end)
+		*x->p++ = v;
+	else
+		x->full = true;
+}
+
+static void e16(struct jx *x, u16 v)
+{
+	e8(x, (u8)v);
+	e8(x, (u8)(v >> 8));
+}
+
+static void e32(struct jx *x, u32 v)
+{
+	e16(x, (u16)v);
+	e16(x, (u16)(v >> 16));
+}
+
+static void e64(struct jx *x, u64 v)
+{
+	e32(x, (u32)v);
+	e32(x, (u32)(v >> 32));
+}
+
+/* An r/m operand: a register (mem = 0) or [base + index << scale + disp]. */
+struct rm {
+	bool mem;
+	int base, index, scale;
+	s32 disp;
+};
+
+static struct rm R(int r)
+{
+	return (struct rm){.base = r, .index = -1};
+}
+
+static struct rm M(int base, s32 disp)
+{
+	return (struct rm){.mem = true, .base = base, .index = -1, .disp = disp};
+}
+
+static struct rm MX(int base, int index, int scale, s32 disp)
+{
+	return (struct rm){.mem = true, .base = base, .index = index, .scale = scale, .disp = disp};
+}
+
+/*
+ * One instruction: operand size (1 and 4: no prefix, 2: 66, 8: REX.W),
+ * opcode (one or two bytes: 0x0fxx), ModRM.reg and the r/m operand.
+ */
+static void op(struct jx *x, int size, u32 opc, int reg, struct rm m)
+{
+	if (size == 2)
+		e8(x, 0x66);
+	u8 rex = (u8)(0x40 | (size == 8 ? 8 : 0) | (reg & 8 ? 4 : 0) |
+		      (m.mem && m.index >= 0 && (m.index & 8) ? 2 : 0) | (m.base & 8 ? 1 : 0));
+	if (rex != 0x40)
+		e8(x, rex);
+	if (opc > 0xff)
+		e8(x, (u8)(opc >> 8));
+	e8(x, (u8)opc);
+	if (!m.mem) {
+		e8(x, (u8)(0xc0 | (reg & 7) << 3 | (m.base & 7)));
+		return;
+	}
+	int mod = m.disp == 0 && (m.base & 7) != 5 ? 0 : m.disp >= -128 && m.disp <= 127 ? 1 : 2;
+	if (m.index >= 0 || (m.base & 7) == 4) {
+		e8(x, (u8)(mod << 6 | (reg & 7) << 3 | 4));
+		e8(x, (u8)(m.scale << 6 | ((m.index >= 0 ? m.index : 4) & 7) << 3 | (m.base & 7)));
+	} else {
+		e8(x, (u8)(mod << 6 | (reg & 7) << 3 | (m.base & 7)));
+	}
+	if (mod == 1)
+		e8(x, (u8)m.disp);
+	else if (mod == 2)
+		e32(x, (u32)m.disp);
+}
+
+/* Forward jumps: emit with a rel32 to patch. */
+static u8 *jcc_fwd(struct jx *x, int cc)
+{
+	e8(x, 0x0f);
+	e8(x, (u8)(0x80 | cc));
+	e32(x, 0);
+	return x->p;
+}
+
+static u8 *jmp_fwd(struct jx *x)
+{
+	e8(x, 0xe9);
+	e32(x, 0);
+	return x->p;
+}
+
+static void patch(struct jx *x, u8 *after)
+{
+	if (x->full)
+		return;
+	s32 rel = (s32)(x->p - after);
+	memcpy(after - 4, &rel, 4);
+}
+
+static void jcc_back(struct jx *x, int cc, u8 *to)
+{
+	e8(x, 0x0f);
+	e8(x, (u8)(0x80 | cc));
+	e32(x, (u32)(s32)(to - (x->p + 4)));
+}
+
+enum { CC_O, CC_NO, CC_B, CC_AE, CC_E, CC_NE, CC_BE, CC_A, CC_S, CC_NS, CC_P, CC_NP,
+       CC_L, CC_GE, CC_LE, CC_G };
+
+static void mov_imm64(struct jx *x, int r, u64 v)
+{
+	if (v <= 0xffffffffu) {
+		if (r & 8)
+			e8(x, 0x41);
+		e8(x, (u8)(0xb8 + (r & 7)));
+		e32(x, (u32)v);
+		return;
+	}
+	e8(x, (u8)(0x48 | (r & 8 ? 1 : 0)));
+	e8(x, (u8)(0xb8 + (r & 7)));
+	e64(x, v);
+}
+
+static void call_abs(struct jx *x, const void *fn)
+{
+	mov_imm64(x, RAX, (u64)(uintptr_t)fn);
+	e8(x, 0xff);
+	e8(x, 0xd0); /* call rax */
+}
+
+static void mov_rr(struct jx *x, int dst, int src)
+{
+	op(x, 8, 0x89, src, R(dst));
+}
+
+/* ---- guest registers and flags ---- */
+
+static struct rm greg(int g)
+{
+	return g >= 16 ? M(R12, (g - 16) * 8 + 1) : M(R12, g * 8);
+}
+
+/* hr <- size bytes at m, zero-extended */
+static void load_rm(struct jx *x, int hr, struct rm m, int size)
+{
+	switch (size) {
+	case 1: op(x, 4, 0x0fb6, hr, m); break;
+	case 2: op(x, 4, 0x0fb7, hr, m); break;
+	case 4: op(x, 4, 0x8b, hr, m); break;
+	default: op(x, 8, 0x8b, hr, m); break;
+	}
+}
+
+/* size bytes at m <- hr */
+static void store_rm(struct jx *x, int hr, struct rm m, int size)
+{
+	op(x, size, size == 1 ? 0x88 : 0x89, hr, m);
+}
+
+/* host reg <- guest register (zero-extended) */
+static void ld(struct jx *x, int hr, int g, int size)
+{
+	load_rm(x, hr, greg(g), size);
+}
+
+/* guest register <- host reg: 32-bit writes zero-extend, 8/16 merge */
+static void st(struct jx *x, int hr, int g, int size)
+{
+	if (size == 4) {
+		op(x, 4, 0x89, hr, R(hr)); /* mov r32, r32: clear the top */
+		size = 8;
+	}
+	store_rm(x, hr, greg(g), size);
+}
+
+/* host reg <- sign-extended immediate of the operand size */
+static void ld_imm(struct jx *x, int hr, u64 imm, int size)
+{
+	u64 v = imm & size_mask(size);
+	if (size == 8 && (s64)imm == (s32)imm) {
+		op(x, 8, 0xc7, 0, R(hr));
+		e32(x, (u32)imm);
+	} else if (size == 8) {
+		e8(x, (u8)(0x48 | (hr & 8 ? 1 : 0)));
+		e8(x, (u8)(0xb8 + (hr & 7)));
+		e64(x, imm);
+	} else {
+		op(x, 4, 0xc7, 0, R(hr));
+		e32(x, (u32)v);
+	}
+}
+
+#define OFF_E(f) ((s32)offsetof(struct engine, f))
+#define OFF_C(f) ((s32)offsetof(struct x86_cpu, f))
+
+/* Host RFLAGS -> memory (lf_op = LF_HOST); leaves the host flags alone. */
+static void flags_capture(struct jx *x)
+{
+	if (!x->fl_host || x->fl_mem)
+		return;
+	e8(x, 0x9c);				/* pushfq */
+	op(x, 4, 0x8f, 0, M(RBX, OFF_E(lf_res))); /* pop [lf_res] */
+	op(x, 1, 0xc6, 0, M(RBX, OFF_E(lf_op)));
+	e8(x, LF_HOST);
+	x->fl_mem = true;
+}
+
+/* Before something that reads the flags from memory or clobbers the host's. */
+static void flags_to_mem(struct jx *x)
+{
+	flags_capture(x);
+	x->fl_host = false;
+}
+
+/* Before a host instruction that reads the guest flags. */
+static void flags_to_host(struct jx *x)
+{
+	if (x->fl_host)
+		return;
+	mov_rr(x, RDI, RBX);
+	call_abs(x, jit_flags_in);
+	e8(x, 0x50);	/* push rax */
+	e8(x, 0x9d);	/* popfq */
+	x->fl_host = true;
+}
+
+static void set_rip(struct jx *x, u32 off)
+{
+	op(x, 8, 0x8d, RAX, M(R13, (s32)off));
+	op(x, 8, 0x89, RAX, M(R12, OFF_C(rip)));
+}
+
+static void epilogue(struct jx *x, int ret)
+{
+	e8(x, 0xb8);
+	e32(x, (u32)ret); /* mov eax, ret */
+	op(x, 8, 0x81, 0, R(RSP));
+	e32(x, 8); /* add rsp, 8 */
+	static const u8 pops[] = {0x41, 0x5f, 0x41, 0x5e, 0x41, 0x5d, 0x41, 0x5c, 0x5d, 0x5b, 0xc3};
+	for (size_t k = 0; k < sizeof(pops); k++)
+		e8(x, pops[k]);
+}
+
+/* Leave with RIP at block offset off; the compile-time flag state of the
+ * path that continues is unchanged (capture leaves the host flags). */
+static void side_exit(struct jx *x, u32 off, int ret)
+{
+	bool h = x->fl_host, m = x->fl_mem;
+	flags_capture(x);
+	set_rip(x, off);
+	epilogue(x, ret);
+	x->fl_host = h, x->fl_mem = m;
+}
+
+/* ---- memory operands ---- */
+
+/* R14 <- the effective address offset (ea_offset). */
+static void emit_ea(struct jx *x, const struct insn *i, u32 next)
+{
+	if (i->base == REG_RIP) {
+		s64 d = (s64)next + i->disp;
+		if (d == (s32)d) {
+			op(x, 8, 0x8d, R14, M(R13, (s32)d));
+		} else {
+			mov_rr(x, R14, R13);
+			mov_imm64(x, RAX, (u64)d);
+			op(x, 8, 0x01, RAX, R(R14));
+		}
+	} else {
+		if (i->base != REG_NONE)
+			op(x, 8, 0x8b, R14, M(R12, i->base * 8));
+		else
+			ld_imm(x, R14, (u64)(s64)i->disp, 8);
+		s32 disp = i->base != REG_NONE ? i->disp : 0;
+		if (i->index != REG_NONE) {
+			op(x, 8, 0x8b, RAX, M(R12, i->index * 8));
+			op(x, 8, 0x8d, R14, MX(R14, RAX, i->scale, disp));
+		} else if (disp) {
+			op(x, 8, 0x8d, R14, M(R14, disp));
+		}
+	}
+	if (i->asz == 4)
+		op(x, 4, 0x89, R14, R(R14));
+}
+
+/*
+ * R15 <- host pointer for an access of size bytes at seg:R14 through the
+ * soft TLB (read or write array), or 0 for the C slow path.  As mem_read:
+ * tag (page | user) and within-page checks; a non-canonical address never
+ * matches a tag, so it reaches the slow path and its #GP/#SS.
+ */
+static void emit_probe(struct jx *x, int seg, int size, bool write)
+{
+	s32 tlb = write ? OFF_E(tlb.w) : OFF_E(tlb.r);
+	mov_rr(x, RDX, R14);
+	if (seg == S_FS || seg == S_GS)
+		op(x, 8, 0x03, RDX, M(R12, OFF_C(seg[seg].base)));
+	mov_rr(x, RAX, RDX);
+	op(x, 8, 0xc1, 5, R(RAX));
+	e8(x, 12);				/* shr rax, 12 */
+	op(x, 4, 0x0fb6, RAX, R(RAX));	/* movzx eax, al */
+	op(x, 4, 0xc1, 4, R(RAX));
+	e8(x, 4);				/* shl eax, 4 */
+	mov_rr(x, RCX, RDX);
+	op(x, 8, 0x81, 4, R(RCX));
+	e32(x, 0xfffff000u);			/* and rcx, -4096 */
+	op(x, 8, 0x09, RBP, R(RCX));		/* or rcx, rbp */
+	op(x, 4, 0x31, R15, R(R15));		/* xor r15d, r15d */
+	op(x, 8, 0x3b, RCX, MX(RBX, RAX, 0, tlb));
+	u8 *miss1 = jcc_fwd(x, CC_NE), *miss2 = NULL;
+	if (size > 1) {
+		op(x, 4, 0x89, RDX, R(RCX));	/* mov ecx, edx */
+		op(x, 4, 0x81, 4, R(RCX));
+		e32(x, 0xfff);
+		op(x, 4, 0x81, 7, R(RCX));
+		e32(x, (u32)(4096 - size));
+		miss2 = jcc_fwd(x, CC_A);
+	}
+	op(x, 8, 0x8b, R15, MX(RBX, RAX, 0, tlb + 8));
+	op(x, 8, 0x01, RDX, R(R15));		/* add r15, rdx */
+	patch(x, miss1);
+	if (miss2)
+		patch(x, miss2);
+}
+
+static u32 seg_size(int seg, int size, bool write)
+{
+	return (u32)size | (u32)seg << 4 | (write ? JW : 0);
+}
+
+/* The C slow path fn(e, R14, i, sz[, R8]). */
+static void slow_call(struct jx *x, const struct insn *i, u32 sz, const void *fn)
+{
+	mov_rr(x, RDI, RBX);
+	mov_rr(x, RSI, R14);
+	mov_imm64(x, RDX, (u64)(uintptr_t)i);
+	mov_imm64(x, RCX, sz);
+	call_abs(x, fn);
+}
+
+/* RCX <- the operand at R14 (after emit_probe), zero-extended. */
+static void emit_load(struct jx *x, const struct insn *i, int seg, int size, bool write)
+{
+	op(x, 8, 0x85, R15, R(R15));
+	u8 *slow = jcc_fwd(x, CC_E);
+	load_rm(x, RCX, M(R15, 0), size);
+	u8 *done = jmp_fwd(x);
+	patch(x, slow);
+	slow_call(x, i, seg_size(seg, size, write), jit_ld);
+	mov_rr(x, RCX, RAX);
+	patch(x, done);
+}
+
+/* The operand at R14 <- RCX; a store into the running block's bytes
+ * leaves the block after the instruction (smc_check). */
+static void emit_store(struct jx *x, const struct insn *i, int seg, int size)
+{
+	op(x, 8, 0x85, R15, R(R15));
+	u8 *slow = jcc_fwd(x, CC_E);
+	op(x, 8, 0x3b, R15, M(RBX, OFF_E(code_hi)));
+	u8 *ok1 = jcc_fwd(x, CC_AE);
+	op(x, 8, 0x8d, RAX, M(R15, size));
+	op(x, 8, 0x3b, RAX, M(RBX, OFF_E(code_lo)));
+	u8 *ok2 = jcc_fwd(x, CC_BE);
+	op(x, 1, 0xc6, 0, M(RBX, OFF_E(leave_block)));
+	e8(x, 1);
+	patch(x, ok1);
+	patch(x, ok2);
+	store_rm(x, RCX, M(R15, 0), size);
+	u8 *done = jmp_fwd(x);
+	patch(x, slow);
+	mov_rr(x, R8, RCX);
+	slow_call(x, i, seg_size(seg, size, true), jit_st);
+	patch(x, done);
+}
+
+/* After a store: leave if it hit the block's code or ended in an exit. */
+static void leave_check(struct jx *x, u32 next)
+{
+	op(x, 1, 0x80, 7, M(RBX, OFF_E(leave_block)));
+	e8(x, 0);
+	u8 *stay = jcc_fwd(x, CC_E);
+	side_exit(x, next, -1);
+	patch(x, stay);
+}
+
+/* Prepare a memory instruction: RIP, flags in memory, EA in R14. */
+static void mem_begin(struct jx *x, const struct insn *i, u32 off, u32 next)
+{
+	flags_to_mem(x);
+	set_rip(x, off);
+	emit_ea(x, i, next);
+}
+
+/* RCX <- the r/m operand (register or memory read). */
+static void rm_load(struct jx *x, const struct insn *i, int size, u32 off, u32 next, bool write)
+{
+	if (!i->mem) {
+		ld(x, RCX, i->rm, size);
+		return;
+	}
+	mem_begin(x, i, off, next);
+	emit_probe(x, i->seg, size, write);
+	emit_load(x, i, i->seg, size, write);
+}
+
+/* ---- instruction translation ---- */
+
+/* ALU operation of kind k (ADD..CMP) on host registers, flags native. */
+static void alu_host(struct jx *x, int k, int size, int dst, int src)
+{
+	op(x, size, (u32)(k << 3 | (size == 1 ? 0 : 1)), src, R(dst));
+}
+
+static void callback(struct jx *x, const struct insn *i, u32 off)
+{
+	flags_to_mem(x);
+	set_rip(x, off);
+	mov_rr(x, RDI, RBX);
+	mov_imm64(x, RSI, (u64)(uintptr_t)i);
+	call_abs(x, exec_in_block);
+	op(x, 1, 0x84, RAX, R(RAX)); /* bool in al */
+	u8 *stay = jcc_fwd(x, CC_E);
+	epilogue(x, -1);
+	patch(x, stay);
+	x->fl_host = false;
+	x->fl_mem = true;
+}
+
+/*
+ * Flag effect of a translated register-form operation: full writers
+ * replace all six flags; the others keep some (INC/DEC keep CF, AMD's
+ * IMUL keeps SF/ZF/AF/PF, rotates and counts that may be 0 keep more), so
+ * the guest flags must be in the host RFLAGS first.  flags_pre comes
+ * before the operands are loaded (it may call out), flags_kill after any
+ * memory operand was read (the read may fault with the old flags).
+ */
+static void flags_pre(struct jx *x, bool full)
+{
+	if (!full)
+		flags_to_host(x);
+}
+
+static void flags_kill(struct jx *x, bool full)
+{
+	if (full)
+		x->fl_host = false;
+}
+
+static void flags_post(struct jx *x)
+{
+	x->fl_host = true;
+	x->fl_mem = false;
+}
+
+static void self_loop(struct jx *x)
+{
+	flags_to_mem(x);
+	op(x, 4, 0xff, 1, M(RSP, 0)); /* dec dword [rsp] */
+	jcc_back(x, CC_NE, x->loop);
+	set_rip(x, 0);
+	epilogue(x, -1);
+}
+
+/* ALU with a memory destination (not LOCK, not ADC/SBB): read, operate,
+ * store through the same host pointer (or the slow path). */
+static void alu_mem(struct jx *x, const struct insn *i, int k, u32 off, u32 next, bool imm)
+{
+	int size = i->osz;
+	rm_load(x, i, size, off, next, k != 7);
+	if (imm)
+		ld_imm(x, RAX, i->imm, size);
+	else
+		ld(x, RAX, i->reg, size);
+	alu_host(x, k, size, RCX, RAX);
+	flags_post(x);
+	if (k == 7)
+		return;
+	flags_capture(x);
+	x->fl_host = false;
+	emit_store(x, i, i->seg, size);
+	leave_check(x, next);
+}
+
+/* Translate one instruction; false: use the interpreter for it. */
+static bool translate_insn(struct jx *x, const struct insn *i, u32 off)
+{
+	x86_handler f = i->fn;
+	u32 next = off + i->len;
+	int size = i->osz;
+
+	if (i->lock)
+		return false;
+	if (f == op_nop)
+		return true;
+	if (f == op_mov_rr) {
+		ld(x, RAX, i->reg, size);
+		st(x, RAX, i->rm, size);
+		return true;
+	}
+	if (f == op_mov_r_imm || (f == op_mov_rm_imm && !i->mem)) {
+		ld_imm(x, RAX, i->imm, size);
+		st(x, RAX, f == op_mov_r_imm ? i->reg : i->rm, size);
+		return true;
+	}
+	if (f == op_mov_r_rm) {
+		rm_load(x, i, size, off, next, false);
+		st(x, RCX, i->reg, size);
+		return true;
+	}
+	if (f == op_mov_rm_r || f == op_mov_rm_imm) {
+		mem_begin(x, i, off, next);
+		emit_probe(x, i->seg, size, true);
+		if (f == op_mov_rm_r)
+			ld(x, RCX, i->reg, size);
+		else
+			ld_imm(x, RCX, i->imm, size);
+		emit_store(x, i, i->seg, size);
+		leave_check(x, next);
+		return true;
+	}
+	if (f == op_lea) {
+		emit_ea(x, i, next);
+		st(x, R14, i->reg, size);
+		return true;
+	}
+	if (f == op_movzx || f == op_movsx || f == op_movsxd) {
+		int ssz = f == op_movsxd ? (size == 8 ? 4 : size) : i->op;
+		rm_load(x, i, ssz, off, next, false);
+		if (f == op_movsx)
+			op(x, 8, ssz == 1 ? 0x0fbe : 0x0fbf, RCX, R(RCX));
+		else if (f == op_movsxd && size == 8)
+			op(x, 8, 0x63, RCX, R(RCX));
+		st(x, RCX, i->reg, size);
+		return true;
+	}
+	if (f == op_alu_rr || f == op_alu_ri || f == op_alu_a_imm || f == op_alu_r_rm) {
+		int k = f == op_alu_ri ? i->reg & 7 : i->op;
+		int dst = f == op_alu_r_rm ? i->reg : f == op_alu_a_imm ? R_RAX : i->rm;
+		bool full = k != 2 && k != 3;
+		if (f == op_alu_r_rm && i->mem && !full)
+			return false;
+		flags_pre(x, full);
+		if (f == op_alu_r_rm) {
+			rm_load(x, i, size, off, next, false);
+			mov_rr(x, RAX, RCX);
+		} else if (f == op_alu_rr) {
+			ld(x, RAX, i->reg, size);
+		} else {
+			ld_imm(x, RAX, i->imm, size);
+		}
+		ld(x, RCX, dst, size);
+		flags_kill(x, full);
+		alu_host(x, k, size, RCX, RAX);
+		flags_post(x);
+		if (k != 7)
+			st(x, RCX, dst, size);
+		return true;
+	}
+	if ((f == op_alu_rm_r || f == op_alu_rm_imm) && i->mem) {
+		int k = f == op_alu_rm_imm ? i->reg & 7 : i->op;
+		if (k == 2 || k == 3)
+			return false;
+		alu_mem(x, i, k, off, next, f == op_alu_rm_imm);
+		return true;
+	}
+	if (f == op_test_rm_r || f == op_test_rm_imm || f == op_test_a_imm) {
+		if (f == op_test_a_imm)
+			ld(x, RCX, R_RAX, size);
+		else
+			rm_load(x, i, size, off, next, false);
+		if (f == op_test_rm_r)
+			ld(x, RAX, i->reg, size);
+		else
+			ld_imm(x, RAX, i->imm, size);
+		x->fl_host = false;
+		op(x, size, size == 1 ? 0x84 : 0x85, RAX, R(RCX));
+		flags_post(x);
+		return true;
+	}
+	if ((f == op_not_rm || f == op_neg_rm || f == op_inc_dec_rm) && !i->mem) {
+		int ext = f == op_not_rm ? 2 : f == op_neg_rm ? 3 : i->op;
+		if (f == op_inc_dec_rm)
+			flags_pre(x, false);
+		ld(x, RCX, i->rm, size);
+		if (f == op_neg_rm)
+			flags_kill(x, true);
+		op(x, size, f == op_inc_dec_rm ? (size == 1 ? 0xfe : 0xff) : (size == 1 ? 0xf6 : 0xf7),
+		   ext, R(RCX));
+		if (f != op_not_rm)
+			flags_post(x);
+		st(x, RCX, i->rm, size);
+		return true;
+	}
+	if (f == op_shift_rm && !i->mem) {
+		int kind = i->reg & 7;
+		if (kind == 6)
+			kind = 4; /* SAL */
+		u64 mask = size == 8 ? 0x3f : 0x1f;
+		bool full = (kind >= 4) && i->op != 2 && ((i->op == 1 ? 1 : i->imm) & mask);
+		flags_pre(x, full);
+		ld(x, RAX, i->rm, size);
+		if (i->op == 2)
+			ld(x, RCX, R_RCX, 1);
+		flags_kill(x, full);
+		u32 opc = i->op == 0 ? 0xc0 : i->op == 1 ? 0xd0 : 0xd2;
+		op(x, size, opc + (size == 1 ? 0 : 1), kind, R(RAX));
+		if (i->op == 0)
+			e8(x, (u8)i->imm);
+		flags_post(x);
+		st(x, RAX, i->rm, size);
+		return true;
+	}
+	if ((f == op_imul_r_rm || f == op_imul_r_rm_imm) && !i->mem) {
+		flags_pre(x, false);
+		ld(x, RAX, i->rm, size);
+		if (f == op_imul_r_rm)
+			ld(x, RCX, i->reg, size);
+		if (f == op_imul_r_rm) {
+			op(x, size, 0x0faf, RCX, R(RAX));
+		} else {
+			op(x, size, 0x69, RCX, R(RAX));
+			if (size == 2)
+				e16(x, (u16)i->imm);
+			else
+				e32(x, (u32)i->imm);
+		}
+		flags_post(x);
+		st(x, RCX, i->reg, size);
+		return true;
+	}
+	if ((f == op_setcc || f == op_cmovcc) && !i->mem) {
+		flags_to_host(x);
+		if (f == op_setcc) {
+			op(x, 1, 0x0f90 | i->op, 0, R(RCX));
+			st(x, RCX, i->rm, 1);
+		} else {
+			ld(x, RAX, i->rm, size);
+			ld(x, RCX, i->reg, size);
+			op(x, size == 8 ? 8 : size, 0x0f40 | i->op, RCX, R(RAX));
+			st(x, RCX, i->reg, size);
+		}
+		return true;
+	}
+	if ((f == op_xchg_rm_r && !i->mem) || f == op_xchg_a_r) {
+		int a = f == op_xchg_a_r ? R_RAX : i->rm;
+		ld(x, RAX, a, size);
+		ld(x, RCX, i->reg, size);
+		st(x, RAX, i->reg, size);
+		st(x, RCX, a, size);
+		return true;
+	}
+	if ((f == op_push_r || f == op_pop_r) && size == 8) {
+		flags_to_mem(x);
+		set_rip(x, off);
+		op(x, 8, 0x8b, R14, M(R12, R_RSP * 8));
+		if (f == op_push_r) {
+			op(x, 8, 0x8d, R14, M(R14, -8));
+			emit_probe(x, S_SS, 8, true);
+			ld(x, RCX, i->reg, 8);
+			emit_store(x, i, S_SS, 8);
+			op(x, 8, 0x89, R14, M(R12, R_RSP * 8));
+			leave_check(x, next);
+		} else {
+			emit_probe(x, S_SS, 8, false);
+			emit_load(x, i, S_SS, 8, false);
+			op(x, 8, 0x8d, R14, M(R14, 8));
+			op(x, 8, 0x89, R14, M(R12, R_RSP * 8));
+			st(x, RCX, i->reg, 8);
+		}
+		return true;
+	}
+	if (f == op_jcc && size == 8) {
+		flags_to_host(x);
+		flags_capture(x);
+		u8 *fall = jcc_fwd(x, i->op ^ 1);
+		if ((s64)next + (s64)i->imm == 0) {
+			self_loop(x);
+		} else {
+			/* the interpreter takes the branch (canonical check) */
+			set_rip(x, off);
+			mov_rr(x, RDI, RBX);
+			mov_imm64(x, RSI, (u64)(uintptr_t)i);
+			call_abs(x, exec_in_block);
+			epilogue(x, -1);
+		}
+		patch(x, fall);
+		x->fl_host = true, x->fl_mem = true;
+		return true;
+	}
+	if (f == op_jmp_rel && size == 8 && (s64)next + (s64)i->imm == 0) {
+		self_loop(x);
+		return true;
+	}
+	return false;
+}
+
+/* ---- blocks ---- */
+
+static struct jit_arena *arena(struct engine *e)
+{
+	if (e->jit)
+		return e->jit;
+	struct jit_arena *a = calloc(1, sizeof(*a));
+	if (!a)
+		return NULL;
+	void *m = mmap(NULL, JIT_ARENA, PROT_READ | PROT_WRITE | PROT_EXEC,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED) {
+		free(a);
+		jit_on = 0; /* no executable memory here: interpret */
+		return NULL;
+	}
+	a->base = m;
+	e->jit = a;
+	return a;
+}
+
+/* Full: drop every translation and start the arena afresh. */
+static void arena_flush(struct engine *e)
+{
+	for (int k = 0; k < BLK_CACHE; k++)
+		if (e->blocks[k])
+			e->blocks[k]->jit = NULL;
+	e->jit->used = 0;
+}
+
+static bool emit_block(struct jx *x, struct block *b)
+{
+	/* push rbx, rbp, r12-r15; sub rsp, 8 (16-byte aligned calls) */
+	static const u8 pro[] = {0x53, 0x55, 0x41, 0x54, 0x41, 0x55, 0x41, 0x56, 0x41, 0x57};
+	for (size_t k = 0; k < sizeof(pro); k++)
+		e8(x, pro[k]);
+	op(x, 8, 0x81, 5, R(RSP));
+	e32(x, 8);
+	mov_rr(x, RBX, RDI);
+	mov_rr(x, R12, RSI);
+	mov_rr(x, RBP, RDX);
+	op(x, 8, 0x8b, R13, M(R12, OFF_C(rip)));
+	op(x, 4, 0xc7, 0, M(RSP, 0));
+	e32(x, JIT_LOOP_BUDGET);
+	x->loop = x->p;
+	x->fl_host = false;
+	x->fl_mem = true;
+	u32 off = 0;
+	for (int k = 0; k < b->n && !x->full; k++) {
+		const struct insn *i = &b->insns[k];
+		if (x->end - x->p < JIT_ROOM) {
+			x->full = true;
+			break;
+		}
+		if (translate_insn(x, i, off))
+			x->native++;
+		else
+			callback(x, i, off);
+		off += i->len;
+	}
+	/* off the end: the interpreter goes on with the next instruction */
+	side_exit(x, off, b->n);
+	return !x->full;
+}
+
+bool jit_translate(struct engine *e, struct block *b)
+{
+	struct jit_arena *a = arena(e);
+	if (!a || !e->code64 || !b->n)
+		return false;
+	for (int tries = 0; tries < 2; tries++) {
+		struct jx x = {.p = a->base + a->used, .end = a->base + JIT_ARENA, .e = e};
+		if (emit_block(&x, b)) {
+			b->jit = a->base + a->used;
+			b->jit_n = b->n;
+			a->blocks++;
+			a->insns += b->n;
+			a->native += x.native;
+			a->used = (size_t)(x.p - a->base + 15) & ~(size_t)15;
+			return true;
+		}
+		arena_flush(e);
+		a->flushes++;
+	}
+	return false;
+}
+
+void jit_destroy(struct engine *e)
+{
+	if (!e->jit)
+		return;
+	if (jit_stats)
+		fprintf(stderr, "skvm: jit: %llu blocks, %llu instructions (%llu native), %llu flushes\n",
+			(unsigned long long)e->jit->blocks, (unsigned long long)e->jit->insns,
+			(unsigned long long)e->jit->native, (unsigned long long)e->jit->flushes);
+	munmap(e->jit->base, JIT_ARENA);
+	free(e->jit);
+	e->jit = NULL;
+}
