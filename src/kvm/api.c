@@ -13,6 +13,7 @@
 
 #include "softkvm.h"
 #include "kvm/coalesced_mmio.h"
+#include "kvm/dirty.h"
 #include "kvm/kvm.h"
 #include "kvm/sys.h"
 
@@ -108,22 +109,19 @@ long skvm_ioctl(int fd, unsigned long request, unsigned long arg)
 
 /*
  * The system, VM and stats fds have no mmap in KVM (ENODEV); a vCPU fd lives on
- * KVM's noexec anon-inode mount, so PROT_EXEC is EPERM.  Our memfds would
- * allow both.
+ * KVM's noexec anon-inode mount, so PROT_EXEC is EPERM, and its dirty ring
+ * pages map only shared (kvm_vcpu_mmap).  Our memfds would allow all that.
  */
-int skvm_mmap_check(int fd, int prot)
+int skvm_mmap_check(int fd, int prot, int flags, off_t off, size_t len)
 {
-	switch (skvm_file_kind(fd)) {
-	case SKVM_SYS:
-	case SKVM_VM:
-	case SKVM_DEVICE:
-	case SKVM_STATS:
-		return -ENODEV;
-	case SKVM_VCPU:
-		return (prot & PROT_EXEC) ? -EPERM : 0;
-	default:
+	struct skvm_file *f = skvm_file_get(fd);
+	if (!f)
 		return 0;
-	}
+	int r = -ENODEV;
+	if (f->kind == SKVM_VCPU)
+		r = (prot & PROT_EXEC) ? -EPERM : skvm_dirty_ring_mmap_check(f->obj, flags, off, len);
+	skvm_file_put(f);
+	return r;
 }
 
 /*

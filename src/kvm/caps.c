@@ -32,6 +32,13 @@ static const struct cap_row caps[] = {
 	/* Guest memory is read through the slot's host address on every access,
 	 * so a remap of that range by the VMM shows at once. */
 	{KVM_CAP_SYNC_MMU, 1},
+	/* Dirty logging (mem/, kvm/dirty.c): KVM_CLEAR_DIRTY_LOG and the
+	 * flags KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 takes; the per-vCPU ring's
+	 * maximum size in bytes (x86 is TSO: plain and acquire/release) */
+	{KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
+	 KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE | KVM_DIRTY_LOG_INITIALLY_SET},
+	{KVM_CAP_DIRTY_LOG_RING, MEM_DIRTY_RING_MAX * sizeof(struct kvm_dirty_gfn)},
+	{KVM_CAP_DIRTY_LOG_RING_ACQ_REL, MEM_DIRTY_RING_MAX * sizeof(struct kvm_dirty_gfn)},
 	/* KVM_RUN (kvm/run.c, x86/engine.c) */
 	{KVM_CAP_IMMEDIATE_EXIT, 1},
 	{KVM_CAP_HLT, 1},	/* HLT exits to userspace as KVM_EXIT_HLT */

@@ -52,6 +52,7 @@ struct skvm_vcpu {
 	sigset_t sigmask;
 	struct kvm_guest_debug guest_debug;
 	struct x86_cpu cpu;
+	struct mem_dirty_ring ring;	/* KVM_CAP_DIRTY_LOG_RING (kvm/dirty.c) */
 	/* Live binary stats (KVM_GET_STATS_FD) */
 	struct skvm_stats *stats;
 };
@@ -101,8 +102,8 @@ long skvm_check_extension(struct skvm_vm *vm, long cap);
 /* The engine seam: run the vCPU until an exit; returns 0 or -errno. */
 long skvm_vcpu_run(struct skvm_vcpu *vcpu);
 
-/* mmap of fd with prot: 0 to go ahead, or KVM's -errno (api.c). */
-int skvm_mmap_check(int fd, int prot);
+/* mmap of [off, off + len) of fd: 0 to go ahead, or KVM's -errno (api.c). */
+int skvm_mmap_check(int fd, int prot, int flags, off_t off, size_t len);
 /* After the kernel mapped [off, off + len) of fd at addr: 0, or -errno and
  * the caller unmaps (api.c). */
 int skvm_mmap_fixup(int fd, void *addr, size_t len, int prot, int flags, off_t off);

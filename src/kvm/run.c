@@ -120,6 +120,9 @@ static long exit_to_run(struct skvm_vcpu *vcpu, const struct x86_exit *x)
 	case X86_EXIT_SHUTDOWN:
 		run->exit_reason = KVM_EXIT_SHUTDOWN;
 		break;
+	case X86_EXIT_DIRTY_RING_FULL:
+		run->exit_reason = KVM_EXIT_DIRTY_RING_FULL;
+		break;
 	case X86_EXIT_IRQ_WINDOW:
 		run->exit_reason = KVM_EXIT_IRQ_WINDOW_OPEN;
 		skvm_stat_inc(st, VCPU_STAT_IRQ_WINDOW_EXITS);
@@ -234,8 +237,12 @@ long skvm_vcpu_run(struct skvm_vcpu *vcpu)
 	 * immediate_exit or pending signals.  immediate_exit returns EINTR
 	 * with exit_reason untouched; a signal reports KVM_EXIT_INTR. */
 	bool imm = run->immediate_exit;
+	/* kvm_dirty_ring_check_request: no guest entry while the vCPU's
+	 * dirty ring is soft full (the engine stops when it gets there) */
+	struct mem_dirty_ring *ring = cpu->dirty_ring;
+	bool ring_full = ring && mem_dirty_ring_soft_full(ring);
 	skvm_stat_inc(vcpu->stats, VCPU_STAT_EXITS);
-	if (imm || signal_poll(&ctx)) {
+	if (imm || ring_full || signal_poll(&ctx)) {
 		x.reason = X86_EXIT_KICK;
 		if (x86_completion_pending(cpu)) {
 			env.stop = true;
@@ -248,6 +255,16 @@ long skvm_vcpu_run(struct skvm_vcpu *vcpu)
 		 * (kvm_vcpu_has_run) */
 		vcpu->ran = true;
 		x86_run(cpu, &env, &x);
+	}
+	if (!imm && ring && x.reason == X86_EXIT_KICK) {
+		if (atomic_load(&ring->overflow)) {
+			/* cannot happen (see mem_dirty_ring_push); if it
+			 * does, a dirty page may be missing: say so */
+			x.reason = X86_EXIT_INTERNAL;
+			x.insn.len = 0;
+		} else if (mem_dirty_ring_soft_full(ring)) {
+			x.reason = X86_EXIT_DIRTY_RING_FULL;
+		}
 	}
 	r = imm && x.reason == X86_EXIT_KICK ? -EINTR : exit_to_run(vcpu, &x);
 	mem_map_put(env.map);

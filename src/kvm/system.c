@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "kvm/kvm.h"
+#include "kvm/dirty.h"
 #include "kvm/sys.h"
 #include "kvm/coalesced_mmio.h"
 #include "kvm/irqroute.h"
@@ -33,6 +34,7 @@ void skvm_vm_get(struct skvm_vm *vm)
 static void vcpu_destroy(struct skvm_vcpu *vcpu)
 {
 	munmap(vcpu->run, vcpu->map_size);
+	skvm_dirty_ring_vcpu_destroy(vcpu);
 	skvm_stats_destroy(vcpu->stats);
 	skvm_x86_vcpu_destroy(vcpu);
 	pthread_mutex_destroy(&vcpu->lock);

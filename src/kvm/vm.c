@@ -10,6 +10,7 @@
 #include "kvm/kvm.h"
 #include "kvm/sys.h"
 #include "kvm/coalesced_mmio.h"
+#include "kvm/dirty.h"
 #include "kvm/irqroute.h"
 #include "kvm/stats.h"
 #include "kvm/x86_ioctl.h"
@@ -54,7 +55,7 @@ static long create_vcpu(struct skvm_vm *vm, unsigned long id)
 	 * client sized for them.
 	 */
 	snprintf(name, sizeof(name), "kvm-vcpu:%lu", id);
-	int fd = skvm_anon_fd(name, vcpu->map_size, O_CLOEXEC);
+	int fd = skvm_anon_fd(name, skvm_vcpu_fd_size(vm), O_CLOEXEC);
 	if (fd < 0) {
 		r = fd;
 		goto fail_stats;
@@ -64,9 +65,12 @@ static long create_vcpu(struct skvm_vm *vm, unsigned long id)
 		r = -ENOMEM;
 		goto fail_fd;
 	}
-	r = skvm_x86_vcpu_init(vcpu);
+	r = skvm_dirty_ring_vcpu_init(vcpu, fd);
 	if (r)
 		goto fail_map;
+	r = skvm_x86_vcpu_init(vcpu);
+	if (r)
+		goto fail_ring;
 	skvm_vm_get(vm); /* the vCPU fd's reference */
 	r = skvm_file_install(SKVM_VCPU, fd, vcpu);
 	if (r < 0) {
@@ -78,6 +82,8 @@ static long create_vcpu(struct skvm_vm *vm, unsigned long id)
 
 fail_x86:
 	skvm_x86_vcpu_destroy(vcpu);
+fail_ring:
+	skvm_dirty_ring_vcpu_destroy(vcpu);
 fail_map:
 	munmap(vcpu->run, vcpu->map_size);
 fail_fd:
@@ -104,25 +110,6 @@ static long set_user_memory_region(struct skvm_vm *vm, unsigned long arg)
 	if (!ret)
 		skvm_stat_inc(vm->stats, VM_STAT_MEMSLOT_UPDATES);
 	return ret;
-}
-
-/* KVM_GET_DIRTY_LOG (KVM API 4.8): the bits are cleared as they are handed
- * out, and lost if the bitmap pointer is bad, as in KVM. */
-static long get_dirty_log(struct skvm_vm *vm, unsigned long arg)
-{
-	struct kvm_dirty_log log;
-	if (skvm_copy_from_user(&log, arg, sizeof(log)))
-		return -EFAULT;
-	if ((u16)log.slot >= MEM_MAX_SLOTS)
-		return -EINVAL;
-	u64 *bits;
-	size_t bytes;
-	long r = mem_take_dirty_log(&vm->mem, log.slot >> 16, (u16)log.slot, &bits, &bytes);
-	if (r)
-		return r;
-	r = skvm_copy_to_user((unsigned long)log.dirty_bitmap, bits, bytes) ? -EFAULT : 0;
-	free(bits);
-	return r;
 }
 
 /*
@@ -153,6 +140,9 @@ static long enable_cap(struct skvm_vm *vm, unsigned long arg)
 	struct kvm_enable_cap cap;
 	if (skvm_copy_from_user(&cap, arg, sizeof(cap)))
 		return -EFAULT;
+	long r = skvm_dirty_enable_cap(vm, &cap); /* generic caps check flags themselves */
+	if (r != SKVM_NOIOCTL)
+		return r;
 	if (cap.flags)
 		return -EINVAL;
 	switch (cap.cap) {
@@ -187,7 +177,11 @@ long skvm_vm_ioctl(struct skvm_vm *vm, unsigned int cmd, unsigned long arg)
 	case KVM_SET_USER_MEMORY_REGION:
 		return set_user_memory_region(vm, arg);
 	case KVM_GET_DIRTY_LOG:
-		return get_dirty_log(vm, arg);
+		return skvm_get_dirty_log(vm, arg);
+	case KVM_CLEAR_DIRTY_LOG:
+		return skvm_clear_dirty_log(vm, arg);
+	case KVM_RESET_DIRTY_RINGS:
+		return skvm_reset_dirty_rings(vm);
 	case KVM_REGISTER_COALESCED_MMIO:
 	case KVM_UNREGISTER_COALESCED_MMIO:
 		return skvm_cmmio_ioctl(vm->cmmio, cmd, arg);

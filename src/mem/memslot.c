@@ -184,10 +184,17 @@ static bool overlaps(const struct mem_map *map, u32 as, u32 id, u64 gpa, u64 siz
 	return false;
 }
 
-static _Atomic u64 *log_alloc(u64 size)
+/* A new slot's log.  With KVM_DIRTY_LOG_INITIALLY_SET (and no dirty ring)
+ * every page starts dirty, as KVM's kvm_prepare_memory_region sets the
+ * bitmap; the VMM then write-protects with KVM_CLEAR_DIRTY_LOG. */
+static _Atomic u64 *log_alloc(const struct mem *m, u64 size)
 {
 	u64 pages = size >> PAGE_SHIFT;
-	return calloc((pages + 63) / 64 ? (pages + 63) / 64 : 1, sizeof(u64));
+	_Atomic u64 *log = calloc((pages + 63) / 64 ? (pages + 63) / 64 : 1, sizeof(u64));
+	if (log && !m->ring_size && (m->manual_protect & KVM_DIRTY_LOG_INITIALLY_SET))
+		for (u64 p = 0; p < pages; p += 64)
+			atomic_init(&log[p / 64], pages - p >= 64 ? ~0ULL : (1ULL << (pages - p)) - 1);
+	return log;
 }
 
 /* Rules as in kvm_set_memory_region() (virt/kvm/kvm_main.c), Linux 6.x. */
@@ -233,7 +240,7 @@ int mem_set_region(struct mem *m, u32 as, u32 id, u32 flags, u64 gpa, u64 size,
 		goto out;
 	}
 
-	struct mem_slot ns = {.id = id, .flags = flags, .gpa = gpa, .size = size,
+	struct mem_slot ns = {.id = id, .as = as, .flags = flags, .gpa = gpa, .size = size,
 			      .hva = (u8 *)(uintptr_t)hva};
 	if (old) {
 		/* No resize, no new backing, no READONLY toggle. */
@@ -260,7 +267,7 @@ int mem_set_region(struct mem *m, u32 as, u32 id, u32 flags, u64 gpa, u64 size,
 		if (old && old->dirty && old->gpa == gpa) {
 			ns.dirty = old->dirty;
 		} else {
-			ns.dirty = log_alloc(size);
+			ns.dirty = log_alloc(m, size);
 			if (!ns.dirty) {
 				r = -ENOMEM;
 				goto out;
@@ -282,27 +289,84 @@ out:
 	return r;
 }
 
-int mem_take_dirty_log(struct mem *m, u32 as, u32 id, u64 **log, size_t *bytes)
+void mem_set_manual_protect(struct mem *m, u64 flags)
 {
-	if (as >= MEM_ADDRESS_SPACES)
-		return -EINVAL;
 	pthread_mutex_lock(&m->lock);
-	const struct mem_slot *s = mem_map_find_id(atomic_load(&m->map), as, id);
-	int r = -ENOENT;
-	if (!s || !s->dirty)
+	m->manual_protect = flags;
+	pthread_mutex_unlock(&m->lock);
+}
+
+/* The checks KVM's kvm_get_dirty_log_protect and kvm_clear_dirty_log_protect
+ * share, in their order.  Called with m->lock held. */
+static int log_slot(struct mem *m, u32 slot, const struct mem_slot **sp)
+{
+	if (m->ring_size)
+		return -ENXIO;
+	u32 as = slot >> 16, id = (u16)slot;
+	if (as >= MEM_ADDRESS_SPACES || id >= MEM_MAX_SLOTS)
+		return -EINVAL;
+	*sp = mem_map_find_id(atomic_load(&m->map), as, id);
+	return *sp && (*sp)->dirty ? 0 : -ENOENT;
+}
+
+int mem_get_dirty_log(struct mem *m, u32 slot, u64 **log, size_t *bytes)
+{
+	pthread_mutex_lock(&m->lock);
+	const struct mem_slot *s;
+	int r = log_slot(m, slot, &s);
+	if (r)
 		goto out;
 	size_t words = ((s->size >> PAGE_SHIFT) + 63) / 64;
 	u64 *out = malloc(words * sizeof(u64));
 	r = -ENOMEM;
 	if (!out)
 		goto out;
+	/* Manual protection: the log stays until KVM_CLEAR_DIRTY_LOG. */
+	bool take = !(m->manual_protect & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE);
 	for (size_t i = 0; i < words; i++)
-		out[i] = atomic_exchange_explicit(&s->dirty[i], 0, memory_order_relaxed);
-	atomic_fetch_add(&m->dirty_epoch, 1);
+		out[i] = take ? atomic_exchange(&s->dirty[i], 0) : atomic_load(&s->dirty[i]);
+	if (take)
+		atomic_fetch_add(&m->dirty_epoch, 1);
 	*log = out;
 	*bytes = words * sizeof(u64);
 	r = 0;
 out:
 	pthread_mutex_unlock(&m->lock);
+	return r;
+}
+
+int mem_clear_dirty_log(struct mem *m, u32 slot, u64 first_page, u32 num_pages,
+			int (*read_mask)(void *buf, size_t bytes, void *opaque), void *opaque)
+{
+	pthread_mutex_lock(&m->lock);
+	const struct mem_slot *s;
+	u64 *mask = NULL;
+	int r = log_slot(m, slot, &s);
+	/* KVM checks the alignment of first_page before the slot */
+	if ((!r || r == -ENOENT) && (first_page & 63))
+		r = -EINVAL;
+	if (r)
+		goto out;
+	/* KVM API 4.118: first_page a multiple of 64, num_pages too unless
+	 * the range runs to the end of the slot. */
+	u64 pages = s->size >> PAGE_SHIFT;
+	r = -EINVAL;
+	if (first_page > pages || num_pages > pages - first_page ||
+	    (num_pages < pages - first_page && (num_pages & 63)))
+		goto out;
+	size_t words = ((u64)num_pages + 63) / 64;
+	r = -ENOMEM;
+	mask = malloc(words ? words * sizeof(u64) : 1);
+	if (!mask)
+		goto out;
+	r = read_mask(mask, words * sizeof(u64), opaque);
+	if (r)
+		goto out;
+	for (size_t i = 0; i < words; i++)
+		if (mask[i])
+			atomic_fetch_and(&s->dirty[first_page / 64 + i], ~mask[i]);
+out:
+	pthread_mutex_unlock(&m->lock);
+	free(mask);
 	return r;
 }

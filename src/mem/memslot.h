@@ -19,12 +19,14 @@
 #include <stdatomic.h>
 
 #include "common.h"
+#include "mem/dirty_ring.h"
 
 #define MEM_ADDRESS_SPACES 2 /* x86: normal and SMM (KVM_CAP_MULTI_ADDRESS_SPACE) */
 #define MEM_MAX_SLOTS 32764  /* user slots per address space (KVM_CAP_NR_MEMSLOTS) */
 
 struct mem_slot {
 	u32 id;		   /* slot id within its address space (bits 0-15) */
+	u32 as;		   /* address space (bits 16-31 of the KVM slot number) */
 	u32 flags;	   /* KVM_MEM_* */
 	u64 gpa;	   /* guest_phys_addr */
 	u64 size;	   /* memory_size, bytes, page multiple */
@@ -56,6 +58,12 @@ struct mem {
 	 * this changes, so the next guest write to each page is marked again.
 	 */
 	_Atomic u64 dirty_epoch;
+	/* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 flags (KVM_DIRTY_LOG_*), under lock */
+	u64 manual_protect;
+	/* Dirty ring entries per vCPU, 0 without the ring; under lock, and
+	 * fixed before the first vCPU exists.  With the ring there is no
+	 * dirty bitmap for the VMM (KVM's kvm_use_dirty_bitmap). */
+	u32 ring_size;
 };
 
 int mem_init(struct mem *m);
@@ -76,24 +84,49 @@ const struct mem_slot *mem_map_find(const struct mem_map *map, u32 as, u64 gpa);
 const struct mem_slot *mem_map_find_id(const struct mem_map *map, u32 as, u32 id);
 
 /*
- * Record a guest write to gpa, which slot s covers (KVM_MEM_LOG_DIRTY_PAGES).
- * The engine calls this for a guest write to a page of a logging slot (at
- * least the first one after each change of mem->dirty_epoch).  Writes the
- * VMM makes through its own mapping are not logged, as in KVM.
+ * Record a completed guest write to gpa, which slot s covers
+ * (KVM_MEM_LOG_DIRTY_PAGES), on the writing vCPU's ring if the VM uses
+ * the dirty ring (ring is NULL otherwise).  Called after the data is
+ * stored: the harvester clears bits with an atomic exchange before it
+ * copies pages, so a write is either in the copy or marks the page again.
+ * Only the write that sets the page's bit is pushed on the ring.  Writes
+ * the VMM makes through its own mapping are not logged, as in KVM.
  */
-static inline void mem_slot_mark_dirty(const struct mem_slot *s, u64 gpa)
+static inline void mem_slot_mark_dirty(const struct mem_slot *s, u64 gpa,
+				       struct mem_dirty_ring *ring)
 {
-	if (s->dirty) {
-		u64 page = (gpa - s->gpa) >> PAGE_SHIFT;
-		atomic_fetch_or_explicit(&s->dirty[page / 64], 1ULL << (page % 64),
-					 memory_order_relaxed);
-	}
+	if (!s->dirty)
+		return;
+	u64 page = (gpa - s->gpa) >> PAGE_SHIFT, bit = 1ULL << (page % 64);
+	u64 old = atomic_fetch_or(&s->dirty[page / 64], bit);
+	if (ring && !(old & bit))
+		mem_dirty_ring_push(ring, s->as << 16 | s->id, page);
 }
 
-/* KVM_GET_DIRTY_LOG: take slot (as, id)'s log and clear it.  On success
- * *log is a malloc'd bitmap of *bytes bytes (one bit a page, rounded up to
- * 64 pages).  -ENOENT if the slot does not exist or does not log. */
-int mem_take_dirty_log(struct mem *m, u32 as, u32 id, u64 **log, size_t *bytes);
+/*
+ * The dirty log ioctls; slot is KVM's (as << 16 | id).  All return 0 or
+ * -errno: -ENXIO while the VM uses the dirty ring, -EINVAL for a bad slot
+ * number, -ENOENT if the slot does not exist or does not log.
+ *
+ * mem_get_dirty_log (KVM_GET_DIRTY_LOG): *log is a malloc'd bitmap of
+ * *bytes bytes (one bit a page, rounded up to 64 pages).  The log is
+ * cleared as it is taken, unless manual protection is on.
+ *
+ * mem_clear_dirty_log (KVM_CLEAR_DIRTY_LOG): clear the bits of mask (bit
+ * 0 = first_page) for num_pages pages.  read_mask copies the caller's
+ * mask of `bytes` bytes into buf (0 or -EFAULT) once the arguments are
+ * known to be valid, as KVM reads it only then.
+ */
+int mem_get_dirty_log(struct mem *m, u32 slot, u64 **log, size_t *bytes);
+int mem_clear_dirty_log(struct mem *m, u32 slot, u64 first_page, u32 num_pages,
+			int (*read_mask)(void *buf, size_t bytes, void *opaque), void *opaque);
+
+/* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 flags, checked by the caller. */
+void mem_set_manual_protect(struct mem *m, u64 flags);
+
+/* KVM_RESET_DIRTY_RINGS for one ring (mem/dirty_ring.c): reset the
+ * harvested entries in order, re-arming their pages; returns how many. */
+u32 mem_dirty_ring_reset(struct mem *m, struct mem_dirty_ring *r);
 
 /* Host pointer for [gpa, gpa+len) if one slot backs it all, else NULL. */
 static inline u8 *mem_map_hva(const struct mem_map *map, u32 as, u64 gpa, u64 len)

@@ -256,7 +256,7 @@ SKVM_EXPORT void closefrom(int lowfd)
 	SKVM_EXPORT void *name(void *addr, size_t len, int prot, int flags, int fd, \
 			       off_t off)                                       \
 	{                                                                       \
-		int r = fd >= 0 ? skvm_mmap_check(fd, prot) : 0;                \
+		int r = fd >= 0 ? skvm_mmap_check(fd, prot, flags, off, len) : 0; \
 		if (r) {                                                        \
 			errno = -r;                                             \
 			return MAP_FAILED;                                      \

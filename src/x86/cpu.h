@@ -199,6 +199,9 @@ struct x86_cpu {
 	struct x86_tsc_sync *tsc_sync; /* shared by the VM's vCPUs (x86/tsc.c) */
 
 	void *engine; /* owned by the execution engine */
+	/* The vCPU's dirty ring when the VM uses one (set by kvm/): guest
+	 * writes to logged pages are pushed there (mem/dirty_ring.h). */
+	struct mem_dirty_ring *dirty_ring;
 };
 
 /* The x86 reset state (SDM Vol. 3 9.1.1), as KVM sets up a new vCPU. */

@@ -246,6 +246,33 @@ u64 seg_linear_slow(struct engine *e, int seg, u64 off, int size, bool write)
 
 /* ---- translation and the soft TLB ---- */
 
+/*
+ * Dirty logging: a logged page never gets a write TLB entry, so every
+ * guest write to it comes through the slow path, which logs it once the
+ * data is stored (log_write, mem_host_rw_done, the walker's A/D updates).
+ * Harvesting (KVM_GET_DIRTY_LOG, KVM_CLEAR_DIRTY_LOG, KVM_RESET_DIRTY_RINGS)
+ * therefore re-arms a page just by clearing its bit: there is no write
+ * entry of any vCPU to drop.  A JIT must keep to the same rule.
+ *
+ * When the vCPU's dirty ring reaches its soft limit the vCPU stops after
+ * the current instruction (a REP string op after the current iteration)
+ * and KVM_RUN reports KVM_EXIT_DIRTY_RING_FULL (kvm/run.c).
+ */
+static void dirty_ring_check(struct engine *e)
+{
+	struct mem_dirty_ring *r = e->cpu->dirty_ring;
+	if (r && unlikely(mem_dirty_ring_soft_full(r))) {
+		e->env->stop = true;
+		e->leave_block = true;
+	}
+}
+
+static void log_write(struct engine *e, const struct mem_slot *s, u64 gpa)
+{
+	mem_slot_mark_dirty(s, gpa, e->cpu->dirty_ring);
+	dirty_ring_check(e);
+}
+
 /* Returns the gpa; *no_tlb is set when the result must not be cached:
  * a supervisor data access to a user page under CR4.SMAP, whose outcome
  * depends on RFLAGS.AC, which the TLB tag does not carry. */
@@ -259,25 +286,29 @@ static u64 translate(struct engine *e, u64 la, u32 acc, bool *no_tlb)
 		e->cpu->cr2 = la;
 		raise_exc(e, EXC_PF, (int)w.error_code);
 	}
+	dirty_ring_check(e); /* the walk may have logged A/D updates */
 	*no_tlb = (e->cpu->cr4 & X86_CR4_SMAP) && e->cpl < 3 && w.user && !(acc & ACC_I);
 	return w.gpa;
 }
 
 /* RAM behind gpa for n bytes, or NULL (MMIO, or a write to a read-only
- * slot, which KVM also reports as MMIO). */
-static u8 *ram_ptr(struct engine *e, u64 gpa, int n, bool write, bool *no_tlb)
+ * slot, which KVM also reports as MMIO).  *logged: for a write to a logged
+ * slot, that slot (the caller logs the write once it is stored), else NULL. */
+static u8 *ram_ptr(struct engine *e, u64 gpa, int n, bool write, bool *no_tlb,
+		   const struct mem_slot **logged)
 {
 	/* *no_tlb comes in from translate() and may be set here too */
 	const struct mem_slot *s = mem_map_find(e->env->map, 0, gpa);
+	if (logged)
+		*logged = NULL;
 	if (!s || gpa + n > s->gpa + s->size)
 		return NULL;
 	if (write && (s->flags & KVM_MEM_READONLY))
 		return NULL;
 	if (write && s->dirty) {
-		/* Dirty logging sees every write: no write TLB entry, so no
-		 * dirty_epoch bookkeeping is needed either. */
-		mem_slot_mark_dirty(s, gpa);
-		*no_tlb = true;
+		*no_tlb = true; /* see dirty_ring_check */
+		if (logged)
+			*logged = s;
 	}
 	return s->hva + (gpa - s->gpa);
 }
@@ -338,7 +369,7 @@ static u64 read_part(struct engine *e, u64 la, int n, u32 acc)
 	bool no_tlb, no_rtlb;
 	u64 gpa = translate(e, la, acc, &no_tlb);
 	no_rtlb = no_tlb;
-	u8 *p = ram_ptr(e, gpa, n, acc & ACC_W, &no_tlb);
+	u8 *p = ram_ptr(e, gpa, n, acc & ACC_W, &no_tlb, NULL);
 	if (!p)
 		return mmio_read(e, gpa, n);
 	u64 v = 0;
@@ -373,13 +404,16 @@ u64 mem_read_la(struct engine *e, u64 la, int size, u32 acc)
 
 static void write_part(struct engine *e, u64 la, u64 gpa, bool no_tlb, int n, u64 v)
 {
-	u8 *p = ram_ptr(e, gpa, n, true, &no_tlb);
+	const struct mem_slot *logged;
+	u8 *p = ram_ptr(e, gpa, n, true, &no_tlb, &logged);
 	if (!p) {
 		mmio_write(e, gpa, n, v);
 		return;
 	}
 	smc_check(e, p, n);
 	memcpy(p, &v, n);
+	if (logged)
+		log_write(e, logged, gpa);
 	if (!no_tlb)
 		tlb_fill(e, &e->tlb.w[(la >> 12) & (TLB_SIZE - 1)], la & ~0xfffULL,
 			 p - (gpa & 0xfff));
@@ -413,12 +447,14 @@ u8 *mem_host_rw(struct engine *e, u64 la, int size)
 		return NULL;
 	struct tlb_entry *t = &e->tlb.w[(la >> 12) & (TLB_SIZE - 1)];
 	u8 *p;
+	e->rw_log = NULL;
 	if (t->tag == tlb_tag(e, la)) {
 		p = (u8 *)(uintptr_t)(la + t->addend);
 	} else {
 		bool no_tlb;
 		u64 gpa = translate(e, la, ACC_W, &no_tlb);
-		p = ram_ptr(e, gpa, size, true, &no_tlb);
+		p = ram_ptr(e, gpa, size, true, &no_tlb, &e->rw_log);
+		e->rw_log_gpa = gpa;
 		if (!p)
 			return NULL;
 		if (!no_tlb)
@@ -426,6 +462,14 @@ u8 *mem_host_rw(struct engine *e, u64 la, int size)
 	}
 	smc_check(e, p, size); /* the caller writes through p */
 	return p;
+}
+
+void mem_host_rw_done(struct engine *e)
+{
+	if (unlikely(e->rw_log)) {
+		log_write(e, e->rw_log, e->rw_log_gpa);
+		e->rw_log = NULL;
+	}
 }
 
 /* System-table reads (GDT, IDT, TSS) are supervisor accesses. */
@@ -473,7 +517,7 @@ static const u8 *code_ptr(struct engine *e, u64 rip, u64 *room)
 	if (t->tag != tlb_tag(e, la)) {
 		bool no_tlb;
 		u64 gpa = translate(e, la, ACC_I, &no_tlb);
-		u8 *p = ram_ptr(e, gpa, 1, false, &no_tlb);
+		u8 *p = ram_ptr(e, gpa, 1, false, &no_tlb, NULL);
 		if (!p)
 			raise_internal(e); /* KVM cannot fetch from MMIO either */
 		tlb_fill(e, t, la & ~0xfffULL, p - (gpa & 0xfff));

@@ -53,6 +53,7 @@ enum x86_exit_reason {
 	X86_EXIT_IRQ_WINDOW, /* env->irq_window and the window is open */
 	X86_EXIT_DEBUG,	   /* KVM_SET_GUEST_DEBUG single-step or breakpoint */
 	X86_EXIT_FAULT,	   /* a slot's host memory faulted: KVM_RUN -EFAULT */
+	X86_EXIT_DIRTY_RING_FULL, /* set by kvm/, never by the engine */
 };
 
 struct x86_exit {

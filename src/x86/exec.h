@@ -132,6 +132,9 @@ struct engine {
 	bool leave_block;	     /* TLB flush or mode change: leave the block */
 	/* host bytes of the block being run: stores into them leave it */
 	uintptr_t code_lo, code_hi;
+	/* the logged page mem_host_rw handed out, logged by mem_host_rw_done */
+	const struct mem_slot *rw_log;
+	u64 rw_log_gpa;
 	struct block *blocks[BLK_CACHE];
 	struct jit_arena *jit; /* translated code (jit.c) */
 };
@@ -300,6 +303,8 @@ void mem_write_la(struct engine *e, u64 la, int size, u64 v);
 void mem_probe(struct engine *e, u64 la, u32 acc);
 /* Host pointer for an aligned-within-page RAM access, or NULL. */
 u8 *mem_host_rw(struct engine *e, u64 la, int size);
+/* After a write through mem_host_rw's pointer: the dirty log sees it. */
+void mem_host_rw_done(struct engine *e);
 /* Physical access without translation (page walks in flight are mmu.c's). */
 
 static inline u64 tlb_tag(struct engine *e, u64 la)

@@ -57,6 +57,7 @@ static u64 rmw_mem(struct engine *e, int seg, u64 off, int size, bool atomic,
 			do
 				new = fn(old, src, aux) & size_mask(size);
 			while (!cas(p, size, &old, new));
+			mem_host_rw_done(e);
 			*newp = new;
 			return old;
 		}
@@ -638,6 +639,7 @@ void op_cmpxchg(struct engine *e, const struct insn *i)
 	if (p && !((uintptr_t)p & (size - 1))) {
 		old = acc;
 		cas(p, size, &old, src);
+		mem_host_rw_done(e);
 	} else {
 		old = mem_read_w(e, i->seg, off, size);
 		/* The destination is written even when the compare fails. */
@@ -682,6 +684,7 @@ void op_cmpxchg8b(struct engine *e, const struct insn *i)
 			lo = (u32)o;
 			hi = o >> 32;
 		}
+		mem_host_rw_done(e);
 	} else {
 		lo = mem_read_w(e, i->seg, off, half);
 		hi = mem_read_w(e, i->seg, off + half, half);

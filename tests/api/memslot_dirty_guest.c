@@ -64,10 +64,7 @@ int main(void)
 	T_EQ(set(2, KVM_MEM_READONLY | KVM_MEM_LOG_DIRTY_PAGES, 0x20000, pg, ro), 0,
 	     "a logged read-only page at 0x20000");
 	vcpu = t_create_vcpu(vm, 0);
-	long sz = ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
-	run = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu, 0);
-	if (run == MAP_FAILED)
-		T_BAIL("mmap kvm_run");
+	run = t_map_run(kvm, vcpu);
 
 	T_EQ(get(0), 0, "clean before the guest runs");
 	T_EQ(run_from(0), KVM_EXIT_HLT, "guest writes pages 1 and 3, reads page 5");

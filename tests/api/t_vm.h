@@ -44,4 +44,30 @@ __attribute__((unused)) static int t_real_mode(int vcpu, unsigned ip, unsigned e
 	return 0;
 }
 
+/* The vCPU's kvm_run, mapped shared; bails out on failure. */
+__attribute__((unused)) static struct kvm_run *t_map_run(int kvm, int vcpu)
+{
+	long sz = ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
+	void *run = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu, 0);
+	if (run == MAP_FAILED)
+		T_BAIL("mmap kvm_run");
+	return run;
+}
+
+/*
+ * Real-mode writers the dirty-log tests share, put at 0 and 0x100 of mem:
+ *   0x000: mov byte [0x1000],1; mov byte [0x3000],2;
+ *          mov ax,0x4600; mov es,ax; mov byte es:[0],3; hlt   (pages 1, 3, 70)
+ *   0x100: mov byte [0x1001],4; hlt                          (page 1)
+ */
+__attribute__((unused)) static void t_load_page_writers(unsigned char *mem)
+{
+	static const unsigned char w13[] = {0xc6, 0x06, 0x00, 0x10, 0x01, 0xc6, 0x06, 0x00,
+					    0x30, 0x02, 0xb8, 0x00, 0x46, 0x8e, 0xc0, 0x26,
+					    0xc6, 0x06, 0x00, 0x00, 0x03, 0xf4};
+	static const unsigned char w1[] = {0xc6, 0x06, 0x01, 0x10, 0x04, 0xf4};
+	memcpy(mem, w13, sizeof(w13));
+	memcpy(mem + 0x100, w1, sizeof(w1));
+}
+
 #endif
