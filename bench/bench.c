@@ -6,7 +6,8 @@
  * from the native run's retired user instructions (perf counter; the guest
  * runs the same C compiled the same way).
  *
- * Usage: bench GUEST.bin.  SKVM_BENCH_SCALE (default 1) scales the work.
+ * Usage: bench GUEST.bin.  SKVM_BENCH_SCALE (default 1) scales the work;
+ * SKVM_BENCH_ONLY=NAME runs only the jobs whose name starts with NAME.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -202,8 +203,11 @@ int main(int argc, char **argv)
 	printf("%-14s %10s %10s %9s %12s %12s  %s\n", "job", "native s", "guest s", "slowdown",
 	       "insns", "guest MIPS", "result");
 	int bad = 0;
+	const char *only = getenv("SKVM_BENCH_ONLY");
 	for (size_t i = 0; i < sizeof(jobs) / sizeof(jobs[0]); i++) {
 		const struct job *j = &jobs[i];
+		if (only && strncmp(j->name, only, strlen(only)))
+			continue;
 		double tn, tg = 0;
 		long long insns;
 		uint64_t rn = run_native(j, buf, &tn, &insns), rg = 0;

@@ -576,6 +576,57 @@ static void self_loop(struct jx *x)
 	epilogue(x, -1);
 }
 
+/* The interpreter runs i and the block is left (it branches or raises). */
+static void interp_exit(struct jx *x, const struct insn *i, u32 off)
+{
+	set_rip(x, off);
+	mov_rr(x, RDI, RBX);
+	mov_imm64(x, RSI, (u64)(uintptr_t)i);
+	call_abs(x, exec_in_block);
+	epilogue(x, -1);
+}
+
+/* RAX <- the guest address at block offset t; false if t does not fit. */
+static bool target_rax(struct jx *x, u64 t)
+{
+	if ((s64)t != (s32)t)
+		return false;
+	op(x, 8, 0x8d, RAX, M(R13, (s32)t));
+	return true;
+}
+
+/* A jump (to patch) taken when RAX is not canonical; clobbers RDX and
+ * the host flags. */
+static u8 *canonical_rax(struct jx *x)
+{
+	mov_rr(x, RDX, RAX);
+	op(x, 8, 0xc1, 4, R(RDX));
+	e8(x, 16);
+	op(x, 8, 0xc1, 7, R(RDX));
+	e8(x, 16);
+	op(x, 8, 0x3b, RDX, R(RAX));
+	return jcc_fwd(x, CC_NE);
+}
+
+/* A taken branch to block offset t (flags in memory): loop to the start
+ * or leave with RIP = t; a non-canonical target is the interpreter's. */
+static void branch_to(struct jx *x, const struct insn *i, u32 off, u64 t)
+{
+	if (t == 0) {
+		self_loop(x);
+		return;
+	}
+	if (!target_rax(x, t)) {
+		interp_exit(x, i, off);
+		return;
+	}
+	u8 *bad = canonical_rax(x);
+	op(x, 8, 0x89, RAX, M(R12, OFF_C(rip)));
+	epilogue(x, -1);
+	patch(x, bad);
+	interp_exit(x, i, off);
+}
+
 /* ALU with a memory destination (not LOCK, not ADC/SBB): read, operate,
  * store through the same host pointer (or the slow path). */
 static void alu_mem(struct jx *x, const struct insn *i, int k, u32 off, u32 next, bool imm)
@@ -788,22 +839,52 @@ static bool translate_insn(struct jx *x, const struct insn *i, u32 off)
 		flags_to_host(x);
 		flags_capture(x);
 		u8 *fall = jcc_fwd(x, i->op ^ 1);
-		if ((s64)next + (s64)i->imm == 0) {
-			self_loop(x);
-		} else {
-			/* the interpreter takes the branch (canonical check) */
-			set_rip(x, off);
-			mov_rr(x, RDI, RBX);
-			mov_imm64(x, RSI, (u64)(uintptr_t)i);
-			call_abs(x, exec_in_block);
-			epilogue(x, -1);
-		}
+		branch_to(x, i, off, next + i->imm);
 		patch(x, fall);
 		x->fl_host = true, x->fl_mem = true;
 		return true;
 	}
-	if (f == op_jmp_rel && size == 8 && (s64)next + (s64)i->imm == 0) {
-		self_loop(x);
+	if (f == op_jmp_rel && size == 8) {
+		flags_to_mem(x);
+		branch_to(x, i, off, next + i->imm);
+		return true;
+	}
+	if (f == op_call_rel && size == 8) {
+		/* the target is checked before the push, as branch() does */
+		flags_to_mem(x);
+		set_rip(x, off);
+		if (!target_rax(x, next + i->imm)) {
+			interp_exit(x, i, off);
+			return true;
+		}
+		u8 *bad = canonical_rax(x);
+		op(x, 8, 0x8b, R14, M(R12, R_RSP * 8));
+		op(x, 8, 0x8d, R14, M(R14, -8));
+		emit_probe(x, S_SS, 8, true);
+		op(x, 8, 0x8d, RCX, M(R13, (s32)next));
+		emit_store(x, i, S_SS, 8);
+		op(x, 8, 0x89, R14, M(R12, R_RSP * 8));
+		target_rax(x, next + i->imm);
+		op(x, 8, 0x89, RAX, M(R12, OFF_C(rip)));
+		epilogue(x, -1);
+		patch(x, bad);
+		interp_exit(x, i, off);
+		return true;
+	}
+	if (f == op_ret_near && size == 8) {
+		flags_to_mem(x);
+		set_rip(x, off);
+		op(x, 8, 0x8b, R14, M(R12, R_RSP * 8));
+		emit_probe(x, S_SS, 8, false);
+		emit_load(x, i, S_SS, 8, false);
+		mov_rr(x, RAX, RCX);
+		u8 *bad = canonical_rax(x);
+		op(x, 8, 0x8d, R14, M(R14, (s32)(8 + i->imm)));
+		op(x, 8, 0x89, R14, M(R12, R_RSP * 8));
+		op(x, 8, 0x89, RCX, M(R12, OFF_C(rip)));
+		epilogue(x, -1);
+		patch(x, bad);
+		interp_exit(x, i, off);
 		return true;
 	}
 	return false;
