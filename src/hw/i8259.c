@@ -127,14 +127,24 @@ bool i8259_output(struct i8259 *pic)
 	return out;
 }
 
-void i8259_set_irq(struct i8259 *pic, unsigned pin, int level)
+int i8259_set_irq(struct i8259 *pic, unsigned pin, int level)
 {
 	if (pin >= 16)
-		return;
+		return -1;
 	pthread_mutex_lock(&pic->lock);
-	chip_input(&pic->chip[pin >> 3], pin & 7, !!level);
+	struct i8259_chip_state *s = &pic->chip[pin >> 3];
+	u8 m = 1u << (pin & 7);
+	/* KVM_IRQ_LINE_STATUS: a request that finds its IRR bit already set
+	 * coalesces (level input, or a new edge), a masked one says so (KVM's
+	 * pic_set_irq1). */
+	bool sensed = level && ((s->elcr & m) || !(s->last_irr & m));
+	int r = sensed && (s->irr & m) ? 0 : 1;
+	chip_input(s, pin & 7, !!level);
+	if (s->imr & m)
+		r = -1;
 	update(pic);
 	pthread_mutex_unlock(&pic->lock);
+	return r;
 }
 
 /*

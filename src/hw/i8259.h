@@ -55,8 +55,10 @@ void i8259_destroy(struct i8259 *pic);
 /* Claim the PIC's three port ranges on a PIO bus. */
 int i8259_register(struct i8259 *pic, struct hw_bus *pio);
 
-/* Input pin 0-15 (8-15 are the slave's IR0-7) at level 0 or 1. */
-void i8259_set_irq(struct i8259 *pic, unsigned pin, int level);
+/* Input pin 0-15 (8-15 are the slave's IR0-7) at level 0 or 1; returns 1
+ * (raised / lowered), 0 (already requested) or -1 (masked), as
+ * KVM_IRQ_LINE_STATUS. */
+int i8259_set_irq(struct i8259 *pic, unsigned pin, int level);
 /* INTA: the vector for the CPU, acknowledging the highest request. */
 int i8259_ack(struct i8259 *pic);
 /* Current level of INTR. */

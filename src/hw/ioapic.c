@@ -17,16 +17,17 @@
 /* Bits software can write: the delivery status and Remote IRR are read-only. */
 #define RTE_RO (IOAPIC_RTE_DELIVS | IOAPIC_RTE_REMOTE_IRR)
 
-/* Send pin's interrupt if its entry lets it through now. */
-static void service(struct ioapic *io, unsigned pin)
+/* Send pin's interrupt if its entry lets it through now: what deliver()
+ * said, 0 if Remote IRR holds it back, -1 if masked (KVM_IRQ_LINE_STATUS). */
+static int service(struct ioapic *io, unsigned pin)
 {
 	u64 *e = &io->s.redirtbl[pin];
 	if (*e & IOAPIC_RTE_MASK)
-		return;
+		return -1;
 	bool level = *e & IOAPIC_RTE_LEVEL;
 	/* A level interrupt is not sent again until the EOI (3.2.4, Remote IRR). */
 	if (level && (*e & IOAPIC_RTE_REMOTE_IRR))
-		return;
+		return 0;
 	struct ioapic_irq irq = {
 		.vector = *e & IOAPIC_RTE_VECTOR,
 		.delivery_mode = (*e >> IOAPIC_RTE_DELMODE_SHIFT) & 7,
@@ -39,14 +40,16 @@ static void service(struct ioapic *io, unsigned pin)
 	int accepted = io->deliver ? io->deliver(io->opaque, &irq) : 0;
 	if (level && accepted > 0)
 		*e |= IOAPIC_RTE_REMOTE_IRR;
+	return accepted;
 }
 
-void ioapic_set_irq(struct ioapic *io, unsigned pin, int level)
+int ioapic_set_irq(struct ioapic *io, unsigned pin, int level)
 {
 	if (pin >= IOAPIC_PINS)
-		return;
+		return -1;
 	pthread_mutex_lock(&io->lock);
 	u32 m = 1u << pin, old = io->s.irr;
+	int r = 1; /* a de-assert "is delivered", as KVM counts it */
 	if (!level) {
 		io->s.irr &= ~m;
 	} else {
@@ -58,13 +61,29 @@ void ioapic_set_irq(struct ioapic *io, unsigned pin, int level)
 		 */
 		bool edge = !(io->s.redirtbl[pin] & IOAPIC_RTE_LEVEL);
 		if (!edge) {
-			service(io, pin);
+			r = service(io, pin);
 		} else if (!(old & m)) {
 			io->irr_delivered &= ~m;
-			service(io, pin);
+			r = service(io, pin);
+		} else {
+			r = 0; /* coalesced with the edge already seen */
 		}
 	}
 	pthread_mutex_unlock(&io->lock);
+	return r;
+}
+
+u32 ioapic_level_pins(struct ioapic *io, u8 vector)
+{
+	u32 pins = 0;
+	pthread_mutex_lock(&io->lock);
+	for (unsigned pin = 0; pin < IOAPIC_PINS; pin++) {
+		u64 e = io->s.redirtbl[pin];
+		if ((e & IOAPIC_RTE_VECTOR) == vector && (e & IOAPIC_RTE_LEVEL))
+			pins |= 1u << pin;
+	}
+	pthread_mutex_unlock(&io->lock);
+	return pins;
 }
 
 void ioapic_eoi(struct ioapic *io, u8 vector)

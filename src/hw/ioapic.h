@@ -59,7 +59,7 @@ struct ioapic {
 	u32 irr_delivered;
 	/*
 	 * Called with the IOAPIC's lock held; returns how many local APICs
-	 * accepted the message.  It must not call ioapic_eoi() itself.
+	 * accepted the message (-1: no APIC matched).  It must not call ioapic_eoi() itself.
 	 */
 	int (*deliver)(void *opaque, const struct ioapic_irq *irq);
 	void *opaque;
@@ -70,8 +70,14 @@ void ioapic_init(struct ioapic *io, int (*deliver)(void *opaque, const struct io
 void ioapic_destroy(struct ioapic *io);
 int ioapic_register(struct ioapic *io, struct hw_bus *mmio);
 
-/* Pin input, level 1 asserted (polarity is the device's business). */
-void ioapic_set_irq(struct ioapic *io, unsigned pin, int level);
+/*
+ * Pin input, level 1 asserted (polarity is the device's business).  Returns
+ * what KVM_IRQ_LINE_STATUS reports: deliver()'s answer, 0 coalesced (edge
+ * already high, or Remote IRR set), -1 masked; 1 for a de-assert.
+ */
+int ioapic_set_irq(struct ioapic *io, unsigned pin, int level);
+/* The level-triggered pins whose entry uses vector (bit n = pin n). */
+u32 ioapic_level_pins(struct ioapic *io, u8 vector);
 /* A local APIC's EOI for vector: clears Remote IRR of level pins using it. */
 void ioapic_eoi(struct ioapic *io, u8 vector);
 

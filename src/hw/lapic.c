@@ -564,6 +564,52 @@ int lapic_ack(struct lapic *l)
 	return v;
 }
 
+bool lapic_irr_any(struct lapic *l)
+{
+	pthread_mutex_lock(&l->lock);
+	bool r = hw_on(l) && vec_highest(l, LAPIC_IRR) >= 0;
+	pthread_mutex_unlock(&l->lock);
+	return r;
+}
+
+/* KVM's kvm_apic_accept_pic_intr: a hardware-disabled APIC passes INTR
+ * through, an enabled one takes it on an unmasked ExtINT LINT0. */
+bool lapic_accepts_extint(struct lapic *l)
+{
+	pthread_mutex_lock(&l->lock);
+	u32 lvt0 = get(l, LAPIC_LVT_LINT0);
+	bool r = !hw_on(l) ||
+		 (!(lvt0 & LAPIC_LVT_MASKED) && ((lvt0 >> 8) & 7) == LAPIC_DM_EXTINT);
+	pthread_mutex_unlock(&l->lock);
+	return r;
+}
+
+u8 lapic_get_tpr(struct lapic *l)
+{
+	pthread_mutex_lock(&l->lock);
+	u8 v = (u8)get(l, LAPIC_TPR);
+	pthread_mutex_unlock(&l->lock);
+	return v;
+}
+
+void lapic_set_tpr(struct lapic *l, u8 tpr)
+{
+	pthread_mutex_lock(&l->lock);
+	set(l, LAPIC_TPR, tpr);
+	update_ppr(l);
+	pthread_mutex_unlock(&l->lock);
+}
+
+void lapic_set_opts(struct lapic *l, u32 opts)
+{
+	pthread_mutex_lock(&l->lock);
+	l->opts = opts;
+	set(l, LAPIC_LVR, lvr_value(l));
+	if (!(opts & LAPIC_OPT_EOI_SUPPRESS))
+		set(l, LAPIC_SVR, get(l, LAPIC_SVR) & ~LAPIC_SVR_EOI_SUPPRESS);
+	pthread_mutex_unlock(&l->lock);
+}
+
 u8 lapic_ppr(struct lapic *l)
 {
 	pthread_mutex_lock(&l->lock);

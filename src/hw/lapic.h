@@ -172,6 +172,16 @@ bool lapic_match_dest(struct lapic *l, u32 dest, u8 dest_mode, u8 shorthand,
 int lapic_has_interrupt(struct lapic *l);
 /* INTA: move that vector from IRR to ISR and return it (-1 if none). */
 int lapic_ack(struct lapic *l);
+/* Any IRR bit set (deliverable now or not). */
+bool lapic_irr_any(struct lapic *l);
+/* Whether the PIC's INTR reaches the CPU through this APIC (LINT0 ExtINT,
+ * or the APIC hardware-disabled). */
+bool lapic_accepts_extint(struct lapic *l);
+/* TPR (CR8 is bits 7:4). */
+u8 lapic_get_tpr(struct lapic *l);
+void lapic_set_tpr(struct lapic *l, u8 tpr);
+/* New LAPIC_OPT_* after a CPUID change (KVM's kvm_apic_set_version). */
+void lapic_set_opts(struct lapic *l, u32 opts);
 /* PPR, for lowest-priority arbitration by the caller. */
 u8 lapic_ppr(struct lapic *l);
 /* Take and clear the LAPIC_EV_* flags; *sipi gets the SIPI vector. */

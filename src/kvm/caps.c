@@ -77,6 +77,9 @@ static const struct cap_row caps[] = {
 	{KVM_CAP_GET_TSC_KHZ, 1},
 	{KVM_CAP_TSC_CONTROL, 1},
 	{KVM_CAP_MCE, 32},	/* banks; KVM_X86_SETUP_MCE, KVM_X86_SET_MCE */
+	/* In-kernel PIC pair, IOAPIC and LAPICs (kvm/irqchip.c, hw/) */
+	{KVM_CAP_IRQCHIP, 1},
+	{KVM_CAP_X2APIC_API, KVM_X2APIC_API_USE_32BIT_IDS},
 };
 
 /* KVM's recommended vCPU count: the host's online CPUs, at most MAX_VCPUS. */

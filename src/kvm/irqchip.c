@@ -1,16 +1,71 @@
 /*
- * In-kernel interrupt controllers (KVM_CREATE_IRQCHIP): not offered yet.
- * KVM_CAP_IRQCHIP reads 0 and no device claims a port or an address, so
- * every access exits to the VMM.
+ * The in-kernel interrupt controllers (KVM_CREATE_IRQCHIP): the PIC pair
+ * with its ELCR and the IOAPIC, one local APIC per vCPU, their ports and
+ * MMIO, interrupt routing between them, the VM's clock and timer thread,
+ * and the halt/INIT/SIPI side of KVM_RUN.  The devices are in src/hw/;
+ * this file wires them to the VM and converts KVM's structs.
+ *
+ * Threads: any vCPU thread (a port write, an IPI, an EOI), the timer
+ * thread and the routing half (KVM_IRQ_LINE, irqfds) may make an interrupt
+ * pending.  Each device has its own lock; a fixed interrupt sets the
+ * target's x86_cpu.intr_hint, which its engine looks at every block
+ * boundary, and wakes it if it sleeps in HLT.  Events the engine cannot
+ * take itself (INIT, SIPI, NMI) also kick: the engine stops at its next
+ * block boundary and KVM_RUN's loop takes them (run.c).
  */
+#define _GNU_SOURCE
 #include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/eventfd.h>
 
+#include "hw/bus.h"
+#include "hw/i8259.h"
+#include "hw/ioapic.h"
+#include "hw/lapic.h"
 #include "kvm/irqchip.h"
+#include "kvm/irqchip_vm.h"
+#include "kvm/sys.h"
+#include "kvm/x86_ioctl.h"
+#include "x86/cpuid.h"
+#include "x86/msr.h"
+
+#define MSR_TSC_DEADLINE 0x6e0
+
+struct skvm_apic {
+	struct lapic lapic;
+	struct skvm_vcpu *vcpu;
+	struct skvm_irqchip *ic;
+};
+
+struct skvm_irqchip {
+	struct skvm_vm *vm;
+	struct i8259 pic;
+	struct ioapic ioapic;
+	struct hw_bus pio, mmio;
+	u64 clock_base; /* CLOCK_MONOTONIC ns at creation: the VM clock's 0 */
+	/* Published LAPICs, read without a lock: an entry is written before
+	 * nr grows past it, and none goes away before the VM. */
+	_Atomic u32 nr;
+	struct skvm_apic *apics[SKVM_MAX_VCPUS];
+	/* The timer thread: sleeps until the earliest device deadline. */
+	pthread_t thread;
+	pthread_mutex_t tlock;
+	pthread_cond_t tcond;
+	bool tstop, poked;
+};
+
+static struct skvm_irqchip *chip_of(struct skvm_vm *vm)
+{
+	return atomic_load_explicit(&vm->irqchip, memory_order_acquire);
+}
 
 bool skvm_irqchip_in_kernel(struct skvm_vm *vm)
 {
-	(void)vm;
-	return false;
+	return chip_of(vm) != NULL;
 }
 
 bool skvm_irqchip_split(struct skvm_vm *vm)
@@ -19,26 +74,683 @@ bool skvm_irqchip_split(struct skvm_vm *vm)
 	return false;
 }
 
-int skvm_irqchip_set_pin(struct skvm_vm *vm, u32 chip, u32 pin, int level)
+/* ---- the VM clock and the timer thread ---- */
+
+static u64 mono_ns(void)
 {
-	(void)vm, (void)chip, (void)pin, (void)level;
-	return -ENXIO;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (u64)ts.tv_sec * 1000000000ULL + (u64)ts.tv_nsec;
 }
 
-int skvm_irqchip_deliver_msi(struct skvm_vm *vm, u64 address, u32 data)
+static u64 vm_now(void *clock)
 {
-	(void)vm, (void)address, (void)data;
-	return -ENXIO;
+	const struct skvm_irqchip *ic = clock;
+	return mono_ns() - ic->clock_base;
 }
 
-bool skvm_irqchip_io(struct skvm_vcpu *vcpu, bool pio, u64 addr, u32 len, void *data,
-		     bool write)
+/* A device deadline may have moved earlier: the timer thread looks again. */
+static void timer_poke(struct skvm_irqchip *ic)
 {
-	(void)vcpu, (void)pio, (void)addr, (void)len, (void)data, (void)write;
-	return false;
+	pthread_mutex_lock(&ic->tlock);
+	ic->poked = true;
+	pthread_cond_signal(&ic->tcond);
+	pthread_mutex_unlock(&ic->tlock);
+}
+
+static void apic_raise(struct skvm_apic *a);
+
+/* Fire what is due, return the next deadline (VM ns, UINT64_MAX: none). */
+static u64 timers_run(struct skvm_irqchip *ic)
+{
+	u64 now = vm_now(ic), next = UINT64_MAX;
+	u32 n = atomic_load_explicit(&ic->nr, memory_order_acquire);
+	for (u32 i = 0; i < n; i++) {
+		struct skvm_apic *a = ic->apics[i];
+		u64 t = lapic_timer_next_event(&a->lapic);
+		if (t <= now) {
+			lapic_timer_advance(&a->lapic, now);
+			apic_raise(a);
+			t = lapic_timer_next_event(&a->lapic);
+		}
+		if (t < next)
+			next = t;
+	}
+	return next;
+}
+
+static void *timer_main(void *arg)
+{
+	struct skvm_irqchip *ic = arg;
+	pthread_mutex_lock(&ic->tlock);
+	while (!ic->tstop) {
+		ic->poked = false;
+		pthread_mutex_unlock(&ic->tlock);
+		u64 next = timers_run(ic);
+		pthread_mutex_lock(&ic->tlock);
+		if (ic->poked || ic->tstop)
+			continue;
+		if (next == UINT64_MAX) {
+			pthread_cond_wait(&ic->tcond, &ic->tlock);
+		} else {
+			u64 abs = ic->clock_base + next;
+			struct timespec ts = {(time_t)(abs / 1000000000ULL),
+					      (long)(abs % 1000000000ULL)};
+			pthread_cond_timedwait(&ic->tcond, &ic->tlock, &ts);
+		}
+	}
+	pthread_mutex_unlock(&ic->tlock);
+	return NULL;
+}
+
+/* ---- waking vCPUs ---- */
+
+static void wake(struct skvm_vcpu *vcpu)
+{
+	if (atomic_load(&vcpu->sleeping)) {
+		u64 one = 1;
+		ssize_t r = write(vcpu->wake_fd, &one, sizeof(one));
+		(void)r; /* a full counter already wakes it */
+	}
 }
 
 void skvm_vcpu_kick(struct skvm_vcpu *vcpu)
 {
-	(void)vcpu;
+	atomic_store(&vcpu->kick, 1);
+	wake(vcpu);
+}
+
+/* A fixed interrupt is pending in a's LAPIC (or the PIC's INTR rose): its
+ * engine notices at the next block boundary; a halted vCPU wakes. */
+static void apic_raise(struct skvm_apic *a)
+{
+	atomic_store(&a->vcpu->cpu.intr_hint, 1);
+	wake(a->vcpu);
+}
+
+/* ---- routing between the chips ---- */
+
+static int deliver_one(struct skvm_apic *a, u8 vector, u8 dm, bool trig, bool level)
+{
+	int r = lapic_accept_irq(&a->lapic, vector, dm, trig, level);
+	if (r > 0) {
+		if (dm <= LAPIC_DM_LOWEST)
+			apic_raise(a);
+		else
+			skvm_vcpu_kick(a->vcpu);
+	}
+	return r;
+}
+
+/*
+ * One interrupt message to every LAPIC its destination names (src NULL:
+ * from the IOAPIC or an MSI).  Lowest priority goes to the matching APIC
+ * with the lowest PPR.  Returns as kvm_irq_delivery_to_apic: -1 if no APIC
+ * matched, else how many accepted.
+ */
+static int route(struct skvm_irqchip *ic, const struct lapic *src, u32 dest, u8 dest_mode,
+		 u8 shorthand, u8 vector, u8 dm, bool trig, bool level, bool lowest)
+{
+	int r = -1;
+	struct skvm_apic *best = NULL;
+	u8 best_ppr = 0;
+	u32 n = atomic_load_explicit(&ic->nr, memory_order_acquire);
+	for (u32 i = 0; i < n; i++) {
+		struct skvm_apic *a = ic->apics[i];
+		if (!lapic_match_dest(&a->lapic, dest, dest_mode, shorthand, src))
+			continue;
+		if (lowest) {
+			u8 ppr = lapic_ppr(&a->lapic);
+			if (!best || ppr < best_ppr)
+				best = a, best_ppr = ppr;
+			continue;
+		}
+		if (r < 0)
+			r = 0;
+		r += deliver_one(a, vector, dm, trig, level);
+	}
+	if (best)
+		r = deliver_one(best, vector, dm, trig, level);
+	return r;
+}
+
+static void lapic_ipi_cb(void *opaque, struct lapic *src, const struct lapic_ipi *m)
+{
+	struct skvm_apic *a = opaque;
+	route(a->ic, src, m->dest, m->dest_mode, m->shorthand, m->vector, m->delivery_mode,
+	      m->trigger, m->level, m->delivery_mode == LAPIC_DM_LOWEST);
+}
+
+/* A LAPIC's EOI of a level-triggered vector ends it at the IOAPIC: the
+ * resamplers of its pins hear of it first (KVM's kvm_ioapic_update_eoi). */
+static void lapic_eoi_cb(void *opaque, u8 vector, bool level)
+{
+	struct skvm_apic *a = opaque;
+	struct skvm_irqchip *ic = a->ic;
+	if (!level)
+		return;
+	u32 pins = ioapic_level_pins(&ic->ioapic, vector);
+	for (u32 p = 0; pins; p++, pins >>= 1)
+		if (pins & 1)
+			skvm_irq_ack_notify(ic->vm, KVM_IRQCHIP_IOAPIC, p);
+	ioapic_eoi(&ic->ioapic, vector);
+}
+
+static int ioapic_deliver_cb(void *opaque, const struct ioapic_irq *irq)
+{
+	struct skvm_irqchip *ic = opaque;
+	return route(ic, NULL, irq->dest, irq->dest_mode, LAPIC_SH_NONE, irq->vector,
+		     irq->delivery_mode, irq->level, true,
+		     irq->delivery_mode == LAPIC_DM_LOWEST);
+}
+
+/* The PIC's INTR changed: any vCPU whose LINT0 takes ExtINT may look. */
+static void pic_raise_cb(void *opaque, bool level)
+{
+	struct skvm_irqchip *ic = opaque;
+	if (!level)
+		return;
+	u32 n = atomic_load_explicit(&ic->nr, memory_order_acquire);
+	for (u32 i = 0; i < n; i++)
+		apic_raise(ic->apics[i]);
+}
+
+int skvm_irqchip_set_pin(struct skvm_vm *vm, u32 chip, u32 pin, int level)
+{
+	struct skvm_irqchip *ic = chip_of(vm);
+	if (!ic)
+		return -ENXIO;
+	switch (chip) {
+	case KVM_IRQCHIP_PIC_MASTER:
+	case KVM_IRQCHIP_PIC_SLAVE:
+		if (pin >= 8)
+			return -EINVAL;
+		return i8259_set_irq(&ic->pic, pin + 8 * chip, level);
+	case KVM_IRQCHIP_IOAPIC:
+		if (pin >= IOAPIC_PINS)
+			return -EINVAL;
+		return ioapic_set_irq(&ic->ioapic, pin, level);
+	default:
+		return -EINVAL;
+	}
+}
+
+/* MSI address/data as kvm_set_msi_irq decodes them (Intel SDM 11.11). */
+int skvm_irqchip_deliver_msi(struct skvm_vm *vm, u64 address, u32 data)
+{
+	struct skvm_irqchip *ic = chip_of(vm);
+	if (!ic)
+		return -ENXIO;
+	u32 dest = (u32)(address >> 12) & 0xff;
+	if (vm->x2apic_api & KVM_X2APIC_API_USE_32BIT_IDS)
+		dest |= (u32)(address >> 32) & 0xffffff00;
+	u8 dm = (data >> 8) & 7;
+	bool redir_hint = address & BIT(3);
+	return route(ic, NULL, dest, !!(address & BIT(2)), LAPIC_SH_NONE, (u8)data, dm,
+		     !!(data & BIT(15)), true, dm == LAPIC_DM_LOWEST || redir_hint);
+}
+
+/* ---- the LAPIC as the CPU sees it (struct x86_apic_ops) ---- */
+
+static bool timer_reg(u32 off)
+{
+	return off == LAPIC_LVT_TIMER || off == LAPIC_TMICT || off == LAPIC_TDCR;
+}
+
+/* After the vCPU wrote its own LAPIC: a self IPI, an error interrupt or a
+ * TPR/EOI change may have made an interrupt pending; a timer register may
+ * have moved the deadline. */
+static void apic_written(struct skvm_apic *a, u32 off)
+{
+	atomic_store(&a->vcpu->cpu.intr_hint, 1);
+	if (timer_reg(off))
+		timer_poke(a->ic);
+}
+
+static int apic_msr_get(void *opaque, u32 index, u64 *val)
+{
+	struct skvm_apic *a = opaque;
+	if (index == MSR_TSC_DEADLINE) {
+		*val = lapic_get_tsc_deadline(&a->lapic);
+		return 0;
+	}
+	return lapic_msr_read(&a->lapic, index, val, vm_now(a->ic));
+}
+
+static int apic_msr_set(void *opaque, u32 index, u64 val)
+{
+	struct skvm_apic *a = opaque;
+	struct skvm_irqchip *ic = a->ic;
+	if (index == MSR_TSC_DEADLINE) {
+		/* the guest TSC moment on the VM clock */
+		const struct x86_cpu *cpu = &a->vcpu->cpu;
+		u64 now = vm_now(ic), tsc = x86_tsc_read(cpu), ns = now;
+		if (val > tsc && cpu->tsc_khz)
+			ns += (u64)((unsigned __int128)(val - tsc) * 1000000 / cpu->tsc_khz);
+		lapic_set_tsc_deadline(&a->lapic, val, ns);
+		timer_poke(ic);
+		return 0;
+	}
+	int r = lapic_msr_write(&a->lapic, index, val, vm_now(ic));
+	apic_written(a, (index - LAPIC_MSR_BASE) << 4);
+	return r;
+}
+
+static void apic_base_set(void *opaque, u64 base)
+{
+	struct skvm_apic *a = opaque;
+	lapic_set_base(&a->lapic, base);
+}
+
+static u64 apic_cr8_get(void *opaque)
+{
+	struct skvm_apic *a = opaque;
+	return lapic_get_tpr(&a->lapic) >> 4;
+}
+
+static void apic_cr8_set(void *opaque, u64 cr8)
+{
+	struct skvm_apic *a = opaque;
+	lapic_set_tpr(&a->lapic, (u8)((cr8 & 0xf) << 4));
+}
+
+/* PIC interrupts reach this CPU (KVM's kvm_cpu_has_extint). */
+static bool extint_pending(struct skvm_apic *a)
+{
+	return lapic_accepts_extint(&a->lapic) && i8259_output(&a->ic->pic);
+}
+
+/*
+ * INTA (KVM's kvm_cpu_get_interrupt): the PIC through LINT0 first, then
+ * the LAPIC's highest deliverable vector.  The hint stays set while
+ * anything waits in IRR, so a later TPR or ISR change finds it.
+ */
+static int apic_intr_ack(void *opaque)
+{
+	struct skvm_apic *a = opaque;
+	_Atomic int *hint = &a->vcpu->cpu.intr_hint;
+	atomic_store(hint, 0);
+	if (extint_pending(a)) {
+		atomic_store(hint, 1);
+		return i8259_ack(&a->ic->pic);
+	}
+	int v = lapic_ack(&a->lapic);
+	if (v >= 0 || lapic_irr_any(&a->lapic))
+		atomic_store(hint, 1);
+	return v;
+}
+
+static const struct x86_apic_ops apic_cpu_ops = {
+	.msr_get = apic_msr_get,
+	.msr_set = apic_msr_set,
+	.base_set = apic_base_set,
+	.cr8_get = apic_cr8_get,
+	.cr8_set = apic_cr8_set,
+	.intr_ack = apic_intr_ack,
+};
+
+/* ---- guest port and MMIO accesses ---- */
+
+bool skvm_irqchip_io(struct skvm_vcpu *vcpu, bool pio, u64 addr, u32 len, void *data,
+		     bool write)
+{
+	struct skvm_irqchip *ic = chip_of(vcpu->vm);
+	if (!ic)
+		return false;
+	if (pio)
+		return write ? hw_bus_write(&ic->pio, addr, len, data)
+			     : hw_bus_read(&ic->pio, addr, len, data);
+	/* Each vCPU sees its own LAPIC page at its own APIC base. */
+	struct skvm_apic *a = vcpu->apic;
+	if (a) {
+		const struct hw_dev_ops *ops = a->lapic.dev.ops;
+		u64 base = a->lapic.base & LAPIC_BASE_ADDR_MASK;
+		if (write && ops->write(&a->lapic.dev, addr, len, data)) {
+			apic_written(a, (u32)(addr - base) & 0xff0);
+			return true;
+		}
+		if (!write && ops->read(&a->lapic.dev, addr, len, data))
+			return true;
+	}
+	return write ? hw_bus_write(&ic->mmio, addr, len, data)
+		     : hw_bus_read(&ic->mmio, addr, len, data);
+}
+
+/* ---- VM ioctls ---- */
+
+static void chip_free(struct skvm_irqchip *ic)
+{
+	hw_bus_destroy(&ic->pio);
+	hw_bus_destroy(&ic->mmio);
+	i8259_destroy(&ic->pic);
+	ioapic_destroy(&ic->ioapic);
+	pthread_cond_destroy(&ic->tcond);
+	pthread_mutex_destroy(&ic->tlock);
+	free(ic);
+}
+
+/* KVM_CREATE_IRQCHIP (kvm_arch_vm_ioctl): once, and before any vCPU. */
+static long create_irqchip(struct skvm_vm *vm)
+{
+	long r;
+	pthread_mutex_lock(&vm->lock);
+	r = -EEXIST;
+	if (chip_of(vm))
+		goto out;
+	r = -EINVAL;
+	if (vm->nr_vcpus)
+		goto out;
+	r = -ENOMEM;
+	struct skvm_irqchip *ic = calloc(1, sizeof(*ic));
+	if (!ic)
+		goto out;
+	ic->vm = vm;
+	ic->clock_base = mono_ns();
+	pthread_mutex_init(&ic->tlock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&ic->tcond, &ca);
+	pthread_condattr_destroy(&ca);
+	hw_bus_init(&ic->pio);
+	hw_bus_init(&ic->mmio);
+	i8259_init(&ic->pic, pic_raise_cb, ic);
+	ioapic_init(&ic->ioapic, ioapic_deliver_cb, ic);
+	if ((r = i8259_register(&ic->pic, &ic->pio)) ||
+	    (r = ioapic_register(&ic->ioapic, &ic->mmio))) {
+		chip_free(ic);
+		goto out;
+	}
+	if (pthread_create(&ic->thread, NULL, timer_main, ic)) {
+		chip_free(ic);
+		r = -ENOMEM;
+		goto out;
+	}
+	atomic_store_explicit(&vm->irqchip, ic, memory_order_release);
+	r = 0;
+out:
+	pthread_mutex_unlock(&vm->lock);
+	return r;
+}
+
+void skvm_irqchip_destroy(struct skvm_vm *vm)
+{
+	struct skvm_irqchip *ic = chip_of(vm);
+	if (!ic)
+		return;
+	pthread_mutex_lock(&ic->tlock);
+	ic->tstop = true;
+	pthread_cond_signal(&ic->tcond);
+	pthread_mutex_unlock(&ic->tlock);
+	pthread_join(ic->thread, NULL);
+	chip_free(ic);
+	vm->irqchip = NULL;
+}
+
+/* KVM_GET/SET_IRQCHIP: one PIC chip or the IOAPIC (kvm_vm_ioctl_get/set_irqchip). */
+static long irqchip_state(struct skvm_vm *vm, unsigned long arg, bool set)
+{
+	struct kvm_irqchip chip;
+	if (skvm_copy_from_user(&chip, arg, sizeof(chip)))
+		return -EFAULT;
+	struct skvm_irqchip *ic = chip_of(vm);
+	if (!ic)
+		return -ENXIO;
+	_Static_assert(sizeof(struct i8259_chip_state) == sizeof(struct kvm_pic_state), "pic");
+	_Static_assert(sizeof(struct ioapic_state) == sizeof(struct kvm_ioapic_state), "ioapic");
+	struct i8259_state pics;
+	switch (chip.chip_id) {
+	case KVM_IRQCHIP_PIC_MASTER:
+	case KVM_IRQCHIP_PIC_SLAVE:
+		ic->pic.dev.ops->save(&ic->pic.dev, &pics);
+		if (!set) {
+			memcpy(&chip.chip.pic, &pics.chip[chip.chip_id], sizeof(chip.chip.pic));
+			break;
+		}
+		memcpy(&pics.chip[chip.chip_id], &chip.chip.pic, sizeof(chip.chip.pic));
+		return ic->pic.dev.ops->restore(&ic->pic.dev, &pics);
+	case KVM_IRQCHIP_IOAPIC:
+		if (!set) {
+			ic->ioapic.dev.ops->save(&ic->ioapic.dev, &chip.chip.ioapic);
+			break;
+		}
+		return ic->ioapic.dev.ops->restore(&ic->ioapic.dev, &chip.chip.ioapic);
+	default:
+		return -EINVAL;
+	}
+	return skvm_copy_to_user(arg, &chip, sizeof(chip)) ? -EFAULT : 0;
+}
+
+long skvm_irqchip_vm_ioctl(struct skvm_vm *vm, unsigned int cmd, unsigned long arg)
+{
+	switch (cmd) {
+	case KVM_CREATE_IRQCHIP:
+		return create_irqchip(vm);
+	case KVM_GET_IRQCHIP:
+		return irqchip_state(vm, arg, false);
+	case KVM_SET_IRQCHIP:
+		return irqchip_state(vm, arg, true);
+	}
+	return SKVM_NOIOCTL;
+}
+
+/* KVM_CAP_X2APIC_API: 32-bit x2APIC IDs in KVM_GET/SET_LAPIC and MSIs. */
+long skvm_irqchip_enable_cap(struct skvm_vm *vm, const struct kvm_enable_cap *cap)
+{
+	switch (cap->cap) {
+	case KVM_CAP_X2APIC_API:
+		if (cap->args[0] & ~(u64)KVM_X2APIC_API_USE_32BIT_IDS)
+			return -EINVAL;
+		pthread_mutex_lock(&vm->lock);
+		vm->x2apic_api |= (u32)cap->args[0];
+		pthread_mutex_unlock(&vm->lock);
+		return 0;
+	}
+	return SKVM_NOIOCTL;
+}
+
+/* ---- vCPUs ---- */
+
+/* What the guest's CPUID lets the LAPIC offer (kvm_apic_set_version and
+ * the timer-mode mask KVM derives from CPUID). */
+static u32 apic_opts(const struct x86_cpu *cpu)
+{
+	u32 o = 0;
+	if (x86_cpuid_has(cpu, 1, 0, 2, 24))
+		o |= LAPIC_OPT_TSC_DEADLINE;
+	return o;
+}
+
+int skvm_irqchip_vcpu_init(struct skvm_vcpu *vcpu)
+{
+	struct skvm_irqchip *ic = chip_of(vcpu->vm);
+	vcpu->wake_fd = -1;
+	if (!ic)
+		return 0;
+	struct skvm_apic *a = calloc(1, sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	vcpu->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vcpu->wake_fd < 0) {
+		free(a);
+		return -errno;
+	}
+	a->vcpu = vcpu;
+	a->ic = ic;
+	struct x86_cpu *cpu = &vcpu->cpu;
+	lapic_init(&a->lapic, vcpu->id, apic_opts(cpu), cpu->bsp, lapic_ipi_cb, lapic_eoi_cb,
+		   a, vm_now, ic);
+	lapic_set_base(&a->lapic, cpu->apic_base);
+	vcpu->apic = a;
+	cpu->apic = a;
+	cpu->apic_ops = &apic_cpu_ops;
+	/* kvm_arch_vcpu_create: APs wait for INIT/SIPI, the BSP runs. */
+	cpu->mp_state = cpu->bsp ? KVM_MP_STATE_RUNNABLE : KVM_MP_STATE_UNINITIALIZED;
+	return 0;
+}
+
+void skvm_irqchip_vcpu_publish(struct skvm_vcpu *vcpu)
+{
+	struct skvm_irqchip *ic = chip_of(vcpu->vm);
+	if (!ic || !vcpu->apic)
+		return;
+	u32 n = atomic_load_explicit(&ic->nr, memory_order_relaxed);
+	ic->apics[n] = vcpu->apic;
+	atomic_store_explicit(&ic->nr, n + 1, memory_order_release);
+}
+
+void skvm_irqchip_vcpu_destroy(struct skvm_vcpu *vcpu)
+{
+	if (vcpu->wake_fd >= 0)
+		sys_close(vcpu->wake_fd);
+	if (vcpu->apic) {
+		lapic_destroy(&vcpu->apic->lapic);
+		free(vcpu->apic);
+	}
+	vcpu->apic = NULL;
+	vcpu->cpu.apic = NULL;
+	vcpu->cpu.apic_ops = NULL;
+}
+
+void skvm_irqchip_cpuid_changed(struct skvm_vcpu *vcpu)
+{
+	if (vcpu->apic)
+		lapic_set_opts(&vcpu->apic->lapic, apic_opts(&vcpu->cpu));
+}
+
+/* KVM_GET/SET_LAPIC (kvm_apic_get_state / kvm_apic_set_state). */
+static long lapic_state_ioctl(struct skvm_vcpu *vcpu, unsigned long arg, bool set)
+{
+	struct skvm_apic *a = vcpu->apic;
+	_Static_assert(sizeof(struct lapic_state) == sizeof(struct kvm_lapic_state), "lapic");
+	struct lapic_state st;
+	if (!a)
+		return -EINVAL;
+	bool x2api = vcpu->vm->x2apic_api & KVM_X2APIC_API_USE_32BIT_IDS;
+	u64 now = vm_now(a->ic);
+	if (!set) {
+		lapic_get_state(&a->lapic, &st, x2api, now);
+		return skvm_copy_to_user(arg, &st, sizeof(st)) ? -EFAULT : 0;
+	}
+	if (skvm_copy_from_user(&st, arg, sizeof(st)))
+		return -EFAULT;
+	lapic_set_base(&a->lapic, vcpu->cpu.apic_base);
+	int r = lapic_set_state(&a->lapic, &st, x2api, now);
+	if (!r) {
+		atomic_store(&vcpu->cpu.intr_hint, 1);
+		timer_poke(a->ic);
+	}
+	return r;
+}
+
+long skvm_irqchip_vcpu_ioctl(struct skvm_vcpu *vcpu, unsigned int cmd, unsigned long arg)
+{
+	switch (cmd) {
+	case KVM_GET_LAPIC:
+		return lapic_state_ioctl(vcpu, arg, false);
+	case KVM_SET_LAPIC:
+		return lapic_state_ioctl(vcpu, arg, true);
+	case KVM_INTERRUPT: {
+		/* the PIC is in the kernel: kvm_vcpu_ioctl_interrupt refuses */
+		struct kvm_interrupt irq;
+		if (!chip_of(vcpu->vm))
+			return SKVM_NOIOCTL;
+		if (skvm_copy_from_user(&irq, arg, sizeof(irq)))
+			return -EFAULT;
+		return irq.irq >= 256 ? -EINVAL : -ENXIO;
+	}
+	}
+	return SKVM_NOIOCTL;
+}
+
+/* ---- KVM_RUN: events, halt and wait-for-SIPI ---- */
+
+/* kvm_vcpu_deliver_sipi_vector: real mode at vector << 12. */
+static void sipi(struct x86_cpu *cpu, u8 vector)
+{
+	cpu->seg[S_CS].sel = (u16)(vector << 8);
+	cpu->seg[S_CS].base = (u64)vector << 12;
+	cpu->rip = 0;
+}
+
+/* KVM's kvm_apic_accept_events, and process_nmi's limit of two. */
+void skvm_apic_accept_events(struct skvm_vcpu *vcpu)
+{
+	struct skvm_apic *a = vcpu->apic;
+	struct x86_cpu *cpu = &vcpu->cpu;
+	u8 vec;
+	u32 ev = lapic_take_events(&a->lapic, &vec);
+	if (ev & LAPIC_EV_INIT) {
+		x86_cpu_reset(cpu, true);
+		lapic_reset(&a->lapic, true);
+		cpu->mp_state = cpu->bsp ? KVM_MP_STATE_RUNNABLE : KVM_MP_STATE_INIT_RECEIVED;
+	}
+	if ((ev & LAPIC_EV_SIPI) && cpu->mp_state == KVM_MP_STATE_INIT_RECEIVED) {
+		sipi(cpu, vec);
+		cpu->mp_state = KVM_MP_STATE_RUNNABLE;
+	}
+	if ((ev & LAPIC_EV_NMI) && cpu->ev.nmi.pending < 2)
+		cpu->ev.nmi.pending++;
+}
+
+bool skvm_apic_runnable(struct skvm_vcpu *vcpu)
+{
+	struct skvm_apic *a = vcpu->apic;
+	struct x86_cpu *cpu = &vcpu->cpu;
+	skvm_apic_accept_events(vcpu);
+	switch (cpu->mp_state) {
+	case KVM_MP_STATE_RUNNABLE:
+		return true;
+	case KVM_MP_STATE_HALTED:
+		/* kvm_vcpu_has_events: an NMI it may take, or an interrupt
+		 * with IF set */
+		if ((cpu->ev.nmi.pending && !cpu->ev.nmi.masked) ||
+		    cpu->ev.exception.pending || cpu->ev.exception.injected ||
+		    ((cpu->rflags & X86_FL_IF) &&
+		     (extint_pending(a) || lapic_has_interrupt(&a->lapic) >= 0))) {
+			cpu->mp_state = KVM_MP_STATE_RUNNABLE;
+			return true;
+		}
+		return false;
+	default: /* UNINITIALIZED, INIT_RECEIVED: wait for INIT / SIPI */
+		return false;
+	}
+}
+
+/* KVM_SET_MP_STATE with a LAPIC (kvm_arch_vcpu_ioctl_set_mpstate):
+ * SIPI_RECEIVED means INIT_RECEIVED with the last SIPI vector pending. */
+long skvm_apic_set_mp_state(struct skvm_vcpu *vcpu, u32 state)
+{
+	struct skvm_apic *a = vcpu->apic;
+	switch (state) {
+	case KVM_MP_STATE_RUNNABLE:
+	case KVM_MP_STATE_UNINITIALIZED:
+	case KVM_MP_STATE_HALTED:
+	case KVM_MP_STATE_INIT_RECEIVED:
+		vcpu->cpu.mp_state = state;
+		return 0;
+	case KVM_MP_STATE_SIPI_RECEIVED:
+		vcpu->cpu.mp_state = KVM_MP_STATE_INIT_RECEIVED;
+		lapic_accept_irq(&a->lapic, a->lapic.sipi_vector, LAPIC_DM_STARTUP, false, true);
+		return 0;
+	default:
+		return -EINVAL;
+	}
+}
+
+int skvm_apic_block(struct skvm_vcpu *vcpu, const sigset_t *mask)
+{
+	int r = 0;
+	atomic_store(&vcpu->sleeping, 1);
+	if (!atomic_load(&vcpu->kick) && !skvm_apic_runnable(vcpu)) {
+		/* ppoll lets the signals KVM_RUN allows end the wait */
+		struct pollfd p = {.fd = vcpu->wake_fd, .events = POLLIN};
+		if (ppoll(&p, 1, NULL, mask) < 0 && errno == EINTR)
+			r = -EINTR;
+	}
+	atomic_store(&vcpu->sleeping, 0);
+	u64 v;
+	ssize_t n = read(vcpu->wake_fd, &v, sizeof(v));
+	(void)n;
+	return r;
 }

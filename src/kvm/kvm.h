@@ -55,6 +55,12 @@ struct skvm_vcpu {
 	struct mem_dirty_ring ring;	/* KVM_CAP_DIRTY_LOG_RING (kvm/dirty.c) */
 	/* Live binary stats (KVM_GET_STATS_FD) */
 	struct skvm_stats *stats;
+	/* In-kernel irqchip (irqchip.c): the LAPIC; kick stops the engine at
+	 * a block boundary; sleeping + wake_fd wake a halted vCPU. */
+	struct skvm_apic *apic;
+	_Atomic int kick;
+	_Atomic int sleeping;
+	int wake_fd;
 };
 
 struct skvm_vm {
@@ -74,6 +80,8 @@ struct skvm_vm {
 	struct skvm_stats *stats;
 	struct skvm_cmmio *cmmio;	/* coalesced MMIO zones and ring */
 	struct skvm_ioeventfds *ioeventfds; /* kvm/ioeventfd.c */
+	struct skvm_irqchip *_Atomic irqchip; /* KVM_CREATE_IRQCHIP (irqchip.c) */
+	u32 x2apic_api;			/* KVM_CAP_X2APIC_API flags */
 };
 
 /* fd table (fdtable.c) */

@@ -18,6 +18,7 @@
 #include "kvm/kvm.h"
 #include "kvm/coalesced_mmio.h"
 #include "kvm/irqchip.h"
+#include "kvm/irqchip_vm.h"
 #include "kvm/stats.h"
 #include "kvm/x86_ioctl.h"
 #include "x86/engine.h"
@@ -73,13 +74,15 @@ static void exit_common(struct skvm_vcpu *vcpu)
 	struct kvm_run *run = vcpu->run;
 	struct x86_cpu *c = &vcpu->cpu;
 	run->apic_base = c->apic_base;
-	run->cr8 = c->cr8;
+	run->cr8 = x86_get_cr8(c); /* the TPR class with an in-kernel LAPIC */
 	run->if_flag = !!(x86_get_rflags(c) & X86_FL_IF);
 	run->flags = 0;
 	/* userspace irqchip: an interrupt can go in when IF is set, there
-	 * is no STI/MOV SS shadow and none is already queued */
+	 * is no STI/MOV SS shadow and none is already queued; with the PIC
+	 * in the kernel KVM always says 1 (post_kvm_run_save) */
 	run->ready_for_interrupt_injection =
-		x86_interrupt_window(c) && !c->ev.interrupt.injected;
+		skvm_irqchip_in_kernel(vcpu->vm) ||
+		(x86_interrupt_window(c) && !c->ev.interrupt.injected);
 }
 
 /* KVM_CAP_SYNC_REGS: registers asked for in kvm_valid_regs go out. */
@@ -182,6 +185,8 @@ static long run_prepare(struct skvm_vcpu *vcpu)
 		cpu->ev.exception.pending = 0;
 		run->kvm_dirty_regs &= ~KVM_SYNC_X86_REGS;
 	}
+	if (vcpu->apic) /* KVM syncs kvm_run->cr8 only without a LAPIC */
+		return 0;
 	if (run->cr8 > 15)
 		return -EINVAL;
 	cpu->cr8 = run->cr8;
@@ -195,6 +200,34 @@ static long run_finish(struct skvm_vcpu *vcpu, long r)
 	exit_common(vcpu);
 	sync_regs_out(vcpu);
 	return r;
+}
+
+/*
+ * Guest entry with an in-kernel LAPIC: HLT, INIT and wait-for-SIPI do not
+ * exit; the thread sleeps until the vCPU can run again, a kick or a signal
+ * (KVM's vcpu_run / vcpu_block).  A kick that only brought events runs on.
+ */
+static void run_with_apic(struct skvm_vcpu *vcpu, struct x86_env *env, struct x86_exit *x,
+			  struct run_ctx *ctx, const sigset_t *mask)
+{
+	for (;;) {
+		atomic_store(&vcpu->kick, 0);
+		if (!skvm_apic_runnable(vcpu)) {
+			if (skvm_apic_block(vcpu, mask)) {
+				x->reason = X86_EXIT_KICK;
+				return;
+			}
+			continue;
+		}
+		x86_run(&vcpu->cpu, env, x);
+		if (x->reason == X86_EXIT_HLT) {
+			vcpu->cpu.mp_state = KVM_MP_STATE_HALTED;
+			continue;
+		}
+		if (x->reason == X86_EXIT_KICK && !signal_poll(ctx))
+			continue;
+		return;
+	}
 }
 
 long skvm_vcpu_run(struct skvm_vcpu *vcpu)
@@ -224,7 +257,9 @@ long skvm_vcpu_run(struct skvm_vcpu *vcpu)
 		.pio = (u8 *)run + PAGE_SIZE,
 		.poll = signal_poll,
 		.opaque = &ctx,
-		.irq_window = run->request_interrupt_window,
+		/* with the PIC in the kernel KVM ignores the request */
+		.irq_window = run->request_interrupt_window && !skvm_irqchip_in_kernel(vcpu->vm),
+		.kick = &vcpu->kick,
 		.coalesce = vcpu->vm->cmmio ? coalesce : NULL,
 		.coalesce_opaque = vcpu->vm->cmmio,
 		.dev_io = skvm_dev_io,
@@ -254,7 +289,11 @@ long skvm_vcpu_run(struct skvm_vcpu *vcpu)
 		/* a real guest entry: from now on KVM freezes KVM_SET_CPUID2
 		 * (kvm_vcpu_has_run) */
 		vcpu->ran = true;
-		x86_run(cpu, &env, &x);
+		if (vcpu->apic)
+			run_with_apic(vcpu, &env, &x, &ctx,
+				      vcpu->sigmask_set ? &vcpu->sigmask : &old);
+		else
+			x86_run(cpu, &env, &x);
 	}
 	if (!imm && ring && x.reason == X86_EXIT_KICK) {
 		if (atomic_load(&ring->overflow)) {

@@ -12,6 +12,7 @@
 #include "kvm/sys.h"
 #include "kvm/coalesced_mmio.h"
 #include "kvm/irqroute.h"
+#include "kvm/irqchip_vm.h"
 #include "kvm/stats.h"
 #include "kvm/x86_ioctl.h"
 
@@ -45,6 +46,7 @@ void skvm_vm_put(struct skvm_vm *vm)
 {
 	if (atomic_fetch_sub(&vm->refs, 1) != 1)
 		return;
+	skvm_irqchip_destroy(vm); /* its timer thread first: it reads the LAPICs */
 	for (u32 i = 0; i < vm->nr_vcpus; i++)
 		vcpu_destroy(vm->vcpus[i]);
 	mem_destroy(&vm->mem);

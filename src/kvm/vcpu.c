@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "kvm/kvm.h"
+#include "kvm/irqchip_vm.h"
 #include "kvm/x86_ioctl.h"
 
 static void regs_get(const struct x86_cpu *c, struct kvm_regs *r)
@@ -128,6 +129,8 @@ long skvm_vcpu_ioctl(struct skvm_vcpu *vcpu, unsigned int cmd, unsigned long arg
 		r = skvm_vcpu_state_ioctl(vcpu, cmd, arg);
 		if (r == SKVM_NOIOCTL)
 			r = skvm_vcpu_cpuid_ioctl(vcpu, cmd, arg);
+		if (r == SKVM_NOIOCTL)
+			r = skvm_irqchip_vcpu_ioctl(vcpu, cmd, arg);
 		if (r == SKVM_NOIOCTL)
 			r = skvm_vcpu_run_ioctl(vcpu, cmd, arg);
 		if (r == SKVM_NOIOCTL)

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kvm/irqchip_vm.h"
 #include "kvm/kvm.h"
 #include "kvm/x86_ioctl.h"
 #include "x86/cpuid.h"
@@ -159,6 +160,7 @@ static long set_table(struct skvm_vcpu *vcpu, struct x86_cpuid_entry *tbl, u32 n
 	free(cpu->cpuid);
 	cpu->cpuid = tbl;
 	cpu->cpuid_nent = n;
+	skvm_irqchip_cpuid_changed(vcpu);
 	return 0;
 }
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "kvm/kvm.h"
+#include "kvm/irqchip_vm.h"
 #include "kvm/vcpu_msr.h"
 #include "kvm/x86_ioctl.h"
 #include "x86/engine.h"
@@ -22,11 +23,15 @@ int skvm_x86_vcpu_init(struct skvm_vcpu *vcpu)
 		return r;
 	vcpu->cpu.bsp = vm->boot_cpu_id == vcpu->id;
 	x86_cpu_reset(&vcpu->cpu, false);
-	return 0;
+	r = skvm_irqchip_vcpu_init(vcpu);
+	if (r)
+		x86_tsc_sync_put(&vcpu->cpu);
+	return r;
 }
 
 void skvm_x86_vcpu_destroy(struct skvm_vcpu *vcpu)
 {
+	skvm_irqchip_vcpu_destroy(vcpu);
 	skvm_vcpu_cpuid_free(vcpu);
 	x86_tsc_sync_put(&vcpu->cpu);
 	x86_engine_destroy(&vcpu->cpu);
@@ -79,7 +84,7 @@ static void sregs_get(const struct x86_cpu *c, struct kvm_sregs *s)
 	s->cr2 = c->cr2;
 	s->cr3 = c->cr3;
 	s->cr4 = c->cr4;
-	s->cr8 = c->cr8;
+	s->cr8 = x86_get_cr8(c);
 	s->efer = c->efer;
 	s->apic_base = c->apic_base;
 	/* A hardware interrupt being injected shows in the bitmap (KVM
@@ -123,7 +128,7 @@ static long sregs_set(struct x86_cpu *c, const struct kvm_sregs *s)
 	/* KVM's kvm_set_cr8() ignores a value with reserved bits (SDM 10.8.6.1:
 	 * CR8 is the 4-bit TPR class) and the ioctl still succeeds. */
 	if (!(s->cr8 & ~0xfULL))
-		c->cr8 = s->cr8;
+		x86_set_cr8(c, s->cr8);
 	/* The VMM may restore any EFER: KVM passes it to the vendor code
 	 * without the reserved-bit check a guest WRMSR gets. */
 	c->efer = s->efer;
@@ -490,6 +495,8 @@ static long ioctl_set_vcpu_events(struct skvm_vcpu *vcpu, unsigned long arg)
 
 static long ioctl_get_mp_state(struct skvm_vcpu *vcpu, unsigned long arg)
 {
+	if (vcpu->apic)
+		skvm_apic_accept_events(vcpu);
 	struct kvm_mp_state m = {.mp_state = vcpu->cpu.mp_state};
 	return ARG_OUT(m);
 }
@@ -500,6 +507,8 @@ static long ioctl_set_mp_state(struct skvm_vcpu *vcpu, unsigned long arg)
 {
 	struct kvm_mp_state m;
 	ARG_IN(m);
+	if (vcpu->apic)
+		return skvm_apic_set_mp_state(vcpu, m.mp_state);
 	if (m.mp_state != KVM_MP_STATE_RUNNABLE)
 		return -EINVAL;
 	vcpu->cpu.mp_state = m.mp_state;

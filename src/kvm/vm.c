@@ -12,6 +12,7 @@
 #include "kvm/coalesced_mmio.h"
 #include "kvm/dirty.h"
 #include "kvm/irqroute.h"
+#include "kvm/irqchip_vm.h"
 #include "kvm/stats.h"
 #include "kvm/x86_ioctl.h"
 
@@ -77,6 +78,7 @@ static long create_vcpu(struct skvm_vm *vm, unsigned long id)
 		skvm_vm_put(vm); /* cannot be the last: the caller holds one */
 		goto fail_x86;
 	}
+	skvm_irqchip_vcpu_publish(vcpu);
 	vm->vcpus[vm->nr_vcpus++] = vcpu;
 	goto out;
 
@@ -148,6 +150,8 @@ static long enable_cap(struct skvm_vm *vm, unsigned long arg)
 	switch (cap.cap) {
 	case KVM_CAP_MAX_VCPU_ID:
 		return enable_max_vcpu_id(vm, cap.args[0]);
+	case KVM_CAP_X2APIC_API:
+		return skvm_irqchip_enable_cap(vm, &cap);
 	default:
 		/* Capabilities softkvm cannot enable fail as unknown ones do. */
 		return -EINVAL;
@@ -219,6 +223,7 @@ ident_out:
 	case KVM_SET_BOOT_CPU_ID:
 		return set_boot_cpu_id(vm, arg);
 	default:
-		return -ENOTTY;
+		r = skvm_irqchip_vm_ioctl(vm, cmd, arg);
+		return r == SKVM_NOIOCTL ? -ENOTTY : r;
 	}
 }

@@ -9,6 +9,8 @@
 #ifndef SOFTKVM_X86_CPU_H
 #define SOFTKVM_X86_CPU_H
 
+#include <stdatomic.h>
+
 #include "common.h"
 
 enum { R_RAX, R_RCX, R_RDX, R_RBX, R_RSP, R_RBP, R_RSI, R_RDI,
@@ -155,6 +157,25 @@ struct x86_msrs {
 	u64 smi_count;
 };
 
+/*
+ * An in-kernel local APIC behind the CPU (kvm/ attaches one when the VM has
+ * KVM_CREATE_IRQCHIP; apic_ops NULL without).  The CPU reaches it only
+ * through these calls, never its state (docs/design.md).
+ */
+struct x86_apic_ops {
+	/* x2APIC MSRs 0x800-0x8ff and IA32_TSC_DEADLINE: 0, or -1 (#GP) */
+	int (*msr_get)(void *apic, u32 index, u64 *val);
+	int (*msr_set)(void *apic, u32 index, u64 val);
+	/* IA32_APIC_BASE took a value the MSR layer found legal */
+	void (*base_set)(void *apic, u64 base);
+	/* CR8 = TPR bits 7:4 */
+	u64 (*cr8_get)(void *apic);
+	void (*cr8_set)(void *apic, u64 cr8);
+	/* INTA with IF set: the vector of the interrupt to take now, or -1.
+	 * Asked at block boundaries while intr_hint is set. */
+	int (*intr_ack)(void *apic);
+};
+
 struct x86_cpuid_entry {
 	u32 function, index, flags, eax, ebx, ecx, edx;
 };
@@ -202,6 +223,12 @@ struct x86_cpu {
 	/* The vCPU's dirty ring when the VM uses one (set by kvm/): guest
 	 * writes to logged pages are pushed there (mem/dirty_ring.h). */
 	struct mem_dirty_ring *dirty_ring;
+
+	const struct x86_apic_ops *apic_ops;
+	void *apic;
+	/* Non-zero: the APIC may have an interrupt (set by whoever makes one
+	 * pending, cleared by intr_ack when there is none). */
+	_Atomic int intr_hint;
 };
 
 /* The x86 reset state (SDM Vol. 3 9.1.1), as KVM sets up a new vCPU. */
@@ -215,6 +242,20 @@ static inline u64 x86_get_rflags(const struct x86_cpu *cpu)
 static inline void x86_set_rflags(struct x86_cpu *cpu, u64 v)
 {
 	cpu->rflags = v | X86_FL_FIXED1;
+}
+
+/* CR8: the APIC's TPR class with an in-kernel APIC, else a plain register. */
+static inline u64 x86_get_cr8(const struct x86_cpu *cpu)
+{
+	return cpu->apic_ops ? cpu->apic_ops->cr8_get(cpu->apic) : cpu->cr8;
+}
+
+static inline void x86_set_cr8(struct x86_cpu *cpu, u64 v)
+{
+	if (cpu->apic_ops)
+		cpu->apic_ops->cr8_set(cpu->apic, v);
+	else
+		cpu->cr8 = v;
 }
 
 /* Find a CPUID entry in the guest table, honouring KVM_CPUID_FLAG_SIGNIFCANT_INDEX. */

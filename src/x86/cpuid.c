@@ -77,7 +77,7 @@ enum { OFF, ON, EMU };
 	F(0x1, 0, ECX, 17, PCID, PART_MMU, OFF)                    \
 	F(0x1, 0, ECX, 19, SSE4_1, PART_SSE, OFF)                  \
 	F(0x1, 0, ECX, 20, SSE4_2, PART_SSE, OFF)                  \
-	F(0x1, 0, ECX, 21, X2APIC, PART_APIC, OFF)                 \
+	F(0x1, 0, ECX, 21, X2APIC, PART_APIC, ON)                  \
 	F(0x1, 0, ECX, 22, MOVBE, PART_INT, OFF)                   \
 	F(0x1, 0, ECX, 23, POPCNT, PART_INT, OFF)                  \
 	F(0x1, 0, ECX, 24, TSC_DEADLINE, PART_APIC, OFF)           \

@@ -1061,8 +1061,13 @@ bool exec_in_block(struct engine *e, const struct insn *i)
 {
 	struct x86_cpu *c = e->cpu;
 	u64 fall = ip_wrap(e, c->rip + i->len);
+	bool was_open = (c->rflags & X86_FL_IF) && !e->shadow;
 	exec_insn(e, i);
-	return e->exit->reason != X86_EXIT_NONE || c->rip != fall || e->leave_block;
+	if (e->exit->reason != X86_EXIT_NONE || c->rip != fall || e->leave_block)
+		return true;
+	/* STI (after its shadow), POPF or IRET opened the interrupt window:
+	 * let the run loop look for a pending in-kernel APIC interrupt */
+	return unlikely(!was_open && c->apic_ops && (c->rflags & X86_FL_IF) && !e->shadow);
 }
 
 /*
@@ -1213,6 +1218,18 @@ static void nmi_window(struct engine *e)
 	deliver_event(e, EXC_NMI, NO_ERR, false, e->cpu->rip);
 }
 
+/* Take the in-kernel APIC's interrupt (INTA, then delivery through the
+ * IDT/IVT as an external interrupt) when the window is open. */
+static void apic_interrupt(struct engine *e)
+{
+	struct x86_cpu *c = e->cpu;
+	if (!(c->rflags & X86_FL_IF) || e->shadow || c->ev.interrupt.injected)
+		return;
+	int vec = c->apic_ops->intr_ack(c->apic);
+	if (vec >= 0)
+		deliver_event(e, vec, NO_ERR, false, c->rip);
+}
+
 static void inject_events(struct engine *e)
 {
 	struct x86_events *ev = &e->cpu->ev;
@@ -1358,6 +1375,8 @@ void x86_run(struct x86_cpu *cpu, struct x86_env *env, struct x86_exit *exit)
 		engine_map_check(e);
 		if (unlikely(cpu->ev.nmi.pending))
 			nmi_window(e);
+		if (cpu->apic_ops && atomic_load_explicit(&cpu->intr_hint, memory_order_acquire))
+			apic_interrupt(e);
 		if (env->irq_window && (cpu->rflags & X86_FL_IF) && !e->shadow) {
 			exit->reason = X86_EXIT_IRQ_WINDOW;
 			break;

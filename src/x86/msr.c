@@ -323,7 +323,34 @@ int x86_set_apic_base(struct x86_cpu *cpu, u64 val, bool host)
 		      (old == APIC_DISABLED && new == APIC_X2APIC)))
 		return MSR_FAIL;
 	cpu->apic_base = val;
+	if (cpu->apic_ops)
+		cpu->apic_ops->base_set(cpu->apic, val);
 	return 0;
+}
+
+/*
+ * x2APIC registers (0x800-0x8ff) and IA32_TSC_DEADLINE go to the in-kernel
+ * APIC, for the guest and the VMM alike (KVM's kvm_x2apic_msr_read/write,
+ * kvm_get/set_lapic_tscdeadline_msr).  Without one the x2APIC range #GPs
+ * and TSC_DEADLINE reads 0 and ignores writes, as KVM.
+ */
+static int apic_msr_get(struct x86_cpu *cpu, const struct msr_desc *d, u32 index,
+			u64 *val, bool host)
+{
+	(void)d, (void)host;
+	if (cpu->apic_ops)
+		return cpu->apic_ops->msr_get(cpu->apic, index, val) ? MSR_FAIL : MSR_OK;
+	*val = 0;
+	return index == 0x6e0 ? MSR_OK : MSR_FAIL;
+}
+
+static int apic_msr_set(struct x86_cpu *cpu, const struct msr_desc *d, u32 index,
+			u64 val, bool host)
+{
+	(void)d, (void)host;
+	if (cpu->apic_ops)
+		return cpu->apic_ops->msr_set(cpu->apic, index, val) ? MSR_FAIL : MSR_OK;
+	return index == 0x6e0 ? MSR_OK : MSR_FAIL;
 }
 
 #define EFER_IMPLEMENTED (X86_EFER_SCE | X86_EFER_LME | X86_EFER_LMA | X86_EFER_NXE)
@@ -633,6 +660,8 @@ static const struct msr_desc msr_table[] = {
 	{0x2ff, 0x2ff, 0, NULL, F(msr.mtrr_def_type), 0, plain_get, mtrr_def_set},
 	{0x400, 0x400 + 4 * X86_MCE_MAX_BANKS - 1, 0, NULL, F(msr.mce_banks), 0,
 	 mce_bank_get, mce_bank_set},					/* MCi_CTL/STATUS/ADDR/MISC */
+	{0x6e0, 0x6e0, MSR_LIST, NULL, 0, 0, apic_msr_get, apic_msr_set}, /* IA32_TSC_DEADLINE */
+	{0x800, 0x8ff, 0, NULL, 0, 0, apic_msr_get, apic_msr_set},	/* x2APIC */
 	{0xc0000080, 0xc0000080, 0, NULL, F(efer), 0, plain_get, efer_set},	/* EFER */
 	PLAIN(0xc0000081, MSR_LIST, msr.star),
 	CANON(0xc0000082, MSR_LIST, msr.lstar),

@@ -133,7 +133,7 @@ void cr_write(struct engine *e, int cr, u64 v)
 	case 8:
 		if (v >> 4)
 			raise_exc(e, EXC_GP, 0);
-		c->cr8 = v;
+		x86_set_cr8(c, v);
 		break;
 	default:
 		raise_exc(e, EXC_UD, NO_ERR);
@@ -156,7 +156,7 @@ void op_mov_cr(struct engine *e, const struct insn *i)
 		return;
 	}
 	u64 v = cr == 0 ? c->cr0 : cr == 2 ? c->cr2 : cr == 3 ? c->cr3 :
-		cr == 4 ? c->cr4 : c->cr8;
+		cr == 4 ? c->cr4 : x86_get_cr8(c);
 	reg_set(e, i->rm, size, v);
 }
 

@@ -1,0 +1,43 @@
+/*
+ * irqchip.c's entry points for the rest of kvm/ (vm.c, vcpu.c, run.c,
+ * vcpu_state.c): the ioctls it serves, vCPU set-up, and the halt/event
+ * side of KVM_RUN.  The routing half uses kvm/irqchip.h only.
+ */
+#ifndef SOFTKVM_KVM_IRQCHIP_VM_H
+#define SOFTKVM_KVM_IRQCHIP_VM_H
+
+#include <signal.h>
+
+#include "kvm/kvm.h"
+
+/* VM ioctls: KVM_CREATE_IRQCHIP, KVM_GET/SET_IRQCHIP; SKVM_NOIOCTL if not one. */
+long skvm_irqchip_vm_ioctl(struct skvm_vm *vm, unsigned int cmd, unsigned long arg);
+/* KVM_ENABLE_CAP for KVM_CAP_X2APIC_API; SKVM_NOIOCTL for other caps. */
+long skvm_irqchip_enable_cap(struct skvm_vm *vm, const struct kvm_enable_cap *cap);
+/* vCPU ioctls: KVM_GET/SET_LAPIC, and KVM_INTERRUPT with an irqchip; SKVM_NOIOCTL. */
+long skvm_irqchip_vcpu_ioctl(struct skvm_vcpu *vcpu, unsigned int cmd, unsigned long arg);
+
+/* A new vCPU (vm->lock held): its LAPIC when the VM has an irqchip; 0 or -errno.
+ * publish makes it reachable by interrupts once the vCPU is fully created. */
+int skvm_irqchip_vcpu_init(struct skvm_vcpu *vcpu);
+void skvm_irqchip_vcpu_publish(struct skvm_vcpu *vcpu);
+void skvm_irqchip_vcpu_destroy(struct skvm_vcpu *vcpu);
+/* KVM_SET_CPUID2 changed what the LAPIC offers (TSC-deadline, EOI suppression). */
+void skvm_irqchip_cpuid_changed(struct skvm_vcpu *vcpu);
+/* VM teardown (no vCPU runs any more). */
+void skvm_irqchip_destroy(struct skvm_vm *vm);
+
+/*
+ * KVM_RUN with an in-kernel LAPIC: take its INIT/SIPI/NMI events and say
+ * whether the vCPU may run guest code now (a halted vCPU with an interrupt
+ * it can take becomes RUNNABLE); block sleeps until that may have changed
+ * (0) or a signal the mask lets through arrives (-EINTR).
+ */
+bool skvm_apic_runnable(struct skvm_vcpu *vcpu);
+/* Take pending INIT / SIPI / NMI (KVM_GET_MP_STATE does it too). */
+void skvm_apic_accept_events(struct skvm_vcpu *vcpu);
+/* KVM_SET_MP_STATE for a vCPU with a LAPIC: 0 or -EINVAL. */
+long skvm_apic_set_mp_state(struct skvm_vcpu *vcpu, u32 state);
+int skvm_apic_block(struct skvm_vcpu *vcpu, const sigset_t *mask);
+
+#endif

@@ -1,0 +1,328 @@
+/*
+ * The in-kernel irqchip (KVM API 4.24 KVM_CREATE_IRQCHIP, 4.26-4.27
+ * KVM_GET/SET_IRQCHIP, 4.57-4.58 KVM_GET/SET_LAPIC, 4.38-4.39 MP state):
+ * creation rules, reset state of the PIC, IOAPIC and LAPIC, and a
+ * real-mode guest that drives its LAPIC through the x2APIC MSRs: a self
+ * IPI taken after STI's shadow, TPR masking, a one-shot and a periodic
+ * timer waking HLT (which does not exit with an in-kernel LAPIC).
+ * Expectations are the document's and the SDM's (Vol. 3A ch. 11).
+ */
+#include <time.h>
+
+#include "t.h"
+
+#define RAM_SIZE 0x10000
+#define CODE 0x1000
+
+/* The guest, assembled with the test; copied to CODE. */
+extern const unsigned char g_start[], g_end[];
+__asm__(".pushsection .rodata\n"
+	".code16\n"
+	"g_start:\n"
+	"	cli\n"
+	"	movw $(h40 - g_start + 0x1000), 0x100\n"
+	"	movw $0, 0x102\n"
+	"	movw $(h41 - g_start + 0x1000), 0x104\n"
+	"	movw $0, 0x106\n"
+	/* x2APIC mode, software enable */
+	"	mov $0x1b, %ecx\n"
+	"	rdmsr\n"
+	"	or $0xc00, %eax\n"
+	"	wrmsr\n"
+	"	mov $0x80f, %ecx\n"
+	"	mov $0x1ff, %eax\n"
+	"	xor %edx, %edx\n"
+	"	wrmsr\n"
+	/* self IPI 0x40 with IF clear: it waits in IRR */
+	"	mov $0x83f, %ecx\n"
+	"	mov $0x40, %eax\n"
+	"	wrmsr\n"
+	"	out %al, $0x10\n"
+	"	sti\n"
+	"0:	cmpb $1, 0x500\n"
+	"	jb 0b\n"
+	"	mov 0x500, %al\n"
+	"	out %al, $0x11\n"
+	/* one-shot timer, vector 0x41, divide by 1, 2 ms; HLT until it fires */
+	"	cli\n"
+	"	mov $0x83e, %ecx\n"
+	"	mov $0xb, %eax\n"
+	"	wrmsr\n"
+	"	mov $0x832, %ecx\n"
+	"	mov $0x41, %eax\n"
+	"	wrmsr\n"
+	"	mov $0x838, %ecx\n"
+	"	mov $2000000, %eax\n"
+	"	wrmsr\n"
+	"	out %al, $0x12\n"
+	"	sti\n"
+	"	hlt\n"
+	"	mov 0x501, %al\n"
+	"	out %al, $0x13\n"
+	/* TPR 0x50 holds back vector 0x40 (class 4) */
+	"	cli\n"
+	"	mov $0x808, %ecx\n"
+	"	mov $0x50, %eax\n"
+	"	wrmsr\n"
+	"	mov $0x83f, %ecx\n"
+	"	mov $0x40, %eax\n"
+	"	wrmsr\n"
+	"	sti\n"
+	"	mov $10000, %cx\n"
+	"1:	loop 1b\n"
+	"	mov 0x500, %al\n"
+	"	out %al, $0x14\n"
+	"	mov $0x808, %ecx\n"
+	"	xor %eax, %eax\n"
+	"	wrmsr\n"
+	"2:	cmpb $2, 0x500\n"
+	"	jb 2b\n"
+	"	mov 0x500, %al\n"
+	"	out %al, $0x15\n"
+	/* periodic timer, 1 ms: sleep until three more ticks */
+	"	mov $0x832, %ecx\n"
+	"	mov $0x20041, %eax\n"
+	"	wrmsr\n"
+	"	mov $0x838, %ecx\n"
+	"	mov $1000000, %eax\n"
+	"	wrmsr\n"
+	"3:	hlt\n"
+	"	cmpb $4, 0x501\n"
+	"	jb 3b\n"
+	"	mov $0x838, %ecx\n"
+	"	xor %eax, %eax\n"
+	"	wrmsr\n"
+	"	mov 0x501, %al\n"
+	"	out %al, $0x16\n"
+	"	jmp .\n"
+	/* a handler: count in memory, EOI, return */
+	".macro handler cnt\n"
+	"	push %eax\n"
+	"	push %ecx\n"
+	"	push %edx\n"
+	"	incb \\cnt\n"
+	"	mov $0x80b, %ecx\n"
+	"	xor %eax, %eax\n"
+	"	xor %edx, %edx\n"
+	"	wrmsr\n"
+	"	pop %edx\n"
+	"	pop %ecx\n"
+	"	pop %eax\n"
+	"	iret\n"
+	".endm\n"
+	"h40:	handler 0x500\n"
+	"h41:	handler 0x501\n"
+	"g_end:\n"
+	".code64\n"
+	".popsection\n");
+
+static int kvm;
+
+static unsigned lapic_reg(const struct kvm_lapic_state *s, unsigned off)
+{
+	unsigned v;
+	memcpy(&v, s->regs + off, 4);
+	return v;
+}
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static void test_create_rules(void)
+{
+	T_EQ(ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_IRQCHIP), 1, "KVM_CAP_IRQCHIP");
+	int vm = t_create_vm(kvm);
+	struct kvm_irqchip chip = {.chip_id = KVM_IRQCHIP_IOAPIC};
+	T_ERR(ioctl(vm, KVM_GET_IRQCHIP, &chip), ENXIO, "GET_IRQCHIP before CREATE_IRQCHIP");
+	T_EQ(ioctl(vm, KVM_CREATE_IRQCHIP, 0), 0, "CREATE_IRQCHIP");
+	T_ERR(ioctl(vm, KVM_CREATE_IRQCHIP, 0), EEXIST, "CREATE_IRQCHIP twice");
+	chip.chip_id = 3;
+	T_ERR(ioctl(vm, KVM_GET_IRQCHIP, &chip), EINVAL, "GET_IRQCHIP chip 3");
+	T_ERR(ioctl(vm, KVM_GET_IRQCHIP, T_BADPTR), EFAULT, "GET_IRQCHIP bad pointer");
+
+	chip.chip_id = KVM_IRQCHIP_IOAPIC;
+	T_EQ(ioctl(vm, KVM_GET_IRQCHIP, &chip), 0, "GET_IRQCHIP IOAPIC");
+	T_EQ(chip.chip.ioapic.base_address, 0xfec00000, "IOAPIC base");
+	int masked = 0;
+	for (int i = 0; i < KVM_IOAPIC_NUM_PINS; i++)
+		masked += !!(chip.chip.ioapic.redirtbl[i].bits & (1ULL << 16));
+	T_EQ(masked, KVM_IOAPIC_NUM_PINS, "IOAPIC pins masked at reset");
+	/* round trip: a programmed entry survives */
+	chip.chip.ioapic.redirtbl[5].bits = 0x0300000000008035ULL;
+	T_EQ(ioctl(vm, KVM_SET_IRQCHIP, &chip), 0, "SET_IRQCHIP IOAPIC");
+	memset(&chip.chip, 0, sizeof(chip.chip));
+	ioctl(vm, KVM_GET_IRQCHIP, &chip);
+	T_EQ(chip.chip.ioapic.redirtbl[5].bits, 0x0300000000008035ULL, "IOAPIC entry round trip");
+
+	struct kvm_irqchip pic = {.chip_id = KVM_IRQCHIP_PIC_SLAVE};
+	T_EQ(ioctl(vm, KVM_GET_IRQCHIP, &pic), 0, "GET_IRQCHIP PIC slave");
+	pic.chip.pic.imr = 0xa5;
+	pic.chip.pic.irq_base = 0x70;
+	T_EQ(ioctl(vm, KVM_SET_IRQCHIP, &pic), 0, "SET_IRQCHIP PIC slave");
+	struct kvm_irqchip m = {.chip_id = KVM_IRQCHIP_PIC_MASTER};
+	ioctl(vm, KVM_GET_IRQCHIP, &m);
+	memset(&pic.chip, 0, sizeof(pic.chip));
+	ioctl(vm, KVM_GET_IRQCHIP, &pic);
+	T_OK(pic.chip.pic.imr == 0xa5 && pic.chip.pic.irq_base == 0x70, "PIC slave round trip");
+	T_OK(m.chip.pic.imr != 0xa5, "PIC master untouched");
+
+	int v0 = t_create_vcpu(vm, 0), v1 = t_create_vcpu(vm, 1);
+	struct kvm_mp_state mp;
+	ioctl(v0, KVM_GET_MP_STATE, &mp);
+	T_EQ(mp.mp_state, KVM_MP_STATE_RUNNABLE, "BSP starts RUNNABLE");
+	ioctl(v1, KVM_GET_MP_STATE, &mp);
+	T_EQ(mp.mp_state, KVM_MP_STATE_UNINITIALIZED, "AP starts UNINITIALIZED");
+	mp.mp_state = 42;
+	T_ERR(ioctl(v1, KVM_SET_MP_STATE, &mp), EINVAL, "SET_MP_STATE 42");
+	mp.mp_state = KVM_MP_STATE_HALTED;
+	T_EQ(ioctl(v1, KVM_SET_MP_STATE, &mp), 0, "SET_MP_STATE HALTED with a LAPIC");
+	ioctl(v1, KVM_GET_MP_STATE, &mp);
+	T_EQ(mp.mp_state, KVM_MP_STATE_HALTED, "HALTED reads back");
+
+	struct kvm_lapic_state ls;
+	T_EQ(ioctl(v1, KVM_GET_LAPIC, &ls), 0, "GET_LAPIC");
+	T_EQ(lapic_reg(&ls, 0x20), 1u << 24, "LAPIC ID = vcpu id << 24");
+	T_EQ(lapic_reg(&ls, 0x30) & 0xff, 0x14, "LAPIC version 0x14");
+	T_EQ(lapic_reg(&ls, 0xf0), 0xff, "SVR 0xff at reset");
+	T_EQ(lapic_reg(&ls, 0xe0), 0xffffffff, "DFR all ones");
+	T_EQ(lapic_reg(&ls, 0x350), 0x10000, "AP LINT0 masked");
+	ioctl(v0, KVM_GET_LAPIC, &ls);
+	T_EQ(lapic_reg(&ls, 0x350), 0x700, "BSP LINT0 ExtINT");
+	ls.regs[0x80] = 0x30; /* TPR */
+	T_EQ(ioctl(v0, KVM_SET_LAPIC, &ls), 0, "SET_LAPIC");
+	struct kvm_sregs sr;
+	ioctl(v0, KVM_GET_SREGS, &sr);
+	T_EQ(sr.cr8, 3, "CR8 is TPR >> 4");
+	T_ERR(ioctl(v0, KVM_GET_LAPIC, T_BADPTR), EFAULT, "GET_LAPIC bad pointer");
+
+	struct kvm_interrupt irq = {.irq = 0x20};
+	T_ERR(ioctl(v0, KVM_INTERRUPT, &irq), ENXIO, "KVM_INTERRUPT with the PIC in the kernel");
+	close(v0);
+	close(v1);
+	close(vm);
+
+	vm = t_create_vm(kvm);
+	v0 = t_create_vcpu(vm, 0);
+	T_ERR(ioctl(vm, KVM_CREATE_IRQCHIP, 0), EINVAL, "CREATE_IRQCHIP after a vCPU");
+	T_ERR(ioctl(v0, KVM_GET_LAPIC, &ls), EINVAL, "GET_LAPIC without irqchip");
+	close(v0);
+	close(vm);
+}
+
+static void set_x2apic_cpuid(int vcpu)
+{
+	struct {
+		struct kvm_cpuid2 h;
+		struct kvm_cpuid_entry2 e[100];
+	} c = {.h.nent = 100};
+	if (ioctl(kvm, KVM_GET_SUPPORTED_CPUID, &c))
+		T_BAIL("GET_SUPPORTED_CPUID");
+	int have = 0;
+	for (unsigned i = 0; i < c.h.nent; i++)
+		if (c.e[i].function == 1)
+			have = !!(c.e[i].ecx & (1u << 21));
+	T_OK(have, "x2APIC in KVM_GET_SUPPORTED_CPUID");
+	if (ioctl(vcpu, KVM_SET_CPUID2, &c))
+		T_BAIL("SET_CPUID2");
+}
+
+static void test_guest(void)
+{
+	int vm = t_create_vm(kvm);
+	unsigned char *ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE,
+				  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct kvm_userspace_memory_region r = {
+		.slot = 0, .memory_size = RAM_SIZE, .userspace_addr = (unsigned long)ram};
+	if (ioctl(vm, KVM_SET_USER_MEMORY_REGION, &r) || ioctl(vm, KVM_CREATE_IRQCHIP, 0))
+		T_BAIL("vm setup");
+	int vcpu = t_create_vcpu(vm, 0);
+	struct kvm_run *run = mmap(NULL, ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0),
+				   PROT_READ | PROT_WRITE, MAP_SHARED, vcpu, 0);
+	set_x2apic_cpuid(vcpu);
+	memcpy(ram + CODE, g_start, (size_t)(g_end - g_start));
+	struct kvm_sregs s;
+	ioctl(vcpu, KVM_GET_SREGS, &s);
+	s.cs.base = s.ds.base = s.es.base = s.ss.base = 0;
+	s.cs.selector = s.ds.selector = s.es.selector = s.ss.selector = 0;
+	ioctl(vcpu, KVM_SET_SREGS, &s);
+	struct kvm_regs regs = {.rip = CODE, .rsp = 0x8000, .rflags = 2};
+	ioctl(vcpu, KVM_SET_REGS, &regs);
+
+	double t0 = 0;
+	int port = 0;
+	for (int steps = 0; steps < 20; steps++) {
+		if (ioctl(vcpu, KVM_RUN, 0) < 0) {
+			T_OK(0, "KVM_RUN failed (errno %d)", errno);
+			break;
+		}
+		if (run->exit_reason != KVM_EXIT_IO) {
+			T_OK(0, "unexpected exit %u at port step %#x", run->exit_reason, port);
+			break;
+		}
+		port = run->io.port;
+		unsigned char al = *((unsigned char *)run + run->io.data_offset);
+		struct kvm_lapic_state ls;
+		switch (port) {
+		case 0x10:
+			ioctl(vcpu, KVM_GET_LAPIC, &ls);
+			T_EQ(lapic_reg(&ls, 0x220) & 1, 1, "self IPI 0x40 waits in IRR with IF=0");
+			T_EQ(lapic_reg(&ls, 0x20), 0, "x2APIC ID in the legacy format (bits 31:24)");
+			T_EQ(run->if_flag, 0, "if_flag 0");
+			T_EQ(run->ready_for_interrupt_injection, 1,
+			     "ready_for_interrupt_injection with the PIC in the kernel");
+			T_EQ(run->apic_base & 0xc00, 0xc00, "kvm_run apic_base shows x2APIC mode");
+			break;
+		case 0x11:
+			T_EQ(al, 1, "vector 0x40 taken once after STI");
+			T_EQ(run->if_flag, 1, "if_flag 1");
+			ioctl(vcpu, KVM_GET_LAPIC, &ls);
+			T_EQ(lapic_reg(&ls, 0x110) & 1, 0, "ISR clear after EOI");
+			break;
+		case 0x12:
+			t0 = now_ms();
+			break;
+		case 0x13: {
+			double dt = now_ms() - t0;
+			T_EQ(al, 1, "one-shot timer woke HLT (no KVM_EXIT_HLT)");
+			T_OK(dt >= 1.5, "one-shot: woke after >= 2 ms of guest time (%.2f ms)", dt);
+			t0 = now_ms();
+			break;
+		}
+		case 0x14:
+			T_EQ(al, 1, "TPR 0x50 holds back vector 0x40");
+			ioctl(vcpu, KVM_GET_LAPIC, &ls);
+			T_EQ(lapic_reg(&ls, 0x80), 0x50, "TPR in the LAPIC image");
+			T_EQ(run->cr8, 5, "kvm_run cr8 = TPR >> 4");
+			break;
+		case 0x15:
+			T_EQ(al, 2, "TPR 0 lets vector 0x40 in");
+			t0 = now_ms();
+			break;
+		case 0x16: {
+			double dt = now_ms() - t0;
+			T_OK(al >= 4, "periodic timer: three more ticks (%u)", al);
+			T_OK(dt >= 2.5, "periodic: >= 3 ms (%.2f ms)", dt);
+			steps = 100;
+			break;
+		}
+		default:
+			T_OK(0, "unexpected port %#x", port);
+			steps = 100;
+		}
+	}
+	T_EQ(port, 0x16, "guest reached its end");
+	close(vcpu);
+	close(vm);
+}
+
+int main(void)
+{
+	kvm = t_open_kvm();
+	test_create_rules();
+	test_guest();
+	return t_done();
+}
