@@ -51,6 +51,7 @@ GUEST_ELFS := $(patsubst tests/guest/%.S,$(O)/tests/guest/%.elf,$(wildcard tests
 GUEST_RUNNER := $(O)/tests/guest/run_guest
 TVM := tests/guest/tvm.c tests/guest/tvm.h
 DIFF := $(O)/tests/diff/diff
+DIFF_X87 := $(O)/tests/diff/x87
 # Engine tests that only softkvm can run (the PVM host cannot do their ring
 # transitions or 32-bit code); they print TAP.
 ENGINE_TESTS := $(patsubst tests/engine/%.c,$(O)/tests/engine/%,$(wildcard tests/engine/*.c))
@@ -132,7 +133,13 @@ $(DIFF): tests/diff/diff.c tests/diff/kernel.S tests/diff/layout.h $(TVM)
 	$(CC) $(CFLAGS_ALL) -Itests/guest -Itests/diff -o $@ tests/diff/diff.c \
 		tests/diff/kernel.S tests/guest/tvm.c $(MODE_LDFLAGS)
 
-tests: $(API_TESTS) $(UNIT_TESTS) $(GUEST_RUNNER) $(GUEST_ELFS) $(DIFF)
+# The x87 differential tester: same two worlds (kernel.S), FPU streams.
+$(DIFF_X87): tests/diff/x87.c tests/diff/kernel.S tests/diff/layout.h $(TVM)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -Itests/guest -Itests/diff -o $@ tests/diff/x87.c \
+		tests/diff/kernel.S tests/guest/tvm.c $(MODE_LDFLAGS)
+
+tests: $(API_TESTS) $(UNIT_TESTS) $(GUEST_RUNNER) $(GUEST_ELFS) $(DIFF) $(DIFF_X87)
 
 $(FUZZ_O)/obj/%.o: %.c
 	@mkdir -p $(@D)
@@ -196,10 +203,11 @@ check-guest: $(LIB) $(TOOL) $(GUEST_RUNNER) $(GUEST_ELFS)
 
 # SKVM_DIFF_N instructions (default 10^6) against native execution, on
 # softkvm and on the host's /dev/kvm; same TODO rule as check-guest.
-check-diff: $(LIB) $(TOOL) $(DIFF)
-	SKVM_BUILD=$(O) prove -f --exec 'sh tests/api/tap-wrap.sh' $(DIFF)
+check-diff: $(LIB) $(TOOL) $(DIFF) $(DIFF_X87)
+	SKVM_BUILD=$(O) prove -f --exec 'sh tests/api/tap-wrap.sh' $(DIFF) $(DIFF_X87)
 	@echo "check-diff: every stream twice on softkvm, the second run as JIT-translated code"
 	SKVM_DIFF_REPEAT=2 SKVM_JIT_THRESHOLD=1 SKVM_DIFF_N=300000 prove -f --exec '$(TOOL) run --' $(DIFF)
+	SKVM_JIT_THRESHOLD=1 SKVM_X87_N=50000 prove -f --exec '$(TOOL) run --' $(DIFF_X87)
 
 $(O)/tests/engine/%: tests/engine/%.c $(TVM)
 	@mkdir -p $(@D)

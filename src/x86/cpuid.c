@@ -44,7 +44,7 @@ enum { OFF, ON, EMU };
 	/* Leaf 1 EDX.  x87, MMX, FXSR, SSE and SSE2 stay off until the engine    \
 	 * executes them (the floating-point issue): offering them would promise \
 	 * instructions that end KVM_RUN with an emulation failure. */           \
-	F(0x1, 0, EDX, 0, FPU, PART_X87, OFF)                       \
+	F(0x1, 0, EDX, 0, FPU, PART_X87, ON)                       \
 	F(0x1, 0, EDX, 1, VME, PART_SYS, OFF)                      \
 	F(0x1, 0, EDX, 2, DE, PART_SYS, ON)                        \
 	F(0x1, 0, EDX, 3, PSE, PART_MMU, ON)                       \
@@ -63,7 +63,7 @@ enum { OFF, ON, EMU };
 	F(0x1, 0, EDX, 17, PSE36, PART_MMU, ON)                    \
 	F(0x1, 0, EDX, 19, CLFSH, PART_INT, ON)                    \
 	F(0x1, 0, EDX, 23, MMX, PART_X87, OFF)                      \
-	F(0x1, 0, EDX, 24, FXSR, PART_X87, OFF)                     \
+	F(0x1, 0, EDX, 24, FXSR, PART_X87, ON)                     \
 	F(0x1, 0, EDX, 25, SSE, PART_SSE, OFF)                      \
 	F(0x1, 0, EDX, 26, SSE2, PART_SSE, OFF)                     \
 	F(0x1, 0, EDX, 27, SS, PART_INFO, OFF)                     \

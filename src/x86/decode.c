@@ -92,7 +92,8 @@ static const struct op_ent grp8[8] = {
 	E(bt_rm_imm, F_IMM8 | L, 2), E(bt_rm_imm, F_IMM8 | L, 3)};
 static const struct op_ent grp9[8] = {
 	E(ud, 0, 0), E(cmpxchg8b, L, 0), [2 ... 5] = E(ud, 0, 0), [6 ... 7] = E(unimpl, 0, 0)};
-static const struct op_ent grp15[8] = {[0 ... 6] = E(unimpl, 0, 0), [7] = E(clflush, 0, 0)};
+static const struct op_ent grp15[8] = {[0 ... 6] = E(unimpl, 0, 0), [7] = E(clflush, 0, 0),
+	[0] = E(fxsave, 0, 0), [1] = E(fxsave, 0, 1)};
 
 static const struct op_ent map1[256] = {
 	[0 ... 255] = E(unimpl, 0, 0),
@@ -127,7 +128,7 @@ static const struct op_ent map1[256] = {
 	[0x8f] = G(grp1a, F_DEF64),
 	[0x90 ... 0x97] = E(xchg_a_r, F_REG, 0),
 	[0x98] = E(cbw, 0, 0), [0x99] = E(cwd, 0, 0), [0x9a] = E(call_far, F_FAR | F_NO64, 0),
-	[0x9b] = E(unimpl, 0, 0), [0x9c] = E(pushf, F_DEF64, 0), [0x9d] = E(popf, F_DEF64, 0),
+	[0x9b] = E(fwait, 0, 0), [0x9c] = E(pushf, F_DEF64, 0), [0x9d] = E(popf, F_DEF64, 0),
 	[0x9e] = E(sahf, 0, 0), [0x9f] = E(lahf, 0, 0),
 	[0xa0] = E(mov_a_moffs, B | F_MOFFS, 0), [0xa1] = E(mov_a_moffs, F_MOFFS, 0),
 	[0xa2] = E(mov_moffs_a, B | F_MOFFS, 0), [0xa3] = E(mov_moffs_a, F_MOFFS, 0),
@@ -150,6 +151,7 @@ static const struct op_ent map1[256] = {
 	[0xd0] = G(grp2_1b, 0), [0xd1] = G(grp2_1, 0), [0xd2] = G(grp2_clb, 0),
 	[0xd3] = G(grp2_cl, 0),
 	[0xd6] = E(salc, F_NO64, 0), [0xd7] = E(xlat, 0, 0),
+	[0xd8 ... 0xdf] = E(x87, M, 0),
 	[0xe0] = E(loop, F_IMM8 | F_F64, 0), [0xe1] = E(loop, F_IMM8 | F_F64, 1),
 	[0xe2] = E(loop, F_IMM8 | F_F64, 2), [0xe3] = E(jcxz, F_IMM8 | F_F64, 0),
 	[0xe4] = E(in_op, B | F_IMM8, 0), [0xe5] = E(in_op, F_IMM8, 0),
@@ -407,6 +409,8 @@ void decode(struct engine *e, struct insn *i)
 	}
 
 	i->fn = ent->fn;
+	if (i->fn == op_x87)
+		i->imm = modrm; /* x87.c dispatches on the whole ModRM byte */
 	/* PAUSE, and NOP unless REX.B makes 90 an XCHG with R8 */
 	if (!two && b == 0x90 && !rexb)
 		i->fn = op_nop;
