@@ -158,6 +158,13 @@ static long ioctl_set_sregs(struct skvm_vcpu *vcpu, unsigned long arg)
 
 /* --- FPU, XSAVE, XCRs ------------------------------------------------------ */
 
+static u64 xstate_bv(const u8 *area)
+{
+	u64 v;
+	memcpy(&v, area + X86_XSAVE_HDR, sizeof(v));
+	return v;
+}
+
 static long ioctl_get_fpu(struct skvm_vcpu *vcpu, unsigned long arg)
 {
 	const struct x86_fxsave *fx = &vcpu->cpu.xsave.fx;
@@ -175,7 +182,11 @@ static long ioctl_get_fpu(struct skvm_vcpu *vcpu, unsigned long arg)
 	return ARG_OUT(f);
 }
 
-/* KVM writes the FXSAVE image as given: no MXCSR check, XSTATE_BV kept. */
+/* KVM writes the FXSAVE image as given: no MXCSR check.  The x87 and SSE
+ * components become live, so the guest runs with what was written (api.rst
+ * 4.22); the host's KVM leaves XSTATE_BV alone, and with XSTATE_BV 0 after
+ * vCPU creation its guest starts from the init state instead (recorded in
+ * tests/api/host-deviations.txt). */
 static long ioctl_set_fpu(struct skvm_vcpu *vcpu, unsigned long arg)
 {
 	struct x86_fxsave *fx = &vcpu->cpu.xsave.fx;
@@ -190,6 +201,11 @@ static long ioctl_set_fpu(struct skvm_vcpu *vcpu, unsigned long arg)
 	fx->fdp = f.last_dp;
 	memcpy(fx->xmm, f.xmm, sizeof(fx->xmm));
 	fx->mxcsr = f.mxcsr;
+	if (x86_xsave_supported()) {
+		u64 bv = xstate_bv(vcpu->cpu.xsave.bytes) |
+			 ((X86_XFEATURE_FP | X86_XFEATURE_SSE) & x86_xcr0_supported());
+		memcpy(vcpu->cpu.xsave.bytes + X86_XSAVE_HDR, &bv, sizeof(bv));
+	}
 	return 0;
 }
 
@@ -199,12 +215,6 @@ static long ioctl_set_fpu(struct skvm_vcpu *vcpu, unsigned long arg)
 #define FX_XMM offsetof(struct x86_fxsave, xmm)
 #define FX_XMM_END offsetof(struct x86_fxsave, rsvd2)
 
-static u64 xstate_bv(const u8 *area)
-{
-	u64 v;
-	memcpy(&v, area + X86_XSAVE_HDR, sizeof(v));
-	return v;
-}
 
 /*
  * The standard-format image KVM_GET_XSAVE returns: components whose
@@ -298,21 +308,6 @@ static long ioctl_set_xsave(struct skvm_vcpu *vcpu, unsigned long arg)
 	return xsave_import(&vcpu->cpu, (const u8 *)x.region);
 }
 
-/* KVM's __kvm_set_xcr(): XCR0 rules of SDM Vol. 1, 13.3. */
-static bool xcr0_valid(const struct x86_cpu *c, u64 xcr0)
-{
-	if (!(xcr0 & X86_XFEATURE_FP))
-		return false;
-	if ((xcr0 & X86_XFEATURE_YMM) && !(xcr0 & X86_XFEATURE_SSE))
-		return false;
-	/* Only what the guest's CPUID leaf 0xD offers, and we support. */
-	u64 guest = 0;
-	const struct x86_cpuid_entry *e = x86_cpuid_find(c, 0xd, 0);
-	if (e)
-		guest = ((u64)e->edx << 32 | e->eax) & x86_xcr0_supported();
-	return !(xcr0 & ~(guest | X86_XFEATURE_FP));
-}
-
 static long ioctl_get_xcrs(struct skvm_vcpu *vcpu, unsigned long arg)
 {
 	struct kvm_xcrs x;
@@ -338,7 +333,7 @@ static long ioctl_set_xcrs(struct skvm_vcpu *vcpu, unsigned long arg)
 	for (u32 i = 0; i < x.nr_xcrs; i++) {
 		if (x.xcrs[i].xcr != 0)
 			continue;
-		if (!xcr0_valid(&vcpu->cpu, x.xcrs[i].value))
+		if (!x86_xcr0_valid(&vcpu->cpu, x.xcrs[i].value))
 			return -EINVAL;
 		vcpu->cpu.xcr0 = x.xcrs[i].value;
 		break;

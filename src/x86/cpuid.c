@@ -82,7 +82,7 @@ enum { OFF, ON, EMU };
 	F(0x1, 0, ECX, 23, POPCNT, PART_INT, OFF)                  \
 	F(0x1, 0, ECX, 24, TSC_DEADLINE, PART_APIC, OFF)           \
 	F(0x1, 0, ECX, 25, AES, PART_SSE, OFF)                     \
-	F(0x1, 0, ECX, 26, XSAVE, PART_AVX, OFF)                   \
+	F(0x1, 0, ECX, 26, XSAVE, PART_AVX, ON)                   \
 	F(0x1, 0, ECX, 28, AVX, PART_AVX, OFF)                     \
 	F(0x1, 0, ECX, 29, F16C, PART_AVX, OFF)                    \
 	F(0x1, 0, ECX, 30, RDRAND, PART_INT, OFF)                  \
@@ -108,9 +108,9 @@ enum { OFF, ON, EMU };
 	F(0x7, 0, ECX, 22, RDPID, PART_INT, OFF)                   \
 	F(0x7, 0, EDX, 4, FSRM, PART_INT, OFF)                     \
 	/* Leaf 0xD.1 EAX */                                       \
-	F(0xd, 1, EAX, 0, XSAVEOPT, PART_AVX, OFF)                 \
-	F(0xd, 1, EAX, 1, XSAVEC, PART_AVX, OFF)                   \
-	F(0xd, 1, EAX, 2, XGETBV1, PART_AVX, OFF)                  \
+	F(0xd, 1, EAX, 0, XSAVEOPT, PART_AVX, ON)                 \
+	F(0xd, 1, EAX, 1, XSAVEC, PART_AVX, ON)                   \
+	F(0xd, 1, EAX, 2, XGETBV1, PART_AVX, ON)                  \
 	F(0xd, 1, EAX, 3, XSAVES, PART_AVX, OFF)                   \
 	/* Leaf 0x80000001 ECX/EDX */                              \
 	F(0x80000001, 0, ECX, 0, LAHF_LM, PART_INT, ON)            \
@@ -161,7 +161,9 @@ static const struct {
 	u32 fn, reg, bit; /* the feature that enables the component */
 } xcomponents[] = {
 	{160, 0, 0x1, EDX, 0},	 /* x87 */
-	{256, 160, 0x1, EDX, 25}, /* SSE */
+	/* SSE: XMM0-15 and MXCSR, the state FXSAVE keeps; the engine saves
+	 * and loads it with FXSR, whether or not it executes SSE yet */
+	{256, 160, 0x1, EDX, 24},
 	{256, 576, 0x1, ECX, 28}, /* AVX (YMM upper halves) */
 };
 

@@ -91,9 +91,11 @@ static const struct op_ent grp8[8] = {
 	[0 ... 3] = E(ud, 0, 0), E(bt_rm_imm, F_IMM8, 0), E(bt_rm_imm, F_IMM8 | L, 1),
 	E(bt_rm_imm, F_IMM8 | L, 2), E(bt_rm_imm, F_IMM8 | L, 3)};
 static const struct op_ent grp9[8] = {
-	E(ud, 0, 0), E(cmpxchg8b, L, 0), [2 ... 5] = E(ud, 0, 0), [6 ... 7] = E(unimpl, 0, 0)};
+	E(ud, 0, 0), E(cmpxchg8b, L, 0), [2 ... 5] = E(ud, 0, 0), [6 ... 7] = E(unimpl, 0, 0),
+	[3] = E(xsave, 0, 5), [4] = E(xsave, 0, 3), [5] = E(xsave, 0, 4)};
 static const struct op_ent grp15[8] = {[0 ... 6] = E(unimpl, 0, 0), [7] = E(clflush, 0, 0),
-	[0] = E(fxsave, 0, 0), [1] = E(fxsave, 0, 1)};
+	[0] = E(fxsave, 0, 0), [1] = E(fxsave, 0, 1),
+	[4] = E(xsave, 0, 0), [5] = E(xsave, 0, 1), [6] = E(xsave, 0, 2)};
 
 static const struct op_ent map1[256] = {
 	[0 ... 255] = E(unimpl, 0, 0),
@@ -421,6 +423,7 @@ void decode(struct engine *e, struct insn *i)
 		case 0xf9: i->fn = op_rdtscp; break;
 		case 0xca: case 0xcb: i->fn = op_stac_clac; i->op = modrm & 1; break;
 		case 0xc8: case 0xc9: i->fn = op_monitor_mwait; break;
+		case 0xd0: case 0xd1: i->fn = op_xsetbv; i->op = modrm & 1; break;
 		default: i->fn = op_unimpl; break;
 		}
 	}

@@ -61,5 +61,8 @@ u32 x86_maxphyaddr(const struct x86_cpu *cpu);
  * FXSAVE image, without XSAVE). */
 bool x86_xsave_supported(void);
 u64 x86_xcr0_supported(void);
+/* XCR0 rules (SDM Vol. 1 13.3, KVM's __kvm_set_xcr), for XSETBV and
+ * KVM_SET_XCRS alike; x86/xsave.c. */
+bool x86_xcr0_valid(const struct x86_cpu *cpu, u64 xcr0);
 
 #endif

@@ -177,3 +177,224 @@ void op_fxsave(struct engine *e, const struct insn *i)
 	}
 	memcpy(fx->xmm, buf + FX_XMM_OFF, 16 * nxmm);
 }
+
+/* ---- XCR0 (SDM Vol. 1 13.3; KVM's __kvm_set_xcr) ---- */
+
+bool x86_xcr0_valid(const struct x86_cpu *c, u64 xcr0)
+{
+	if (!(xcr0 & X86_XFEATURE_FP))
+		return false;
+	if ((xcr0 & X86_XFEATURE_YMM) && !(xcr0 & X86_XFEATURE_SSE))
+		return false;
+	/* Only what the guest's CPUID leaf 0xD offers, and we support. */
+	u64 guest = 0;
+	const struct x86_cpuid_entry *e = x86_cpuid_find(c, 0xd, 0);
+	if (e)
+		guest = ((u64)e->edx << 32 | e->eax) & x86_xcr0_supported();
+	return !(xcr0 & ~(guest | X86_XFEATURE_FP));
+}
+
+/* Prefixes 66, F2, F3 make other instructions of these opcodes (CLWB,
+ * PTWRITE, ...), none of which the CPU model offers: #UD. */
+static bool simd_prefix(const struct insn *i)
+{
+	if (i->rep)
+		return true;
+	for (int k = 0; k < i->len && i->bytes[k] != 0x0f; k++)
+		if (i->bytes[k] == 0x66)
+			return true;
+	return false;
+}
+
+/* XGETBV (op 0) / XSETBV (op 1), 0F 01 D0 / D1. */
+void op_xsetbv(struct engine *e, const struct insn *i)
+{
+	struct x86_cpu *c = e->cpu;
+	if (!(c->cr4 & X86_CR4_OSXSAVE) || simd_prefix(i))
+		raise_exc(e, EXC_UD, NO_ERR);
+	u32 idx = (u32)c->gpr[R_RCX];
+	if (i->op == 0) {
+		u64 v;
+		if (idx == 0)
+			v = c->xcr0;
+		else if (idx == 1 && x86_cpuid_has(c, 0xd, 1, 0, 2))
+			v = c->xcr0 & live_components(c); /* XINUSE */
+		else
+			raise_exc(e, EXC_GP, 0);
+		c->gpr[R_RAX] = (u32)v;
+		c->gpr[R_RDX] = v >> 32;
+		return;
+	}
+	u64 v = (u32)c->gpr[R_RAX] | c->gpr[R_RDX] << 32;
+	if ((e->mode != M_REAL && e->cpl) || idx != 0 || !x86_xcr0_valid(c, v))
+		raise_exc(e, EXC_GP, 0);
+	c->xcr0 = v;
+}
+
+/* ---- XSAVE, XRSTOR, XSAVEOPT, XSAVEC, XSAVES, XRSTORS (SDM Vol. 1 13.7-13.12) ---- */
+
+enum { XS_SAVE, XS_RSTOR, XS_SAVEOPT, XS_SAVEC, XS_SAVES, XS_RSTORS };
+
+/* The parts of each component in the image (all are at their standard
+ * offsets in the compacted form too: YMM is the first extended component
+ * and needs no alignment).  The XMM and YMM rows are 16 bytes per register,
+ * 8 registers outside 64-bit mode. */
+#define XS_X87 BIT(0)
+#define XS_SSE BIT(1)
+#define XS_YMM BIT(2)
+#define XS_MXCSR BIT(3)
+
+static void xs_region(u64 part, u32 nreg, u32 *off, u32 *len, u32 *off2, u32 *len2)
+{
+	*off2 = *len2 = 0;
+	switch (part) {
+	case XS_X87: *off = 0; *len = FX_MXCSR_OFF; *off2 = FX_ST_OFF; *len2 = 128; break;
+	case XS_MXCSR: *off = FX_MXCSR_OFF; *len = 8; break;
+	case XS_SSE: *off = FX_XMM_OFF; *len = 16 * nreg; break;
+	default: *off = X86_XSAVE_YMM; *len = 16 * nreg; break;
+	}
+}
+
+void op_xsave(struct engine *e, const struct insn *i)
+{
+	struct x86_cpu *c = e->cpu;
+	int kind = i->op;
+	/* #UD: no feature, CR4.OSXSAVE clear, a register operand */
+	static const u8 sub_bit[] = {[XS_SAVEOPT] = 0, [XS_SAVEC] = 1, [XS_SAVES] = 3,
+				     [XS_RSTORS] = 3};
+	bool sub = kind >= XS_SAVEOPT;
+	if (!i->mem || !x86_cpuid_has(c, 1, 0, 2, 26) || !(c->cr4 & X86_CR4_OSXSAVE) ||
+	    (sub && !x86_cpuid_has(c, 0xd, 1, 0, sub_bit[kind])) ||
+	    (kind <= XS_SAVEOPT && simd_prefix(i)))
+		raise_exc(e, EXC_UD, NO_ERR);
+	if (c->cr0 & X86_CR0_TS)
+		raise_exc(e, EXC_NM, NO_ERR);
+	if ((kind == XS_SAVES || kind == XS_RSTORS) && e->mode != M_REAL && e->cpl)
+		raise_exc(e, EXC_GP, 0);
+	u64 off = ea_offset(e, i);
+	if (seg_linear(e, i->seg, off, 1, false) & 63)
+		raise_exc(e, EXC_GP, 0);
+	u64 edx_eax = (u32)c->gpr[R_RAX] | c->gpr[R_RDX] << 32;
+	u64 xss = (kind == XS_SAVES || kind == XS_RSTORS) ? c->msr.xss : 0;
+	u64 rfbm = (c->xcr0 | xss) & edx_eax;
+	bool compact = kind == XS_SAVEC || kind == XS_SAVES;
+	bool w64 = rex_w(e, i);
+	u32 nreg = e->code64 ? 16 : 8;
+	u64 live = live_components(c);
+	u32 end = (rfbm & X86_XFEATURE_YMM) ? X86_XSAVE_YMM + 16 * nreg : X86_XSAVE_YMM;
+	u8 hdr[64];
+
+	if (kind == XS_RSTOR || kind == XS_RSTORS) {
+		fpu_mem_read(e, i->seg, off + X86_XSAVE_HDR, hdr, 64);
+		u64 bv, comp;
+		memcpy(&bv, hdr, 8);
+		memcpy(&comp, hdr + 8, 8);
+		bool cform = comp >> 63;
+		/* SDM Vol. 1 13.8: the header checks, #GP(0) */
+		if (kind == XS_RSTORS && !cform)
+			raise_exc(e, EXC_GP, 0);
+		if (cform) {
+			u64 comp_ok = c->xcr0 | (kind == XS_RSTORS ? c->msr.xss : 0);
+			if (!x86_cpuid_has(c, 0xd, 1, 0, 1) || (comp & ~BIT(63) & ~comp_ok) ||
+			    (bv & ~comp))
+				raise_exc(e, EXC_GP, 0);
+			for (int k = 16; k < 64; k++)
+				if (hdr[k])
+					raise_exc(e, EXC_GP, 0);
+		} else {
+			if (bv & ~c->xcr0)
+				raise_exc(e, EXC_GP, 0);
+			for (int k = 8; k < 24; k++)
+				if (hdr[k])
+					raise_exc(e, EXC_GP, 0);
+		}
+		/* a compacted image holds only what XCOMP_BV names */
+		u64 load = rfbm & bv & (cform ? comp : ~0ULL);
+		u8 img[X86_XSAVE_YMM + 256];
+		fpu_mem_check(e, i->seg, off, end, false);
+		memset(img, 0, sizeof(img));
+		u32 mx = 0x1f80;
+		bool mx_load = (rfbm & (X86_XFEATURE_SSE | X86_XFEATURE_YMM)) &&
+			       (!cform || (load & (X86_XFEATURE_SSE | X86_XFEATURE_YMM)));
+		if (mx_load) {
+			fpu_mem_read(e, i->seg, off + FX_MXCSR_OFF, &mx, 4);
+			if (mx & ~X86_MXCSR_MASK)
+				raise_exc(e, EXC_GP, 0);
+		}
+		for (u64 part = XS_X87; part <= XS_YMM; part <<= 1) {
+			if (!(load & part))
+				continue;
+			u32 o, l, o2, l2;
+			xs_region(part, nreg, &o, &l, &o2, &l2);
+			fpu_mem_read(e, i->seg, off + o, img + o, l);
+			if (l2)
+				fpu_mem_read(e, i->seg, off + o2, img + o2, l2);
+		}
+		/* commit: loaded components live, the others of RFBM init */
+		u8 *raw = c->xsave.bytes;
+		u64 init = rfbm & ~load & X86_XCR0_SUPPORTED;
+		u64 nlive = (live & ~rfbm) | load;
+		if (mx_load && mx != 0x1f80 && !(nlive & (X86_XFEATURE_SSE | X86_XFEATURE_YMM)))
+			nlive |= X86_XFEATURE_SSE; /* MXCSR is kept with SSE */
+		if (load & X86_XFEATURE_FP) {
+			legacy_hdr_load(&c->xsave.fx, w64, img);
+			for (int r = 0; r < 8; r++) {
+				memcpy(c->xsave.fx.st[r], img + FX_ST_OFF + 16 * r, 10);
+				memset(c->xsave.fx.st[r] + 10, 0, 6);
+			}
+		}
+		if (load & X86_XFEATURE_SSE)
+			memcpy(raw + FX_XMM_OFF, img + FX_XMM_OFF, 16 * nreg);
+		if (load & X86_XFEATURE_YMM)
+			memcpy(raw + X86_XSAVE_YMM, img + X86_XSAVE_YMM, 16 * nreg);
+		init_components(raw, init, 0);
+		if (mx_load) {
+			c->xsave.fx.mxcsr = mx;
+			c->xsave.fx.mxcsr_mask = X86_MXCSR_MASK;
+		}
+		xstate_bv_set(c, nlive);
+		return;
+	}
+
+	/* the saves: the guest-visible state, init values where not live */
+	u8 img[X86_XSAVE_YMM + 256];
+	struct x86_fxsave fx;
+	fpu_legacy_view(c, &fx);
+	fx.mxcsr_mask = X86_MXCSR_MASK;
+	memcpy(img, &fx, sizeof(fx));
+	legacy_hdr_store(&fx, w64, img);
+	if (live & X86_XFEATURE_YMM)
+		memcpy(img + X86_XSAVE_YMM, c->xsave.bytes + X86_XSAVE_YMM, 256);
+	else
+		memset(img + X86_XSAVE_YMM, 0, 256);
+	/* XSAVEOPT, XSAVEC and XSAVES skip components in their init state
+	 * (the init optimisation); XSAVE writes every one RFBM names */
+	u64 write = rfbm & X86_XCR0_SUPPORTED;
+	if (kind != XS_SAVE)
+		write &= live;
+	fpu_mem_check(e, i->seg, off, end > X86_XSAVE_HDR + 64 ? end : X86_XSAVE_HDR + 64, true);
+	fpu_mem_read(e, i->seg, off + X86_XSAVE_HDR, hdr, 64);
+	for (u64 part = XS_X87; part <= XS_YMM; part <<= 1) {
+		if (!(write & part))
+			continue;
+		u32 o, l, o2, l2;
+		xs_region(part, nreg, &o, &l, &o2, &l2);
+		fpu_mem_write(e, i->seg, off + o, img + o, l);
+		if (l2)
+			fpu_mem_write(e, i->seg, off + o2, img + o2, l2);
+	}
+	/* MXCSR goes with SSE or AVX, whatever their init state */
+	if (rfbm & (X86_XFEATURE_SSE | X86_XFEATURE_YMM))
+		fpu_mem_write(e, i->seg, off + FX_MXCSR_OFF, img + FX_MXCSR_OFF, 8);
+	u64 bv, comp;
+	memcpy(&bv, hdr, 8);
+	if (compact) {
+		bv = rfbm & live;
+		comp = rfbm | BIT(63);
+		memcpy(hdr + 8, &comp, 8);
+	} else {
+		bv = (bv & ~rfbm) | (rfbm & live);
+	}
+	memcpy(hdr, &bv, 8);
+	fpu_mem_write(e, i->seg, off + X86_XSAVE_HDR, hdr, compact ? 16 : 8);
+}

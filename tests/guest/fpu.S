@@ -27,12 +27,7 @@ _start:
 	xor %r13d, %r13d		/* #NM count */
 	xor %r14d, %r14d		/* #MF count */
 	xor %r15d, %r15d		/* #GP count */
-	push $0x23
-	push $USTACK
-	push $0x202
-	push $0x2b
-	push $user
-	iretq
+	IRET_TO_USER64 user, USTACK
 
 user:
 	fninit				/* #NM, then again after CLTS */

@@ -112,6 +112,17 @@
 
 
 
+/* 64-bit, ring 0: IRETQ to ring 3 at entry with RSP = stack (the runner's
+ * user selectors 0x2b / 0x23), IF set. */
+.macro IRET_TO_USER64 entry, stack
+	push $0x23
+	push $\stack
+	push $0x202
+	push $0x2b
+	push $\entry
+	iretq
+.endm
+
 /* 64-bit: write an interrupt gate (DPL 0, selector 0x08) for vector vec
  * into the 16-byte-per-entry IDT at idt.  Clobbers %rax, %rdx. */
 .macro SET_GATE64 idt, vec, handler

@@ -16,12 +16,7 @@ _start:
 	SET_GATE64 idt, 6, ud_handler
 	SET_GATE64 idt, 13, gp_handler
 	lidt idtr
-	push $0x23
-	push $USTACK
-	push $0x202
-	push $0x2b
-	push $user
-	iretq
+	IRET_TO_USER64 user, USTACK
 
 user:
 	mov %rsp, %r12
