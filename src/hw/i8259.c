@@ -93,9 +93,16 @@ static void chip_ack(struct i8259_chip_state *s, int irq)
 
 int i8259_ack(struct i8259 *pic)
 {
+	int irq;
+	return i8259_inta(pic, &irq);
+}
+
+int i8259_inta(struct i8259 *pic, int *acked)
+{
 	pthread_mutex_lock(&pic->lock);
 	struct i8259_chip_state *m = &pic->chip[0], *sl = &pic->chip[1];
 	int irq = pending_irq(m, true), vector;
+	*acked = irq == 2 ? -1 : irq;
 	if (irq < 0) {
 		/* The request went away before INTA: IR7's vector, no IS bit
 		 * (datasheet, "Interrupt Sequence"). */
@@ -107,6 +114,7 @@ int i8259_ack(struct i8259 *pic)
 			if (irq2 >= 0) {
 				chip_ack(sl, irq2);
 				vector = sl->irq_base + irq2;
+				*acked = 8 + irq2;
 			} else {
 				vector = sl->irq_base + 7; /* slave spurious */
 			}

@@ -61,6 +61,8 @@ int i8259_register(struct i8259 *pic, struct hw_bus *pio);
 int i8259_set_irq(struct i8259 *pic, unsigned pin, int level);
 /* INTA: the vector for the CPU, acknowledging the highest request. */
 int i8259_ack(struct i8259 *pic);
+/* The same, telling which input (0-15) it acknowledged; -1 if spurious. */
+int i8259_inta(struct i8259 *pic, int *irq);
 /* Current level of INTR. */
 bool i8259_output(struct i8259 *pic);
 

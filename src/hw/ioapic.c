@@ -86,6 +86,14 @@ u32 ioapic_level_pins(struct ioapic *io, u8 vector)
 	return pins;
 }
 
+u8 ioapic_pin_vector(struct ioapic *io, unsigned pin)
+{
+	pthread_mutex_lock(&io->lock);
+	u8 v = pin < IOAPIC_PINS ? (u8)(io->s.redirtbl[pin] & IOAPIC_RTE_VECTOR) : 0;
+	pthread_mutex_unlock(&io->lock);
+	return v;
+}
+
 void ioapic_eoi(struct ioapic *io, u8 vector)
 {
 	pthread_mutex_lock(&io->lock);

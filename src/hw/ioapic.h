@@ -78,6 +78,8 @@ int ioapic_register(struct ioapic *io, struct hw_bus *mmio);
 int ioapic_set_irq(struct ioapic *io, unsigned pin, int level);
 /* The level-triggered pins whose entry uses vector (bit n = pin n). */
 u32 ioapic_level_pins(struct ioapic *io, u8 vector);
+/* The vector pin's redirection entry names. */
+u8 ioapic_pin_vector(struct ioapic *io, unsigned pin);
 /* A local APIC's EOI for vector: clears Remote IRR of level pins using it. */
 void ioapic_eoi(struct ioapic *io, u8 vector);
 

@@ -23,6 +23,7 @@
 #include <sys/eventfd.h>
 
 #include "hw/bus.h"
+#include "hw/i8254.h"
 #include "hw/i8259.h"
 #include "hw/ioapic.h"
 #include "hw/lapic.h"
@@ -56,7 +57,17 @@ struct skvm_irqchip {
 	pthread_mutex_t tlock;
 	pthread_cond_t tcond;
 	bool tstop, poked;
+	/* KVM_CREATE_PIT2: the PIT and, in reinject mode (the default), the
+	 * ticks not yet delivered; one is in flight until the guest takes it
+	 * (PIC INTA of IRQ 0, or the EOI of IOAPIC pin 2's vector). */
+	struct i8254 *_Atomic pit;
+	pthread_mutex_t pitq;
+	bool reinject, pit_in_flight;
+	u32 pit_pending;
 };
+
+#define PIT_IOAPIC_PIN 2 /* KVM's default routing: GSI 0 -> IOAPIC pin 2 */
+#define PIT_MAX_PENDING 1000
 
 static struct skvm_irqchip *chip_of(struct skvm_vm *vm)
 {
@@ -99,11 +110,34 @@ static void timer_poke(struct skvm_irqchip *ic)
 }
 
 static void apic_raise(struct skvm_apic *a);
+static void pit_acked(struct skvm_irqchip *ic);
+
+/* The PIT's edges up to now: one by one in reinject mode (each is a tick
+ * to deliver), all at once otherwise (the PIC coalesces them anyway). */
+static u64 pit_run(struct skvm_irqchip *ic, u64 now)
+{
+	struct i8254 *pit = atomic_load_explicit(&ic->pit, memory_order_acquire);
+	if (!pit)
+		return UINT64_MAX;
+	u64 t = i8254_next_event(pit);
+	for (int n = 0; t <= now && ic->reinject && n < PIT_MAX_PENDING; n++) {
+		i8254_advance(pit, t);
+		u64 t2 = i8254_next_event(pit);
+		if (t2 <= t)
+			break;
+		t = t2;
+	}
+	if (t <= now) {
+		i8254_advance(pit, now);
+		t = i8254_next_event(pit);
+	}
+	return t;
+}
 
 /* Fire what is due, return the next deadline (VM ns, UINT64_MAX: none). */
 static u64 timers_run(struct skvm_irqchip *ic)
 {
-	u64 now = vm_now(ic), next = UINT64_MAX;
+	u64 now = vm_now(ic), next = pit_run(ic, now);
 	u32 n = atomic_load_explicit(&ic->nr, memory_order_acquire);
 	for (u32 i = 0; i < n; i++) {
 		struct skvm_apic *a = ic->apics[i];
@@ -227,6 +261,8 @@ static void lapic_eoi_cb(void *opaque, u8 vector, bool level)
 {
 	struct skvm_apic *a = opaque;
 	struct skvm_irqchip *ic = a->ic;
+	if (atomic_load(&ic->pit) && vector == ioapic_pin_vector(&ic->ioapic, PIT_IOAPIC_PIN))
+		pit_acked(ic);
 	if (!level)
 		return;
 	u32 pins = ioapic_level_pins(&ic->ioapic, vector);
@@ -242,6 +278,51 @@ static int ioapic_deliver_cb(void *opaque, const struct ioapic_irq *irq)
 	return route(ic, NULL, irq->dest, irq->dest_mode, LAPIC_SH_NONE, irq->vector,
 		     irq->delivery_mode, irq->level, true,
 		     irq->delivery_mode == LAPIC_DM_LOWEST);
+}
+
+/* A PIT tick: a pulse on GSI 0, which KVM's default routing sends to PIC
+ * IR0 and IOAPIC pin 2 (kvm_pit_inject). */
+static void pit_pulse(struct skvm_irqchip *ic)
+{
+	i8259_set_irq(&ic->pic, 0, 1);
+	i8259_set_irq(&ic->pic, 0, 0);
+	ioapic_set_irq(&ic->ioapic, PIT_IOAPIC_PIN, 1);
+	ioapic_set_irq(&ic->ioapic, PIT_IOAPIC_PIN, 0);
+}
+
+/* OUT0 of the PIT (called with the PIT's lock held). */
+static void pit_irq_cb(void *opaque, int level)
+{
+	struct skvm_irqchip *ic = opaque;
+	if (!level)
+		return;
+	pthread_mutex_lock(&ic->pitq);
+	bool send = true;
+	if (ic->reinject) {
+		if (ic->pit_pending < PIT_MAX_PENDING)
+			ic->pit_pending++;
+		send = !ic->pit_in_flight;
+		if (send) {
+			ic->pit_pending--;
+			ic->pit_in_flight = true;
+		}
+	}
+	if (send)
+		pit_pulse(ic);
+	pthread_mutex_unlock(&ic->pitq);
+}
+
+/* The guest took the tick in flight: send the next queued one. */
+static void pit_acked(struct skvm_irqchip *ic)
+{
+	pthread_mutex_lock(&ic->pitq);
+	ic->pit_in_flight = false;
+	if (ic->reinject && ic->pit_pending) {
+		ic->pit_pending--;
+		ic->pit_in_flight = true;
+		pit_pulse(ic);
+	}
+	pthread_mutex_unlock(&ic->pitq);
 }
 
 /* The PIC's INTR changed: any vCPU whose LINT0 takes ExtINT may look. */
@@ -371,8 +452,11 @@ static int apic_intr_ack(void *opaque)
 	_Atomic int *hint = &a->vcpu->cpu.intr_hint;
 	atomic_store(hint, 0);
 	if (extint_pending(a)) {
+		int irq, v = i8259_inta(&a->ic->pic, &irq);
 		atomic_store(hint, 1);
-		return i8259_ack(&a->ic->pic);
+		if (irq == 0 && atomic_load(&a->ic->pit))
+			pit_acked(a->ic);
+		return v;
 	}
 	int v = lapic_ack(&a->lapic);
 	if (v >= 0 || lapic_irr_any(&a->lapic))
@@ -397,9 +481,16 @@ bool skvm_irqchip_io(struct skvm_vcpu *vcpu, bool pio, u64 addr, u32 len, void *
 	struct skvm_irqchip *ic = chip_of(vcpu->vm);
 	if (!ic)
 		return false;
-	if (pio)
-		return write ? hw_bus_write(&ic->pio, addr, len, data)
-			     : hw_bus_read(&ic->pio, addr, len, data);
+	if (pio) {
+		if (!write)
+			return hw_bus_read(&ic->pio, addr, len, data);
+		bool r = hw_bus_write(&ic->pio, addr, len, data);
+		/* a PIT count or gate may have moved its next edge */
+		if (r && ((addr >= I8254_BASE && addr < I8254_BASE + 4) ||
+			  addr == I8254_SPEAKER_PORT))
+			timer_poke(ic);
+		return r;
+	}
 	/* Each vCPU sees its own LAPIC page at its own APIC base. */
 	struct skvm_apic *a = vcpu->apic;
 	if (a) {
@@ -420,6 +511,12 @@ bool skvm_irqchip_io(struct skvm_vcpu *vcpu, bool pio, u64 addr, u32 len, void *
 
 static void chip_free(struct skvm_irqchip *ic)
 {
+	struct i8254 *pit = atomic_load(&ic->pit);
+	if (pit) {
+		i8254_destroy(pit);
+		free(pit);
+	}
+	pthread_mutex_destroy(&ic->pitq);
 	hw_bus_destroy(&ic->pio);
 	hw_bus_destroy(&ic->mmio);
 	i8259_destroy(&ic->pic);
@@ -447,6 +544,8 @@ static long create_irqchip(struct skvm_vm *vm)
 	ic->vm = vm;
 	ic->clock_base = mono_ns();
 	pthread_mutex_init(&ic->tlock, NULL);
+	pthread_mutex_init(&ic->pitq, NULL);
+	ic->reinject = true;
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -521,9 +620,109 @@ static long irqchip_state(struct skvm_vm *vm, unsigned long arg, bool set)
 	return skvm_copy_to_user(arg, &chip, sizeof(chip)) ? -EFAULT : 0;
 }
 
+/* KVM_CREATE_PIT2 (and the old KVM_CREATE_PIT, with the dummy speaker
+ * port): needs the PIC in the kernel, once. */
+static long create_pit(struct skvm_vm *vm, u32 flags)
+{
+	pthread_mutex_lock(&vm->lock);
+	struct skvm_irqchip *ic = chip_of(vm);
+	long r = -ENOENT;
+	if (!ic)
+		goto out;
+	r = -EEXIST;
+	if (atomic_load(&ic->pit))
+		goto out;
+	r = -ENOMEM;
+	struct i8254 *pit = calloc(1, sizeof(*pit));
+	if (!pit)
+		goto out;
+	i8254_init(pit, pit_irq_cb, ic, vm_now, ic);
+	/* port 0x61 is KVM's only with KVM_PIT_SPEAKER_DUMMY (kvm_create_pit) */
+	r = hw_bus_register(&ic->pio, I8254_BASE, 4, &pit->dev);
+	if (!r && (flags & KVM_PIT_SPEAKER_DUMMY))
+		r = hw_bus_register(&ic->pio, I8254_SPEAKER_PORT, 1, &pit->dev);
+	if (r) {
+		hw_bus_unregister(&ic->pio, &pit->dev);
+		i8254_destroy(pit);
+		free(pit);
+		goto out;
+	}
+	atomic_store_explicit(&ic->pit, pit, memory_order_release);
+	timer_poke(ic);
+out:
+	pthread_mutex_unlock(&vm->lock);
+	return r;
+}
+
+/*
+ * KVM_GET/SET_PIT(2).  A set loads every channel's count anew at the
+ * current time, as kvm_pit_load_count does; the old KVM_SET_PIT keeps the
+ * flags.
+ */
+static long pit_state(struct skvm_vm *vm, unsigned long arg, bool set, bool v2)
+{
+	struct i8254_state st;
+	_Static_assert(sizeof(struct i8254_state) == sizeof(struct kvm_pit_state2), "pit2");
+	_Static_assert(sizeof(struct kvm_pit_state) == sizeof(st.channels), "pit");
+	size_t n = v2 ? sizeof(st) : sizeof(st.channels);
+	struct skvm_irqchip *ic = chip_of(vm);
+	struct i8254 *pit = ic ? atomic_load(&ic->pit) : NULL;
+	if (set && skvm_copy_from_user(&st, arg, n))
+		return -EFAULT;
+	if (!pit)
+		return -ENXIO;
+	if (!set) {
+		pit->dev.ops->save(&pit->dev, &st);
+		return skvm_copy_to_user(arg, &st, n) ? -EFAULT : 0;
+	}
+	if (!v2) {
+		struct i8254_state cur;
+		pit->dev.ops->save(&pit->dev, &cur);
+		st.flags = cur.flags;
+	}
+	s64 now = (s64)vm_now(ic);
+	for (int i = 0; i < 3; i++)
+		st.channels[i].count_load_time = now;
+	int r = pit->dev.ops->restore(&pit->dev, &st);
+	timer_poke(ic);
+	return r;
+}
+
+static long reinject_control(struct skvm_vm *vm, unsigned long arg)
+{
+	struct kvm_reinject_control rc;
+	if (skvm_copy_from_user(&rc, arg, sizeof(rc)))
+		return -EFAULT;
+	struct skvm_irqchip *ic = chip_of(vm);
+	if (!ic || !atomic_load(&ic->pit))
+		return -ENXIO;
+	pthread_mutex_lock(&ic->pitq);
+	ic->reinject = rc.pit_reinject;
+	ic->pit_pending = 0;
+	ic->pit_in_flight = false;
+	pthread_mutex_unlock(&ic->pitq);
+	return 0;
+}
+
 long skvm_irqchip_vm_ioctl(struct skvm_vm *vm, unsigned int cmd, unsigned long arg)
 {
 	switch (cmd) {
+	case KVM_CREATE_PIT2: {
+		struct kvm_pit_config cfg;
+		if (skvm_copy_from_user(&cfg, arg, sizeof(cfg)))
+			return -EFAULT;
+		return create_pit(vm, cfg.flags);
+	}
+	case KVM_CREATE_PIT:
+		return create_pit(vm, KVM_PIT_SPEAKER_DUMMY);
+	case KVM_GET_PIT:
+	case KVM_SET_PIT:
+		return pit_state(vm, arg, cmd == KVM_SET_PIT, false);
+	case KVM_GET_PIT2:
+	case KVM_SET_PIT2:
+		return pit_state(vm, arg, cmd == KVM_SET_PIT2, true);
+	case KVM_REINJECT_CONTROL:
+		return reinject_control(vm, arg);
 	case KVM_CREATE_IRQCHIP:
 		return create_irqchip(vm);
 	case KVM_GET_IRQCHIP:

@@ -7,14 +7,9 @@
  * timer waking HLT (which does not exit with an in-kernel LAPIC).
  * Expectations are the document's and the SDM's (Vol. 3A ch. 11).
  */
-#include <time.h>
+#include "t_irq.h"
 
-#include "t.h"
-
-#define RAM_SIZE 0x10000
-#define CODE 0x1000
-
-/* The guest, assembled with the test; copied to CODE. */
+/* The guest, assembled with the test; copied to T_IRQ_CODE. */
 extern const unsigned char g_start[], g_end[];
 __asm__(".pushsection .rodata\n"
 	".code16\n"
@@ -125,13 +120,6 @@ static unsigned lapic_reg(const struct kvm_lapic_state *s, unsigned off)
 	return v;
 }
 
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 static void test_create_rules(void)
 {
 	T_EQ(ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_IRQCHIP), 1, "KVM_CAP_IRQCHIP");
@@ -232,26 +220,10 @@ static void set_x2apic_cpuid(int vcpu)
 
 static void test_guest(void)
 {
-	int vm = t_create_vm(kvm);
-	unsigned char *ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE,
-				  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	struct kvm_userspace_memory_region r = {
-		.slot = 0, .memory_size = RAM_SIZE, .userspace_addr = (unsigned long)ram};
-	if (ioctl(vm, KVM_SET_USER_MEMORY_REGION, &r) || ioctl(vm, KVM_CREATE_IRQCHIP, 0))
-		T_BAIL("vm setup");
-	int vcpu = t_create_vcpu(vm, 0);
-	struct kvm_run *run = mmap(NULL, ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0),
-				   PROT_READ | PROT_WRITE, MAP_SHARED, vcpu, 0);
+	struct t_irq_vm v = t_irq_vm(kvm);
+	int vcpu = t_irq_vcpu(kvm, &v, 0, g_start, (size_t)(g_end - g_start));
 	set_x2apic_cpuid(vcpu);
-	memcpy(ram + CODE, g_start, (size_t)(g_end - g_start));
-	struct kvm_sregs s;
-	ioctl(vcpu, KVM_GET_SREGS, &s);
-	s.cs.base = s.ds.base = s.es.base = s.ss.base = 0;
-	s.cs.selector = s.ds.selector = s.es.selector = s.ss.selector = 0;
-	ioctl(vcpu, KVM_SET_SREGS, &s);
-	struct kvm_regs regs = {.rip = CODE, .rsp = 0x8000, .rflags = 2};
-	ioctl(vcpu, KVM_SET_REGS, &regs);
-
+	struct kvm_run *run = v.run;
 	double t0 = 0;
 	int port = 0;
 	for (int steps = 0; steps < 20; steps++) {
@@ -283,13 +255,13 @@ static void test_guest(void)
 			T_EQ(lapic_reg(&ls, 0x110) & 1, 0, "ISR clear after EOI");
 			break;
 		case 0x12:
-			t0 = now_ms();
+			t0 = t_now_ms();
 			break;
 		case 0x13: {
-			double dt = now_ms() - t0;
+			double dt = t_now_ms() - t0;
 			T_EQ(al, 1, "one-shot timer woke HLT (no KVM_EXIT_HLT)");
 			T_OK(dt >= 1.5, "one-shot: woke after >= 2 ms of guest time (%.2f ms)", dt);
-			t0 = now_ms();
+			t0 = t_now_ms();
 			break;
 		}
 		case 0x14:
@@ -300,10 +272,10 @@ static void test_guest(void)
 			break;
 		case 0x15:
 			T_EQ(al, 2, "TPR 0 lets vector 0x40 in");
-			t0 = now_ms();
+			t0 = t_now_ms();
 			break;
 		case 0x16: {
-			double dt = now_ms() - t0;
+			double dt = t_now_ms() - t0;
 			T_OK(al >= 4, "periodic timer: three more ticks (%u)", al);
 			T_OK(dt >= 2.5, "periodic: >= 3 ms (%.2f ms)", dt);
 			steps = 100;
@@ -315,8 +287,7 @@ static void test_guest(void)
 		}
 	}
 	T_EQ(port, 0x16, "guest reached its end");
-	close(vcpu);
-	close(vm);
+	t_irq_close(&v);
 }
 
 int main(void)

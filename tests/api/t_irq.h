@@ -1,0 +1,72 @@
+/*
+ * Helpers for the interrupt-controller tests: a VM with 64 KiB of RAM, the
+ * in-kernel irqchip and one vCPU in real mode (CS=DS=ES=SS=0) at 0:0x1000
+ * running the given code, and a monotonic clock in milliseconds.
+ */
+#ifndef SKVM_TEST_T_IRQ_H
+#define SKVM_TEST_T_IRQ_H
+
+#include <time.h>
+
+#include "t.h"
+
+#define T_IRQ_RAM 0x10000
+#define T_IRQ_CODE 0x1000
+
+struct t_irq_vm {
+	int vm, vcpu;
+	unsigned char *ram;
+	struct kvm_run *run;
+};
+
+__attribute__((unused)) static double t_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* VM + KVM_CREATE_IRQCHIP + vCPU 0; the caller may add devices before
+ * t_irq_vcpu() creates the vCPU and loads the code. */
+__attribute__((unused)) static struct t_irq_vm t_irq_vm(int kvm)
+{
+	struct t_irq_vm v = {.vm = t_create_vm(kvm)};
+	v.ram = mmap(NULL, T_IRQ_RAM, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct kvm_userspace_memory_region r = {
+		.slot = 0, .memory_size = T_IRQ_RAM, .userspace_addr = (unsigned long)v.ram};
+	if (v.ram == MAP_FAILED || ioctl(v.vm, KVM_SET_USER_MEMORY_REGION, &r) ||
+	    ioctl(v.vm, KVM_CREATE_IRQCHIP, 0))
+		T_BAIL("irqchip VM setup");
+	return v;
+}
+
+__attribute__((unused)) static int t_irq_vcpu(int kvm, struct t_irq_vm *v, int id,
+					      const unsigned char *code, size_t len)
+{
+	int vcpu = t_create_vcpu(v->vm, id);
+	if (!id) {
+		v->vcpu = vcpu;
+		v->run = mmap(NULL, ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0),
+			      PROT_READ | PROT_WRITE, MAP_SHARED, vcpu, 0);
+		if (v->run == MAP_FAILED)
+			T_BAIL("mmap kvm_run");
+	}
+	memcpy(v->ram + T_IRQ_CODE, code, len);
+	struct kvm_sregs s;
+	ioctl(vcpu, KVM_GET_SREGS, &s);
+	s.cs.base = s.ds.base = s.es.base = s.ss.base = 0;
+	s.cs.selector = s.ds.selector = s.es.selector = s.ss.selector = 0;
+	ioctl(vcpu, KVM_SET_SREGS, &s);
+	struct kvm_regs regs = {.rip = T_IRQ_CODE, .rsp = 0x8000, .rflags = 2};
+	ioctl(vcpu, KVM_SET_REGS, &regs);
+	return vcpu;
+}
+
+__attribute__((unused)) static void t_irq_close(struct t_irq_vm *v)
+{
+	close(v->vcpu);
+	close(v->vm);
+	munmap(v->ram, T_IRQ_RAM);
+}
+
+#endif
