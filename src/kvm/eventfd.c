@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -47,8 +48,8 @@ void skvm_eventfd_put(int fd)
 		sys_close(fd);
 }
 
-/* The "eventfd-id:" of fd's fdinfo, or -1. */
-static long long eventfd_id(int fd)
+/* A hexadecimal ("eventfd-count:") or decimal field of fd's fdinfo, or -1. */
+static long long fdinfo_field(int fd, const char *field, int base)
 {
 	char path[64], buf[512];
 	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
@@ -60,11 +61,13 @@ static long long eventfd_id(int fd)
 	if (n <= 0)
 		return -1;
 	buf[n] = 0;
-	const char *p = strstr(buf, "eventfd-id:");
-	long long id = -1;
-	if (p && sscanf(p + 11, "%lld", &id) != 1)
-		id = -1;
-	return id;
+	const char *p = strstr(buf, field);
+	return p ? strtoll(p + strlen(field), NULL, base) : -1;
+}
+
+long long skvm_eventfd_peek(int fd)
+{
+	return fdinfo_field(fd, "eventfd-count:", 16);
 }
 
 bool skvm_eventfd_same(int a, int b)
@@ -74,8 +77,8 @@ bool skvm_eventfd_same(int a, int b)
 	if (r >= 0)
 		return r == 0;
 	/* kcmp missing or filtered: the eventfd's id from fdinfo. */
-	long long x = eventfd_id(a);
-	return x >= 0 && x == eventfd_id(b);
+	long long x = fdinfo_field(a, "eventfd-id:", 10);
+	return x >= 0 && x == fdinfo_field(b, "eventfd-id:", 10);
 }
 
 void skvm_eventfd_signal(int fd)

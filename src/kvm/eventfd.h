@@ -24,6 +24,9 @@ bool skvm_eventfd_same(int a, int b);
 /* Add 1 to the count, as eventfd_signal. */
 void skvm_eventfd_signal(int fd);
 
+/* The count, left in place (from /proc/self/fdinfo), or -1 if unknown. */
+long long skvm_eventfd_peek(int fd);
+
 /* Take the count without blocking (0 if it was 0), as eventfd_ctx_do_read. */
 u64 skvm_eventfd_take(int fd);
 

@@ -260,8 +260,3 @@ bool skvm_ioeventfd_write(struct skvm_vm *vm, bool pio, u64 addr, u32 len,
 	skvm_srcu_read_unlock(&io->srcu, idx);
 	return hit;
 }
-
-void skvm_irq_ack_notify(struct skvm_vm *vm, u32 chip, u32 pin)
-{
-	(void)vm, (void)chip, (void)pin;
-}

@@ -56,7 +56,9 @@ bool skvm_dev_io(void *opaque, bool pio, u64 addr, u32 len, void *data, bool wri
 /*
  * The guest acknowledged (EOI) a level-triggered interrupt that came in on
  * pin `pin` of chip `chip`: resampling irqfds of every GSI routed there are
- * notified.  irqchip.c calls it from the EOI paths of the IOAPIC and PIC.
+ * notified.  irqchip.c calls it from the EOI paths of the IOAPIC and PIC,
+ * holding none of its locks (it may drive pins); pin is within the chip,
+ * 0-7 on either PIC, as for skvm_irqchip_set_pin.
  */
 void skvm_irq_ack_notify(struct skvm_vm *vm, u32 chip, u32 pin);
 

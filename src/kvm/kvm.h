@@ -40,6 +40,7 @@ struct skvm_file {
 struct skvm_vm;
 struct skvm_cmmio;
 struct skvm_ioeventfds;
+struct skvm_irqroute;
 
 struct skvm_vcpu {
 	struct skvm_vm *vm;
@@ -82,6 +83,7 @@ struct skvm_vm {
 	struct skvm_ioeventfds *ioeventfds; /* kvm/ioeventfd.c */
 	struct skvm_irqchip *_Atomic irqchip; /* KVM_CREATE_IRQCHIP (irqchip.c) */
 	u32 x2apic_api;			/* KVM_CAP_X2APIC_API flags */
+	struct skvm_irqroute *irqroute;	/* kvm/irqroute.c, irqfd.c */
 };
 
 /* fd table (fdtable.c) */

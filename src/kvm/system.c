@@ -46,6 +46,7 @@ void skvm_vm_put(struct skvm_vm *vm)
 {
 	if (atomic_fetch_sub(&vm->refs, 1) != 1)
 		return;
+	skvm_irqfds_destroy(vm); /* first: its thread injects into the devices */
 	skvm_irqchip_destroy(vm); /* its timer thread first: it reads the LAPICs */
 	for (u32 i = 0; i < vm->nr_vcpus; i++)
 		vcpu_destroy(vm->vcpus[i]);
@@ -53,6 +54,7 @@ void skvm_vm_put(struct skvm_vm *vm)
 	skvm_stats_destroy(vm->stats);
 	skvm_cmmio_destroy(vm->cmmio);
 	skvm_ioeventfds_destroy(vm->ioeventfds);
+	skvm_irqroute_destroy(vm->irqroute);
 	pthread_mutex_destroy(&vm->lock);
 	free(vm);
 }
@@ -79,9 +81,10 @@ static long create_vm(unsigned long type)
 	vm->stats = skvm_stats_create(id, skvm_vm_stat_defs, VM_STAT_NR);
 	vm->cmmio = skvm_cmmio_create();
 	vm->ioeventfds = skvm_ioeventfds_create();
+	vm->irqroute = skvm_irqroute_create();
 
 	int fd = skvm_anon_fd("kvm-vm", 0, O_CLOEXEC);
-	if (fd < 0 || !vm->stats || !vm->cmmio || !vm->ioeventfds) {
+	if (fd < 0 || !vm->stats || !vm->cmmio || !vm->ioeventfds || !vm->irqroute) {
 		if (fd >= 0)
 			sys_close(fd);
 		skvm_vm_put(vm);

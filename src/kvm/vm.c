@@ -191,6 +191,15 @@ long skvm_vm_ioctl(struct skvm_vm *vm, unsigned int cmd, unsigned long arg)
 		return skvm_cmmio_ioctl(vm->cmmio, cmd, arg);
 	case KVM_IOEVENTFD:
 		return skvm_ioeventfd_ioctl(vm, arg);
+	case KVM_IRQFD:
+		return skvm_irqfd_ioctl(vm, arg);
+	case KVM_IRQ_LINE:
+	case KVM_IRQ_LINE_STATUS:
+		return skvm_irq_line(vm, cmd, arg);
+	case KVM_SET_GSI_ROUTING:
+		return skvm_set_gsi_routing(vm, arg);
+	case KVM_SIGNAL_MSI:
+		return skvm_signal_msi(vm, arg);
 	case KVM_CHECK_EXTENSION:
 		return skvm_check_extension(vm, (long)arg);
 	case KVM_ENABLE_CAP:

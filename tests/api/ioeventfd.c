@@ -6,8 +6,7 @@
  * the length must be equal and, with DATAMATCH, the value too.  Reads are
  * never consumed.
  */
-#include <sys/eventfd.h>
-
+#include "t_eventfd.h"
 #include "t_vm.h"
 
 #ifndef KVM_IOEVENTFD_FLAG_VIRTIO_CCW_NOTIFY
@@ -30,26 +29,11 @@ static long ioev(int fd, unsigned long long addr, unsigned len, unsigned flags,
 #define DM KVM_IOEVENTFD_FLAG_DATAMATCH
 #define DEASSIGN KVM_IOEVENTFD_FLAG_DEASSIGN
 
-static int efd(void)
-{
-	int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (fd < 0)
-		T_BAIL("eventfd");
-	return fd;
-}
 
-/* The eventfd's count, which reading resets. */
-static unsigned long long count(int fd)
-{
-	unsigned long long v = 0;
-	if (read(fd, &v, sizeof(v)) != sizeof(v))
-		return 0;
-	return v;
-}
 
 static void check_args(void)
 {
-	int a = efd(), b = efd();
+	int a = t_efd(), b = t_efd();
 	int pipefd[2];
 	if (pipe(pipefd))
 		T_BAIL("pipe");
@@ -106,7 +90,7 @@ static void check_args(void)
 	T_EQ(ioev(a, 0x2000, 1, DEASSIGN | DM, 2), 0, "deassign DATAMATCH 2");
 	T_EQ(ioev(a, 0x2000, 1, DEASSIGN | DM, 1), 0, "deassign DATAMATCH 1");
 	/* A closed eventfd stays registered until deassigned. */
-	int c = efd();
+	int c = t_efd();
 	T_EQ(ioev(c, 0x4000, 8, DM, 0x1122334455667788ULL), 0, "8-byte DATAMATCH");
 	int c2 = dup(c);
 	close(c);
@@ -231,8 +215,8 @@ static void check_guest(void)
 	if (run == MAP_FAILED)
 		T_BAIL("mmap kvm_run");
 
-	int p10 = efd(), p12 = efd(), p14 = efd(), p16 = efd(), p18 = efd();
-	int m100 = efd(), m200 = efd(), m300 = efd();
+	int p10 = t_efd(), p12 = t_efd(), p14 = t_efd(), p16 = t_efd(), p18 = t_efd();
+	int m100 = t_efd(), m200 = t_efd(), m300 = t_efd();
 	T_EQ(ioev(p10, 0x10, 1, PIO, 0), 0, "guest: PIO 0x10 len 1");
 	T_EQ(ioev(p12, 0x12, 1, PIO, 0), 0, "guest: PIO 0x12 len 1");
 	T_EQ(ioev(p14, 0x14, 1, PIO | DM, 0x42), 0, "guest: PIO 0x14 len 1 = 0x42");
@@ -265,14 +249,14 @@ static void check_guest(void)
 			printf("#   got reason %u addr %#llx len %u data %#llx\n", g->reason,
 			       g->addr, g->len, g->data);
 	}
-	T_EQ(count(p10), 1, "guest: 0x10 signalled once");
-	T_EQ(count(p12), 0, "guest: 0x12 not signalled by a 2-byte write");
-	T_EQ(count(p14), 1, "guest: 0x14 signalled by 0x42 only");
-	T_EQ(count(p16), 1, "guest: 0x16 (len 0) signalled by a 2-byte write");
-	T_EQ(count(p18), 1, "guest: 0x18 signalled by the matching dword");
-	T_EQ(count(m100), 2, "guest: 0xa0100 (len 0) signalled by byte and word");
-	T_EQ(count(m200), 1, "guest: 0xa0200 signalled by the matching dword");
-	T_EQ(count(m300), 1, "guest: 0xa0300 signalled by the word");
+	T_EQ(t_efd_count(p10), 1, "guest: 0x10 signalled once");
+	T_EQ(t_efd_count(p12), 0, "guest: 0x12 not signalled by a 2-byte write");
+	T_EQ(t_efd_count(p14), 1, "guest: 0x14 signalled by 0x42 only");
+	T_EQ(t_efd_count(p16), 1, "guest: 0x16 (len 0) signalled by a 2-byte write");
+	T_EQ(t_efd_count(p18), 1, "guest: 0x18 signalled by the matching dword");
+	T_EQ(t_efd_count(m100), 2, "guest: 0xa0100 (len 0) signalled by byte and word");
+	T_EQ(t_efd_count(m200), 1, "guest: 0xa0200 signalled by the matching dword");
+	T_EQ(t_efd_count(m300), 1, "guest: 0xa0300 signalled by the word");
 
 	/* After deassign, the same write exits. */
 	T_EQ(ioev(p10, 0x10, 1, PIO | DEASSIGN, 0), 0, "guest: deassign PIO 0x10");
@@ -280,7 +264,7 @@ static void check_guest(void)
 	T_EQ(n, 1, "guest: one exit after deassign");
 	T_OK(n >= 1 && ex[0].reason == KVM_EXIT_IO && ex[0].addr == 0x10 && ex[0].data == 0x11,
 	     "guest: out 0x10 exits again");
-	T_EQ(count(p10), 0, "guest: 0x10 no longer signalled");
+	T_EQ(t_efd_count(p10), 0, "guest: 0x10 no longer signalled");
 
 	close(p10), close(p12), close(p14), close(p16), close(p18);
 	close(m100), close(m200), close(m300);

@@ -1,0 +1,324 @@
+/*
+ * KVM_IRQFD (KVM API 4.75): an eventfd that, when signalled, injects an
+ * interrupt on a GSI.
+ *
+ * One poller thread per VM, started with the first irqfd, waits on all of
+ * the VM's irqfds with epoll, takes each signalled count and injects as
+ * KVM's irqfd_inject does: through an MSI route an edge; through irqchip
+ * routes a pulse (level 1 then 0), or, for a resampling irqfd, level 1 that
+ * stays until the guest's EOI of that pin (skvm_irq_ack_notify), which
+ * de-asserts it and signals the irqfd's resamplefd so the VMM can re-check
+ * its device.  The route is looked up at each injection, so a
+ * KVM_SET_GSI_ROUTING change applies at once.
+ *
+ * Injection happens under the irqfds' lock, and KVM_IRQFD deassign takes it
+ * too: once deassign returns, that irqfd injects no more (KVM flushes its
+ * workqueue for the same promise).  A deassigned irqfd may still be named
+ * by an event batch the poller has in hand, so it is only marked dead and
+ * freed by the poller after that batch.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+
+#include "kvm/eventfd.h"
+#include "kvm/irqchip.h"
+#include "kvm/irqroute.h"
+#include "kvm/sys.h"
+
+struct irqfd {
+	struct irqfd *next;
+	u32 gsi;
+	int fd;		/* our dup of the eventfd */
+	int resamplefd; /* our dup, or -1 */
+	bool dead;
+	/* The count pending at assign, which fired then without being read
+	 * (kvm_irqfd_assign's poll); the edge epoll reports for it is not a
+	 * new signal. */
+	long long initial;
+};
+
+struct skvm_irqfds {
+	pthread_mutex_t lock;
+	struct irqfd *list;	/* assigned */
+	struct irqfd *zombies;	/* deassigned, freed by the poller */
+	_Atomic u32 nr_resample; /* resampling irqfds in list */
+	int epfd;
+	int wakefd;		/* eventfd: stop, or free zombies */
+	bool stop;
+	pthread_t thread;
+};
+
+static void irqfd_free(struct irqfd *f)
+{
+	skvm_eventfd_put(f->fd);
+	skvm_eventfd_put(f->resamplefd);
+	free(f);
+}
+
+static void inject(struct skvm_vm *vm, const struct irqfd *f)
+{
+	if (f->resamplefd >= 0) {
+		skvm_route_set_gsi(vm, SKVM_IRQ_SRC_RESAMPLE, f->gsi, 1);
+	} else {
+		skvm_route_set_gsi(vm, SKVM_IRQ_SRC_USER, f->gsi, 1);
+		skvm_route_set_gsi(vm, SKVM_IRQ_SRC_USER, f->gsi, 0);
+	}
+}
+
+static void free_zombies(struct skvm_irqfds *s)
+{
+	while (s->zombies) {
+		struct irqfd *f = s->zombies;
+		s->zombies = f->next;
+		irqfd_free(f);
+	}
+}
+
+static void *poller(void *arg)
+{
+	struct skvm_vm *vm = arg;
+	struct skvm_irqfds *s = vm->irqroute->irqfds;
+	struct epoll_event ev[32];
+	for (;;) {
+		int n = epoll_wait(s->epfd, ev, ARRAY_SIZE(ev), -1);
+		pthread_mutex_lock(&s->lock);
+		if (s->stop) {
+			pthread_mutex_unlock(&s->lock);
+			return NULL;
+		}
+		for (int i = 0; i < n; i++) {
+			struct irqfd *f = ev[i].data.ptr;
+			if (!f) {
+				skvm_eventfd_take(s->wakefd);
+				continue;
+			}
+			if (f->dead)
+				continue;
+			if (f->initial) {
+				bool same = skvm_eventfd_peek(f->fd) == f->initial;
+				f->initial = 0;
+				if (same)
+					continue;
+			}
+			/* irqfd_wakeup: every signal reads the count and injects. */
+			skvm_eventfd_take(f->fd);
+			inject(vm, f);
+		}
+		free_zombies(s);
+		pthread_mutex_unlock(&s->lock);
+	}
+}
+
+static struct skvm_irqfds *irqfds_get(struct skvm_vm *vm)
+{
+	struct skvm_irqroute *r = vm->irqroute;
+	pthread_mutex_lock(&r->lock);
+	struct skvm_irqfds *s = r->irqfds;
+	if (s)
+		goto out;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		goto out;
+	pthread_mutex_init(&s->lock, NULL);
+	s->epfd = epoll_create1(EPOLL_CLOEXEC);
+	s->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+	if (s->epfd < 0 || s->wakefd < 0 || epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->wakefd, &ev))
+		goto fail;
+	/* The poller must not take the client's signals (KVM_RUN's EINTR
+	 * relies on them reaching the vCPU threads). */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int e = pthread_create(&s->thread, NULL, poller, vm);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (e)
+		goto fail;
+	pthread_setname_np(s->thread, "softkvm-irqfd");
+	r->irqfds = s;
+	goto out;
+fail:
+	if (s->epfd >= 0)
+		sys_close(s->epfd);
+	if (s->wakefd >= 0)
+		sys_close(s->wakefd);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+	s = NULL;
+out:
+	pthread_mutex_unlock(&r->lock);
+	return s;
+}
+
+static bool has_resampler(const struct skvm_irqfds *s, u32 gsi)
+{
+	for (const struct irqfd *f = s->list; f; f = f->next)
+		if (f->resamplefd >= 0 && f->gsi == gsi)
+			return true;
+	return false;
+}
+
+/* Unlink f (under s->lock): no more injections, freed after the poller's
+ * current batch.  The last resampler of a GSI takes its level down, as
+ * irqfd_resampler_shutdown. */
+static void irqfd_kill(struct skvm_vm *vm, struct skvm_irqfds *s, struct irqfd **link)
+{
+	struct irqfd *f = *link;
+	*link = f->next;
+	f->dead = true;
+	epoll_ctl(s->epfd, EPOLL_CTL_DEL, f->fd, NULL);
+	if (f->resamplefd >= 0) {
+		atomic_fetch_sub(&s->nr_resample, 1);
+		if (!has_resampler(s, f->gsi))
+			skvm_route_set_gsi(vm, SKVM_IRQ_SRC_RESAMPLE, f->gsi, 0);
+	}
+	f->next = s->zombies;
+	s->zombies = f;
+}
+
+static long irqfd_deassign(struct skvm_vm *vm, const struct kvm_irqfd *a)
+{
+	int r = skvm_eventfd_check((int)a->fd);
+	if (r)
+		return r;
+	struct skvm_irqfds *s = vm->irqroute->irqfds;
+	if (!s)
+		return 0;
+	pthread_mutex_lock(&s->lock);
+	for (struct irqfd **p = &s->list; *p;) {
+		if ((*p)->gsi == a->gsi && skvm_eventfd_same((*p)->fd, (int)a->fd))
+			irqfd_kill(vm, s, p);
+		else
+			p = &(*p)->next;
+	}
+	bool wake = s->zombies != NULL;
+	pthread_mutex_unlock(&s->lock);
+	if (wake)
+		skvm_eventfd_signal(s->wakefd);
+	return 0;
+}
+
+/* kvm_irqfd_assign's checks, in its order. */
+static long irqfd_assign(struct skvm_vm *vm, const struct kvm_irqfd *a)
+{
+	bool resample = a->flags & KVM_IRQFD_FLAG_RESAMPLE;
+	/* kvm_arch_irqfd_allowed: a resampler needs the full irqchip (its
+	 * ack comes from the in-kernel IOAPIC or PIC). */
+	if (!skvm_irqchip_in_kernel(vm) || (resample && skvm_irqchip_split(vm)))
+		return -EINVAL;
+	struct irqfd *f = calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	f->gsi = a->gsi;
+	f->resamplefd = -1;
+	f->fd = skvm_eventfd_get((int)a->fd);
+	long r = f->fd;
+	if (f->fd < 0)
+		goto fail;
+	if (resample) {
+		f->resamplefd = skvm_eventfd_get((int)a->resamplefd);
+		r = f->resamplefd;
+		if (r < 0)
+			goto fail;
+	}
+	struct skvm_irqfds *s = irqfds_get(vm);
+	r = -ENOMEM;
+	if (!s)
+		goto fail;
+	pthread_mutex_lock(&s->lock);
+	r = 0;
+	for (struct irqfd *g = s->list; g && !r; g = g->next)
+		if (skvm_eventfd_same(g->fd, f->fd))
+			r = -EBUSY; /* this eventfd already drives a GSI */
+	/* Edge-triggered: one event per signal, as KVM's wait-queue callback
+	 * runs once per eventfd write. */
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.ptr = f};
+	long long pending = 0;
+	if (!r) {
+		pending = skvm_eventfd_peek(f->fd);
+		f->initial = pending > 0 ? pending : 0;
+		if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, f->fd, &ev))
+			r = -errno;
+	}
+	if (!r) {
+		/* A count already pending fires once now and stays unread. */
+		if (pending > 0)
+			inject(vm, f);
+		f->next = s->list;
+		s->list = f;
+		if (resample)
+			atomic_fetch_add(&s->nr_resample, 1);
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (!r)
+		return 0;
+fail:
+	irqfd_free(f);
+	return r;
+}
+
+long skvm_irqfd_ioctl(struct skvm_vm *vm, unsigned long arg)
+{
+	struct kvm_irqfd a;
+	if (skvm_copy_from_user(&a, arg, sizeof(a)))
+		return -EFAULT;
+	if (a.flags & ~(KVM_IRQFD_FLAG_DEASSIGN | KVM_IRQFD_FLAG_RESAMPLE))
+		return -EINVAL;
+	if (a.flags & KVM_IRQFD_FLAG_DEASSIGN)
+		return irqfd_deassign(vm, &a);
+	return irqfd_assign(vm, &a);
+}
+
+/*
+ * irqfd_resampler_ack: the guest's EOI of a level interrupt on (chip, pin).
+ * Each resampling irqfd on the GSI routed there has its level taken down
+ * and its resamplefd signalled.
+ */
+void skvm_irq_ack_notify(struct skvm_vm *vm, u32 chip, u32 pin)
+{
+	struct skvm_irqfds *s = vm->irqroute->irqfds;
+	if (!s || !atomic_load(&s->nr_resample) || chip >= SKVM_NR_IRQCHIPS ||
+	    pin >= SKVM_IOAPIC_PINS)
+		return;
+	struct skvm_irqroute *r = vm->irqroute;
+	u32 idx = skvm_srcu_read_lock(&r->srcu);
+	s32 gsi = skvm_route_table(vm)->chip_gsi[chip][pin];
+	skvm_srcu_read_unlock(&r->srcu, idx);
+	if (gsi < 0)
+		return;
+	pthread_mutex_lock(&s->lock);
+	if (has_resampler(s, (u32)gsi)) {
+		skvm_route_set_gsi(vm, SKVM_IRQ_SRC_RESAMPLE, (u32)gsi, 0);
+		for (const struct irqfd *f = s->list; f; f = f->next)
+			if (f->resamplefd >= 0 && f->gsi == (u32)gsi)
+				skvm_eventfd_signal(f->resamplefd);
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+void skvm_irqfds_destroy(struct skvm_vm *vm)
+{
+	struct skvm_irqfds *s = vm->irqroute ? vm->irqroute->irqfds : NULL;
+	if (!s)
+		return;
+	pthread_mutex_lock(&s->lock);
+	s->stop = true;
+	pthread_mutex_unlock(&s->lock);
+	skvm_eventfd_signal(s->wakefd);
+	pthread_join(s->thread, NULL);
+	while (s->list) {
+		struct irqfd *f = s->list;
+		s->list = f->next;
+		irqfd_free(f);
+	}
+	free_zombies(s);
+	sys_close(s->epfd);
+	sys_close(s->wakefd);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+	vm->irqroute->irqfds = NULL;
+}
