@@ -54,6 +54,14 @@ static const struct cap_row caps[] = {
 	{KVM_CAP_IOEVENTFD, 1},
 	{KVM_CAP_IOEVENTFD_NO_LENGTH, 1},
 	{KVM_CAP_IOEVENTFD_ANY_LENGTH, 1},
+	/* GSI routing, MSIs and irqfds into the in-kernel irqchip
+	 * (kvm/irqroute.c, kvm/irqfd.c); the device id of an MSI is ignored,
+	 * as on x86 KVM, so KVM_CAP_MSI_DEVID stays 0. */
+	{KVM_CAP_IRQ_ROUTING, 4096},	/* KVM_MAX_IRQ_ROUTES */
+	{KVM_CAP_IRQ_INJECT_STATUS, 1},
+	{KVM_CAP_SIGNAL_MSI, 1},
+	{KVM_CAP_IRQFD, 1},
+	{KVM_CAP_IRQFD_RESAMPLE, 1},
 	/* VM configuration (kvm/vm.c) */
 	{KVM_CAP_SET_TSS_ADDR, 1},
 	{KVM_CAP_SET_IDENTITY_MAP_ADDR, 1},

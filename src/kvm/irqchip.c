@@ -225,7 +225,10 @@ static int deliver_one(struct skvm_apic *a, u8 vector, u8 dm, bool trig, bool le
 static int route(struct skvm_irqchip *ic, const struct lapic *src, u32 dest, u8 dest_mode,
 		 u8 shorthand, u8 vector, u8 dm, bool trig, bool level, bool lowest)
 {
-	int r = -1;
+	/* kvm_irq_delivery_to_apic_fast: a destination the APIC map resolves
+	 * (no shorthand, not broadcast) answers 0 even if no APIC has it;
+	 * only the slow path's "nobody matched" is -1. */
+	int r = shorthand == LAPIC_SH_NONE && (dest & 0xff) != 0xff ? 0 : -1;
 	struct skvm_apic *best = NULL;
 	u8 best_ppr = 0;
 	u32 n = atomic_load_explicit(&ic->nr, memory_order_acquire);

@@ -42,6 +42,7 @@ struct irqfd {
 };
 
 struct skvm_irqfds {
+	struct skvm_vm *vm;
 	pthread_mutex_t lock;
 	struct irqfd *list;	/* assigned */
 	struct irqfd *zombies;	/* deassigned, freed by the poller */
@@ -80,8 +81,8 @@ static void free_zombies(struct skvm_irqfds *s)
 
 static void *poller(void *arg)
 {
-	struct skvm_vm *vm = arg;
-	struct skvm_irqfds *s = vm->irqroute->irqfds;
+	struct skvm_irqfds *s = arg;
+	struct skvm_vm *vm = s->vm;
 	struct epoll_event ev[32];
 	for (;;) {
 		int n = epoll_wait(s->epfd, ev, ARRAY_SIZE(ev), -1);
@@ -123,6 +124,7 @@ static struct skvm_irqfds *irqfds_get(struct skvm_vm *vm)
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		goto out;
+	s->vm = vm;
 	pthread_mutex_init(&s->lock, NULL);
 	s->epfd = epoll_create1(EPOLL_CLOEXEC);
 	s->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -134,7 +136,7 @@ static struct skvm_irqfds *irqfds_get(struct skvm_vm *vm)
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	int e = pthread_create(&s->thread, NULL, poller, vm);
+	int e = pthread_create(&s->thread, NULL, poller, s);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (e)
 		goto fail;

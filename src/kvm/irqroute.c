@@ -52,12 +52,20 @@ static void table_free(const struct route_table *t)
 	}
 }
 
+/* kvm_msi_route_invalid: with KVM_X2APIC_API_USE_32BIT_IDS, address_hi
+ * bits 31:8 carry destination bits 31:8 and bits 7:0 must be 0. */
+static bool msi_invalid(bool x2apic_ids, u32 address_hi)
+{
+	return x2apic_ids && (address_hi & 0xff);
+}
+
 /*
  * kvm_set_routing_entry and setup_routing_entry for entry `ue`, added to
  * the table under construction whose entries [0, t->nr) are sorted by GSI
  * (entries come in any GSI order: they are sorted after the last one).
  */
-static int add_entry(struct route_table *t, const struct kvm_irq_routing_entry *ue, bool split)
+static int add_entry(struct route_table *t, const struct kvm_irq_routing_entry *ue, bool split,
+		     bool x2apic_ids)
 {
 	/* Flags: only an MSI route may say KVM_MSI_VALID_DEVID (the device
 	 * id is for ARM's ITS; x86 ignores it, as KVM does). */
@@ -98,6 +106,8 @@ static int add_entry(struct route_table *t, const struct kvm_irq_routing_entry *
 		e->msi_lo = ue->u.msi.address_lo;
 		e->msi_hi = ue->u.msi.address_hi;
 		e->msi_data = ue->u.msi.data;
+		if (msi_invalid(x2apic_ids, e->msi_hi))
+			return -EINVAL;
 		break;
 	default:
 		/* S390 adapters, Hyper-V SynIC and Xen event channels do not
@@ -106,6 +116,11 @@ static int add_entry(struct route_table *t, const struct kvm_irq_routing_entry *
 	}
 	t->nr++;
 	return 0;
+}
+
+static bool x2apic_ids(const struct skvm_vm *vm)
+{
+	return vm->x2apic_api & KVM_X2APIC_API_USE_32BIT_IDS;
 }
 
 static int entry_cmp(const void *a, const void *b)
@@ -153,7 +168,7 @@ static void build_default(void)
 	if (!t)
 		return;
 	for (u32 i = 0; i < n; i++)
-		add_entry(t, &ue[i], false);
+		add_entry(t, &ue[i], false, false);
 	table_finish(t);
 	t->is_static = true;
 	default_table = t;
@@ -211,6 +226,8 @@ static int set_chip_pin(struct skvm_vm *vm, u32 src, u32 chip, u32 pin, int leve
 /* kvm_set_msi: an MSI is an edge; level 0 does nothing. */
 static int set_msi(struct skvm_vm *vm, u32 lo, u32 hi, u32 data, int level)
 {
+	if (msi_invalid(x2apic_ids(vm), hi))
+		return -EINVAL;
 	if (!level)
 		return -1;
 	return skvm_irqchip_deliver_msi(vm, (u64)hi << 32 | lo, data);
@@ -294,9 +311,9 @@ long skvm_set_gsi_routing(struct skvm_vm *vm, unsigned long arg)
 		if (!t)
 			ret = -ENOMEM;
 	}
-	bool split = skvm_irqchip_split(vm);
+	bool split = skvm_irqchip_split(vm), ids = x2apic_ids(vm);
 	for (u32 i = 0; i < hdr.nr && !ret; i++)
-		ret = add_entry(t, &ue[i], split);
+		ret = add_entry(t, &ue[i], split, ids);
 	free(ue);
 	if (ret) {
 		table_free(t);

@@ -41,7 +41,7 @@ struct skvm_irqroute {
 	struct route_table *_Atomic table; /* NULL: the irqchip's default */
 	pthread_mutex_t line_lock;	/* line[] and the pin it drives */
 	u8 line[SKVM_NR_IRQCHIPS][SKVM_IOAPIC_PINS]; /* asserted sources, a bit each */
-	struct skvm_irqfds *irqfds;	/* irqfd.c */
+	struct skvm_irqfds *_Atomic irqfds; /* irqfd.c, set once */
 };
 
 struct skvm_irqroute *skvm_irqroute_create(void);

@@ -508,6 +508,29 @@ static void check_guest(void)
 	munmap(mem, 0x10000);
 }
 
+/* KVM_X2APIC_API_USE_32BIT_IDS: MSI address_hi carries destination bits
+ * 31:8, and its bits 7:0 must be 0 (kvm_msi_route_invalid). */
+static void check_x2apic_format(void)
+{
+	int saved = vm;
+	vm = t_create_vm(kvm);
+	if (ioctl(vm, KVM_CREATE_IRQCHIP, 0))
+		T_BAIL("KVM_CREATE_IRQCHIP");
+	struct kvm_enable_cap cap = {.cap = KVM_CAP_X2APIC_API,
+				     .args[0] = KVM_X2APIC_API_USE_32BIT_IDS};
+	T_EQ(ioctl(vm, KVM_ENABLE_CAP, &cap), 0, "x2APIC API: 32-bit IDs");
+	rt_clear();
+	rt_msi(1, 0xfee00000, 0x40);
+	rt.e[0].u.msi.address_hi = 1;
+	T_ERR(rt_set(), EINVAL, "x2APIC API: MSI route with address_hi bits 7:0");
+	rt.e[0].u.msi.address_hi = 0x100;
+	T_EQ(rt_set(), 0, "x2APIC API: MSI route with address_hi bits 31:8");
+	T_ERR(signal_msi(0xfee00000, 1, 0x40, 0), EINVAL,
+	      "x2APIC API: KVM_SIGNAL_MSI with address_hi bits 7:0");
+	close(vm);
+	vm = saved;
+}
+
 int main(void)
 {
 	kvm = t_open_kvm();
@@ -525,6 +548,7 @@ int main(void)
 		check_irqfd_args();
 		check_guest();
 		close(vcpu);
+		check_x2apic_format();
 	}
 	close(vm);
 	close(kvm);
