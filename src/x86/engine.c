@@ -1129,6 +1129,18 @@ static bool ends_block(const struct insn *i)
 	       f == op_syscall || f == op_sysret;
 }
 
+static struct block **block_slot(struct engine *e, const u8 *host)
+{
+	uintptr_t h = (uintptr_t)host;
+	return &e->blocks[(h ^ (h >> 10) ^ (h >> 20)) & (BLK_CACHE - 1)];
+}
+
+struct block *block_find(struct engine *e, const u8 *host)
+{
+	struct block *b = *block_slot(e, host);
+	return b && b->host == host && b->mode == mode_key(e) ? b : NULL;
+}
+
 /*
  * Run the block at RIP, decoding (and appending) instructions the first
  * time execution reaches them.  Leaves after a taken branch, a mode or
@@ -1142,7 +1154,7 @@ static void run_block(struct engine *e)
 	const u8 *host = code_ptr(e, c->rip, &room);
 	u8 mk = mode_key(e);
 	uintptr_t h = (uintptr_t)host;
-	struct block **slot = &e->blocks[(h ^ (h >> 10) ^ (h >> 20)) & (BLK_CACHE - 1)];
+	struct block **slot = block_slot(e, host);
 	struct block *b = *slot;
 	if (!b) {
 		b = malloc(sizeof(*b));
@@ -1172,8 +1184,9 @@ static void run_block(struct engine *e)
 		if ((!b->jit || b->jit_n != b->n) && ++b->hits >= jit_threshold())
 			jit_translate(e, b);
 		if (b->jit && b->jit_n == b->n) {
+			e->jit_chained = false;
 			k = ((jit_fn)b->jit)(e, c, e->cpl == 3);
-			if (k < 0)
+			if (k < 0 || e->jit_chained)
 				return;
 		}
 	}
@@ -1269,6 +1282,25 @@ static void inject_events(struct engine *e)
 		deliver_event(e, ev->interrupt.nr, NO_ERR, ev->interrupt.soft,
 			      e->cpu->rip);
 	}
+}
+
+bool boundary_quiet(struct engine *e)
+{
+	struct x86_cpu *c = e->cpu;
+	const struct x86_env *env = e->env;
+	if (e->exit->reason != X86_EXIT_NONE || e->leave_block || e->shadow ||
+	    c->ev.nmi.pending || env->irq_window || (c->rflags & X86_FL_TF) || c->guest_debug)
+		return false;
+	if (c->apic_ops && atomic_load_explicit(&c->intr_hint, memory_order_acquire))
+		return false;
+	if (env->stop || (env->kick && atomic_load_explicit(env->kick, memory_order_relaxed)))
+		return false;
+	/* the signal poll is the loop's, every POLL_EVERY boundaries */
+	if (env->poll && e->poll_count + 1 >= POLL_EVERY)
+		return false;
+	e->poll_count++;
+	engine_map_check(e); /* a new map flushes the TLB: leave_block */
+	return !e->leave_block;
 }
 
 u64 linear_rip(struct engine *e)
@@ -1367,6 +1399,8 @@ void x86_run(struct x86_cpu *cpu, struct x86_env *env, struct x86_exit *exit)
 		if (exit->reason != X86_EXIT_NONE)
 			goto out;
 	}
+	/* Translated code skips this loop between blocks while
+	 * boundary_quiet() says it would do nothing: keep the two in step. */
 	for (;;) {
 		if (engine_stop_requested(e, false)) {
 			exit->reason = X86_EXIT_KICK;

@@ -137,6 +137,7 @@ struct engine {
 	u64 rw_log_gpa;
 	struct block *blocks[BLK_CACHE];
 	struct jit_arena *jit; /* translated code (jit.c) */
+	bool jit_chained;      /* translated code went on to another block */
 };
 
 static inline struct engine *eng(struct x86_cpu *cpu)

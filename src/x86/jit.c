@@ -105,6 +105,7 @@ struct jx {
 	bool fl_host, fl_mem;
 	u8 *loop; /* the block's first instruction */
 	u32 native; /* instructions translated, not called back */
+	uintptr_t host; /* host address of the block's first byte */
 };
 
 static void e8(struct jx *x, u8 v)
@@ -344,15 +345,70 @@ static void set_rip(struct jx *x, u32 off)
 	op(x, 8, 0x89, RAX, M(R12, OFF_C(rip)));
 }
 
+/* add rsp, 8; pop r15, r14, r13, r12, rbp, rbx */
+static void restore_regs(struct jx *x)
+{
+	op(x, 8, 0x81, 0, R(RSP));
+	e32(x, 8);
+	static const u8 pops[] = {0x41, 0x5f, 0x41, 0x5e, 0x41, 0x5d, 0x41, 0x5c, 0x5d, 0x5b};
+	for (size_t k = 0; k < sizeof(pops); k++)
+		e8(x, pops[k]);
+}
+
 static void epilogue(struct jx *x, int ret)
 {
 	e8(x, 0xb8);
 	e32(x, (u32)ret); /* mov eax, ret */
-	op(x, 8, 0x81, 0, R(RSP));
-	e32(x, 8); /* add rsp, 8 */
-	static const u8 pops[] = {0x41, 0x5f, 0x41, 0x5e, 0x41, 0x5d, 0x41, 0x5c, 0x5d, 0x5b, 0xc3};
-	for (size_t k = 0; k < sizeof(pops); k++)
-		e8(x, pops[k]);
+	restore_regs(x);
+	e8(x, 0xc3);
+}
+
+/*
+ * Chaining: the next block's translation, if it may run now (nothing for
+ * the run loop to do at this boundary, the block unchanged: its bytes
+ * compared as run_block does), else NULL.  cpu->rip is the target already.
+ */
+static jit_fn jit_chain(struct engine *e, const u8 *host)
+{
+	if (!boundary_quiet(e))
+		return NULL;
+	struct block *b = block_find(e, host);
+	if (!b || !b->jit || b->jit_n != b->n || memcmp(host, b->code, b->nbytes))
+		return NULL;
+	e->code_lo = (uintptr_t)host;
+	e->code_hi = (uintptr_t)host + b->nbytes;
+	e->jit_chained = true;
+	return (jit_fn)b->jit;
+}
+
+/* Leave for the block at the host address in RSI (cpu->rip set): run its
+ * translation in place of this one, or return to the dispatcher. */
+static void chain_exit(struct jx *x)
+{
+	mov_rr(x, RDI, RBX);
+	call_abs(x, jit_chain);
+	op(x, 8, 0x85, RAX, R(RAX));
+	u8 *plain = jcc_fwd(x, CC_E);
+	mov_rr(x, RDI, RBX);
+	mov_rr(x, RSI, R12);
+	mov_rr(x, RDX, RBP);
+	restore_regs(x);
+	e8(x, 0xff);
+	e8(x, 0xe0); /* jmp rax */
+	patch(x, plain);
+	epilogue(x, -1);
+}
+
+/* Leave for block offset t: chained when t is in the block's page. */
+static void static_exit(struct jx *x, u64 t)
+{
+	u64 pg = (x->host & 0xfff) + t;
+	if (pg < 4096) {
+		mov_imm64(x, RSI, x->host + t);
+		chain_exit(x);
+	} else {
+		epilogue(x, -1);
+	}
 }
 
 /* Leave with RIP at block offset off; the compile-time flag state of the
@@ -622,7 +678,7 @@ static void branch_to(struct jx *x, const struct insn *i, u32 off, u64 t)
 	}
 	u8 *bad = canonical_rax(x);
 	op(x, 8, 0x89, RAX, M(R12, OFF_C(rip)));
-	epilogue(x, -1);
+	static_exit(x, t);
 	patch(x, bad);
 	interp_exit(x, i, off);
 }
@@ -866,7 +922,7 @@ static bool translate_insn(struct jx *x, const struct insn *i, u32 off)
 		op(x, 8, 0x89, R14, M(R12, R_RSP * 8));
 		target_rax(x, next + i->imm);
 		op(x, 8, 0x89, RAX, M(R12, OFF_C(rip)));
-		epilogue(x, -1);
+		static_exit(x, next + i->imm);
 		patch(x, bad);
 		interp_exit(x, i, off);
 		return true;
@@ -882,6 +938,17 @@ static bool translate_insn(struct jx *x, const struct insn *i, u32 off)
 		op(x, 8, 0x8d, R14, M(R14, (s32)(8 + i->imm)));
 		op(x, 8, 0x89, R14, M(R12, R_RSP * 8));
 		op(x, 8, 0x89, RCX, M(R12, OFF_C(rip)));
+		/* chained when the return address is in the block's page */
+		mov_rr(x, RSI, RCX);
+		op(x, 8, 0x31, R13, R(RCX)); /* xor rcx, r13 */
+		op(x, 8, 0xc1, 5, R(RCX));
+		e8(x, 12);
+		u8 *far = jcc_fwd(x, CC_NE);
+		op(x, 8, 0x2b, RSI, R(R13)); /* sub rsi, r13 */
+		mov_imm64(x, RAX, x->host);
+		op(x, 8, 0x01, RAX, R(RSI)); /* add rsi, rax */
+		chain_exit(x);
+		patch(x, far);
 		epilogue(x, -1);
 		patch(x, bad);
 		interp_exit(x, i, off);
@@ -961,7 +1028,8 @@ bool jit_translate(struct engine *e, struct block *b)
 	if (!a || !e->code64 || !b->n)
 		return false;
 	for (int tries = 0; tries < 2; tries++) {
-		struct jx x = {.p = a->base + a->used, .end = a->base + JIT_ARENA, .e = e};
+		struct jx x = {.p = a->base + a->used, .end = a->base + JIT_ARENA, .e = e,
+			       .host = (uintptr_t)b->host};
 		if (emit_block(&x, b)) {
 			b->jit = a->base + a->used;
 			b->jit_n = b->n;
