@@ -6,8 +6,14 @@
  * from the native run's retired user instructions (perf counter; the guest
  * runs the same C compiled the same way).
  *
+ * Then the dirty-tracking overhead: the memset job again with its memory
+ * logged through the bitmap (KVM_MEM_LOG_DIRTY_PAGES) and through the dirty
+ * ring (harvested and reset at each KVM_EXIT_DIRTY_RING_FULL), as ratios
+ * to the same run without logging.
+ *
  * Usage: bench GUEST.bin.  SKVM_BENCH_SCALE (default 1) scales the work;
- * SKVM_BENCH_ONLY=NAME runs only the jobs whose name starts with NAME.
+ * SKVM_BENCH_ONLY=NAME runs only the jobs whose name starts with NAME
+ * ("dirty": only the dirty-tracking runs).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -90,21 +96,51 @@ static uint64_t run_native(const struct job *j, uint8_t *buf, double *secs, long
 
 static struct tvm vm;
 
-static int guest_prepare(const uint8_t *img, size_t len, char *err, size_t n)
+/* The dirty ring of the VM being timed, when it has one. */
+#define DIRTY_RING_BYTES (1u << 20) /* the largest KVM allows: 65536 entries */
+static struct kvm_dirty_gfn *dirty_ring;
+static unsigned dirty_fetch;
+
+/* Guest memory logged with slot_flags, and a dirty ring if ring_bytes. */
+static int guest_prepare(struct tvm *t, const uint8_t *img, size_t len, uint32_t slot_flags,
+			 uint32_t ring_bytes, char *err, size_t n)
 {
-	if (tvm_create(&vm, MEM_SIZE) || tvm_set_cpuid(&vm)) {
-		snprintf(err, n, "%s: %s", vm.err, strerror(vm.err_errno));
+	if (tvm_create_logged(t, MEM_SIZE, slot_flags, ring_bytes) || tvm_set_cpuid(t)) {
+		snprintf(err, n, "%s: %s", t->err, strerror(t->err_errno));
 		return -1;
 	}
-	memcpy(tvm_ptr(&vm, BENCH_LOAD), img, len);
-	memset(tvm_ptr(&vm, BENCH_BUF), 0, MEM_SIZE - BENCH_BUF);
-	uint64_t *idt = tvm_ptr(&vm, 0x9000);
+	dirty_ring = NULL;
+	dirty_fetch = 0;
+	if (ring_bytes) {
+		dirty_ring = mmap(NULL, ring_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, t->vcpu,
+				  KVM_DIRTY_LOG_PAGE_OFFSET * 4096);
+		if (dirty_ring == MAP_FAILED) {
+			snprintf(err, n, "mmap dirty ring: %s", strerror(errno));
+			return -1;
+		}
+	}
+	memcpy(tvm_ptr(t, BENCH_LOAD), img, len);
+	memset(tvm_ptr(t, BENCH_BUF), 0, MEM_SIZE - BENCH_BUF);
+	uint64_t *idt = tvm_ptr(t, 0x9000);
 	for (int v = 0; v < 256; v++) {
 		idt[2 * v] = (BENCH_FAULT & 0xffff) | (0x08ull << 16) | (0x8eull << 40) |
 			     ((uint64_t)(BENCH_FAULT >> 16 & 0xffff) << 48);
 		idt[2 * v + 1] = 0;
 	}
 	return 0;
+}
+
+/* KVM_EXIT_DIRTY_RING_FULL: harvest every dirty entry in order, reset. */
+static void ring_harvest(struct tvm *t)
+{
+	const unsigned n = DIRTY_RING_BYTES / sizeof(struct kvm_dirty_gfn);
+	for (;; dirty_fetch++) {
+		struct kvm_dirty_gfn *g = &dirty_ring[dirty_fetch % n];
+		if (!(__atomic_load_n(&g->flags, __ATOMIC_ACQUIRE) & KVM_DIRTY_GFN_F_DIRTY))
+			break;
+		__atomic_store_n(&g->flags, KVM_DIRTY_GFN_F_RESET, __ATOMIC_RELEASE);
+	}
+	ioctl(t->vm, KVM_RESET_DIRTY_RINGS, 0);
 }
 
 /* 0 done, 1 the backend gave up (internal error), -1 other failure */
@@ -128,7 +164,10 @@ static int run_guest(const struct job *j, uint64_t *result, double *secs, char *
 		return -1;
 	}
 	double t0 = now();
-	int r = ioctl(vm.vcpu, KVM_RUN, 0);
+	int r;
+	while ((r = ioctl(vm.vcpu, KVM_RUN, 0)) == 0 && dirty_ring &&
+	       vm.run->exit_reason == KVM_EXIT_DIRTY_RING_FULL)
+		ring_harvest(&vm);
 	*secs = now() - t0;
 	if (r < 0) {
 		snprintf(err, n, "KVM_RUN: %s", strerror(errno));
@@ -195,7 +234,7 @@ int main(int argc, char **argv)
 	memset(buf, 0, 576 * MIB);
 	perf_open();
 	char err[200];
-	int have_guest = guest_prepare(img, len, err, sizeof(err)) == 0;
+	int have_guest = guest_prepare(&vm, img, len, 0, 0, err, sizeof(err)) == 0;
 	if (!have_guest)
 		printf("guest: %s\n", err);
 	if (scale != 1.0)
@@ -228,5 +267,41 @@ int main(int argc, char **argv)
 	}
 	if (have_guest)
 		tvm_destroy(&vm);
+
+	/* Dirty tracking: the memset job (jobs[1]) off, bitmap, ring. */
+	static const struct {
+		const char *name;
+		uint32_t flags, ring;
+	} modes[] = {
+		{"off", 0, 0},
+		{"bitmap", KVM_MEM_LOG_DIRTY_PAGES, 0},
+		{"ring", KVM_MEM_LOG_DIRTY_PAGES, DIRTY_RING_BYTES},
+	};
+	double base = 0;
+	if (only && strncmp("dirty", only, strlen(only)) &&
+	    strncmp(jobs[1].name, only, strlen(only)))
+		return bad ? 1 : 0; /* SKVM_BENCH_ONLY=dirty runs just this */
+	printf("dirty tracking, %s:", jobs[1].name);
+	for (size_t m = 0; m < sizeof(modes) / sizeof(modes[0]); m++) {
+		double tg;
+		uint64_t rg;
+		int g = guest_prepare(&vm, img, len, modes[m].flags, modes[m].ring, err, sizeof(err));
+		if (!g)
+			g = run_guest(&jobs[1], &rg, &tg, err, sizeof(err));
+		if (g) {
+			printf(" %s: %s;", modes[m].name, err);
+		} else {
+			if (m == 0)
+				base = tg;
+			printf(" %s %.3f s", modes[m].name, tg);
+			if (m && base > 0)
+				printf(" (%.2fx)", tg / base);
+			printf("%s", m + 1 < sizeof(modes) / sizeof(modes[0]) ? "," : "");
+		}
+		if (dirty_ring)
+			munmap(dirty_ring, modes[m].ring);
+		tvm_destroy(&vm);
+	}
+	printf("\n");
 	return bad ? 1 : 0;
 }

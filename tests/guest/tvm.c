@@ -35,10 +35,11 @@ __attribute__((format(printf, 2, 3))) static int tvm_fail(struct tvm *t, const c
 	return -1;
 }
 
-static int tvm_slot(struct tvm *t, uint32_t slot, uint64_t gpa, uint64_t size)
+static int tvm_slot(struct tvm *t, uint32_t slot, uint64_t gpa, uint64_t size, uint32_t flags)
 {
 	struct kvm_userspace_memory_region r = {
 		.slot = slot,
+		.flags = flags,
 		.guest_phys_addr = gpa,
 		.memory_size = size,
 		.userspace_addr = (uintptr_t)(t->mem + gpa),
@@ -50,6 +51,11 @@ static int tvm_slot(struct tvm *t, uint32_t slot, uint64_t gpa, uint64_t size)
 
 int tvm_create(struct tvm *t, size_t mem_size)
 {
+	return tvm_create_logged(t, mem_size, 0, 0);
+}
+
+int tvm_create_logged(struct tvm *t, size_t mem_size, uint32_t slot_flags, uint32_t ring_bytes)
+{
 	memset(t, 0, sizeof(*t));
 	t->kvm = t->vm = t->vcpu = -1;
 	t->kvm = open_kvm();
@@ -58,6 +64,12 @@ int tvm_create(struct tvm *t, size_t mem_size)
 	t->vm = ioctl(t->kvm, KVM_CREATE_VM, 0);
 	if (t->vm < 0)
 		return tvm_fail(t, "KVM_CREATE_VM");
+	if (ring_bytes) {
+		struct kvm_enable_cap cap = {.cap = KVM_CAP_DIRTY_LOG_RING};
+		cap.args[0] = ring_bytes;
+		if (ioctl(t->vm, KVM_ENABLE_CAP, &cap) < 0)
+			return tvm_fail(t, "KVM_ENABLE_CAP DIRTY_LOG_RING %u", ring_bytes);
+	}
 	/* Guest memory with inaccessible pages around it and over the MMIO
 	 * hole: a backend touching anything but guest RAM crashes here. */
 	t->mem_size = mem_size;
@@ -69,7 +81,8 @@ int tvm_create(struct tvm *t, size_t mem_size)
 	if (mprotect(t->mem, TVM_HOLE, PROT_READ | PROT_WRITE) ||
 	    mprotect(t->mem + TVM_HIGH, mem_size - TVM_HIGH, PROT_READ | PROT_WRITE))
 		return tvm_fail(t, "mprotect guest memory");
-	if (tvm_slot(t, 0, 0, TVM_HOLE) || tvm_slot(t, 1, TVM_HIGH, mem_size - TVM_HIGH))
+	if (tvm_slot(t, 0, 0, TVM_HOLE, slot_flags) ||
+	    tvm_slot(t, 1, TVM_HIGH, mem_size - TVM_HIGH, slot_flags))
 		return -1;
 	t->vcpu = ioctl(t->vm, KVM_CREATE_VCPU, 0);
 	if (t->vcpu < 0)

@@ -56,6 +56,9 @@ struct tvm {
 
 /* Create VM + one vCPU + memory.  Returns 0, or -1 with t->err set. */
 int tvm_create(struct tvm *t, size_t mem_size);
+/* The same with KVM_SET_USER_MEMORY_REGION flags on both slots, and a dirty
+ * ring of ring_bytes per vCPU enabled before the vCPU (0: none). */
+int tvm_create_logged(struct tvm *t, size_t mem_size, uint32_t slot_flags, uint32_t ring_bytes);
 void tvm_destroy(struct tvm *t);
 
 /* KVM_GET_SUPPORTED_CPUID -> KVM_SET_CPUID2 (long mode needs LM in the
