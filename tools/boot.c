@@ -3,8 +3,11 @@
  * API, served by softkvm's direct C API (default) or the host's /dev/kvm
  * (--hw).  The kernel is entered at its 64-bit entry point as
  * Documentation/arch/x86/boot.rst ("64-bit Boot Protocol") describes; the
- * only device so far is a 16550 UART on ttyS0 (boot_uart.c) and the
- * debug-exit port.  docs/boot.md has the layout and the exit statuses.
+ * devices: the in-kernel irqchip and PIT when the back end has them, a
+ * 16550 on ttyS0 (boot_uart.c) wired to the terminal, ACPI tables
+ * (boot_acpi.c) with their power-off and reset ports, a CMOS clock
+ * (boot_cmos.c) and the debug-exit port.  docs/boot.md has the layout and
+ * the exit statuses.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -17,6 +20,10 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/kvm.h>
 
@@ -60,6 +67,7 @@
 #define HDR_CMDLINE_SIZE 0x238
 #define HDR_PREF_ADDRESS 0x258
 #define HDR_INIT_SIZE 0x260
+#define BP_ACPI_RSDP_ADDR 0x070
 #define BP_EXT_RAMDISK_IMAGE 0x0c0
 #define BP_EXT_RAMDISK_SIZE 0x0c4
 #define BP_EXT_CMD_LINE_PTR 0x0c8
@@ -67,6 +75,7 @@
 #define BP_E820_TABLE 0x2d0
 #define E820_MAX 128
 #define E820_RAM 1
+#define E820_RESERVED 2
 
 #define LOADED_HIGH 0x01	/* loadflags bit 0: protected-mode code at 1M+ */
 #define XLF_KERNEL_64 0x01	/* xloadflags bit 0: 64-bit entry at +0x200 */
@@ -91,15 +100,41 @@ static int hw_ioctl(int fd, unsigned long req, void *arg) { return ioctl(fd, req
 static const struct kvm_shim shim_softkvm = { "softkvm", sk_open, sk_ioctl, softkvm_close };
 static const struct kvm_shim shim_hw = { "/dev/kvm", hw_open, hw_ioctl, close };
 
+
+#define MAX_CPUS 64
+#define BIOS_BASE 0xE0000	/* ACPI tables, e820 "reserved", up to 1 MiB */
+#define BIOS_SIZE 0x20000
+
+struct vcpu {
+	struct vm *vm;
+	int id, fd;
+	struct kvm_run *run;
+	pthread_t thread;
+	int started;
+};
+
 struct vm {
 	const struct kvm_shim *k;
-	int kvm, vm, vcpu;
-	struct kvm_run *run;
+	int kvm, vm;
 	size_t run_size;
 	u8 *mem;		/* host copy: [0, low_top) then [4G, ...) */
+	u8 *bios;		/* [BIOS_BASE, 1 MiB) */
 	u64 mem_size;		/* --mem */
 	u64 low_top;		/* end of RAM below 4 GiB */
+	int irqchip;		/* in-kernel PIC/IOAPIC/LAPIC and PIT */
+	int imm_exit;		/* KVM_CAP_IMMEDIATE_EXIT */
+	int ncpus;
+	struct vcpu cpu[MAX_CPUS];
+
+	/* Devices and the end of the VM, under lock. */
+	pthread_mutex_t lock;
 	struct boot_uart uart;
+	int uart_irq;		/* level last sent with KVM_IRQ_LINE */
+	struct boot_cmos cmos;
+	u16 pm1_en;
+	u8 pm1_cnt_hi;
+	int done, status;
+	int wake[2];		/* a pipe: written once the VM has ended */
 };
 
 __attribute__((format(printf, 1, 2))) static int fail(const char *fmt, ...)
@@ -113,13 +148,16 @@ __attribute__((format(printf, 1, 2))) static int fail(const char *fmt, ...)
 	return -1;
 }
 
-/* Host address of [gpa, gpa + len) if it is all RAM, else NULL. */
+/* Host address of [gpa, gpa + len) if it is all RAM (or the BIOS area),
+ * else NULL. */
 static u8 *gpa_ptr(struct vm *v, u64 gpa, u64 len)
 {
 	if (gpa + len < gpa)
 		return NULL;
 	if (gpa + len <= LOW_RAM_END || (gpa >= HIGH_RAM && gpa + len <= v->low_top))
 		return v->mem + gpa;
+	if (gpa >= BIOS_BASE && gpa + len <= BIOS_BASE + BIOS_SIZE)
+		return v->bios + (gpa - BIOS_BASE);
 	if (gpa >= GIB4 && gpa + len - GIB4 <= v->mem_size - v->low_top)
 		return v->mem + v->low_top + (gpa - GIB4);
 	return NULL;
@@ -136,6 +174,39 @@ static int vm_slot(struct vm *v, u32 slot, u64 gpa, u64 size, u8 *host)
 	return 0;
 }
 
+static void *map_anon(u64 size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS |
+		       MAP_NORESERVE, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/* The guest CPUID: everything the back end supports, with this vCPU's APIC
+ * ID where CPUID reports it (leaf 1 EBX[31:24], leaves 0xB/0x1F EDX), as
+ * the MADT lists it. */
+static int vcpu_cpuid(struct vm *v, struct vcpu *c)
+{
+	int n = 256;
+	struct kvm_cpuid2 *cp = calloc(1, sizeof(*cp) + n * sizeof(cp->entries[0]));
+	if (!cp)
+		return fail("out of memory");
+	cp->nent = n;
+	int r = v->k->ioctl(v->kvm, KVM_GET_SUPPORTED_CPUID, cp);
+	for (u32 i = 0; r >= 0 && i < cp->nent; i++) {
+		struct kvm_cpuid_entry2 *e = &cp->entries[i];
+		if (e->function == 1)
+			e->ebx = (e->ebx & 0x00ffffff) | (u32)c->id << 24;
+		else if (e->function == 0xb || e->function == 0x1f)
+			e->edx = c->id;
+	}
+	if (r >= 0)
+		r = v->k->ioctl(c->fd, KVM_SET_CPUID2, cp);
+	free(cp);
+	if (r < 0)
+		return fail("setting the guest CPUID: %s", strerror(errno));
+	return 0;
+}
+
 static int vm_create(struct vm *v)
 {
 	v->kvm = v->k->open();
@@ -144,63 +215,85 @@ static int vm_create(struct vm *v)
 	int ver = v->k->ioctl(v->kvm, KVM_GET_API_VERSION, NULL);
 	if (ver != KVM_API_VERSION)
 		return fail("%s: KVM API version %d, need %d", v->k->name, ver, KVM_API_VERSION);
+	v->irqchip = v->k->ioctl(v->kvm, KVM_CHECK_EXTENSION, (void *)KVM_CAP_IRQCHIP) > 0 &&
+		     v->k->ioctl(v->kvm, KVM_CHECK_EXTENSION, (void *)KVM_CAP_PIT2) > 0;
+	v->imm_exit = v->k->ioctl(v->kvm, KVM_CHECK_EXTENSION, (void *)KVM_CAP_IMMEDIATE_EXIT) > 0;
+	if (v->ncpus > 1 && !v->irqchip)
+		return fail("--cpus %d: more vCPUs need an in-kernel irqchip (INIT/SIPI through the "
+			    "local APICs), and %s has no KVM_CAP_IRQCHIP/KVM_CAP_PIT2", v->ncpus,
+			    v->k->name);
+	int maxv = v->k->ioctl(v->kvm, KVM_CHECK_EXTENSION, (void *)KVM_CAP_MAX_VCPUS);
+	if (maxv <= 0)
+		maxv = v->k->ioctl(v->kvm, KVM_CHECK_EXTENSION, (void *)KVM_CAP_NR_VCPUS);
+	if (maxv > 0 && v->ncpus > maxv)
+		return fail("--cpus %d: %s allows at most %d vCPUs", v->ncpus, v->k->name, maxv);
 	v->vm = v->k->ioctl(v->kvm, KVM_CREATE_VM, NULL);
 	if (v->vm < 0)
 		return fail("KVM_CREATE_VM: %s", strerror(errno));
 	v->low_top = v->mem_size < HOLE_32 ? v->mem_size : HOLE_32;
-	v->mem = mmap(NULL, v->mem_size, PROT_READ | PROT_WRITE,
-		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (v->mem == MAP_FAILED) {
-		v->mem = NULL;
+	v->mem = map_anon(v->mem_size);
+	v->bios = map_anon(BIOS_SIZE);
+	if (!v->mem || !v->bios)
 		return fail("cannot map %" PRIu64 " bytes of guest memory: %s", v->mem_size,
 			    strerror(errno));
-	}
 	if (vm_slot(v, 0, 0, LOW_RAM_END, v->mem) ||
-	    vm_slot(v, 1, HIGH_RAM, v->low_top - HIGH_RAM, v->mem + HIGH_RAM))
+	    vm_slot(v, 1, HIGH_RAM, v->low_top - HIGH_RAM, v->mem + HIGH_RAM) ||
+	    vm_slot(v, 3, BIOS_BASE, BIOS_SIZE, v->bios))
 		return -1;
 	if (v->mem_size > v->low_top &&
 	    vm_slot(v, 2, GIB4, v->mem_size - v->low_top, v->mem + v->low_top))
 		return -1;
-	v->vcpu = v->k->ioctl(v->vm, KVM_CREATE_VCPU, NULL);
-	if (v->vcpu < 0)
-		return fail("KVM_CREATE_VCPU: %s", strerror(errno));
+	/* api.rst: the irqchip before any vCPU; the PIT after it.  The PIT's
+	 * dummy speaker serves port 0x61 in the kernel, which Linux's PIT
+	 * calibration reads. */
+	if (v->irqchip) {
+		struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+		if (v->k->ioctl(v->kvm, KVM_CHECK_EXTENSION, (void *)KVM_CAP_SET_TSS_ADDR) > 0 &&
+		    v->k->ioctl(v->vm, KVM_SET_TSS_ADDR, (void *)0xfeffd000ul) < 0)
+			return fail("KVM_SET_TSS_ADDR: %s", strerror(errno));
+		if (v->k->ioctl(v->vm, KVM_CREATE_IRQCHIP, NULL) < 0)
+			return fail("KVM_CREATE_IRQCHIP: %s", strerror(errno));
+		if (v->k->ioctl(v->vm, KVM_CREATE_PIT2, &pit) < 0)
+			return fail("KVM_CREATE_PIT2: %s", strerror(errno));
+	}
 	int sz = v->k->ioctl(v->kvm, KVM_GET_VCPU_MMAP_SIZE, NULL);
 	if (sz < (int)sizeof(struct kvm_run))
 		return fail("KVM_GET_VCPU_MMAP_SIZE: %s", strerror(errno));
 	v->run_size = sz;
-	v->run = mmap(NULL, v->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->vcpu, 0);
-	if (v->run == MAP_FAILED) {
-		v->run = NULL;
-		return fail("mmap kvm_run: %s", strerror(errno));
+	for (int i = 0; i < v->ncpus; i++) {
+		struct vcpu *c = &v->cpu[i];
+		c->fd = v->k->ioctl(v->vm, KVM_CREATE_VCPU, (void *)(uintptr_t)i);
+		if (c->fd < 0)
+			return fail("KVM_CREATE_VCPU %d: %s", i, strerror(errno));
+		c->run = mmap(NULL, v->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, c->fd, 0);
+		if (c->run == MAP_FAILED) {
+			c->run = NULL;
+			return fail("mmap kvm_run: %s", strerror(errno));
+		}
+		/* Long mode needs LM in the guest CPUID on real KVM. */
+		if (vcpu_cpuid(v, c))
+			return -1;
 	}
-	/* Long mode needs LM in the guest CPUID on real KVM; the guest gets
-	 * everything the back end supports. */
-	int n = 256;
-	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + n * sizeof(c->entries[0]));
-	if (!c)
-		return fail("out of memory");
-	c->nent = n;
-	int r = v->k->ioctl(v->kvm, KVM_GET_SUPPORTED_CPUID, c);
-	if (r >= 0)
-		r = v->k->ioctl(v->vcpu, KVM_SET_CPUID2, c);
-	free(c);
-	if (r < 0)
-		return fail("setting the guest CPUID: %s", strerror(errno));
 	return 0;
 }
 
 static void vm_destroy(struct vm *v)
 {
-	if (v->run)
-		munmap(v->run, v->run_size);
-	if (v->vcpu >= 0)
-		v->k->close(v->vcpu);
+	for (int i = 0; i < v->ncpus; i++) {
+		struct vcpu *c = &v->cpu[i];
+		if (c->run)
+			munmap(c->run, v->run_size);
+		if (c->fd >= 0)
+			v->k->close(c->fd);
+	}
 	if (v->vm >= 0)
 		v->k->close(v->vm);
 	if (v->kvm >= 0)
 		v->k->close(v->kvm);
 	if (v->mem)
 		munmap(v->mem, v->mem_size);
+	if (v->bios)
+		munmap(v->bios, BIOS_SIZE);
 }
 
 /* A whole file in memory (the kernel and initrd are small beside guest RAM). */
@@ -233,13 +326,6 @@ static int read_file(const char *what, const char *path, u8 **data, u64 *size)
 	close(fd);
 	return 0;
 }
-
-static u16 get16(const u8 *p) { return p[0] | p[1] << 8; }
-static u32 get32(const u8 *p) { return get16(p) | (u32)get16(p + 2) << 16; }
-static u64 get64(const u8 *p) { return get32(p) | (u64)get32(p + 4) << 32; }
-static void put16(u8 *p, u16 x) { p[0] = x; p[1] = x >> 8; }
-static void put32(u8 *p, u32 x) { put16(p, x); put16(p + 2, x >> 16); }
-static void put64(u8 *p, u64 x) { put32(p, x); put32(p + 4, x >> 32); }
 
 struct kernel {
 	const u8 *img;
@@ -353,6 +439,7 @@ static int load_guest(struct vm *v, const struct boot_opts *o, const struct kern
 	put32(zp + BP_EXT_CMD_LINE_PTR, 0);
 
 	e820_add(zp, 0, LOW_RAM_END, E820_RAM);
+	e820_add(zp, BIOS_BASE, BIOS_SIZE, E820_RESERVED);
 	e820_add(zp, HIGH_RAM, v->low_top - HIGH_RAM, E820_RAM);
 	if (v->mem_size > v->low_top)
 		e820_add(zp, GIB4, v->mem_size - v->low_top, E820_RAM);
@@ -374,9 +461,15 @@ static int load_guest(struct vm *v, const struct boot_opts *o, const struct kern
 		put32(zp + BP_EXT_RAMDISK_IMAGE, at >> 32);
 		put32(zp + BP_EXT_RAMDISK_SIZE, initrd_size >> 32);
 	}
+	/* ACPI: the MADT only with local APICs to describe. */
+	u64 rsdp = boot_acpi_build(v->bios, BIOS_SIZE, BIOS_BASE, v->irqchip ? v->ncpus : 0);
+	if (!rsdp)
+		return fail("--cpus %d: too many for the ACPI tables", v->ncpus);
+	put64(zp + BP_ACPI_RSDP_ADDR, rsdp);
 	*entry = k.load + 0x200;	/* boot.rst: startup_64 */
 	return 0;
 }
+
 
 /* boot.rst "64-bit Boot Protocol": long mode, identity paging over the
  * kernel, zero page and command line (we map the first 4 GiB), a flat GDT
@@ -399,7 +492,7 @@ static int setup_cpu(struct vm *v, u64 entry)
 		pd[i] = (i << 21) | 0x83;	/* P, W, PS (2 MiB) */
 
 	struct kvm_sregs s;
-	if (v->k->ioctl(v->vcpu, KVM_GET_SREGS, &s) < 0)
+	if (v->k->ioctl(v->cpu[0].fd, KVM_GET_SREGS, &s) < 0)
 		return fail("KVM_GET_SREGS: %s", strerror(errno));
 	struct kvm_segment code = {
 		.base = 0, .limit = 0xffffffff, .selector = BOOT_CS, .type = 0xb,
@@ -417,7 +510,7 @@ static int setup_cpu(struct vm *v, u64 entry)
 	s.cr4 = 0x20;			/* PAE */
 	s.cr0 = 0x80000011;		/* PG, ET, PE */
 	s.efer = 0x500;			/* LMA, LME */
-	if (v->k->ioctl(v->vcpu, KVM_SET_SREGS, &s) < 0)
+	if (v->k->ioctl(v->cpu[0].fd, KVM_SET_SREGS, &s) < 0)
 		return fail("KVM_SET_SREGS: %s", strerror(errno));
 	struct kvm_regs r = {
 		.rflags = 2,		/* IF clear */
@@ -425,7 +518,7 @@ static int setup_cpu(struct vm *v, u64 entry)
 		.rsi = BOOT_ZERO_PAGE,
 		.rsp = BOOT_STACK,
 	};
-	if (v->k->ioctl(v->vcpu, KVM_SET_REGS, &r) < 0)
+	if (v->k->ioctl(v->cpu[0].fd, KVM_SET_REGS, &r) < 0)
 		return fail("KVM_SET_REGS: %s", strerror(errno));
 	return 0;
 }
@@ -433,71 +526,208 @@ static int setup_cpu(struct vm *v, u64 entry)
 /* The ISA debug-exit port (docs/boot.md): a byte written here ends the VM
  * and becomes the exit status. */
 #define DEBUG_EXIT_PORT 0x501
+#define I8042_CMD_PORT 0x64
+#define I8042_CMD_RESET 0xfe	/* pulse the CPU reset line */
+#define RESET_CF9_RST_CPU 0x04	/* port 0xcf9 bit 2 starts the reset */
+#define PM1_SLP_EN 0x2000
+#define PM1_SLP_TYP(x) (((x) >> 10) & 7)
+#define PM1_SCI_EN 0x0001
+#define PM_TIMER_HZ 3579545ull
 
-/* Returns -1 to keep running, else the process exit status. */
-static int handle_io(struct vm *v)
+/* End the VM (the first ending wins), with a message for stderr if any,
+ * and get every other vCPU and the terminal loop out of their waits. */
+static void vm_end(struct vm *v, struct vcpu *self, int status, const char *why)
 {
-	struct kvm_run *run = v->run;
-	u8 *data = (u8 *)run + run->io.data_offset;
-	for (u32 i = 0; i < run->io.count; i++, data += run->io.size) {
-		u16 port = run->io.port;
-		int out = run->io.direction == KVM_EXIT_IO_OUT;
-		if (port >= BOOT_UART_BASE && port < BOOT_UART_BASE + 8 && run->io.size == 1) {
-			if (out)
-				boot_uart_write(&v->uart, port - BOOT_UART_BASE, *data);
-			else
-				*data = boot_uart_read(&v->uart, port - BOOT_UART_BASE);
-		} else if (port == DEBUG_EXIT_PORT && out) {
-			fflush(stdout);
-			return data[0];
-		} else if (!out) {
-			/* Nothing decodes the port: the ISA bus floats high. */
-			memset(data, 0xff, run->io.size);
+	pthread_mutex_lock(&v->lock);
+	int first = !v->done;
+	if (first) {
+		v->done = 1;
+		v->status = status;
+		fflush(stdout);
+		boot_term_restore();
+		if (why)
+			fprintf(stderr, "softkvm boot: %s\n", why);
+	}
+	pthread_mutex_unlock(&v->lock);
+	if (!first)
+		return;
+	for (int i = 0; i < v->ncpus; i++) {
+		struct vcpu *c = &v->cpu[i];
+		if (c == self || !c->started)
+			continue;
+		/* api.rst: immediate_exit makes a KVM_RUN about to start return
+		 * EINTR; the signal gets one already running out. */
+		if (v->imm_exit)
+			__atomic_store_n(&c->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+		pthread_kill(c->thread, SIGUSR1);
+	}
+	if (write(v->wake[1], "x", 1) < 0) {
+		/* the terminal loop also polls v->done */
+	}
+}
+
+/* The UART's interrupt line into the in-kernel PIC and IOAPIC (ISA IRQ 4,
+ * edge-triggered: the line follows INTR, KVM sees the edges).  Under lock. */
+static void uart_irq_update(struct vm *v)
+{
+	int level = boot_uart_irq(&v->uart);
+	if (!v->irqchip || level == v->uart_irq)
+		return;
+	struct kvm_irq_level irq = { .irq = BOOT_UART_IRQ, .level = level };
+	if (v->k->ioctl(v->vm, KVM_IRQ_LINE, &irq) == 0)
+		v->uart_irq = level;
+}
+
+/* ACPI fixed hardware (boot_acpi.c's FADT): PM1a status/enable, PM1a
+ * control -- SLP_EN with \_S5's type powers off -- and the PM timer, a
+ * 24-bit count at 3.579545 MHz from the host's monotonic clock. */
+static u32 pm_read(struct vm *v, u16 port, int size)
+{
+	u64 x = 0;
+	if (port == BOOT_ACPI_PM_TMR && size == 4) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		unsigned __int128 t = (unsigned __int128)((u64)ts.tv_sec * 1000000000ull +
+							   ts.tv_nsec) * PM_TIMER_HZ;
+		return (u32)(t / 1000000000ull) & 0xffffff;
+	}
+	/* Byte view of PM1_STS (0), PM1_EN (2), PM1_CNT (4): no status bit is
+	 * ever set; SCI_EN reads 1 (no SMI command port: always ACPI mode). */
+	u8 regs[6] = { 0, 0, (u8)v->pm1_en, (u8)(v->pm1_en >> 8), PM1_SCI_EN, v->pm1_cnt_hi };
+	for (int i = size - 1; i >= 0; i--) {
+		unsigned off = port - BOOT_ACPI_PM1_EVT + i;
+		x = x << 8 | (off < sizeof(regs) ? regs[off] : 0xff);
+	}
+	return x;
+}
+
+/* Returns -1 to keep running, else the exit status (soft-off: 0). */
+static int pm_write(struct vm *v, u16 port, int size, u32 val)
+{
+	for (int i = 0; i < size; i++, val >>= 8) {
+		unsigned off = port - BOOT_ACPI_PM1_EVT + i;
+		if (off == 2)
+			v->pm1_en = (v->pm1_en & 0xff00) | (u8)val;
+		else if (off == 3)
+			v->pm1_en = (v->pm1_en & 0xff) | (u16)(u8)val << 8;
+		else if (off == 5)
+			v->pm1_cnt_hi = (u8)val & ~(PM1_SLP_EN >> 8);
+		/* SLP_EN is in the high byte: act when it is written. */
+		if (off == 5 && ((u8)val << 8 & PM1_SLP_EN)) {
+			if (PM1_SLP_TYP((u32)(u8)val << 8) == BOOT_ACPI_S5_TYP)
+				return 0;
+			/* Other sleep states are not in the DSDT: ignore. */
 		}
 	}
 	return -1;
 }
 
-static void report_internal(struct vm *v)
+static int handle_io(struct vm *v, struct vcpu *c)
 {
-	struct kvm_run *run = v->run;
+	struct kvm_run *run = c->run;
+	u8 *data = (u8 *)run + run->io.data_offset;
+	int size = run->io.size;
+	for (u32 i = 0; i < run->io.count; i++, data += size) {
+		u16 port = run->io.port;
+		int out = run->io.direction == KVM_EXIT_IO_OUT;
+		u32 val = 0;
+		memcpy(&val, data, size);
+		if (port >= BOOT_UART_BASE && port < BOOT_UART_BASE + 8 && size == 1) {
+			pthread_mutex_lock(&v->lock);
+			if (out)
+				boot_uart_write(&v->uart, port - BOOT_UART_BASE, *data);
+			else
+				*data = boot_uart_read(&v->uart, port - BOOT_UART_BASE);
+			uart_irq_update(v);
+			pthread_mutex_unlock(&v->lock);
+		} else if (port == DEBUG_EXIT_PORT && out) {
+			vm_end(v, c, data[0], NULL);
+			return data[0];
+		} else if ((port == BOOT_CMOS_PORT || port == BOOT_CMOS_PORT + 1) && size == 1) {
+			pthread_mutex_lock(&v->lock);
+			if (out)
+				boot_cmos_write(&v->cmos, port, *data);
+			else
+				*data = boot_cmos_read(&v->cmos, port);
+			pthread_mutex_unlock(&v->lock);
+		} else if (port >= BOOT_ACPI_PM1_EVT && port + size <= BOOT_ACPI_PM_TMR + 4) {
+			pthread_mutex_lock(&v->lock);
+			int st = -1;
+			if (out)
+				st = pm_write(v, port, size, val);
+			else
+				val = pm_read(v, port, size);
+			pthread_mutex_unlock(&v->lock);
+			if (st >= 0) {
+				vm_end(v, c, st, NULL);
+				return st;
+			}
+			if (!out)
+				memcpy(data, &val, size);
+		} else if (out && size == 1 &&
+			   ((port == I8042_CMD_PORT && val == I8042_CMD_RESET) ||
+			    (port == BOOT_RESET_PORT && (val & RESET_CF9_RST_CPU)))) {
+			char why[64];
+			snprintf(why, sizeof(why), "guest reset through port %#x; not restarting", port);
+			vm_end(v, c, 0, why);
+			return 0;
+		} else if (!out) {
+			/* Nothing decodes the port: the ISA bus floats high.  (Port
+			 * 0x64 thus reads "no keyboard controller".) */
+			memset(data, 0xff, size);
+		}
+	}
+	return -1;
+}
+
+static void report_internal(struct vm *v, struct vcpu *c)
+{
+	struct kvm_run *run = c->run;
 	struct kvm_regs r;
-	fprintf(stderr, "softkvm boot: KVM_EXIT_INTERNAL_ERROR suberror %u",
-		run->internal.suberror);
-	if (v->k->ioctl(v->vcpu, KVM_GET_REGS, &r) == 0)
-		fprintf(stderr, " at rip %#llx", (unsigned long long)r.rip);
+	char msg[512];
+	int n = snprintf(msg, sizeof(msg), "KVM_EXIT_INTERNAL_ERROR suberror %u",
+			 run->internal.suberror);
+	if (v->ncpus > 1)
+		n += snprintf(msg + n, sizeof(msg) - n, " on vCPU %d", c->id);
+	if (v->k->ioctl(c->fd, KVM_GET_REGS, &r) == 0)
+		n += snprintf(msg + n, sizeof(msg) - n, " at rip %#llx", (unsigned long long)r.rip);
 	if (run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION &&
 	    run->emulation_failure.ndata >= 3 &&
 	    (run->emulation_failure.flags & KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES)) {
-		u8 n = run->emulation_failure.insn_size;
-		if (n > sizeof(run->emulation_failure.insn_bytes))
-			n = sizeof(run->emulation_failure.insn_bytes);
-		fprintf(stderr, "; instruction bytes:");
-		for (u8 i = 0; i < n; i++)
-			fprintf(stderr, " %02x", run->emulation_failure.insn_bytes[i]);
+		u8 len = run->emulation_failure.insn_size;
+		if (len > sizeof(run->emulation_failure.insn_bytes))
+			len = sizeof(run->emulation_failure.insn_bytes);
+		n += snprintf(msg + n, sizeof(msg) - n, "; instruction bytes:");
+		for (u8 i = 0; i < len; i++)
+			n += snprintf(msg + n, sizeof(msg) - n, " %02x",
+				      run->emulation_failure.insn_bytes[i]);
 	} else {
-		fprintf(stderr, "; data:");
+		n += snprintf(msg + n, sizeof(msg) - n, "; data:");
 		for (u32 i = 0; i < run->internal.ndata && i < 16; i++)
-			fprintf(stderr, " %#llx", (unsigned long long)run->internal.data[i]);
+			n += snprintf(msg + n, sizeof(msg) - n, " %#llx",
+				      (unsigned long long)run->internal.data[i]);
 	}
-	fputc('\n', stderr);
+	vm_end(v, c, 1, msg);
 }
 
-static int run_vcpu(struct vm *v)
+/* One vCPU's KVM_RUN loop; ends the VM with its status when the guest
+ * does (or when something fails). */
+static void run_vcpu(struct vm *v, struct vcpu *c)
 {
-	for (;;) {
-		if (v->k->ioctl(v->vcpu, KVM_RUN, NULL) < 0) {
+	char why[128];
+	while (!__atomic_load_n(&v->done, __ATOMIC_SEQ_CST)) {
+		if (v->k->ioctl(c->fd, KVM_RUN, NULL) < 0) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
-			return fail("KVM_RUN: %s", strerror(errno)), 1;
+			snprintf(why, sizeof(why), "KVM_RUN: %s", strerror(errno));
+			vm_end(v, c, 1, why);
+			return;
 		}
-		struct kvm_run *run = v->run;
-		int st;
+		struct kvm_run *run = c->run;
 		switch (run->exit_reason) {
 		case KVM_EXIT_IO:
-			st = handle_io(v);
-			if (st >= 0)
-				return st;
+			if (handle_io(v, c) >= 0)
+				return;
 			break;
 		case KVM_EXIT_MMIO:
 			/* No MMIO devices yet: unassigned addresses read all-ones. */
@@ -505,33 +735,139 @@ static int run_vcpu(struct vm *v)
 				memset(run->mmio.data, 0xff, sizeof(run->mmio.data));
 			break;
 		case KVM_EXIT_HLT:
-			/* Without an irqchip nothing can wake the vCPU. */
-			fflush(stdout);
-			return fail("guest halted with nothing to wake it (no interrupt sources yet)"), 1;
+			/* Only without an irqchip: then nothing can wake the vCPU. */
+			vm_end(v, c, 1, "guest halted with nothing to wake it (no in-kernel irqchip)");
+			return;
 		case KVM_EXIT_SHUTDOWN:
-			fflush(stdout);
-			return fail("guest reset/shutdown (triple fault)"), 1;
+			vm_end(v, c, 1, "guest reset/shutdown (triple fault)");
+			return;
 		case KVM_EXIT_SYSTEM_EVENT:
-			fflush(stdout);
-			if (run->system_event.type == KVM_SYSTEM_EVENT_SHUTDOWN)
-				return 0;
-			return fail("guest reset/shutdown (system event %u)",
-				    run->system_event.type), 1;
+			if (run->system_event.type == KVM_SYSTEM_EVENT_SHUTDOWN) {
+				vm_end(v, c, 0, NULL);
+			} else if (run->system_event.type == KVM_SYSTEM_EVENT_RESET) {
+				vm_end(v, c, 0, "guest reset (system event); not restarting");
+			} else {
+				snprintf(why, sizeof(why), "guest crash (system event %u)",
+					 run->system_event.type);
+				vm_end(v, c, 1, why);
+			}
+			return;
 		case KVM_EXIT_INTERNAL_ERROR:
-			fflush(stdout);
-			report_internal(v);
-			return 1;
+			report_internal(v, c);
+			return;
 		case KVM_EXIT_FAIL_ENTRY:
-			fflush(stdout);
-			return fail("KVM_EXIT_FAIL_ENTRY: hardware reason %#llx",
-				    (unsigned long long)run->fail_entry.hardware_entry_failure_reason), 1;
+			snprintf(why, sizeof(why), "KVM_EXIT_FAIL_ENTRY: hardware reason %#llx",
+				 (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+			vm_end(v, c, 1, why);
+			return;
 		case KVM_EXIT_INTR:
 			break;
 		default:
-			fflush(stdout);
-			return fail("unexpected exit reason %u", run->exit_reason), 1;
+			snprintf(why, sizeof(why), "unexpected exit reason %u", run->exit_reason);
+			vm_end(v, c, 1, why);
+			return;
 		}
 	}
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct vcpu *c = arg;
+	run_vcpu(c->vm, c);
+	return NULL;
+}
+
+static void on_kick(int sig)
+{
+	(void)sig;	/* only interrupts KVM_RUN */
+}
+
+#define ESCAPE_KEY 0x01	/* Ctrl-A, then x: quit (as QEMU's -nographic) */
+
+/* The terminal side: stdin into the UART's receive FIFO as it has room
+ * (the rest waits in the pipe or tty), until the VM ends. */
+static void terminal_loop(struct vm *v, int tty)
+{
+	int in_open = 1, escape = 0;
+	while (!__atomic_load_n(&v->done, __ATOMIC_SEQ_CST)) {
+		pthread_mutex_lock(&v->lock);
+		unsigned room = boot_uart_rx_room(&v->uart);
+		pthread_mutex_unlock(&v->lock);
+		struct pollfd p[2] = { { v->wake[0], POLLIN, 0 }, { STDIN_FILENO, POLLIN, 0 } };
+		int want_in = in_open && room > 0;
+		/* A full FIFO drains only when the guest reads: look again soon. */
+		if (poll(p, want_in ? 2 : 1, in_open && !room ? 10 : -1) < 0 && errno != EINTR)
+			break;
+		if (!want_in || !(p[1].revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
+		u8 buf[BOOT_UART_FIFO];
+		ssize_t n = read(STDIN_FILENO, buf, room < sizeof(buf) ? room : sizeof(buf));
+		if (n <= 0) {
+			if (n == 0 || (errno != EINTR && errno != EAGAIN))
+				in_open = 0;
+			continue;
+		}
+		pthread_mutex_lock(&v->lock);
+		for (ssize_t i = 0; i < n; i++) {
+			if (tty && escape) {
+				escape = 0;
+				if (buf[i] == 'x' || buf[i] == 'X') {
+					pthread_mutex_unlock(&v->lock);
+					vm_end(v, NULL, 0, "Ctrl-A x: quit");
+					pthread_mutex_lock(&v->lock);
+					break;
+				}
+				if (buf[i] != ESCAPE_KEY)
+					continue;	/* Ctrl-A Ctrl-A sends one Ctrl-A */
+			} else if (tty && buf[i] == ESCAPE_KEY) {
+				escape = 1;
+				continue;
+			}
+			boot_uart_receive(&v->uart, buf[i]);
+		}
+		uart_irq_update(v);
+		pthread_mutex_unlock(&v->lock);
+	}
+}
+
+/* Run every vCPU on its own thread (the APs wait in the kernel for
+ * INIT/SIPI) and the terminal on this one; returns the VM's status. */
+static int vm_run(struct vm *v)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_kick;	/* no SA_RESTART: KVM_RUN returns EINTR */
+	sigaction(SIGUSR1, &sa, NULL);
+	int tty = boot_term_raw();
+	v->uart.flush_each = isatty(STDOUT_FILENO);
+	for (int i = 0; i < v->ncpus; i++) {
+		struct vcpu *c = &v->cpu[i];
+		c->vm = v;
+		int e = pthread_create(&c->thread, NULL, vcpu_thread, c);
+		if (e) {
+			char why[96];
+			snprintf(why, sizeof(why), "cannot start vCPU %d: %s", i, strerror(e));
+			vm_end(v, NULL, 1, why);
+			break;
+		}
+		pthread_mutex_lock(&v->lock);
+		c->started = 1;
+		int late = v->done;
+		pthread_mutex_unlock(&v->lock);
+		if (late) {
+			/* vm_end ran before this thread was listed: kick it now. */
+			if (v->imm_exit)
+				__atomic_store_n(&c->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+			pthread_kill(c->thread, SIGUSR1);
+		}
+	}
+	terminal_loop(v, tty);
+	for (int i = 0; i < v->ncpus; i++)
+		if (v->cpu[i].started)
+			pthread_join(v->cpu[i].thread, NULL);
+	boot_term_restore();
+	fflush(stdout);
+	return v->status;
 }
 
 static void usage(FILE *f)
@@ -605,8 +941,8 @@ static int parse_args(int argc, char **argv, struct boot_opts *o)
 		} else {
 			char *end;
 			o->cpus = strtol(val, &end, 10);
-			if (*end || end == val || o->cpus < 1) {
-				fprintf(stderr, "softkvm boot: bad --cpus '%s'\n", val);
+			if (*end || end == val || o->cpus < 1 || o->cpus > MAX_CPUS) {
+				fprintf(stderr, "softkvm boot: bad --cpus '%s' (1 to %d)\n", val, MAX_CPUS);
 				return -1;
 			}
 		}
@@ -625,17 +961,18 @@ int cmd_boot(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	/* Honest limits of this slice, not silent acceptance. */
-	if (o.cpus > 1)
-		return fail("--cpus %ld: more than one vCPU needs the in-kernel irqchip "
-			    "(INIT/SIPI), which softkvm boot does not have yet", o.cpus), 1;
 	if (o.disk)
 		return fail("--disk: no block device is emulated yet"), 1;
 
 	u8 *img = NULL, *initrd = NULL;
 	u64 img_size = 0, initrd_size = 0;
-	struct vm v = { .k = o.hw ? &shim_hw : &shim_softkvm, .kvm = -1, .vm = -1, .vcpu = -1,
-			.mem_size = o.mem };
+	struct vm v = { .k = o.hw ? &shim_hw : &shim_softkvm, .kvm = -1, .vm = -1,
+			.mem_size = o.mem, .ncpus = (int)o.cpus, .wake = { -1, -1 } };
+	for (int i = 0; i < MAX_CPUS; i++)
+		v.cpu[i].fd = -1;
+	pthread_mutex_init(&v.lock, NULL);
+	boot_uart_init(&v.uart, stdout);
+	boot_cmos_init(&v.cmos);
 	int st = 1;
 	if (read_file("kernel", o.kernel, &img, &img_size) ||
 	    (o.initrd && read_file("initrd", o.initrd, &initrd, &initrd_size)))
@@ -644,6 +981,10 @@ int cmd_boot(int argc, char **argv)
 	struct kernel k = { .img = img, .size = img_size };
 	if (kernel_parse(&k, o.kernel, o.mem < HOLE_32 ? o.mem : HOLE_32))
 		goto out;
+	if (pipe2(v.wake, O_CLOEXEC) < 0) {
+		fail("pipe: %s", strerror(errno));
+		goto out;
+	}
 	if (vm_create(&v))
 		goto out;
 	u64 entry = 0;
@@ -653,12 +994,16 @@ int cmd_boot(int argc, char **argv)
 	free(img);
 	free(initrd);
 	img = initrd = NULL;
-	boot_uart_init(&v.uart, stdout);
-	st = run_vcpu(&v);
+	st = vm_run(&v);
 out:
 	fflush(stdout);
 	free(img);
 	free(initrd);
 	vm_destroy(&v);
+	if (v.wake[0] >= 0) {
+		close(v.wake[0]);
+		close(v.wake[1]);
+	}
+	pthread_mutex_destroy(&v.lock);
 	return st;
 }

@@ -6,7 +6,10 @@
  * ttyS0 and leaves through the debug-exit port with status 42 (3 when a
  * check fails).  The command line picks other endings: "triple" ends in a
  * triple fault, "halt" halts with interrupts off, "exit7" exits with 7, "fpui" runs
- * FNINIT and exits with 5.
+ * FNINIT and exits with 5, "poweroff" checks the ACPI tables and powers
+ * off through PM1a_CNT, "cf9reset" and "kbdreset" reset through port 0xcf9
+ * or the i8042, "uartirq" takes THRE and received-data interrupts on IRQ 4,
+ * "smpboot" starts vCPU 1 with INIT/SIPI.
  *
  * Variants for the loader's error paths (tests/boot/boot.mk): BAD_MAGIC,
  * VERSION=, XLF=, SETUP_SECTS_FIELD=.
@@ -264,13 +267,301 @@ startup_64:
 	fninit
 	mov $5, %al
 	jmp exit
-9:
+9:	cmpl $0x65776f70, (%r14)	/* "powe": ACPI walk, then soft-off */
+	je acpi_poweroff
+	cmpl $0x72396663, (%r14)	/* "cf9r": reset through port 0xcf9 */
+	jne 10f
+	mov $0xcf9, %dx
+	mov $0x06, %al
+	out %al, %dx
+	PUTS "fake: FAIL still running after the 0xcf9 reset\n"
+	mov $3, %al
+	jmp exit
+10:	cmpl $0x7264626b, (%r14)	/* "kbdr": i8042 reset command */
+	jne 11f
+	mov $0x64, %dx
+	mov $0xfe, %al
+	out %al, %dx
+	PUTS "fake: FAIL still running after the i8042 reset\n"
+	mov $3, %al
+	jmp exit
+11:	cmpl $0x74726175, (%r14)	/* "uart": interrupt-driven 16550 */
+	je uart_irq
+	cmpl $0x62706d73, (%r14)	/* "smpb": start vCPU 1 by INIT/SIPI */
+	je smp_boot
+ok_exit:
 	PUTS "fake: ok\n"
 	mov $42, %al
 exit:
 	mov $EXIT_PORT, %dx
 	out %al, %dx
 	ud2
+
+/*
+ * The ACPI tables through boot_params.acpi_rsdp_addr: RSDP signature and
+ * both checksums, every XSDT entry's and the DSDT's checksum (each printed
+ * as "fake: acpi SIG"), then soft-off as Linux does it: SLP_TYP from the
+ * DSDT's \_S5 package, written with SLP_EN to the FADT's PM1a_CNT_BLK.
+ */
+acpi_poweroff:
+	mov 0x70(%r15), %rbx
+	test %rbx, %rbx
+	FAIL_IF nz, "no acpi_rsdp_addr"
+	cmpl $0x20445352, (%rbx)	/* "RSD " */
+	FAIL_IF e, "rsdp signature"
+	cmpl $0x20525450, 4(%rbx)	/* "PTR " */
+	FAIL_IF e, "rsdp signature"
+	mov %rbx, %rdi
+	mov $20, %ecx
+	call sum
+	FAIL_IF z, "rsdp checksum"
+	mov %rbx, %rdi
+	mov $36, %ecx
+	call sum
+	FAIL_IF z, "rsdp extended checksum"
+	mov 24(%rbx), %r12		/* XSDT */
+	mov %r12, %rdi
+	call table_check
+	mov 4(%r12), %r13d
+	sub $36, %r13d
+	shr $3, %r13d
+	lea 36(%r12), %r12
+	xor %ebp, %ebp
+1:	test %r13d, %r13d
+	jz 2f
+	mov (%r12), %rdi
+	call table_check
+	cmpl $0x50434146, (%rdi)	/* "FACP" */
+	jne 3f
+	mov %rdi, %rbp
+3:	add $8, %r12
+	dec %r13d
+	jmp 1b
+2:	test %rbp, %rbp
+	FAIL_IF nz, "no FADT"
+	mov 40(%rbp), %edi		/* DSDT */
+	call table_check
+	/* Find "_S5_" followed by PackageOp, PkgLength, NumElements, BytePrefix. */
+	mov 4(%rdi), %ecx
+	sub $9, %ecx
+4:	cmpl $0x5f35535f, (%rdi)
+	jne 5f
+	cmpb $0x12, 4(%rdi)
+	jne 5f
+	cmpb $0x0a, 7(%rdi)
+	je 6f
+5:	inc %rdi
+	dec %ecx
+	jnz 4b
+	PUTS "fake: FAIL no \\_S5 package in the DSDT\n"
+	mov $3, %al
+	jmp exit
+6:	movzbl 8(%rdi), %eax		/* SLP_TYPa */
+	shl $10, %eax
+	or $0x2000, %eax		/* SLP_EN */
+	mov 64(%rbp), %edx		/* PM1a_CNT_BLK */
+	PUTS "fake: acpi soft-off\n"
+	out %ax, %dx
+	PUTS "fake: FAIL still running after soft-off\n"
+	mov $3, %al
+	jmp exit
+
+/* rdi: an ACPI table; its checksum must be 0.  Prints its signature. */
+table_check:
+	push %rdi
+	mov 4(%rdi), %ecx
+	call sum
+	FAIL_IF z, "acpi table checksum"
+	PUTS "fake: acpi "
+	mov (%rsp), %rdi
+	mov $4, %ecx
+1:	movb (%rdi), %al
+	call putc
+	inc %rdi
+	dec %ecx
+	jnz 1b
+	PUTS "\n"
+	pop %rdi
+	ret
+
+/* rdi, ecx: bytes to add; ZF from the 8-bit sum. */
+sum:
+	push %rdi
+	push %rcx
+	xor %eax, %eax
+1:	add (%rdi), %al
+	inc %rdi
+	dec %ecx
+	jnz 1b
+	pop %rcx
+	pop %rdi
+	test %al, %al
+	ret
+
+/*
+ * The 16550's interrupts through the in-kernel 8259: IRQ 4 at vector 0x24.
+ * First THRE (enabling ETBEI with an empty holding register raises it),
+ * then received-data interrupts until a line arrives on stdin; each
+ * handler run reads IIR (and drains RBR while LSR.DR).
+ */
+uart_irq:
+	lea idt(%rip), %rdi
+	lea irq4_handler(%rip), %rax
+	mov %ax, 0x24 * 16(%rdi)
+	movw $0x10, 0x24 * 16 + 2(%rdi)
+	movw $0x8e00, 0x24 * 16 + 4(%rdi)	/* present, DPL 0, interrupt gate */
+	shr $16, %rax
+	mov %ax, 0x24 * 16 + 6(%rdi)
+	shr $16, %rax
+	mov %eax, 0x24 * 16 + 8(%rdi)
+	lea idtr(%rip), %rax
+	mov %rdi, 2(%rax)
+	lidt (%rax)
+	/* 8259 pair: ICW1-4, vectors 0x20/0x28, only IRQ 4 unmasked. */
+	mov $0x11, %al
+	out %al, $0x20
+	out %al, $0xa0
+	mov $0x20, %al
+	out %al, $0x21
+	mov $0x28, %al
+	out %al, $0xa1
+	mov $0x04, %al
+	out %al, $0x21
+	mov $0x02, %al
+	out %al, $0xa1
+	mov $0x01, %al
+	out %al, $0x21
+	out %al, $0xa1
+	mov $0xef, %al
+	out %al, $0x21
+	mov $0xff, %al
+	out %al, $0xa1
+	UART_OUT 3, 0x03
+	UART_OUT 2, 0x07		/* FIFOs on, both cleared */
+	UART_OUT 4, 0x0b		/* DTR, RTS, OUT2 (the PC's IRQ gate) */
+	UART_OUT 1, 0x02		/* ETBEI */
+1:	cmpl $0, thr_count(%rip)
+	jne 2f
+	sti
+	hlt
+	cli
+	jmp 1b
+2:	UART_OUT 1, 0x00
+	PUTS "fake: thre irq, iir "
+	movzbl last_iir(%rip), %eax
+	call puthex
+	PUTS "\n"
+	UART_OUT 1, 0x01		/* ERBFI */
+3:	mov rx_count(%rip), %ecx
+	test %ecx, %ecx
+	jz 4f
+	lea rx_buf(%rip), %rdi
+	cmpb $10, -1(%rdi,%rcx)
+	je 5f
+	cmp $60, %ecx
+	jae 5f
+4:	sti
+	hlt
+	cli
+	jmp 3b
+5:	UART_OUT 1, 0x00
+	PUTS "fake: rx irqs "
+	mov rx_irqs(%rip), %eax
+	call puthex
+	PUTS " iir "
+	movzbl last_iir(%rip), %eax
+	call puthex
+	PUTS " data "
+	lea rx_buf(%rip), %rdi
+	movl rx_count(%rip), %ecx
+	movb $0, (%rdi,%rcx)
+	call puts
+	jmp ok_exit
+
+irq4_handler:
+	push %rax
+	push %rcx
+	push %rdx
+	push %rdi
+	mov $(UART + 2), %dx
+	in %dx, %al
+	mov %al, last_iir(%rip)
+	and $0x0f, %al
+	cmp $0x02, %al
+	jne 1f
+	incl thr_count(%rip)
+1:	cmp $0x04, %al
+	jne 3f
+	incl rx_irqs(%rip)
+2:	mov $(UART + 5), %dx
+	in %dx, %al
+	test $0x01, %al
+	jz 3f
+	mov $UART, %dx
+	in %dx, %al
+	mov rx_count(%rip), %ecx
+	cmp $60, %ecx
+	jae 2b
+	lea rx_buf(%rip), %rdi
+	mov %al, (%rdi,%rcx)
+	incl rx_count(%rip)
+	jmp 2b
+3:	mov $0x20, %al			/* non-specific EOI */
+	out %al, $0x20
+	pop %rdi
+	pop %rdx
+	pop %rcx
+	pop %rax
+	iretq
+
+/*
+ * vCPU 1 started the way Linux starts an AP: INIT, then a start-up IPI
+ * with vector 0x08, through the local APIC's ICR.  The AP runs a real-mode
+ * stub at 0x8000 that stores 0x5a at 0x8100 and halts.
+ */
+#define LAPIC 0xfee00000
+smp_boot:
+	lea ap_stub(%rip), %rsi
+	mov $0x8000, %edi
+	mov $(ap_stub_end - ap_stub), %ecx
+	rep movsb
+	movb $0, 0x8100
+	mov $LAPIC, %ebx
+	movl $0x1ff, 0xf0(%rbx)		/* SVR: software enable, spurious 0xff */
+	movl $(1 << 24), 0x310(%rbx)	/* destination: APIC ID 1 */
+	movl $0x4500, 0x300(%rbx)	/* INIT, assert */
+	call delay
+	movl $(1 << 24), 0x310(%rbx)
+	movl $0x4608, 0x300(%rbx)	/* start-up, vector 0x08 */
+	mov $200, %r12d
+1:	cmpb $0x5a, 0x8100
+	je 2f
+	call delay
+	dec %r12d
+	jnz 1b
+	PUTS "fake: FAIL the AP did not start\n"
+	mov $3, %al
+	jmp exit
+2:	PUTS "fake: ap started\n"
+	jmp ok_exit
+
+delay:
+	push %rcx
+	mov $200000, %ecx
+1:	pause
+	dec %ecx
+	jnz 1b
+	pop %rcx
+	ret
+
+	.code16
+ap_stub:
+	movb $0x5a, 0x8100
+1:	cli
+	hlt
+	jmp 1b
+ap_stub_end:
+	.code64
 
 /* al: one character, when the transmitter is ready. */
 putc:
@@ -320,6 +611,17 @@ puthex:
 	pop %rbx
 	ret
 
+	.balign 8
+thr_count: .long 0
+rx_irqs: .long 0
+rx_count: .long 0
+last_iir: .byte 0
+rx_buf: .skip 64
+	.balign 8
+idtr:	.word 0x30 * 16 - 1
+	.quad 0
+	.balign 16
+idt:	.skip 0x30 * 16
 	.balign 8
 null_idt:
 	.word 0
