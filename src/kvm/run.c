@@ -224,7 +224,9 @@ static void run_with_apic(struct skvm_vcpu *vcpu, struct x86_env *env, struct x8
 			vcpu->cpu.mp_state = KVM_MP_STATE_HALTED;
 			continue;
 		}
-		if (x->reason == X86_EXIT_KICK && !signal_poll(ctx))
+		/* env->stop: the engine stopped for the caller (a full
+		 * dirty ring), not for a kick */
+		if (x->reason == X86_EXIT_KICK && !env->stop && !signal_poll(ctx))
 			continue;
 		return;
 	}

@@ -87,6 +87,11 @@ int main(void)
 					     0x05, 0x00, 0x01, 0xe2, 0xf3, 0xf4};
 	memcpy(mem + 0x200, wp, sizeof(wp));
 	memcpy(mem + 0x300, w200, sizeof(w200));
+	/* 0x400: the same ending in OUT 0x80 (no HLT: an in-kernel LAPIC
+	 * would wait in it) */
+	memcpy(mem + 0x400, w200, sizeof(w200));
+	mem[0x400 + sizeof(w200) - 1] = 0xe6;
+	mem[0x400 + sizeof(w200)] = 0x80;
 	T_EQ(t_set_region(vm, 0, KVM_MEM_LOG_DIRTY_PAGES, 0, 0x10000, (unsigned long)mem), 0,
 	     "slot 0: 16 logged pages");
 	T_EQ(t_set_region(vm, 1, 0, 0x10000, PG, (unsigned long)plain), 0,
@@ -189,6 +194,31 @@ int main(void)
 		seq &= ring[(4 + n + k) % RING_N].offset == n + k;
 	T_OK(seq, "continuing in order");
 
+	close(vcpu);
+	close(vm);
+
+	/* The same with the in-kernel irqchip, whose vCPUs run on through
+	 * kicks and HLT: a full ring still ends KVM_RUN. */
+	vm = t_create_vm(kvm);
+	T_EQ(enable_ring(vm, KVM_CAP_DIRTY_LOG_RING, RING_BYTES), 0, "irqchip VM: ring");
+	T_EQ(ioctl(vm, KVM_CREATE_IRQCHIP, 0), 0, "irqchip VM: KVM_CREATE_IRQCHIP");
+	T_EQ(t_set_region(vm, 0, KVM_MEM_LOG_DIRTY_PAGES, 0, NPAGES * PG, (unsigned long)mem), 0,
+	     "irqchip VM: 256 logged pages");
+	vcpu = t_create_vcpu(vm, 0);
+	run = t_map_run(kvm, vcpu);
+	ring = mmap(NULL, RING_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu, roff);
+	if (ring == MAP_FAILED)
+		T_BAIL("mmap ring");
+	T_EQ(run_from(0x400), KVM_EXIT_DIRTY_RING_FULL, "irqchip VM: 200 pages exit ring-full");
+	n = 0;
+	while (n < RING_N && flags(n) == KVM_DIRTY_GFN_F_DIRTY)
+		n++;
+	T_OK(n > 0 && n < RING_N, "irqchip VM: entries before the exit (%u) leave room", n);
+	for (unsigned k = 0; k < n; k++)
+		harvest(k);
+	T_EQ(ioctl(vm, KVM_RESET_DIRTY_RINGS, 0), n, "irqchip VM: reset them");
+	T_EQ(ioctl(vcpu, KVM_RUN, 0), 0, "irqchip VM: KVM_RUN after the reset");
+	T_EQ(run->exit_reason, KVM_EXIT_IO, "irqchip VM: runs to the OUT");
 	close(vcpu);
 	close(vm);
 	close(kvm);
