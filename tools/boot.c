@@ -131,6 +131,8 @@ struct vm {
 	struct boot_uart uart;
 	int uart_irq;		/* level last sent with KVM_IRQ_LINE */
 	struct boot_cmos cmos;
+	struct boot_vblk vblk;	/* --disk, when fd >= 0 */
+	int vblk_irq;
 	u16 pm1_en;
 	u8 pm1_cnt_hi;
 	int done, status;
@@ -462,7 +464,8 @@ static int load_guest(struct vm *v, const struct boot_opts *o, const struct kern
 		put32(zp + BP_EXT_RAMDISK_SIZE, initrd_size >> 32);
 	}
 	/* ACPI: the MADT only with local APICs to describe. */
-	u64 rsdp = boot_acpi_build(v->bios, BIOS_SIZE, BIOS_BASE, v->irqchip ? v->ncpus : 0);
+	u64 rsdp = boot_acpi_build(v->bios, BIOS_SIZE, BIOS_BASE, v->irqchip ? v->ncpus : 0,
+				   v->vblk.fd >= 0 ? BOOT_VBLK_BASE : 0);
 	if (!rsdp)
 		return fail("--cpus %d: too many for the ACPI tables", v->ncpus);
 	put64(zp + BP_ACPI_RSDP_ADDR, rsdp);
@@ -566,16 +569,50 @@ static void vm_end(struct vm *v, struct vcpu *self, int status, const char *why)
 	}
 }
 
-/* The UART's interrupt line into the in-kernel PIC and IOAPIC (ISA IRQ 4,
- * edge-triggered: the line follows INTR, KVM sees the edges).  Under lock. */
+/* A device's interrupt line into the in-kernel PIC and IOAPIC: the line
+ * follows the device's output, KVM_IRQ_LINE sends each change (the UART's
+ * ISA IRQ 4 is edge-triggered, the virtio one level).  Under lock. */
+static void irq_line(struct vm *v, u32 gsi, int level, int *last)
+{
+	if (!v->irqchip || level == *last)
+		return;
+	struct kvm_irq_level irq = { .irq = gsi, .level = level };
+	if (v->k->ioctl(v->vm, KVM_IRQ_LINE, &irq) == 0)
+		*last = level;
+}
+
 static void uart_irq_update(struct vm *v)
 {
-	int level = boot_uart_irq(&v->uart);
-	if (!v->irqchip || level == v->uart_irq)
+	irq_line(v, BOOT_UART_IRQ, boot_uart_irq(&v->uart), &v->uart_irq);
+}
+
+static u8 *vblk_gpa(void *ctx, u64 gpa, u64 len)
+{
+	return gpa_ptr(ctx, gpa, len);
+}
+
+/* MMIO: the virtio-blk registers, else unassigned (reads all-ones). */
+static void handle_mmio(struct vm *v, struct kvm_run *run)
+{
+	u64 a = run->mmio.phys_addr;
+	unsigned len = run->mmio.len;
+	if (v->vblk.fd >= 0 && a >= BOOT_VBLK_BASE && a + len <= BOOT_VBLK_BASE + BOOT_VBLK_SIZE &&
+	    len <= 4) {
+		pthread_mutex_lock(&v->lock);
+		if (run->mmio.is_write) {
+			u32 x = 0;
+			memcpy(&x, run->mmio.data, len);
+			boot_vblk_write(&v->vblk, a - BOOT_VBLK_BASE, len, x);
+		} else {
+			u32 x = boot_vblk_read(&v->vblk, a - BOOT_VBLK_BASE, len);
+			memcpy(run->mmio.data, &x, len);
+		}
+		irq_line(v, BOOT_VBLK_IRQ, boot_vblk_irq(&v->vblk), &v->vblk_irq);
+		pthread_mutex_unlock(&v->lock);
 		return;
-	struct kvm_irq_level irq = { .irq = BOOT_UART_IRQ, .level = level };
-	if (v->k->ioctl(v->vm, KVM_IRQ_LINE, &irq) == 0)
-		v->uart_irq = level;
+	}
+	if (!run->mmio.is_write)
+		memset(run->mmio.data, 0xff, sizeof(run->mmio.data));
 }
 
 /* ACPI fixed hardware (boot_acpi.c's FADT): PM1a status/enable, PM1a
@@ -730,9 +767,7 @@ static void run_vcpu(struct vm *v, struct vcpu *c)
 				return;
 			break;
 		case KVM_EXIT_MMIO:
-			/* No MMIO devices yet: unassigned addresses read all-ones. */
-			if (!run->mmio.is_write)
-				memset(run->mmio.data, 0xff, sizeof(run->mmio.data));
+			handle_mmio(v, run);
 			break;
 		case KVM_EXIT_HLT:
 			/* Only without an irqchip: then nothing can wake the vCPU. */
@@ -954,6 +989,31 @@ static int parse_args(int argc, char **argv, struct boot_opts *o)
 	return 0;
 }
 
+/* --disk: a raw image, read-write, whole 512-byte sectors. */
+static int disk_open(struct vm *v, const char *path)
+{
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0)
+		return fail("cannot open disk '%s' read-write: %s", path, strerror(errno));
+	u64 size = 0;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+		size = st.st_size;
+	else if (fstat(fd, &st) == 0 && S_ISBLK(st.st_mode))
+		size = lseek(fd, 0, SEEK_END) > 0 ? (u64)lseek(fd, 0, SEEK_END) : 0;
+	else {
+		close(fd);
+		return fail("disk '%s' is not a regular file or block device", path);
+	}
+	if (!size || size % 512) {
+		close(fd);
+		return fail("disk '%s' is %" PRIu64 " bytes: not a whole, non-zero number of "
+			    "512-byte sectors", path, size);
+	}
+	boot_vblk_init(&v->vblk, fd, size, vblk_gpa, v);
+	return 0;
+}
+
 int cmd_boot(int argc, char **argv)
 {
 	struct boot_opts o = { 0 };
@@ -961,8 +1021,6 @@ int cmd_boot(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (o.disk)
-		return fail("--disk: no block device is emulated yet"), 1;
 
 	u8 *img = NULL, *initrd = NULL;
 	u64 img_size = 0, initrd_size = 0;
@@ -973,7 +1031,10 @@ int cmd_boot(int argc, char **argv)
 	pthread_mutex_init(&v.lock, NULL);
 	boot_uart_init(&v.uart, stdout);
 	boot_cmos_init(&v.cmos);
+	v.vblk.fd = -1;
 	int st = 1;
+	if (o.disk && disk_open(&v, o.disk))
+		goto out;
 	if (read_file("kernel", o.kernel, &img, &img_size) ||
 	    (o.initrd && read_file("initrd", o.initrd, &initrd, &initrd_size)))
 		goto out;
@@ -1003,6 +1064,15 @@ out:
 	if (v.wake[0] >= 0) {
 		close(v.wake[0]);
 		close(v.wake[1]);
+	}
+	/* The disk's writes reach the file before we report the status. */
+	if (v.vblk.fd >= 0) {
+		int e = boot_vblk_flush(&v.vblk);
+		if (e < 0) {
+			fail("flushing disk '%s': %s", o.disk, strerror(-e));
+			st = 1;
+		}
+		close(v.vblk.fd);
 	}
 	pthread_mutex_destroy(&v.lock);
 	return st;

@@ -60,7 +60,34 @@ static inline void put64(u8 *p, u64 x) { put32(p, x); put32(p + 4, x >> 32); }
 #define BOOT_ACPI_S5_TYP 5		/* SLP_TYP for \_S5 */
 #define BOOT_RESET_PORT 0xcf9		/* the FADT's reset register */
 #define BOOT_RESET_VALUE 0x06
-u64 boot_acpi_build(u8 *buf, u64 size, u64 base, unsigned ncpus);
+u64 boot_acpi_build(u8 *buf, u64 size, u64 base, unsigned ncpus, u64 vblk_base);
+
+/* virtio-blk on virtio-mmio (boot_vblk.c): registers at BOOT_VBLK_BASE,
+ * level-triggered GSI BOOT_VBLK_IRQ, both announced by the DSDT. */
+#define BOOT_VBLK_BASE 0xd0000000ull
+#define BOOT_VBLK_SIZE 0x200
+#define BOOT_VBLK_IRQ 5
+#define BOOT_VBLK_QUEUE_MAX 128
+typedef u8 *(*boot_gpa_fn)(void *ctx, u64 gpa, u64 len);
+struct vq {
+	u64 desc, avail, used;
+	u16 num, last_avail;
+	u8 ready;
+};
+struct boot_vblk {
+	int fd;
+	u64 size;		/* bytes, a multiple of 512 */
+	boot_gpa_fn gpa;
+	void *ctx;
+	u32 status, isr, dev_sel, drv_sel, queue_sel;
+	u64 drv_features;
+	struct vq q;
+};
+void boot_vblk_init(struct boot_vblk *b, int fd, u64 size, boot_gpa_fn gpa, void *ctx);
+u32 boot_vblk_read(struct boot_vblk *b, u64 off, unsigned len);
+void boot_vblk_write(struct boot_vblk *b, u64 off, unsigned len, u32 val);
+int boot_vblk_irq(const struct boot_vblk *b);
+int boot_vblk_flush(struct boot_vblk *b);
 
 /* The terminal (boot_term.c): raw mode if stdin is one (returns 1), and
  * its restoration, which also runs at exit and on fatal signals. */

@@ -51,6 +51,44 @@ static const u8 dsdt_aml[] = {
 	0x00, 0x00,				/* ZeroOp, ZeroOp */
 };
 
+/*
+ * Scope (\_SB) { Device (VR00) { Name (_HID, "LNRO0005"), Name (_UID, 0),
+ *   Name (_CRS, ResourceTemplate () { Memory32Fixed (ReadWrite, BASE, 0x200),
+ *   Interrupt (ResourceConsumer, Level, ActiveHigh, Exclusive) { IRQ } }) } }
+ * -- a virtio-mmio device as Linux's virtio_mmio driver matches it by ACPI
+ * ("LNRO0005"): the cloud kernel has VIRTIO_MMIO_CMDLINE_DEVICES off.
+ * Resource descriptors: ACPI 6.4.3.4 (Memory32Fixed), 6.4.3.6 (Extended
+ * Interrupt), 6.4.2.9 (End Tag).  Returns the bytes written to p.
+ */
+static u64 aml_virtio_mmio(u8 *p, u64 base, u32 irq)
+{
+	static const u8 head[] = {
+		0x10, 0x42, 0x04, '_', 'S', 'B', '_',		/* ScopeOp, PkgLength 66 */
+		0x5b, 0x82, 0x3a, 'V', 'R', '0', '0',		/* DeviceOp, PkgLength 58 */
+		0x08, '_', 'H', 'I', 'D', 0x0d, 'L', 'N', 'R', 'O', '0', '0', '0', '5', 0x00,
+		0x08, '_', 'U', 'I', 'D', 0x00,
+		0x08, '_', 'C', 'R', 'S', 0x11, 0x1a, 0x0a, 0x17,	/* BufferOp, 23 bytes */
+		0x86, 0x09, 0x00, 0x01,				/* Memory32Fixed, read-write */
+	};
+	u8 *q = p;
+	memcpy(q, head, sizeof(head));
+	q += sizeof(head);
+	put32(q, base);
+	put32(q + 4, BOOT_VBLK_SIZE);
+	q += 8;
+	q[0] = 0x89;		/* Extended Interrupt */
+	q[1] = 0x06;
+	q[2] = 0x00;
+	q[3] = 0x01;		/* consumer, level, active high, exclusive */
+	q[4] = 1;		/* one interrupt */
+	put32(q + 5, irq);
+	q += 9;
+	q[0] = 0x79;		/* End Tag, checksum 0 ("valid") */
+	q[1] = 0x00;
+	q += 2;
+	return q - p;
+}
+
 /* Offsets inside the 64 KiB-or-so buffer. */
 #define OFF_RSDP 0x000
 #define OFF_FACS 0x040
@@ -91,7 +129,7 @@ static const u8 dsdt_aml[] = {
 #define IOAPIC_ADDR 0xfec00000u
 #define LAPIC_ADDR 0xfee00000u
 
-u64 boot_acpi_build(u8 *buf, u64 size, u64 base, unsigned ncpus)
+u64 boot_acpi_build(u8 *buf, u64 size, u64 base, unsigned ncpus, u64 vblk_base)
 {
 	u64 madt_len = ncpus ? 44 + 8ull * ncpus + 12 : 0;
 	if (size < OFF_MADT + madt_len || ncpus > 255)
@@ -104,8 +142,11 @@ u64 boot_acpi_build(u8 *buf, u64 size, u64 base, unsigned ncpus)
 	facs[32] = 2;			/* version */
 
 	u8 *dsdt = buf + OFF_DSDT;
-	header(dsdt, "DSDT", HDR_LEN + sizeof(dsdt_aml), 2);
+	u64 dlen = HDR_LEN + sizeof(dsdt_aml);
 	memcpy(dsdt + HDR_LEN, dsdt_aml, sizeof(dsdt_aml));
+	if (vblk_base)
+		dlen += aml_virtio_mmio(dsdt + dlen, vblk_base, BOOT_VBLK_IRQ);
+	header(dsdt, "DSDT", dlen, 2);
 	seal(dsdt);
 
 	u8 *f = buf + OFF_FADT;

@@ -15,7 +15,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: softkvm run [--device PATH] -- CMD [ARGS...]\n"
 		"       softkvm info [--json]\n"
-		"       softkvm boot --kernel FILE [--initrd FILE] [--append TEXT] [--mem SIZE] [--cpus N] [--hw]\n"
+		"       softkvm boot --kernel FILE [--initrd FILE] [--append TEXT] [--mem SIZE] [--cpus N] [--disk FILE] [--hw]\n"
 		"\n"
 		"run   runs CMD with the KVM API served by softkvm: its opens of\n"
 		"      /dev/kvm (or PATH) reach softkvm, even where a real /dev/kvm exists.\n"

@@ -192,6 +192,23 @@ for my $hw (0, 1) {
 		   "status $st\nstdout:\n$out\nstderr:\n$err");
 	}
 
+	# virtio-blk (VIRTIO 1.1): found through the DSDT, driven by polling,
+	# the guest's write must be in the file when softkvm boot returns.
+	my $disk = "$tmp/disk$hw.img";
+	spew($disk, "DISK-MAGIC sector zero\n" . ("\0" x (64 * 1024 - 23)));
+	($st, $out, $err) = boot(@hw, '--kernel', $fake, '--append', 'virtio', '--disk', $disk);
+	$diag = "status $st\nstdout:\n$out\nstderr:\n$err";
+	ok($st == 42 && $out =~ /^fake: virtio-mmio at 00000000d0000000$/m &&
+	   $out =~ /^fake: disk capacity 0{14}80 sectors$/m &&
+	   $out =~ /^fake: disk sector 0: DISK-MAGIC sector zero$/m &&
+	   $out =~ /^fake: disk sector 1: written by the guest$/m && $out =~ /^fake: virtio ok$/m,
+	   "$on: virtio-blk: DSDT device, feature negotiation, read, write, flush, IOERR past the end",
+	   $diag);
+	my $img = slurp($disk);
+	ok(length($img) == 64 * 1024 && substr($img, 512, 21) eq "written by the guest\n" &&
+	   substr($img, 0, 23) eq "DISK-MAGIC sector zero\n",
+	   "$on: virtio-blk: the guest's write is in the image file, its size unchanged");
+
 	if (!$irqchip) {
 		skip("$on: 16550 THRE and RDA interrupts on IRQ 4", 'no in-kernel irqchip');
 		skip("$on: --cpus 2, AP started by INIT/SIPI", 'no in-kernel irqchip');
@@ -294,7 +311,14 @@ my @bad = (
 	 spew("$tmp/big", "y" x (3 << 20))], qr/initrd .* does not fit/],
 	['command line over cmdline_size', ['--kernel', $fake, '--append', 'a' x 2048],
 	 qr/--append is 2048 bytes; this kernel takes at most 2047/],
-	['--disk', ['--kernel', $fake, '--disk', $fake], qr/no block device/],
+	['missing disk', ['--kernel', $fake, '--disk', "$tmp/nonexistent"],
+	 qr/cannot open disk .* read-write/],
+	['empty disk', ['--kernel', $fake, '--disk', spew("$tmp/d0", '')],
+	 qr/disk .* is 0 bytes: not a whole, non-zero number of 512-byte sectors/],
+	['disk of 1000 bytes', ['--kernel', $fake, '--disk', spew("$tmp/d1000", 'z' x 1000)],
+	 qr/disk .* is 1000 bytes: not a whole/],
+	['disk that is a directory', ['--kernel', $fake, '--disk', $tmp],
+	 qr/cannot open disk|not a regular file or block device/],
 );
 for my $b (@bad) {
 	my ($what, $args, $re) = @$b;

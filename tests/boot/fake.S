@@ -9,7 +9,8 @@
  * FNINIT and exits with 5, "poweroff" checks the ACPI tables and powers
  * off through PM1a_CNT, "cf9reset" and "kbdreset" reset through port 0xcf9
  * or the i8042, "uartirq" takes THRE and received-data interrupts on IRQ 4,
- * "smpboot" starts vCPU 1 with INIT/SIPI.
+ * "smpboot" starts vCPU 1 with INIT/SIPI, "virtio" drives the virtio-blk
+ * device the DSDT announces.
  *
  * Variants for the loader's error paths (tests/boot/boot.mk): BAD_MAGIC,
  * VERSION=, XLF=, SETUP_SECTS_FIELD=.
@@ -111,6 +112,12 @@ startup_64:
 	mov $\val, %al
 	out %al, %dx
 .endm
+.macro LOAD64 hi, lo		/* rax = hi:lo, two 32-bit reads (clobbers rcx) */
+	mov \hi, %eax
+	shl $32, %rax
+	mov \lo, %ecx
+	or %rcx, %rax
+.endm
 .macro UART_IN reg
 	mov $(UART + \reg), %dx
 	in %dx, %al
@@ -196,10 +203,7 @@ startup_64:
 
 	/* The command line: cmd_line_ptr | ext_cmd_line_ptr << 32. */
 	PUTS "\nfake: cmdline="
-	mov 0xc8(%r15), %eax
-	shl $32, %rax
-	mov 0x228(%r15), %ecx
-	or %rcx, %rax
+	LOAD64 0xc8(%r15), 0x228(%r15)
 	mov %rax, %r14
 	mov %rax, %rdi
 	call puts
@@ -229,10 +233,7 @@ startup_64:
 	test %eax, %eax
 	jz 3f
 	PUTS "fake: initrd "
-	mov 0xc0(%r15), %eax
-	shl $32, %rax
-	mov 0x218(%r15), %ecx
-	or %rcx, %rax
+	LOAD64 0xc0(%r15), 0x218(%r15)
 	mov %rax, %r12
 	call puthex
 	PUTS " "
@@ -289,6 +290,8 @@ startup_64:
 	je uart_irq
 	cmpl $0x62706d73, (%r14)	/* "smpb": start vCPU 1 by INIT/SIPI */
 	je smp_boot
+	cmpl $0x74726976, (%r14)	/* "virt": virtio-blk through the DSDT */
+	je virtio_blk
 ok_exit:
 	PUTS "fake: ok\n"
 	mov $42, %al
@@ -562,6 +565,231 @@ ap_stub:
 	jmp 1b
 ap_stub_end:
 	.code64
+
+/*
+ * virtio-blk on virtio-mmio (VIRTIO 1.1 4.2, 2.6, 5.2), found the way
+ * Linux finds it here: an "LNRO0005" device in the DSDT whose _CRS has a
+ * Memory32Fixed base.  Driver init (reset, ACKNOWLEDGE, DRIVER,
+ * VERSION_1 + BLK_F_FLUSH, FEATURES_OK, one 8-entry queue, DRIVER_OK),
+ * then polled requests: read sector 0, write sector 1, flush, a read past
+ * the end (IOERR), read sector 1 back.
+ */
+#define VQ_DESC 0x30000
+#define VQ_AVAIL 0x30400
+#define VQ_USED 0x30800
+#define VQ_HDR 0x31000
+#define VQ_STATUS 0x31100
+#define VQ_DATA 0x32000
+virtio_blk:
+	mov 0x70(%r15), %rbx
+	mov 24(%rbx), %r12		/* XSDT */
+	mov 4(%r12), %r13d
+	sub $36, %r13d
+	shr $3, %r13d
+	lea 36(%r12), %r12
+1:	test %r13d, %r13d
+	FAIL_IF nz, "no FADT"
+	mov (%r12), %rbp
+	cmpl $0x50434146, (%rbp)	/* "FACP" */
+	je 2f
+	add $8, %r12
+	dec %r13d
+	jmp 1b
+2:	mov 40(%rbp), %edi		/* DSDT */
+	mov 4(%rdi), %ecx
+	sub $12, %ecx
+3:	cmpl $0x4f524e4c, (%rdi)	/* "LNRO" */
+	jne 4f
+	cmpl $0x35303030, 4(%rdi)	/* "0005" */
+	je 5f
+4:	inc %rdi
+	dec %ecx
+	jnz 3b
+	PUTS "fake: FAIL no LNRO0005 device in the DSDT\n"
+	mov $3, %al
+	jmp exit
+5:	cmpb $0x86, (%rdi)		/* Memory32Fixed */
+	jne 6f
+	cmpw $0x0009, 1(%rdi)
+	je 7f
+6:	inc %rdi
+	dec %ecx
+	jnz 5b
+	PUTS "fake: FAIL no Memory32Fixed in the device's _CRS\n"
+	mov $3, %al
+	jmp exit
+7:	mov 4(%rdi), %ebx		/* the register base */
+	PUTS "fake: virtio-mmio at "
+	mov %rbx, %rax
+	call puthex
+	PUTS "\n"
+
+	cmpl $0x74726976, 0x00(%rbx)
+	FAIL_IF e, "virtio magic"
+	cmpl $2, 0x04(%rbx)
+	FAIL_IF e, "virtio version 2"
+	cmpl $2, 0x08(%rbx)
+	FAIL_IF e, "virtio device id 2 (block)"
+	movl $0, 0x70(%rbx)		/* reset */
+	movl $1, 0x70(%rbx)		/* ACKNOWLEDGE */
+	movl $3, 0x70(%rbx)		/* DRIVER */
+	movl $1, 0x14(%rbx)
+	testl $1, 0x10(%rbx)
+	FAIL_IF nz, "virtio VERSION_1 offered"
+	movl $0, 0x14(%rbx)
+	testl $0x200, 0x10(%rbx)
+	FAIL_IF nz, "virtio BLK_F_FLUSH offered"
+	movl $1, 0x24(%rbx)
+	movl $1, 0x20(%rbx)		/* VERSION_1 */
+	movl $0, 0x24(%rbx)
+	movl $0x200, 0x20(%rbx)		/* BLK_F_FLUSH */
+	movl $0xb, 0x70(%rbx)		/* FEATURES_OK */
+	testl $8, 0x70(%rbx)
+	FAIL_IF nz, "virtio FEATURES_OK"
+	movl $0, 0x30(%rbx)
+	cmpl $8, 0x34(%rbx)
+	FAIL_IF ae, "virtio QueueNumMax"
+	mov $VQ_DESC, %edi
+	mov $0x3000, %ecx
+	xor %eax, %eax
+	rep stosb
+	movl $8, 0x38(%rbx)
+	movl $VQ_DESC, 0x80(%rbx)
+	movl $0, 0x84(%rbx)
+	movl $VQ_AVAIL, 0x90(%rbx)
+	movl $0, 0x94(%rbx)
+	movl $VQ_USED, 0xa0(%rbx)
+	movl $0, 0xa4(%rbx)
+	movl $1, 0x44(%rbx)		/* QueueReady */
+	movl $0xf, 0x70(%rbx)		/* DRIVER_OK */
+	PUTS "fake: disk capacity "
+	LOAD64 0x104(%rbx), 0x100(%rbx)
+	mov %rax, %r13
+	call puthex
+	PUTS " sectors\n"
+
+	xor %edi, %edi			/* IN sector 0 */
+	xor %esi, %esi
+	mov $512, %edx
+	mov $2, %ecx
+	call vreq
+	cmp $0, %al
+	FAIL_IF e, "virtio read sector 0"
+	PUTS "fake: disk sector 0: "
+	call put_data_line
+
+	mov $VQ_DATA, %edi		/* OUT sector 1 */
+	mov $512, %ecx
+	xor %eax, %eax
+	rep stosb
+	lea disk_text(%rip), %rsi
+	mov $VQ_DATA, %edi
+	mov $(disk_text_end - disk_text), %ecx
+	rep movsb
+	mov $1, %edi
+	mov $1, %esi
+	mov $512, %edx
+	xor %ecx, %ecx
+	call vreq
+	cmp $0, %al
+	FAIL_IF e, "virtio write sector 1"
+	mov $4, %edi			/* FLUSH */
+	xor %esi, %esi
+	xor %edx, %edx
+	call vreq
+	cmp $0, %al
+	FAIL_IF e, "virtio flush"
+	xor %edi, %edi			/* IN past the end: IOERR */
+	mov %r13, %rsi
+	mov $512, %edx
+	mov $2, %ecx
+	call vreq
+	cmp $1, %al
+	FAIL_IF e, "virtio read past the end is IOERR"
+	mov $VQ_DATA, %edi
+	mov $512, %ecx
+	xor %eax, %eax
+	rep stosb
+	xor %edi, %edi			/* IN sector 1 */
+	mov $1, %esi
+	mov $512, %edx
+	mov $2, %ecx
+	call vreq
+	cmp $0, %al
+	FAIL_IF e, "virtio read sector 1"
+	PUTS "fake: disk sector 1: "
+	call put_data_line
+	PUTS "fake: virtio ok\n"
+	jmp ok_exit
+
+/* One request: edi type, rsi sector, edx data length (0: none), ecx data
+ * descriptor flags (2: device writes).  Returns the status byte in al. */
+vreq:
+	movl %edi, VQ_HDR
+	movl $0, VQ_HDR + 4
+	movq %rsi, VQ_HDR + 8
+	movb $0xff, VQ_STATUS
+	movq $VQ_HDR, VQ_DESC
+	movl $16, VQ_DESC + 8
+	movw $1, VQ_DESC + 12		/* NEXT */
+	movw $1, VQ_DESC + 14
+	mov $(VQ_DESC + 16), %edi
+	test %edx, %edx
+	jz 1f
+	movq $VQ_DATA, (%rdi)
+	mov %edx, 8(%rdi)
+	or $1, %ecx			/* NEXT */
+	mov %cx, 12(%rdi)
+	movw $2, 14(%rdi)
+	add $16, %edi
+1:	movq $VQ_STATUS, (%rdi)
+	movl $1, 8(%rdi)
+	movw $2, 12(%rdi)		/* WRITE */
+	movw $0, 14(%rdi)
+	movzwl VQ_AVAIL + 2, %eax
+	mov %eax, %ecx
+	and $7, %ecx
+	movw $0, VQ_AVAIL + 4(,%rcx,2)
+	inc %eax
+	movw %ax, VQ_AVAIL + 2
+	mfence
+	movl $0, 0x50(%rbx)		/* QueueNotify */
+	mov $100000, %ecx
+2:	cmpw %ax, VQ_USED + 2
+	je 3f
+	pause
+	dec %ecx
+	jnz 2b
+	PUTS "fake: FAIL virtio request never completed\n"
+	mov $3, %al
+	jmp exit
+3:	testl $1, 0x60(%rbx)
+	FAIL_IF nz, "virtio InterruptStatus used-buffer bit"
+	movl $1, 0x64(%rbx)		/* InterruptACK */
+	testl $1, 0x60(%rbx)
+	FAIL_IF z, "virtio InterruptACK clears"
+	movzbl VQ_STATUS, %eax
+	ret
+
+/* The data buffer up to its first newline (at most 60 bytes), and "\n". */
+put_data_line:
+	mov $VQ_DATA, %edi
+	mov $60, %ecx
+1:	movb (%rdi), %al
+	cmp $10, %al
+	je 2f
+	test %al, %al
+	je 2f
+	call putc
+	inc %rdi
+	dec %ecx
+	jnz 1b
+2:	PUTS "\n"
+	ret
+
+disk_text:
+	.ascii "written by the guest\n"
+disk_text_end:
 
 /* al: one character, when the transmitter is ready. */
 putc:
