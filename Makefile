@@ -263,3 +263,4 @@ clean:
 
 # Test fragments owned by their directories (each defines its check-* target).
 -include tests/boot/boot.mk
+-include tests/selftests/selftests.mk

@@ -8,6 +8,8 @@ for g in "$@"; do
 	build) pkgs="$pkgs gcc make libc6-dev linux-libc-dev perl binutils" ;;
 	# libFuzzer and the sanitizer runtimes for clang come with libclang-rt
 	fuzz) pkgs="$pkgs clang libclang-rt-14-dev" ;;
+	# the kernel source whose KVM selftests make selftests builds
+	selftests) pkgs="$pkgs linux-source-6.1 xz-utils" ;;
 	*) echo "deps.sh: unknown group $g" >&2; exit 2 ;;
 	esac
 done
