@@ -45,8 +45,8 @@ static const struct cap_row caps[] = {
 	{KVM_CAP_USER_NMI, 1},	/* KVM_NMI (kvm/run.c) */
 	/* single-step, INT3 and execution breakpoints exit as KVM_EXIT_DEBUG */
 	{KVM_CAP_SET_GUEST_DEBUG, 1},
-	/* kvm_run->s: the general registers only (kvm/run.c) */
-	{KVM_CAP_SYNC_REGS, KVM_SYNC_X86_REGS},
+	/* kvm_run->s: general and special registers, events (kvm/run.c) */
+	{KVM_CAP_SYNC_REGS, KVM_SYNC_X86_VALID_FIELDS},
 	/* Coalesced MMIO/PIO (kvm/coalesced_mmio.c): the ring page's offset */
 	{KVM_CAP_COALESCED_MMIO, KVM_COALESCED_MMIO_PAGE_OFFSET},
 	{KVM_CAP_COALESCED_PIO, 1},

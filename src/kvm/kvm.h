@@ -124,6 +124,11 @@ long skvm_ioctl(int fd, unsigned long request, unsigned long arg);
 /* kvm_regs <-> CPU (vcpu.c), shared with KVM_CAP_SYNC_REGS */
 void skvm_regs_get(const struct x86_cpu *c, struct kvm_regs *r);
 void skvm_regs_set(struct x86_cpu *c, const struct kvm_regs *r);
+/* kvm_sregs and kvm_vcpu_events <-> vCPU (vcpu_state.c), likewise */
+void skvm_sregs_get(const struct x86_cpu *c, struct kvm_sregs *s);
+long skvm_sregs_set(struct skvm_vcpu *vcpu, const struct kvm_sregs *s);
+void skvm_events_get(struct skvm_vcpu *vcpu, struct kvm_vcpu_events *e);
+long skvm_events_set(struct skvm_vcpu *vcpu, struct kvm_vcpu_events e);
 
 /* Binary stats (stats.c) */
 int skvm_stats_fd(struct skvm_stats *st);

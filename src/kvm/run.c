@@ -85,12 +85,45 @@ static void exit_common(struct skvm_vcpu *vcpu)
 		(x86_interrupt_window(c) && !c->ev.interrupt.injected);
 }
 
-/* KVM_CAP_SYNC_REGS: registers asked for in kvm_valid_regs go out. */
+/* KVM_CAP_SYNC_REGS: the sets asked for in kvm_valid_regs go out (KVM's
+ * store_regs, also after a failed run). */
 static void sync_regs_out(struct skvm_vcpu *vcpu)
 {
 	struct kvm_run *run = vcpu->run;
 	if (run->kvm_valid_regs & KVM_SYNC_X86_REGS)
 		skvm_regs_get(&vcpu->cpu, &run->s.regs.regs);
+	if (run->kvm_valid_regs & KVM_SYNC_X86_SREGS)
+		skvm_sregs_get(&vcpu->cpu, &run->s.regs.sregs);
+	if (run->kvm_valid_regs & KVM_SYNC_X86_EVENTS)
+		skvm_events_get(vcpu, &run->s.regs.events);
+}
+
+/* ... and the sets marked in kvm_dirty_regs come in, in KVM's order
+ * (sync_regs): each is fetched once (the client may be writing it), its
+ * dirty bit cleared once applied; an invalid set fails KVM_RUN with EINVAL
+ * and stays dirty. */
+static long sync_regs_in(struct skvm_vcpu *vcpu)
+{
+	struct kvm_run *run = vcpu->run;
+	struct x86_cpu *cpu = &vcpu->cpu;
+	if (run->kvm_dirty_regs & KVM_SYNC_X86_REGS) {
+		struct kvm_regs regs = run->s.regs.regs;
+		skvm_regs_set(cpu, &regs);
+		cpu->ev.exception.pending = 0;
+		run->kvm_dirty_regs &= ~KVM_SYNC_X86_REGS;
+	}
+	if (run->kvm_dirty_regs & KVM_SYNC_X86_SREGS) {
+		struct kvm_sregs sregs = run->s.regs.sregs;
+		if (skvm_sregs_set(vcpu, &sregs))
+			return -EINVAL;
+		run->kvm_dirty_regs &= ~KVM_SYNC_X86_SREGS;
+	}
+	if (run->kvm_dirty_regs & KVM_SYNC_X86_EVENTS) {
+		if (skvm_events_set(vcpu, run->s.regs.events))
+			return -EINVAL;
+		run->kvm_dirty_regs &= ~KVM_SYNC_X86_EVENTS;
+	}
+	return 0;
 }
 
 static long exit_to_run(struct skvm_vcpu *vcpu, const struct x86_exit *x)
@@ -178,13 +211,9 @@ static long run_prepare(struct skvm_vcpu *vcpu)
 	const u64 sync_valid = KVM_SYNC_X86_VALID_FIELDS;
 	if ((run->kvm_valid_regs & ~sync_valid) || (run->kvm_dirty_regs & ~sync_valid))
 		return -EINVAL;
-	/* KVM_CAP_SYNC_REGS, general registers only (the cap says so) */
-	if (run->kvm_dirty_regs & KVM_SYNC_X86_REGS) {
-		struct kvm_regs regs = run->s.regs.regs; /* one fetch (TOCTOU) */
-		skvm_regs_set(cpu, &regs);
-		cpu->ev.exception.pending = 0;
-		run->kvm_dirty_regs &= ~KVM_SYNC_X86_REGS;
-	}
+	long r = sync_regs_in(vcpu);
+	if (r)
+		return r;
 	if (vcpu->apic) /* KVM syncs kvm_run->cr8 only without a LAPIC */
 		return 0;
 	if (run->cr8 > 15)

@@ -70,7 +70,7 @@ static void seg_from_kvm(struct x86_seg *s, const struct kvm_segment *k)
 /* struct kvm_sregs and kvm_sregs2 share everything up to apic_base. */
 #define SREGS_SEGS(X) X(cs, S_CS) X(ds, S_DS) X(es, S_ES) X(fs, S_FS) X(gs, S_GS) X(ss, S_SS)
 
-static void sregs_get(const struct x86_cpu *c, struct kvm_sregs *s)
+void skvm_sregs_get(const struct x86_cpu *c, struct kvm_sregs *s)
 {
 	memset(s, 0, sizeof(*s));
 #define GET_SEG(f, i) seg_to_kvm(&c->seg[i], &s->f);
@@ -137,23 +137,29 @@ static long sregs_set(struct x86_cpu *c, const struct kvm_sregs *s)
 	return 0;
 }
 
-static long ioctl_set_sregs(struct skvm_vcpu *vcpu, unsigned long arg)
+/* KVM_SET_SREGS and KVM_SYNC_X86_SREGS (KVM's __set_sregs). */
+long skvm_sregs_set(struct skvm_vcpu *vcpu, const struct kvm_sregs *s)
 {
-	struct kvm_sregs s;
-	ARG_IN(s);
-	long r = sregs_set(&vcpu->cpu, &s);
+	long r = sregs_set(&vcpu->cpu, s);
 	if (r)
 		return r;
 	/* A set bit queues that external interrupt for injection (KVM API
 	 * 4.14); KVM takes the lowest one. */
 	for (unsigned int v = 0; v < KVM_NR_INTERRUPTS; v++)
-		if (s.interrupt_bitmap[v / 64] & BIT(v % 64)) {
+		if (s->interrupt_bitmap[v / 64] & BIT(v % 64)) {
 			vcpu->cpu.ev.interrupt.injected = 1;
 			vcpu->cpu.ev.interrupt.nr = (u8)v;
 			vcpu->cpu.ev.interrupt.soft = 0;
 			break;
 		}
 	return 0;
+}
+
+static long ioctl_set_sregs(struct skvm_vcpu *vcpu, unsigned long arg)
+{
+	struct kvm_sregs s;
+	ARG_IN(s);
+	return skvm_sregs_set(vcpu, &s);
 }
 
 /* --- FPU, XSAVE, XCRs ------------------------------------------------------ */
@@ -406,7 +412,8 @@ static bool exception_is_soft(u8 nr)
 	return nr == 3 || nr == 4; /* #BP, #OF: raised by INT3 / INTO */
 }
 
-static long ioctl_get_vcpu_events(struct skvm_vcpu *vcpu, unsigned long arg)
+/* KVM_GET_VCPU_EVENTS and KVM_SYNC_X86_EVENTS. */
+void skvm_events_get(struct skvm_vcpu *vcpu, struct kvm_vcpu_events *out)
 {
 	struct x86_events *ev = &vcpu->cpu.ev;
 	struct kvm_vcpu_events e;
@@ -433,6 +440,13 @@ static long ioctl_get_vcpu_events(struct skvm_vcpu *vcpu, unsigned long arg)
 	/* sipi_vector is never reported; no SMM, no latched INIT. */
 	e.flags = KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SHADOW |
 		  KVM_VCPUEVENT_VALID_SMM;
+	*out = e;
+}
+
+static long ioctl_get_vcpu_events(struct skvm_vcpu *vcpu, unsigned long arg)
+{
+	struct kvm_vcpu_events e;
+	skvm_events_get(vcpu, &e);
 	return ARG_OUT(e);
 }
 
@@ -440,11 +454,10 @@ static long ioctl_get_vcpu_events(struct skvm_vcpu *vcpu, unsigned long arg)
 		      KVM_VCPUEVENT_VALID_SHADOW | KVM_VCPUEVENT_VALID_SMM |         \
 		      KVM_VCPUEVENT_VALID_PAYLOAD | KVM_VCPUEVENT_VALID_TRIPLE_FAULT)
 
-static long ioctl_set_vcpu_events(struct skvm_vcpu *vcpu, unsigned long arg)
+/* KVM_SET_VCPU_EVENTS and KVM_SYNC_X86_EVENTS; e is the caller's copy. */
+long skvm_events_set(struct skvm_vcpu *vcpu, struct kvm_vcpu_events e)
 {
 	struct x86_events *ev = &vcpu->cpu.ev;
-	struct kvm_vcpu_events e;
-	ARG_IN(e);
 	if (e.flags & ~EVENTS_FLAGS)
 		return -EINVAL;
 	/* Payloads need KVM_CAP_EXCEPTION_PAYLOAD, which we do not offer;
@@ -486,6 +499,13 @@ static long ioctl_set_vcpu_events(struct skvm_vcpu *vcpu, unsigned long arg)
 	if (e.flags & KVM_VCPUEVENT_VALID_TRIPLE_FAULT)
 		return -EINVAL;
 	return 0;
+}
+
+static long ioctl_set_vcpu_events(struct skvm_vcpu *vcpu, unsigned long arg)
+{
+	struct kvm_vcpu_events e;
+	ARG_IN(e);
+	return skvm_events_set(vcpu, e);
 }
 
 static long ioctl_get_mp_state(struct skvm_vcpu *vcpu, unsigned long arg)
@@ -531,7 +551,7 @@ long skvm_vcpu_state_ioctl(struct skvm_vcpu *vcpu, unsigned int cmd, unsigned lo
 	switch (cmd) {
 	case KVM_GET_SREGS: {
 		struct kvm_sregs s;
-		sregs_get(&vcpu->cpu, &s);
+		skvm_sregs_get(&vcpu->cpu, &s);
 		return ARG_OUT(s);
 	}
 	case KVM_SET_SREGS:

@@ -491,6 +491,76 @@ static void test_sync_regs(void)
 	run->kvm_valid_regs = 0;
 }
 
+/* KVM_SYNC_X86_SREGS and KVM_SYNC_X86_EVENTS (api.rst 5, kvm_run's "s"
+ * union): out as KVM_GET_SREGS / KVM_GET_VCPU_EVENTS read them, in as the
+ * setters take them, the setters' checks failing KVM_RUN with EINVAL. */
+static void test_sync_sregs_events(void)
+{
+	const unsigned sync_all = KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS | KVM_SYNC_X86_EVENTS;
+	T_EQ(ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS), sync_all,
+	     "sync: x86 offers regs, sregs and events");
+	static const unsigned char code[] = {
+		0xa0, 0x00, 0x00,	/* mov al, [0] */
+		0xe6, 0x10,		/* out 0x10, al */
+		0xf4,			/* hlt */
+	};
+	ram[0x3000] = 0x77;
+	ram[0] = 0x11;
+	load(code, sizeof(code));
+	run->kvm_valid_regs = KVM_SYNC_X86_SREGS | KVM_SYNC_X86_EVENTS;
+	T_EQ(do_run(), 0, "sync: run with sregs and events out");
+	T_EQ(((unsigned char *)run)[run->io.data_offset], 0x11, "sync: DS base 0 read");
+	struct kvm_sregs s;
+	struct kvm_vcpu_events e;
+	ioctl(vcpu, KVM_GET_SREGS, &s);
+	ioctl(vcpu, KVM_GET_VCPU_EVENTS, &e);
+	T_EQ(memcmp(&s, &run->s.regs.sregs, sizeof(s)), 0, "sync: sregs out equal KVM_GET_SREGS");
+	T_EQ(memcmp(&e, &run->s.regs.events, sizeof(e)), 0,
+	     "sync: events out equal KVM_GET_VCPU_EVENTS");
+
+	load(code, sizeof(code));
+	ioctl(vcpu, KVM_GET_SREGS, &run->s.regs.sregs);
+	run->s.regs.sregs.ds.base = 0x3000;
+	run->s.regs.sregs.ds.selector = 0x300;
+	run->kvm_dirty_regs = KVM_SYNC_X86_SREGS;
+	run->kvm_valid_regs = KVM_SYNC_X86_SREGS;
+	T_EQ(do_run(), 0, "sync: run with dirty sregs");
+	T_EQ(((unsigned char *)run)[run->io.data_offset], 0x77, "sync: dirty DS base went in");
+	T_EQ(run->kvm_dirty_regs, 0, "sync: sregs dirty bit consumed");
+	T_EQ(run->s.regs.sregs.ds.base, 0x3000, "sync: DS base came out");
+
+	/* EFER.LMA without paging is no mode (kvm_is_valid_sregs) */
+	run->s.regs.sregs.efer |= 0x400;
+	run->kvm_dirty_regs = KVM_SYNC_X86_SREGS;
+	T_ERR(do_run(), EINVAL, "sync: invalid dirty sregs fail KVM_RUN");
+	T_EQ(run->kvm_dirty_regs, KVM_SYNC_X86_SREGS, "sync: invalid sregs stay dirty");
+	T_EQ(run->s.regs.sregs.efer & 0x400, 0, "sync: the vCPU's sregs came out after the failure");
+	run->kvm_dirty_regs = 0;
+
+	load(code, sizeof(code));
+	ioctl(vcpu, KVM_GET_VCPU_EVENTS, &run->s.regs.events);
+	run->s.regs.events.flags = 0;
+	run->s.regs.events.nmi.masked = 1;
+	run->kvm_dirty_regs = KVM_SYNC_X86_EVENTS;
+	run->kvm_valid_regs = KVM_SYNC_X86_EVENTS;
+	T_EQ(do_run(), 0, "sync: run with dirty events");
+	T_EQ(run->kvm_dirty_regs, 0, "sync: events dirty bit consumed");
+	T_EQ(run->s.regs.events.nmi.masked, 1, "sync: NMI mask came out");
+	ioctl(vcpu, KVM_GET_VCPU_EVENTS, &e);
+	T_EQ(e.nmi.masked, 1, "sync: dirty NMI mask went in");
+
+	/* NMI (vector 2) is not an exception to inject */
+	run->s.regs.events.exception.injected = 1;
+	run->s.regs.events.exception.nr = 2;
+	run->kvm_dirty_regs = KVM_SYNC_X86_EVENTS;
+	T_ERR(do_run(), EINVAL, "sync: invalid dirty events fail KVM_RUN");
+	T_EQ(run->kvm_dirty_regs, KVM_SYNC_X86_EVENTS, "sync: invalid events stay dirty");
+	run->kvm_dirty_regs = 0;
+	run->kvm_valid_regs = 0;
+	e.nmi.masked = 0;
+	ioctl(vcpu, KVM_SET_VCPU_EVENTS, &e);
+}
+
 /* Code changed by the VMM or by the guest itself runs as changed. */
 static void test_smc(void)
 {
@@ -555,6 +625,7 @@ int main(void)
 	test_smc();
 	test_unimpl_bytes();
 	test_sync_regs();
+	test_sync_sregs_events();
 	test_run_inputs();
 	test_guest_debug();
 	test_string_io();
