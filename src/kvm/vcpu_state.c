@@ -24,9 +24,12 @@ int skvm_x86_vcpu_init(struct skvm_vcpu *vcpu)
 	vcpu->cpu.bsp = vm->boot_cpu_id == vcpu->id;
 	x86_cpu_reset(&vcpu->cpu, false);
 	r = skvm_irqchip_vcpu_init(vcpu);
-	if (r)
+	if (r) {
 		x86_tsc_sync_put(&vcpu->cpu);
-	return r;
+		return r;
+	}
+	x86_tsc_vcpu_created(&vcpu->cpu);
+	return 0;
 }
 
 void skvm_x86_vcpu_destroy(struct skvm_vcpu *vcpu)

@@ -92,6 +92,8 @@ enum { OFF, ON, EMU };
 	F(0x6, 0, EAX, 2, ARAT, PART_INFO, ON)                     \
 	/* Leaf 7.0 EBX/ECX/EDX */                                 \
 	F(0x7, 0, EBX, 0, FSGSBASE, PART_SYS, OFF)                 \
+	/* TSC_ADJUST: the MSR (0x3b) follows guest TSC writes (msr.c) */ \
+	F(0x7, 0, EBX, 1, TSC_ADJUST, PART_SYS, ON)                \
 	F(0x7, 0, EBX, 3, BMI1, PART_AVX, OFF)                     \
 	F(0x7, 0, EBX, 5, AVX2, PART_AVX, OFF)                     \
 	F(0x7, 0, EBX, 7, SMEP, PART_MMU, ON)                      \

@@ -38,6 +38,8 @@ void x86_tsc_write(struct x86_cpu *cpu, u64 val);
 /* The VMM's IA32_TSC write, matched with the VM's other vCPUs as KVM's
  * kvm_synchronize_tsc() does. */
 void x86_tsc_host_write(struct x86_cpu *cpu, u64 val);
+/* A new vCPU's TSC (KVM: kvm_synchronize_tsc(vcpu, 0) at creation). */
+void x86_tsc_vcpu_created(struct x86_cpu *cpu);
 /* Join the TSC synchronisation of `peer`'s VM (NULL: the first vCPU of a
  * new VM); 0 or -ENOMEM.  x86_tsc_sync_put when the vCPU goes away. */
 int x86_tsc_sync_get(struct x86_cpu *cpu, const struct x86_cpu *peer);

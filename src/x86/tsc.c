@@ -1,9 +1,9 @@
 /*
  * The guest time-stamp counter.  The host's CLOCK_MONOTONIC_RAW (which counts
  * from boot, like the host TSC) scaled to the vCPU's TSC rate, plus a
- * per-vCPU offset: KVM's model (guest TSC = scaled host TSC + offset), so a
- * new vCPU starts near the host's own TSC value, as on KVM where the first
- * vCPU of a VM gets offset 0.
+ * per-vCPU offset: KVM's model (guest TSC = scaled host TSC + offset).  A
+ * VM's first vCPU starts counting from 0 and later ones join its offset, as
+ * KVM's kvm_arch_vcpu_postcreate writes 0 through kvm_synchronize_tsc.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -61,7 +61,6 @@ int x86_tsc_sync_get(struct x86_cpu *cpu, const struct x86_cpu *peer)
 		if (!s)
 			return -ENOMEM;
 		pthread_mutex_init(&s->lock, NULL);
-		s->last_khz = x86_host_tsc_khz(); /* every vCPU starts at offset 0 */
 	}
 	pthread_mutex_lock(&s->lock);
 	s->refs++;
@@ -85,7 +84,7 @@ void x86_tsc_sync_put(struct x86_cpu *cpu)
 	}
 }
 
-void x86_tsc_host_write(struct x86_cpu *cpu, u64 val)
+static void tsc_sync_write(struct x86_cpu *cpu, u64 val, bool user)
 {
 	struct x86_tsc_sync *s = cpu->tsc_sync;
 	if (!s) {
@@ -101,7 +100,7 @@ void x86_tsc_host_write(struct x86_cpu *cpu, u64 val)
 		u64 hz = cpu->tsc_khz * 1000;
 		sync = val < expect + hz && val + hz > expect;
 	}
-	s->user_set = true;
+	s->user_set |= user;
 	if (sync && cpu->tsc_khz == s->last_khz) {
 		cpu->msr.tsc_offset = s->cur_offset;
 	} else {
@@ -112,6 +111,18 @@ void x86_tsc_host_write(struct x86_cpu *cpu, u64 val)
 	s->last_ns = ns;
 	s->last_khz = cpu->tsc_khz;
 	pthread_mutex_unlock(&s->lock);
+}
+
+void x86_tsc_host_write(struct x86_cpu *cpu, u64 val)
+{
+	tsc_sync_write(cpu, val, true);
+}
+
+/* The first vCPU's write is unmatched (no rate recorded yet): its TSC
+ * starts at 0; a later one at the same rate takes the same offset. */
+void x86_tsc_vcpu_created(struct x86_cpu *cpu)
+{
+	tsc_sync_write(cpu, 0, false);
 }
 
 /*
