@@ -84,6 +84,7 @@ struct skvm_vm {
 	struct skvm_irqchip *_Atomic irqchip; /* KVM_CREATE_IRQCHIP (irqchip.c) */
 	u32 x2apic_api;			/* KVM_CAP_X2APIC_API flags */
 	struct skvm_irqroute *irqroute;	/* kvm/irqroute.c, irqfd.c */
+	u64 mmu_pages_requested; /* KVM_SET_NR_MMU_PAGES (vm.c), 0 if never */
 };
 
 /* fd table (fdtable.c) */

@@ -115,6 +115,25 @@ static long set_user_memory_region(struct skvm_vm *vm, unsigned long arg)
 }
 
 /*
+ * KVM_SET_NR_MMU_PAGES (KVM API 4.x, obsolete but served; its getter is
+ * gone, ENOTTY): the cap on KVM's shadow-MMU page cache, at least
+ * KVM_MIN_ALLOC_MMU_PAGES (64).  softkvm walks guest page tables itself and
+ * keeps no shadow pages, so the limit bounds nothing, as for KVM's TDP MMU;
+ * it is kept all the same.
+ */
+#define MMU_PAGES_MIN 64
+
+static long set_nr_mmu_pages(struct skvm_vm *vm, unsigned long n)
+{
+	if (n < MMU_PAGES_MIN)
+		return -EINVAL;
+	pthread_mutex_lock(&vm->lock);
+	vm->mmu_pages_requested = n;
+	pthread_mutex_unlock(&vm->lock);
+	return 0;
+}
+
+/*
  * KVM_CAP_MAX_VCPU_ID lowers the vCPU id limit (and so the APIC id range)
  * once: setting the current value again succeeds, any other change fails,
  * as does a limit below the boot CPU id.
@@ -231,6 +250,8 @@ ident_out:
 	}
 	case KVM_SET_BOOT_CPU_ID:
 		return set_boot_cpu_id(vm, arg);
+	case KVM_SET_NR_MMU_PAGES:
+		return set_nr_mmu_pages(vm, arg);
 	default:
 		r = skvm_irqchip_vm_ioctl(vm, cmd, arg);
 		return r == SKVM_NOIOCTL ? -ENOTTY : r;
