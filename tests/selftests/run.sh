@@ -72,8 +72,10 @@ run_one() {
 	case $rc in
 	0)	st=pass reason="" ;;
 	4)	st=skip
-		# kselftest prints "1..0 # SKIP - <reason>" (ksft_exit_skip)
-		reason=$(grep -m1 -E 'SKIP' "$log" | sed -e 's/^.*# *SKIP *-* *//') ;;
+		# kselftest prints "1..0 # SKIP - <reason>" (ksft_exit_skip);
+		# print_skip() alone ends "<reason>, skipping test"
+		reason=$(grep -m1 -E 'SKIP' "$log" | sed -e 's/^.*# *SKIP *-* *//')
+		[ -n "$reason" ] || reason=$(grep . "$log" | tail -1) ;;
 	124|137) st=fail reason="timeout after ${timeout_s}s" ;;
 	*)	st=fail
 		# timeout passes a signal death on as 128 + the signal;
