@@ -441,8 +441,13 @@ void decode(struct engine *e, struct insn *i)
 	/* mandatory-prefix SSE forms and F3 0F B8 (POPCNT) are not ours */
 	if (two && b == 0xb8)
 		i->fn = op_unimpl;
-	if (two && (b == 0xbc || b == 0xbd) && i->rep == 0xf3)
-		i->fn = op_unimpl; /* TZCNT/LZCNT: decided by the CPU model later */
+	/* F3 0F BC/BD: TZCNT/LZCNT with BMI1/ABM in the guest's CPUID (not
+	 * implemented), else BSF/BSR with an ignored prefix, as on processors
+	 * without them (Linux's __ffs uses "rep bsf" for either) */
+	if (two && (b == 0xbc || b == 0xbd) && i->rep == 0xf3 &&
+	    (b == 0xbc ? x86_cpuid_has(e->cpu, 7, 0, 1, 3)
+		       : x86_cpuid_has(e->cpu, 0x80000001, 0, 2, 5)))
+		i->fn = op_unimpl;
 
 	/* register forms get their own handlers */
 	if ((fl & F_MODRM) && !i->mem && !(fl & F_CR)) {

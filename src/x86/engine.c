@@ -12,6 +12,7 @@
 #include "x86/exec.h"
 #include "x86/jit.h"
 #include "x86/mmu.h"
+#include "x86/fpu.h"
 
 int x86_engine_init(struct x86_cpu *cpu)
 {
@@ -1334,6 +1335,8 @@ void x86_run(struct x86_cpu *cpu, struct x86_env *env, struct x86_exit *exit)
 	e->env = env;
 	e->exit = exit;
 	exit->reason = X86_EXIT_NONE;
+	/* while the engine runs, the FPU image is the whole truth (fpu.h) */
+	fpu_use(cpu, X86_XCR0_SUPPORTED);
 	e->lf_op = LF_NONE;
 	e->delivering = -1;
 	/* State ioctls may have changed anything since the last run. */

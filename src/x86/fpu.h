@@ -8,10 +8,14 @@
 #include "x86/exec.h"
 
 /*
- * The engine is about to read or change the components in mask
- * (X86_XFEATURE_*).  A component whose XSTATE_BV bit is clear is in its
- * init state whatever the image holds (as the kernel's guest FPU buffer
- * after reset): write the init values and mark it live.
+ * Make the components in mask (X86_XFEATURE_*) live.  A component whose
+ * XSTATE_BV bit is clear is in its init state whatever the image holds (as
+ * the kernel's guest FPU buffer after reset, or after KVM_SET_XSAVE): this
+ * writes the init values and sets the bit.  x86_run does it for every
+ * component at entry, so while the engine runs the raw image (FCW, MXCSR,
+ * XMM, ...) is the architectural state and instruction code may use it
+ * directly; XSTATE_BV then only says "may be in use", which the SDM allows
+ * (Vol. 1 13.6: XINUSE[i] may be 1 for a component in its init state).
  */
 void fpu_use(struct x86_cpu *cpu, u64 mask);
 /* The FXSAVE image the guest sees: the raw one with init state for

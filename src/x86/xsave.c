@@ -333,9 +333,8 @@ void op_xsave(struct engine *e, const struct insn *i)
 		/* commit: loaded components live, the others of RFBM init */
 		u8 *raw = c->xsave.bytes;
 		u64 init = rfbm & ~load & X86_XCR0_SUPPORTED;
-		u64 nlive = (live & ~rfbm) | load;
-		if (mx_load && mx != 0x1f80 && !(nlive & (X86_XFEATURE_SSE | X86_XFEATURE_YMM)))
-			nlive |= X86_XFEATURE_SSE; /* MXCSR is kept with SSE */
+		/* init components stay live with their init values (fpu.h) */
+		u64 nlive = live | (rfbm & X86_XCR0_SUPPORTED);
 		if (load & X86_XFEATURE_FP) {
 			legacy_hdr_load(&c->xsave.fx, w64, img);
 			for (int r = 0; r < 8; r++) {
