@@ -409,17 +409,7 @@ static void check_guest(void)
 			ivt[v] = bad;
 	if (t_set_region(vm, 0, 0, 0, 0x10000, (unsigned long)mem))
 		T_BAIL("memslot");
-	vcpu = t_create_vcpu(vm, 0);
-	run = mmap(NULL, 3 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu, 0);
-	if (run == MAP_FAILED)
-		T_BAIL("mmap kvm_run");
-	struct kvm_sregs s;
-	if (t_real_mode(vcpu, GUEST_AT, 0) || ioctl(vcpu, KVM_GET_SREGS, &s))
-		T_BAIL("real mode");
-	s.es.limit = 0xffffffff;
-	s.es.g = 1;
-	if (ioctl(vcpu, KVM_SET_SREGS, &s))
-		T_BAIL("ES limit");
+	vcpu = t_real_mode_flat_es(vm, GUEST_AT, &run);
 	struct sigaction sa = {.sa_handler = on_alarm};
 	sigaction(SIGALRM, &sa, NULL);
 

@@ -70,4 +70,25 @@ __attribute__((unused)) static void t_load_page_writers(unsigned char *mem)
 	memcpy(mem + 0x100, w1, sizeof(w1));
 }
 
+/*
+ * vCPU 0 of vm in real mode at 0:ip with ES based at 0 and a 4 GiB limit
+ * (so 32-bit addresses reach the LAPIC and IOAPIC pages), its kvm_run
+ * mapped.  Returns the vCPU fd; bails out on failure.
+ */
+__attribute__((unused)) static int t_real_mode_flat_es(int vm, unsigned ip, struct kvm_run **run)
+{
+	int vcpu = t_create_vcpu(vm, 0);
+	*run = mmap(NULL, 3 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu, 0);
+	if (*run == MAP_FAILED)
+		T_BAIL("mmap kvm_run");
+	struct kvm_sregs s;
+	if (t_real_mode(vcpu, ip, 0) || ioctl(vcpu, KVM_GET_SREGS, &s))
+		T_BAIL("real mode");
+	s.es.limit = 0xffffffff;
+	s.es.g = 1;
+	if (ioctl(vcpu, KVM_SET_SREGS, &s))
+		T_BAIL("ES limit");
+	return vcpu;
+}
+
 #endif
