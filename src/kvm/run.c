@@ -235,16 +235,29 @@ static long run_finish(struct skvm_vcpu *vcpu, long r)
  * Guest entry with an in-kernel LAPIC: HLT, INIT and wait-for-SIPI do not
  * exit; the thread sleeps until the vCPU can run again, a kick or a signal
  * (KVM's vcpu_run / vcpu_block).  A kick that only brought events runs on.
+ * An AP that has not seen INIT yet waits for an event and then fails with
+ * EAGAIN, as kvm_arch_vcpu_ioctl_run does for UNINITIALIZED.
  */
-static void run_with_apic(struct skvm_vcpu *vcpu, struct x86_env *env, struct x86_exit *x,
+static long run_with_apic(struct skvm_vcpu *vcpu, struct x86_env *env, struct x86_exit *x,
 			  struct run_ctx *ctx, const sigset_t *mask)
 {
+	atomic_store(&vcpu->kick, 0);
+	if (vcpu->cpu.mp_state == KVM_MP_STATE_UNINITIALIZED) {
+		skvm_apic_accept_events(vcpu);
+		if (vcpu->cpu.mp_state == KVM_MP_STATE_UNINITIALIZED &&
+		    skvm_apic_block(vcpu, mask)) {
+			x->reason = X86_EXIT_KICK;
+			return 0;
+		}
+		skvm_apic_accept_events(vcpu);
+		return -EAGAIN;
+	}
 	for (;;) {
 		atomic_store(&vcpu->kick, 0);
 		if (!skvm_apic_runnable(vcpu)) {
 			if (skvm_apic_block(vcpu, mask)) {
 				x->reason = X86_EXIT_KICK;
-				return;
+				return 0;
 			}
 			continue;
 		}
@@ -257,7 +270,7 @@ static void run_with_apic(struct skvm_vcpu *vcpu, struct x86_env *env, struct x8
 		 * dirty ring), not for a kick */
 		if (x->reason == X86_EXIT_KICK && !env->stop && !signal_poll(ctx))
 			continue;
-		return;
+		return 0;
 	}
 }
 
@@ -321,8 +334,8 @@ long skvm_vcpu_run(struct skvm_vcpu *vcpu)
 		 * (kvm_vcpu_has_run) */
 		vcpu->ran = true;
 		if (vcpu->apic)
-			run_with_apic(vcpu, &env, &x, &ctx,
-				      vcpu->sigmask_set ? &vcpu->sigmask : &old);
+			r = run_with_apic(vcpu, &env, &x, &ctx,
+					  vcpu->sigmask_set ? &vcpu->sigmask : &old);
 		else
 			x86_run(cpu, &env, &x);
 	}
@@ -336,7 +349,8 @@ long skvm_vcpu_run(struct skvm_vcpu *vcpu)
 			x.reason = X86_EXIT_DIRTY_RING_FULL;
 		}
 	}
-	r = imm && x.reason == X86_EXIT_KICK ? -EINTR : exit_to_run(vcpu, &x);
+	if (!r)
+		r = imm && x.reason == X86_EXIT_KICK ? -EINTR : exit_to_run(vcpu, &x);
 	mem_map_put(env.map);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return run_finish(vcpu, r);

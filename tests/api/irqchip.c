@@ -20,14 +20,7 @@ __asm__(".pushsection .rodata\n"
 	"	movw $(h41 - g_start + 0x1000), 0x104\n"
 	"	movw $0, 0x106\n"
 	/* x2APIC mode, software enable */
-	"	mov $0x1b, %ecx\n"
-	"	rdmsr\n"
-	"	or $0xc00, %eax\n"
-	"	wrmsr\n"
-	"	mov $0x80f, %ecx\n"
-	"	mov $0x1ff, %eax\n"
-	"	xor %edx, %edx\n"
-	"	wrmsr\n"
+	T_IRQ_X2APIC_ON
 	/* self IPI 0x40 with IF clear: it waits in IRR */
 	"	mov $0x83f, %ecx\n"
 	"	mov $0x40, %eax\n"
@@ -90,23 +83,9 @@ __asm__(".pushsection .rodata\n"
 	"	mov 0x501, %al\n"
 	"	out %al, $0x16\n"
 	"	jmp .\n"
-	/* a handler: count in memory, EOI, return */
-	".macro handler cnt\n"
-	"	push %eax\n"
-	"	push %ecx\n"
-	"	push %edx\n"
-	"	incb \\cnt\n"
-	"	mov $0x80b, %ecx\n"
-	"	xor %eax, %eax\n"
-	"	xor %edx, %edx\n"
-	"	wrmsr\n"
-	"	pop %edx\n"
-	"	pop %ecx\n"
-	"	pop %eax\n"
-	"	iret\n"
-	".endm\n"
-	"h40:	handler 0x500\n"
-	"h41:	handler 0x501\n"
+	T_IRQ_HANDLER
+	"h40:	t_handler 0x500\n"
+	"h41:	t_handler 0x501\n"
 	"g_end:\n"
 	".code64\n"
 	".popsection\n");
@@ -201,28 +180,11 @@ static void test_create_rules(void)
 	close(vm);
 }
 
-static void set_x2apic_cpuid(int vcpu)
-{
-	struct {
-		struct kvm_cpuid2 h;
-		struct kvm_cpuid_entry2 e[100];
-	} c = {.h.nent = 100};
-	if (ioctl(kvm, KVM_GET_SUPPORTED_CPUID, &c))
-		T_BAIL("GET_SUPPORTED_CPUID");
-	int have = 0;
-	for (unsigned i = 0; i < c.h.nent; i++)
-		if (c.e[i].function == 1)
-			have = !!(c.e[i].ecx & (1u << 21));
-	T_OK(have, "x2APIC in KVM_GET_SUPPORTED_CPUID");
-	if (ioctl(vcpu, KVM_SET_CPUID2, &c))
-		T_BAIL("SET_CPUID2");
-}
-
 static void test_guest(void)
 {
 	struct t_irq_vm v = t_irq_vm(kvm);
 	int vcpu = t_irq_vcpu(kvm, &v, 0, g_start, (size_t)(g_end - g_start));
-	set_x2apic_cpuid(vcpu);
+	T_OK(t_irq_x2apic(kvm, vcpu), "x2APIC in KVM_GET_SUPPORTED_CPUID");
 	struct kvm_run *run = v.run;
 	double t0 = 0;
 	int port = 0;

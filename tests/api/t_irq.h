@@ -13,6 +13,34 @@
 #define T_IRQ_RAM 0x10000
 #define T_IRQ_CODE 0x1000
 
+/* Guest code (real mode): x2APIC mode and the APIC software-enabled. */
+#define T_IRQ_X2APIC_ON                     \
+	"	mov $0x1b, %ecx\n"             \
+	"	rdmsr\n"                       \
+	"	or $0xc00, %eax\n"             \
+	"	wrmsr\n"                       \
+	"	mov $0x80f, %ecx\n"            \
+	"	mov $0x1ff, %eax\n"            \
+	"	xor %edx, %edx\n"              \
+	"	wrmsr\n"
+
+/* An interrupt handler macro: count in memory at cnt, x2APIC EOI, IRET. */
+#define T_IRQ_HANDLER                        \
+	".macro t_handler cnt\n"             \
+	"	push %eax\n"                    \
+	"	push %ecx\n"                    \
+	"	push %edx\n"                    \
+	"	incb \\cnt\n"                  \
+	"	mov $0x80b, %ecx\n"             \
+	"	xor %eax, %eax\n"               \
+	"	xor %edx, %edx\n"               \
+	"	wrmsr\n"                        \
+	"	pop %edx\n"                     \
+	"	pop %ecx\n"                     \
+	"	pop %eax\n"                     \
+	"	iret\n"                         \
+	".endm\n"
+
 struct t_irq_vm {
 	int vm, vcpu;
 	unsigned char *ram;
@@ -60,6 +88,24 @@ __attribute__((unused)) static int t_irq_vcpu(int kvm, struct t_irq_vm *v, int i
 	struct kvm_regs regs = {.rip = T_IRQ_CODE, .rsp = 0x8000, .rflags = 2};
 	ioctl(vcpu, KVM_SET_REGS, &regs);
 	return vcpu;
+}
+
+/* The supported CPUID into the vCPU; whether it offers x2APIC. */
+__attribute__((unused)) static int t_irq_x2apic(int kvm, int vcpu)
+{
+	struct {
+		struct kvm_cpuid2 h;
+		struct kvm_cpuid_entry2 e[100];
+	} c = {.h.nent = 100};
+	if (ioctl(kvm, KVM_GET_SUPPORTED_CPUID, &c))
+		T_BAIL("GET_SUPPORTED_CPUID");
+	int have = 0;
+	for (unsigned i = 0; i < c.h.nent; i++)
+		if (c.e[i].function == 1)
+			have = !!(c.e[i].ecx & (1u << 21));
+	if (ioctl(vcpu, KVM_SET_CPUID2, &c))
+		T_BAIL("SET_CPUID2");
+	return have;
 }
 
 __attribute__((unused)) static void t_irq_close(struct t_irq_vm *v)
