@@ -1,7 +1,7 @@
 /*
- * Two vCPUs on two host threads hammer one counter with LOCK INC, LOCK
- * XADD and a CMPXCHG retry loop, and take/release a spinlock (XCHG) around
- * a plain increment: no update may be lost.
+ * Four vCPUs on four host threads (two host cores here) hammer counters
+ * with LOCK INC, LOCK XADD and a CMPXCHG retry loop, and take/release a
+ * spinlock (XCHG) around a plain increment: 10^7 updates, none may be lost.
  *
  *   gcc -O1 -Itests/guest -o build/smp_atomic tests/engine/smp_atomic.c tests/guest/tvm.c -lpthread
  *   build/softkvm run -- build/smp_atomic
@@ -12,18 +12,20 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #include "tvm.h"
 
 #define LOAD 0x10000
 #define DATA 0x30000
-#define N 200000
+#define NCPU 4
+#define N 625000 /* per vCPU and counter: 4 * 4 * N = 10^7 updates */
 
 extern const unsigned char s_start[], s_end[];
 __asm__(".pushsection .rodata\n"
 	".code64\n"
 	"s_start:\n"
-	"	mov $200000, %ecx\n"
+	"	mov $625000, %ecx\n"
 	"1:	lock incq 0x30000\n"			/* counter A */
 	"	mov $1, %eax\n	lock xadd %rax, 0x30008\n"	/* counter B */
 	"2:	mov 0x30010, %rax\n	lea 1(%rax), %rdx\n"
@@ -61,34 +63,44 @@ int main(void)
 	memcpy(tvm_ptr(&t, LOAD), s_start, s_end - s_start);
 	memset(tvm_ptr(&t, DATA), 0, 64);
 
-	struct cpu c[2] = {{t.vcpu, t.run, 0}};
-	c[1].fd = ioctl(t.vm, KVM_CREATE_VCPU, 1);
-	c[1].run = mmap(NULL, t.run_size, PROT_READ | PROT_WRITE, MAP_SHARED, c[1].fd, 0);
+	struct cpu c[NCPU] = {{t.vcpu, t.run, 0}};
 	struct kvm_sregs s;
 	struct kvm_regs r;
 	ioctl(t.vcpu, KVM_GET_SREGS, &s);
 	ioctl(t.vcpu, KVM_GET_REGS, &r);
-	ioctl(c[1].fd, KVM_SET_CPUID2, t.cpuid);
-	ioctl(c[1].fd, KVM_SET_SREGS, &s);
-	r.rsp = 0x6000;
-	ioctl(c[1].fd, KVM_SET_REGS, &r);
+	for (int k = 1; k < NCPU; k++) {
+		c[k].fd = ioctl(t.vm, KVM_CREATE_VCPU, k);
+		c[k].run = mmap(NULL, t.run_size, PROT_READ | PROT_WRITE, MAP_SHARED, c[k].fd, 0);
+		ioctl(c[k].fd, KVM_SET_CPUID2, t.cpuid);
+		ioctl(c[k].fd, KVM_SET_SREGS, &s);
+		r.rsp = 0x6000 + 0x400 * (unsigned)k;
+		ioctl(c[k].fd, KVM_SET_REGS, &r);
+	}
 
-	pthread_t th[2];
-	for (int k = 0; k < 2; k++)
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	pthread_t th[NCPU];
+	for (int k = 0; k < NCPU; k++)
 		pthread_create(&th[k], NULL, runner, &c[k]);
-	for (int k = 0; k < 2; k++)
+	for (int k = 0; k < NCPU; k++)
 		pthread_join(th[k], NULL);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
 	uint64_t *d = tvm_ptr(&t, DATA);
 	int n = 0, fails = 0;
 	const char *what[] = {"LOCK INC", "LOCK XADD", "LOCK CMPXCHG loop", "XCHG spinlock"};
-	printf("%sok %d - both vCPUs ran to HLT\n", c[0].ok && c[1].ok ? "" : "not ", ++n);
-	fails += !(c[0].ok && c[1].ok);
+	int all = 1;
+	for (int k = 0; k < NCPU; k++)
+		all &= c[k].ok;
+	printf("%sok %d - all %d vCPUs ran to HLT\n", all ? "" : "not ", ++n, NCPU);
+	fails += !all;
 	for (int k = 0; k < 4; k++) {
-		int ok = d[k] == 2 * N;
+		int ok = d[k] == NCPU * N;
 		printf("%sok %d - %s: %lu of %d\n", ok ? "" : "not ", ++n, what[k],
-		       (unsigned long)d[k], 2 * N);
+		       (unsigned long)d[k], NCPU * N);
 		fails += !ok;
 	}
+	printf("# %d updates in %.2f s\n", 4 * NCPU * N,
+	       (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
 	printf("1..%d\n", n);
 	fflush(stdout);
 	tvm_destroy(&t);
