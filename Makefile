@@ -71,6 +71,7 @@ FUZZ_SECONDS ?= 60
 BENCH := $(O)/bench/bench
 BENCH_GUEST := $(O)/bench/guest.bin
 BENCH_IRQFD := $(O)/bench/irqfd_latency
+BENCH_IPI := $(O)/bench/ipi_latency
 BENCH_JOB_CFLAGS := -std=gnu11 $(WARNINGS) -O2 -mgeneral-regs-only \
 	-fno-tree-loop-distribute-patterns -fno-stack-protector
 
@@ -169,18 +170,19 @@ $(BENCH_GUEST): bench/start.S bench/jobs.c bench/jobs.h bench/guest.ld
 		$(O)/bench/jobs-guest.o
 	objcopy -O binary $(@:.bin=.elf) $@
 
-$(BENCH_IRQFD): bench/irqfd_latency.c
+$(BENCH_IRQFD) $(BENCH_IPI): $(O)/bench/%: bench/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(MODE_LDFLAGS) -lpthread
 
 # Not part of make test.  Each run times the native jobs and the guest in
 # the same invocation: under softkvm, then on the host's /dev/kvm.
-bench: $(BENCH) $(BENCH_GUEST) $(BENCH_IRQFD) $(LIB) $(TOOL)
+bench: $(BENCH) $(BENCH_GUEST) $(BENCH_IRQFD) $(BENCH_IPI) $(LIB) $(TOOL)
 	@echo "== softkvm"
 	-@$(TOOL) run -- $(BENCH) $(BENCH_GUEST)
 	-@$(TOOL) run -- $(BENCH_IRQFD)
+	-@$(TOOL) run -- $(BENCH_IPI)
 	@if [ -z "$$SKVM_NO_HOST" ] && [ -r /dev/kvm ] && [ -w /dev/kvm ]; then \
-		echo "== host /dev/kvm"; $(BENCH) $(BENCH_GUEST); $(BENCH_IRQFD); fi
+		echo "== host /dev/kvm"; $(BENCH) $(BENCH_GUEST); $(BENCH_IRQFD); $(BENCH_IPI); fi
 
 # FUZZ_SECONDS of fuzzing from the corpus kept in build/fuzz/corpus; a
 # crash, sanitizer report or hang (-timeout) fails, leaving the input in
