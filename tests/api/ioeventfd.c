@@ -199,6 +199,9 @@ static const unsigned char code[] = {
 
 /* At 0x80: out 0x10,al; hlt */
 static const unsigned char code2[] = {0xb0, 0x11, 0xe6, 0x10, 0xf4};
+/* At 0xa0: rep outsb of the 3 bytes at 0x200 to port 0x16; hlt */
+static const unsigned char code3[] = {0xbe, 0x00, 0x02, 0xb9, 0x03, 0x00, 0xba,
+				      0x16, 0x00, 0xf3, 0x6e, 0xf4};
 
 static void check_guest(void)
 {
@@ -208,6 +211,8 @@ static void check_guest(void)
 		T_BAIL("mmap");
 	memcpy(mem, code, sizeof(code));
 	memcpy(mem + 0x80, code2, sizeof(code2));
+	memcpy(mem + 0xa0, code3, sizeof(code3));
+	memcpy(mem + 0x200, "abc", 3);
 	if (t_set_region(vm, 0, 0, 0, 16 * 4096, (unsigned long)mem))
 		T_BAIL("memslot");
 	vcpu = t_create_vcpu(vm, 0);
@@ -265,6 +270,11 @@ static void check_guest(void)
 	T_OK(n >= 1 && ex[0].reason == KVM_EXIT_IO && ex[0].addr == 0x10 && ex[0].data == 0x11,
 	     "guest: out 0x10 exits again");
 	T_EQ(t_efd_count(p10), 0, "guest: 0x10 no longer signalled");
+
+	/* String output: each element is a write of its own (kernel_pio). */
+	n = run_guest(0xa0, ex, 16);
+	T_EQ(n, 0, "guest: rep outsb to an ioeventfd port does not exit");
+	T_EQ(t_efd_count(p16), 3, "guest: rep outsb of 3 bytes signals 3 times");
 
 	close(p10), close(p12), close(p14), close(p16), close(p18);
 	close(m100), close(m200), close(m300);
