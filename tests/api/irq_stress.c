@@ -135,6 +135,46 @@ static void *reassign_irqfd(void *arg)
 	return NULL;
 }
 
+static atomic_int hammer_stop;
+
+static void *hammer(void *arg)
+{
+	int fd = *(int *)arg;
+	while (!atomic_load(&hammer_stop))
+		t_efd_signal(fd);
+	return NULL;
+}
+
+/* The VM goes (its last fd closed) while one irqfd fires without pause
+ * and another was just deassigned: nothing of it may outlive it. */
+static void check_destroy_while_firing(int kvm)
+{
+	vm = t_create_vm(kvm);
+	if (ioctl(vm, KVM_CREATE_IRQCHIP, 0))
+		T_BAIL("KVM_CREATE_IRQCHIP");
+	int a = t_efd(), b = t_efd();
+	struct kvm_irqfd fa = {.fd = (unsigned)a, .gsi = 5};
+	struct kvm_irqfd fb = {.fd = (unsigned)b, .gsi = 6};
+	T_EQ(ioctl(vm, KVM_IRQFD, &fa), 0, "destroy: irqfd on GSI 5");
+	T_EQ(ioctl(vm, KVM_IRQFD, &fb), 0, "destroy: irqfd on GSI 6");
+	int v = t_create_vcpu(vm, 0);
+	pthread_t ta, tb;
+	pthread_create(&ta, NULL, hammer, &a);
+	pthread_create(&tb, NULL, hammer, &b);
+	usleep(20000);
+	fb.flags = KVM_IRQFD_FLAG_DEASSIGN;
+	T_EQ(ioctl(vm, KVM_IRQFD, &fb), 0, "destroy: deassign while it fires");
+	usleep(20000);
+	close(v);
+	T_EQ(close(vm), 0, "destroy: the VM's last fd closed while an irqfd fires");
+	usleep(20000);
+	atomic_store(&hammer_stop, 1);
+	pthread_join(ta, NULL);
+	pthread_join(tb, NULL);
+	T_OK(t_efd_readable(a), "destroy: the eventfd lives on with the client");
+	close(a), close(b);
+}
+
 static void on_usr1(int sig)
 {
 	(void)sig;
@@ -210,6 +250,7 @@ int main(void)
 	T_OK(a > 0 && b > 0, "both routes delivered");
 	close(vcpu);
 	close(vm);
+	check_destroy_while_firing(kvm);
 	close(kvm);
 	return t_done();
 }
