@@ -36,6 +36,11 @@ sub skip {
 # (exit status or -signal, stdout, stderr).
 sub boot_in {
 	my ($input, $delay, @args) = @_;
+	return run_in($input, $delay, $skvm, 'boot', @args);
+}
+
+sub run_in {
+	my ($input, $delay, @cmd) = @_;
 	pipe(my $r, my $w) or die "pipe: $!";
 	my $pid = fork() // die "fork: $!";
 	if (!$pid) {
@@ -43,7 +48,7 @@ sub boot_in {
 		open(STDIN, '<&', $r) or die;
 		open(STDOUT, '>', "$tmp/out") or die;
 		open(STDERR, '>', "$tmp/err") or die;
-		exec($skvm, 'boot', @args) or exit 126;
+		exec(@cmd) or exit 126;
 	}
 	close($r);
 	my $feeder = fork() // die "fork: $!";
@@ -260,6 +265,33 @@ if (my $vmlinuz = $ENV{SKVM_BOOT_KERNEL}) {
 		   'real kernel on the host /dev/kvm prints "Linux version" on ttyS0',
 		   "status $st\n" . substr($out, 0, 2000) . "\n$err");
 	}
+}
+
+# The terminal: under script(1) stdin is a pty.  softkvm boot puts it in
+# raw mode (Ctrl-C and other control bytes reach the guest's UART, Ctrl-A
+# Ctrl-A sends one Ctrl-A), Ctrl-A x quits with status 0, and the pty's
+# settings (stty -g) are the same afterwards.  The guests wait for
+# interrupts, so this needs softkvm's in-kernel irqchip.
+if (!has_irqchip(0)) {
+	skip('terminal: raw mode, Ctrl-A x, settings restored', 'softkvm has no in-kernel irqchip');
+	skip('terminal: control bytes reach the guest', 'softkvm has no in-kernel irqchip');
+} elsif (system('script -V >/dev/null 2>&1') != 0) {
+	skip('terminal: raw mode, Ctrl-A x, settings restored', 'no script(1)');
+	skip('terminal: control bytes reach the guest', 'no script(1)');
+} else {
+	my $sh = "stty -g > $tmp/stty.before; $skvm boot --kernel $fake --append %s; " .
+		 "echo status=\$?; stty -g > $tmp/stty.after";
+	my ($st, $out, $err) = run_in("\x01x", 2, 'script', '-qefc', sprintf($sh, 'halt'), '/dev/null');
+	my $same = -s "$tmp/stty.before" && slurp("$tmp/stty.before") eq slurp("$tmp/stty.after");
+	ok($st == 0 && $out =~ /softkvm boot: Ctrl-A x: quit/ && $out =~ /^status=0\r?$/m && $same,
+	   'terminal: raw mode, Ctrl-A x quits with status 0, terminal settings restored',
+	   "status $st\n$out\n$err");
+	unlink("$tmp/stty.before", "$tmp/stty.after");
+	($st, $out, $err) = run_in("ab\x03\x01\x01cd\n", 2, 'script', '-qefc',
+				   sprintf($sh, 'uartirq'), '/dev/null');
+	ok($out =~ /fake: rx irqs \w+ iir \w+ data ab\x03\x01cd\r?$/m && $out =~ /^status=42\r?$/m,
+	   'terminal: Ctrl-C and Ctrl-A Ctrl-A reach the guest as bytes 3 and 1',
+	   "status $st\n$out\n$err");
 }
 
 # The real thing: Debian's cloud kernel and the `make run` initramfs
