@@ -89,6 +89,7 @@ static const struct cap_row caps[] = {
 	/* In-kernel PIC pair, IOAPIC and LAPICs (kvm/irqchip.c, hw/) */
 	{KVM_CAP_IRQCHIP, 1},
 	{KVM_CAP_X2APIC_API, KVM_X2APIC_API_USE_32BIT_IDS},
+	{KVM_CAP_TSC_DEADLINE_TIMER, 1},	/* LAPIC timer mode 2, MSR 0x6e0 */
 	{KVM_CAP_PIT2, 1},
 	{KVM_CAP_PIT_STATE2, 1},
 	{KVM_CAP_REINJECT_CONTROL, 1},

@@ -80,7 +80,7 @@ enum { OFF, ON, EMU };
 	F(0x1, 0, ECX, 21, X2APIC, PART_APIC, ON)                  \
 	F(0x1, 0, ECX, 22, MOVBE, PART_INT, OFF)                   \
 	F(0x1, 0, ECX, 23, POPCNT, PART_INT, OFF)                  \
-	F(0x1, 0, ECX, 24, TSC_DEADLINE, PART_APIC, OFF)           \
+	F(0x1, 0, ECX, 24, TSC_DEADLINE, PART_APIC, ON)            \
 	F(0x1, 0, ECX, 25, AES, PART_SSE, OFF)                     \
 	F(0x1, 0, ECX, 26, XSAVE, PART_AVX, ON)                   \
 	F(0x1, 0, ECX, 28, AVX, PART_AVX, OFF)                     \

@@ -82,6 +82,25 @@ __asm__(".pushsection .rodata\n"
 	"	wrmsr\n"
 	"	mov 0x501, %al\n"
 	"	out %al, $0x16\n"
+	/* TSC-deadline mode: fire 2 ms of guest TSC from now (the VMM put
+	 * that many ticks at 0x510); HLT until it does */
+	"	cli\n"
+	"	mov $0x832, %ecx\n"
+	"	mov $0x40041, %eax\n"
+	"	xor %edx, %edx\n"
+	"	wrmsr\n"
+	"	rdtsc\n"
+	"	add 0x510, %eax\n"
+	"	adc $0, %edx\n"
+	"	mov $0x6e0, %ecx\n"
+	"	wrmsr\n"
+	"	out %al, $0x17\n"
+	"	sti\n"
+	"5:	hlt\n"
+	"	cmpb $5, 0x501\n"
+	"	jb 5b\n"
+	"	mov 0x501, %al\n"
+	"	out %al, $0x18\n"
 	"	jmp .\n"
 	T_IRQ_HANDLER
 	"h40:	t_handler 0x500\n"
@@ -102,6 +121,8 @@ static unsigned lapic_reg(const struct kvm_lapic_state *s, unsigned off)
 static void test_create_rules(void)
 {
 	T_EQ(ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_IRQCHIP), 1, "KVM_CAP_IRQCHIP");
+	T_EQ(ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER), 1,
+	     "KVM_CAP_TSC_DEADLINE_TIMER");
 	int vm = t_create_vm(kvm);
 	struct kvm_irqchip chip = {.chip_id = KVM_IRQCHIP_IOAPIC};
 	T_ERR(ioctl(vm, KVM_GET_IRQCHIP, &chip), ENXIO, "GET_IRQCHIP before CREATE_IRQCHIP");
@@ -240,6 +261,32 @@ static void test_guest(void)
 			double dt = t_now_ms() - t0;
 			T_OK(al >= 4, "periodic timer: three more ticks (%u)", al);
 			T_OK(dt >= 2.5, "periodic: >= 3 ms (%.2f ms)", dt);
+			v.ram[0x501] = 4; /* ticks that came after the guest's read */
+			int khz = ioctl(vcpu, KVM_GET_TSC_KHZ, 0);
+			unsigned ticks = (unsigned)khz * 2;
+			memcpy(v.ram + 0x510, &ticks, 4);
+			break;
+		}
+		case 0x17: {
+			t0 = t_now_ms();
+			struct {
+				struct kvm_msrs h;
+				struct kvm_msr_entry e;
+			} m = {.h.nmsrs = 1, .e.index = 0x6e0};
+			T_EQ(ioctl(vcpu, KVM_GET_MSRS, &m), 1, "GET_MSRS TSC_DEADLINE");
+			T_OK(m.e.data != 0, "TSC_DEADLINE armed reads back");
+			break;
+		}
+		case 0x18: {
+			double dt = t_now_ms() - t0;
+			T_EQ(al, 5, "TSC-deadline timer fired once");
+			T_OK(dt >= 1.5, "TSC deadline: >= 2 ms of guest TSC (%.2f ms)", dt);
+			struct {
+				struct kvm_msrs h;
+				struct kvm_msr_entry e;
+			} m = {.h.nmsrs = 1, .e.index = 0x6e0};
+			ioctl(vcpu, KVM_GET_MSRS, &m);
+			T_EQ(m.e.data, 0, "TSC_DEADLINE reads 0 after it fired");
 			steps = 100;
 			break;
 		}
@@ -248,7 +295,7 @@ static void test_guest(void)
 			steps = 100;
 		}
 	}
-	T_EQ(port, 0x16, "guest reached its end");
+	T_EQ(port, 0x18, "guest reached its end");
 	t_irq_close(&v);
 }
 
