@@ -68,7 +68,7 @@ static const struct cap_row caps[] = {
 	{KVM_CAP_SET_BOOT_CPU_ID, 1},
 	{KVM_CAP_MAX_VCPUS, SKVM_MAX_VCPUS},
 	{KVM_CAP_MAX_VCPU_ID, SKVM_MAX_VCPU_ID},
-	{KVM_CAP_ENABLE_CAP_VM, 1},	/* KVM_CAP_MAX_VCPU_ID is enableable */
+	{KVM_CAP_ENABLE_CAP_VM, 1},	/* KVM_CAP_MAX_VCPU_ID, MSR_PLATFORM_INFO */
 	{KVM_CAP_VM_TYPES, 1 << 0},	/* KVM_X86_DEFAULT_VM only */
 	{KVM_CAP_CHECK_EXTENSION_VM, 1},
 	{KVM_CAP_MMU_SHADOW_CACHE_CONTROL, 1},	/* KVM_SET_NR_MMU_PAGES (vm.c) */
@@ -83,6 +83,7 @@ static const struct cap_row caps[] = {
 	{KVM_CAP_DEBUGREGS, 1},
 	{KVM_CAP_XSAVE2, 4096},	/* KVM_GET_XSAVE2 size: the 4 KiB kvm_xsave */
 	{KVM_CAP_GET_MSR_FEATURES, 1},
+	{KVM_CAP_MSR_PLATFORM_INFO, 1},	/* guest access switch (vm.c, msr.c) */
 	{KVM_CAP_GET_TSC_KHZ, 1},
 	{KVM_CAP_TSC_CONTROL, 1},
 	{KVM_CAP_MCE, 32},	/* banks; KVM_X86_SETUP_MCE, KVM_X86_SET_MCE */

@@ -85,6 +85,7 @@ struct skvm_vm {
 	u32 x2apic_api;			/* KVM_CAP_X2APIC_API flags */
 	struct skvm_irqroute *irqroute;	/* kvm/irqroute.c, irqfd.c */
 	u64 mmu_pages_requested; /* KVM_SET_NR_MMU_PAGES (vm.c), 0 if never */
+	bool platform_info_hidden; /* KVM_CAP_MSR_PLATFORM_INFO disabled (vm.c) */
 };
 
 /* fd table (fdtable.c) */

@@ -72,6 +72,7 @@ static long create_vcpu(struct skvm_vm *vm, unsigned long id)
 	r = skvm_x86_vcpu_init(vcpu);
 	if (r)
 		goto fail_ring;
+	vcpu->cpu.platform_info_hidden = vm->platform_info_hidden;
 	skvm_vm_get(vm); /* the vCPU fd's reference */
 	r = skvm_file_install(SKVM_VCPU, fd, vcpu);
 	if (r < 0) {
@@ -169,6 +170,15 @@ static long enable_cap(struct skvm_vm *vm, unsigned long arg)
 	switch (cap.cap) {
 	case KVM_CAP_MAX_VCPU_ID:
 		return enable_max_vcpu_id(vm, cap.args[0]);
+	case KVM_CAP_MSR_PLATFORM_INFO:
+		/* any non-zero args[0] lets the guest read MSR_PLATFORM_INFO,
+		 * 0 makes its RDMSR #GP (KVM: guest_can_read_msr_platform_info) */
+		pthread_mutex_lock(&vm->lock);
+		vm->platform_info_hidden = !cap.args[0];
+		for (u32 i = 0; i < vm->nr_vcpus; i++)
+			vm->vcpus[i]->cpu.platform_info_hidden = vm->platform_info_hidden;
+		pthread_mutex_unlock(&vm->lock);
+		return 0;
 	case KVM_CAP_X2APIC_API:
 		return skvm_irqchip_enable_cap(vm, &cap);
 	default:

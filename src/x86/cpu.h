@@ -208,6 +208,8 @@ struct x86_cpu {
 	u32 mp_state;	/* KVM_MP_STATE_* */
 	u32 vcpu_id;	/* also the initial APIC id */
 	bool bsp;	/* vcpu_id is the VM's boot CPU id (KVM_SET_BOOT_CPU_ID) */
+	/* KVM_CAP_MSR_PLATFORM_INFO turned off: the guest's RDMSR 0xce #GPs */
+	bool platform_info_hidden;
 	u8 int_shadow;	/* KVM_X86_SHADOW_INT_* */
 	u64 guest_debug; /* KVM_SET_GUEST_DEBUG control flags */
 	u64 guest_debug_db[8]; /* its arch.debugreg[] */

@@ -54,6 +54,7 @@ struct msr_desc {
 #define MISC_ENABLE_EMON BIT(7)
 #define MCG_CTL_P BIT(8)
 #define PLATFORM_INFO_VALUE 0ULL /* no CPUID faulting */
+#define PLATFORM_INFO_CPUID_FAULT BIT(31)
 
 /* --- CPUID and address helpers ------------------------------------------ */
 
@@ -608,11 +609,43 @@ static int kvmclock_get(struct x86_cpu *cpu, const struct msr_desc *d, u32 index
 	return MSR_OK;
 }
 
-static int kvmclock_set(struct x86_cpu *cpu, const struct msr_desc *d, u32 index,
-			u64 val, bool host)
+/* Only the VMM writes, and only 0 (kvmclock's reset state; a
+ * PERF_CAPABILITIES without a PMU). */
+static int host_zero_set(struct x86_cpu *cpu, const struct msr_desc *d, u32 index,
+			 u64 val, bool host)
 {
 	(void)cpu, (void)d, (void)index;
 	return host && !val ? MSR_OK : MSR_FAIL;
+}
+
+/*
+ * MSR_PLATFORM_INFO: the guest reads it unless the VMM turned that off
+ * (KVM_CAP_MSR_PLATFORM_INFO); only the VMM writes it, any value but the
+ * CPUID-faulting bit, which would promise MSR_MISC_FEATURES_ENABLES
+ * faulting softkvm does not implement (KVM checks only that it is not
+ * cleared while in use).
+ */
+static int platform_info_get(struct x86_cpu *cpu, const struct msr_desc *d, u32 index,
+			     u64 *val, bool host)
+{
+	if (!host && cpu->platform_info_hidden)
+		return MSR_FAIL;
+	return plain_get(cpu, d, index, val, host);
+}
+
+/*
+ * IA32_PERF_CAPABILITIES: KVM always lists it and serves it to the VMM;
+ * without a PMU its supported value is 0, so 0 is all the VMM may write;
+ * the guest reads it only with PDCM in its CPUID and never writes it.
+ */
+static int perf_cap_get(struct x86_cpu *cpu, const struct msr_desc *d, u32 index,
+			u64 *val, bool host)
+{
+	(void)d, (void)index;
+	if (!host && !x86_guest_has(cpu, 1, 0, ECX, 15))
+		return MSR_FAIL;
+	*val = 0;
+	return MSR_OK;
 }
 
 /* KVM lists TSC_AUX only when it can offer RDTSCP or RDPID. */
@@ -628,21 +661,20 @@ static bool rdtscp_supported(void)
 #define CANON(idx, fl, f) {idx, idx, fl, NULL, F(f), 0, plain_get, canon_set}
 
 static const struct msr_desc msr_table[] = {
-	{0x11, 0x12, 0, NULL, 0, 0, kvmclock_get, kvmclock_set},
-	{0x4b564d00, 0x4b564d01, 0, NULL, 0, 0, kvmclock_get, kvmclock_set},
+	{0x11, 0x12, 0, NULL, 0, 0, kvmclock_get, host_zero_set},
+	{0x4b564d00, 0x4b564d01, 0, NULL, 0, 0, kvmclock_get, host_zero_set},
 	{0x10, 0x10, MSR_LIST, NULL, 0, 0, tsc_get, tsc_set},			/* IA32_TSC */
 	{0x1b, 0x1b, 0, NULL, F(apic_base), 0, plain_get, apic_base_set},	/* IA32_APIC_BASE */
 	/* MSR_SMI_COUNT: SMIs taken (none without SMM); only the VMM sets it */
 	{0x34, 0x34, MSR_LIST, NULL, F(msr.smi_count), 0, plain_get, host_only_set},
 	{0x3b, 0x3b, MSR_LIST, NULL, F(msr.tsc_adjust), 0, plain_get, tsc_adjust_set},
 	{0x8b, 0x8b, MSR_LIST | MSR_FEAT, NULL, F(msr.ucode_rev), 0, plain_get, ucode_set},
-	/* MSR_PLATFORM_INFO: the guest may read it (KVM's default without
-	 * KVM_CAP_MSR_PLATFORM_INFO), only the VMM writes it. */
-	{0xce, 0xce, MSR_LIST | MSR_FEAT, NULL, F(msr.platform_info), ~PLATFORM_INFO_VALUE,
-	 plain_get, host_only_set},
+	{0xce, 0xce, MSR_LIST | MSR_FEAT, NULL, F(msr.platform_info), PLATFORM_INFO_CPUID_FAULT,
+	 platform_info_get, host_only_set},					/* MSR_PLATFORM_INFO */
 	{0xfe, 0xfe, 0, NULL, 0, 0, mtrr_cap_get, ro_set},			/* IA32_MTRRCAP */
 	{0x10a, 0x10a, MSR_LIST | MSR_FEAT, NULL, F(msr.arch_capabilities), 0, arch_cap_get,
 	 arch_cap_set},
+	{0x345, 0x345, MSR_LIST | MSR_FEAT, NULL, 0, 0, perf_cap_get, host_zero_set},
 	PLAIN(0x174, MSR_LIST, msr.sysenter_cs),
 	{0x175, 0x175, MSR_LIST, NULL, F(msr.sysenter_esp), 0, plain_get, sysenter_set},
 	{0x176, 0x176, MSR_LIST, NULL, F(msr.sysenter_eip), 0, plain_get, sysenter_set},
