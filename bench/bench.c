@@ -9,7 +9,8 @@
  * Then the dirty-tracking overhead: the memset job again with its memory
  * logged through the bitmap (KVM_MEM_LOG_DIRTY_PAGES) and through the dirty
  * ring (harvested and reset at each KVM_EXIT_DIRTY_RING_FULL), as ratios
- * to the same run without logging.
+ * to the same run without logging; best of three runs, each after a
+ * harvest that re-arms every page.
  *
  * Usage: bench GUEST.bin.  SKVM_BENCH_SCALE (default 1) scales the work;
  * SKVM_BENCH_ONLY=NAME runs only the jobs whose name starts with NAME
@@ -141,6 +142,20 @@ static void ring_harvest(struct tvm *t)
 		__atomic_store_n(&g->flags, KVM_DIRTY_GFN_F_RESET, __ATOMIC_RELEASE);
 	}
 	ioctl(t->vm, KVM_RESET_DIRTY_RINGS, 0);
+}
+
+/* Harvest everything (bitmap: get both slots' logs; ring: reset). */
+static void dirty_rearm_all(struct tvm *t, uint32_t flags, uint32_t ring_bytes)
+{
+	if (ring_bytes) {
+		ring_harvest(t);
+	} else if (flags & KVM_MEM_LOG_DIRTY_PAGES) {
+		static uint64_t bm[MEM_SIZE / 4096 / 64 + 1];
+		for (uint32_t slot = 0; slot < 2; slot++) {
+			struct kvm_dirty_log l = {.slot = slot, .dirty_bitmap = bm};
+			ioctl(t->vm, KVM_GET_DIRTY_LOG, &l);
+		}
+	}
 }
 
 /* 0 done, 1 the backend gave up (internal error), -1 other failure */
@@ -283,11 +298,17 @@ int main(int argc, char **argv)
 		return bad ? 1 : 0; /* SKVM_BENCH_ONLY=dirty runs just this */
 	printf("dirty tracking, %s:", jobs[1].name);
 	for (size_t m = 0; m < sizeof(modes) / sizeof(modes[0]); m++) {
-		double tg;
+		double tg = 1e9;
 		uint64_t rg;
 		int g = guest_prepare(&vm, img, len, modes[m].flags, modes[m].ring, err, sizeof(err));
-		if (!g)
-			g = run_guest(&jobs[1], &rg, &tg, err, sizeof(err));
+		/* best of three, each after a harvest that re-arms every page,
+		 * as the rounds of a migration do */
+		for (int rep = 0; rep < 3 && !g; rep++) {
+			double t;
+			dirty_rearm_all(&vm, modes[m].flags, modes[m].ring);
+			g = run_guest(&jobs[1], &rg, &t, err, sizeof(err));
+			tg = t < tg ? t : tg;
+		}
 		if (g) {
 			printf(" %s: %s;", modes[m].name, err);
 		} else {

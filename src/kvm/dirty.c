@@ -7,11 +7,32 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 
 #include "kvm/dirty.h"
 #include "kvm/x86_ioctl.h"
+
+/*
+ * After page bits were cleared: KVM write-protects the pages and flushes
+ * every vCPU's TLB before the ioctl returns.  Here each vCPU in guest code
+ * drops its write-TLB entries at its next block boundary (engine.c
+ * dirty_rearm) and acknowledges; a vCPU outside guest code does so on
+ * entry.  Called with no lock held: vCPUs may take locks to get there.
+ */
+static void rearm_wait(struct skvm_vm *vm)
+{
+	u64 epoch = atomic_fetch_add(&vm->mem.dirty_epoch, 1) + 1;
+	pthread_mutex_lock(&vm->lock);
+	u32 n = vm->nr_vcpus; /* vcpus[] only grows while the VM lives */
+	pthread_mutex_unlock(&vm->lock);
+	for (u32 i = 0; i < n; i++) {
+		const struct x86_cpu *c = &vm->vcpus[i]->cpu;
+		while (atomic_load(&c->in_guest) && atomic_load(&c->dirty_ack) < epoch)
+			sched_yield();
+	}
+}
 
 /* KVM_GET_DIRTY_LOG: the bits are cleared as they are handed out (unless
  * manual protection is on), and lost if the bitmap pointer is bad, as in KVM. */
@@ -22,9 +43,12 @@ long skvm_get_dirty_log(struct skvm_vm *vm, unsigned long arg)
 		return -EFAULT;
 	u64 *bits;
 	size_t bytes;
-	long r = mem_get_dirty_log(&vm->mem, log.slot, &bits, &bytes);
+	bool cleared;
+	long r = mem_get_dirty_log(&vm->mem, log.slot, &bits, &bytes, &cleared);
 	if (r)
 		return r;
+	if (cleared)
+		rearm_wait(vm);
 	r = skvm_copy_to_user((unsigned long)log.dirty_bitmap, bits, bytes) ? -EFAULT : 0;
 	free(bits);
 	return r;
@@ -42,8 +66,11 @@ long skvm_clear_dirty_log(struct skvm_vm *vm, unsigned long arg)
 	struct kvm_clear_dirty_log log;
 	if (skvm_copy_from_user(&log, arg, sizeof(log)))
 		return -EFAULT;
-	return mem_clear_dirty_log(&vm->mem, log.slot, log.first_page, log.num_pages,
-				   read_mask, log.dirty_bitmap);
+	long r = mem_clear_dirty_log(&vm->mem, log.slot, log.first_page, log.num_pages,
+				     read_mask, log.dirty_bitmap);
+	if (!r)
+		rearm_wait(vm);
+	return r;
 }
 
 /* KVM_RESET_DIRTY_RINGS: every vCPU's harvested entries; returns how many. */
@@ -57,6 +84,8 @@ long skvm_reset_dirty_rings(struct skvm_vm *vm)
 			n += mem_dirty_ring_reset(&vm->mem, &vm->vcpus[i]->ring);
 	}
 	pthread_mutex_unlock(&vm->lock);
+	if (n > 0)
+		rearm_wait(vm);
 	return n;
 }
 

@@ -309,7 +309,7 @@ static int log_slot(struct mem *m, u32 slot, const struct mem_slot **sp)
 	return *sp && (*sp)->dirty ? 0 : -ENOENT;
 }
 
-int mem_get_dirty_log(struct mem *m, u32 slot, u64 **log, size_t *bytes)
+int mem_get_dirty_log(struct mem *m, u32 slot, u64 **log, size_t *bytes, bool *cleared)
 {
 	pthread_mutex_lock(&m->lock);
 	const struct mem_slot *s;
@@ -325,8 +325,7 @@ int mem_get_dirty_log(struct mem *m, u32 slot, u64 **log, size_t *bytes)
 	bool take = !(m->manual_protect & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE);
 	for (size_t i = 0; i < words; i++)
 		out[i] = take ? atomic_exchange(&s->dirty[i], 0) : atomic_load(&s->dirty[i]);
-	if (take)
-		atomic_fetch_add(&m->dirty_epoch, 1);
+	*cleared = take;
 	*log = out;
 	*bytes = words * sizeof(u64);
 	r = 0;

@@ -52,10 +52,12 @@ struct mem {
 	struct mem_map *_Atomic map;
 	u64 next_generation;
 	/*
-	 * Bumped each time KVM_GET_DIRTY_LOG hands a log out and clears it.
-	 * KVM write-protects logged pages again at that point; the engine's
-	 * equivalent is to drop its write-TLB entries of logging slots when
-	 * this changes, so the next guest write to each page is marked again.
+	 * Bumped after the dirty log ioctls clear page bits (re-arm).  KVM
+	 * write-protects those pages again and flushes every vCPU's TLB before
+	 * the ioctl returns; the engine's equivalent is to drop its write-TLB
+	 * entries when this changes and to say so in x86_cpu.dirty_ack, and
+	 * the ioctl waits for that (kvm/dirty.c), so the next guest write to
+	 * each re-armed page is logged again.
 	 */
 	_Atomic u64 dirty_epoch;
 	/* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 flags (KVM_DIRTY_LOG_*), under lock */
@@ -110,14 +112,14 @@ static inline void mem_slot_mark_dirty(const struct mem_slot *s, u64 gpa,
  *
  * mem_get_dirty_log (KVM_GET_DIRTY_LOG): *log is a malloc'd bitmap of
  * *bytes bytes (one bit a page, rounded up to 64 pages).  The log is
- * cleared as it is taken, unless manual protection is on.
+ * cleared as it is taken (*cleared), unless manual protection is on.
  *
  * mem_clear_dirty_log (KVM_CLEAR_DIRTY_LOG): clear the bits of mask (bit
  * 0 = first_page) for num_pages pages.  read_mask copies the caller's
  * mask of `bytes` bytes into buf (0 or -EFAULT) once the arguments are
  * known to be valid, as KVM reads it only then.
  */
-int mem_get_dirty_log(struct mem *m, u32 slot, u64 **log, size_t *bytes);
+int mem_get_dirty_log(struct mem *m, u32 slot, u64 **log, size_t *bytes, bool *cleared);
 int mem_clear_dirty_log(struct mem *m, u32 slot, u64 first_page, u32 num_pages,
 			int (*read_mask)(void *buf, size_t bytes, void *opaque), void *opaque);
 

@@ -225,6 +225,11 @@ struct x86_cpu {
 	/* The vCPU's dirty ring when the VM uses one (set by kvm/): guest
 	 * writes to logged pages are pushed there (mem/dirty_ring.h). */
 	struct mem_dirty_ring *dirty_ring;
+	/* Dirty-log re-arming (mem->dirty_epoch): in_guest while x86_run
+	 * runs; dirty_ack, the epoch whose re-arm this vCPU has honoured by
+	 * dropping its write-TLB entries. */
+	_Atomic bool in_guest;
+	_Atomic u64 dirty_ack;
 
 	const struct x86_apic_ops *apic_ops;
 	void *apic;

@@ -248,12 +248,17 @@ u64 seg_linear_slow(struct engine *e, int seg, u64 off, int size, bool write)
 /* ---- translation and the soft TLB ---- */
 
 /*
- * Dirty logging: a logged page never gets a write TLB entry, so every
- * guest write to it comes through the slow path, which logs it once the
- * data is stored (log_write, mem_host_rw_done, the walker's A/D updates).
+ * Dirty logging: a logged page gets a write TLB entry only from write_part,
+ * after the write that set (or found set) its bit; until then every guest
+ * write to it comes through the slow path, which logs it once the data is
+ * stored (log_write, mem_host_rw_done, the walker's A/D updates).
  * Harvesting (KVM_GET_DIRTY_LOG, KVM_CLEAR_DIRTY_LOG, KVM_RESET_DIRTY_RINGS)
- * therefore re-arms a page just by clearing its bit: there is no write
- * entry of any vCPU to drop.  A JIT must keep to the same rule.
+ * clears bits, bumps mem->dirty_epoch and waits until every vCPU in guest
+ * code has dropped its write entries (dirty_rearm, at block boundaries and
+ * inside long REP loops) before it returns: a write is then either in the
+ * VMM's later copy or takes the slow path and is logged again.  A JIT that
+ * stores through the TLB keeps to this as long as boundaries call
+ * engine_map_check.
  *
  * When the vCPU's dirty ring reaches its soft limit the vCPU stops after
  * the current instruction (a REP string op after the current iteration)
@@ -406,6 +411,7 @@ u64 mem_read_la(struct engine *e, u64 la, int size, u32 acc)
 static void write_part(struct engine *e, u64 la, u64 gpa, bool no_tlb, int n, u64 v)
 {
 	const struct mem_slot *logged;
+	bool cacheable = !no_tlb; /* as translate() said */
 	u8 *p = ram_ptr(e, gpa, n, true, &no_tlb, &logged);
 	if (!p) {
 		mmio_write(e, gpa, n, v);
@@ -413,8 +419,12 @@ static void write_part(struct engine *e, u64 la, u64 gpa, bool no_tlb, int n, u6
 	}
 	smc_check(e, p, n);
 	memcpy(p, &v, n);
-	if (logged)
+	if (logged) {
+		/* the page is dirty now: it may take TLB writes until the next
+		 * re-arm (see dirty_ring_check) */
 		log_write(e, logged, gpa);
+		no_tlb = !cacheable;
+	}
 	if (!no_tlb)
 		tlb_fill(e, &e->tlb.w[(la >> 12) & (TLB_SIZE - 1)], la & ~0xfffULL,
 			 p - (gpa & 0xfff));
@@ -1312,11 +1322,24 @@ u64 linear_rip(struct engine *e)
 /* The VMM changed the memslots: continue with the new map.  Dropping the
  * old one lets KVM_SET_USER_MEMORY_REGION return (see mem/memslot.h), so
  * no host pointer into it may survive: the TLB goes with it. */
+/* The dirty log was re-armed: no write TLB entry may outlive it. */
+static void dirty_rearm(struct engine *e, u64 epoch)
+{
+	for (int i = 0; i < TLB_SIZE; i++)
+		e->tlb.w[i].tag = TLB_INVALID;
+	e->dirty_seen = epoch;
+	atomic_store_explicit(&e->cpu->dirty_ack, epoch, memory_order_release);
+}
+
 void engine_map_check(struct engine *e)
 {
 	struct x86_env *env = e->env;
-	if (likely(!env->mem ||
-		   atomic_load_explicit(&env->mem->map, memory_order_relaxed) == env->map))
+	if (!env->mem)
+		return;
+	u64 epoch = atomic_load_explicit(&env->mem->dirty_epoch, memory_order_acquire);
+	if (unlikely(epoch != e->dirty_seen))
+		dirty_rearm(e, epoch);
+	if (likely(atomic_load_explicit(&env->mem->map, memory_order_relaxed) == env->map))
 		return;
 	struct mem_map *old = env->map;
 	tlb_flush(e);
@@ -1339,8 +1362,13 @@ void x86_run(struct x86_cpu *cpu, struct x86_env *env, struct x86_exit *exit)
 	fpu_use(cpu, X86_XCR0_SUPPORTED);
 	e->lf_op = LF_NONE;
 	e->delivering = -1;
-	/* State ioctls may have changed anything since the last run. */
+	/* State ioctls may have changed anything since the last run.  The
+	 * harvester of a dirty log waits only for vCPUs in guest code, so
+	 * in_guest goes up before the epoch is read (kvm/dirty.c). */
+	atomic_store(&cpu->in_guest, true);
+	u64 epoch = env->mem ? atomic_load(&env->mem->dirty_epoch) : 0;
 	tlb_flush(e);
+	dirty_rearm(e, epoch);
 	mode_update(e);
 	e->shadow = cpu->int_shadow & (X86_SHADOW_MOV_SS | X86_SHADOW_STI);
 	volatile bool resumed = e->pend_in || e->pend_mmio;
@@ -1437,6 +1465,7 @@ void x86_run(struct x86_cpu *cpu, struct x86_env *env, struct x86_exit *exit)
 			break;
 	}
 out:
+	atomic_store(&cpu->in_guest, false);
 	t_run_engine = NULL;
 	flags_fold(e);
 	cpu->int_shadow = e->shadow;

@@ -135,6 +135,7 @@ struct engine {
 	/* the logged page mem_host_rw handed out, logged by mem_host_rw_done */
 	const struct mem_slot *rw_log;
 	u64 rw_log_gpa;
+	u64 dirty_seen; /* the mem->dirty_epoch whose re-arm was honoured */
 	struct block *blocks[BLK_CACHE];
 	struct jit_arena *jit; /* translated code (jit.c) */
 	bool jit_chained;      /* translated code went on to another block */
