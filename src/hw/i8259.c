@@ -77,6 +77,30 @@ static void update(struct i8259 *pic)
 	}
 }
 
+/* IS bits `bits` of one chip ended; the master's cascade input is not
+ * reported (pic_clear_isr's irq != 2). */
+static void note_eoi(struct i8259 *pic, bool slave, u8 bits)
+{
+	if (!slave)
+		bits &= (u8)~BIT(2);
+	pic->eoi_pending |= (u16)(bits << (slave ? 8 : 0));
+}
+
+/* The EOIs noted so far (lock held); report_eoi() them after the unlock. */
+static u16 take_eoi(struct i8259 *pic)
+{
+	u16 irqs = pic->eoi_pending;
+	pic->eoi_pending = 0;
+	return irqs;
+}
+
+static void report_eoi(struct i8259 *pic, u16 irqs)
+{
+	for (unsigned irq = 0; irqs && pic->eoi; irq++, irqs >>= 1)
+		if (irqs & 1)
+			pic->eoi(pic->opaque, irq);
+}
+
 /* The INTA pulses for IR irq of one chip. */
 static void chip_ack(struct i8259_chip_state *s, int irq)
 {
@@ -109,10 +133,14 @@ int i8259_inta(struct i8259 *pic, int *acked)
 		vector = m->irq_base + 7;
 	} else {
 		chip_ack(m, irq);
+		if (m->auto_eoi)
+			note_eoi(pic, false, (u8)BIT(irq));
 		if (irq == 2) {
 			int irq2 = pending_irq(sl, false);
 			if (irq2 >= 0) {
 				chip_ack(sl, irq2);
+				if (sl->auto_eoi)
+					note_eoi(pic, true, (u8)BIT(irq2));
 				vector = sl->irq_base + irq2;
 				*acked = 8 + irq2;
 			} else {
@@ -123,7 +151,9 @@ int i8259_inta(struct i8259 *pic, int *acked)
 		}
 	}
 	update(pic);
+	u16 eoi = take_eoi(pic);
 	pthread_mutex_unlock(&pic->lock);
+	report_eoi(pic, eoi);
 	return vector;
 }
 
@@ -291,9 +321,15 @@ static void port_write(struct i8259 *pic, u16 port, u8 val)
 		return;
 	}
 	bool slave = (port & ~1) == I8259_SLAVE_BASE;
-	chip_write(&pic->chip[slave], port & 1, val);
+	struct i8259_chip_state *s = &pic->chip[slave];
+	u8 isr = s->isr;
+	chip_write(s, port & 1, val);
+	/* OCW2 (A0 = 0, D4 = D3 = 0): the IS bits an EOI command cleared. */
+	if (!(port & 1) && !(val & 0x18))
+		note_eoi(pic, slave, isr & ~s->isr);
 	update(pic);
 }
+
 
 /* Byte registers: a wider access is taken byte by byte, as on ISA. */
 static bool pic_read(struct hw_dev *dev, u64 addr, u32 len, void *data)
@@ -314,7 +350,9 @@ static bool pic_write(struct hw_dev *dev, u64 addr, u32 len, const void *data)
 	pthread_mutex_lock(&pic->lock);
 	for (u32 i = 0; i < len; i++)
 		port_write(pic, (u16)(addr + i), in[i]);
+	u16 eoi = take_eoi(pic);
 	pthread_mutex_unlock(&pic->lock);
+	report_eoi(pic, eoi);
 	return true;
 }
 
@@ -367,6 +405,11 @@ void i8259_init(struct i8259 *pic, void (*raise)(void *opaque, bool level), void
 	pic->raise = raise;
 	pic->opaque = opaque;
 	pic_reset(&pic->dev);
+}
+
+void i8259_set_eoi_cb(struct i8259 *pic, void (*eoi)(void *opaque, unsigned irq))
+{
+	pic->eoi = eoi;
 }
 
 void i8259_destroy(struct i8259 *pic)

@@ -44,6 +44,13 @@ struct i8259 {
 	/* Called with the PIC's lock held; must not call back into the PIC. */
 	void (*raise)(void *opaque, bool level);
 	void *opaque;
+	/*
+	 * An EOI (or an automatic EOI at INTA) ended IR irq (0-15, never the
+	 * master's cascade input 2), as KVM's pic_clear_isr tells its ack
+	 * notifiers.  Called without the PIC's lock.
+	 */
+	void (*eoi)(void *opaque, unsigned irq);
+	u16 eoi_pending; /* irqs to report once the lock is dropped */
 };
 
 #define I8259_MASTER_BASE 0x20
@@ -52,6 +59,7 @@ struct i8259 {
 
 void i8259_init(struct i8259 *pic, void (*raise)(void *opaque, bool level), void *opaque);
 void i8259_destroy(struct i8259 *pic);
+void i8259_set_eoi_cb(struct i8259 *pic, void (*eoi)(void *opaque, unsigned irq));
 /* Claim the PIC's three port ranges on a PIO bus. */
 int i8259_register(struct i8259 *pic, struct hw_bus *pio);
 

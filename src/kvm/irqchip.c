@@ -328,6 +328,14 @@ static void pit_acked(struct skvm_irqchip *ic)
 	pthread_mutex_unlock(&ic->pitq);
 }
 
+/* A PIC EOI: resamplers of the GSI routed to that pin hear of it. */
+static void pic_eoi_cb(void *opaque, unsigned irq)
+{
+	struct skvm_irqchip *ic = opaque;
+	skvm_irq_ack_notify(ic->vm, irq < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE,
+			    irq & 7);
+}
+
 /* The PIC's INTR changed: any vCPU whose LINT0 takes ExtINT may look. */
 static void pic_raise_cb(void *opaque, bool level)
 {
@@ -557,6 +565,7 @@ static long create_irqchip(struct skvm_vm *vm)
 	hw_bus_init(&ic->pio);
 	hw_bus_init(&ic->mmio);
 	i8259_init(&ic->pic, pic_raise_cb, ic);
+	i8259_set_eoi_cb(&ic->pic, pic_eoi_cb);
 	ioapic_init(&ic->ioapic, ioapic_deliver_cb, ic);
 	if ((r = i8259_register(&ic->pic, &ic->pio)) ||
 	    (r = ioapic_register(&ic->ioapic, &ic->mmio))) {

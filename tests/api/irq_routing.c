@@ -489,6 +489,20 @@ static void check_guest(void)
 	T_EQ(t_efd_count(rs), 1, "resamplefd signalled again");
 	T_EQ(irqfd(e10, 10, KVM_IRQFD_FLAG_DEASSIGN, 0), 0, "resampling irqfd deassigned");
 
+	/* The PIC acknowledges every EOI to the resamplers too (KVM's
+	 * pic_clear_isr), edge-triggered input or not: without it the level
+	 * would stay up and the next signal would make no edge. */
+	int e6 = t_efd(), rs6 = t_efd();
+	T_EQ(irqfd(e6, 5, KVM_IRQFD_FLAG_RESAMPLE, rs6), 0, "resampling irqfd on GSI 5 (PIC)");
+	t_efd_signal(e6);
+	T_EQ(wait_vector(2000), 0x25, "PIC resampler: vector 0x25");
+	T_EQ(t_efd_count(rs6), 1, "PIC resampler: resamplefd signalled by the PIC EOI");
+	t_efd_signal(e6);
+	T_EQ(wait_vector(2000), 0x25, "PIC resampler: the next signal is a new edge");
+	T_EQ(t_efd_count(rs6), 1, "PIC resampler: resamplefd signalled again");
+	T_EQ(irqfd(e6, 5, KVM_IRQFD_FLAG_DEASSIGN, 0), 0, "PIC resampler deassigned");
+	close(e6), close(rs6);
+
 	/* After deassign, signalling does nothing. */
 	T_EQ(irqfd(e5, 5, KVM_IRQFD_FLAG_DEASSIGN, 0), 0, "irqfd GSI 5 deassigned");
 	t_efd_signal(e5);
