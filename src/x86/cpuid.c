@@ -123,6 +123,10 @@ enum { OFF, ON, EMU };
 	F(0x80000001, 0, EDX, 26, PDPE1GB, PART_MMU, ON)           \
 	F(0x80000001, 0, EDX, 27, RDTSCP, PART_SYS, ON)            \
 	F(0x80000001, 0, EDX, 29, LM, PART_SYS, ON)                \
+	/* Leaf 0x80000008 EBX: FXSAVE/XSAVE always store FIP/FDP/FOP \
+	 * (x86/xsave.c); without it Linux on AMD assumes the FXSAVE   \
+	 * pointer leak and runs FNCLEX; EMMS; FILD at every restore */ \
+	F(0x80000008, 0, EBX, 2, XSAVEERPTR, PART_X87, ON)          \
 	/* Leaf 0x80000007 EDX */                                  \
 	F(0x80000007, 0, EDX, 8, INVTSC, PART_SYS, ON)
 

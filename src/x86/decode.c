@@ -83,7 +83,7 @@ static const struct op_ent grp11_b[8] = {E(mov_rm_imm, B | F_IMM8, 0), [1 ... 7]
 static const struct op_ent grp11_z[8] = {E(mov_rm_imm, F_IMMZ, 0), [1 ... 7] = E(ud, 0, 0)};
 static const struct op_ent grp6[8] = {
 	E(sldt_str, 0, 0), E(sldt_str, 0, 1), E(lldt_ltr, 0, 0), E(lldt_ltr, 0, 1),
-	[4 ... 7] = E(unimpl, 0, 0)};
+	E(verr_verw, 0, 0), E(verr_verw, 0, 1), [6 ... 7] = E(unimpl, 0, 0)};
 static const struct op_ent grp7[8] = {
 	E(sgdt_sidt, 0, 0), E(sgdt_sidt, 0, 1), E(lgdt_lidt, 0, 0), E(lgdt_lidt, 0, 1),
 	E(smsw, 0, 0), E(unimpl, 0, 0), E(lmsw, 0, 0), E(invlpg, 0, 0)};

@@ -668,6 +668,28 @@ static u64 desc_read(struct engine *e, u16 sel, u64 *addr)
 	return sys_read(e, *addr, 8);
 }
 
+/* The descriptor for sel, or false where VERR/VERW/LAR/LSL clear ZF
+ * instead of faulting: a null selector, one beyond its table's limit, or
+ * an LDT selector without a usable LDT. */
+bool desc_lookup(struct engine *e, u16 sel, u64 *d)
+{
+	const struct x86_dtable *gdt = &e->cpu->gdt;
+	u64 base = gdt->base, limit = gdt->limit;
+	if (!(sel & ~3))
+		return false;
+	if (sel & 4) {
+		const struct x86_seg *l = &e->cpu->ldt;
+		if (l->unusable || !l->present)
+			return false;
+		base = l->base;
+		limit = l->limit;
+	}
+	if ((sel | 7) > limit)
+		return false;
+	*d = sys_read(e, base + (sel & ~7), 8);
+	return true;
+}
+
 /* Set the accessed bit in memory, as the processor does on a load. */
 static void desc_touch(struct engine *e, u64 addr, u64 d)
 {

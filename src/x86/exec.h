@@ -398,6 +398,8 @@ u64 stack_read(struct engine *e, int size, u64 depth);
 void seg_load(struct engine *e, int seg, u16 sel);
 void seg_load_real(struct engine *e, int seg, u16 sel);
 void far_jump(struct engine *e, u16 sel, u64 off, int osz);
+/* Descriptor of sel without faulting on null / beyond-limit selectors. */
+bool desc_lookup(struct engine *e, u16 sel, u64 *d);
 /* far transfer to privilege level cpl (RET/IRET to an outer level) */
 void far_jump_to(struct engine *e, u16 sel, u64 off, int osz, int cpl);
 
@@ -443,7 +445,7 @@ void decode(struct engine *e, struct insn *i);
 	X(sysret) X(swapgs) X(xlat) X(salc) X(pusha) X(popa) X(lds_les)        \
 	X(unimpl) X(wbinvd) X(fence) X(stac_clac)  \
 	X(alu_rr) X(alu_ri) X(mov_rr) X(sysenter) X(sysexit) X(bcd) X(aam_aad) X(clflush) X(monitor_mwait) X(bound) \
-	X(x87) X(fwait) X(fxsave) X(xsave) X(xsetbv)
+	X(x87) X(fwait) X(fxsave) X(xsave) X(xsetbv) X(verr_verw)
 
 #define DECLARE_HANDLER(name) void op_##name(struct engine *e, const struct insn *i);
 HANDLERS(DECLARE_HANDLER)

@@ -322,6 +322,34 @@ void op_lldt_ltr(struct engine *e, const struct insn *i)
 	*dst = n;
 }
 
+/* VERR (op 0) / VERW (op 1), SDM Vol. 2B: ZF says whether the segment
+ * is readable / writable at the current CPL and the selector's RPL; only
+ * reading the operand faults.  Linux's MDS mitigation runs VERW on every
+ * return to user space. */
+void op_verr_verw(struct engine *e, const struct insn *i)
+{
+	if (e->mode == M_REAL || (e->cpu->rflags & X86_FL_VM))
+		raise_exc(e, EXC_UD, NO_ERR);
+	u16 sel = (u16)rm_read(e, i, 2);
+	u64 d;
+	bool ok = false;
+	u8 save = e->cpl;
+	e->cpl = 0; /* descriptor tables are read as supervisor data */
+	bool found = desc_lookup(e, sel, &d);
+	e->cpl = save;
+	if (found && ((d >> 44) & 1)) { /* code or data, not system */
+		u8 type = (d >> 40) & 0xf, dpl = (d >> 45) & 3;
+		bool code = type & 8, conforming = code && (type & 4);
+		bool priv = conforming || (dpl >= e->cpl && dpl >= (sel & 3));
+		if (i->op)
+			ok = !code && (type & 2) && priv;
+		else
+			ok = (!code || (type & 2)) && priv;
+	}
+	u64 fl = flags_get(e) & ~X86_FL_ZF;
+	flags_set(e, fl | (ok ? X86_FL_ZF : 0));
+}
+
 /* ---- MSRs ---- */
 
 void op_rdmsr(struct engine *e, const struct insn *i)
