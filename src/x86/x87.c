@@ -470,8 +470,12 @@ void op_x87(struct engine *e, const struct insn *i)
 		else
 			fpu_mem_check(e, i->seg, off, size, true);
 	}
-	struct x86_fxsave t = *fx;
-	u64 fl = flags_get(e);
+	/* the x87 part of the image: the header and ST0-7 */
+	struct x86_fxsave t;
+	memcpy(&t, fx, offsetof(struct x86_fxsave, xmm));
+	/* FCMOVcc (DA/DB C0-DF) reads EFLAGS */
+	bool fcmov = !i->mem && (b == 0xda || b == 0xdb) && modrm < 0xe0;
+	u64 fl = fcmov ? flags_get(e) : 0;
 	bool clear = !i->mem && b == 0xdb && (modrm == 0xe2 || modrm == 0xe3);
 	u16 raised = host_run(&t, b, i->mem ? reg : 8u + (modrm - 0xc0u), mem, &fl, !clear);
 	if (i->mem && dir == 2) {
@@ -490,9 +494,9 @@ void op_x87(struct engine *e, const struct insn *i)
 			t.fop = 0;
 			t.fip = t.fdp = 0;
 		}
-		*fx = t;
+		memcpy(fx, &t, offsetof(struct x86_fxsave, xmm));
 		return;
 	}
-	*fx = t;
+	memcpy(fx, &t, offsetof(struct x86_fxsave, xmm));
 	x87_last(e, i, b, modrm);
 }
