@@ -57,14 +57,6 @@ static unsigned lapic_bit(const struct kvm_lapic_state *s, unsigned base, unsign
 	return (v >> (vec % 32)) & 1;
 }
 
-static int line(int vm, int level)
-{
-	struct kvm_irq_level l = {.irq = 5, .level = (unsigned)level};
-	if (ioctl(vm, KVM_IRQ_LINE_STATUS, &l))
-		return -100;
-	return l.status;
-}
-
 int main(void)
 {
 	int kvm = t_open_kvm();
@@ -90,7 +82,7 @@ int main(void)
 		struct kvm_lapic_state ls;
 		switch (last) {
 		case 0xe0:
-			T_EQ(line(v.vm, 1), 1, "asserting GSI 5 delivers");
+			T_EQ(t_irq_line(v.vm, 5, 1), 1, "asserting GSI 5 delivers");
 			break;
 		case 0xe1:
 			ioctl(v.vm, KVM_GET_IRQCHIP, &io);
@@ -99,11 +91,11 @@ int main(void)
 			ioctl(vcpu, KVM_GET_LAPIC, &ls);
 			T_EQ(lapic_bit(&ls, 0x100, 0x45), 1, "vector 0x45 in ISR");
 			T_EQ(lapic_bit(&ls, 0x180, 0x45), 1, "vector 0x45 in TMR (level)");
-			T_EQ(line(v.vm, 1), 0, "asserting again coalesces (Remote IRR)");
+			T_EQ(t_irq_line(v.vm, 5, 1), 0, "asserting again coalesces (Remote IRR)");
 			break;
 		case 0xe2:
 			T_EQ(al, 2, "EOI with the line still high delivers again");
-			T_EQ(line(v.vm, 0), 1, "de-assert");
+			T_EQ(t_irq_line(v.vm, 5, 0), 1, "de-assert");
 			break;
 		case 0xe3:
 			T_EQ(al, 2, "after the line dropped, the EOI ends it");

@@ -108,6 +108,15 @@ __attribute__((unused)) static int t_irq_x2apic(int kvm, int vcpu)
 	return have;
 }
 
+/* KVM_IRQ_LINE_STATUS: the status, or -100 if the ioctl failed. */
+__attribute__((unused)) static int t_irq_line(int vm, unsigned gsi, int level)
+{
+	struct kvm_irq_level l = {.irq = gsi, .level = (unsigned)level};
+	if (ioctl(vm, KVM_IRQ_LINE_STATUS, &l))
+		return -100;
+	return l.status;
+}
+
 __attribute__((unused)) static void t_irq_close(struct t_irq_vm *v)
 {
 	close(v->vcpu);
