@@ -41,9 +41,7 @@ enum { OFF, ON, EMU };
  * run time (OSXSAVE, OSPKE) are not rows: x86_cpuid_query supplies them.
  */
 #define CPUID_FEATURES(F)                                          \
-	/* Leaf 1 EDX.  x87, MMX, FXSR, SSE and SSE2 stay off until the engine    \
-	 * executes them (the floating-point issue): offering them would promise \
-	 * instructions that end KVM_RUN with an emulation failure. */           \
+	/* Leaf 1 EDX.  x87/FXSR: x86/x87.c; MMX/SSE: x86/native.c. */          \
 	F(0x1, 0, EDX, 0, FPU, PART_X87, ON)                       \
 	F(0x1, 0, EDX, 1, VME, PART_SYS, OFF)                      \
 	F(0x1, 0, EDX, 2, DE, PART_SYS, ON)                        \
@@ -62,26 +60,26 @@ enum { OFF, ON, EMU };
 	F(0x1, 0, EDX, 16, PAT, PART_SYS, ON)                      \
 	F(0x1, 0, EDX, 17, PSE36, PART_MMU, ON)                    \
 	F(0x1, 0, EDX, 19, CLFSH, PART_INT, ON)                    \
-	F(0x1, 0, EDX, 23, MMX, PART_X87, OFF)                      \
+	F(0x1, 0, EDX, 23, MMX, PART_X87, ON)                       \
 	F(0x1, 0, EDX, 24, FXSR, PART_X87, ON)                     \
-	F(0x1, 0, EDX, 25, SSE, PART_SSE, OFF)                      \
-	F(0x1, 0, EDX, 26, SSE2, PART_SSE, OFF)                     \
+	F(0x1, 0, EDX, 25, SSE, PART_SSE, ON)                       \
+	F(0x1, 0, EDX, 26, SSE2, PART_SSE, ON)                      \
 	F(0x1, 0, EDX, 27, SS, PART_INFO, OFF)                     \
 	/* Leaf 1 ECX */                                           \
-	F(0x1, 0, ECX, 0, SSE3, PART_SSE, OFF)                     \
-	F(0x1, 0, ECX, 1, PCLMULQDQ, PART_SSE, OFF)                \
+	F(0x1, 0, ECX, 0, SSE3, PART_SSE, ON)                      \
+	F(0x1, 0, ECX, 1, PCLMULQDQ, PART_SSE, ON)                 \
 	F(0x1, 0, ECX, 3, MONITOR, PART_SYS, OFF)                  \
-	F(0x1, 0, ECX, 9, SSSE3, PART_SSE, OFF)                    \
+	F(0x1, 0, ECX, 9, SSSE3, PART_SSE, ON)                     \
 	F(0x1, 0, ECX, 12, FMA, PART_AVX, OFF)                     \
 	F(0x1, 0, ECX, 13, CX16, PART_INT, ON)                     \
 	F(0x1, 0, ECX, 17, PCID, PART_MMU, OFF)                    \
-	F(0x1, 0, ECX, 19, SSE4_1, PART_SSE, OFF)                  \
-	F(0x1, 0, ECX, 20, SSE4_2, PART_SSE, OFF)                  \
+	F(0x1, 0, ECX, 19, SSE4_1, PART_SSE, ON)                   \
+	F(0x1, 0, ECX, 20, SSE4_2, PART_SSE, ON)                   \
 	F(0x1, 0, ECX, 21, X2APIC, PART_APIC, ON)                  \
 	F(0x1, 0, ECX, 22, MOVBE, PART_INT, OFF)                   \
-	F(0x1, 0, ECX, 23, POPCNT, PART_INT, OFF)                  \
+	F(0x1, 0, ECX, 23, POPCNT, PART_INT, ON)                   \
 	F(0x1, 0, ECX, 24, TSC_DEADLINE, PART_APIC, ON)            \
-	F(0x1, 0, ECX, 25, AES, PART_SSE, OFF)                     \
+	F(0x1, 0, ECX, 25, AES, PART_SSE, ON)                      \
 	F(0x1, 0, ECX, 26, XSAVE, PART_AVX, ON)                   \
 	F(0x1, 0, ECX, 28, AVX, PART_AVX, OFF)                     \
 	F(0x1, 0, ECX, 29, F16C, PART_AVX, OFF)                    \

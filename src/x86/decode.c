@@ -6,6 +6,7 @@
  */
 #include "x86/exec.h"
 #include "x86/cpuid.h"
+#include "x86/native.h"
 
 /* The tables default every slot, then name the implemented ones. */
 #pragma GCC diagnostic ignored "-Woverride-init"
@@ -271,13 +272,31 @@ void decode(struct engine *e, struct insn *i)
 
 	const struct op_ent *ent;
 	bool two = b == 0x0f;
+	int sx = -1; /* a SIMD form (x86/native.c) */
 	if (two) {
 		b = fb(&f);
+		int map = 1;
 		if (b == 0x38 || b == 0x3a) {
+			map = b == 0x38 ? 2 : 3;
+			b = fb(&f);
+		}
+		u32 dec = 0;
+		sx = simd_find(map, b, i->rep ? i->rep : o16 ? 0x66 : 0, &dec);
+		if (sx >= 0 && (dec & SIMD_DEC_GROUP)) {
+			u8 m = fb(&f); /* peek ModRM.reg */
+			f.pos--;
+			sx = simd_find_ext(sx, (m >> 3) & 7);
+		}
+		static const struct op_ent simd_ent[4] = {
+			E(simd, M, 0), E(simd, M | F_IMM8, 0), E(simd, M | F_RM8, 0), E(simd, 0, 0)};
+		if (sx >= 0)
+			ent = &simd_ent[dec & SIMD_DEC_NOMODRM ? 3 : dec & SIMD_DEC_IMM8 ? 1
+					: dec & SIMD_DEC_RM8 ? 2 : 0];
+		else if (map != 1) {
 			i->fn = op_unimpl;
 			return;
-		}
-		ent = &map2[b];
+		} else
+			ent = &map2[b];
 	} else {
 		ent = &map1[b];
 	}
@@ -413,6 +432,12 @@ void decode(struct engine *e, struct insn *i)
 	i->fn = ent->fn;
 	if (i->fn == op_x87)
 		i->imm = modrm; /* x87.c dispatches on the whole ModRM byte */
+	if (sx >= 0) {
+		simd_decode(e, i, sx, modrm, w, o16, seg);
+		if (i->lock)
+			i->fn = op_ud;
+		return;
+	}
 	/* PAUSE, and NOP unless REX.B makes 90 an XCHG with R8 */
 	if (!two && b == 0x90 && !rexb)
 		i->fn = op_nop;

@@ -38,6 +38,8 @@ struct insn {
 	s32 disp;
 	u64 imm;
 	u16 imm2;    /* far pointer selector, ENTER level */
+	u16 sx;	     /* SIMD form (x86/native.c) */
+	const void *stub; /* its host code */
 	u8 bytes[15];
 };
 
@@ -445,7 +447,8 @@ void decode(struct engine *e, struct insn *i);
 	X(sysret) X(swapgs) X(xlat) X(salc) X(pusha) X(popa) X(lds_les)        \
 	X(unimpl) X(wbinvd) X(fence) X(stac_clac)  \
 	X(alu_rr) X(alu_ri) X(mov_rr) X(sysenter) X(sysexit) X(bcd) X(aam_aad) X(clflush) X(monitor_mwait) X(bound) \
-	X(x87) X(fwait) X(fxsave) X(xsave) X(xsetbv) X(verr_verw)
+	X(x87) X(fwait) X(fxsave) X(xsave) X(xsetbv) X(verr_verw) \
+	X(simd) X(emms) X(ldmxcsr) X(stmxcsr) X(maskmov)
 
 #define DECLARE_HANDLER(name) void op_##name(struct engine *e, const struct insn *i);
 HANDLERS(DECLARE_HANDLER)

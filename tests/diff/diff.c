@@ -118,6 +118,10 @@ enum {
 	F_ENTER = 1 << 18,	/* imm16 frame size, imm8 nesting level */
 	F_66M = 1 << 19,	/* mandatory 66 prefix (no operand-size variety) */
 	F_NO16 = 1 << 20,	/* no 0x66 operand-size prefix */
+	F_F2 = 1 << 21,		/* mandatory F2 prefix */
+	F_SIMD = 1 << 22,	/* SIMD: REX.W at random, 16-byte aligned memory mostly */
+	F_RDI = 1 << 23,	/* RDI set up into the window (MASKMOV) */
+	F_MXCSR = 1 << 24,	/* memory operand preset to an MXCSR image (LDMXCSR) */
 };
 
 struct form {
@@ -129,11 +133,15 @@ struct form {
 	uint8_t group;
 };
 
-enum { G_ALU, G_SHIFT, G_MULDIV, G_BIT, G_STRING, G_STACK, G_COND, G_MOVE, G_FAULT, G_NGROUPS };
+enum { G_ALU, G_SHIFT, G_MULDIV, G_BIT, G_STRING, G_STACK, G_COND, G_MOVE, G_SSEFP, G_SSEINT,
+       G_SSE4, G_FAULT, G_NGROUPS };
 static const char *const group_names[G_NGROUPS] = {
 	"alu", "shift/rotate", "mul/div", "bit ops", "string ops", "stack", "cmov/setcc/jcc",
-	"mov/xchg/lea/ext", "exceptions",
+	"mov/xchg/lea/ext", "simd: sse/sse2/sse3 fp", "simd: mmx/sse2 integer",
+	"simd: ssse3/sse4/aes/pclmul/crc32", "exceptions",
 };
+/* SIMD streams also load and store xmm0-15, mm0-7 and MXCSR */
+#define SIMD_GROUP(g) ((g) >= G_SSEFP && (g) <= G_SSE4)
 
 #define M F_MODRM
 static const struct form forms[] = {
@@ -277,6 +285,146 @@ static const struct form forms[] = {
 	{ "xlat", { 0xd7 }, 1, -1, F_XLAT | F_NOW, G_MOVE },
 	{ "nop r/m", { 0x0f, 0x1f }, 2, 0, M, G_MOVE },
 
+	/* SIMD (SDM vol. 2 opcode map A-3..A-5).  Names start with the
+	 * CPUID feature that gates them (see main). */
+#define XS F_SIMD | F_BYTEOP
+#define SF(n, o, fl) { n, { 0x0f, o }, 2, -1, M | XS | (fl), G_SSEFP }
+#define SI(n, o, fl) { n, { 0x0f, o }, 2, -1, M | XS | (fl), G_SSEINT }
+#define SIX(n, o, x, fl) { n, { 0x0f, o }, 2, x, M | F_REG | F_IMM8 | XS | (fl), G_SSEINT }
+#define S38(n, o, fl) { n, { 0x0f, 0x38, o }, 3, -1, M | XS | (fl), G_SSE4 }
+#define S3A(n, o, fl) { n, { 0x0f, 0x3a, o }, 3, -1, M | F_IMM8 | XS | (fl), G_SSE4 }
+	SF("sse movups", 0x10, 0), SF("sse movups st", 0x11, 0), SF("sse movlps/movhlps", 0x12, 0),
+	SF("sse movlps st", 0x13, F_MEM), SF("sse unpcklps", 0x14, 0), SF("sse unpckhps", 0x15, 0),
+	SF("sse movhps/movlhps", 0x16, 0), SF("sse movhps st", 0x17, F_MEM),
+	SF("sse movaps", 0x28, 0), SF("sse movaps st", 0x29, 0), SF("sse cvtpi2ps", 0x2a, 0),
+	SF("sse movntps", 0x2b, F_MEM), SF("sse cvttps2pi", 0x2c, 0), SF("sse cvtps2pi", 0x2d, 0),
+	SF("sse ucomiss", 0x2e, 0), SF("sse comiss", 0x2f, 0), SF("sse movmskps", 0x50, F_REG),
+	SF("sse sqrtps", 0x51, 0), SF("sse rsqrtps", 0x52, 0), SF("sse rcpps", 0x53, 0),
+	SF("sse andps", 0x54, 0), SF("sse andnps", 0x55, 0), SF("sse orps", 0x56, 0),
+	SF("sse xorps", 0x57, 0), SF("sse addps", 0x58, 0), SF("sse mulps", 0x59, 0),
+	SF("sse2 cvtps2pd", 0x5a, 0), SF("sse2 cvtdq2ps", 0x5b, 0), SF("sse subps", 0x5c, 0),
+	SF("sse minps", 0x5d, 0), SF("sse divps", 0x5e, 0), SF("sse maxps", 0x5f, 0),
+	SF("sse cmpps", 0xc2, F_IMM8), SF("sse shufps", 0xc6, F_IMM8),
+	SF("sse2 movupd", 0x10, F_66M), SF("sse2 movupd st", 0x11, F_66M),
+	SF("sse2 movlpd", 0x12, F_66M | F_MEM), SF("sse2 movlpd st", 0x13, F_66M | F_MEM),
+	SF("sse2 unpcklpd", 0x14, F_66M), SF("sse2 unpckhpd", 0x15, F_66M),
+	SF("sse2 movhpd", 0x16, F_66M | F_MEM), SF("sse2 movhpd st", 0x17, F_66M | F_MEM),
+	SF("sse2 movapd", 0x28, F_66M), SF("sse2 movapd st", 0x29, F_66M),
+	SF("sse2 cvtpi2pd", 0x2a, F_66M), SF("sse2 movntpd", 0x2b, F_66M | F_MEM),
+	SF("sse2 cvttpd2pi", 0x2c, F_66M), SF("sse2 cvtpd2pi", 0x2d, F_66M),
+	SF("sse2 ucomisd", 0x2e, F_66M), SF("sse2 comisd", 0x2f, F_66M),
+	SF("sse2 movmskpd", 0x50, F_66M | F_REG), SF("sse2 sqrtpd", 0x51, F_66M),
+	SF("sse2 andpd", 0x54, F_66M), SF("sse2 andnpd", 0x55, F_66M), SF("sse2 orpd", 0x56, F_66M),
+	SF("sse2 xorpd", 0x57, F_66M), SF("sse2 addpd", 0x58, F_66M), SF("sse2 mulpd", 0x59, F_66M),
+	SF("sse2 cvtpd2ps", 0x5a, F_66M), SF("sse2 cvtps2dq", 0x5b, F_66M),
+	SF("sse2 subpd", 0x5c, F_66M), SF("sse2 minpd", 0x5d, F_66M), SF("sse2 divpd", 0x5e, F_66M),
+	SF("sse2 maxpd", 0x5f, F_66M), SF("sse2 cmppd", 0xc2, F_66M | F_IMM8),
+	SF("sse2 shufpd", 0xc6, F_66M | F_IMM8), SF("sse2 cvttpd2dq", 0xe6, F_66M),
+	SF("sse3 haddpd", 0x7c, F_66M), SF("sse3 hsubpd", 0x7d, F_66M),
+	SF("sse3 addsubpd", 0xd0, F_66M),
+	SF("sse movss", 0x10, F_F3), SF("sse movss st", 0x11, F_F3),
+	SF("sse3 movsldup", 0x12, F_F3), SF("sse3 movshdup", 0x16, F_F3),
+	SF("sse cvtsi2ss", 0x2a, F_F3), SF("sse cvttss2si", 0x2c, F_F3),
+	SF("sse cvtss2si", 0x2d, F_F3), SF("sse sqrtss", 0x51, F_F3), SF("sse rsqrtss", 0x52, F_F3),
+	SF("sse rcpss", 0x53, F_F3), SF("sse addss", 0x58, F_F3), SF("sse mulss", 0x59, F_F3),
+	SF("sse2 cvtss2sd", 0x5a, F_F3), SF("sse2 cvttps2dq", 0x5b, F_F3),
+	SF("sse subss", 0x5c, F_F3), SF("sse minss", 0x5d, F_F3), SF("sse divss", 0x5e, F_F3),
+	SF("sse maxss", 0x5f, F_F3), SF("sse cmpss", 0xc2, F_F3 | F_IMM8),
+	SF("sse2 cvtdq2pd", 0xe6, F_F3),
+	SF("sse2 movsd", 0x10, F_F2), SF("sse2 movsd st", 0x11, F_F2),
+	SF("sse3 movddup", 0x12, F_F2), SF("sse2 cvtsi2sd", 0x2a, F_F2),
+	SF("sse2 cvttsd2si", 0x2c, F_F2), SF("sse2 cvtsd2si", 0x2d, F_F2),
+	SF("sse2 sqrtsd", 0x51, F_F2), SF("sse2 addsd", 0x58, F_F2), SF("sse2 mulsd", 0x59, F_F2),
+	SF("sse2 cvtsd2ss", 0x5a, F_F2), SF("sse2 subsd", 0x5c, F_F2), SF("sse2 minsd", 0x5d, F_F2),
+	SF("sse2 divsd", 0x5e, F_F2), SF("sse2 maxsd", 0x5f, F_F2),
+	SF("sse2 cmpsd", 0xc2, F_F2 | F_IMM8), SF("sse3 haddps", 0x7c, F_F2),
+	SF("sse3 hsubps", 0x7d, F_F2), SF("sse3 addsubps", 0xd0, F_F2),
+	SF("sse2 cvtpd2dq", 0xe6, F_F2), SF("sse3 lddqu", 0xf0, F_F2 | F_MEM),
+	{ "sse ldmxcsr", { 0x0f, 0xae }, 2, 2, M | F_MEM | F_MXCSR | XS, G_SSEFP },
+	{ "sse stmxcsr", { 0x0f, 0xae }, 2, 3, M | F_MEM | XS, G_SSEFP },
+	/* MMX (NP) and their SSE2 xmm forms (66) */
+#define MX(n, o) SI("mmx " n, o, 0), SI("sse2 " n " xmm", o, F_66M)
+	MX("punpcklbw", 0x60), MX("punpcklwd", 0x61), MX("punpckldq", 0x62), MX("packsswb", 0x63),
+	MX("pcmpgtb", 0x64), MX("pcmpgtw", 0x65), MX("pcmpgtd", 0x66), MX("packuswb", 0x67),
+	MX("punpckhbw", 0x68), MX("punpckhwd", 0x69), MX("punpckhdq", 0x6a), MX("packssdw", 0x6b),
+	MX("movd/q to", 0x6e), MX("movq/movdqa", 0x6f), MX("pcmpeqb", 0x74), MX("pcmpeqw", 0x75),
+	MX("pcmpeqd", 0x76), MX("movd/q from", 0x7e), MX("movq/movdqa st", 0x7f),
+	MX("psrlw", 0xd1), MX("psrld", 0xd2), MX("psrlq", 0xd3), MX("pmullw", 0xd5),
+	MX("psubusb", 0xd8), MX("psubusw", 0xd9), MX("pand", 0xdb), MX("paddusb", 0xdc),
+	MX("paddusw", 0xdd), MX("pandn", 0xdf), MX("psraw", 0xe1), MX("psrad", 0xe2),
+	MX("pmulhw", 0xe5), MX("psubsb", 0xe8), MX("psubsw", 0xe9), MX("por", 0xeb),
+	MX("paddsb", 0xec), MX("paddsw", 0xed), MX("pxor", 0xef), MX("psllw", 0xf1),
+	MX("pslld", 0xf2), MX("psllq", 0xf3), MX("pmaddwd", 0xf5), MX("psubb", 0xf8),
+	MX("psubw", 0xf9), MX("psubd", 0xfa), MX("paddb", 0xfc), MX("paddw", 0xfd),
+	MX("paddd", 0xfe),
+#undef MX
+#define MX(n, o) SI("sse " n, o, 0), SI("sse2 " n " xmm", o, F_66M)
+	MX("pminub", 0xda), MX("pmaxub", 0xde), MX("pavgb", 0xe0), MX("pavgw", 0xe3),
+	MX("pmulhuw", 0xe4), MX("pminsw", 0xea), MX("pmaxsw", 0xee), MX("psadbw", 0xf6),
+#undef MX
+	SI("sse2 paddq mm", 0xd4, 0), SI("sse2 paddq", 0xd4, F_66M), SI("sse2 pmuludq mm", 0xf4, 0),
+	SI("sse2 pmuludq", 0xf4, F_66M), SI("sse2 psubq mm", 0xfb, 0), SI("sse2 psubq", 0xfb, F_66M),
+	SI("sse pshufw", 0x70, F_IMM8), SI("sse2 pshufd", 0x70, F_66M | F_IMM8),
+	SI("sse2 pshufhw", 0x70, F_F3 | F_IMM8), SI("sse2 pshuflw", 0x70, F_F2 | F_IMM8),
+	SI("sse pinsrw mm", 0xc4, F_IMM8), SI("sse2 pinsrw", 0xc4, F_66M | F_IMM8),
+	SI("sse pextrw mm", 0xc5, F_REG | F_IMM8), SI("sse2 pextrw", 0xc5, F_66M | F_REG | F_IMM8),
+	SI("sse pmovmskb mm", 0xd7, F_REG), SI("sse2 pmovmskb", 0xd7, F_66M | F_REG),
+	SI("sse movntq", 0xe7, F_MEM), SI("sse2 movntdq", 0xe7, F_66M | F_MEM),
+	SI("sse maskmovq", 0xf7, F_REG | F_RDI), SI("sse2 maskmovdqu", 0xf7, F_66M | F_REG | F_RDI),
+	SI("sse2 punpcklqdq", 0x6c, F_66M), SI("sse2 punpckhqdq", 0x6d, F_66M),
+	SI("sse2 movdqu", 0x6f, F_F3), SI("sse2 movdqu st", 0x7f, F_F3),
+	SI("sse2 movq xmm", 0x7e, F_F3), SI("sse2 movq xmm st", 0xd6, F_66M),
+	SI("sse2 movq2dq", 0xd6, F_F3 | F_REG), SI("sse2 movdq2q", 0xd6, F_F2 | F_REG),
+	{ "mmx emms", { 0x0f, 0x77 }, 2, -1, XS, G_SSEINT },
+	SIX("mmx psrlw imm", 0x71, 2, 0), SIX("mmx psraw imm", 0x71, 4, 0), SIX("mmx psllw imm", 0x71, 6, 0),
+	SIX("mmx psrld imm", 0x72, 2, 0), SIX("mmx psrad imm", 0x72, 4, 0), SIX("mmx pslld imm", 0x72, 6, 0),
+	SIX("mmx psrlq imm", 0x73, 2, 0), SIX("mmx psllq imm", 0x73, 6, 0),
+	SIX("sse2 psrlw imm", 0x71, 2, F_66M), SIX("sse2 psraw imm", 0x71, 4, F_66M),
+	SIX("sse2 psllw imm", 0x71, 6, F_66M), SIX("sse2 psrld imm", 0x72, 2, F_66M),
+	SIX("sse2 psrad imm", 0x72, 4, F_66M), SIX("sse2 pslld imm", 0x72, 6, F_66M),
+	SIX("sse2 psrlq imm", 0x73, 2, F_66M), SIX("sse2 psrldq", 0x73, 3, F_66M),
+	SIX("sse2 psllq imm", 0x73, 6, F_66M), SIX("sse2 pslldq", 0x73, 7, F_66M),
+	/* 0F38 / 0F3A */
+#define SS3(n, o) S38("ssse3 " n " mm", o, 0), S38("ssse3 " n, o, F_66M)
+	SS3("pshufb", 0x00), SS3("phaddw", 0x01), SS3("phaddd", 0x02), SS3("phaddsw", 0x03),
+	SS3("pmaddubsw", 0x04), SS3("phsubw", 0x05), SS3("phsubd", 0x06), SS3("phsubsw", 0x07),
+	SS3("psignb", 0x08), SS3("psignw", 0x09), SS3("psignd", 0x0a), SS3("pmulhrsw", 0x0b),
+	SS3("pabsb", 0x1c), SS3("pabsw", 0x1d), SS3("pabsd", 0x1e),
+#undef SS3
+	S3A("ssse3 palignr mm", 0x0f, 0), S3A("ssse3 palignr", 0x0f, F_66M),
+#define S41(n, o) S38("sse4.1 " n, o, F_66M)
+	S41("pblendvb", 0x10), S41("blendvps", 0x14), S41("blendvpd", 0x15), S41("ptest", 0x17),
+	S41("pmovsxbw", 0x20), S41("pmovsxbd", 0x21), S41("pmovsxbq", 0x22), S41("pmovsxwd", 0x23),
+	S41("pmovsxwq", 0x24), S41("pmovsxdq", 0x25), S41("pmuldq", 0x28), S41("pcmpeqq", 0x29),
+	S41("packusdw", 0x2b), S41("pmovzxbw", 0x30), S41("pmovzxbd", 0x31), S41("pmovzxbq", 0x32),
+	S41("pmovzxwd", 0x33), S41("pmovzxwq", 0x34), S41("pmovzxdq", 0x35), S41("pminsb", 0x38),
+	S41("pminsd", 0x39), S41("pminuw", 0x3a), S41("pminud", 0x3b), S41("pmaxsb", 0x3c),
+	S41("pmaxsd", 0x3d), S41("pmaxuw", 0x3e), S41("pmaxud", 0x3f), S41("pmulld", 0x40),
+	S41("phminposuw", 0x41),
+#undef S41
+	S38("sse4.1 movntdqa", 0x2a, F_66M | F_MEM), S38("sse4.2 pcmpgtq", 0x37, F_66M),
+	S38("aes aesimc", 0xdb, F_66M), S38("aes aesenc", 0xdc, F_66M),
+	S38("aes aesenclast", 0xdd, F_66M), S38("aes aesdec", 0xde, F_66M),
+	S38("aes aesdeclast", 0xdf, F_66M),
+	S38("sse4.2 crc32 r,r/m8", 0xf0, F_F2), S38("sse4.2 crc32 r,r/m", 0xf1, F_F2),
+	{ "sse4.2 crc32 r,r/m16", { 0x0f, 0x38, 0xf1 }, 3, -1, M | XS | F_F2 | F_66M, G_SSE4 },
+#define S41(n, o) S3A("sse4.1 " n, o, F_66M)
+	S41("roundps", 0x08), S41("roundpd", 0x09), S41("roundss", 0x0a), S41("roundsd", 0x0b),
+	S41("blendps", 0x0c), S41("blendpd", 0x0d), S41("pblendw", 0x0e), S41("pextrb", 0x14),
+	S41("pextrw", 0x15), S41("pextrd/q", 0x16), S41("extractps", 0x17), S41("pinsrb", 0x20),
+	S41("insertps", 0x21), S41("pinsrd/q", 0x22), S41("dpps", 0x40), S41("dppd", 0x41),
+	S41("mpsadbw", 0x42),
+#undef S41
+	S3A("pclmul pclmulqdq", 0x44, F_66M), S3A("sse4.2 pcmpestrm", 0x60, F_66M),
+	S3A("sse4.2 pcmpestri", 0x61, F_66M), S3A("sse4.2 pcmpistrm", 0x62, F_66M),
+	S3A("sse4.2 pcmpistri", 0x63, F_66M), S3A("aes aeskeygenassist", 0xdf, F_66M),
+#undef XS
+#undef SF
+#undef SI
+#undef SIX
+#undef S38
+#undef S3A
+
 	/* exceptions at CPL 3 */
 	{ "ud2", { 0x0f, 0x0b }, 2, -1, F_NOW, G_FAULT },
 	{ "int3", { 0xcc }, 1, -1, F_NOW, G_FAULT },
@@ -303,7 +451,10 @@ struct stream {
 	uint32_t step_off[MAX_STEPS + 1];	/* insn offset of each step */
 	uint32_t step_end[MAX_STEPS];
 	int step_form[MAX_STEPS];
+	int simd;	/* SIMD state loaded and stored too */
+	uint32_t entry_off;	/* compat: where the 32-bit code starts */
 	struct diff_regs in;
+	uint8_t xin[DIFF_XREGS_SIZE];
 	uint8_t win[DIFF_WIN_SIZE];
 };
 
@@ -338,12 +489,21 @@ static void emit_mov_abs32(struct stream *s, int load, int reg, uint32_t addr)
 	emit32(s, addr);
 }
 
+static void emit_simd_stub(struct stream *s, int load, uint32_t base);
 static void emit_load_stub32(struct stream *s)
 {
 	static const uint8_t far_entry[] = { 0xff, 0x2c, 0x25 };	/* 64-bit: ljmp *m16:32 */
+	/* SIMD state from 64-bit code: the PVM host answers LDMXCSR in
+	 * compatibility mode with #UD */
+	if (s->simd) {
+		compat = 0;
+		emit_simd_stub(s, 1, DIFF_XIN);
+		compat = 1;
+	}
 	emit(s, far_entry, 3);
 	emit32(s, DIFF_FAR_ENTRY);
-	/* now 32-bit code, at DIFF_CODE + 7.  DS and ES may hold null
+	s->entry_off = (uint32_t)s->len;
+	/* now 32-bit code, at DIFF_CODE + entry_off.  DS and ES may hold null
 	 * selectors, fine in 64-bit mode only: load them (through SS) */
 	static const uint8_t ld_ds[] = { 0x36, 0x8e, 0x1d }, ld_es[] = { 0x36, 0x8e, 0x05 };
 	emit(s, ld_ds, 3), emit32(s, DIFF_DATA_SEL);
@@ -366,12 +526,45 @@ static void emit_store_stub32(struct stream *s, int step)
 	emit_mov_abs32(s, 1, R_SP, slot + R_SP * 8);
 }
 
+/* ModRM (and SIB) + disp32 for an absolute address, reg field r */
+static void emit_abs(struct stream *s, int r, uint32_t addr)
+{
+	if (compat) {
+		emit8(s, 0x05 | (r & 7) << 3);
+	} else {
+		emit8(s, 0x04 | (r & 7) << 3);
+		emit8(s, 0x25);
+	}
+	emit32(s, addr);
+}
+
+/* movdqu xmm<->abs, movq mm<->abs, ldmxcsr/stmxcsr abs: no GPR or flag
+ * changes.  load: 1 to load the registers from `base`, 0 to store them. */
+static void emit_simd_stub(struct stream *s, int load, uint32_t base)
+{
+	for (int r = 0; r < NREG; r++) {
+		emit8(s, 0xf3);
+		if (r >= 8)
+			emit8(s, 0x44);
+		emit8(s, 0x0f), emit8(s, load ? 0x6f : 0x7f);
+		emit_abs(s, r, base + 16 * r);
+	}
+	for (int r = 0; r < 8; r++) {
+		emit8(s, 0x0f), emit8(s, load ? 0x6f : 0x7f);
+		emit_abs(s, r, base + 256 + 8 * r);
+	}
+	emit8(s, 0x0f), emit8(s, 0xae);
+	emit_abs(s, load ? 2 : 3, base + 256 + 64);
+}
+
 static void emit_load_stub(struct stream *s)
 {
 	if (compat) {
 		emit_load_stub32(s);
 		return;
 	}
+	if (s->simd)
+		emit_simd_stub(s, 1, DIFF_XIN);
 	emit8(s, 0x48), emit8(s, 0xc7), emit8(s, 0xc4), emit32(s, DIFF_IN);	/* mov $IN,%rsp */
 	for (int r = 0; r < 16; r++) {
 		if (r == R_SP) {	/* lea 8(%rsp),%rsp */
@@ -389,12 +582,19 @@ static void emit_load_stub(struct stream *s)
 	emit32(s, DIFF_IN + R_SP * 8);
 }
 
+static void emit_store_stub64(struct stream *s, int step);
 static void emit_store_stub(struct stream *s, int step)
 {
-	if (compat) {
+	if (compat)
 		emit_store_stub32(s, step);
-		return;
-	}
+	else
+		emit_store_stub64(s, step);
+	if (s->simd)
+		emit_simd_stub(s, 0, DIFF_XSLOTS + step * DIFF_XREGS_SIZE);
+}
+
+static void emit_store_stub64(struct stream *s, int step)
+{
 	uint32_t slot = DIFF_SLOTS + step * DIFF_REGS_SIZE;
 	static const uint8_t strsp[] = { 0x48, 0x89, 0x24, 0x25 };	/* mov %rsp,abs */
 	static const uint8_t ldrsp[] = { 0x48, 0x8b, 0x24, 0x25 };
@@ -432,9 +632,24 @@ struct modrm_enc {
 	uint32_t target;
 };
 
+/* SIMD memory operands: 16-byte aligned but now and then (misaligned ones
+ * fault with #GP where alignment is required), and now and then across the
+ * window's end into the unmapped page. */
+static int simd_mem;
+
 static int gen_mem(struct stream *s, struct modrm_enc *m, int reg_field, int avoid, int unmapped)
 {
 	uint32_t target = unmapped ? DIFF_WIN + DIFF_WIN_SIZE + 0x100 + rn(0x800) : win_addr();
+	if (simd_mem) {
+		unsigned r = rn(64);
+		if (r == 0)
+			target = DIFF_WIN + DIFF_WIN_SIZE - 1 - rn(15);
+		else if (r == 1)
+			target = (target & ~0xfffu) + 0x1000 - 1 - rn(15);	/* page-crossing */
+		else if (r > 2)
+			target &= ~15u;
+	}
+	m->target = target;
 	int mod = rn(3);	/* 0: no disp, 1: disp8, 2: disp32 */
 	int32_t disp = mod == 1 ? (int8_t)rn(256) : mod == 2 ? (int32_t)rn(0x400) - 0x200 : 0;
 	m->n = 0;
@@ -445,7 +660,6 @@ static int gen_mem(struct stream *s, struct modrm_enc *m, int reg_field, int avo
 		memset(m->b + m->n, 0, 4);
 		m->n += 4;
 		m->riprel = 1;
-		m->target = target;
 		return 0;
 	}
 	if (rn(4) == 0) {
@@ -546,6 +760,8 @@ static void gen_insn(struct stream *s, const struct form *f)
 		if ((f->op[0] & 0xf0) != 0x80 && ext == 6)
 			ext = 4;	/* /6 is an undocumented SAL alias */
 	}
+	if ((fl & F_SIMD) && !compat)
+		w = rn(4) == 0;
 	int regfield = ext >= 0 ? ext : reg;
 	int is_mem = (fl & F_MODRM) && !(fl & F_REG) && ((fl & F_MEM) || rn(2));
 
@@ -563,6 +779,8 @@ static void gen_insn(struct stream *s, const struct form *f)
 	}
 	if (fl & F_XLAT)
 		emit_setup(s, R_BX, win_addr());
+	if (fl & F_RDI)
+		emit_setup(s, R_DI, win_addr());
 	if (fl & F_RBP)
 		emit_setup(s, R_BP, win_addr() & ~7u);
 	if ((fl & F_DIV) && rn(4))
@@ -584,7 +802,20 @@ static void gen_insn(struct stream *s, const struct form *f)
 			int avoid = ext >= 0 ? -1 : reg;
 			if (fl & F_BITOFF)
 				avoid = regfield;
+			simd_mem = (fl & F_SIMD) != 0;
 			gen_mem(s, &m, regfield, avoid, f->ext == -3);
+			simd_mem = 0;
+			if (fl & F_MXCSR) {
+				/* movl $image, target: an MXCSR value, sometimes with
+				 * reserved bits (#GP); never bit 17 (AMD's MM, which
+				 * the CPU model's MXCSR_MASK does not have) */
+				uint32_t v = (uint32_t)(rnd() & 0xffff);
+				if (rn(16) == 0)
+					v |= 1u << (18 + rn(14));
+				emit8(s, 0xc7);
+				emit_abs(s, 0, m.target);
+				emit32(s, v);
+			}
 			/* cmpxchg16b: REX.W; alignment faults are part of the test */
 		} else {
 			int rm = rn(NREG);
@@ -613,6 +844,8 @@ static void gen_insn(struct stream *s, const struct form *f)
 		emit8(s, 0x66);
 	if (fl & F_F3)
 		emit8(s, 0xf3);
+	if (fl & F_F2)
+		emit8(s, 0xf2);
 	int rex_r = (fl & F_MODRM) && ext < 0 && reg >= 8;
 	int rex_b = m.rex_b || ((fl & F_REGOP) && !(fl & (F_MODRM | F_JCC)) && reg >= 8);
 	int rex = w || rex_r || m.rex_x || rex_b || ((fl & F_BYTEOP) && rn(2));
@@ -659,10 +892,70 @@ static void gen_insn(struct stream *s, const struct form *f)
 	}
 }
 
+/* SIMD register contents that find corner cases: float and double
+ * specials (zeros, infinities, quiet and signalling NaNs, denormals,
+ * limits, conversion edges), integer specials, random bytes. */
+static void rnd_lane(uint8_t *p)
+{
+	static const uint32_t f32[] = {
+		0, 0x80000000, 0x3f800000, 0xbfc00000, 0x7f800000, 0xff800000, 0x7fc00000,
+		0xffc00000, 0x7fa00000, 0x00000001, 0x807fffff, 0x00800000, 0x7f7fffff,
+		0x4f000000, 0xcf000000, 0x3effffff,
+	};
+	static const uint64_t f64[] = {
+		0, 0x8000000000000000ull, 0x3ff0000000000000ull, 0x7ff0000000000000ull,
+		0xfff0000000000000ull, 0x7ff8000000000000ull, 0x7ff4000000000000ull,
+		0x0000000000000001ull, 0x800fffffffffffffull, 0x0010000000000000ull,
+		0x7fefffffffffffffull, 0x43e0000000000000ull, 0xc1e0000000000000ull,
+		0x36a0000000000000ull, 0x3810000000000000ull,
+	};
+	switch (rn(4)) {
+	case 0: {
+		uint32_t v[2] = { f32[rn(16)], rn(2) ? f32[rn(16)] : (uint32_t)rnd() };
+		memcpy(p, v, 8);
+		break;
+	}
+	case 1: {
+		uint64_t v = f64[rn(15)];
+		memcpy(p, &v, 8);
+		break;
+	}
+	case 2: {
+		uint64_t v = rnd_val();
+		memcpy(p, &v, 8);
+		break;
+	}
+	default: {
+		uint64_t v = rnd();
+		memcpy(p, &v, 8);
+	}
+	}
+}
+
+static uint32_t rnd_mxcsr(void)
+{
+	switch (rn(8)) {
+	case 0: case 1: case 2:
+		return 0x1f80 | (uint32_t)(rnd() & 0x3f);
+	case 3: case 4: case 5:	/* rounding, FTZ, DAZ; all masked */
+		return 0x1f80 | (uint32_t)(rnd() & 0xe07f);
+	default:		/* some exceptions unmasked */
+		return (uint32_t)(rnd() & 0xffff) | (rn(2) ? 0x1f80 & (uint32_t)rnd() : 0);
+	}
+}
+
 static void gen_stream(struct stream *s, int group, int nsteps)
 {
 	s->len = 0;
 	s->nsteps = 0;
+	s->simd = SIMD_GROUP(group);
+	if (s->simd) {
+		for (int k = 0; k < 16 * 16 + 8 * 8; k += 8)
+			rnd_lane(s->xin + k);
+		uint32_t mx = rnd_mxcsr();
+		memset(s->xin + 256 + 64, 0, 16);
+		memcpy(s->xin + 256 + 64, &mx, 4);
+	}
 	for (int r = 0; r < 16; r++)
 		s->in.gpr[r] = rnd_val();
 	s->in.gpr[R_SP] = win_addr() & ~7u;
@@ -673,11 +966,12 @@ static void gen_stream(struct stream *s, int group, int nsteps)
 		memcpy(s->win + i, &v, 8);
 	}
 	emit_load_stub(s);
-	while (s->nsteps < nsteps && s->len + 256 < DIFF_CODE_SIZE) {
+	while (s->nsteps < nsteps && s->len + 768 < DIFF_CODE_SIZE) {
 		size_t fi;
 		do
 			fi = rn(NFORMS);
-		while (!form_ok[fi] || (group >= 0 ? forms[fi].group != group : forms[fi].group == G_FAULT));
+		while (!form_ok[fi] || (group >= 0 ? forms[fi].group != group
+					 : forms[fi].group == G_FAULT || SIMD_GROUP(forms[fi].group)));
 		s->step_form[s->nsteps] = (int)fi;
 		gen_insn(s, &forms[fi]);
 		s->step_end[s->nsteps] = (uint32_t)s->len;
@@ -697,6 +991,7 @@ static void gen_stream(struct stream *s, int group, int nsteps)
 /* ---- results ---- */
 struct result {
 	uint8_t slots[MAX_STEPS * DIFF_REGS_SIZE];
+	uint8_t xslots[MAX_STEPS * DIFF_XREGS_SIZE];
 	uint8_t win[DIFF_WIN_SIZE];
 	struct fault fault;
 };
@@ -708,7 +1003,7 @@ static void place(uint8_t *user, const struct stream *s, uint64_t end, int guest
 	if (compat) {
 		/* far pointers m16:32 in and out of the 32-bit code segment */
 		uint16_t cs32 = guest ? USER32_CS_GUEST : USER32_CS_NATIVE;
-		uint32_t in_off = DIFF_CODE + 7, end_off = guest ? DIFF_GUEST_END : DIFF_TRAMP;
+		uint32_t in_off = DIFF_CODE + s->entry_off, end_off = guest ? DIFF_GUEST_END : DIFF_TRAMP;
 		uint16_t end_cs = guest ? USER32_CS_GUEST : 0x33;
 		uint16_t data_sel = guest ? TVM_SEL_UDATA : 0x2b;	/* Linux __USER_DS */
 		memcpy(user + (DIFF_DATA_SEL - DIFF_USER), &data_sel, 2);
@@ -724,6 +1019,8 @@ static void place(uint8_t *user, const struct stream *s, uint64_t end, int guest
 	memcpy(user + (DIFF_CODE - DIFF_USER), s->code, s->len);
 	memset(user + (DIFF_SLOTS - DIFF_USER), 0xa5, MAX_STEPS * DIFF_REGS_SIZE);
 	memcpy(user + (DIFF_IN - DIFF_USER), &s->in, sizeof(s->in));
+	memcpy(user + (DIFF_XIN - DIFF_USER), s->xin, sizeof(s->xin));
+	memset(user + (DIFF_XSLOTS - DIFF_USER), 0xa5, MAX_STEPS * DIFF_XREGS_SIZE);
 	memcpy(user + (DIFF_END_PTR - DIFF_USER), &end, 8);
 	memcpy(user + (DIFF_WIN - DIFF_USER), s->win, DIFF_WIN_SIZE);
 }
@@ -731,6 +1028,7 @@ static void place(uint8_t *user, const struct stream *s, uint64_t end, int guest
 static void collect(const uint8_t *user, struct result *r)
 {
 	memcpy(r->slots, user + (DIFF_SLOTS - DIFF_USER), sizeof(r->slots));
+	memcpy(r->xslots, user + (DIFF_XSLOTS - DIFF_USER), sizeof(r->xslots));
 	memcpy(r->win, user + (DIFF_WIN - DIFF_USER), DIFF_WIN_SIZE);
 }
 
@@ -775,7 +1073,7 @@ static void on_fault(int sig, siginfo_t *si, void *ctx)
 
 static int native_setup(char *err, size_t n)
 {
-	void *a = mmap((void *)DIFF_USER, DIFF_MISC + 0x1000 - DIFF_USER, PROT_READ | PROT_WRITE | PROT_EXEC,
+	void *a = mmap((void *)DIFF_USER, DIFF_MAPPED_END - DIFF_USER, PROT_READ | PROT_WRITE | PROT_EXEC,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
 	void *b = mmap((void *)DIFF_WIN, DIFF_WIN_SIZE, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
@@ -824,7 +1122,7 @@ static int guest_setup(char *err, size_t n)
 	uint64_t *pd = tvm_ptr(&vm, TVM_PD), *pt = tvm_ptr(&vm, DIFF_PT);
 	uint64_t base2m = DIFF_USER & ~0x1fffffull;
 	memset(pt, 0, 4096);
-	for (uint64_t a = DIFF_USER; a < DIFF_MISC + 0x1000; a += 4096)
+	for (uint64_t a = DIFF_USER; a < DIFF_MAPPED_END; a += 4096)
 		pt[(a - base2m) >> 12] = a | TVM_PTE_P | TVM_PTE_W | TVM_PTE_U;
 	for (uint64_t a = DIFF_WIN; a < DIFF_USER_END; a += 4096)
 		pt[(a - base2m) >> 12] = a | TVM_PTE_P | TVM_PTE_W | TVM_PTE_U;
@@ -847,6 +1145,7 @@ static int guest_setup(char *err, size_t n)
 	}
 	sr.idt.base = 0x9000;
 	sr.idt.limit = 256 * 16 - 1;
+	sr.cr4 |= 0x600;	/* OSFXSR, OSXMMEXCPT: SSE and #XM, as Linux */
 	if (ioctl(vm.vcpu, KVM_SET_SREGS, &sr) < 0) {
 		snprintf(err, n, "KVM_SET_SREGS: %s", strerror(errno));
 		return 1;
@@ -873,7 +1172,12 @@ static int guest_run(const struct stream *s, struct result *r, char *err, size_t
 	}
 	struct kvm_run *run = vm.run;
 	if (run->exit_reason != KVM_EXIT_IO || run->io.port != DIFF_PORT) {
-		snprintf(err, n, "unexpected exit %u", run->exit_reason);
+		struct kvm_regs regs;
+		memset(&regs, 0, sizeof(regs));
+		ioctl(vm.vcpu, KVM_GET_REGS, &regs);
+		snprintf(err, n, "unexpected exit %u (mmio %#llx) at rip %#llx", run->exit_reason,
+			 run->exit_reason == KVM_EXIT_MMIO ? (unsigned long long)run->mmio.phys_addr : 0ull,
+			 (unsigned long long)regs.rip);
 		if (run->exit_reason == KVM_EXIT_INTERNAL_ERROR &&
 		    run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION)
 			return 2;
@@ -889,6 +1193,7 @@ static int guest_run(const struct stream *s, struct result *r, char *err, size_t
 }
 
 /* ---- comparison ---- */
+static int steps_run(const struct stream *s, const struct result *r);
 static int nreport;
 
 /* The failing step and the two before it (SKVM_DIFF_SEED reproduces all). */
@@ -917,6 +1222,21 @@ static int compare(const struct stream *s, const struct result *a, const struct 
 				reg = k;
 		what = reg >= 0 ? "register" : "rflags";
 	}
+	int xoff = -1;
+	for (int i = 0; i < s->nsteps && !what && s->simd; i++) {
+		const uint8_t *x = a->xslots + i * DIFF_XREGS_SIZE, *y = b->xslots + i * DIFF_XREGS_SIZE;
+		/* compat: xmm8-15 are neither loaded nor stored */
+		for (int k = 0; k < DIFF_XREGS_SIZE && xoff < 0; k++) {
+			if (compat && k >= 128 && k < 256)
+				continue;
+			if (x[k] != y[k])
+				xoff = k;
+		}
+		if (xoff >= 0) {
+			step = i;
+			what = xoff < 256 ? "xmm" : xoff < 320 ? "mm" : "mxcsr";
+		}
+	}
 	int fault_diff = 0;
 	if (!what) {
 		const struct fault *x = &a->fault, *y = &b->fault;
@@ -930,6 +1250,18 @@ static int compare(const struct stream *s, const struct result *a, const struct 
 			fault_diff = compat ? (uint32_t)x->gpr[k] != (uint32_t)y->gpr[k] : x->gpr[k] != y->gpr[k];
 		if (fault_diff)
 			what = "exception";
+		/* The PVM host reflects #GP(0) of a misaligned SIMD operand as #UD
+		 * (its emulator has no SSE): counted apart, so the host's known
+		 * deviation is one check of its own (host-deviations.txt). */
+		if (fault_diff && s->simd && x->vec == 13 && y->vec == 6 && x->err == 0 &&
+		    y->err == 0 && x->rip == y->rip) {
+			int same = 1;
+			for (int k = 0; k < NREG && same; k++)
+				same = compat ? (uint32_t)x->gpr[k] == (uint32_t)y->gpr[k]
+					      : x->gpr[k] == y->gpr[k];
+			if (same && !memcmp(a->win, b->win, DIFF_WIN_SIZE))
+				return 2;
+		}
 	}
 	if (!what && memcmp(a->win, b->win, DIFF_WIN_SIZE))
 		what = "memory";
@@ -941,7 +1273,18 @@ static int compare(const struct stream *s, const struct result *a, const struct 
 			const struct diff_regs *x = (const void *)(a->slots + step * DIFF_REGS_SIZE);
 			const struct diff_regs *y = (const void *)(b->slots + step * DIFF_REGS_SIZE);
 			printf(" after step %d %s", step, forms[s->step_form[step]].name);
-			if (reg >= 0)
+			if (xoff >= 0) {
+				int base = xoff < 256 ? xoff & ~15 : xoff < 320 ? xoff & ~7 : 320;
+				int len = xoff < 256 ? 16 : xoff < 320 ? 8 : 4;
+				const uint8_t *xa = a->xslots + step * DIFF_XREGS_SIZE + base;
+				const uint8_t *xb = b->xslots + step * DIFF_XREGS_SIZE + base;
+				printf(": %s%d native ", what, xoff < 256 ? xoff / 16 : xoff < 320 ? (xoff - 256) / 8 : 0);
+				for (int k = len - 1; k >= 0; k--)
+					printf("%02x", xa[k]);
+				printf(" kvm ");
+				for (int k = len - 1; k >= 0; k--)
+					printf("%02x", xb[k]);
+			} else if (reg >= 0)
 				printf(": %s native %#" PRIx64 " kvm %#" PRIx64, reg_names[reg], x->gpr[reg],
 				       y->gpr[reg]);
 			else
@@ -953,6 +1296,15 @@ static int compare(const struct stream *s, const struct result *a, const struct 
 			       ", kvm vec %#" PRIx64 " err %#" PRIx64 " rip %#" PRIx64 "\n",
 			       a->fault.vec, a->fault.err, a->fault.rip, b->fault.vec, b->fault.err,
 			       b->fault.rip);
+			if (a->fault.cr2 != b->fault.cr2 || a->fault.rflags != b->fault.rflags)
+				printf("#   cr2 native %#" PRIx64 " kvm %#" PRIx64 ", rflags native %#" PRIx64
+				       " kvm %#" PRIx64 "\n", a->fault.cr2, b->fault.cr2, a->fault.rflags,
+				       b->fault.rflags);
+			{
+				int fs = steps_run(s, a) - 1;
+				if (fs >= 0 && fs < s->nsteps - 2)
+					dump_stream(s, fs);
+			}
 			for (int k = 0; k < 16; k++)
 				if (a->fault.gpr[k] != b->fault.gpr[k])
 					printf("#   %s native %#" PRIx64 " kvm %#" PRIx64 "\n", reg_names[k],
@@ -1007,13 +1359,16 @@ int main(void)
 {
 	const char *env = getenv("SKVM_DIFF_N");
 	long total = env ? atol(env) : 1000000;
+	env = getenv("SKVM_DIFF_SIMD_N");
+	long simd_total = env ? atol(env) : 1000000;
 	env = getenv("SKVM_DIFF_SEED");
 	uint64_t seed = env ? strtoull(env, NULL, 0) : 0x5eed0001;
 	env = getenv("SKVM_DIFF_REPEAT");
 	int repeat = env ? atoi(env) : 1;
 	rng_state = seed | 1;
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	printf("# seed %#" PRIx64 " (SKVM_DIFF_SEED), %ld instructions (SKVM_DIFF_N)\n", seed, total);
+	printf("# seed %#" PRIx64 " (SKVM_DIFF_SEED), %ld instructions (SKVM_DIFF_N), %ld SIMD "
+	       "(SKVM_DIFF_SIMD_N)\n", seed, total, simd_total);
 
 	char err[200];
 	if (native_setup(err, sizeof(err))) {
@@ -1048,6 +1403,17 @@ int main(void)
 			form_ok[i] = host_has(1, 0, 2, 22) && guest_has(1, 0, 2, 22);
 		if (!strncmp(forms[i].name, "adcx", 4) || !strncmp(forms[i].name, "adox", 4))
 			form_ok[i] = host_has(7, 0, 1, 19) && guest_has(7, 0, 1, 19);
+		static const struct { const char *pfx; int reg, bit; } simd_feat[] = {
+			{ "mmx ", 3, 23 }, { "sse ", 3, 25 }, { "sse2 ", 3, 26 }, { "sse3 ", 2, 0 },
+			{ "ssse3 ", 2, 9 }, { "sse4.1 ", 2, 19 }, { "sse4.2 ", 2, 20 },
+			{ "aes ", 2, 25 }, { "pclmul ", 2, 1 },
+		};
+		for (size_t k = 0; k < sizeof(simd_feat) / sizeof(simd_feat[0]); k++)
+			if (!strncmp(forms[i].name, simd_feat[k].pfx, strlen(simd_feat[k].pfx)))
+				form_ok[i] = host_has(1, 0, simd_feat[k].reg, simd_feat[k].bit) &&
+					     guest_has(1, 0, simd_feat[k].reg, simd_feat[k].bit) &&
+					     /* MMX forms need MMX too, SSE ones SSE */
+					     (strstr(forms[i].name, " mm") == NULL || guest_has(1, 0, 3, 23));
 		form_ok64[i] = form_ok[i];
 		if (!form_ok[i])
 			printf("# left out (not in both the host's and the guest's CPUID): %s\n",
@@ -1076,12 +1442,22 @@ int main(void)
 			}
 		}
 		int group = grp < G_NGROUPS ? grp : -1;
-		long budget = grp < G_NGROUPS ? total * 9 / 10 / G_NGROUPS : total / 10;
+		int nforms = 0;
+		for (size_t i = 0; i < NFORMS; i++)
+			nforms += form_ok[i] && (group >= 0 ? forms[i].group == group
+							    : forms[i].group != G_FAULT && !SIMD_GROUP(forms[i].group));
+		if (!nforms) {
+			printf("ok %d - %s%s: # SKIP no form in both the host's and the guest's CPUID\n",
+			       ++tapn, compat ? "compat32 " : "", group_names[group]);
+			continue;
+		}
+		long budget = grp >= G_NGROUPS ? total / 10
+			      : SIMD_GROUP(grp) ? simd_total / 3 : total * 9 / 10 / (G_NGROUPS - 3);
 		if (compat)
 			budget /= 5;
 		if (group == G_FAULT)
 			budget /= 8;	/* one instruction per stream */
-		long done = 0, streams = 0, bad = 0;
+		long done = 0, streams = 0, bad = 0, gp_ud = 0;
 		int gave_up = 0;
 		while (done < budget && !gave_up) {
 			gen_stream(&s, group, group == G_FAULT ? 1 : MAX_STEPS);
@@ -1092,6 +1468,17 @@ int main(void)
 				break;
 			}
 			vec_seen[rn_.fault.vec <= END_VEC ? rn_.fault.vec : 256]++;
+			if (!streams && SIMD_GROUP(group) && !compat) {
+				int quiet = nreport;
+				nreport = 1000;
+				rg.xslots[17] ^= 0x10;
+				int caught = compare(&s, &rn_, &rg);
+				rg.xslots[17] ^= 0x10;
+				nreport = quiet;
+				printf("%sok %d - the comparison catches a flipped xmm bit (%s)\n",
+				       caught ? "" : "not ", ++tapn, group_names[group]);
+				failed += !caught;
+			}
 			if (!streams && group == 0 && !compat) {
 				/* the comparison itself: a flipped bit must show */
 				int quiet = nreport;
@@ -1110,10 +1497,14 @@ int main(void)
 			int differ = compare(&s, &rn_, &rg);
 			for (int rep = 1; rep < repeat && !gave_up; rep++) {
 				gave_up = guest_run(&s, &rg, err, sizeof(err));
-				if (!gave_up)
-					differ |= compare(&s, &rn_, &rg);
+				if (!gave_up) {
+					int c = compare(&s, &rn_, &rg);
+					if (c == 1 || !differ)
+						differ = c;
+				}
 			}
-			bad += differ != 0;
+			bad += differ == 1;
+			gp_ud += differ == 2;
 		}
 		char name[64];
 		snprintf(name, sizeof(name), "%s%s", compat ? "compat32 " : "",
@@ -1127,9 +1518,23 @@ int main(void)
 				break;
 			continue;
 		}
-		printf("%sok %d - %s: %ld instructions in %ld streams, %ld streams differ\n",
-		       bad ? "not " : "", ++tapn, name, done, streams, bad);
+		if (SIMD_GROUP(group)) {
+			/* a description without counts: host-deviations.txt names it */
+			printf("# %s: %ld instructions in %ld streams, %ld streams differ\n", name,
+			       done, streams, bad);
+			printf("%sok %d - %s: all streams agree\n", bad ? "not " : "", ++tapn, name);
+		} else {
+			printf("%sok %d - %s: %ld instructions in %ld streams, %ld streams differ\n",
+			       bad ? "not " : "", ++tapn, name, done, streams, bad);
+		}
 		failed += bad != 0;
+		if (SIMD_GROUP(group)) {
+			printf("%sok %d - %s: #GP(0) for a misaligned operand, not #UD\n",
+			       gp_ud ? "not " : "", ++tapn, name);
+			if (gp_ud)
+				printf("# %ld streams ended in #UD where the CPU raised #GP(0)\n", gp_ud);
+			failed += gp_ud != 0;
+		}
 	}
 	printf("# how native streams ended (vector: count):");
 	for (int v = 0; v <= END_VEC; v++)

@@ -86,6 +86,7 @@ diff_native_enter:
 	push %r14
 	push %r15
 	mov %rsp, diff_host_rsp(%rip)
+	stmxcsr diff_host_mxcsr(%rip)
 	/* Reload SS: after SYSRET, AMD CPUs may keep stale SS attributes
 	 * that 64-bit code ignores but compatibility mode faults on (#SS). */
 	mov %ss, %eax
@@ -97,6 +98,9 @@ diff_native_enter:
 diff_native_end:
 	mov diff_host_rsp(%rip), %rsp
 	cld
+	ldmxcsr diff_host_mxcsr(%rip)	/* SIMD streams leave theirs */
+	fnclex		/* x87 streams may leave an exception pending, */
+	emms		/* MMX ones a full tag word */
 	pop %r15
 	pop %r14
 	pop %r13
@@ -108,4 +112,5 @@ diff_native_end:
 	.bss
 	.balign 8
 diff_host_rsp: .quad 0
+diff_host_mxcsr: .long 0
 	.section .note.GNU-stack, "", @progbits

@@ -15,6 +15,10 @@
 #define DIFF_IN DIFF_MISC
 #define DIFF_END_PTR (DIFF_MISC + 0x100)
 #define DIFF_GUEST_END (DIFF_MISC + 0x800)	/* guest: the stream's last stop */
+#define DIFF_XIN (DIFF_MISC + 0x400)	/* SIMD input: xmm0-15, mm0-7, mxcsr */
+#define DIFF_XSLOTS (DIFF_USER + 0x9000)	/* SIMD state after each step */
+#define DIFF_XSLOTS_SIZE 0x6000
+#define DIFF_MAPPED_END (DIFF_XSLOTS + DIFF_XSLOTS_SIZE)
 #define DIFF_WIN (DIFF_USER + 0x10000)	/* data window, unmapped pages around */
 #define DIFF_WIN_SIZE 0x4000
 #define DIFF_USER_END (DIFF_WIN + DIFF_WIN_SIZE)
@@ -38,5 +42,7 @@
 #define FAULT_RSP 40
 #define FAULT_CR2 48
 #define FAULT_GPR 56
+/* struct diff_xregs: xmm[16][16], mm[8], mxcsr (+ pad to 16) */
+#define DIFF_XREGS_SIZE (16 * 16 + 8 * 8 + 16)
 
 #endif

@@ -1,0 +1,837 @@
+/*
+ * SIMD (MMX, SSE..SSE4.2, AES, PCLMULQDQ, CRC32, POPCNT) executed by the
+ * host CPU: exact by construction (docs/engine.md, "SIMD on the host").
+ *
+ * Every form is a row of SIMD_FORMS naming its operand kinds; nothing else
+ * ever reaches the host.  For a decoded instruction we encode the same
+ * opcode with the operands renamed to fixed host registers
+ *     ModRM.reg: xmm1 / mm1 / rax (or the opcode extension)
+ *     ModRM.rm:  xmm2 / mm2 / rcx, or [rsi] for a memory operand
+ *     implicit:  xmm0, rax, rcx, rdx as the instruction defines them
+ * followed by RET, once per distinct encoding (a global cache).  A
+ * trampoline loads those registers from a frame filled from the guest's
+ * XSAVE image, GPRs and memory (read through the engine's accessors, so
+ * paging, faults, MMIO and dirty tracking behave), calls the stub with all
+ * MXCSR exceptions masked, and stores them back; the handler then commits
+ * what the row says the instruction writes.
+ */
+#include <cpuid.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+
+#include "x86/cpuid.h"
+#include "x86/native.h"
+
+/* ---- the forms ---- */
+
+/* Operand kinds of ModRM.reg and ModRM.rm */
+enum { K_N, K_X, K_M, K_G }; /* opcode extension, XMM, MMX, GPR */
+
+/* CPUID features (leaf, register, bit) */
+#define FEATURES(X)                                                            \
+	X(MMX, 1, 3, 23) X(SSE, 1, 3, 25) X(SSE2, 1, 3, 26) X(SSE3, 1, 2, 0)    \
+	X(SSSE3, 1, 2, 9) X(SSE41, 1, 2, 19) X(SSE42, 1, 2, 20)                 \
+	X(POPCNT, 1, 2, 23) X(AES, 1, 2, 25) X(PCLMUL, 1, 2, 1)
+enum {
+#define FT_ENUM(n, l, r, b) FT_##n,
+	FEATURES(FT_ENUM)
+#undef FT_ENUM
+	FT_NR
+};
+static const struct { u32 leaf; u8 reg, bit; } feat_bit[FT_NR] = {
+#define FT_ROW(n, l, r, b) {l, r, b},
+	FEATURES(FT_ROW)
+#undef FT_ROW
+};
+
+enum {
+	D = BIT(0),   /* ModRM.reg is written (and read) */
+	S = BIT(1),   /* ModRM.rm is written; a memory rm is not read */
+	RM = BIT(2),  /* ModRM.rm is read and written (shift groups) */
+	I = BIT(3),   /* imm8 */
+	U = BIT(4),   /* a 16-byte memory operand may be unaligned */
+	MO = BIT(5),  /* rm must be memory (#UD for a register) */
+	RO = BIT(6),  /* rm must be a register */
+	W8 = BIT(7),  /* 8-byte operand with REX.W */
+	FL = BIT(8),  /* sets arithmetic flags */
+	X0 = BIT(9),  /* writes xmm0 (PCMPxSTRM) */
+	CX = BIT(10), /* writes rcx (PCMPxSTRI) */
+	OS = BIT(11), /* operand size from 66 / REX.W (POPCNT, CRC32) */
+	B8 = BIT(12), /* rm is a byte register */
+	SW = BIT(13), /* done in software: the handler is in `sw` */
+	NOSSE = BIT(14), /* needs no CR4.OSFXSR (MMX, POPCNT, CRC32) */
+};
+
+enum { SW_NONE, SW_EMMS, SW_LDMXCSR, SW_STMXCSR, SW_MASKMOV };
+
+struct simd_form {
+	u8 map, pfx, op;
+	s8 ext;	    /* ModRM.reg for the shift groups, else -1 */
+	u8 feat, rk, mk;
+	u8 msize;   /* bytes of a memory operand (W8: 8 with REX.W) */
+	u16 fl;
+};
+
+/*
+ * R(map, prefix, opcode, ext, feature, reg kind, rm kind, memory bytes,
+ * flags).  Maps: 1 = 0F, 2 = 0F38, 3 = 0F3A.  Prefix 0 / 66 / F3 / F2.
+ * SDM Vol. 2 opcode map tables A-3..A-5.
+ */
+#define P0 0
+#define P66 0x66
+#define PF3 0xf3
+#define PF2 0xf2
+/* MMX rows: the NP form on mm registers and the 66 form on xmm (SSE2) */
+#define MX(op, ft, ms, fl) R(1, P0, op, -1, ft, K_M, K_M, ms, (fl) | NOSSE) \
+	R(1, P66, op, -1, FT_SSE2, K_X, K_X, 16, fl)
+/* two-operand packed arithmetic with an aligned m128 */
+#define PK(pfx, op, ft) R(1, pfx, op, -1, ft, K_X, K_X, 16, D)
+#define SC(pfx, op, ft, ms) R(1, pfx, op, -1, ft, K_X, K_X, ms, D)
+#define SSSE3(op) R(2, P0, op, -1, FT_SSSE3, K_M, K_M, 8, D | NOSSE) \
+	R(2, P66, op, -1, FT_SSSE3, K_X, K_X, 16, D)
+#define S41(op, ms, fl) R(2, P66, op, -1, FT_SSE41, K_X, K_X, ms, fl)
+#define S3A(op, ft, rk, mk, ms, fl) R(3, P66, op, -1, ft, rk, mk, ms, (fl) | I)
+
+#define SIMD_FORMS                                                             \
+	/* 0F 10-17: moves */                                                   \
+	R(1, P0, 0x10, -1, FT_SSE, K_X, K_X, 16, D | U)                          \
+	R(1, P0, 0x11, -1, FT_SSE, K_X, K_X, 16, S | U)                          \
+	R(1, P0, 0x12, -1, FT_SSE, K_X, K_X, 8, D)                               \
+	R(1, P0, 0x13, -1, FT_SSE, K_X, K_X, 8, S | MO)                          \
+	PK(P0, 0x14, FT_SSE) PK(P0, 0x15, FT_SSE)                                \
+	R(1, P0, 0x16, -1, FT_SSE, K_X, K_X, 8, D)                               \
+	R(1, P0, 0x17, -1, FT_SSE, K_X, K_X, 8, S | MO)                          \
+	R(1, P66, 0x10, -1, FT_SSE2, K_X, K_X, 16, D | U)                        \
+	R(1, P66, 0x11, -1, FT_SSE2, K_X, K_X, 16, S | U)                        \
+	R(1, P66, 0x12, -1, FT_SSE2, K_X, K_X, 8, D | MO)                        \
+	R(1, P66, 0x13, -1, FT_SSE2, K_X, K_X, 8, S | MO)                        \
+	PK(P66, 0x14, FT_SSE2) PK(P66, 0x15, FT_SSE2)                            \
+	R(1, P66, 0x16, -1, FT_SSE2, K_X, K_X, 8, D | MO)                        \
+	R(1, P66, 0x17, -1, FT_SSE2, K_X, K_X, 8, S | MO)                        \
+	SC(PF3, 0x10, FT_SSE, 4)                                                 \
+	R(1, PF3, 0x11, -1, FT_SSE, K_X, K_X, 4, S)                              \
+	PK(PF3, 0x12, FT_SSE3) PK(PF3, 0x16, FT_SSE3)                            \
+	SC(PF2, 0x10, FT_SSE2, 8)                                                \
+	R(1, PF2, 0x11, -1, FT_SSE2, K_X, K_X, 8, S)                             \
+	SC(PF2, 0x12, FT_SSE3, 8)                                                \
+	/* 0F 28-2F: aligned moves, conversions with MMX and GPRs, compares */  \
+	PK(P0, 0x28, FT_SSE) PK(P66, 0x28, FT_SSE2)                              \
+	R(1, P0, 0x29, -1, FT_SSE, K_X, K_X, 16, S)                              \
+	R(1, P66, 0x29, -1, FT_SSE2, K_X, K_X, 16, S)                            \
+	R(1, P0, 0x2a, -1, FT_SSE, K_X, K_M, 8, D)                               \
+	R(1, P66, 0x2a, -1, FT_SSE2, K_X, K_M, 8, D)                             \
+	R(1, PF3, 0x2a, -1, FT_SSE, K_X, K_G, 4, D | W8)                         \
+	R(1, PF2, 0x2a, -1, FT_SSE2, K_X, K_G, 4, D | W8)                        \
+	R(1, P0, 0x2b, -1, FT_SSE, K_X, K_X, 16, S | MO)                         \
+	R(1, P66, 0x2b, -1, FT_SSE2, K_X, K_X, 16, S | MO)                       \
+	R(1, P0, 0x2c, -1, FT_SSE, K_M, K_X, 8, D)                               \
+	R(1, P0, 0x2d, -1, FT_SSE, K_M, K_X, 8, D)                               \
+	R(1, P66, 0x2c, -1, FT_SSE2, K_M, K_X, 16, D)                            \
+	R(1, P66, 0x2d, -1, FT_SSE2, K_M, K_X, 16, D)                            \
+	R(1, PF3, 0x2c, -1, FT_SSE, K_G, K_X, 4, D)                              \
+	R(1, PF3, 0x2d, -1, FT_SSE, K_G, K_X, 4, D)                              \
+	R(1, PF2, 0x2c, -1, FT_SSE2, K_G, K_X, 8, D)                             \
+	R(1, PF2, 0x2d, -1, FT_SSE2, K_G, K_X, 8, D)                             \
+	R(1, P0, 0x2e, -1, FT_SSE, K_X, K_X, 4, FL)                              \
+	R(1, P0, 0x2f, -1, FT_SSE, K_X, K_X, 4, FL)                              \
+	R(1, P66, 0x2e, -1, FT_SSE2, K_X, K_X, 8, FL)                            \
+	R(1, P66, 0x2f, -1, FT_SSE2, K_X, K_X, 8, FL)                            \
+	/* 0F 50-5F: arithmetic */                                              \
+	R(1, P0, 0x50, -1, FT_SSE, K_G, K_X, 0, D | RO)                          \
+	R(1, P66, 0x50, -1, FT_SSE2, K_G, K_X, 0, D | RO)                        \
+	PK(P0, 0x51, FT_SSE) PK(P66, 0x51, FT_SSE2)                              \
+	SC(PF3, 0x51, FT_SSE, 4) SC(PF2, 0x51, FT_SSE2, 8)                       \
+	PK(P0, 0x52, FT_SSE) SC(PF3, 0x52, FT_SSE, 4)                            \
+	PK(P0, 0x53, FT_SSE) SC(PF3, 0x53, FT_SSE, 4)                            \
+	PK(P0, 0x54, FT_SSE) PK(P66, 0x54, FT_SSE2)                              \
+	PK(P0, 0x55, FT_SSE) PK(P66, 0x55, FT_SSE2)                              \
+	PK(P0, 0x56, FT_SSE) PK(P66, 0x56, FT_SSE2)                              \
+	PK(P0, 0x57, FT_SSE) PK(P66, 0x57, FT_SSE2)                              \
+	ARITH(0x58) ARITH(0x59) ARITH(0x5c) ARITH(0x5d) ARITH(0x5e) ARITH(0x5f)  \
+	SC(P0, 0x5a, FT_SSE2, 8) PK(P66, 0x5a, FT_SSE2)                          \
+	SC(PF3, 0x5a, FT_SSE2, 4) SC(PF2, 0x5a, FT_SSE2, 8)                      \
+	PK(P0, 0x5b, FT_SSE2) PK(P66, 0x5b, FT_SSE2) PK(PF3, 0x5b, FT_SSE2)      \
+	/* 0F 60-7F: MMX and their SSE2 forms */                                \
+	MX(0x60, FT_MMX, 4, D) MX(0x61, FT_MMX, 4, D) MX(0x62, FT_MMX, 4, D)     \
+	MX(0x63, FT_MMX, 8, D) MX(0x64, FT_MMX, 8, D) MX(0x65, FT_MMX, 8, D)     \
+	MX(0x66, FT_MMX, 8, D) MX(0x67, FT_MMX, 8, D) MX(0x68, FT_MMX, 8, D)     \
+	MX(0x69, FT_MMX, 8, D) MX(0x6a, FT_MMX, 8, D) MX(0x6b, FT_MMX, 8, D)     \
+	PK(P66, 0x6c, FT_SSE2) PK(P66, 0x6d, FT_SSE2)                            \
+	R(1, P0, 0x6e, -1, FT_MMX, K_M, K_G, 4, D | W8 | NOSSE)                  \
+	R(1, P66, 0x6e, -1, FT_SSE2, K_X, K_G, 4, D | W8)                        \
+	R(1, P0, 0x6f, -1, FT_MMX, K_M, K_M, 8, D | NOSSE)                       \
+	PK(P66, 0x6f, FT_SSE2)                                                   \
+	R(1, PF3, 0x6f, -1, FT_SSE2, K_X, K_X, 16, D | U)                        \
+	R(1, P0, 0x70, -1, FT_SSE, K_M, K_M, 8, D | I | NOSSE)                   \
+	R(1, P66, 0x70, -1, FT_SSE2, K_X, K_X, 16, D | I)                        \
+	R(1, PF3, 0x70, -1, FT_SSE2, K_X, K_X, 16, D | I)                        \
+	R(1, PF2, 0x70, -1, FT_SSE2, K_X, K_X, 16, D | I)                        \
+	SHIFT(0x71, 2) SHIFT(0x71, 4) SHIFT(0x71, 6)                             \
+	SHIFT(0x72, 2) SHIFT(0x72, 4) SHIFT(0x72, 6)                             \
+	SHIFT(0x73, 2) SHIFT(0x73, 6)                                            \
+	R(1, P66, 0x73, 3, FT_SSE2, K_N, K_X, 0, RM | RO | I)                    \
+	R(1, P66, 0x73, 7, FT_SSE2, K_N, K_X, 0, RM | RO | I)                    \
+	MX(0x74, FT_MMX, 8, D) MX(0x75, FT_MMX, 8, D) MX(0x76, FT_MMX, 8, D)     \
+	R(1, P0, 0x77, -1, FT_MMX, K_N, K_N, 0, SW | NOSSE)                      \
+	PK(P66, 0x7c, FT_SSE3) PK(P66, 0x7d, FT_SSE3)                            \
+	PK(PF2, 0x7c, FT_SSE3) PK(PF2, 0x7d, FT_SSE3)                            \
+	R(1, P0, 0x7e, -1, FT_MMX, K_M, K_G, 4, S | W8 | NOSSE)                  \
+	R(1, P66, 0x7e, -1, FT_SSE2, K_X, K_G, 4, S | W8)                        \
+	SC(PF3, 0x7e, FT_SSE2, 8)                                                \
+	R(1, P0, 0x7f, -1, FT_MMX, K_M, K_M, 8, S | NOSSE)                       \
+	R(1, P66, 0x7f, -1, FT_SSE2, K_X, K_X, 16, S)                            \
+	R(1, PF3, 0x7f, -1, FT_SSE2, K_X, K_X, 16, S | U)                        \
+	/* 0F AE: LDMXCSR, STMXCSR; 0F B8: POPCNT */                            \
+	R(1, P0, 0xae, 2, FT_SSE, K_N, K_N, 4, SW | MO)                          \
+	R(1, P0, 0xae, 3, FT_SSE, K_N, K_N, 4, SW | MO)                          \
+	R(1, PF3, 0xb8, -1, FT_POPCNT, K_G, K_G, 4, D | OS | FL | NOSSE)         \
+	/* 0F C2-C6 */                                                          \
+	R(1, P0, 0xc2, -1, FT_SSE, K_X, K_X, 16, D | I)                          \
+	R(1, P66, 0xc2, -1, FT_SSE2, K_X, K_X, 16, D | I)                        \
+	R(1, PF3, 0xc2, -1, FT_SSE, K_X, K_X, 4, D | I)                          \
+	R(1, PF2, 0xc2, -1, FT_SSE2, K_X, K_X, 8, D | I)                         \
+	R(1, P0, 0xc4, -1, FT_SSE, K_M, K_G, 2, D | I | NOSSE)                   \
+	R(1, P66, 0xc4, -1, FT_SSE2, K_X, K_G, 2, D | I)                         \
+	R(1, P0, 0xc5, -1, FT_SSE, K_G, K_M, 0, D | I | RO | NOSSE)              \
+	R(1, P66, 0xc5, -1, FT_SSE2, K_G, K_X, 0, D | I | RO)                    \
+	R(1, P0, 0xc6, -1, FT_SSE, K_X, K_X, 16, D | I)                          \
+	R(1, P66, 0xc6, -1, FT_SSE2, K_X, K_X, 16, D | I)                        \
+	/* 0F D0-FE */                                                          \
+	PK(P66, 0xd0, FT_SSE3) PK(PF2, 0xd0, FT_SSE3)                            \
+	MX(0xd1, FT_MMX, 8, D) MX(0xd2, FT_MMX, 8, D) MX(0xd3, FT_MMX, 8, D)     \
+	MX(0xd4, FT_SSE2, 8, D) MX(0xd5, FT_MMX, 8, D)                           \
+	R(1, P66, 0xd6, -1, FT_SSE2, K_X, K_X, 8, S)                             \
+	R(1, PF3, 0xd6, -1, FT_SSE2, K_X, K_M, 0, D | RO)                        \
+	R(1, PF2, 0xd6, -1, FT_SSE2, K_M, K_X, 0, D | RO)                        \
+	R(1, P0, 0xd7, -1, FT_SSE, K_G, K_M, 0, D | RO | NOSSE)                  \
+	R(1, P66, 0xd7, -1, FT_SSE2, K_G, K_X, 0, D | RO)                        \
+	MX(0xd8, FT_MMX, 8, D) MX(0xd9, FT_MMX, 8, D) MX(0xda, FT_SSE, 8, D)     \
+	MX(0xdb, FT_MMX, 8, D) MX(0xdc, FT_MMX, 8, D) MX(0xdd, FT_MMX, 8, D)     \
+	MX(0xde, FT_SSE, 8, D) MX(0xdf, FT_MMX, 8, D) MX(0xe0, FT_SSE, 8, D)     \
+	MX(0xe1, FT_MMX, 8, D) MX(0xe2, FT_MMX, 8, D) MX(0xe3, FT_SSE, 8, D)     \
+	MX(0xe4, FT_SSE, 8, D) MX(0xe5, FT_MMX, 8, D)                            \
+	PK(P66, 0xe6, FT_SSE2) PK(PF2, 0xe6, FT_SSE2) SC(PF3, 0xe6, FT_SSE2, 8)  \
+	R(1, P0, 0xe7, -1, FT_SSE, K_M, K_M, 8, S | MO | NOSSE)                  \
+	R(1, P66, 0xe7, -1, FT_SSE2, K_X, K_X, 16, S | MO)                       \
+	MX(0xe8, FT_MMX, 8, D) MX(0xe9, FT_MMX, 8, D) MX(0xea, FT_SSE, 8, D)     \
+	MX(0xeb, FT_MMX, 8, D) MX(0xec, FT_MMX, 8, D) MX(0xed, FT_MMX, 8, D)     \
+	MX(0xee, FT_SSE, 8, D) MX(0xef, FT_MMX, 8, D)                            \
+	R(1, PF2, 0xf0, -1, FT_SSE3, K_X, K_X, 16, D | U | MO)                   \
+	MX(0xf1, FT_MMX, 8, D) MX(0xf2, FT_MMX, 8, D) MX(0xf3, FT_MMX, 8, D)     \
+	MX(0xf4, FT_SSE2, 8, D) MX(0xf5, FT_MMX, 8, D) MX(0xf6, FT_SSE, 8, D)    \
+	R(1, P0, 0xf7, -1, FT_SSE, K_M, K_M, 8, SW | RO | NOSSE)                 \
+	R(1, P66, 0xf7, -1, FT_SSE2, K_X, K_X, 16, SW | RO)                      \
+	MX(0xf8, FT_MMX, 8, D) MX(0xf9, FT_MMX, 8, D) MX(0xfa, FT_MMX, 8, D)     \
+	MX(0xfb, FT_SSE2, 8, D) MX(0xfc, FT_MMX, 8, D) MX(0xfd, FT_MMX, 8, D)    \
+	MX(0xfe, FT_MMX, 8, D)                                                   \
+	/* 0F38: SSSE3, SSE4.1, SSE4.2, AES, CRC32 */                           \
+	SSSE3(0x00) SSSE3(0x01) SSSE3(0x02) SSSE3(0x03) SSSE3(0x04)              \
+	SSSE3(0x05) SSSE3(0x06) SSSE3(0x07) SSSE3(0x08) SSSE3(0x09)              \
+	SSSE3(0x0a) SSSE3(0x0b) SSSE3(0x1c) SSSE3(0x1d) SSSE3(0x1e)              \
+	S41(0x10, 16, D) S41(0x14, 16, D) S41(0x15, 16, D) S41(0x17, 16, FL)     \
+	S41(0x20, 8, D) S41(0x21, 4, D) S41(0x22, 2, D) S41(0x23, 8, D)          \
+	S41(0x24, 4, D) S41(0x25, 8, D) S41(0x28, 16, D) S41(0x29, 16, D)        \
+	S41(0x2a, 16, D | MO) S41(0x2b, 16, D)                                   \
+	S41(0x30, 8, D) S41(0x31, 4, D) S41(0x32, 2, D) S41(0x33, 8, D)          \
+	S41(0x34, 4, D) S41(0x35, 8, D)                                          \
+	R(2, P66, 0x37, -1, FT_SSE42, K_X, K_X, 16, D)                           \
+	S41(0x38, 16, D) S41(0x39, 16, D) S41(0x3a, 16, D) S41(0x3b, 16, D)      \
+	S41(0x3c, 16, D) S41(0x3d, 16, D) S41(0x3e, 16, D) S41(0x3f, 16, D)      \
+	S41(0x40, 16, D) S41(0x41, 16, D)                                        \
+	R(2, P66, 0xdb, -1, FT_AES, K_X, K_X, 16, D)                             \
+	R(2, P66, 0xdc, -1, FT_AES, K_X, K_X, 16, D)                             \
+	R(2, P66, 0xdd, -1, FT_AES, K_X, K_X, 16, D)                             \
+	R(2, P66, 0xde, -1, FT_AES, K_X, K_X, 16, D)                             \
+	R(2, P66, 0xdf, -1, FT_AES, K_X, K_X, 16, D)                             \
+	R(2, PF2, 0xf0, -1, FT_SSE42, K_G, K_G, 1, D | B8 | NOSSE)               \
+	R(2, PF2, 0xf1, -1, FT_SSE42, K_G, K_G, 4, D | OS | NOSSE)               \
+	/* 0F3A (all with imm8) */                                              \
+	S3A(0x08, FT_SSE41, K_X, K_X, 16, D) S3A(0x09, FT_SSE41, K_X, K_X, 16, D) \
+	S3A(0x0a, FT_SSE41, K_X, K_X, 4, D) S3A(0x0b, FT_SSE41, K_X, K_X, 8, D)   \
+	S3A(0x0c, FT_SSE41, K_X, K_X, 16, D) S3A(0x0d, FT_SSE41, K_X, K_X, 16, D) \
+	S3A(0x0e, FT_SSE41, K_X, K_X, 16, D)                                      \
+	R(3, P0, 0x0f, -1, FT_SSSE3, K_M, K_M, 8, D | I | NOSSE)                 \
+	S3A(0x0f, FT_SSSE3, K_X, K_X, 16, D)                                     \
+	S3A(0x14, FT_SSE41, K_X, K_G, 1, S) S3A(0x15, FT_SSE41, K_X, K_G, 2, S)   \
+	S3A(0x16, FT_SSE41, K_X, K_G, 4, S | W8)                                 \
+	S3A(0x17, FT_SSE41, K_X, K_G, 4, S)                                      \
+	S3A(0x20, FT_SSE41, K_X, K_G, 1, D) S3A(0x21, FT_SSE41, K_X, K_X, 4, D)   \
+	S3A(0x22, FT_SSE41, K_X, K_G, 4, D | W8)                                 \
+	S3A(0x40, FT_SSE41, K_X, K_X, 16, D) S3A(0x41, FT_SSE41, K_X, K_X, 16, D) \
+	S3A(0x42, FT_SSE41, K_X, K_X, 16, D)                                     \
+	S3A(0x44, FT_PCLMUL, K_X, K_X, 16, D)                                    \
+	S3A(0x60, FT_SSE42, K_X, K_X, 16, U | FL | X0)                           \
+	S3A(0x61, FT_SSE42, K_X, K_X, 16, U | FL | CX)                           \
+	S3A(0x62, FT_SSE42, K_X, K_X, 16, U | FL | X0)                           \
+	S3A(0x63, FT_SSE42, K_X, K_X, 16, U | FL | CX)                           \
+	S3A(0xdf, FT_AES, K_X, K_X, 16, D)
+
+/* ADDPS/PD/SS/SD and friends */
+#define ARITH(op) PK(P0, op, FT_SSE) PK(P66, op, FT_SSE2) SC(PF3, op, FT_SSE, 4) \
+	SC(PF2, op, FT_SSE2, 8)
+/* immediate shift groups 0F 71-73 on mm and xmm */
+#define SHIFT(op, ext) R(1, P0, op, ext, FT_MMX, K_N, K_M, 0, RM | RO | I | NOSSE) \
+	R(1, P66, op, ext, FT_SSE2, K_N, K_X, 0, RM | RO | I)
+
+static const struct simd_form forms[] = {
+#define R(m, p, o, x, f, r, k, s, l) {m, p, o, x, f, r, k, s, (u16)(l)},
+	SIMD_FORMS
+#undef R
+};
+
+/* (map, opcode, prefix) -> first row, built once */
+static s16 form_index[4][256][4];
+static pthread_once_t form_once = PTHREAD_ONCE_INIT;
+static u32 host_feat; /* FT_* bits the host CPU has */
+
+static int pfx_slot(u8 pfx)
+{
+	return pfx == 0x66 ? 1 : pfx == 0xf3 ? 2 : pfx == 0xf2 ? 3 : 0;
+}
+
+static void form_init(void)
+{
+	memset(form_index, 0xff, sizeof(form_index));
+	for (int k = (int)ARRAY_SIZE(forms) - 1; k >= 0; k--)
+		form_index[forms[k].map][forms[k].op][pfx_slot(forms[k].pfx)] = (s16)k;
+	for (int f = 0; f < FT_NR; f++) {
+		u32 r[4];
+		if (__get_cpuid_count(feat_bit[f].leaf, 0, &r[0], &r[1], &r[2], &r[3]) &&
+		    (r[feat_bit[f].reg] >> feat_bit[f].bit & 1))
+			host_feat |= 1u << f;
+	}
+}
+
+int simd_find(int map, u8 op, u8 pfx, u32 *dec)
+{
+	pthread_once(&form_once, form_init);
+	int k = form_index[map][op][pfx_slot(pfx)];
+	if (k < 0)
+		return -1;
+	const struct simd_form *f = &forms[k];
+	*dec = (f->fl & I ? SIMD_DEC_IMM8 : 0) | (f->fl & B8 ? SIMD_DEC_RM8 : 0) |
+	       (f->ext >= 0 ? SIMD_DEC_GROUP : 0) | (f->op == 0x77 ? SIMD_DEC_NOMODRM : 0);
+	return k;
+}
+
+int simd_find_ext(int sx, int ext)
+{
+	const struct simd_form *f = &forms[sx];
+	for (size_t k = 0; k < ARRAY_SIZE(forms); k++)
+		if (forms[k].map == f->map && forms[k].op == f->op && forms[k].pfx == f->pfx &&
+		    forms[k].ext == ext)
+			return (int)k;
+	return -1;
+}
+
+/* ---- host stubs ---- */
+
+/* The trampolines' frame; offsets are used by the assembly below. */
+struct simd_frame {
+	u8 x1[32], x2[32], x0[32], x3[32]; /* 0, 32, 64, 96 */
+	u8 mem[32];			   /* 128: [rsi] */
+	u64 rax, rcx, rdx, rflags;	   /* 160, 168, 176, 184 */
+	u32 mxcsr_in, mxcsr_out;	   /* 192, 196 */
+	u64 mm1, mm2;			   /* 200, 208 */
+	const void *stub;		   /* 216 */
+	u8 mmx;				   /* 224: mm1/mm2 in use */
+} __attribute__((aligned(32)));
+
+void skvm_simd_call(struct simd_frame *f);
+
+/* LDMXCSR is slow (serialising): the trampoline loads the frame's MXCSR
+ * only when the host's differs, and restores the host's only when its
+ * control bits (masks, rounding, FTZ, DAZ) differ from what the stub left;
+ * the host may keep the guest's sticky status flags.  With mm registers
+ * (frame.mmx) it ends with EMMS (the ABI's empty x87 stack). */
+__asm__(
+	".text\n"
+	".globl skvm_simd_call\n"
+	".hidden skvm_simd_call\n"
+	".type skvm_simd_call, @function\n"
+	"skvm_simd_call:\n"
+	"	sub $8, %rsp\n"
+	"	stmxcsr (%rsp)\n"
+	"	mov (%rsp), %eax\n"
+	"	cmp 192(%rdi), %eax\n"
+	"	je 3f\n"
+	"	ldmxcsr 192(%rdi)\n"
+	"3:	movdqu 0(%rdi), %xmm1\n"
+	"	movdqu 32(%rdi), %xmm2\n"
+	"	movdqu 64(%rdi), %xmm0\n"
+	"	cmpb $0, 224(%rdi)\n"
+	"	je 1f\n"
+	"	movq 200(%rdi), %mm1\n"
+	"	movq 208(%rdi), %mm2\n"
+	"1:	mov 160(%rdi), %rax\n"
+	"	mov 168(%rdi), %rcx\n"
+	"	mov 176(%rdi), %rdx\n"
+	"	lea 128(%rdi), %rsi\n"
+	"	push %rdi\n"
+	"	call *216(%rdi)\n"
+	"	pop %rdi\n"
+	"	pushfq\n"
+	"	popq 184(%rdi)\n"
+	"	movdqu %xmm1, 0(%rdi)\n"
+	"	movdqu %xmm2, 32(%rdi)\n"
+	"	movdqu %xmm0, 64(%rdi)\n"
+	"	mov %rax, 160(%rdi)\n"
+	"	mov %rcx, 168(%rdi)\n"
+	"	mov %rdx, 176(%rdi)\n"
+	"	stmxcsr 196(%rdi)\n"
+	"	mov (%rsp), %eax\n"
+	"	xor 196(%rdi), %eax\n"
+	"	test $0xffc0, %eax\n"
+	"	je 4f\n"
+	"	ldmxcsr (%rsp)\n"
+	"4:	add $8, %rsp\n"
+	"	cmpb $0, 224(%rdi)\n"
+	"	je 2f\n"
+	"	movq %mm1, 200(%rdi)\n"
+	"	movq %mm2, 208(%rdi)\n"
+	"	emms\n"
+	"2:	ret\n"
+	".size skvm_simd_call, .-skvm_simd_call\n");
+
+/*
+ * The stub cache: encoded bytes -> host code.  Lookups are lock-free
+ * (the stub pointer is published last); inserts take the mutex.  Distinct
+ * encodings are bounded by the table above (forms x imm8 x mem/reg x W),
+ * well under the capacity.
+ */
+#define STUB_SLOTS (1u << 18)
+#define STUB_CODE (8u << 20)
+#define STUB_SIZE 16
+struct stub_slot {
+	u64 k0, k1;
+	const void *_Atomic code;
+};
+static struct stub_slot *stub_tab;
+static u8 *stub_mem;
+static u32 stub_used;
+static pthread_mutex_t stub_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static const void *stub_get(const u8 *b, int n)
+{
+	u64 k[2] = {0, 0};
+	memcpy(k, b, (size_t)n);
+	k[1] |= (u64)n << 56;
+	u64 h = (k[0] * 0x9e3779b97f4a7c15ULL) ^ (k[1] * 0xc2b2ae3d27d4eb4fULL);
+	u32 slot = (u32)(h >> 40) & (STUB_SLOTS - 1);
+	if (stub_tab) {
+		for (u32 s = slot;; s = (s + 1) & (STUB_SLOTS - 1)) {
+			const void *c = atomic_load_explicit(&stub_tab[s].code, memory_order_acquire);
+			if (!c)
+				break;
+			if (stub_tab[s].k0 == k[0] && stub_tab[s].k1 == k[1])
+				return c;
+		}
+	}
+	const void *ret = NULL;
+	pthread_mutex_lock(&stub_lock);
+	if (!stub_tab) {
+		void *t = mmap(NULL, STUB_SLOTS * sizeof(struct stub_slot), PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		void *c = mmap(NULL, STUB_CODE, PROT_READ | PROT_WRITE | PROT_EXEC,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (t == MAP_FAILED || c == MAP_FAILED) {
+			if (t != MAP_FAILED)
+				munmap(t, STUB_SLOTS * sizeof(struct stub_slot));
+			if (c != MAP_FAILED)
+				munmap(c, STUB_CODE);
+			goto out;
+		}
+		stub_mem = c;
+		stub_tab = t;
+	}
+	u32 s = slot;
+	for (;; s = (s + 1) & (STUB_SLOTS - 1)) {
+		const void *c = atomic_load_explicit(&stub_tab[s].code, memory_order_relaxed);
+		if (!c)
+			break;
+		if (stub_tab[s].k0 == k[0] && stub_tab[s].k1 == k[1]) {
+			ret = c;
+			goto out;
+		}
+	}
+	if ((stub_used + 1) * STUB_SIZE > STUB_CODE || stub_used >= STUB_SLOTS / 2)
+		goto out;
+	u8 *code = stub_mem + (size_t)stub_used++ * STUB_SIZE;
+	memcpy(code, b, (size_t)n);
+	code[n] = 0xc3; /* RET */
+	__builtin___clear_cache((char *)code, (char *)code + n + 1);
+	stub_tab[s].k0 = k[0];
+	stub_tab[s].k1 = k[1];
+	atomic_store_explicit(&stub_tab[s].code, code, memory_order_release);
+	ret = code;
+out:
+	pthread_mutex_unlock(&stub_lock);
+	return ret;
+}
+
+static bool rex_w_of(const struct insn *i)
+{
+	return i->op & 1;
+}
+static bool o16_of(const struct insn *i)
+{
+	return i->op & 2;
+}
+
+/* The renamed encoding of i (form f) into b; returns its length. */
+static int simd_encode(const struct simd_form *f, const struct insn *i, u8 *b)
+{
+	int n = 0;
+	if ((f->fl & OS) && o16_of(i) && f->pfx != 0x66)
+		b[n++] = 0x66;
+	if (f->pfx)
+		b[n++] = f->pfx;
+	if (rex_w_of(i))
+		b[n++] = 0x48;
+	b[n++] = 0x0f;
+	if (f->map == 2)
+		b[n++] = 0x38;
+	else if (f->map == 3)
+		b[n++] = 0x3a;
+	b[n++] = f->op;
+	u8 reg = f->rk == K_N ? (u8)f->ext : f->rk == K_G ? 0 : 1;
+	u8 rm = f->mk == K_G ? 1 : 2;
+	b[n++] = i->mem ? (u8)(reg << 3 | 6) : (u8)(0xc0 | reg << 3 | rm);
+	if (f->fl & I)
+		b[n++] = (u8)i->imm;
+	return n;
+}
+
+static bool guest_has(struct engine *e, int ft)
+{
+	return x86_cpuid_has(e->cpu, feat_bit[ft].leaf, 0, feat_bit[ft].reg, feat_bit[ft].bit);
+}
+
+void simd_decode(struct engine *e, struct insn *i, int sx, u8 modrm, bool rex_w, bool o16,
+		 int seg)
+{
+	const struct simd_form *f = &forms[sx];
+	int ext = (modrm >> 3) & 7;
+	i->sx = (u16)sx;
+	if (!i->mem)
+		i->seg = seg >= 0 ? (u8)seg : S_DS; /* MASKMOV's DS:rDI */
+	i->op = (u8)((rex_w ? 1 : 0) | (o16 ? 2 : 0));
+	i->imm &= 0xff;
+	if (((f->fl & MO) && !i->mem) || ((f->fl & RO) && i->mem) || !guest_has(e, f->feat)) {
+		i->fn = op_ud;
+		return;
+	}
+	if (!(host_feat & (1u << f->feat))) {
+		i->fn = op_unimpl; /* a guest CPUID the host cannot back */
+		return;
+	}
+	if (f->fl & SW) {
+		switch (f->op) {
+		case 0x77: i->fn = op_emms; break;
+		case 0xae: i->fn = ext == 2 ? op_ldmxcsr : op_stmxcsr; break;
+		default: i->fn = op_maskmov; break;
+		}
+		return;
+	}
+	u8 b[16];
+	int n = simd_encode(f, i, b);
+	i->stub = stub_get(b, n);
+	i->fn = i->stub ? op_simd : op_unimpl;
+}
+
+/* ---- guest state ---- */
+
+static u8 *xmm(struct engine *e, int r)
+{
+	return e->cpu->xsave.fx.xmm[r];
+}
+
+static void xstate_dirty(struct engine *e, u64 bits)
+{
+	u64 bv;
+	memcpy(&bv, e->cpu->xsave.bytes + X86_XSAVE_HDR, 8);
+	bv |= bits;
+	memcpy(e->cpu->xsave.bytes + X86_XSAVE_HDR, &bv, 8);
+}
+
+static u64 mm_get(struct engine *e, int r)
+{
+	u64 v;
+	memcpy(&v, e->cpu->xsave.fx.st[r & 7], 8);
+	return v;
+}
+
+/* An MMX write: the register's exponent and sign read as all ones
+ * (SDM Vol. 1, 9.5.1). */
+static void mm_set(struct engine *e, int r, u64 v)
+{
+	u8 *st = e->cpu->xsave.fx.st[r & 7];
+	memcpy(st, &v, 8);
+	st[8] = st[9] = 0xff;
+}
+
+/* x87 -> MMX transition: TOP = 0, all tags valid (SDM Vol. 1, 9.5.1). */
+static void mmx_enter(struct engine *e)
+{
+	struct x86_fxsave *fx = &e->cpu->xsave.fx;
+	fx->fsw &= (u16)~(7u << 11);
+	fx->ftw = 0xff;
+	xstate_dirty(e, X86_XFEATURE_FP);
+}
+
+/* #UD / #NM gating (SDM Vol. 3A, 2.5 and 13.1): CR0.EM, CR4.OSFXSR for the
+ * SSE side, then CR0.TS; MMX also takes a pending x87 exception (#MF). */
+static void simd_gate(struct engine *e, bool sse, bool mmx)
+{
+	const struct x86_cpu *c = e->cpu;
+	if ((c->cr0 & X86_CR0_EM) || (sse && !(c->cr4 & X86_CR4_OSFXSR)))
+		raise_exc(e, EXC_UD, NO_ERR);
+	if (c->cr0 & X86_CR0_TS)
+		raise_exc(e, EXC_NM, NO_ERR);
+	if (mmx && (c->xsave.fx.fsw & 0x80) && (c->cr0 & X86_CR0_NE))
+		raise_exc(e, EXC_MF, NO_ERR);
+}
+
+static u64 la_next(struct engine *e, u64 la)
+{
+	return e->mode == M_LONG ? la : (u32)la;
+}
+
+/* n bytes at la into buf: one TLB hit, else 8-byte pieces through the
+ * engine's slow path (both pages checked for a split piece). */
+static void simd_read(struct engine *e, u64 la, int n, u8 *buf)
+{
+	struct tlb_entry *t = &e->tlb.r[(la >> 12) & (TLB_SIZE - 1)];
+	if (likely(t->tag == tlb_tag(e, la) && (la & 0xfff) + (u64)n <= 4096)) {
+		memcpy(buf, (const u8 *)(uintptr_t)(la + t->addend), (size_t)n);
+		return;
+	}
+	for (int k = 0; k < n; k += 8) {
+		int m = n - k < 8 ? n - k : 8;
+		u64 v = mem_read_la(e, la_next(e, la + (u64)k), m, 0);
+		memcpy(buf + k, &v, (size_t)m);
+	}
+}
+
+/* Check every page of [la, la+n) for a write before any byte is written;
+ * a fault on the second page reports its first byte (CR2), as hardware. */
+static void probe_write(struct engine *e, u64 la, int n)
+{
+	u64 last = la_next(e, la + (u64)n - 1);
+	mem_probe(e, la, ACC_W);
+	if ((last ^ la) & ~0xfffULL)
+		mem_probe(e, last & ~0xfffULL, ACC_W);
+}
+
+/* A store is all or nothing. */
+static void simd_write(struct engine *e, u64 la, int n, const u8 *buf)
+{
+	struct tlb_entry *t = &e->tlb.w[(la >> 12) & (TLB_SIZE - 1)];
+	if (likely(t->tag == tlb_tag(e, la) && (la & 0xfff) + (u64)n <= 4096)) {
+		u8 *p = (u8 *)(uintptr_t)(la + t->addend);
+		smc_check(e, p, n);
+		memcpy(p, buf, (size_t)n);
+		return;
+	}
+	if (n > 8)
+		probe_write(e, la, n);
+	for (int k = 0; k < n; k += 8) {
+		int m = n - k < 8 ? n - k : 8;
+		u64 v = 0;
+		memcpy(&v, buf + k, (size_t)m);
+		mem_write_la(e, la_next(e, la + (u64)k), m, v);
+	}
+}
+
+/* Linear address of the memory operand; #GP(0) for a misaligned 16-byte
+ * operand of an instruction that requires alignment (SDM Vol. 1, 11.4.1). */
+static u64 simd_la(struct engine *e, const struct insn *i, int n, bool write, bool align)
+{
+	u64 la = seg_linear(e, i->seg, ea_offset(e, i), n, write);
+	if (align && (la & (u64)(n - 1)))
+		raise_exc(e, EXC_GP, 0);
+	return la;
+}
+
+static int mem_size(const struct simd_form *f, const struct insn *i)
+{
+	if (f->fl & OS)
+		return (f->fl & B8) ? 1 : rex_w_of(i) ? 8 : o16_of(i) ? 2 : 4;
+	if ((f->fl & W8) && rex_w_of(i))
+		return 8;
+	return f->msize;
+}
+
+#define MXCSR_FLAGS 0x3fu
+#define MXCSR_MASKS (0x3fu << 7)
+#define MXCSR_PRE 0x7u /* invalid, denormal, divide-by-zero */
+#define MXCSR_UE 0x10u
+#define MXCSR_UM (MXCSR_UE << 7)
+#define MXCSR_FTZ 0x8000u
+
+static void call_stub(const struct simd_form *f, struct simd_frame *fr)
+{
+	fr->mmx = f->rk == K_M || f->mk == K_M;
+	skvm_simd_call(fr);
+}
+
+void op_simd(struct engine *e, const struct insn *i)
+{
+	const struct simd_form *f = &forms[i->sx];
+	struct x86_cpu *c = e->cpu;
+	bool mmx = f->rk == K_M || (f->mk == K_M && !i->mem);
+	if (f->rk != K_G || f->mk != K_G) /* POPCNT, CRC32: integer */
+		simd_gate(e, !(f->fl & NOSSE), mmx);
+
+	struct simd_frame fr;
+	if (f->rk == K_X)
+		memcpy(fr.x1, xmm(e, i->reg), 16);
+	else if (f->rk == K_M)
+		fr.mm1 = mm_get(e, i->reg);
+	fr.rax = f->rk == K_G ? c->gpr[i->reg] : c->gpr[R_RAX];
+	fr.rdx = c->gpr[R_RDX];
+	memcpy(fr.x0, xmm(e, 0), 16);
+
+	int n = 0;
+	u64 la = 0;
+	if (i->mem) {
+		n = mem_size(f, i);
+		la = simd_la(e, i, n, (f->fl & (S | RM)) != 0, n == 16 && !(f->fl & U));
+		if (!(f->fl & S))
+			simd_read(e, la, n, fr.mem);
+		fr.rcx = c->gpr[R_RCX];
+	} else if (f->mk == K_X) {
+		memcpy(fr.x2, xmm(e, i->rm), 16);
+		fr.rcx = c->gpr[R_RCX];
+	} else if (f->mk == K_M) {
+		fr.mm2 = mm_get(e, i->rm);
+		fr.rcx = c->gpr[R_RCX];
+	} else {
+		fr.rcx = (f->fl & B8) ? reg_get(e, i->rm, 1) : c->gpr[i->rm];
+	}
+
+	/* All exceptions masked (the rule): run on the guest's MXCSR as it is,
+	 * flags included.  Otherwise mask them all on the host and start from
+	 * clear flags, to see which ones this instruction raises. */
+	u32 mxcsr = c->xsave.fx.mxcsr;
+	bool masked = (mxcsr & MXCSR_MASKS) == MXCSR_MASKS;
+	fr.mxcsr_in = masked ? mxcsr : (mxcsr & ~MXCSR_FLAGS) | MXCSR_MASKS;
+	fr.stub = i->stub;
+	bool tiny = false;
+	if (!masked && !(mxcsr & MXCSR_UM)) {
+		/* Unmasked underflow also fires for a tiny exact result, which
+		 * a masked run does not flag; with FTZ the host flags every
+		 * tiny result (SDM Vol. 1, 11.5.2.5). */
+		struct simd_frame t = fr;
+		t.mxcsr_in |= MXCSR_FTZ;
+		call_stub(f, &t);
+		tiny = t.mxcsr_out & MXCSR_UE;
+	}
+	call_stub(f, &fr);
+
+	/* Exceptions the guest left unmasked (SDM Vol. 1, 11.5.1): with a
+	 * pre-computation one, post-computation conditions are not reported;
+	 * the destination is left alone. */
+	u32 raised = (fr.mxcsr_out & MXCSR_FLAGS) | (tiny ? MXCSR_UE : 0);
+	u32 unmasked = raised & ~(mxcsr >> 7) & MXCSR_FLAGS;
+	if (unmasked) {
+		if (unmasked & MXCSR_PRE)
+			raised &= MXCSR_PRE;
+		c->xsave.fx.mxcsr = mxcsr | raised;
+		xstate_dirty(e, X86_XFEATURE_SSE);
+		raise_exc(e, c->cr4 & X86_CR4_OSXMMEXCPT ? 19 : EXC_UD, NO_ERR);
+	}
+
+	/* commit: memory first (it may fault), then registers */
+	if ((f->fl & (S | RM)) && i->mem)
+		simd_write(e, la, n, fr.mem);
+	if (mmx)
+		mmx_enter(e);
+	if (f->fl & D) {
+		if (f->rk == K_X)
+			memcpy(xmm(e, i->reg), fr.x1, 16);
+		else if (f->rk == K_M)
+			mm_set(e, i->reg, fr.mm1);
+		else
+			c->gpr[i->reg] = fr.rax;
+	}
+	if ((f->fl & (S | RM)) && !i->mem) {
+		if (f->mk == K_X)
+			memcpy(xmm(e, i->rm), fr.x2, 16);
+		else if (f->mk == K_M)
+			mm_set(e, i->rm, fr.mm2);
+		else
+			c->gpr[i->rm] = fr.rcx;
+	}
+	if (f->fl & X0)
+		memcpy(xmm(e, 0), fr.x0, 16);
+	if (f->fl & CX)
+		c->gpr[R_RCX] = fr.rcx;
+	if (f->fl & FL)
+		flags_arith(e, fr.rflags);
+	if (raised != (mxcsr & raised))
+		c->xsave.fx.mxcsr = mxcsr | raised;
+	if (f->rk == K_X || f->mk == K_X || raised)
+		xstate_dirty(e, X86_XFEATURE_SSE);
+}
+
+/* ---- the forms done in software ---- */
+
+void op_emms(struct engine *e, const struct insn *i)
+{
+	(void)i;
+	simd_gate(e, false, true);
+	e->cpu->xsave.fx.ftw = 0; /* all empty */
+	xstate_dirty(e, X86_XFEATURE_FP);
+}
+
+void op_ldmxcsr(struct engine *e, const struct insn *i)
+{
+	simd_gate(e, true, false);
+	u32 v = (u32)mem_read(e, i->seg, ea_offset(e, i), 4);
+	if (v & ~X86_MXCSR_MASK)
+		raise_exc(e, EXC_GP, 0);
+	e->cpu->xsave.fx.mxcsr = v;
+	xstate_dirty(e, X86_XFEATURE_SSE);
+}
+
+void op_stmxcsr(struct engine *e, const struct insn *i)
+{
+	simd_gate(e, true, false);
+	mem_write(e, i->seg, ea_offset(e, i), 4, e->cpu->xsave.fx.mxcsr);
+}
+
+/* MASKMOVQ / MASKMOVDQU: the bytes of reg whose mask byte (rm) has its top
+ * bit set go to DS:rDI (SDM Vol. 2).  Every page the 8/16 bytes touch is
+ * checked first, so a fault writes nothing. */
+void op_maskmov(struct engine *e, const struct insn *i)
+{
+	const struct simd_form *f = &forms[i->sx];
+	bool mmx = f->rk == K_M;
+	simd_gate(e, !mmx, mmx);
+	int n = mmx ? 8 : 16;
+	u8 data[16], mask[16];
+	if (mmx) {
+		u64 d = mm_get(e, i->reg), m = mm_get(e, i->rm);
+		memcpy(data, &d, 8);
+		memcpy(mask, &m, 8);
+		mmx_enter(e);
+	} else {
+		memcpy(data, xmm(e, i->reg), 16);
+		memcpy(mask, xmm(e, i->rm), 16);
+	}
+	int seg = i->seg;
+	u64 off = e->cpu->gpr[R_RDI] & size_mask(i->asz);
+	int any = 0;
+	for (int k = 0; k < n; k++)
+		any |= mask[k] & 0x80;
+	if (!any)
+		return;
+	u64 la = seg_linear(e, seg, off, n, true);
+	probe_write(e, la, n);
+	for (int k = 0; k < n; k++)
+		if (mask[k] & 0x80)
+			mem_write_la(e, la_next(e, la + (u64)k), 1, data[k]);
+}

@@ -1,0 +1,29 @@
+/*
+ * SIMD instructions executed by the host CPU (docs/engine.md, "SIMD on the
+ * host").  The decoder asks this file whether a 0F / 0F38 / 0F3A opcode
+ * under its mandatory prefix is a SIMD form; if so, simd_decode() picks the
+ * handler and builds (or finds) the host stub that computes it.
+ */
+#ifndef SOFTKVM_X86_NATIVE_H
+#define SOFTKVM_X86_NATIVE_H
+
+#include "x86/exec.h"
+
+/* Decode-time properties of a SIMD form (what decode.c must fetch). */
+#define SIMD_DEC_IMM8 1u /* an imm8 follows the ModRM operand */
+#define SIMD_DEC_RM8 2u	 /* ModRM.rm names a byte register (CRC32 r, r/m8) */
+#define SIMD_DEC_GROUP 4u /* ModRM.reg selects the form: see simd_find_ext */
+#define SIMD_DEC_NOMODRM 8u
+
+/* The form of map (1 = 0F, 2 = 0F38, 3 = 0F3A) opcode op under mandatory
+ * prefix pfx (0, 0x66, 0xf3, 0xf2), or -1.  *dec gets SIMD_DEC_*. */
+int simd_find(int map, u8 op, u8 pfx, u32 *dec);
+/* The row of group form sx with ModRM.reg = ext, or -1. */
+int simd_find_ext(int sx, int ext);
+
+/* Finish the decoded record of form sx: handler (op_simd, a software
+ * handler, op_ud or op_unimpl), REX.W, and the host stub. */
+void simd_decode(struct engine *e, struct insn *i, int sx, u8 modrm, bool rex_w, bool o16,
+		 int seg);
+
+#endif
