@@ -61,8 +61,10 @@ mkdir -p "$root/bin" "$root/sbin" "$root/usr/bin" "$root/usr/sbin" "$root/proc" 
 	"$root/sys" "$root/dev" "$root/tmp" "$root/mnt" "$root/etc" "$root/lib/modules"
 cp "$dir/x/bin/busybox" "$root/bin/busybox"
 ln -s busybox "$root/bin/sh"
-# In dependency order, as /init loads them.
-for m in drivers/virtio/virtio.ko drivers/virtio/virtio_ring.ko \
+# In dependency order, as /init loads them (virtio needs virtio_ring's
+# virtio_break_device; the modules.dep that would say so is made by depmod
+# at install time, not shipped).
+for m in drivers/virtio/virtio_ring.ko drivers/virtio/virtio.ko \
 	 drivers/virtio/virtio_mmio.ko drivers/block/virtio_blk.ko \
 	 drivers/char/virtio_console.ko; do
 	cp "$dir/x/lib/modules/$kver/kernel/$m" "$root/lib/modules/"

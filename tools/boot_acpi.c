@@ -100,7 +100,6 @@ static u64 aml_virtio_mmio(u8 *p, u64 base, u32 irq)
 #define FACS_LEN 64
 
 /* FADT fields (ACPI 5.2.9, table "FADT Format"). */
-#define FADT_FIRMWARE_CTRL 36
 #define FADT_DSDT 40
 #define FADT_SCI_INT 46
 #define FADT_PM1A_EVT_BLK 56
@@ -151,7 +150,8 @@ u64 boot_acpi_build(u8 *buf, u64 size, u64 base, unsigned ncpus, u64 vblk_base)
 
 	u8 *f = buf + OFF_FADT;
 	header(f, "FACP", FADT_LEN, 4);
-	put32(f + FADT_FIRMWARE_CTRL, base + OFF_FACS);
+	/* The 64-bit FACS pointer only: 5.2.9 says FIRMWARE_CTRL must be 0
+	 * when X_FIRMWARE_CTRL is used (Linux listed the FACS twice). */
 	put32(f + FADT_DSDT, base + OFF_DSDT);
 	put16(f + FADT_SCI_INT, ACPI_SCI_IRQ);
 	put32(f + FADT_PM1A_EVT_BLK, BOOT_ACPI_PM1_EVT);

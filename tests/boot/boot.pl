@@ -302,11 +302,13 @@ if (!has_irqchip(0)) {
 {
 	my $k = $ENV{SKVM_BOOT_KERNEL} || 'build/run/vmlinuz';
 	my $i = $ENV{SKVM_BOOT_INITRD} || 'build/run/initramfs.cpio.gz';
+	my $disk_img = spew("$tmp/real-disk.img", "\0" x (64 * 1024));
 	for my $cpus (1, 2) {
-		my $what = "Debian kernel + busybox initramfs, --cpus $cpus: user space, power-off";
+		my $what = "Debian kernel + busybox initramfs, --cpus $cpus, --disk: user space, "
+			   . "CPUs and virtio disk seen, power-off";
 		if (!$ENV{SKVM_BOOT_REAL}) {
-			skip($what, 'opt-in (SKVM_BOOT_REAL=1): the kernel does not reach user space '
-			     . 'under softkvm yet (docs/boot.md, "make run")');
+			skip($what, 'opt-in (SKVM_BOOT_REAL=1): minutes of CPU, and on main the kernel does not reach user space '
+			     . 'yet (docs/boot.md, "make run")');
 			next;
 		}
 		if (!-f $k || !-f $i) {
@@ -314,9 +316,11 @@ if (!has_irqchip(0)) {
 			next;
 		}
 		my ($st, $out, $err) = boot('--kernel', $k, '--initrd', $i, '--cpus', $cpus,
-					    '--append', 'console=ttyS0 quiet panic=-1', '--mem', '256M');
+					    '--append', 'console=ttyS0 quiet panic=-1 mitigations=off',
+					    '--mem', '256M', '--disk', $disk_img);
 		ok($st == 0 && $out =~ /^softkvm-initramfs: user space reached/m &&
-		   $out =~ /^softkvm-initramfs: $cpus cpu\(s\)/m && $out =~ /powering off/,
+		   $out =~ /^softkvm-initramfs: $cpus cpu\(s\)/m &&
+		   $out =~ /^softkvm-initramfs: disk \/dev\/vda, 128 sectors\r?$/m && $out =~ /powering off/,
 		   $what, "status $st\n" . substr($out, -3000) . "\n$err");
 	}
 }
