@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "kvm/kvm.h"
+#include "kvm/irqchip_vm.h"
 #include "x86/msr.h"
 
 /* Newer than the <linux/kvm.h> of Debian 12; clients built on newer headers ask. */
@@ -89,7 +90,7 @@ static const struct cap_row caps[] = {
 	{KVM_CAP_MCE, 32},	/* banks; KVM_X86_SETUP_MCE, KVM_X86_SET_MCE */
 	/* In-kernel PIC pair, IOAPIC and LAPICs (kvm/irqchip.c, hw/) */
 	{KVM_CAP_IRQCHIP, 1},
-	{KVM_CAP_X2APIC_API, KVM_X2APIC_API_USE_32BIT_IDS},
+	{KVM_CAP_X2APIC_API, SKVM_X2APIC_API_FLAGS},
 	{KVM_CAP_TSC_DEADLINE_TIMER, 1},	/* LAPIC timer mode 2, MSR 0x6e0 */
 	{KVM_CAP_PIT2, 1},
 	{KVM_CAP_PIT_STATE2, 1},

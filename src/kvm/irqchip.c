@@ -216,6 +216,11 @@ static int deliver_one(struct skvm_apic *a, u8 vector, u8 dm, bool trig, bool le
 	return r;
 }
 
+/* Stands for "not an APIC" when an IOAPIC/MSI message must not get the
+ * x2APIC 0xff broadcast quirk (KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK):
+ * lapic_match_dest applies the quirk only to messages without a sender. */
+static const struct lapic no_quirk_src;
+
 /*
  * One interrupt message to every LAPIC its destination names (src NULL:
  * from the IOAPIC or an MSI).  Lowest priority goes to the matching APIC
@@ -229,6 +234,8 @@ static int route(struct skvm_irqchip *ic, const struct lapic *src, u32 dest, u8 
 	 * (no shorthand, not broadcast) answers 0 even if no APIC has it;
 	 * only the slow path's "nobody matched" is -1. */
 	int r = shorthand == LAPIC_SH_NONE && (dest & 0xff) != 0xff ? 0 : -1;
+	if (!src && (ic->vm->x2apic_api & KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK))
+		src = &no_quirk_src;
 	struct skvm_apic *best = NULL;
 	u8 best_ppr = 0;
 	u32 n = atomic_load_explicit(&ic->nr, memory_order_acquire);
@@ -750,7 +757,7 @@ long skvm_irqchip_enable_cap(struct skvm_vm *vm, const struct kvm_enable_cap *ca
 {
 	switch (cap->cap) {
 	case KVM_CAP_X2APIC_API:
-		if (cap->args[0] & ~(u64)KVM_X2APIC_API_USE_32BIT_IDS)
+		if (cap->args[0] & ~(u64)SKVM_X2APIC_API_FLAGS)
 			return -EINVAL;
 		pthread_mutex_lock(&vm->lock);
 		vm->x2apic_api |= (u32)cap->args[0];

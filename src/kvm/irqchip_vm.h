@@ -12,6 +12,9 @@
 
 /* VM ioctls: KVM_CREATE_IRQCHIP, KVM_GET/SET_IRQCHIP; SKVM_NOIOCTL if not one. */
 long skvm_irqchip_vm_ioctl(struct skvm_vm *vm, unsigned int cmd, unsigned long arg);
+/* The KVM_CAP_X2APIC_API flags softkvm implements. */
+#define SKVM_X2APIC_API_FLAGS \
+	(KVM_X2APIC_API_USE_32BIT_IDS | KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK)
 /* KVM_ENABLE_CAP for KVM_CAP_X2APIC_API; SKVM_NOIOCTL for other caps. */
 long skvm_irqchip_enable_cap(struct skvm_vm *vm, const struct kvm_enable_cap *cap);
 /* vCPU ioctls: KVM_GET/SET_LAPIC, and KVM_INTERRUPT with an irqchip; SKVM_NOIOCTL. */

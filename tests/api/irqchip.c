@@ -201,6 +201,38 @@ static void test_create_rules(void)
 	close(vm);
 }
 
+/* An MSI to destination 0xff reaches an x2APIC-mode APIC 0 only through
+ * KVM's broadcast quirk (KVM API 7.7), which X2APIC_API can turn off. */
+static int msi_ff(int quirk_off)
+{
+	struct t_irq_vm v = t_irq_vm(kvm);
+	if (quirk_off) {
+		struct kvm_enable_cap cap = {.cap = KVM_CAP_X2APIC_API};
+		cap.args[0] = 1ULL << 20;
+		T_ERR(ioctl(v.vm, KVM_ENABLE_CAP, &cap), EINVAL, "X2APIC_API unknown flag");
+		cap.args[0] = KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK;
+		T_EQ(ioctl(v.vm, KVM_ENABLE_CAP, &cap), 0, "X2APIC_API DISABLE_BROADCAST_QUIRK");
+	}
+	int vcpu = t_irq_vcpu(kvm, &v, 0, g_start, 1);
+	t_irq_x2apic(kvm, vcpu);
+	struct {
+		struct kvm_msrs h;
+		struct kvm_msr_entry e;
+	} m = {.h.nmsrs = 1, .e = {.index = 0x1b, .data = 0xfee00d00}};
+	if (ioctl(vcpu, KVM_SET_MSRS, &m) != 1)
+		T_BAIL("x2APIC mode");
+	struct kvm_lapic_state ls;
+	ioctl(vcpu, KVM_GET_LAPIC, &ls);
+	ls.regs[0xf1] = 1; /* SVR.8: software enable */
+	ioctl(vcpu, KVM_SET_LAPIC, &ls);
+	struct kvm_msi msi = {.address_lo = 0xfee00000 | 0xff << 12, .data = 0x45};
+	int r = ioctl(v.vm, KVM_SIGNAL_MSI, &msi);
+	ioctl(vcpu, KVM_GET_LAPIC, &ls);
+	int irr = ls.regs[0x220] >> 5 & 1;
+	t_irq_close(&v);
+	return r > 0 && irr;
+}
+
 static void test_guest(void)
 {
 	struct t_irq_vm v = t_irq_vm(kvm);
@@ -303,6 +335,8 @@ int main(void)
 {
 	kvm = t_open_kvm();
 	test_create_rules();
+	T_OK(msi_ff(0), "MSI to 0xff reaches x2APIC 0 (broadcast quirk)");
+	T_OK(!msi_ff(1), "MSI to 0xff misses x2APIC 0 without the quirk");
 	test_guest();
 	return t_done();
 }
