@@ -19,7 +19,7 @@ $runs ||= 5;
 $timeout ||= 120;
 my $kernel = "$rundir/vmlinuz";
 my $initrd = "$rundir/initramfs.cpio.gz";
-my $append = 'console=ttyS0 quiet panic=-1 mitigations=off';	# as tools/run.sh
+my $append = 'console=ttyS0 quiet panic=-1';	# as tools/run.sh
 my $mem = 256;
 my $first = qr/softkvm-initramfs: user space reached/;
 my $end = qr/softkvm-initramfs: powering off/;

@@ -10,10 +10,8 @@
 set -u
 build=$1 rundir=$2
 shift 2
-# mitigations=off: the guest is a throwaway, and each mitigation is paid
-# in emulated instructions (VERW on every return to user space, IBPB, RSB
-# stuffing ...); bench-boot uses the same line.
-append="console=ttyS0 panic=-1 mitigations=off"
+# bench-boot (tools/bench-boot.pl) and check-boot's real boot use this line.
+append="console=ttyS0 panic=-1"
 if [ -t 0 ] && [ -t 1 ]; then
 	append="$append softkvm.interactive=1"
 	echo "run: booting $rundir/vmlinuz under softkvm; Ctrl-A x quits"

@@ -21,3 +21,9 @@ $(BOOT_O)/%.bzImage: $(BOOT_O)/%.o
 
 check-boot: $(LIB) $(TOOL) $(BOOT_IMAGES)
 	SKVM_BUILD=$(O) prove -f tests/boot/boot.pl
+
+# The real boot too: Debian's kernel and the make run initramfs (fetched
+# into build/run by tools/boot-image.sh), 1 and 2 vCPUs with a disk.
+check-boot-real: $(LIB) $(TOOL) $(BOOT_IMAGES) build/run/stamp
+	SKVM_BUILD=$(O) SKVM_BOOT_REAL=1 prove -f tests/boot/boot.pl
+.PHONY: check-boot-real
