@@ -66,7 +66,6 @@ struct skvm_irqchip {
 	u32 pit_pending;
 };
 
-#define PIT_IOAPIC_PIN 2 /* KVM's default routing: GSI 0 -> IOAPIC pin 2 */
 #define PIT_MAX_PENDING 1000
 
 static struct skvm_irqchip *chip_of(struct skvm_vm *vm)
@@ -265,13 +264,23 @@ static void lapic_ipi_cb(void *opaque, struct lapic *src, const struct lapic_ipi
 	      m->trigger, m->level, m->delivery_mode == LAPIC_DM_LOWEST);
 }
 
+/* The EOI'd vector is the PIT's: an IOAPIC pin GSI 0 routes to uses it. */
+static bool pit_vector(struct skvm_irqchip *ic, u8 vector)
+{
+	u32 pins = skvm_route_ioapic_pins(ic->vm, 0);
+	for (u32 p = 0; pins; p++, pins >>= 1)
+		if ((pins & 1) && ioapic_pin_vector(&ic->ioapic, p) == vector)
+			return true;
+	return false;
+}
+
 /* A LAPIC's EOI of a level-triggered vector ends it at the IOAPIC: the
  * resamplers of its pins hear of it first (KVM's kvm_ioapic_update_eoi). */
 static void lapic_eoi_cb(void *opaque, u8 vector, bool level)
 {
 	struct skvm_apic *a = opaque;
 	struct skvm_irqchip *ic = a->ic;
-	if (atomic_load(&ic->pit) && vector == ioapic_pin_vector(&ic->ioapic, PIT_IOAPIC_PIN))
+	if (atomic_load(&ic->pit) && pit_vector(ic, vector))
 		pit_acked(ic);
 	if (!level)
 		return;
@@ -290,14 +299,13 @@ static int ioapic_deliver_cb(void *opaque, const struct ioapic_irq *irq)
 		     irq->delivery_mode == LAPIC_DM_LOWEST);
 }
 
-/* A PIT tick: a pulse on GSI 0, which KVM's default routing sends to PIC
- * IR0 and IOAPIC pin 2 (kvm_pit_inject). */
+/* A PIT tick: a pulse on GSI 0 through the routing table as its own
+ * source (pit_do_work); KVM's default routing sends GSI 0 to PIC IR0 and
+ * IOAPIC pin 0, QEMU's routes it to IOAPIC pin 2. */
 static void pit_pulse(struct skvm_irqchip *ic)
 {
-	i8259_set_irq(&ic->pic, 0, 1);
-	i8259_set_irq(&ic->pic, 0, 0);
-	ioapic_set_irq(&ic->ioapic, PIT_IOAPIC_PIN, 1);
-	ioapic_set_irq(&ic->ioapic, PIT_IOAPIC_PIN, 0);
+	skvm_route_set_gsi(ic->vm, SKVM_IRQ_SRC_PIT, 0, 1);
+	skvm_route_set_gsi(ic->vm, SKVM_IRQ_SRC_PIT, 0, 0);
 }
 
 /* OUT0 of the PIT (called with the PIT's lock held). */

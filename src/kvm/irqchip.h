@@ -62,6 +62,20 @@ bool skvm_dev_io(void *opaque, bool pio, u64 addr, u32 len, void *data, bool wri
  */
 void skvm_irq_ack_notify(struct skvm_vm *vm, u32 chip, u32 pin);
 
+/* Interrupt sources whose levels a chip pin ORs (KVM's irq_source_id). */
+enum { SKVM_IRQ_SRC_USER, SKVM_IRQ_SRC_RESAMPLE, SKVM_IRQ_SRC_PIT };
+
+/*
+ * kvm_set_irq: drive GSI gsi to level as source src through every route of
+ * the GSI (the in-kernel PIT is SKVM_IRQ_SRC_PIT on GSI 0, as KVM's
+ * pit_do_work); returns the merged KVM_IRQ_LINE_STATUS result.  Takes the
+ * chips' locks: call it holding none of them.
+ */
+int skvm_route_set_gsi(struct skvm_vm *vm, u32 src, u32 gsi, int level);
+
+/* The IOAPIC pins GSI gsi is routed to now (bit n = pin n). */
+u32 skvm_route_ioapic_pins(struct skvm_vm *vm, u32 gsi);
+
 /* A guest write that matches an ioeventfd: signal it; true = consumed. */
 bool skvm_ioeventfd_write(struct skvm_vm *vm, bool pio, u64 addr, u32 len,
 			  const void *data);

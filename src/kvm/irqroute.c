@@ -255,6 +255,20 @@ int skvm_route_set_gsi(struct skvm_vm *vm, u32 src, u32 gsi, int level)
 	return ret;
 }
 
+u32 skvm_route_ioapic_pins(struct skvm_vm *vm, u32 gsi)
+{
+	struct skvm_irqroute *r = vm->irqroute;
+	u32 pins = 0;
+	u32 idx = skvm_srcu_read_lock(&r->srcu);
+	const struct route_table *t = skvm_route_table(vm);
+	for (u32 i = gsi < t->nr_gsi ? t->start[gsi] : 0; gsi < t->nr_gsi && i < t->start[gsi + 1];
+	     i++)
+		if (t->e[i].type == KVM_IRQ_ROUTING_IRQCHIP && t->e[i].chip == KVM_IRQCHIP_IOAPIC)
+			pins |= 1u << t->e[i].pin;
+	skvm_srcu_read_unlock(&r->srcu, idx);
+	return pins;
+}
+
 long skvm_irq_line(struct skvm_vm *vm, unsigned int cmd, unsigned long arg)
 {
 	struct kvm_irq_level ev;

@@ -7,6 +7,7 @@
 #ifndef SOFTKVM_KVM_IRQROUTE_H
 #define SOFTKVM_KVM_IRQROUTE_H
 
+#include "kvm/irqchip.h"
 #include "kvm/kvm.h"
 #include "kvm/srcu.h"
 
@@ -14,8 +15,6 @@
 #define SKVM_IOAPIC_PINS 24
 #define SKVM_NR_IRQCHIPS 3	/* PIC master, PIC slave, IOAPIC */
 
-/* Interrupt sources whose levels a chip pin ORs (KVM's irq_source_id). */
-enum { SKVM_IRQ_SRC_USER, SKVM_IRQ_SRC_RESAMPLE };
 
 struct route_entry {
 	u32 gsi;
@@ -49,10 +48,6 @@ void skvm_irqroute_destroy(struct skvm_irqroute *r);
 
 /* The table in force; call between skvm_srcu_read_lock/unlock(&irqroute->srcu). */
 const struct route_table *skvm_route_table(struct skvm_vm *vm);
-
-/* kvm_set_irq: drive GSI gsi to level from source src through every route
- * of the GSI; the merged KVM_IRQ_LINE_STATUS result. */
-int skvm_route_set_gsi(struct skvm_vm *vm, u32 src, u32 gsi, int level);
 
 long skvm_irq_line(struct skvm_vm *vm, unsigned int cmd, unsigned long arg);
 long skvm_signal_msi(struct skvm_vm *vm, unsigned long arg);

@@ -70,6 +70,21 @@ __attribute__((unused)) static void t_load_page_writers(unsigned char *mem)
 	memcpy(mem + 0x100, w1, sizeof(w1));
 }
 
+/* 64 KiB of guest RAM at GPA 0 (slot 0) with code[0..n) copied to at;
+ * bails out on failure. */
+__attribute__((unused)) static unsigned char *t_guest_ram64k(int vm, const void *code, size_t n,
+							 unsigned at)
+{
+	unsigned char *mem = mmap(NULL, 0x10000, PROT_READ | PROT_WRITE,
+				  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (mem == MAP_FAILED)
+		T_BAIL("mmap");
+	memcpy(mem + at, code, n);
+	if (t_set_region(vm, 0, 0, 0, 0x10000, (unsigned long)mem))
+		T_BAIL("memslot");
+	return mem;
+}
+
 /*
  * vCPU 0 of vm in real mode at 0:ip with ES based at 0 and a 4 GiB limit
  * (so 32-bit addresses reach the LAPIC and IOAPIC pages), its kvm_run
