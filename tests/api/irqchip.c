@@ -271,6 +271,11 @@ static void test_guest(void)
 			break;
 		case 0x12:
 			t0 = t_now_ms();
+			/* a save/restore round trip mid-countdown keeps the timer */
+			ioctl(vcpu, KVM_GET_LAPIC, &ls);
+			T_OK(lapic_reg(&ls, 0x390) > 0 && lapic_reg(&ls, 0x390) <= 2000000,
+			     "GET_LAPIC: TMCCT counting down (%u)", lapic_reg(&ls, 0x390));
+			T_EQ(ioctl(vcpu, KVM_SET_LAPIC, &ls), 0, "SET_LAPIC mid-countdown");
 			break;
 		case 0x13: {
 			double dt = t_now_ms() - t0;
