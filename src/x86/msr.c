@@ -648,6 +648,25 @@ static int perf_cap_get(struct x86_cpu *cpu, const struct msr_desc *d, u32 index
 	return MSR_OK;
 }
 
+/* IA32_XSS (KVM's kvm_get/set_msr_common): the guest needs XSAVES in its
+ * CPUID, the VMM does not; no supervisor state component is supported, so
+ * every bit is reserved for both. */
+static int xss_get(struct x86_cpu *cpu, const struct msr_desc *d, u32 index,
+		   u64 *val, bool host)
+{
+	if (!host && !x86_guest_has(cpu, 0xd, 1, EAX, 3))
+		return MSR_FAIL;
+	return plain_get(cpu, d, index, val, host);
+}
+
+static int xss_set(struct x86_cpu *cpu, const struct msr_desc *d, u32 index,
+		   u64 val, bool host)
+{
+	if (!host && !x86_guest_has(cpu, 0xd, 1, EAX, 3))
+		return MSR_FAIL;
+	return plain_set(cpu, d, index, val, host);
+}
+
 /* KVM lists TSC_AUX only when it can offer RDTSCP or RDPID. */
 static bool rdtscp_supported(void)
 {
@@ -693,6 +712,7 @@ static const struct msr_desc msr_table[] = {
 	{0x400, 0x400 + 4 * X86_MCE_MAX_BANKS - 1, 0, NULL, F(msr.mce_banks), 0,
 	 mce_bank_get, mce_bank_set},					/* MCi_CTL/STATUS/ADDR/MISC */
 	{0x6e0, 0x6e0, MSR_LIST, NULL, 0, 0, apic_msr_get, apic_msr_set}, /* IA32_TSC_DEADLINE */
+	{0xda0, 0xda0, 0, NULL, F(msr.xss), ~0ULL, xss_get, xss_set},	/* IA32_XSS */
 	{0x800, 0x8ff, 0, NULL, 0, 0, apic_msr_get, apic_msr_set},	/* x2APIC */
 	{0xc0000080, 0xc0000080, 0, NULL, F(efer), 0, plain_get, efer_set},	/* EFER */
 	PLAIN(0xc0000081, MSR_LIST, msr.star),

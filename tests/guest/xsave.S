@@ -116,7 +116,10 @@ user:
 	xrstor64 area3			/* #GP */
 1:	lea 1f(%rip), %rbp
 	xsave64 area3 + 32		/* misaligned: #GP */
-1:	/* XSAVEOPT and XSAVEC where offered */
+1:	mov %r15, gp_before
+	lea 1f(%rip), %rbp
+	xsaves64 area4			/* CPL 3: #GP(0) */
+1:	mov %r15, gp_after	/* XSAVEOPT and XSAVEC where offered */
 	testb $1, feat_d1
 	jz 2f
 	fld1
@@ -147,6 +150,10 @@ gp_handler:
 	mov %rbp, (%rsp)
 	iretq
 done:
+	mov gp_after, %rdx
+	sub gp_before, %rdx
+	sub %rdx, %r15
+	CHECK_EQ $1, %rdx, "XSAVES at CPL 3: #GP"
 	CHECK_EQ $4, %r15, "ring 3: #GP for two bad XRSTOR headers, a misaligned XSAVE, the end"
 	CHECK_EQ %r12d, res_xcr0, "XGETBV at ring 3 reads XCR0 = all supported"
 	mov area2 + 512, %rax
@@ -192,6 +199,8 @@ res_xcr0: .quad 0
 res_fcw: .quad 0
 res_fsw: .quad 0
 feat_d1: .quad 0
+gp_before: .quad 0
+gp_after: .quad 0
 
 	.balign 16
 idt:	.fill 256 * 16, 1, 0
