@@ -320,6 +320,15 @@ static void build(void)
 		}
 		}
 		set_features(e, ON);
+		if (fn == 1) {
+			/* x86/native.c runs these on the host CPU: never offer one
+			 * the host lacks (MMX, SSE, SSE2; SSE3, PCLMULQDQ, SSSE3,
+			 * SSE4.1, SSE4.2, POPCNT, AES) */
+			struct x86_cpuid_entry h;
+			host_cpuid(1, 0, &h);
+			e->edx &= h.edx | ~0x06800000u;
+			e->ecx &= h.ecx | ~0x02980203u;
+		}
 	}
 
 	for (u32 fn = 0x80000000u; fn <= MAX_EXT; fn++) {
