@@ -45,7 +45,7 @@ struct insn {
 
 /* Lazy flags (Blink / QEMU style): the last flag-setting operation. */
 enum lf_op { LF_NONE, LF_ADD, LF_ADC, LF_SUB, LF_SBB, LF_LOGIC, LF_INC, LF_DEC,
-	     LF_HOST /* the six flags are in lf_res, a host RFLAGS image (JIT) */ };
+	     LF_HOST /* the six flags are in lf_res as LAHF/SETO left them (JIT) */ };
 
 #define TLB_SIZE 256
 struct tlb_entry {
@@ -210,6 +210,8 @@ void flags_set(struct engine *e, u64 v);	/* all of RFLAGS, no checks */
 void flags_fold(struct engine *e);		/* lazy state into cpu->rflags */
 bool cond_eval(struct engine *e, int cc);	/* Jcc/SETcc/CMOVcc condition */
 u64 parity_flag(u64 res);
+u64 flags_host_image(u64 fl);		/* RFLAGS -> LF_HOST image */
+u64 flags_from_host_image(u64 img);	/* and back (arithmetic flags) */
 
 static inline void lf_set(struct engine *e, int op, int size, u64 res, u64 a, u64 b)
 {

@@ -63,13 +63,25 @@ u64 flags_cf(struct engine *e)
 	}
 }
 
+/* LF_HOST (JIT): bits 15:8 as LAHF leaves AH, bit 0 OF (SETO). */
+u64 flags_host_image(u64 fl)
+{
+	return (fl & 0xd5) << 8 | ((fl >> 11) & 1);
+}
+
+u64 flags_from_host_image(u64 img)
+{
+	return ((img >> 8) & 0xd5) | (img & 1) << 11;
+}
+
 u64 flags_get(struct engine *e)
 {
 	if (e->lf_op == LF_NONE)
 		return e->cpu->rflags;
 	const u64 m = X86_FL_CF | X86_FL_PF | X86_FL_AF | X86_FL_ZF | X86_FL_SF |
 		      X86_FL_OF;
-	return (e->cpu->rflags & ~m) | ((e->lf_op == LF_HOST ? e->lf_res : lazy_arith(e)) & m);
+	u64 fl = e->lf_op == LF_HOST ? flags_from_host_image(e->lf_res) : lazy_arith(e);
+	return (e->cpu->rflags & ~m) | (fl & m);
 }
 
 void flags_fold(struct engine *e)

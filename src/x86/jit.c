@@ -87,10 +87,10 @@ static void jit_st(struct engine *e, u64 off, const struct insn *i, u32 sz, u64 
 		e->leave_block = true;
 }
 
-/* The arithmetic flags as a host RFLAGS image for POPF. */
+/* The arithmetic flags as the LF_HOST image (see flags_capture). */
 static u64 jit_flags_in(struct engine *e)
 {
-	return (flags_get(e) & ARITH_FLAGS) | X86_FL_FIXED1;
+	return flags_host_image(flags_get(e));
 }
 
 /* ---- the assembler ---- */
@@ -106,6 +106,8 @@ struct jx {
 	u8 *loop; /* the block's first instruction */
 	u32 native; /* instructions translated, not called back */
 	uintptr_t host; /* host address of the block's first byte */
+	bool live_head;	/* flags live at the block's start */
+	bool live_after; /* flags live after the instruction translated */
 };
 
 static void e8(struct jx *x, u8 v)
@@ -212,13 +214,6 @@ static void patch(struct jx *x, u8 *after)
 	memcpy(after - 4, &rel, 4);
 }
 
-static void jcc_back(struct jx *x, int cc, u8 *to)
-{
-	e8(x, 0x0f);
-	e8(x, (u8)(0x80 | cc));
-	e32(x, (u32)(s32)(to - (x->p + 4)));
-}
-
 enum { CC_O, CC_NO, CC_B, CC_AE, CC_E, CC_NE, CC_BE, CC_A, CC_S, CC_NS, CC_P, CC_NP,
        CC_L, CC_GE, CC_LE, CC_G };
 
@@ -308,13 +303,18 @@ static void ld_imm(struct jx *x, int hr, u64 imm, int size)
 #define OFF_E(f) ((s32)offsetof(struct engine, f))
 #define OFF_C(f) ((s32)offsetof(struct x86_cpu, f))
 
-/* Host RFLAGS -> memory (lf_op = LF_HOST); leaves the host flags alone. */
+/*
+ * Host flags -> memory without changing them: LAHF (SF ZF AF PF CF) and
+ * SETO into AX, stored in lf_res with lf_op = LF_HOST (flags.c decodes
+ * it).  Clobbers RAX.  PUSHF would cost some 15 cycles; this costs 2.
+ */
 static void flags_capture(struct jx *x)
 {
 	if (!x->fl_host || x->fl_mem)
 		return;
-	e8(x, 0x9c);				/* pushfq */
-	op(x, 4, 0x8f, 0, M(RBX, OFF_E(lf_res))); /* pop [lf_res] */
+	e8(x, 0x9f);				/* lahf */
+	op(x, 1, 0x0f90, 0, R(RAX));		/* seto al */
+	op(x, 2, 0x89, RAX, M(RBX, OFF_E(lf_res)));
 	op(x, 1, 0xc6, 0, M(RBX, OFF_E(lf_op)));
 	e8(x, LF_HOST);
 	x->fl_mem = true;
@@ -327,15 +327,25 @@ static void flags_to_mem(struct jx *x)
 	x->fl_host = false;
 }
 
-/* Before a host instruction that reads the guest flags. */
+/* Before a host instruction that reads the guest flags: the LF_HOST image
+ * straight from lf_res, any other lazy state through flags_get; then
+ * ADD AL, 0x7f sets OF from the SETO byte and SAHF the other five. */
 static void flags_to_host(struct jx *x)
 {
 	if (x->fl_host)
 		return;
+	op(x, 1, 0x80, 7, M(RBX, OFF_E(lf_op)));
+	e8(x, LF_HOST);
+	u8 *slow = jcc_fwd(x, CC_NE);
+	op(x, 4, 0x0fb7, RAX, M(RBX, OFF_E(lf_res)));
+	u8 *load = jmp_fwd(x);
+	patch(x, slow);
 	mov_rr(x, RDI, RBX);
 	call_abs(x, jit_flags_in);
-	e8(x, 0x50);	/* push rax */
-	e8(x, 0x9d);	/* popfq */
+	patch(x, load);
+	e8(x, 0x04);
+	e8(x, 0x7f);	/* add al, 0x7f */
+	e8(x, 0x9e);	/* sahf */
 	x->fl_host = true;
 }
 
@@ -625,11 +635,22 @@ static void flags_post(struct jx *x)
 
 static void self_loop(struct jx *x)
 {
-	flags_to_mem(x);
-	op(x, 4, 0xff, 1, M(RSP, 0)); /* dec dword [rsp] */
-	jcc_back(x, CC_NE, x->loop);
+	/* flags dead at the loop head: they stay in the host until the
+	 * countdown runs out (LEA and JRCXZ leave them alone) */
+	bool h = x->fl_host, m = x->fl_mem;
+	if (x->live_head)
+		flags_capture(x);
+	op(x, 8, 0x8b, RCX, M(RSP, 0));
+	op(x, 8, 0x8d, RCX, M(RCX, -1));
+	op(x, 8, 0x89, RCX, M(RSP, 0));
+	e8(x, 0xe3);
+	e8(x, 5);	/* jrcxz over the jmp */
+	e8(x, 0xe9);
+	e32(x, (u32)(s32)(x->loop - (x->p + 4)));
+	flags_capture(x);
 	set_rip(x, 0);
 	epilogue(x, -1);
+	x->fl_host = h, x->fl_mem = m;
 }
 
 /* The interpreter runs i and the block is left (it branches or raises). */
@@ -701,6 +722,13 @@ static void alu_mem(struct jx *x, const struct insn *i, int k, u32 off, u32 next
 	x->fl_host = false;
 	emit_store(x, i, i->seg, size);
 	leave_check(x, next);
+}
+
+/* SHL/SHR/SAL/SAR by a non-zero constant write all six flags. */
+static bool shift_full(const struct insn *i)
+{
+	u64 mask = i->osz == 8 ? 0x3f : 0x1f;
+	return (i->reg & 7) >= 4 && i->op != 2 && ((i->op == 1 ? 1 : i->imm) & mask);
 }
 
 /* Translate one instruction; false: use the interpreter for it. */
@@ -801,11 +829,12 @@ static bool translate_insn(struct jx *x, const struct insn *i, u32 off)
 	}
 	if ((f == op_not_rm || f == op_neg_rm || f == op_inc_dec_rm) && !i->mem) {
 		int ext = f == op_not_rm ? 2 : f == op_neg_rm ? 3 : i->op;
-		if (f == op_inc_dec_rm)
-			flags_pre(x, false);
+		bool full = f == op_neg_rm || !x->live_after;
+		if (f != op_not_rm)
+			flags_pre(x, full);
 		ld(x, RCX, i->rm, size);
-		if (f == op_neg_rm)
-			flags_kill(x, true);
+		if (f != op_not_rm)
+			flags_kill(x, full);
 		op(x, size, f == op_inc_dec_rm ? (size == 1 ? 0xfe : 0xff) : (size == 1 ? 0xf6 : 0xf7),
 		   ext, R(RCX));
 		if (f != op_not_rm)
@@ -817,8 +846,9 @@ static bool translate_insn(struct jx *x, const struct insn *i, u32 off)
 		int kind = i->reg & 7;
 		if (kind == 6)
 			kind = 4; /* SAL */
-		u64 mask = size == 8 ? 0x3f : 0x1f;
-		bool full = (kind >= 4) && i->op != 2 && ((i->op == 1 ? 1 : i->imm) & mask);
+		/* dead flags after it: the old ones are not needed, except by
+		 * RCL/RCR, whose result takes CF in */
+		bool full = shift_full(i) || (!x->live_after && kind != 2 && kind != 3);
 		flags_pre(x, full);
 		ld(x, RAX, i->rm, size);
 		if (i->op == 2)
@@ -833,10 +863,11 @@ static bool translate_insn(struct jx *x, const struct insn *i, u32 off)
 		return true;
 	}
 	if ((f == op_imul_r_rm || f == op_imul_r_rm_imm) && !i->mem) {
-		flags_pre(x, false);
+		flags_pre(x, !x->live_after);
 		ld(x, RAX, i->rm, size);
 		if (f == op_imul_r_rm)
 			ld(x, RCX, i->reg, size);
+		flags_kill(x, !x->live_after);
 		if (f == op_imul_r_rm) {
 			op(x, size, 0x0faf, RCX, R(RAX));
 		} else {
@@ -893,15 +924,19 @@ static bool translate_insn(struct jx *x, const struct insn *i, u32 off)
 	}
 	if (f == op_jcc && size == 8) {
 		flags_to_host(x);
-		flags_capture(x);
 		u8 *fall = jcc_fwd(x, i->op ^ 1);
-		branch_to(x, i, off, next + i->imm);
+		bool m = x->fl_mem;
+		u64 t = next + i->imm;
+		if (t)
+			flags_capture(x); /* a self-loop captures as it needs */
+		branch_to(x, i, off, t);
 		patch(x, fall);
-		x->fl_host = true, x->fl_mem = true;
+		x->fl_host = true, x->fl_mem = m;
 		return true;
 	}
 	if (f == op_jmp_rel && size == 8) {
-		flags_to_mem(x);
+		if (next + i->imm)
+			flags_to_mem(x);
 		branch_to(x, i, off, next + i->imm);
 		return true;
 	}
@@ -987,8 +1022,53 @@ static void arena_flush(struct engine *e)
 	e->jit->used = 0;
 }
 
+/*
+ * Flag liveness within the block.  Classes: FL_N leaves the flags alone,
+ * FL_W replaces all six, FL_P keeps some (so it needs the old ones only if
+ * its own are live after it), FL_R reads or may expose them (flag
+ * readers, memory accesses that may fault, callbacks, exits).  Anything
+ * not named here is FL_R.  Must agree with translate_insn.
+ */
+enum { FL_N, FL_W, FL_P, FL_R };
+
+static int flag_class(const struct insn *i)
+{
+	x86_handler f = i->fn;
+	if (i->lock)
+		return FL_R;
+	if (f == op_nop || f == op_mov_rr || f == op_mov_r_imm || f == op_lea || f == op_xchg_a_r)
+		return FL_N;
+	if (i->mem)
+		return FL_R;
+	if (f == op_mov_rm_imm || f == op_mov_r_rm || f == op_movzx || f == op_movsx ||
+	    f == op_movsxd || f == op_xchg_rm_r || f == op_not_rm)
+		return FL_N;
+	if (f == op_alu_rr || f == op_alu_ri || f == op_alu_a_imm || f == op_alu_r_rm) {
+		int k = f == op_alu_ri ? i->reg & 7 : i->op;
+		return k == 2 || k == 3 ? FL_R : FL_W;
+	}
+	if (f == op_test_rm_r || f == op_test_rm_imm || f == op_test_a_imm || f == op_neg_rm)
+		return FL_W;
+	if (f == op_inc_dec_rm || f == op_imul_r_rm || f == op_imul_r_rm_imm)
+		return FL_P;
+	if (f == op_shift_rm) {
+		int kind = i->reg & 7;
+		if (kind == 2 || kind == 3)
+			return FL_R; /* RCL/RCR read CF */
+		return shift_full(i) ? FL_W : FL_P;
+	}
+	return FL_R;
+}
+
 static bool emit_block(struct jx *x, struct block *b)
 {
+	bool live[BLK_MAX + 1]; /* live[k]: flags live before instruction k */
+	live[b->n] = true;	/* the block's exits expose them */
+	for (int k = b->n - 1; k >= 0; k--) {
+		int c = flag_class(&b->insns[k]);
+		live[k] = c == FL_R || (c != FL_W && live[k + 1]);
+	}
+	x->live_head = live[0];
 	/* push rbx, rbp, r12-r15; sub rsp, 8 (16-byte aligned calls) */
 	static const u8 pro[] = {0x53, 0x55, 0x41, 0x54, 0x41, 0x55, 0x41, 0x56, 0x41, 0x57};
 	for (size_t k = 0; k < sizeof(pro); k++)
@@ -1011,6 +1091,7 @@ static bool emit_block(struct jx *x, struct block *b)
 			x->full = true;
 			break;
 		}
+		x->live_after = live[k + 1];
 		if (translate_insn(x, i, off))
 			x->native++;
 		else
