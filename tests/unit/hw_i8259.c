@@ -294,6 +294,26 @@ static void test_state(void)
 	OK(in8(0x22) == 0 && !hw_bus_read(&pio, 0x22, 1, &(u8){0}), "port 0x22 is not the PIC's");
 }
 
+/* KVM_IRQ_LINE_STATUS values, as KVM's pic_set_irq1 defines them: 1 for a
+ * new request or a lowered line, 0 when the IRR bit was already set (the
+ * edge or level coalesces), -1 when the IR is masked. */
+static void test_line_status(void)
+{
+	linux_init(0);
+	out8(0x21, 0x08); /* mask IR3 */
+	EQ(i8259_set_irq(&pic, 4, 1), 1, "status: new edge 1");
+	EQ(i8259_set_irq(&pic, 4, 0), 1, "status: line lowered 1");
+	EQ(i8259_set_irq(&pic, 4, 1), 0, "status: second edge before INTA 0");
+	i8259_set_irq(&pic, 4, 0);
+	EQ(i8259_set_irq(&pic, 3, 1), -1, "status: masked IR -1");
+	i8259_set_irq(&pic, 3, 0);
+	out8(0x4d1, 0x04); /* slave IR2 (IRQ 10) level-sensitive */
+	EQ(i8259_set_irq(&pic, 10, 1), 1, "status: level raised 1");
+	EQ(i8259_set_irq(&pic, 10, 1), 0, "status: level still requested 0");
+	i8259_set_irq(&pic, 10, 0);
+	out8(0x4d1, 0);
+}
+
 int main(void)
 {
 	hw_bus_init(&pio);
@@ -304,6 +324,7 @@ int main(void)
 	test_cascade_level();
 	test_modes();
 	test_state();
+	test_line_status();
 	i8259_destroy(&pic);
 	hw_bus_destroy(&pio);
 	return done();

@@ -214,6 +214,30 @@ static void test_state(void)
 	   "state is struct kvm_ioapic_state field for field");
 }
 
+/* KVM_IRQ_LINE_STATUS values (KVM's ioapic_set_irq): what delivery
+ * reported, 0 for an edge already high or a level pin held by Remote IRR,
+ * -1 for a masked pin, 1 for a de-assert. */
+static void test_line_status(void)
+{
+	io.dev.ops->reset(&io.dev); /* the window back at its default base */
+	accept = 1;
+	set_rte(7, 0x37);			  /* edge, vector 0x37 */
+	EQ(ioapic_set_irq(&io, 7, 1), 1, "status: edge delivered to one APIC");
+	EQ(ioapic_set_irq(&io, 7, 1), 0, "status: edge already high 0");
+	EQ(ioapic_set_irq(&io, 7, 0), 1, "status: de-assert 1");
+	set_rte(7, 0x37 | IOAPIC_RTE_MASK);
+	EQ(ioapic_set_irq(&io, 7, 1), -1, "status: masked -1");
+	ioapic_set_irq(&io, 7, 0);
+	set_rte(7, 0x37 | IOAPIC_RTE_LEVEL);
+	EQ(ioapic_set_irq(&io, 7, 1), 1, "status: level delivered");
+	EQ(ioapic_set_irq(&io, 7, 1), 0, "status: level held by Remote IRR 0");
+	EQ(ioapic_level_pins(&io, 0x37), 1u << 7, "level pins of vector 0x37");
+	EQ(ioapic_pin_vector(&io, 7), 0x37, "pin 7's vector");
+	ioapic_set_irq(&io, 7, 0);
+	ioapic_eoi(&io, 0x37);
+	set_rte(7, IOAPIC_RTE_MASK);
+}
+
 int main(void)
 {
 	hw_bus_init(&mmio);
@@ -224,6 +248,7 @@ int main(void)
 	test_level();
 	test_edge_state();
 	test_state();
+	test_line_status();
 	ioapic_destroy(&io);
 	hw_bus_destroy(&mmio);
 	return done();
