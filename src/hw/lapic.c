@@ -564,6 +564,24 @@ int lapic_ack(struct lapic *l)
 	return v;
 }
 
+bool lapic_enabled(struct lapic *l)
+{
+	pthread_mutex_lock(&l->lock);
+	bool r = hw_on(l) && sw_on(l);
+	pthread_mutex_unlock(&l->lock);
+	return r;
+}
+
+u32 lapic_vapic_word(struct lapic *l)
+{
+	pthread_mutex_lock(&l->lock);
+	int irr = vec_highest(l, LAPIC_IRR), isr = vec_highest(l, LAPIC_ISR);
+	u32 v = (get(l, LAPIC_TPR) & 0xff) | ((u32)(isr < 0 ? 0 : isr) & 0xf0) << 8 |
+		(u32)(irr < 0 ? 0 : irr) << 24;
+	pthread_mutex_unlock(&l->lock);
+	return v;
+}
+
 bool lapic_irr_any(struct lapic *l)
 {
 	pthread_mutex_lock(&l->lock);

@@ -172,6 +172,11 @@ bool lapic_match_dest(struct lapic *l, u32 dest, u8 dest_mode, u8 shorthand,
 int lapic_has_interrupt(struct lapic *l);
 /* INTA: move that vector from IRR to ISR and return it (-1 if none). */
 int lapic_ack(struct lapic *l);
+/* Hardware- and software-enabled (KVM's kvm_lapic_enabled). */
+bool lapic_enabled(struct lapic *l);
+/* The word KVM mirrors into the guest's VAPIC page: TPR in bits 7:0, the
+ * highest ISR class in 15:12, the highest IRR vector in 31:24. */
+u32 lapic_vapic_word(struct lapic *l);
 /* Any IRR bit set (deliverable now or not). */
 bool lapic_irr_any(struct lapic *l);
 /* Whether the PIC's INTR reaches the CPU through this APIC (LINT0 ExtINT,

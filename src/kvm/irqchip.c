@@ -38,6 +38,7 @@
 
 struct skvm_apic {
 	struct lapic lapic;
+	u64 vapic_addr; /* KVM_SET_VAPIC_ADDR; 0: none */
 	struct skvm_vcpu *vcpu;
 	struct skvm_irqchip *ic;
 };
@@ -869,9 +870,59 @@ static long lapic_state_ioctl(struct skvm_vcpu *vcpu, unsigned long arg, bool se
 	return r;
 }
 
+/* The host address of the VAPIC word, or 0 if no slot backs it. */
+static unsigned long vapic_hva(struct skvm_vcpu *vcpu, u64 gpa)
+{
+	struct mem_map *map = mem_map_get(&vcpu->vm->mem);
+	u8 *p = mem_map_hva(map, 0, gpa, 4);
+	mem_map_put(map);
+	return (unsigned long)p;
+}
+
+/*
+ * KVM_SET_VAPIC_ADDR (kvm_lapic_set_vapic_addr): a guest page where the TPR
+ * is mirrored for guests patched to read and write it there (QEMU's
+ * kvmvapic option ROM).  KVM syncs it around every guest entry; softkvm
+ * around every KVM_RUN (skvm_apic_vapic_sync).  KVM_CAP_VAPIC stays 0:
+ * KVM_TPR_ACCESS_REPORTING is not implemented.
+ */
+static long set_vapic_addr(struct skvm_vcpu *vcpu, unsigned long arg)
+{
+	struct kvm_vapic_addr va;
+	if (!vcpu->apic)
+		return -EINVAL;
+	if (skvm_copy_from_user(&va, arg, sizeof(va)))
+		return -EFAULT;
+	if (va.vapic_addr && !vapic_hva(vcpu, va.vapic_addr))
+		return -EINVAL;
+	vcpu->apic->vapic_addr = va.vapic_addr;
+	return 0;
+}
+
+void skvm_apic_vapic_sync(struct skvm_vcpu *vcpu, bool to_guest)
+{
+	struct skvm_apic *a = vcpu->apic;
+	unsigned long hva = a && a->vapic_addr ? vapic_hva(vcpu, a->vapic_addr) : 0;
+	u32 w;
+	if (!hva)
+		return;
+	if (to_guest) {
+		/* vcpu_enter_guest mirrors only for an enabled LAPIC */
+		if (!lapic_enabled(&a->lapic))
+			return;
+		w = lapic_vapic_word(&a->lapic);
+		skvm_copy_to_user(hva, &w, sizeof(w));
+	} else if (!skvm_copy_from_user(&w, hva, sizeof(w))) {
+		lapic_set_tpr(&a->lapic, (u8)w);
+		atomic_store(&vcpu->cpu.intr_hint, 1);
+	}
+}
+
 long skvm_irqchip_vcpu_ioctl(struct skvm_vcpu *vcpu, unsigned int cmd, unsigned long arg)
 {
 	switch (cmd) {
+	case KVM_SET_VAPIC_ADDR:
+		return set_vapic_addr(vcpu, arg);
 	case KVM_GET_LAPIC:
 		return lapic_state_ioctl(vcpu, arg, false);
 	case KVM_SET_LAPIC:

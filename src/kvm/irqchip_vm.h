@@ -37,6 +37,9 @@ void skvm_irqchip_destroy(struct skvm_vm *vm);
  * (0) or a signal the mask lets through arrives (-EINTR).
  */
 bool skvm_apic_runnable(struct skvm_vcpu *vcpu);
+/* KVM_SET_VAPIC_ADDR's TPR mirror: LAPIC -> guest page before guest code
+ * runs (to_guest), guest page -> TPR after. */
+void skvm_apic_vapic_sync(struct skvm_vcpu *vcpu, bool to_guest);
 /* Take pending INIT / SIPI / NMI (KVM_GET_MP_STATE does it too). */
 void skvm_apic_accept_events(struct skvm_vcpu *vcpu);
 /* KVM_SET_MP_STATE for a vCPU with a LAPIC: 0 or -EINVAL. */

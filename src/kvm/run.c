@@ -333,10 +333,12 @@ long skvm_vcpu_run(struct skvm_vcpu *vcpu)
 		/* a real guest entry: from now on KVM freezes KVM_SET_CPUID2
 		 * (kvm_vcpu_has_run) */
 		vcpu->ran = true;
-		if (vcpu->apic)
+		if (vcpu->apic) {
+			skvm_apic_vapic_sync(vcpu, true);
 			r = run_with_apic(vcpu, &env, &x, &ctx,
 					  vcpu->sigmask_set ? &vcpu->sigmask : &old);
-		else
+			skvm_apic_vapic_sync(vcpu, false);
+		} else
 			x86_run(cpu, &env, &x);
 	}
 	if (!imm && ring && x.reason == X86_EXIT_KICK) {

@@ -109,6 +109,18 @@ __asm__(".pushsection .rodata\n"
 	".code64\n"
 	".popsection\n");
 
+extern const unsigned char vp_start[], vp_end[];
+__asm__(".pushsection .rodata\n"
+	".code16\n"
+	"vp_start:\n"
+	"	out %al, $0xe0\n"
+	"	movb $0x40, 0x3000\n" /* the guest sets its TPR in the VAPIC page */
+	"	out %al, $0xe1\n"
+	"	jmp .\n"
+	"vp_end:\n"
+	".code64\n"
+	".popsection\n");
+
 static int kvm;
 
 static unsigned lapic_reg(const struct kvm_lapic_state *s, unsigned off)
@@ -233,6 +245,32 @@ static int msi_ff(int quirk_off)
 	return r > 0 && irr;
 }
 
+/* KVM_SET_VAPIC_ADDR: the TPR mirrored into a guest page around KVM_RUN. */
+static void test_vapic(void)
+{
+	struct t_irq_vm v = t_irq_vm(kvm);
+	int vcpu = t_irq_vcpu(kvm, &v, 0, vp_start, (size_t)(vp_end - vp_start));
+	struct kvm_vapic_addr va = {.vapic_addr = 0x3000};
+	T_EQ(ioctl(vcpu, KVM_SET_VAPIC_ADDR, &va), 0, "SET_VAPIC_ADDR");
+	struct kvm_lapic_state ls;
+	ioctl(vcpu, KVM_GET_LAPIC, &ls);
+	ls.regs[0x80] = 0x20;
+	ls.regs[0xf1] = 1; /* SVR: software-enabled, as KVM syncs only then */
+	ioctl(vcpu, KVM_SET_LAPIC, &ls);
+	ioctl(vcpu, KVM_RUN, 0);
+	T_EQ(v.ram[0x3000], 0x20, "VAPIC page holds the TPR after a run");
+	ioctl(vcpu, KVM_RUN, 0);
+	ioctl(vcpu, KVM_GET_LAPIC, &ls);
+	T_EQ(v.run->io.port, 0xe1, "VAPIC guest ran");
+	T_EQ((unsigned char)ls.regs[0x80], 0x40, "the guest's VAPIC TPR reaches the LAPIC");
+	t_irq_close(&v);
+	int vm = t_create_vm(kvm);
+	vcpu = t_create_vcpu(vm, 0);
+	T_ERR(ioctl(vcpu, KVM_SET_VAPIC_ADDR, &va), EINVAL, "SET_VAPIC_ADDR without a LAPIC");
+	close(vcpu);
+	close(vm);
+}
+
 static void test_guest(void)
 {
 	struct t_irq_vm v = t_irq_vm(kvm);
@@ -340,6 +378,7 @@ int main(void)
 {
 	kvm = t_open_kvm();
 	test_create_rules();
+	test_vapic();
 	T_OK(msi_ff(0), "MSI to 0xff reaches x2APIC 0 (broadcast quirk)");
 	T_OK(!msi_ff(1), "MSI to 0xff misses x2APIC 0 without the quirk");
 	test_guest();
