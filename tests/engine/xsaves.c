@@ -36,6 +36,7 @@ int main(void)
 	const struct kvm_cpuid_entry2 *d1 = tvm_cpuid(&t, 0xd, 1);
 	if (!d1 || !(d1->eax & 8)) {
 		printf("1..0 # SKIP no XSAVES in the supported CPUID\n");
+		tvm_destroy(&t);
 		return 0;
 	}
 	/* #GP handler at 0x11000: count in RES, resume at RBP */
