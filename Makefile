@@ -7,7 +7,8 @@
 #                   then fuzz-short); docs/testing.md describes the harnesses
 #   make check-api | check-unit | check-tools | check-guest | check-diff | check-engine | check-boot
 #                   one suite (MODE=debug for the sanitizer build)
-#   make fuzz-short FUZZ_SECONDS=60, make bench, make bench-boot (not part of make test)
+#   make fuzz-short FUZZ_SECONDS=60, make bench, make bench-boot, make check-boot-real
+#                   (not part of make test)
 
 MODE ?= release
 CC ?= gcc
