@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <signal.h>
+#include <time.h>
 
 #include "t_eventfd.h"
 #include "t_vm.h"
@@ -243,6 +244,26 @@ int main(void)
 	T_OK(outs - (consumed + exits) <= 1,
 	     "each doorbell consumed or exited exactly once (the last may be pending)");
 	T_OK(consumed > 0 && exits > 0, "both while assigned and while not");
+	/* Then each route once more, unhurried: under a loaded host the
+	 * stress phase alone may leave one vector unused by chance.  The
+	 * irqfd is assigned and the doorbell exits now; run until the
+	 * signalled vector arrives (at most 2 s each). */
+	run->immediate_exit = 0;
+	for (unsigned v = 0x40; v <= 0x41; v++) {
+		unsigned before = counters[v - 0x40];
+		T_EQ(route(v), 0, "route to the vector once more");
+		t_efd_signal(irq);
+		signals++;
+		struct timespec t0, t1;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		do {
+			if (ioctl(vcpu, KVM_RUN, 0) && errno != EINTR)
+				break;
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+		} while (counters[v - 0x40] == before &&
+			 (t1.tv_sec - t0.tv_sec) * 1000000000L + (t1.tv_nsec - t0.tv_nsec) <
+				 2000000000L);
+	}
 	unsigned a = counters[0], b = counters[1];
 	printf("# %lld irqfd signals: %u interrupts on 0x40, %u on 0x41\n", signals, a, b);
 	T_OK(a + b <= signals, "no more interrupts than signals");
