@@ -6,14 +6,14 @@
 #
 #   run.sh SOFTKVM_TOOL SELFTESTS_DIR EXPECTED_FILE [TEST...]
 #
-# SKVM_SELFTESTS_TIMEOUT  seconds per test and backend (default 120)
+# SKVM_SELFTESTS_TIMEOUT  seconds per test and backend (default 60)
 # SKVM_NO_HOST            set: do not run the tests on the host's /dev/kvm
 # SKVM_SELFTESTS_LOG      directory for each run's output (default
 #                         SELFTESTS_DIR/logs)
 set -u
 tool=$1 dir=$2 expected=$3
 shift 3
-timeout_s=${SKVM_SELFTESTS_TIMEOUT:-120}
+timeout_s=${SKVM_SELFTESTS_TIMEOUT:-60}
 logs=${SKVM_SELFTESTS_LOG:-$dir/logs}
 mkdir -p "$logs"
 

@@ -8,7 +8,7 @@
 #   make selftests SELFTESTS="state_test x86_64/cpuid_test"   a subset (names
 #                                   as in tests.list; bare names are looked up)
 #   SKVM_NO_HOST=1                  skip the host /dev/kvm comparison runs
-#   SKVM_SELFTESTS_TIMEOUT=SECONDS  per test and backend (default 120)
+#   SKVM_SELFTESTS_TIMEOUT=SECONDS  per test and backend (default 60)
 ST_TARBALL := /usr/src/linux-source-6.1.tar.xz
 ST_ROOT := build/selftests
 ST_SRC := $(ST_ROOT)/linux
