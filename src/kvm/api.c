@@ -104,6 +104,7 @@ long skvm_ioctl(int fd, unsigned long request, unsigned long arg)
 		break;
 	}
 	skvm_file_put(f);
+	skvm_signals_restore();
 	return r;
 }
 

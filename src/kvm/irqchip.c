@@ -20,7 +20,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <signal.h>
 #include <sys/eventfd.h>
+#include <sys/signalfd.h>
 
 #include "hw/bus.h"
 #include "hw/i8254.h"
@@ -588,7 +590,7 @@ static long create_irqchip(struct skvm_vm *vm)
 		chip_free(ic);
 		goto out;
 	}
-	if (pthread_create(&ic->thread, NULL, timer_main, ic)) {
+	if (skvm_thread_create(&ic->thread, timer_main, ic)) {
 		chip_free(ic);
 		r = -ENOMEM;
 		goto out;
@@ -1020,10 +1022,28 @@ int skvm_apic_block(struct skvm_vcpu *vcpu, const sigset_t *mask)
 	int r = 0;
 	atomic_store(&vcpu->sleeping, 1);
 	if (!atomic_load(&vcpu->kick) && !skvm_apic_runnable(vcpu)) {
-		/* ppoll lets the signals KVM_RUN allows end the wait */
-		struct pollfd p = {.fd = vcpu->wake_fd, .events = POLLIN};
-		if (ppoll(&p, 1, NULL, mask) < 0 && errno == EINTR)
+		/*
+		 * The wait keeps every signal blocked, as the engine runs: a
+		 * signal KVM_RUN allows (one not in `mask`) only ends it,
+		 * through a signalfd, and its handler runs once KVM_RUN has
+		 * returned, as in KVM.  A handler run in here could unwind
+		 * the thread (pthread_cancel, longjmp) through softkvm with
+		 * its memslot-map reference held, and the next memslot
+		 * change would wait for it forever (xapic_ipi_test).
+		 */
+		sigset_t allowed;
+		sigemptyset(&allowed);
+		for (int n = 1; n < SIGRTMAX; n++)
+			if (n != SIGKILL && n != SIGSTOP && !sigismember(mask, n))
+				sigaddset(&allowed, n);
+		int sfd = signalfd(-1, &allowed, SFD_CLOEXEC | SFD_NONBLOCK);
+		struct pollfd p[2] = {{.fd = vcpu->wake_fd, .events = POLLIN},
+				      {.fd = sfd, .events = POLLIN}};
+		int k = poll(p, sfd >= 0 ? 2 : 1, -1);
+		if ((k < 0 && errno == EINTR) || (k > 0 && sfd >= 0 && (p[1].revents & POLLIN)))
 			r = -EINTR;
+		if (sfd >= 0)
+			sys_close(sfd);
 	}
 	atomic_store(&vcpu->sleeping, 0);
 	u64 v;

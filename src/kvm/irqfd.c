@@ -131,13 +131,8 @@ static struct skvm_irqfds *irqfds_get(struct skvm_vm *vm)
 	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
 	if (s->epfd < 0 || s->wakefd < 0 || epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->wakefd, &ev))
 		goto fail;
-	/* The poller must not take the client's signals (KVM_RUN's EINTR
-	 * relies on them reaching the vCPU threads). */
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	int e = pthread_create(&s->thread, NULL, poller, s);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	/* the poller takes none of the client's signals (thread.c) */
+	int e = skvm_thread_create(&s->thread, poller, s);
 	if (e)
 		goto fail;
 	pthread_setname_np(s->thread, "softkvm-irqfd");

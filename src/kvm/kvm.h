@@ -99,6 +99,9 @@ void skvm_file_forget(int fd);		/* fd was replaced by a dup2 onto it */
 void skvm_file_forget_range(unsigned int first, unsigned int last);
 int skvm_file_kind(int fd);		/* enum skvm_kind, or -1 if not ours */
 
+/* A softkvm-internal thread, all signals blocked (thread.c). */
+int skvm_thread_create(pthread_t *t, void *(*fn)(void *), void *arg);
+
 /* Objects */
 int skvm_sys_open(int flags);
 void skvm_vm_get(struct skvm_vm *vm);
@@ -111,8 +114,11 @@ long skvm_vm_ioctl(struct skvm_vm *vm, unsigned int cmd, unsigned long arg);
 long skvm_vcpu_ioctl(struct skvm_vcpu *vcpu, unsigned int cmd, unsigned long arg);
 long skvm_check_extension(struct skvm_vm *vm, long cap);
 
-/* The engine seam: run the vCPU until an exit; returns 0 or -errno. */
+/* The engine seam: run the vCPU until an exit; returns 0 or -errno.  It
+ * leaves the thread's signals blocked: skvm_signals_restore, called by
+ * skvm_ioctl once the call holds nothing, gives the mask back. */
 long skvm_vcpu_run(struct skvm_vcpu *vcpu);
+void skvm_signals_restore(void);
 
 /* mmap of [off, off + len) of fd: 0 to go ahead, or KVM's -errno (api.c). */
 int skvm_mmap_check(int fd, int prot, int flags, off_t off, size_t len);

@@ -274,6 +274,9 @@ static long run_with_apic(struct skvm_vcpu *vcpu, struct x86_env *env, struct x8
 	}
 }
 
+static __thread sigset_t t_restore_mask;
+static __thread bool t_restore_pending;
+
 long skvm_vcpu_run(struct skvm_vcpu *vcpu)
 {
 	struct kvm_run *run = vcpu->run;
@@ -354,8 +357,22 @@ long skvm_vcpu_run(struct skvm_vcpu *vcpu)
 	if (!r)
 		r = imm && x.reason == X86_EXIT_KICK ? -EINTR : exit_to_run(vcpu, &x);
 	mem_map_put(env.map);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	return run_finish(vcpu, r);
+	r = run_finish(vcpu, r);
+	/* The thread's mask comes back (and a pending signal's handler
+	 * runs) only in skvm_ioctl, after every lock and reference of this
+	 * call is dropped: a handler may leave with siglongjmp, as it may
+	 * after a real system call. */
+	t_restore_mask = old;
+	t_restore_pending = true;
+	return r;
+}
+
+void skvm_signals_restore(void)
+{
+	if (t_restore_pending) {
+		t_restore_pending = false;
+		pthread_sigmask(SIG_SETMASK, &t_restore_mask, NULL);
+	}
 }
 
 /*

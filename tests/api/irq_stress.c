@@ -266,7 +266,11 @@ int main(void)
 	}
 	unsigned a = counters[0], b = counters[1];
 	printf("# %lld irqfd signals: %u interrupts on 0x40, %u on 0x41\n", signals, a, b);
-	T_OK(a + b <= signals, "no more interrupts than signals");
+	/* An assign that finds a count nobody read fires once for it and
+	 * leaves it unread (kvm_irqfd_assign), so each of the ROUNDS / 4
+	 * reassignments may add one interrupt to the signals. */
+	T_OK(a + b <= signals + ROUNDS / 4,
+	     "no more interrupts than signals plus reassignments");
 	T_OK(a > 0 && b > 0, "both routes delivered");
 	close(vcpu);
 	close(vm);
