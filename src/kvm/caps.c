@@ -85,6 +85,9 @@ static const struct cap_row caps[] = {
 	{KVM_CAP_XSAVE2, 4096},	/* KVM_GET_XSAVE2 size: the 4 KiB kvm_xsave */
 	{KVM_CAP_GET_MSR_FEATURES, 1},
 	{KVM_CAP_MSR_PLATFORM_INFO, 1},	/* guest access switch (vm.c, msr.c) */
+	/* RDMSR/WRMSR exits and the MSR filter (vcpu_msr.c, ops_sys.c) */
+	{KVM_CAP_X86_USER_SPACE_MSR, 1},
+	{KVM_CAP_X86_MSR_FILTER, 1},
 	{KVM_CAP_GET_TSC_KHZ, 1},
 	{KVM_CAP_TSC_CONTROL, 1},
 	{KVM_CAP_MCE, 32},	/* banks; KVM_X86_SETUP_MCE, KVM_X86_SET_MCE */

@@ -12,6 +12,7 @@
 #include <linux/kvm.h>
 
 #include "common.h"
+#include "kvm/srcu.h"
 
 #define SKVM_EXPORT __attribute__((visibility("default")))
 #include "mem/memslot.h"
@@ -86,6 +87,11 @@ struct skvm_vm {
 	struct skvm_irqroute *irqroute;	/* kvm/irqroute.c, irqfd.c */
 	u64 mmu_pages_requested; /* KVM_SET_NR_MMU_PAGES (vm.c), 0 if never */
 	bool platform_info_hidden; /* KVM_CAP_MSR_PLATFORM_INFO disabled (vm.c) */
+	/* KVM_CAP_X86_USER_SPACE_MSR reasons and KVM_X86_SET_MSR_FILTER's
+	 * filter, read by the vCPUs under msr_srcu (kvm/vcpu_msr.c) */
+	_Atomic u32 user_space_msr;
+	struct skvm_msr_filter *_Atomic msr_filter;
+	struct skvm_srcu msr_srcu;
 };
 
 /* fd table (fdtable.c) */

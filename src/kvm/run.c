@@ -20,6 +20,7 @@
 #include "kvm/irqchip.h"
 #include "kvm/irqchip_vm.h"
 #include "kvm/stats.h"
+#include "kvm/vcpu_msr.h"
 #include "kvm/x86_ioctl.h"
 #include "x86/engine.h"
 
@@ -184,6 +185,15 @@ static long exit_to_run(struct skvm_vcpu *vcpu, const struct x86_exit *x)
 		memcpy(run->emulation_failure.insn_bytes, x->insn.bytes,
 		       sizeof(run->emulation_failure.insn_bytes));
 		break;
+	case X86_EXIT_MSR:
+		/* kvm_msr_user_space(): error 0, the VMM sets it to refuse */
+		run->exit_reason = x->msr.write ? KVM_EXIT_X86_WRMSR : KVM_EXIT_X86_RDMSR;
+		run->msr.error = 0;
+		memset(run->msr.pad, 0, sizeof(run->msr.pad));
+		run->msr.reason = x->msr.reason;
+		run->msr.index = x->msr.index;
+		run->msr.data = x->msr.data;
+		break;
 	case X86_EXIT_FAULT:
 		/* a slot's host memory could not be accessed: KVM's
 		 * kvm_handle_error_pfn fails the run with EFAULT */
@@ -311,9 +321,13 @@ long skvm_vcpu_run(struct skvm_vcpu *vcpu)
 		.coalesce_opaque = vcpu->vm->cmmio,
 		.dev_io = skvm_dev_io,
 		.dev_opaque = vcpu,
+		.msr_denied = skvm_msr_denied,
+		.msr_opaque = vcpu->vm,
+		.msr_exits = atomic_load(&vcpu->vm->user_space_msr),
 	};
 	struct x86_exit x = {0};
 	x86_complete_mmio_read(cpu, run->mmio.data);
+	x86_complete_msr(cpu, run->msr.error, run->msr.data);
 
 	/* KVM completes a pending IN / MMIO read before it looks at
 	 * immediate_exit or pending signals.  immediate_exit returns EINTR

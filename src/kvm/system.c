@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "kvm/kvm.h"
+#include "kvm/vcpu_msr.h"
 #include "kvm/dirty.h"
 #include "kvm/sys.h"
 #include "kvm/coalesced_mmio.h"
@@ -55,6 +56,7 @@ void skvm_vm_put(struct skvm_vm *vm)
 	skvm_cmmio_destroy(vm->cmmio);
 	skvm_ioeventfds_destroy(vm->ioeventfds);
 	skvm_irqroute_destroy(vm->irqroute);
+	skvm_msr_filter_destroy(vm);
 	pthread_mutex_destroy(&vm->lock);
 	free(vm);
 }

@@ -187,6 +187,130 @@ static long set_mce(struct x86_cpu *c, unsigned long arg)
 	return 0;
 }
 
+/*
+ * KVM_X86_SET_MSR_FILTER (KVM API 4.126): up to 16 ranges, each a bitmap
+ * for reads, writes or both (bit set = allowed), the first matching range
+ * deciding, else the default.  KVM's checks: unknown flags, a default-deny
+ * filter without ranges, a range without READ/WRITE or with a bitmap over
+ * KVM_MSR_FILTER_MAX_BITMAP_SIZE are EINVAL; the bitmap is copied in whole
+ * longs.  Only the guest's RDMSR/WRMSR are filtered, never KVM_GET/SET_MSRS,
+ * and never the x2APIC range.  A new filter is published whole: vCPUs read
+ * it under msr_srcu, so the old one is freed once none can hold it, and
+ * running vCPUs see the new one from their next RDMSR/WRMSR.
+ */
+struct skvm_msr_filter {
+	bool default_allow;
+	u32 count;
+	struct {
+		u32 flags, base, nmsrs;
+		u64 *bitmap;
+	} ranges[KVM_MSR_FILTER_MAX_RANGES];
+};
+
+static void msr_filter_free(struct skvm_msr_filter *f)
+{
+	if (!f)
+		return;
+	for (u32 i = 0; i < f->count; i++)
+		free(f->ranges[i].bitmap);
+	free(f);
+}
+
+static long msr_filter_add(struct skvm_msr_filter *f, const struct kvm_msr_filter_range *r)
+{
+	if (!r->nmsrs)
+		return 0;
+	if ((r->flags & ~(u32)(KVM_MSR_FILTER_READ | KVM_MSR_FILTER_WRITE)) || !r->flags)
+		return -EINVAL;
+	size_t size = ((size_t)r->nmsrs + 63) / 64 * 8;
+	if (size > KVM_MSR_FILTER_MAX_BITMAP_SIZE)
+		return -EINVAL;
+	u64 *bitmap = malloc(size);
+	if (!bitmap)
+		return -ENOMEM;
+	if (skvm_copy_from_user(bitmap, (unsigned long)r->bitmap, size)) {
+		free(bitmap);
+		return -EFAULT;
+	}
+	f->ranges[f->count].flags = r->flags;
+	f->ranges[f->count].base = r->base;
+	f->ranges[f->count].nmsrs = r->nmsrs;
+	f->ranges[f->count].bitmap = bitmap;
+	f->count++;
+	return 0;
+}
+
+long skvm_msr_filter_set(struct skvm_vm *vm, unsigned long arg)
+{
+	struct kvm_msr_filter uf;
+	if (skvm_copy_from_user(&uf, arg, sizeof(uf)))
+		return -EFAULT;
+	if (uf.flags & ~(u32)KVM_MSR_FILTER_DEFAULT_DENY)
+		return -EINVAL;
+	bool empty = true;
+	for (u32 i = 0; i < KVM_MSR_FILTER_MAX_RANGES; i++)
+		empty &= !uf.ranges[i].nmsrs;
+	bool default_allow = !(uf.flags & KVM_MSR_FILTER_DEFAULT_DENY);
+	if (empty && !default_allow)
+		return -EINVAL;
+	struct skvm_msr_filter *f = calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	f->default_allow = default_allow;
+	for (u32 i = 0; i < KVM_MSR_FILTER_MAX_RANGES; i++) {
+		long r = msr_filter_add(f, &uf.ranges[i]);
+		if (r) {
+			msr_filter_free(f);
+			return r;
+		}
+	}
+	pthread_mutex_lock(&vm->lock);
+	struct skvm_msr_filter *old = atomic_exchange(&vm->msr_filter, f);
+	skvm_srcu_synchronize(&vm->msr_srcu);
+	pthread_mutex_unlock(&vm->lock);
+	msr_filter_free(old);
+	return 0;
+}
+
+void skvm_msr_filter_destroy(struct skvm_vm *vm)
+{
+	msr_filter_free(atomic_exchange(&vm->msr_filter, NULL));
+}
+
+/* KVM's kvm_msr_allowed, negated. */
+bool skvm_msr_denied(void *opaque, u32 index, bool write)
+{
+	struct skvm_vm *vm = opaque;
+	if (index >= 0x800 && index <= 0x8ff)
+		return false;
+	u32 type = write ? KVM_MSR_FILTER_WRITE : KVM_MSR_FILTER_READ;
+	u32 idx = skvm_srcu_read_lock(&vm->msr_srcu);
+	const struct skvm_msr_filter *f = atomic_load(&vm->msr_filter);
+	bool allowed = true;
+	if (f) {
+		allowed = f->default_allow;
+		for (u32 i = 0; i < f->count; i++) {
+			u32 off = index - f->ranges[i].base; /* wraps below base */
+			if (off < f->ranges[i].nmsrs && (f->ranges[i].flags & type)) {
+				allowed = (f->ranges[i].bitmap[off / 64] >> (off % 64)) & 1;
+				break;
+			}
+		}
+	}
+	skvm_srcu_read_unlock(&vm->msr_srcu, idx);
+	return !allowed;
+}
+
+/* KVM_ENABLE_CAP(KVM_CAP_X86_USER_SPACE_MSR): the exit reasons wanted. */
+long skvm_user_space_msr_enable(struct skvm_vm *vm, u64 reasons)
+{
+	if (reasons & ~(u64)(KVM_MSR_EXIT_REASON_INVAL | KVM_MSR_EXIT_REASON_UNKNOWN |
+			     KVM_MSR_EXIT_REASON_FILTER))
+		return -EINVAL;
+	atomic_store(&vm->user_space_msr, (u32)reasons);
+	return 0;
+}
+
 long skvm_vcpu_msr_ioctl(struct skvm_vcpu *vcpu, unsigned int cmd, unsigned long arg)
 {
 	switch (cmd) {

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "kvm/kvm.h"
+#include "kvm/vcpu_msr.h"
 #include "kvm/sys.h"
 #include "kvm/coalesced_mmio.h"
 #include "kvm/dirty.h"
@@ -181,6 +182,8 @@ static long enable_cap(struct skvm_vm *vm, unsigned long arg)
 		return 0;
 	case KVM_CAP_X2APIC_API:
 		return skvm_irqchip_enable_cap(vm, &cap);
+	case KVM_CAP_X86_USER_SPACE_MSR:
+		return skvm_user_space_msr_enable(vm, cap.args[0]);
 	default:
 		/* Capabilities softkvm cannot enable fail as unknown ones do. */
 		return -EINVAL;
@@ -262,6 +265,8 @@ ident_out:
 		return set_boot_cpu_id(vm, arg);
 	case KVM_SET_NR_MMU_PAGES:
 		return set_nr_mmu_pages(vm, arg);
+	case KVM_X86_SET_MSR_FILTER:
+		return skvm_msr_filter_set(vm, arg);
 	default:
 		r = skvm_irqchip_vm_ioctl(vm, cmd, arg);
 		return r == SKVM_NOIOCTL ? -ENOTTY : r;

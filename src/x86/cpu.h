@@ -155,6 +155,7 @@ struct x86_msrs {
 		kvm_pv_eoi_en, kvm_poll_control;
 	u64 platform_info, ucode_rev, arch_capabilities, smbase;
 	u64 smi_count;
+	u64 power_ctl; /* MSR_IA32_POWER_CTL: storage, as KVM */
 };
 
 /*

@@ -42,7 +42,17 @@ void x86_engine_destroy(struct x86_cpu *cpu)
 bool x86_completion_pending(const struct x86_cpu *cpu)
 {
 	const struct engine *e = cpu->engine;
-	return e && (e->pend_in || e->pend_mmio);
+	return e && (e->pend_in || e->pend_mmio || e->pend_msr);
+}
+
+void x86_complete_msr(struct x86_cpu *cpu, u8 error, u64 data)
+{
+	struct engine *e = cpu->engine;
+	if (!e || !e->pend_msr)
+		return;
+	e->msr_done = 1;
+	e->msr_error = error;
+	e->msr_data = data;
 }
 
 void x86_complete_mmio_read(struct x86_cpu *cpu, const u8 *data)
@@ -1393,7 +1403,7 @@ void x86_run(struct x86_cpu *cpu, struct x86_env *env, struct x86_exit *exit)
 	dirty_rearm(e, epoch);
 	mode_update(e);
 	e->shadow = cpu->int_shadow & (X86_SHADOW_MOV_SS | X86_SHADOW_STI);
-	volatile bool resumed = e->pend_in || e->pend_mmio;
+	volatile bool resumed = e->pend_in || e->pend_mmio || e->pend_msr;
 	volatile bool injected = false;
 
 	t_run_engine = e;
@@ -1404,7 +1414,7 @@ void x86_run(struct x86_cpu *cpu, struct x86_env *env, struct x86_exit *exit)
 		goto out;
 	case UNWIND_HOST_FAULT:
 		/* as after an exception: the instruction starts afresh */
-		e->pend_in = e->pend_mmio = 0;
+		e->pend_in = e->pend_mmio = e->pend_msr = 0;
 		e->mmio_have = 0;
 		e->pio_pos = e->pio_end = 0;
 		e->mmio_write = e->io_out = false;
@@ -1425,7 +1435,7 @@ void x86_run(struct x86_cpu *cpu, struct x86_env *env, struct x86_exit *exit)
 		}
 		if (e->mode == M_REAL || !has_error_code(vec))
 			err = NO_ERR;
-		e->pend_in = e->pend_mmio = 0;
+		e->pend_in = e->pend_mmio = e->pend_msr = 0;
 		e->mmio_have = 0;
 		e->pio_pos = e->pio_end = 0;
 		exit->reason = X86_EXIT_NONE;
@@ -1449,6 +1459,9 @@ void x86_run(struct x86_cpu *cpu, struct x86_env *env, struct x86_exit *exit)
 	if (resumed) {
 		resumed = false;
 		step(e);
+		/* an MSR answer is for the instruction that exited only */
+		if (exit->reason != X86_EXIT_MSR)
+			e->pend_msr = e->msr_done = 0;
 		if (exit->reason != X86_EXIT_NONE)
 			goto out;
 	}

@@ -40,6 +40,14 @@ struct x86_env {
 	 * every such access exits. */
 	bool (*dev_io)(void *opaque, bool pio, u64 addr, u32 len, void *data, bool write);
 	void *dev_opaque;
+	/* RDMSR/WRMSR (KVM_CAP_X86_USER_SPACE_MSR, KVM_X86_SET_MSR_FILTER):
+	 * msr_denied says whether the VM's filter denies the guest this
+	 * access (NULL: no filter); msr_exits holds the
+	 * KVM_MSR_EXIT_REASON_* bits the VMM wants as X86_EXIT_MSR exits
+	 * instead of a #GP. */
+	bool (*msr_denied)(void *opaque, u32 index, bool write);
+	void *msr_opaque;
+	u32 msr_exits;
 };
 
 enum x86_exit_reason {
@@ -54,6 +62,7 @@ enum x86_exit_reason {
 	X86_EXIT_DEBUG,	   /* KVM_SET_GUEST_DEBUG single-step or breakpoint */
 	X86_EXIT_FAULT,	   /* a slot's host memory faulted: KVM_RUN -EFAULT */
 	X86_EXIT_DIRTY_RING_FULL, /* set by kvm/, never by the engine */
+	X86_EXIT_MSR,	   /* msr: RDMSR/WRMSR for the VMM */
 };
 
 struct x86_exit {
@@ -76,6 +85,12 @@ struct x86_exit {
 			u8 bytes[15];
 		} insn;
 		struct {
+			bool write;
+			u32 reason; /* KVM_MSR_EXIT_REASON_* */
+			u32 index;
+			u64 data;   /* WRMSR's value */
+		} msr;
+		struct {
 			u32 exception;
 			u64 pc; /* linear address */
 			u64 dr6, dr7;
@@ -95,6 +110,10 @@ void x86_run(struct x86_cpu *cpu, struct x86_env *env, struct x86_exit *exit);
 bool x86_completion_pending(const struct x86_cpu *cpu);
 /* The VMM's data for a pending MMIO read (kvm_run mmio.data). */
 void x86_complete_mmio_read(struct x86_cpu *cpu, const u8 *data);
+
+/* The VMM's answer to an X86_EXIT_MSR (kvm_run msr.error, msr.data): the
+ * instruction completes on the next x86_run, with #GP when error != 0. */
+void x86_complete_msr(struct x86_cpu *cpu, u8 error, u64 data);
 
 /* Interrupt window: IF set and no STI / MOV SS shadow. */
 bool x86_interrupt_window(const struct x86_cpu *cpu);

@@ -115,6 +115,10 @@ struct engine {
 	/* pending completion of an exited instruction */
 	u8 pend_in;	 /* IN/INS data is in the PIO page */
 	u8 pend_mmio;	 /* an MMIO read is waiting for data */
+	u8 pend_msr;	 /* RDMSR/WRMSR exited to the VMM (X86_EXIT_MSR) */
+	u8 msr_done;	 /* ... and the VMM's answer is in msr_error/msr_data */
+	u8 msr_error;
+	u64 msr_data;
 	u8 mmio_have;	 /* reads answered for the current instruction */
 	u8 mmio_used;
 	u64 mmio_data[4];

@@ -702,6 +702,7 @@ static const struct msr_desc msr_table[] = {
 	PLAIN(0x17a, MSR_LIST, msr.mcg_status),
 	{0x17b, 0x17b, MSR_LIST, NULL, F(msr.mcg_ctl), 0, mcg_ctl_get, mcg_ctl_set},
 	{0x1a0, 0x1a0, MSR_LIST, NULL, F(msr.misc_enable), 0, plain_get, misc_enable_set},
+	PLAIN(0x1fc, MSR_LIST, msr.power_ctl),	/* MSR_IA32_POWER_CTL: any value */
 	{0x200, 0x200 + 2 * MTRR_NR_VAR - 1, 0, NULL, F(msr.mtrr_var), 0, plain_get,
 	 mtrr_var_set},							/* PHYSBASE/MASKn */
 	{0x250, 0x26f, 0, NULL, 0, 0, mtrr_fixed_get, mtrr_fixed_set},	/* fixed ranges */
@@ -744,7 +745,7 @@ int x86_msr_get(struct x86_cpu *cpu, u32 index, u64 *val, bool host)
 	const struct msr_desc *d = msr_find(index);
 	*val = 0;
 	if (!d)
-		return -1;
+		return X86_MSR_UNKNOWN;
 	int r = d->get(cpu, d, index, val, host);
 	if (r == MSR_UNSUPPORTED && host && is_listed(d)) {
 		*val = 0;
@@ -757,7 +758,7 @@ int x86_msr_set(struct x86_cpu *cpu, u32 index, u64 val, bool host)
 {
 	const struct msr_desc *d = msr_find(index);
 	if (!d)
-		return -1;
+		return X86_MSR_UNKNOWN;
 	int r = d->set(cpu, d, index, val, host);
 	if (r == MSR_UNSUPPORTED && host && is_listed(d) && !val)
 		return 0;

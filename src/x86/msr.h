@@ -13,8 +13,11 @@
 /*
  * Read or write one MSR.  `host` is true for KVM_GET/SET_MSRS (KVM lets the
  * VMM do some things the guest may not, e.g. write read-only feature MSRs).
- * Returns 0, or -1 where the guest would take #GP / the ioctl stops.
+ * Returns 0, -1 where the guest would take #GP / the ioctl stops, or
+ * X86_MSR_UNKNOWN for an MSR softkvm does not implement at all (KVM's
+ * KVM_MSR_RET_UNSUPPORTED: KVM_MSR_EXIT_REASON_UNKNOWN for user-space exits).
  */
+#define X86_MSR_UNKNOWN (-2)
 int x86_msr_get(struct x86_cpu *cpu, u32 index, u64 *val, bool host);
 int x86_msr_set(struct x86_cpu *cpu, u32 index, u64 val, bool host);
 

@@ -2,6 +2,8 @@
  * System instructions: control and debug registers, descriptor tables,
  * MSRs, CPUID, TSC, HLT, SYSCALL/SYSRET, SWAPGS.
  */
+#include <linux/kvm.h>
+
 #include "x86/exec.h"
 #include "x86/cpuid.h"
 #include "x86/msr.h"
@@ -350,16 +352,63 @@ void op_verr_verw(struct engine *e, const struct insn *i)
 	flags_set(e, fl | (ok ? X86_FL_ZF : 0));
 }
 
-/* ---- MSRs ---- */
+/* ---- MSRs ----
+ *
+ * As KVM's kvm_emulate_rdmsr/wrmsr: the VM's filter is asked first, then
+ * the MSR layer.  A refusal becomes an exit to the VMM when it asked for
+ * that reason with KVM_CAP_X86_USER_SPACE_MSR (FILTER for a filtered MSR,
+ * UNKNOWN for one softkvm does not implement, INVAL for a rejected access),
+ * otherwise #GP.  The instruction completes on the next KVM_RUN with the
+ * VMM's msr.error / msr.data (x86_complete_msr).
+ */
+
+static int msr_access(struct engine *e, u32 index, u64 *val, bool write)
+{
+	const struct x86_env *env = e->env;
+	if (env->msr_denied && env->msr_denied(env->msr_opaque, index, write))
+		return KVM_MSR_EXIT_REASON_FILTER;
+	int r = write ? x86_msr_set(e->cpu, index, *val, false)
+		      : x86_msr_get(e->cpu, index, val, false);
+	if (!r)
+		return 0;
+	return r == X86_MSR_UNKNOWN ? KVM_MSR_EXIT_REASON_UNKNOWN : KVM_MSR_EXIT_REASON_INVAL;
+}
+
+/* Returns with *val read or written; else #GP or an exit to the VMM. */
+static void msr_insn(struct engine *e, u64 *val, bool write)
+{
+	struct x86_cpu *c = e->cpu;
+	u32 index = (u32)c->gpr[R_RCX];
+	if (e->pend_msr && e->msr_done) { /* the VMM answered */
+		e->pend_msr = e->msr_done = 0;
+		if (e->msr_error)
+			raise_exc(e, EXC_GP, 0);
+		*val = e->msr_data;
+		return;
+	}
+	e->pend_msr = 0;
+	int reason = msr_access(e, index, val, write);
+	if (!reason)
+		return;
+	if (!(e->env->msr_exits & (u32)reason))
+		raise_exc(e, EXC_GP, 0);
+	struct x86_exit *x = e->exit;
+	x->reason = X86_EXIT_MSR;
+	x->msr.write = write;
+	x->msr.reason = (u32)reason;
+	x->msr.index = index;
+	x->msr.data = write ? *val : 0;
+	e->pend_msr = 1;
+	unwind_exit(e);
+}
 
 void op_rdmsr(struct engine *e, const struct insn *i)
 {
 	(void)i;
 	struct x86_cpu *c = e->cpu;
 	need_cpl0(e);
-	u64 v;
-	if (x86_msr_get(c, (u32)c->gpr[R_RCX], &v, false))
-		raise_exc(e, EXC_GP, 0);
+	u64 v = 0;
+	msr_insn(e, &v, false);
 	c->gpr[R_RAX] = (u32)v;
 	c->gpr[R_RDX] = v >> 32;
 }
@@ -371,8 +420,7 @@ void op_wrmsr(struct engine *e, const struct insn *i)
 	need_cpl0(e);
 	u64 v = (u32)c->gpr[R_RAX] | (c->gpr[R_RDX] << 32);
 	u64 efer = c->efer;
-	if (x86_msr_set(c, (u32)c->gpr[R_RCX], v, false))
-		raise_exc(e, EXC_GP, 0);
+	msr_insn(e, &v, true);
 	/* EFER, FS/GS bases and others live in *cpu: pick up any change */
 	if (c->efer != efer)
 		tlb_flush(e);

@@ -13,25 +13,8 @@ static int kvm, vm, vcpu;
 static struct kvm_run *run;
 static unsigned char *ram;
 
-static int msr_get(int fd, unsigned index, unsigned long long *v)
-{
-	struct {
-		struct kvm_msrs m;
-		struct kvm_msr_entry e;
-	} q = {{.nmsrs = 1}, {.index = index}};
-	int r = ioctl(fd, KVM_GET_MSRS, &q);
-	*v = q.e.data;
-	return r;
-}
-
-static int msr_set(int fd, unsigned index, unsigned long long v)
-{
-	struct {
-		struct kvm_msrs m;
-		struct kvm_msr_entry e;
-	} q = {{.nmsrs = 1}, {.index = index, .data = v}};
-	return ioctl(fd, KVM_SET_MSRS, &q);
-}
+#define msr_get t_msr_get
+#define msr_set t_msr_set
 
 static int enable(unsigned long long arg0)
 {

@@ -106,4 +106,26 @@ __attribute__((unused)) static int t_real_mode_flat_es(int vm, unsigned ip, stru
 	return vcpu;
 }
 
+/* KVM_GET_MSRS / KVM_SET_MSRS of one MSR on fd (a vCPU, or /dev/kvm for
+ * feature MSRs): the ioctl's result, the number of MSRs done. */
+__attribute__((unused)) static int t_msr_get(int fd, unsigned index, unsigned long long *v)
+{
+	struct {
+		struct kvm_msrs m;
+		struct kvm_msr_entry e;
+	} q = {{.nmsrs = 1}, {.index = index}};
+	int r = ioctl(fd, KVM_GET_MSRS, &q);
+	*v = q.e.data;
+	return r;
+}
+
+__attribute__((unused)) static int t_msr_set(int fd, unsigned index, unsigned long long v)
+{
+	struct {
+		struct kvm_msrs m;
+		struct kvm_msr_entry e;
+	} q = {{.nmsrs = 1}, {.index = index, .data = v}};
+	return ioctl(fd, KVM_SET_MSRS, &q);
+}
+
 #endif
