@@ -1,4 +1,5 @@
-/* Memslot maps: copy on write, published atomically, read without locks. */
+/* Memslot maps: an active and a spare map, published atomically, read
+ * without locks (mem/memslot.h). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,42 +17,83 @@
  */
 #define MEM_GPA_TOP (1ULL << 52)
 
-static struct mem_map *map_alloc(void)
+static void map_free(struct mem_map *map)
+{
+	if (!map)
+		return;
+	for (u32 as = 0; as < MEM_ADDRESS_SPACES; as++) {
+		free(map->slots[as]);
+		free(map->pos[as]);
+	}
+	free(map);
+}
+
+static struct mem_map *map_alloc(struct mem *m)
 {
 	struct mem_map *map = calloc(1, sizeof(*map));
-	if (map)
-		atomic_init(&map->refs, 1);
+	if (!map)
+		return NULL;
+	atomic_init(&map->refs, 0);
+	map->owner = m;
+	for (u32 as = 0; as < MEM_ADDRESS_SPACES; as++) {
+		map->pos[as] = calloc(MEM_MAX_SLOTS, sizeof(u32));
+		if (!map->pos[as]) {
+			map_free(map);
+			return NULL;
+		}
+	}
 	return map;
 }
 
-static void map_free(struct mem_map *map)
+/* A copy of src (the spare's rebuild after an allocation failure). */
+static struct mem_map *map_clone(const struct mem_map *src)
 {
-	for (u32 as = 0; as < MEM_ADDRESS_SPACES; as++)
-		free(map->slots[as]);
-	free(map);
+	struct mem_map *map = map_alloc(src->owner);
+	if (!map)
+		return NULL;
+	for (u32 as = 0; as < MEM_ADDRESS_SPACES; as++) {
+		u32 n = src->nr[as];
+		if (n) {
+			map->slots[as] = malloc(n * sizeof(struct mem_slot));
+			if (!map->slots[as]) {
+				map_free(map);
+				return NULL;
+			}
+			memcpy(map->slots[as], src->slots[as], n * sizeof(struct mem_slot));
+		}
+		map->nr[as] = map->cap[as] = n;
+		memcpy(map->pos[as], src->pos[as], MEM_MAX_SLOTS * sizeof(u32));
+	}
+	map->generation = src->generation;
+	return map;
 }
 
 int mem_init(struct mem *m)
 {
-	struct mem_map *map = map_alloc();
-	if (!map)
+	struct mem_map *map = map_alloc(m), *spare = map_alloc(m);
+	if (!map || !spare) {
+		map_free(map);
+		map_free(spare);
 		return -ENOMEM;
+	}
 	pthread_mutex_init(&m->lock, NULL);
 	pthread_cond_init(&m->drained, NULL);
-	m->stale = 0;
 	atomic_init(&m->map, map);
+	m->spare = spare;
 	atomic_init(&m->dirty_epoch, 0);
 	m->next_generation = 1;
 	return 0;
 }
 
+/* After the VM's last vCPU: nobody holds a map any more. */
 void mem_destroy(struct mem *m)
 {
 	struct mem_map *map = atomic_load(&m->map);
 	for (u32 as = 0; as < MEM_ADDRESS_SPACES; as++)
 		for (u32 i = 0; i < map->nr[as]; i++)
 			free((void *)map->slots[as][i].dirty);
-	mem_map_put(map);
+	map_free(map);
+	map_free(m->spare);
 	pthread_cond_destroy(&m->drained);
 	pthread_mutex_destroy(&m->lock);
 }
@@ -59,9 +101,9 @@ void mem_destroy(struct mem *m)
 struct mem_map *mem_map_get(struct mem *m)
 {
 	/*
-	 * The writer holds m->lock while it swaps maps and drops the old map's
-	 * base reference, so taking the lock here makes "load and get" atomic
-	 * with respect to the swap.  Readers take it once per KVM_RUN.
+	 * The writer holds m->lock from the swap of the maps until it has seen
+	 * the old map's readers gone, so taking the lock here makes "load and
+	 * get" atomic with respect to that.  Readers take it once per KVM_RUN.
 	 */
 	pthread_mutex_lock(&m->lock);
 	struct mem_map *map = atomic_load(&m->map);
@@ -74,38 +116,19 @@ void mem_map_put(struct mem_map *map)
 {
 	if (!map || atomic_fetch_sub(&map->refs, 1) != 1)
 		return;
+	/* The last reader: a writer may wait for this map (wait_readers).
+	 * It checks refs under the lock, so the broadcast cannot be lost. */
 	struct mem *m = map->owner;
-	if (m) {
-		/* the last user of a stale map: wake mem_set_region */
-		pthread_mutex_lock(&m->lock);
-		if (!--m->stale)
-			pthread_cond_broadcast(&m->drained);
-		pthread_mutex_unlock(&m->lock);
-	}
-	map_free(map);
-}
-
-/* Drop the base reference of the map just replaced.  Called with m->lock
- * held, so its free cannot go through mem_map_put's accounting. */
-static void map_retire(struct mem *m, struct mem_map *old)
-{
-	if (atomic_load(&old->refs) > 1) {
-		m->stale++;
-		old->owner = m; /* before the put: the last putter reads it */
-	}
-	if (atomic_fetch_sub(&old->refs, 1) == 1) {
-		/* every other user left between the check and the put */
-		if (old->owner)
-			m->stale--;
-		map_free(old);
-	}
+	pthread_mutex_lock(&m->lock);
+	pthread_cond_broadcast(&m->drained);
+	pthread_mutex_unlock(&m->lock);
 }
 
 /* Wait until no vCPU can still reach a replaced map's slots.  Nobody holds
- * a map while blocked outside guest code, so this ends. */
-static void wait_stale(struct mem *m)
+ * a map while blocked outside guest code, so this ends.  m->lock held. */
+static void wait_readers(struct mem *m, struct mem_map *old)
 {
-	while (m->stale)
+	while (atomic_load(&old->refs))
 		pthread_cond_wait(&m->drained, &m->lock);
 }
 
@@ -127,58 +150,118 @@ const struct mem_slot *mem_map_find(const struct mem_map *map, u32 as, u64 gpa)
 
 const struct mem_slot *mem_map_find_id(const struct mem_map *map, u32 as, u32 id)
 {
-	for (u32 i = 0; i < map->nr[as]; i++)
-		if (map->slots[as][i].id == id)
-			return &map->slots[as][i];
-	return NULL;
+	u32 p = id < MEM_MAX_SLOTS ? map->pos[as][id] : 0;
+	return p ? &map->slots[as][p - 1] : NULL;
 }
 
-static int slot_cmp(const void *a, const void *b)
+/* The first slot of as that ends above gpa (slots do not overlap, so their
+ * ends are sorted too); nr if none. */
+static u32 first_ending_above(const struct mem_map *map, u32 as, u64 gpa)
 {
-	const struct mem_slot *x = a, *y = b;
-	return x->gpa < y->gpa ? -1 : x->gpa > y->gpa;
-}
-
-/* Publish a new map with slot `idx` of address space `as` replaced, removed
- * (new_slot NULL) or added (idx == nr).  Called with m->lock held. */
-static int publish(struct mem *m, u32 as, u32 idx, const struct mem_slot *new_slot)
-{
-	struct mem_map *old = atomic_load(&m->map);
-	struct mem_map *map = map_alloc();
-	if (!map)
-		return -ENOMEM;
-	for (u32 a = 0; a < MEM_ADDRESS_SPACES; a++) {
-		u32 n = old->nr[a] + (a == as && idx == old->nr[a] ? 1 : 0);
-		map->slots[a] = calloc(n ? n : 1, sizeof(struct mem_slot));
-		if (!map->slots[a]) {
-			map_free(map);
-			return -ENOMEM;
-		}
-		u32 k = 0;
-		for (u32 i = 0; i < old->nr[a]; i++) {
-			if (a == as && i == idx) {
-				if (new_slot)
-					map->slots[a][k++] = *new_slot;
-			} else {
-				map->slots[a][k++] = old->slots[a][i];
-			}
-		}
-		if (a == as && idx == old->nr[a])
-			map->slots[a][k++] = *new_slot;
-		map->nr[a] = k;
-		qsort(map->slots[a], k, sizeof(struct mem_slot), slot_cmp);
+	const struct mem_slot *s = map->slots[as];
+	u32 lo = 0, hi = map->nr[as];
+	while (lo < hi) {
+		u32 mid = lo + (hi - lo) / 2;
+		if (s[mid].gpa + s[mid].size <= gpa)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
-	map->generation = m->next_generation++;
-	atomic_store(&m->map, map);
-	map_retire(m, old);
+	return lo;
+}
+
+/* Room for one more slot in as; only for a map no reader holds. */
+static int map_reserve(struct mem_map *map, u32 as)
+{
+	if (map->nr[as] < map->cap[as])
+		return 0;
+	u32 cap = map->cap[as] ? map->cap[as] * 2 : 8;
+	struct mem_slot *n = realloc(map->slots[as], cap * sizeof(struct mem_slot));
+	if (!n)
+		return -ENOMEM;
+	map->slots[as] = n;
+	map->cap[as] = cap;
 	return 0;
 }
 
+/* Renumber pos[] for slots [from, to) of as after a shift. */
+static void map_repos(struct mem_map *map, u32 as, u32 from, u32 to)
+{
+	for (u32 i = from; i < to; i++)
+		map->pos[as][map->slots[as][i].id] = i + 1;
+}
+
+/*
+ * Replace slot `id` of address space `as` by *ns, add it, or remove it (ns
+ * NULL), in a map no reader holds.  Fails (-ENOMEM) only before changing
+ * anything.
+ */
+static int map_apply(struct mem_map *map, u32 as, u32 id, const struct mem_slot *ns)
+{
+	u32 p = map->pos[as][id];
+	if (!p && ns) {
+		int r = map_reserve(map, as);
+		if (r)
+			return r;
+	}
+	struct mem_slot *s = map->slots[as];
+	if (p) {
+		u32 i = p - 1;
+		if (ns && ns->gpa == s[i].gpa) {
+			s[i] = *ns; /* flags only: stays in place */
+			return 0;
+		}
+		memmove(&s[i], &s[i + 1], (map->nr[as] - i - 1) * sizeof(*s));
+		map->nr[as]--;
+		map->pos[as][id] = 0;
+		map_repos(map, as, i, map->nr[as]);
+	}
+	if (ns) {
+		u32 i = first_ending_above(map, as, ns->gpa);
+		memmove(&s[i + 1], &s[i], (map->nr[as] - i) * sizeof(*s));
+		s[i] = *ns;
+		map->nr[as]++;
+		map_repos(map, as, i, map->nr[as]);
+	}
+	return 0;
+}
+
+/*
+ * Make the change in the spare, publish it, wait for the readers of the map
+ * it replaced, and bring that one up to date as the next spare.  Called
+ * with m->lock held; returns 0 or -ENOMEM (nothing published).  free_log,
+ * if not NULL, is freed once no reader can reach it.
+ */
+static int publish(struct mem *m, u32 as, u32 id, const struct mem_slot *ns,
+		   _Atomic u64 *free_log)
+{
+	struct mem_map *old = atomic_load(&m->map);
+	if (!m->spare && !(m->spare = map_clone(old)))
+		return -ENOMEM;
+	struct mem_map *map = m->spare;
+	int r = map_apply(map, as, id, ns);
+	if (r)
+		return r;
+	map->generation = m->next_generation++;
+	m->spare = NULL;
+	atomic_store(&m->map, map);
+	wait_readers(m, old);
+	free((void *)free_log);
+	if (map_apply(old, as, id, ns))
+		map_free(old); /* out of memory: the next change clones */
+	else
+		m->spare = old;
+	return 0;
+}
+
+/* Another slot of as than id that overlaps [gpa, gpa + size)? */
 static bool overlaps(const struct mem_map *map, u32 as, u32 id, u64 gpa, u64 size)
 {
-	for (u32 i = 0; i < map->nr[as]; i++) {
+	for (u32 i = first_ending_above(map, as, gpa); i < map->nr[as]; i++) {
 		const struct mem_slot *s = &map->slots[as][i];
-		if (s->id != id && gpa < s->gpa + s->size && s->gpa < gpa + size)
+		if (s->gpa >= gpa + size)
+			break;
+		if (s->id != id)
 			return true;
 	}
 	return false;
@@ -217,26 +300,12 @@ int mem_set_region(struct mem *m, u32 as, u32 id, u32 flags, u64 gpa, u64 size,
 	pthread_mutex_lock(&m->lock);
 	struct mem_map *map = atomic_load(&m->map);
 	int r = 0;
-	u32 idx = map->nr[as];
-	for (u32 i = 0; i < map->nr[as]; i++)
-		if (map->slots[as][i].id == id)
-			idx = i;
-	const struct mem_slot *old = idx < map->nr[as] ? &map->slots[as][idx] : NULL;
+	const struct mem_slot *old = mem_map_find_id(map, as, id);
 
 	if (!size) {
-		/* Deleting a slot that does not exist is EINVAL since Linux 5.x. */
-		if (!old) {
-			r = -EINVAL;
-		} else {
-			_Atomic u64 *log = old->dirty;
-			r = publish(m, as, idx, NULL);
-			if (!r) {
-				/* No vCPU can reach the old slot after the wait,
-				 * so its dirty bitmap goes with it. */
-				wait_stale(m);
-				free((void *)log);
-			}
-		}
+		/* Deleting a slot that does not exist is EINVAL since Linux 5.x.
+		 * The slot's dirty bitmap goes once no vCPU can reach it. */
+		r = old ? publish(m, as, id, NULL, old->dirty) : -EINVAL;
 		goto out;
 	}
 
@@ -275,15 +344,9 @@ int mem_set_region(struct mem *m, u32 as, u32 id, u32 flags, u64 gpa, u64 size,
 		}
 	}
 	_Atomic u64 *old_log = old ? old->dirty : NULL;
-	r = publish(m, as, idx, &ns);
-	if (r) {
-		if (ns.dirty != old_log)
-			free((void *)ns.dirty);
-	} else {
-		wait_stale(m);
-		if (old_log != ns.dirty)
-			free((void *)old_log); /* unreachable after the wait */
-	}
+	r = publish(m, as, id, &ns, old_log != ns.dirty ? old_log : NULL);
+	if (r && ns.dirty != old_log)
+		free((void *)ns.dirty);
 out:
 	pthread_mutex_unlock(&m->lock);
 	return r;

@@ -1,16 +1,22 @@
 /*
  * Guest physical memory: memslots per address space.
  *
- * A VM's slots live in an immutable `struct mem_map`; every change builds a new
- * map and publishes it atomically, so vCPU threads read slots without locks.
+ * A VM has two slot maps, as KVM has two memslot sets: the active one, which
+ * vCPU threads read without locks, and a spare that only the writer touches.
+ * A change is applied to the spare (a sorted-array insert or removal, no
+ * copy of the other slots), which is then published atomically; the writer
+ * waits until no reader holds the map it replaced (KVM's synchronize_srcu),
+ * applies the same change to it, and keeps it as the next spare.  So
+ * KVM_SET_USER_MEMORY_REGION costs O(log n) plus the slots it shifts, not a
+ * copy of every slot.
+ *
  * A vCPU takes a reference at KVM_RUN entry (mem_map_get) and drops it at exit;
  * a running engine notices a newer map between blocks and inside long REP
  * loops, moves to it and drops its TLB.
  *
  * KVM_SET_USER_MEMORY_REGION returns only when no vCPU can still touch the
- * old slots (KVM's synchronize_srcu), so the VMM may munmap a deleted slot's
- * memory right after the ioctl.  Here: a replaced map is "stale" until its
- * last reference goes; mem_set_region waits until no stale map is left.
+ * old slots, so the VMM may munmap a deleted slot's memory right after the
+ * ioctl: that is the wait above.
  */
 #ifndef SOFTKVM_MEM_MEMSLOT_H
 #define SOFTKVM_MEM_MEMSLOT_H
@@ -37,19 +43,24 @@ struct mem_slot {
 struct mem;
 
 struct mem_map {
-	_Atomic int refs;
+	_Atomic int refs; /* readers (mem_map_get) */
 	u64 generation;
-	struct mem *owner; /* set once the map is replaced (stale) */
+	struct mem *owner;
 	/* Sorted by gpa within each address space for lookup. */
 	u32 nr[MEM_ADDRESS_SPACES];
+	u32 cap[MEM_ADDRESS_SPACES];
 	struct mem_slot *slots[MEM_ADDRESS_SPACES];
+	/* slot id -> index in slots[] + 1, 0 when the id has no slot */
+	u32 *pos[MEM_ADDRESS_SPACES];
 };
 
 struct mem {
 	pthread_mutex_t lock; /* serialises writers */
-	pthread_cond_t drained; /* signalled when a stale map is freed */
-	u32 stale;		/* replaced maps still referenced, under lock */
-	struct mem_map *_Atomic map;
+	pthread_cond_t drained; /* signalled when a map's last reader leaves */
+	struct mem_map *_Atomic map; /* active */
+	/* Inactive, equal to the active map between changes; NULL after an
+	 * allocation failure left it behind (rebuilt by the next change). */
+	struct mem_map *spare;
 	u64 next_generation;
 	/*
 	 * Bumped after the dirty log ioctls clear page bits (re-arm).  KVM
