@@ -78,6 +78,7 @@ int mem_init(struct mem *m)
 	}
 	pthread_mutex_init(&m->lock, NULL);
 	pthread_cond_init(&m->drained, NULL);
+	m->updating = false;
 	atomic_init(&m->map, map);
 	m->spare = spare;
 	atomic_init(&m->dirty_epoch, 0);
@@ -298,6 +299,11 @@ int mem_set_region(struct mem *m, u32 as, u32 id, u32 flags, u64 gpa, u64 size,
 		return -EINVAL;
 
 	pthread_mutex_lock(&m->lock);
+	/* One change at a time: publish() lets go of the lock while it waits
+	 * for readers, and the spare is the writer's alone. */
+	while (m->updating)
+		pthread_cond_wait(&m->drained, &m->lock);
+	m->updating = true;
 	struct mem_map *map = atomic_load(&m->map);
 	int r = 0;
 	const struct mem_slot *old = mem_map_find_id(map, as, id);
@@ -348,6 +354,8 @@ int mem_set_region(struct mem *m, u32 as, u32 id, u32 flags, u64 gpa, u64 size,
 	if (r && ns.dirty != old_log)
 		free((void *)ns.dirty);
 out:
+	m->updating = false;
+	pthread_cond_broadcast(&m->drained);
 	pthread_mutex_unlock(&m->lock);
 	return r;
 }

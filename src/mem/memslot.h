@@ -56,11 +56,13 @@ struct mem_map {
 
 struct mem {
 	pthread_mutex_t lock; /* serialises writers */
-	pthread_cond_t drained; /* signalled when a map's last reader leaves */
+	pthread_cond_t drained; /* a map's last reader left, or a change ended */
 	struct mem_map *_Atomic map; /* active */
 	/* Inactive, equal to the active map between changes; NULL after an
 	 * allocation failure left it behind (rebuilt by the next change). */
 	struct mem_map *spare;
+	/* A change is under way (its wait lets go of the lock), under lock */
+	bool updating;
 	u64 next_generation;
 	/*
 	 * Bumped after the dirty log ioctls clear page bits (re-arm).  KVM
