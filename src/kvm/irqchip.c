@@ -1033,9 +1033,9 @@ int skvm_apic_block(struct skvm_vcpu *vcpu, const sigset_t *mask)
 		 */
 		sigset_t allowed;
 		sigemptyset(&allowed);
-		for (int n = 1; n < SIGRTMAX; n++)
+		for (int n = 1; n <= SIGRTMAX; n++)
 			if (n != SIGKILL && n != SIGSTOP && !sigismember(mask, n))
-				sigaddset(&allowed, n);
+				skvm_sigset_add(&allowed, n);
 		int sfd = signalfd(-1, &allowed, SFD_CLOEXEC | SFD_NONBLOCK);
 		struct pollfd p[2] = {{.fd = vcpu->wake_fd, .events = POLLIN},
 				      {.fd = sfd, .events = POLLIN}};

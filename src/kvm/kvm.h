@@ -126,6 +126,17 @@ long skvm_check_extension(struct skvm_vm *vm, long cap);
 long skvm_vcpu_run(struct skvm_vcpu *vcpu);
 void skvm_signals_restore(void);
 
+/* sigaddset for any signal: glibc's refuses its internal ones (SIGCANCEL
+ * 32, SIGSETXID 33), which softkvm must block and watch like the others.
+ * Linux x86-64 keeps signal n in bit n - 1 of the set's first word. */
+static inline void skvm_sigset_add(sigset_t *s, int n)
+{
+	unsigned long w;
+	__builtin_memcpy(&w, s, sizeof(w));
+	w |= 1UL << (n - 1);
+	__builtin_memcpy(s, &w, sizeof(w));
+}
+
 /* mmap of [off, off + len) of fd: 0 to go ahead, or KVM's -errno (api.c). */
 int skvm_mmap_check(int fd, int prot, int flags, off_t off, size_t len);
 /* After the kernel mapped [off, off + len) of fd at addr: 0, or -errno and

@@ -14,6 +14,8 @@
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "kvm/kvm.h"
 #include "kvm/coalesced_mmio.h"
@@ -303,7 +305,17 @@ long skvm_vcpu_run(struct skvm_vcpu *vcpu)
 	sigdelset(&block, SIGFPE);
 	sigdelset(&block, SIGILL);
 	sigdelset(&block, SIGTRAP);
-	pthread_sigmask(SIG_SETMASK, &block, &old);
+	for (int n = 32; n < SIGRTMIN; n++)
+		skvm_sigset_add(&block, n); /* glibc's internal signals */
+	/*
+	 * The system call itself, not pthread_sigmask: glibc never lets a
+	 * thread block its cancellation signal (SIGCANCEL, 32), so an
+	 * asynchronous pthread_cancel would unwind the thread inside softkvm,
+	 * holding its memslot map and locks (xapic_ipi_test).  Blocked here,
+	 * it is pending like any other signal, ends KVM_RUN with EINTR, and
+	 * acts when skvm_signals_restore unblocks it, as after KVM's ioctl.
+	 */
+	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &block, &old, _NSIG / 8);
 	struct run_ctx ctx = {
 		.allowed = ~sigset_word(vcpu->sigmask_set ? &vcpu->sigmask : &old),
 	};
