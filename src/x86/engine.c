@@ -58,12 +58,14 @@ void x86_complete_msr(struct x86_cpu *cpu, u8 error, u64 data)
 void x86_complete_mmio_read(struct x86_cpu *cpu, const u8 *data)
 {
 	struct engine *e = cpu->engine;
-	if (!e || !e->pend_mmio)
+	if (!e || e->pend_mmio != MMIO_WAITING)
 		return;
 	u64 v = 0;
 	memcpy(&v, data, 8);
 	e->mmio_data[e->mmio_have++] = v;
-	e->pend_mmio = 0;
+	/* still pending: x86_run re-executes the instruction first, also
+	 * for an immediate_exit (KVM completes the read before EINTR) */
+	e->pend_mmio = MMIO_ANSWERED;
 }
 
 bool x86_interrupt_window(const struct x86_cpu *cpu)
@@ -362,7 +364,7 @@ static u64 mmio_read(struct engine *e, u64 gpa, int n)
 	if (e->mmio_have >= ARRAY_SIZE(e->mmio_data))
 		raise_internal(e);
 	mmio_exit(e, gpa, n, false, 0);
-	e->pend_mmio = 1;
+	e->pend_mmio = MMIO_WAITING;
 	unwind_exit(e);
 }
 
@@ -1458,6 +1460,9 @@ void x86_run(struct x86_cpu *cpu, struct x86_env *env, struct x86_exit *exit)
 	}
 	if (resumed) {
 		resumed = false;
+		/* the read data is in mmio_data; a second read of the same
+		 * instruction exits again and sets it anew */
+		e->pend_mmio = 0;
 		step(e);
 		/* an MSR answer is for the instruction that exited only */
 		if (exit->reason != X86_EXIT_MSR)

@@ -84,6 +84,7 @@ struct block {
 
 /* Why execution unwound out of an instruction (longjmp value). */
 enum { UNWIND_EXC = 1, UNWIND_EXIT, UNWIND_HOST_FAULT };
+enum { MMIO_WAITING = 1, MMIO_ANSWERED }; /* engine.pend_mmio */
 
 struct engine {
 	struct x86_cpu *cpu;
@@ -114,7 +115,9 @@ struct engine {
 
 	/* pending completion of an exited instruction */
 	u8 pend_in;	 /* IN/INS data is in the PIO page */
-	u8 pend_mmio;	 /* an MMIO read is waiting for data */
+	u8 pend_mmio;	 /* an MMIO read exited: MMIO_WAITING for the VMM's
+			  * data, then MMIO_ANSWERED until the instruction
+			  * has run again */
 	u8 pend_msr;	 /* RDMSR/WRMSR exited to the VMM (X86_EXIT_MSR) */
 	u8 msr_done;	 /* ... and the VMM's answer is in msr_error/msr_data */
 	u8 msr_error;

@@ -75,7 +75,11 @@ static u64 jit_ld(struct engine *e, u64 off, const struct insn *i, u32 sz)
 	e->cur_insn = i;
 	e->mmio_used = 0;
 	int size = sz & 15, seg = (sz >> 4) & 7;
-	return (sz & JW) ? mem_read_w(e, seg, off, size) : mem_read(e, seg, off, size);
+	u64 v = (sz & JW) ? mem_read_w(e, seg, off, size) : mem_read(e, seg, off, size);
+	/* a translated instruction reads once: an MMIO answer it took is
+	 * used up (exec_insn does the same after each instruction) */
+	e->mmio_have = 0;
+	return v;
 }
 
 static void jit_st(struct engine *e, u64 off, const struct insn *i, u32 sz, u64 v)

@@ -324,7 +324,7 @@ static int expect_eintr(struct tvm *t, const struct rec *e, const char *desc)
 		if (ioctl(t->vcpu, KVM_GET_REGS, &regs) < 0)
 			tap(0, "immediate_exit: KVM_GET_REGS");
 		else
-			tap((regs.rax & 0xff) == e->a, "immediate_exit: pending IN completed first (al %#llx)",
+			tap((regs.rax & 0xff) == e->a, "immediate_exit: pending IN or MMIO read completed first (al %#llx)",
 			    (unsigned long long)(regs.rax & 0xff));
 	}
 	return 0;
