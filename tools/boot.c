@@ -31,6 +31,9 @@
 #include "boot.h"
 #include "tools.h"
 
+#define fail boot_fail
+#define vm_end boot_vm_end
+
 /* Guest-physical layout (docs/boot.md). */
 #define BOOT_GDT 0x1000
 #define BOOT_PML4 0x2000
@@ -85,13 +88,6 @@
 #define BOOT_CS 0x10
 #define BOOT_DS 0x18
 
-struct kvm_shim {
-	const char *name;
-	int (*open)(void);
-	int (*ioctl)(int fd, unsigned long req, void *arg);
-	int (*close)(int fd);
-};
-
 static int sk_open(void) { return softkvm_open(O_RDWR | O_CLOEXEC); }
 static int sk_ioctl(int fd, unsigned long req, void *arg) { return softkvm_ioctl(fd, req, arg); }
 static int hw_open(void) { return open("/dev/kvm", O_RDWR | O_CLOEXEC); }
@@ -101,45 +97,7 @@ static const struct kvm_shim shim_softkvm = { "softkvm", sk_open, sk_ioctl, soft
 static const struct kvm_shim shim_hw = { "/dev/kvm", hw_open, hw_ioctl, close };
 
 
-#define MAX_CPUS 64
-#define BIOS_BASE 0xE0000	/* ACPI tables, e820 "reserved", up to 1 MiB */
-#define BIOS_SIZE 0x20000
-
-struct vcpu {
-	struct vm *vm;
-	int id, fd;
-	struct kvm_run *run;
-	pthread_t thread;
-	int started;
-};
-
-struct vm {
-	const struct kvm_shim *k;
-	int kvm, vm;
-	size_t run_size;
-	u8 *mem;		/* host copy: [0, low_top) then [4G, ...) */
-	u8 *bios;		/* [BIOS_BASE, 1 MiB) */
-	u64 mem_size;		/* --mem */
-	u64 low_top;		/* end of RAM below 4 GiB */
-	int irqchip;		/* in-kernel PIC/IOAPIC/LAPIC and PIT */
-	int imm_exit;		/* KVM_CAP_IMMEDIATE_EXIT */
-	int ncpus;
-	struct vcpu cpu[MAX_CPUS];
-
-	/* Devices and the end of the VM, under lock. */
-	pthread_mutex_t lock;
-	struct boot_uart uart;
-	int uart_irq;		/* level last sent with KVM_IRQ_LINE */
-	struct boot_cmos cmos;
-	struct boot_vblk vblk;	/* --disk, when fd >= 0 */
-	int vblk_irq;
-	u16 pm1_en;
-	u8 pm1_cnt_hi;
-	int done, status;
-	int wake[2];		/* a pipe: written once the VM has ended */
-};
-
-__attribute__((format(printf, 1, 2))) static int fail(const char *fmt, ...)
+int boot_fail(const char *fmt, ...)
 {
 	va_list ap;
 	fputs("softkvm boot: ", stderr);
@@ -209,7 +167,7 @@ static int vcpu_cpuid(struct vm *v, struct vcpu *c)
 	return 0;
 }
 
-static int vm_create(struct vm *v)
+int boot_vm_create(struct vm *v)
 {
 	v->kvm = v->k->open();
 	if (v->kvm < 0)
@@ -296,6 +254,7 @@ static void vm_destroy(struct vm *v)
 		munmap(v->mem, v->mem_size);
 	if (v->bios)
 		munmap(v->bios, BIOS_SIZE);
+	boot_mig_free(v);
 }
 
 /* A whole file in memory (the kernel and initrd are small beside guest RAM). */
@@ -413,6 +372,7 @@ struct boot_opts {
 	u64 mem;
 	long cpus;
 	int hw;
+	struct boot_mig_opts mig;
 };
 
 /* Kernel, zero page, command line and initrd into guest memory. */
@@ -539,7 +499,7 @@ static int setup_cpu(struct vm *v, u64 entry)
 
 /* End the VM (the first ending wins), with a message for stderr if any,
  * and get every other vCPU and the terminal loop out of their waits. */
-static void vm_end(struct vm *v, struct vcpu *self, int status, const char *why)
+void boot_vm_end(struct vm *v, struct vcpu *self, int status, const char *why)
 {
 	pthread_mutex_lock(&v->lock);
 	int first = !v->done;
@@ -551,6 +511,7 @@ static void vm_end(struct vm *v, struct vcpu *self, int status, const char *why)
 		if (why)
 			fprintf(stderr, "softkvm boot: %s\n", why);
 	}
+	pthread_cond_broadcast(&v->cond);	/* parked vCPUs, the controller */
 	pthread_mutex_unlock(&v->lock);
 	if (!first)
 		return;
@@ -586,9 +547,20 @@ static void uart_irq_update(struct vm *v)
 	irq_line(v, BOOT_UART_IRQ, boot_uart_irq(&v->uart), &v->uart_irq);
 }
 
+/* virtio-blk's view of guest memory: its writes (DMA) are invisible to
+ * KVM's dirty log, so every page it may touch is marked for migration. */
 static u8 *vblk_gpa(void *ctx, u64 gpa, u64 len)
 {
-	return gpa_ptr(ctx, gpa, len);
+	struct vm *v = ctx;
+	u8 *p = gpa_ptr(v, gpa, len);
+	if (p && len && v->vmm_dirty) {
+		u64 first = p >= v->bios && p < v->bios + BIOS_SIZE ?
+			    (v->mem_size + (u64)(p - v->bios)) >> 12 : (u64)(p - v->mem) >> 12;
+		u64 last = first + (((uintptr_t)p & 0xfff) + len - 1) / 4096;
+		for (u64 i = first; i <= last; i++)
+			__atomic_fetch_or(&v->vmm_dirty[i / 64], 1ul << (i % 64), __ATOMIC_RELAXED);
+	}
+	return p;
 }
 
 /* MMIO: the virtio-blk registers, else unassigned (reads all-ones). */
@@ -678,8 +650,12 @@ static int handle_io(struct vm *v, struct vcpu *c)
 			uart_irq_update(v);
 			pthread_mutex_unlock(&v->lock);
 		} else if (port == DEBUG_EXIT_PORT && out) {
+			if (boot_mig_end_request(v, c, data[0]))
+				continue;	/* reset to the snapshot instead */
 			vm_end(v, c, data[0], NULL);
 			return data[0];
+		} else if (port == BOOT_SNAP_PORT && out && size == 1) {
+			boot_mig_snap_request(v, c, data[0]);
 		} else if ((port == BOOT_CMOS_PORT || port == BOOT_CMOS_PORT + 1) && size == 1) {
 			pthread_mutex_lock(&v->lock);
 			if (out)
@@ -754,8 +730,10 @@ static void run_vcpu(struct vm *v, struct vcpu *c)
 	char why[128];
 	while (!__atomic_load_n(&v->done, __ATOMIC_SEQ_CST)) {
 		if (v->k->ioctl(c->fd, KVM_RUN, NULL) < 0) {
-			if (errno == EINTR || errno == EAGAIN)
+			if (errno == EINTR || errno == EAGAIN) {
+				boot_vcpu_park(v, c);
 				continue;
+			}
 			snprintf(why, sizeof(why), "KVM_RUN: %s", strerror(errno));
 			vm_end(v, c, 1, why);
 			return;
@@ -867,7 +845,7 @@ static void terminal_loop(struct vm *v, int tty)
 
 /* Run every vCPU on its own thread (the APs wait in the kernel for
  * INIT/SIPI) and the terminal on this one; returns the VM's status. */
-static int vm_run(struct vm *v)
+static int vm_run(struct vm *v, const struct boot_mig_opts *mo)
 {
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
@@ -896,7 +874,10 @@ static int vm_run(struct vm *v)
 			pthread_kill(c->thread, SIGUSR1);
 		}
 	}
+	if (!v->done && boot_mig_start(v, mo))
+		vm_end(v, NULL, 1, NULL);
 	terminal_loop(v, tty);
+	boot_mig_stop(v);
 	for (int i = 0; i < v->ncpus; i++)
 		if (v->cpu[i].started)
 			pthread_join(v->cpu[i].thread, NULL);
@@ -908,7 +889,10 @@ static int vm_run(struct vm *v)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: softkvm boot --kernel FILE [--initrd FILE] [--append TEXT] "
-		   "[--mem SIZE] [--cpus N] [--disk FILE] [--hw]\n");
+		   "[--mem SIZE] [--cpus N] [--disk FILE] [--hw]\n"
+		   "       [--save FILE | --migrate-to ADDR] [--after SECONDS] [--snapshot-resets N]\n"
+		   "       softkvm boot --restore FILE | --incoming ADDR [--disk FILE] [--hw] [...]\n"
+		   "ADDR: unix:PATH or tcp:HOST:PORT (docs/migration.md)\n");
 }
 
 /* SIZE: bytes with a K/M/G suffix, or a plain number of MiB (as QEMU's -m). */
@@ -953,9 +937,14 @@ static int parse_args(int argc, char **argv, struct boot_opts *o)
 		const char **str = !strcmp(a, "--kernel") ? &o->kernel :
 				   !strcmp(a, "--initrd") ? &o->initrd :
 				   !strcmp(a, "--append") ? &o->append :
-				   !strcmp(a, "--disk") ? &o->disk : NULL;
+				   !strcmp(a, "--disk") ? &o->disk :
+				   !strcmp(a, "--save") ? &o->mig.save :
+				   !strcmp(a, "--restore") ? &o->mig.restore :
+				   !strcmp(a, "--migrate-to") ? &o->mig.migrate_to :
+				   !strcmp(a, "--incoming") ? &o->mig.incoming : NULL;
 		int is_mem = !strcmp(a, "--mem"), is_cpus = !strcmp(a, "--cpus");
-		if (!str && !is_mem && !is_cpus) {
+		int is_after = !strcmp(a, "--after"), is_resets = !strcmp(a, "--snapshot-resets");
+		if (!str && !is_mem && !is_cpus && !is_after && !is_resets) {
 			fprintf(stderr, "softkvm boot: unknown option '%s'\n", a);
 			return -1;
 		}
@@ -966,6 +955,20 @@ static int parse_args(int argc, char **argv, struct boot_opts *o)
 		const char *val = argv[++i];
 		if (str) {
 			*str = val;
+		} else if (is_after) {
+			char *end;
+			o->mig.after = strtod(val, &end);
+			if (*end || end == val || !(o->mig.after >= 0 && o->mig.after < 1e6)) {
+				fprintf(stderr, "softkvm boot: bad --after '%s' (seconds)\n", val);
+				return -1;
+			}
+		} else if (is_resets) {
+			char *end;
+			o->mig.resets = strtol(val, &end, 10);
+			if (*end || end == val || o->mig.resets < 0) {
+				fprintf(stderr, "softkvm boot: bad --snapshot-resets '%s'\n", val);
+				return -1;
+			}
 		} else if (is_mem) {
 			if (parse_size(val, &o->mem) || o->mem < (4ull << 20) ||
 			    (o->mem & 0xfff)) {
@@ -982,8 +985,18 @@ static int parse_args(int argc, char **argv, struct boot_opts *o)
 			}
 		}
 	}
-	if (!o->kernel) {
+	int from_stream = o->mig.restore || o->mig.incoming;
+	if (!o->kernel && !from_stream) {
 		fprintf(stderr, "softkvm boot: --kernel is required\n");
+		return -1;
+	}
+	if (from_stream && (o->kernel || o->initrd || o->append)) {
+		fprintf(stderr, "softkvm boot: --restore/--incoming take the guest from the stream: "
+				"no --kernel, --initrd or --append\n");
+		return -1;
+	}
+	if ((o->mig.restore && o->mig.incoming) || (o->mig.save && o->mig.migrate_to)) {
+		fprintf(stderr, "softkvm boot: one of --restore/--incoming, one of --save/--migrate-to\n");
 		return -1;
 	}
 	return 0;
@@ -1029,12 +1042,28 @@ int cmd_boot(int argc, char **argv)
 	for (int i = 0; i < MAX_CPUS; i++)
 		v.cpu[i].fd = -1;
 	pthread_mutex_init(&v.lock, NULL);
+	pthread_cond_init(&v.cond, NULL);
 	boot_uart_init(&v.uart, stdout);
 	boot_cmos_init(&v.cmos);
 	v.vblk.fd = -1;
 	int st = 1;
 	if (o.disk && disk_open(&v, o.disk))
 		goto out;
+	o.mig.disk_size = v.vblk.fd >= 0 ? v.vblk.size : 0;
+	int streamed = boot_mig_open(&v, &o.mig);
+	if (streamed < 0)
+		goto out;
+	if (streamed) {
+		/* --restore / --incoming: the stream has the whole guest. */
+		if (pipe2(v.wake, O_CLOEXEC) < 0) {
+			fail("pipe: %s", strerror(errno));
+			goto out;
+		}
+		if (boot_vm_create(&v) || boot_mig_load(&v))
+			goto out;
+		st = vm_run(&v, &o.mig);
+		goto out;
+	}
 	if (read_file("kernel", o.kernel, &img, &img_size) ||
 	    (o.initrd && read_file("initrd", o.initrd, &initrd, &initrd_size)))
 		goto out;
@@ -1046,7 +1075,7 @@ int cmd_boot(int argc, char **argv)
 		fail("pipe: %s", strerror(errno));
 		goto out;
 	}
-	if (vm_create(&v))
+	if (boot_vm_create(&v))
 		goto out;
 	u64 entry = 0;
 	if (load_guest(&v, &o, &k, initrd, initrd_size, &entry) ||
@@ -1055,7 +1084,7 @@ int cmd_boot(int argc, char **argv)
 	free(img);
 	free(initrd);
 	img = initrd = NULL;
-	st = vm_run(&v);
+	st = vm_run(&v, &o.mig);
 out:
 	fflush(stdout);
 	free(img);
@@ -1074,6 +1103,7 @@ out:
 		}
 		close(v.vblk.fd);
 	}
+	pthread_cond_destroy(&v.cond);
 	pthread_mutex_destroy(&v.lock);
 	return st;
 }

@@ -2,6 +2,7 @@
 #ifndef SOFTKVM_TOOLS_BOOT_H
 #define SOFTKVM_TOOLS_BOOT_H
 
+#include <pthread.h>
 #include <stdio.h>
 
 #include "common.h"
@@ -93,5 +94,103 @@ int boot_vblk_flush(struct boot_vblk *b);
  * its restoration, which also runs at exit and on fatal signals. */
 int boot_term_raw(void);
 void boot_term_restore(void);
+
+/* The VM: back end, memory, vCPUs and devices (boot.c). */
+struct kvm_shim {
+	const char *name;
+	int (*open)(void);
+	int (*ioctl)(int fd, unsigned long req, void *arg);
+	int (*close)(int fd);
+};
+
+#define MAX_CPUS 64
+#define BIOS_BASE 0xE0000	/* ACPI tables, e820 "reserved", up to 1 MiB */
+#define BIOS_SIZE 0x20000
+
+struct vcpu {
+	struct vm *vm;
+	int id, fd;
+	struct kvm_run *run;
+	pthread_t thread;
+	int started;
+	int parked;		/* stopped by boot_vm_pause, under vm->lock */
+};
+
+struct boot_mig;		/* snapshot / migration state (boot_migrate.c) */
+
+struct vm {
+	const struct kvm_shim *k;
+	int kvm, vm;
+	size_t run_size;
+	u8 *mem;		/* host copy: [0, low_top) then [4G, ...) */
+	u8 *bios;		/* [BIOS_BASE, 1 MiB) */
+	u64 mem_size;		/* --mem */
+	u64 low_top;		/* end of RAM below 4 GiB */
+	int irqchip;		/* in-kernel PIC/IOAPIC/LAPIC and PIT */
+	int imm_exit;		/* KVM_CAP_IMMEDIATE_EXIT */
+	int ncpus;
+	struct vcpu cpu[MAX_CPUS];
+
+	/* Devices and the end of the VM, under lock. */
+	pthread_mutex_t lock;
+	struct boot_uart uart;
+	int uart_irq;		/* level last sent with KVM_IRQ_LINE */
+	struct boot_cmos cmos;
+	struct boot_vblk vblk;	/* --disk, when fd >= 0 */
+	int vblk_irq;
+	u16 pm1_en;
+	u8 pm1_cnt_hi;
+	int done, status;
+	int wake[2];		/* a pipe: written once the VM has ended */
+
+	/* Stopping the vCPUs (boot_migrate.c): pause_req asks every vCPU to
+	 * park after its next KVM_RUN returns EINTR; cond is broadcast when
+	 * one parks, when the pause ends and when the VM ends. */
+	pthread_cond_t cond;
+	int pause_req, nparked;
+	/* Guest pages the VMM itself wrote (virtio-blk DMA): KVM's dirty log
+	 * cannot see them; one bit per page of mem, then of bios. */
+	unsigned long *vmm_dirty;
+	struct boot_mig *mig;
+};
+
+/* The guest pages of the host copy: mem, then bios, as one page index. */
+static inline u64 boot_npages(const struct vm *v) { return (v->mem_size + BIOS_SIZE) >> 12; }
+static inline u8 *boot_page(struct vm *v, u64 i)
+{
+	u64 mp = v->mem_size >> 12;
+	return i < mp ? v->mem + (i << 12) : v->bios + ((i - mp) << 12);
+}
+
+/* boot.c, for boot_migrate.c. */
+__attribute__((format(printf, 1, 2))) int boot_fail(const char *fmt, ...);
+int boot_vm_create(struct vm *v);
+void boot_vm_end(struct vm *v, struct vcpu *self, int status, const char *why);
+
+/* Snapshots, fast reset and live migration (boot_migrate.c, docs/migration.md). */
+struct boot_mig_opts {
+	const char *save, *restore, *migrate_to, *incoming;
+	double after;		/* seconds of run time before --save / --migrate-to */
+	long resets;		/* --snapshot-resets: ends of the guest turned into resets */
+	u64 disk_size;
+};
+/* Before the VM exists: --restore / --incoming read the stream header
+ * (memory size, vCPUs) into v; returns 1 if the VM comes from a stream. */
+int boot_mig_open(struct vm *v, const struct boot_mig_opts *o);
+/* After boot_vm_create: the rest of the stream (memory, vCPU, VM and
+ * device state). */
+int boot_mig_load(struct vm *v);
+/* The controller thread (--save, --migrate-to, snapshot requests). */
+int boot_mig_start(struct vm *v, const struct boot_mig_opts *o);
+void boot_mig_stop(struct vm *v);
+/* A vCPU's KVM_RUN returned EINTR: park while a pause is asked for. */
+void boot_vcpu_park(struct vm *v, struct vcpu *c);
+/* Port BOOT_SNAP_PORT: 1 takes the in-memory snapshot.  At the guest's
+ * end (status), returns 1 if the VM was reset to the snapshot instead. */
+#define BOOT_SNAP_PORT 0x502
+void boot_mig_snap_request(struct vm *v, struct vcpu *c, u8 val);
+int boot_mig_end_request(struct vm *v, struct vcpu *c, int status);
+void boot_mig_free(struct vm *v);
+
 
 #endif

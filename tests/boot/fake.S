@@ -10,7 +10,10 @@
  * off through PM1a_CNT, "cf9reset" and "kbdreset" reset through port 0xcf9
  * or the i8042, "uartirq" takes THRE and received-data interrupts on IRQ 4,
  * "smpboot" starts vCPU 1 with INIT/SIPI, "virtio" drives the virtio-blk
- * device the DSDT announces.
+ * device the DSDT announces, "csumN" runs N rounds (default 16) of
+ * pseudo-random read-modify-writes over 128 MiB with a running checksum
+ * (the migration tests), "snap" takes softkvm boot's in-memory snapshot
+ * (port 0x502) and reports whether memory and a counter are as they were.
  *
  * Variants for the loader's error paths (tests/boot/boot.mk): BAD_MAGIC,
  * VERSION=, XLF=, SETUP_SECTS_FIELD=.
@@ -292,6 +295,10 @@ startup_64:
 	je smp_boot
 	cmpl $0x74726976, (%r14)	/* "virt": virtio-blk through the DSDT */
 	je virtio_blk
+	cmpl $0x6d757363, (%r14)	/* "csum": a running checksum (migration) */
+	je csum_run
+	cmpl $0x70616e73, (%r14)	/* "snap": the in-memory snapshot port */
+	je snap_run
 ok_exit:
 	PUTS "fake: ok\n"
 	mov $42, %al
@@ -791,6 +798,108 @@ disk_text:
 	.ascii "written by the guest\n"
 disk_text_end:
 
+/*
+ * csumN: round r writes 2^18 pseudo-random quadwords (an LCG, Knuth's
+ * MMIX constants) of the 8 MiB window r % 16 of [64 MiB, 192 MiB): each
+ * is XORed with the generator and folded into a running sum printed after
+ * the round; then the sum of the windows written.  The output depends only
+ * on memory keeping what was written, whatever stops or moves the VM.
+ */
+#define CSUM_BASE 0x4000000
+#define CSUM_WIN 0x800000
+csum_run:
+	lea 4(%r14), %rsi
+	xor %r12d, %r12d
+1:	movzbl (%rsi), %eax
+	sub $0x30, %eax
+	cmp $9, %eax
+	ja 2f
+	imul $10, %r12, %r12
+	add %rax, %r12
+	inc %rsi
+	jmp 1b
+2:	test %r12, %r12
+	jnz 3f
+	mov $16, %r12d
+3:	mov $1, %r8			/* generator */
+	xor %r9d, %r9d			/* running sum */
+	xor %r10d, %r10d		/* round */
+	movabs $6364136223846793005, %r11
+	movabs $1442695040888963407, %r13
+4:	mov %r10, %rbx
+	and $15, %ebx
+	shl $23, %rbx
+	add $CSUM_BASE, %rbx		/* this round's window */
+	mov $0x40000, %ecx
+5:	imul %r11, %r8
+	add %r13, %r8
+	mov %r8, %rax
+	shr $40, %rax
+	and $(CSUM_WIN - 8), %eax
+	xor %r8, (%rbx,%rax)
+	mov (%rbx,%rax), %rax
+	imul $31, %r9, %r9
+	add %rax, %r9
+	dec %ecx
+	jnz 5b
+	PUTS "fake: csum round "
+	mov %r10, %rax
+	call puthex
+	PUTS " "
+	mov %r9, %rax
+	call puthex
+	PUTS "\n"
+	inc %r10
+	cmp %r12, %r10
+	jb 4b
+	mov $CSUM_BASE, %rsi
+	mov $16, %ecx			/* the windows written: min(N, 16) */
+	cmp %rcx, %r12
+	cmovb %r12, %rcx
+	shl $20, %ecx			/* 8 MiB / 8 per window */
+	xor %eax, %eax
+6:	rol $1, %rax
+	xor (%rsi), %rax
+	add $8, %rsi
+	dec %ecx
+	jnz 6b
+	mov %rax, %rbx
+	PUTS "fake: csum total "
+	mov %rbx, %rax
+	call puthex
+	PUTS "\n"
+	jmp ok_exit
+
+/*
+ * snap: OUT 1 to port 0x502 (softkvm boot --snapshot-resets: take the
+ * in-memory snapshot here), then count this run in memory, check that the
+ * 4 MiB at 64 MiB are still zero, fill them and leave with 42.  After each
+ * reset to the snapshot the output must be the same again.
+ */
+snap_run:
+	mov $0x502, %dx
+	mov $1, %al
+	out %al, %dx
+	incl snap_count(%rip)
+	PUTS "fake: snap run "
+	mov snap_count(%rip), %eax
+	call puthex
+	mov $CSUM_BASE, %rsi
+	mov $(0x400000 / 8), %ecx
+1:	cmpq $0, (%rsi)
+	jne 2f
+	add $8, %rsi
+	dec %ecx
+	jnz 1b
+	PUTS " fresh\n"
+	jmp 3f
+2:	PUTS " dirty\n"
+3:	mov $CSUM_BASE, %rdi
+	mov $(0x400000 / 8), %ecx
+	movabs $0x5a5a5a5a5a5a5a5a, %rax
+	rep stosq
+	jmp ok_exit
+
 /* al: one character, when the transmitter is ready. */
 putc:
 	push %rax
@@ -841,6 +950,7 @@ puthex:
 
 	.balign 8
 thr_count: .long 0
+snap_count: .long 0
 rx_irqs: .long 0
 rx_count: .long 0
 last_iir: .byte 0
