@@ -1235,6 +1235,10 @@ int boot_mig_start(struct vm *v, const struct boot_mig_opts *o)
 		return 0;
 	if (!v->imm_exit)
 		return fail("%s has no KVM_CAP_IMMEDIATE_EXIT: cannot stop the vCPUs", v->k->name);
+	struct sockaddr_storage ss;
+	socklen_t len;
+	if (o->migrate_to && addr_parse(o->migrate_to, &ss, &len))
+		return -1;
 	if (alloc_bitmaps(v))
 		return -1;
 	/* Signals stay with the vCPU threads. */

@@ -20,7 +20,7 @@ $(BOOT_O)/%.bzImage: $(BOOT_O)/%.o
 .PRECIOUS: $(BOOT_O)/%.o
 
 check-boot: $(LIB) $(TOOL) $(BOOT_IMAGES)
-	SKVM_BUILD=$(O) prove -f tests/boot/boot.pl
+	SKVM_BUILD=$(O) prove -f tests/boot/boot.pl tests/boot/migrate.pl
 
 # The real boot too: Debian's kernel and the make run initramfs (fetched
 # into build/run by tools/boot-image.sh), 1 and 2 vCPUs with a disk.
