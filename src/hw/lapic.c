@@ -301,7 +301,8 @@ static void do_eoi(struct lapic *l, struct after *a)
 	update_ppr(l);
 	bool level = vec_test(l, LAPIC_TMR, (unsigned)v);
 	/* SDM 11.8.5: with EOI-broadcast suppression a level EOI stays local. */
-	if (level && (get(l, LAPIC_SVR) & LAPIC_SVR_EOI_SUPPRESS))
+	if (level && (get(l, LAPIC_SVR) & LAPIC_SVR_EOI_SUPPRESS) &&
+	    !(l->opts & LAPIC_OPT_EOI_ALL))
 		return;
 	a->eoi = true;
 	a->eoi_vector = (u8)v;
@@ -586,6 +587,14 @@ bool lapic_irr_any(struct lapic *l)
 {
 	pthread_mutex_lock(&l->lock);
 	bool r = hw_on(l) && vec_highest(l, LAPIC_IRR) >= 0;
+	pthread_mutex_unlock(&l->lock);
+	return r;
+}
+
+bool lapic_vector_pending(struct lapic *l, u8 vector)
+{
+	pthread_mutex_lock(&l->lock);
+	bool r = vec_test(l, LAPIC_IRR, vector) || vec_test(l, LAPIC_ISR, vector);
 	pthread_mutex_unlock(&l->lock);
 	return r;
 }

@@ -92,6 +92,9 @@ enum {
 #define LAPIC_OPT_CMCI BIT(0)	      /* 7 LVT entries, version 0x60014 */
 #define LAPIC_OPT_EOI_SUPPRESS BIT(1) /* LVR bit 24, SVR bit 12 writable */
 #define LAPIC_OPT_TSC_DEADLINE BIT(2) /* LVT timer mode 2 writable */
+/* Every EOI reaches the eoi callback, a level one that SVR bit 12
+ * suppresses included (a split irqchip: KVM exits for it regardless). */
+#define LAPIC_OPT_EOI_ALL BIT(3)
 
 /* Field for field `struct kvm_lapic_state` (KVM_GET_LAPIC): the register page. */
 struct lapic_state {
@@ -179,6 +182,8 @@ bool lapic_enabled(struct lapic *l);
 u32 lapic_vapic_word(struct lapic *l);
 /* Any IRR bit set (deliverable now or not). */
 bool lapic_irr_any(struct lapic *l);
+/* The vector waits in IRR or is in service (KVM's kvm_apic_pending_eoi). */
+bool lapic_vector_pending(struct lapic *l, u8 vector);
 /* Whether the PIC's INTR reaches the CPU through this APIC (LINT0 ExtINT,
  * or the APIC hardware-disabled). */
 bool lapic_accepts_extint(struct lapic *l);

@@ -93,6 +93,9 @@ static const struct cap_row caps[] = {
 	{KVM_CAP_MCE, 32},	/* banks; KVM_X86_SETUP_MCE, KVM_X86_SET_MCE */
 	/* In-kernel PIC pair, IOAPIC and LAPICs (kvm/irqchip.c, hw/) */
 	{KVM_CAP_IRQCHIP, 1},
+	/* LAPICs only, PIC and IOAPIC in the VMM: KVM_INTERRUPT for ExtINT,
+	 * KVM_EXIT_IOAPIC_EOI for the EOIs of its routes' vectors */
+	{KVM_CAP_SPLIT_IRQCHIP, 1},
 	{KVM_CAP_X2APIC_API, SKVM_X2APIC_API_FLAGS},
 	{KVM_CAP_TSC_DEADLINE_TIMER, 1},	/* LAPIC timer mode 2, MSR 0x6e0 */
 	{KVM_CAP_PIT2, 1},

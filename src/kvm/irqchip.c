@@ -43,10 +43,29 @@ struct skvm_apic {
 	u64 vapic_addr; /* KVM_SET_VAPIC_ADDR; 0: none */
 	struct skvm_vcpu *vcpu;
 	struct skvm_irqchip *ic;
+	/*
+	 * Split irqchip only, touched by the vCPU's own thread (KVM_RUN and
+	 * KVM_INTERRUPT hold the vCPU lock):
+	 *  extint: KVM_INTERRUPT's vector until INTA takes it, -1 none
+	 *          (KVM's pending_external_vector);
+	 *  eoi_exit: the vectors whose EOI exits (ioapic_handled_vectors),
+	 *          rebuilt from the routes when scan is set;
+	 *  stale:  the highest vector in it only because it was pending
+	 *          when the routes changed; its EOI asks for a new scan;
+	 *  eoi_pending: the vector of the KVM_EXIT_IOAPIC_EOI to report.
+	 */
+	int extint, stale, eoi_pending;
+	u64 eoi_exit[4];
+	_Atomic bool scan;
 };
 
 struct skvm_irqchip {
 	struct skvm_vm *vm;
+	/* KVM_CAP_SPLIT_IRQCHIP: LAPICs only; the PIC and IOAPIC below
+	 * exist but are on no bus and get no input.  nr_reserved: args[0],
+	 * the GSIs whose level MSI routes are the user-space IOAPIC's. */
+	bool split;
+	u32 nr_reserved;
 	struct i8259 pic;
 	struct ioapic ioapic;
 	struct hw_bus pio, mmio;
@@ -83,8 +102,8 @@ bool skvm_irqchip_in_kernel(struct skvm_vm *vm)
 
 bool skvm_irqchip_split(struct skvm_vm *vm)
 {
-	(void)vm;
-	return false;
+	struct skvm_irqchip *ic = chip_of(vm);
+	return ic && ic->split;
 }
 
 /* ---- the VM clock and the timer thread ---- */
@@ -223,6 +242,12 @@ static int deliver_one(struct skvm_apic *a, u8 vector, u8 dm, bool trig, bool le
  * lapic_match_dest applies the quirk only to messages without a sender. */
 static const struct lapic no_quirk_src;
 
+/* The sender to match an IOAPIC/MSI message with (kvm_apic_mda's quirk). */
+static const struct lapic *msg_src(const struct skvm_irqchip *ic)
+{
+	return ic->vm->x2apic_api & KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK ? &no_quirk_src : NULL;
+}
+
 /*
  * One interrupt message to every LAPIC its destination names (src NULL:
  * from the IOAPIC or an MSI).  Lowest priority goes to the matching APIC
@@ -236,8 +261,8 @@ static int route(struct skvm_irqchip *ic, const struct lapic *src, u32 dest, u8 
 	 * (no shorthand, not broadcast) answers 0 even if no APIC has it;
 	 * only the slow path's "nobody matched" is -1. */
 	int r = shorthand == LAPIC_SH_NONE && (dest & 0xff) != 0xff ? 0 : -1;
-	if (!src && (ic->vm->x2apic_api & KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK))
-		src = &no_quirk_src;
+	if (!src)
+		src = msg_src(ic);
 	struct skvm_apic *best = NULL;
 	u8 best_ppr = 0;
 	u32 n = atomic_load_explicit(&ic->nr, memory_order_acquire);
@@ -283,6 +308,18 @@ static void lapic_eoi_cb(void *opaque, u8 vector, bool level)
 {
 	struct skvm_apic *a = opaque;
 	struct skvm_irqchip *ic = a->ic;
+	if (ic->split) {
+		/* kvm_ioapic_send_eoi: a vector of the user-space IOAPIC's
+		 * routes exits once the EOI instruction completed; the kick
+		 * stops the engine there */
+		if (a->eoi_exit[vector / 64] & BIT(vector % 64)) {
+			if (vector == a->stale)
+				atomic_store(&a->scan, true);
+			a->eoi_pending = vector;
+			atomic_store(&a->vcpu->kick, 1);
+		}
+		return;
+	}
 	if (atomic_load(&ic->pit) && pit_vector(ic, vector))
 		pit_acked(ic);
 	if (!level)
@@ -368,7 +405,7 @@ static void pic_raise_cb(void *opaque, bool level)
 int skvm_irqchip_set_pin(struct skvm_vm *vm, u32 chip, u32 pin, int level)
 {
 	struct skvm_irqchip *ic = chip_of(vm);
-	if (!ic)
+	if (!ic || ic->split)
 		return -ENXIO;
 	switch (chip) {
 	case KVM_IRQCHIP_PIC_MASTER:
@@ -385,19 +422,96 @@ int skvm_irqchip_set_pin(struct skvm_vm *vm, u32 chip, u32 pin, int level)
 	}
 }
 
-/* MSI address/data as kvm_set_msi_irq decodes them (Intel SDM 11.11). */
+/* An MSI as kvm_set_msi_irq decodes it (Intel SDM 11.11). */
+struct msi_msg {
+	u32 dest;
+	u8 dest_mode, vector, dm;
+	bool trig, lowest;
+};
+
+static struct msi_msg msi_decode(const struct skvm_vm *vm, u64 address, u32 data)
+{
+	struct msi_msg m = {
+		.dest = (u32)(address >> 12) & 0xff,
+		.dest_mode = !!(address & BIT(2)),
+		.vector = (u8)data,
+		.dm = (data >> 8) & 7,
+		.trig = data & BIT(15),
+	};
+	if (vm->x2apic_api & KVM_X2APIC_API_USE_32BIT_IDS)
+		m.dest |= (u32)(address >> 32) & 0xffffff00;
+	m.lowest = m.dm == LAPIC_DM_LOWEST || (address & BIT(3)); /* redirection hint */
+	return m;
+}
+
 int skvm_irqchip_deliver_msi(struct skvm_vm *vm, u64 address, u32 data)
 {
 	struct skvm_irqchip *ic = chip_of(vm);
 	if (!ic)
 		return -ENXIO;
-	u32 dest = (u32)(address >> 12) & 0xff;
-	if (vm->x2apic_api & KVM_X2APIC_API_USE_32BIT_IDS)
-		dest |= (u32)(address >> 32) & 0xffffff00;
-	u8 dm = (data >> 8) & 7;
-	bool redir_hint = address & BIT(3);
-	return route(ic, NULL, dest, !!(address & BIT(2)), LAPIC_SH_NONE, (u8)data, dm,
-		     !!(data & BIT(15)), true, dm == LAPIC_DM_LOWEST || redir_hint);
+	struct msi_msg m = msi_decode(vm, address, data);
+	return route(ic, NULL, m.dest, m.dest_mode, LAPIC_SH_NONE, m.vector, m.dm, m.trig, true,
+		     m.lowest);
+}
+
+/* ---- split irqchip: which EOIs exit (kvm_scan_ioapic_routes) ---- */
+
+/* Every vCPU scans the routes again before it next runs guest code, as
+ * kvm_make_scan_ioapic_request: the routes or some APIC's destination
+ * (ID, LDR, DFR, mode) changed. */
+static void scan_request(struct skvm_irqchip *ic)
+{
+	if (!ic->split)
+		return;
+	u32 n = atomic_load_explicit(&ic->nr, memory_order_acquire);
+	for (u32 i = 0; i < n; i++) {
+		atomic_store(&ic->apics[i]->scan, true);
+		skvm_vcpu_kick(ic->apics[i]->vcpu);
+	}
+}
+
+void skvm_irqchip_routes_changed(struct skvm_vm *vm)
+{
+	struct skvm_irqchip *ic = chip_of(vm);
+	if (ic)
+		scan_request(ic);
+}
+
+/* kvm_scan_ioapic_irq for one MSI route of a reserved GSI: a level message
+ * that names this APIC, or whose vector it has pending from the old routes
+ * (that one is stale: its EOI scans again). */
+static void scan_route(void *opaque, u64 address, u32 data)
+{
+	struct skvm_apic *a = opaque;
+	struct msi_msg m = msi_decode(a->ic->vm, address, data);
+	if (!m.trig)
+		return;
+	if (lapic_match_dest(&a->lapic, m.dest, m.dest_mode, LAPIC_SH_NONE, msg_src(a->ic))) {
+		a->eoi_exit[m.vector / 64] |= BIT(m.vector % 64);
+	} else if (lapic_vector_pending(&a->lapic, m.vector)) {
+		a->eoi_exit[m.vector / 64] |= BIT(m.vector % 64);
+		if (m.vector > a->stale)
+			a->stale = m.vector;
+	}
+}
+
+/* vcpu_scan_ioapic on the vCPU's thread, before guest code runs. */
+static void split_scan(struct skvm_apic *a)
+{
+	if (!atomic_exchange(&a->scan, false))
+		return;
+	memset(a->eoi_exit, 0, sizeof(a->eoi_exit));
+	a->stale = -1;
+	skvm_route_each_msi(a->ic->vm, a->ic->nr_reserved, scan_route, a);
+}
+
+int skvm_apic_take_eoi_exit(struct skvm_vcpu *vcpu)
+{
+	struct skvm_apic *a = vcpu->apic;
+	int v = a ? a->eoi_pending : -1;
+	if (a)
+		a->eoi_pending = -1;
+	return v;
 }
 
 /* ---- the LAPIC as the CPU sees it (struct x86_apic_ops) ---- */
@@ -415,6 +529,9 @@ static void apic_written(struct skvm_apic *a, u32 off)
 	atomic_store(&a->vcpu->cpu.intr_hint, 1);
 	if (timer_reg(off))
 		timer_poke(a->ic);
+	/* KVM recalculates its APIC map, and scans the routes again */
+	if (off == LAPIC_ID || off == LAPIC_LDR || off == LAPIC_DFR)
+		scan_request(a->ic);
 }
 
 static int apic_msr_get(void *opaque, u32 index, u64 *val)
@@ -450,6 +567,7 @@ static void apic_base_set(void *opaque, u64 base)
 {
 	struct skvm_apic *a = opaque;
 	lapic_set_base(&a->lapic, base);
+	scan_request(a->ic);
 }
 
 static u64 apic_cr8_get(void *opaque)
@@ -464,10 +582,21 @@ static void apic_cr8_set(void *opaque, u64 cr8)
 	lapic_set_tpr(&a->lapic, (u8)((cr8 & 0xf) << 4));
 }
 
-/* PIC interrupts reach this CPU (KVM's kvm_cpu_has_extint). */
+/* PIC interrupts reach this CPU (KVM's kvm_cpu_has_extint): the
+ * in-kernel PIC's INTR, or with a split irqchip KVM_INTERRUPT's vector. */
 static bool extint_pending(struct skvm_apic *a)
 {
+	if (a->ic->split)
+		return a->extint >= 0 && lapic_accepts_extint(&a->lapic);
 	return lapic_accepts_extint(&a->lapic) && i8259_output(&a->ic->pic);
+}
+
+/* kvm_cpu_accept_dm_intr: KVM_INTERRUPT has room for a vector that LINT0
+ * will take. */
+bool skvm_apic_accept_dm_intr(struct skvm_vcpu *vcpu)
+{
+	struct skvm_apic *a = vcpu->apic;
+	return a->extint < 0 && lapic_accepts_extint(&a->lapic);
 }
 
 /*
@@ -481,10 +610,16 @@ static int apic_intr_ack(void *opaque)
 	_Atomic int *hint = &a->vcpu->cpu.intr_hint;
 	atomic_store(hint, 0);
 	if (extint_pending(a)) {
-		int irq, v = i8259_inta(&a->ic->pic, &irq);
+		int irq, v;
+		if (a->ic->split) {
+			v = a->extint;
+			a->extint = -1;
+		} else {
+			v = i8259_inta(&a->ic->pic, &irq);
+			if (irq == 0 && atomic_load(&a->ic->pit))
+				pit_acked(a->ic);
+		}
 		atomic_store(hint, 1);
-		if (irq == 0 && atomic_load(&a->ic->pit))
-			pit_acked(a->ic);
 		return v;
 	}
 	int v = lapic_ack(&a->lapic);
@@ -555,15 +690,19 @@ static void chip_free(struct skvm_irqchip *ic)
 	free(ic);
 }
 
-/* KVM_CREATE_IRQCHIP (kvm_arch_vm_ioctl): once, and before any vCPU. */
-static long create_irqchip(struct skvm_vm *vm)
+/*
+ * KVM_CREATE_IRQCHIP (kvm_arch_vm_ioctl), or KVM_ENABLE_CAP of
+ * KVM_CAP_SPLIT_IRQCHIP with nr_reserved GSIs (kvm_vm_ioctl_enable_cap):
+ * once, and before any vCPU (EINVAL for the first, EEXIST for the second).
+ */
+static long create_irqchip(struct skvm_vm *vm, bool split, u32 nr_reserved)
 {
 	long r;
 	pthread_mutex_lock(&vm->lock);
 	r = -EEXIST;
 	if (chip_of(vm))
 		goto out;
-	r = -EINVAL;
+	r = split ? -EEXIST : -EINVAL;
 	if (vm->nr_vcpus)
 		goto out;
 	r = -ENOMEM;
@@ -571,6 +710,8 @@ static long create_irqchip(struct skvm_vm *vm)
 	if (!ic)
 		goto out;
 	ic->vm = vm;
+	ic->split = split;
+	ic->nr_reserved = nr_reserved;
 	ic->clock_base = mono_ns();
 	pthread_mutex_init(&ic->tlock, NULL);
 	pthread_mutex_init(&ic->pitq, NULL);
@@ -585,8 +726,8 @@ static long create_irqchip(struct skvm_vm *vm)
 	i8259_init(&ic->pic, pic_raise_cb, ic);
 	i8259_set_eoi_cb(&ic->pic, pic_eoi_cb);
 	ioapic_init(&ic->ioapic, ioapic_deliver_cb, ic);
-	if ((r = i8259_register(&ic->pic, &ic->pio)) ||
-	    (r = ioapic_register(&ic->ioapic, &ic->mmio))) {
+	if (!split && ((r = i8259_register(&ic->pic, &ic->pio)) ||
+		       (r = ioapic_register(&ic->ioapic, &ic->mmio)))) {
 		chip_free(ic);
 		goto out;
 	}
@@ -623,7 +764,7 @@ static long irqchip_state(struct skvm_vm *vm, unsigned long arg, bool set)
 	if (skvm_copy_from_user(&chip, arg, sizeof(chip)))
 		return -EFAULT;
 	struct skvm_irqchip *ic = chip_of(vm);
-	if (!ic)
+	if (!ic || ic->split) /* irqchip_kernel(): not with a split irqchip */
 		return -ENXIO;
 	_Static_assert(sizeof(struct i8259_chip_state) == sizeof(struct kvm_pic_state), "pic");
 	_Static_assert(sizeof(struct ioapic_state) == sizeof(struct kvm_ioapic_state), "ioapic");
@@ -651,16 +792,17 @@ static long irqchip_state(struct skvm_vm *vm, unsigned long arg, bool set)
 }
 
 /* KVM_CREATE_PIT2 (and the old KVM_CREATE_PIT, with the dummy speaker
- * port): needs the PIC in the kernel, once. */
+ * port): once (EEXIST), and only with the PIC in the kernel (ENOENT: none,
+ * or a split irqchip, as pic_in_kernel). */
 static long create_pit(struct skvm_vm *vm, u32 flags)
 {
 	pthread_mutex_lock(&vm->lock);
 	struct skvm_irqchip *ic = chip_of(vm);
-	long r = -ENOENT;
-	if (!ic)
+	long r = -EEXIST;
+	if (ic && atomic_load(&ic->pit))
 		goto out;
-	r = -EEXIST;
-	if (atomic_load(&ic->pit))
+	r = -ENOENT;
+	if (!ic || ic->split)
 		goto out;
 	r = -ENOMEM;
 	struct i8254 *pit = calloc(1, sizeof(*pit));
@@ -754,7 +896,7 @@ long skvm_irqchip_vm_ioctl(struct skvm_vm *vm, unsigned int cmd, unsigned long a
 	case KVM_REINJECT_CONTROL:
 		return reinject_control(vm, arg);
 	case KVM_CREATE_IRQCHIP:
-		return create_irqchip(vm);
+		return create_irqchip(vm, false, 0);
 	case KVM_GET_IRQCHIP:
 		return irqchip_state(vm, arg, false);
 	case KVM_SET_IRQCHIP:
@@ -763,10 +905,18 @@ long skvm_irqchip_vm_ioctl(struct skvm_vm *vm, unsigned int cmd, unsigned long a
 	return SKVM_NOIOCTL;
 }
 
-/* KVM_CAP_X2APIC_API: 32-bit x2APIC IDs in KVM_GET/SET_LAPIC and MSIs. */
+/* Reserved IOAPIC GSIs a split irqchip may ask for (MAX_NR_RESERVED_IOAPIC_PINS). */
+#define SKVM_MAX_RESERVED_PINS 4096
+
+/* KVM_CAP_X2APIC_API: 32-bit x2APIC IDs in KVM_GET/SET_LAPIC and MSIs.
+ * KVM_CAP_SPLIT_IRQCHIP: LAPICs here, PIC and IOAPIC in the VMM. */
 long skvm_irqchip_enable_cap(struct skvm_vm *vm, const struct kvm_enable_cap *cap)
 {
 	switch (cap->cap) {
+	case KVM_CAP_SPLIT_IRQCHIP:
+		if (cap->args[0] > SKVM_MAX_RESERVED_PINS)
+			return -EINVAL;
+		return create_irqchip(vm, true, (u32)cap->args[0]);
 	case KVM_CAP_X2APIC_API:
 		if (cap->args[0] & ~(u64)SKVM_X2APIC_API_FLAGS)
 			return -EINVAL;
@@ -782,11 +932,17 @@ long skvm_irqchip_enable_cap(struct skvm_vm *vm, const struct kvm_enable_cap *ca
 
 /* What the guest's CPUID lets the LAPIC offer (kvm_apic_set_version and
  * the timer-mode mask KVM derives from CPUID). */
-static u32 apic_opts(const struct x86_cpu *cpu)
+static u32 apic_opts(const struct skvm_irqchip *ic, const struct x86_cpu *cpu)
 {
 	u32 o = 0;
 	if (x86_cpuid_has(cpu, 1, 0, 2, 24))
 		o |= LAPIC_OPT_TSC_DEADLINE;
+	/* without an in-kernel IOAPIC KVM offers directed EOI to x2APIC
+	 * guests, and still exits for every EOI of the IOAPIC's vectors */
+	if (ic->split && x86_cpuid_has(cpu, 1, 0, 2, 21))
+		o |= LAPIC_OPT_EOI_SUPPRESS;
+	if (ic->split)
+		o |= LAPIC_OPT_EOI_ALL;
 	return o;
 }
 
@@ -806,8 +962,9 @@ int skvm_irqchip_vcpu_init(struct skvm_vcpu *vcpu)
 	}
 	a->vcpu = vcpu;
 	a->ic = ic;
+	a->extint = a->stale = a->eoi_pending = -1;
 	struct x86_cpu *cpu = &vcpu->cpu;
-	lapic_init(&a->lapic, vcpu->id, apic_opts(cpu), cpu->bsp, lapic_ipi_cb, lapic_eoi_cb,
+	lapic_init(&a->lapic, vcpu->id, apic_opts(ic, cpu), cpu->bsp, lapic_ipi_cb, lapic_eoi_cb,
 		   a, vm_now, ic);
 	lapic_set_base(&a->lapic, cpu->apic_base);
 	vcpu->apic = a;
@@ -826,6 +983,7 @@ void skvm_irqchip_vcpu_publish(struct skvm_vcpu *vcpu)
 	u32 n = atomic_load_explicit(&ic->nr, memory_order_relaxed);
 	ic->apics[n] = vcpu->apic;
 	atomic_store_explicit(&ic->nr, n + 1, memory_order_release);
+	scan_request(ic); /* a new APIC in KVM's map */
 }
 
 void skvm_irqchip_vcpu_destroy(struct skvm_vcpu *vcpu)
@@ -844,7 +1002,7 @@ void skvm_irqchip_vcpu_destroy(struct skvm_vcpu *vcpu)
 void skvm_irqchip_cpuid_changed(struct skvm_vcpu *vcpu)
 {
 	if (vcpu->apic)
-		lapic_set_opts(&vcpu->apic->lapic, apic_opts(&vcpu->cpu));
+		lapic_set_opts(&vcpu->apic->lapic, apic_opts(vcpu->apic->ic, &vcpu->cpu));
 }
 
 /* KVM_GET/SET_LAPIC (kvm_apic_get_state / kvm_apic_set_state). */
@@ -868,6 +1026,7 @@ static long lapic_state_ioctl(struct skvm_vcpu *vcpu, unsigned long arg, bool se
 	if (!r) {
 		atomic_store(&vcpu->cpu.intr_hint, 1);
 		timer_poke(a->ic);
+		scan_request(a->ic);
 	}
 	return r;
 }
@@ -930,13 +1089,25 @@ long skvm_irqchip_vcpu_ioctl(struct skvm_vcpu *vcpu, unsigned int cmd, unsigned 
 	case KVM_SET_LAPIC:
 		return lapic_state_ioctl(vcpu, arg, true);
 	case KVM_INTERRUPT: {
-		/* the PIC is in the kernel: kvm_vcpu_ioctl_interrupt refuses */
+		/* kvm_vcpu_ioctl_interrupt with a LAPIC: refused when the PIC
+		 * is in the kernel; with a split irqchip the VMM's PIC hands
+		 * over one ExtINT vector at a time, taken at INTA when LINT0
+		 * accepts it */
 		struct kvm_interrupt irq;
-		if (!chip_of(vcpu->vm))
+		struct skvm_irqchip *ic = chip_of(vcpu->vm);
+		if (!ic)
 			return SKVM_NOIOCTL;
 		if (skvm_copy_from_user(&irq, arg, sizeof(irq)))
 			return -EFAULT;
-		return irq.irq >= 256 ? -EINVAL : -ENXIO;
+		if (irq.irq >= 256)
+			return -EINVAL;
+		if (!ic->split)
+			return -ENXIO;
+		if (vcpu->apic->extint >= 0)
+			return -EEXIST;
+		vcpu->apic->extint = (int)irq.irq;
+		atomic_store(&vcpu->cpu.intr_hint, 1);
+		return 0;
 	}
 	}
 	return SKVM_NOIOCTL;
@@ -976,6 +1147,8 @@ bool skvm_apic_runnable(struct skvm_vcpu *vcpu)
 {
 	struct skvm_apic *a = vcpu->apic;
 	struct x86_cpu *cpu = &vcpu->cpu;
+	if (a->ic->split)
+		split_scan(a);
 	skvm_apic_accept_events(vcpu);
 	switch (cpu->mp_state) {
 	case KVM_MP_STATE_RUNNABLE:

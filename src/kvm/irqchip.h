@@ -43,6 +43,10 @@ int skvm_irqchip_deliver_msi(struct skvm_vm *vm, u64 address, u32 data);
 bool skvm_irqchip_io(struct skvm_vcpu *vcpu, bool pio, u64 addr, u32 len, void *data,
 		     bool write);
 
+/* KVM_SET_GSI_ROUTING installed a new table (kvm_arch_irq_routing_update):
+ * with a split irqchip every vCPU scans it again for EOI exits. */
+void skvm_irqchip_routes_changed(struct skvm_vm *vm);
+
 /* Make the vCPU look at its pending events soon: stop the engine at its
  * next block boundary, or wake it from a halt. */
 void skvm_vcpu_kick(struct skvm_vcpu *vcpu);
@@ -75,6 +79,11 @@ int skvm_route_set_gsi(struct skvm_vm *vm, u32 src, u32 gsi, int level);
 
 /* The IOAPIC pins GSI gsi is routed to now (bit n = pin n). */
 u32 skvm_route_ioapic_pins(struct skvm_vm *vm, u32 gsi);
+
+/* The walk of kvm_scan_ioapic_routes: fn(opaque, address, data) for every
+ * MSI route of the GSIs below nr_gsi (address_hi in bits 63:32). */
+void skvm_route_each_msi(struct skvm_vm *vm, u32 nr_gsi,
+			 void (*fn)(void *opaque, u64 address, u32 data), void *opaque);
 
 /* A guest write that matches an ioeventfd: signal it; true = consumed. */
 bool skvm_ioeventfd_write(struct skvm_vm *vm, bool pio, u64 addr, u32 len,

@@ -15,7 +15,8 @@ long skvm_irqchip_vm_ioctl(struct skvm_vm *vm, unsigned int cmd, unsigned long a
 /* The KVM_CAP_X2APIC_API flags softkvm implements. */
 #define SKVM_X2APIC_API_FLAGS \
 	(KVM_X2APIC_API_USE_32BIT_IDS | KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK)
-/* KVM_ENABLE_CAP for KVM_CAP_X2APIC_API; SKVM_NOIOCTL for other caps. */
+/* KVM_ENABLE_CAP for KVM_CAP_X2APIC_API and KVM_CAP_SPLIT_IRQCHIP;
+ * SKVM_NOIOCTL for other caps. */
 long skvm_irqchip_enable_cap(struct skvm_vm *vm, const struct kvm_enable_cap *cap);
 /* vCPU ioctls: KVM_GET/SET_LAPIC, and KVM_INTERRUPT with an irqchip; SKVM_NOIOCTL. */
 long skvm_irqchip_vcpu_ioctl(struct skvm_vcpu *vcpu, unsigned int cmd, unsigned long arg);
@@ -45,5 +46,11 @@ void skvm_apic_accept_events(struct skvm_vcpu *vcpu);
 /* KVM_SET_MP_STATE for a vCPU with a LAPIC: 0 or -EINVAL. */
 long skvm_apic_set_mp_state(struct skvm_vcpu *vcpu, u32 state);
 int skvm_apic_block(struct skvm_vcpu *vcpu, const sigset_t *mask);
+/* Split irqchip: the vector of a KVM_EXIT_IOAPIC_EOI the guest's last EOI
+ * asked for (taken: -1 next time), or -1. */
+int skvm_apic_take_eoi_exit(struct skvm_vcpu *vcpu);
+/* kvm_cpu_accept_dm_intr for a vCPU with a LAPIC and a split irqchip:
+ * no KVM_INTERRUPT vector waits and LINT0 takes ExtINT. */
+bool skvm_apic_accept_dm_intr(struct skvm_vcpu *vcpu);
 
 #endif

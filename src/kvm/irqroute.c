@@ -269,6 +269,19 @@ u32 skvm_route_ioapic_pins(struct skvm_vm *vm, u32 gsi)
 	return pins;
 }
 
+void skvm_route_each_msi(struct skvm_vm *vm, u32 nr_gsi,
+			 void (*fn)(void *opaque, u64 address, u32 data), void *opaque)
+{
+	struct skvm_irqroute *r = vm->irqroute;
+	u32 idx = skvm_srcu_read_lock(&r->srcu);
+	const struct route_table *t = skvm_route_table(vm);
+	u32 n = nr_gsi < t->nr_gsi ? nr_gsi : t->nr_gsi;
+	for (u32 i = 0; n && i < t->start[n]; i++)
+		if (t->e[i].type == KVM_IRQ_ROUTING_MSI)
+			fn(opaque, (u64)t->e[i].msi_hi << 32 | t->e[i].msi_lo, t->e[i].msi_data);
+	skvm_srcu_read_unlock(&r->srcu, idx);
+}
+
 long skvm_irq_line(struct skvm_vm *vm, unsigned int cmd, unsigned long arg)
 {
 	struct kvm_irq_level ev;
@@ -341,5 +354,6 @@ long skvm_set_gsi_routing(struct skvm_vm *vm, unsigned long arg)
 	skvm_srcu_synchronize(&r->srcu);
 	pthread_mutex_unlock(&r->lock);
 	table_free(old);
+	skvm_irqchip_routes_changed(vm);
 	return 0;
 }

@@ -72,6 +72,30 @@ static bool coalesce(void *opaque, u64 addr, u32 len, const void *data, bool pio
 	return skvm_cmmio_write(opaque, addr, len, data, pio);
 }
 
+/* The PIC is the VMM's: KVM_INTERRUPT and the interrupt window serve it
+ * (no irqchip, or a split one; KVM's !pic_in_kernel). */
+static bool pic_in_user(struct skvm_vcpu *vcpu)
+{
+	return !skvm_irqchip_in_kernel(vcpu->vm) || skvm_irqchip_split(vcpu->vm);
+}
+
+/* kvm_cpu_accept_dm_intr: KVM_INTERRUPT has room (no irqchip: no vector
+ * queued; split: none waiting, and LINT0 takes ExtINT). */
+static bool accept_dm_intr(struct skvm_vcpu *vcpu)
+{
+	return vcpu->apic ? skvm_apic_accept_dm_intr(vcpu) : !vcpu->cpu.ev.interrupt.injected;
+}
+
+/* kvm_vcpu_ready_for_interrupt_injection: IF set without an STI/MOV SS
+ * shadow, room for the vector, and no event half delivered or pending. */
+static bool ready_for_injection(struct skvm_vcpu *vcpu)
+{
+	const struct x86_cpu *c = &vcpu->cpu;
+	const struct x86_events *ev = &c->ev;
+	return x86_interrupt_window(c) && accept_dm_intr(vcpu) && !ev->interrupt.injected &&
+	       !ev->exception.injected && !ev->nmi.injected && !ev->exception.pending;
+}
+
 static void exit_common(struct skvm_vcpu *vcpu)
 {
 	struct kvm_run *run = vcpu->run;
@@ -80,12 +104,8 @@ static void exit_common(struct skvm_vcpu *vcpu)
 	run->cr8 = x86_get_cr8(c); /* the TPR class with an in-kernel LAPIC */
 	run->if_flag = !!(x86_get_rflags(c) & X86_FL_IF);
 	run->flags = 0;
-	/* userspace irqchip: an interrupt can go in when IF is set, there
-	 * is no STI/MOV SS shadow and none is already queued; with the PIC
-	 * in the kernel KVM always says 1 (post_kvm_run_save) */
-	run->ready_for_interrupt_injection =
-		skvm_irqchip_in_kernel(vcpu->vm) ||
-		(x86_interrupt_window(c) && !c->ev.interrupt.injected);
+	/* with the PIC in the kernel KVM always says 1 (post_kvm_run_save) */
+	run->ready_for_interrupt_injection = !pic_in_user(vcpu) || ready_for_injection(vcpu);
 }
 
 /* KVM_CAP_SYNC_REGS: the sets asked for in kvm_valid_regs go out (KVM's
@@ -165,6 +185,10 @@ static long exit_to_run(struct skvm_vcpu *vcpu, const struct x86_exit *x)
 	case X86_EXIT_IRQ_WINDOW:
 		run->exit_reason = KVM_EXIT_IRQ_WINDOW_OPEN;
 		skvm_stat_inc(st, VCPU_STAT_IRQ_WINDOW_EXITS);
+		break;
+	case X86_EXIT_IOAPIC_EOI:
+		run->exit_reason = KVM_EXIT_IOAPIC_EOI;
+		run->eoi.vector = x->eoi.vector;
 		break;
 	case X86_EXIT_DEBUG:
 		run->exit_reason = KVM_EXIT_DEBUG;
@@ -266,6 +290,14 @@ static long run_with_apic(struct skvm_vcpu *vcpu, struct x86_env *env, struct x8
 	}
 	for (;;) {
 		atomic_store(&vcpu->kick, 0);
+		/* split irqchip: the guest's last EOI is the VMM IOAPIC's
+		 * (KVM_REQ_IOAPIC_EOI_EXIT) */
+		int eoi = skvm_apic_take_eoi_exit(vcpu);
+		if (eoi >= 0) {
+			x->reason = X86_EXIT_IOAPIC_EOI;
+			x->eoi.vector = (u8)eoi;
+			return 0;
+		}
 		if (!skvm_apic_runnable(vcpu)) {
 			if (skvm_apic_block(vcpu, mask)) {
 				x->reason = X86_EXIT_KICK;
@@ -276,6 +308,12 @@ static long run_with_apic(struct skvm_vcpu *vcpu, struct x86_env *env, struct x8
 		x86_run(&vcpu->cpu, env, x);
 		if (x->reason == X86_EXIT_HLT) {
 			vcpu->cpu.mp_state = KVM_MP_STATE_HALTED;
+			/* vcpu_run's check after a handled exit: the VMM asked
+			 * for the window and it is open (sti; hlt) */
+			if (env->irq_window && ready_for_injection(vcpu)) {
+				x->reason = X86_EXIT_IRQ_WINDOW;
+				return 0;
+			}
 			continue;
 		}
 		/* env->stop: the engine stopped for the caller (a full
@@ -326,8 +364,12 @@ long skvm_vcpu_run(struct skvm_vcpu *vcpu)
 		.pio = (u8 *)run + PAGE_SIZE,
 		.poll = signal_poll,
 		.opaque = &ctx,
-		/* with the PIC in the kernel KVM ignores the request */
-		.irq_window = run->request_interrupt_window && !skvm_irqchip_in_kernel(vcpu->vm),
+		/* with the PIC in the kernel KVM ignores the request; with
+		 * the VMM's PIC it asks for the window only while
+		 * KVM_INTERRUPT could take a vector (dm_request_for_irq_injection
+		 * and kvm_cpu_accept_dm_intr) */
+		.irq_window = run->request_interrupt_window && pic_in_user(vcpu) &&
+			      (!vcpu->apic || skvm_apic_accept_dm_intr(vcpu)),
 		.kick = &vcpu->kick,
 		.coalesce = vcpu->vm->cmmio ? coalesce : NULL,
 		.coalesce_opaque = vcpu->vm->cmmio,
@@ -405,8 +447,9 @@ void skvm_signals_restore(void)
  * KVM_INTERRUPT and KVM_NMI (KVM API 4.16, 4.74): events the engine
  * delivers at the next KVM_RUN.  Without an in-kernel irqchip the VMM owns
  * the interrupt controller and checks ready_for_interrupt_injection first;
- * KVM injects a queued vector on entry whatever IF says.  The ENXIO and
- * EEXIST cases need an in-kernel irqchip, which softkvm does not offer yet.
+ * KVM injects a queued vector on entry whatever IF says.  With a LAPIC
+ * irqchip.c answers first (ENXIO with the PIC in the kernel, the split
+ * irqchip's ExtINT vector otherwise).
  */
 long skvm_vcpu_run_ioctl(struct skvm_vcpu *vcpu, unsigned int cmd, unsigned long arg)
 {

@@ -181,6 +181,7 @@ static long enable_cap(struct skvm_vm *vm, unsigned long arg)
 		pthread_mutex_unlock(&vm->lock);
 		return 0;
 	case KVM_CAP_X2APIC_API:
+	case KVM_CAP_SPLIT_IRQCHIP:
 		return skvm_irqchip_enable_cap(vm, &cap);
 	case KVM_CAP_X86_USER_SPACE_MSR:
 		return skvm_user_space_msr_enable(vm, cap.args[0]);

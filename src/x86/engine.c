@@ -351,7 +351,13 @@ static void mmio_exit(struct engine *e, u64 gpa, int n, bool write, u64 v)
 static bool dev_io(struct engine *e, bool pio, u64 addr, int n, void *data, bool write)
 {
 	const struct x86_env *env = e->env;
-	return env->dev_io && env->dev_io(env->dev_opaque, pio, addr, (u32)n, data, write);
+	if (!env->dev_io || !env->dev_io(env->dev_opaque, pio, addr, (u32)n, data, write))
+		return false;
+	/* the device wants an exit right after this instruction (an EOI
+	 * the VMM's IOAPIC must see): leave the block, the loop sees the kick */
+	if (env->kick && atomic_load_explicit(env->kick, memory_order_relaxed))
+		e->leave_block = true;
+	return true;
 }
 
 static u64 mmio_read(struct engine *e, u64 gpa, int n)

@@ -63,6 +63,7 @@ enum x86_exit_reason {
 	X86_EXIT_FAULT,	   /* a slot's host memory faulted: KVM_RUN -EFAULT */
 	X86_EXIT_DIRTY_RING_FULL, /* set by kvm/, never by the engine */
 	X86_EXIT_MSR,	   /* msr: RDMSR/WRMSR for the VMM */
+	X86_EXIT_IOAPIC_EOI,	  /* set by kvm/: eoi.vector */
 };
 
 struct x86_exit {
@@ -90,6 +91,9 @@ struct x86_exit {
 			u32 index;
 			u64 data;   /* WRMSR's value */
 		} msr;
+		struct {
+			u8 vector;
+		} eoi;
 		struct {
 			u32 exception;
 			u64 pc; /* linear address */
