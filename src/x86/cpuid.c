@@ -70,7 +70,7 @@ enum { OFF, ON, EMU };
 	F(0x1, 0, ECX, 1, PCLMULQDQ, PART_SSE, ON)                 \
 	F(0x1, 0, ECX, 3, MONITOR, PART_SYS, OFF)                  \
 	F(0x1, 0, ECX, 9, SSSE3, PART_SSE, ON)                     \
-	F(0x1, 0, ECX, 12, FMA, PART_AVX, OFF)                     \
+	F(0x1, 0, ECX, 12, FMA, PART_AVX, ON)                     \
 	F(0x1, 0, ECX, 13, CX16, PART_INT, ON)                     \
 	F(0x1, 0, ECX, 17, PCID, PART_MMU, OFF)                    \
 	F(0x1, 0, ECX, 19, SSE4_1, PART_SSE, ON)                   \
@@ -81,8 +81,8 @@ enum { OFF, ON, EMU };
 	F(0x1, 0, ECX, 24, TSC_DEADLINE, PART_APIC, ON)            \
 	F(0x1, 0, ECX, 25, AES, PART_SSE, ON)                      \
 	F(0x1, 0, ECX, 26, XSAVE, PART_AVX, ON)                   \
-	F(0x1, 0, ECX, 28, AVX, PART_AVX, OFF)                     \
-	F(0x1, 0, ECX, 29, F16C, PART_AVX, OFF)                    \
+	F(0x1, 0, ECX, 28, AVX, PART_AVX, ON)                     \
+	F(0x1, 0, ECX, 29, F16C, PART_AVX, ON)                    \
 	F(0x1, 0, ECX, 30, RDRAND, PART_INT, OFF)                  \
 	F(0x1, 0, ECX, 31, HYPERVISOR, PART_INFO, ON)              \
 	/* Leaf 6 EAX */                                           \
@@ -93,7 +93,7 @@ enum { OFF, ON, EMU };
 	/* TSC_ADJUST: the MSR (0x3b) follows guest TSC writes (msr.c) */ \
 	F(0x7, 0, EBX, 1, TSC_ADJUST, PART_SYS, ON)                \
 	F(0x7, 0, EBX, 3, BMI1, PART_AVX, OFF)                     \
-	F(0x7, 0, EBX, 5, AVX2, PART_AVX, OFF)                     \
+	F(0x7, 0, EBX, 5, AVX2, PART_AVX, ON)                     \
 	F(0x7, 0, EBX, 7, SMEP, PART_MMU, ON)                      \
 	F(0x7, 0, EBX, 8, BMI2, PART_AVX, OFF)                     \
 	F(0x7, 0, EBX, 9, ERMS, PART_INT, OFF)                     \
@@ -174,6 +174,20 @@ static const struct {
 
 #define XSAVE_LEGACY_AND_HDR 576 /* legacy region + XSAVE header */
 
+/* x86/native.c runs AVX forms on the host's ymm registers: they need the
+ * host's AVX and its OS's YMM state (XCR0 bits 1 and 2). */
+static bool host_avx(void)
+{
+	unsigned a, b, c, d;
+	__cpuid(1, a, b, c, d);
+	if (!(c & BIT(28)) || !(c & BIT(27)))
+		return false;
+	u32 lo, hi;
+	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+	(void)a, (void)b, (void)d, (void)hi;
+	return (lo & 6) == 6;
+}
+
 static u64 supported_xcr0(void)
 {
 	u64 x = 0;
@@ -183,6 +197,8 @@ static u64 supported_xcr0(void)
 	for (size_t i = 0; i < ARRAY_SIZE(xcomponents); i++)
 		if (feature_on(xcomponents[i].fn, 0, xcomponents[i].reg, xcomponents[i].bit))
 			x |= BIT(i);
+	if (!host_avx())
+		x &= ~(u64)X86_XFEATURE_YMM;
 	return x;
 }
 
@@ -324,11 +340,20 @@ static void build(void)
 		if (fn == 1) {
 			/* x86/native.c runs these on the host CPU: never offer one
 			 * the host lacks (MMX, SSE, SSE2; SSE3, PCLMULQDQ, SSSE3,
-			 * SSE4.1, SSE4.2, POPCNT, AES) */
+			 * SSE4.1, SSE4.2, POPCNT, AES; FMA, AVX, F16C) */
 			struct x86_cpuid_entry h;
 			host_cpuid(1, 0, &h);
 			e->edx &= h.edx | ~0x06800000u;
-			e->ecx &= h.ecx | ~0x02980203u;
+			e->ecx &= h.ecx | ~0x32981203u;
+			if (!host_avx())
+				e->ecx &= ~0x30001000u;
+		}
+		if (fn == 7) { /* AVX2, on the host as the above */
+			struct x86_cpuid_entry h;
+			host_cpuid(7, 0, &h);
+			if (!host_avx())
+				h.ebx = 0;
+			e->ebx &= h.ebx | ~BIT(5);
 		}
 	}
 

@@ -273,7 +273,53 @@ void decode(struct engine *e, struct insn *i)
 	const struct op_ent *ent;
 	bool two = b == 0x0f;
 	int sx = -1; /* a SIMD form (x86/native.c) */
-	if (two) {
+	int vx = -1; /* a VEX form */
+	bool vex_w = false, vex_l = false;
+	u8 vvvv = 0;
+	static const struct op_ent simd_ent[4] = {
+		E(simd, M, 0), E(simd, M | F_IMM8, 0), E(simd, M | F_RM8, 0), E(simd, 0, 0)};
+	/* VEX (C4 / C5, SDM Vol. 2 2.3): always in 64-bit mode; elsewhere
+	 * only where LES / LDS would have a register operand (mod = 3).
+	 * Real mode has no VEX (and LES / LDS with mod = 3 are #UD too). */
+	if ((b == 0xc4 || b == 0xc5) && (e->code64 || (fb(&f), f.pos--, i->bytes[f.pos] >= 0xc0))) {
+		u8 p1 = fb(&f), p2 = p1, map = 1;
+		u8 vr = !(p1 & 0x80), vxx = 0, vb = 0;
+		if (b == 0xc4) {
+			p2 = fb(&f);
+			vxx = !(p1 & 0x40);
+			vb = !(p1 & 0x20);
+			map = p1 & 0x1f;
+			vex_w = p2 & 0x80;
+		}
+		vvvv = (u8)(~p2 >> 3) & 15;
+		vex_l = p2 & 4;
+		static const u8 pp_pfx[4] = {0, 0x66, 0xf3, 0xf2};
+		u8 pfx = pp_pfx[p2 & 3];
+		b = fb(&f);
+		/* Outside 64-bit mode VEX.B and vvvv[3] are ignored (R and X
+		 * are 1 there by the mod = 3 rule). */
+		if (!e->code64) {
+			vb = 0;
+			vvvv &= 7;
+		}
+		u32 dec = 0;
+		if (o16 || i->rep || rex || i->lock || e->mode == M_REAL ||
+		    (vx = vex_find(map, b, pfx, &dec)) < 0) {
+			i->fn = op_ud;
+			return;
+		}
+		if (dec & SIMD_DEC_GROUP) {
+			u8 m = fb(&f); /* peek ModRM.reg */
+			f.pos--;
+			if ((vx = vex_find_ext(vx, (m >> 3) & 7)) < 0) {
+				i->fn = op_ud;
+				return;
+			}
+		}
+		rex = (u8)(0x40 | vr << 2 | vxx << 1 | vb);
+		two = true;
+		ent = &simd_ent[dec & SIMD_DEC_NOMODRM ? 3 : dec & SIMD_DEC_IMM8 ? 1 : 0];
+	} else if (two) {
 		b = fb(&f);
 		int map = 1;
 		if (b == 0x38 || b == 0x3a) {
@@ -287,8 +333,6 @@ void decode(struct engine *e, struct insn *i)
 			f.pos--;
 			sx = simd_find_ext(sx, (m >> 3) & 7);
 		}
-		static const struct op_ent simd_ent[4] = {
-			E(simd, M, 0), E(simd, M | F_IMM8, 0), E(simd, M | F_RM8, 0), E(simd, 0, 0)};
 		if (sx >= 0)
 			ent = &simd_ent[dec & SIMD_DEC_NOMODRM ? 3 : dec & SIMD_DEC_IMM8 ? 1
 					: dec & SIMD_DEC_RM8 ? 2 : 0];
@@ -312,7 +356,7 @@ void decode(struct engine *e, struct insn *i)
 	bool w = rex & 8;
 	u8 rexr = (rex & 4) << 1, rexx = (rex & 2) << 2, rexb = (rex & 1) << 3;
 
-	u8 modrm = 0, mod = 0;
+	u8 modrm = 0, mod = 0, vsib = 0xff;
 	bool grp = ent->grp;
 	if (fl & F_MODRM) {
 		modrm = fb(&f);
@@ -383,6 +427,7 @@ void decode(struct engine *e, struct insn *i)
 					u8 sib = fb(&f);
 					i->scale = sib >> 6;
 					u8 idx = ((sib >> 3) & 7) | rexx;
+					vsib = idx;
 					if (idx != 4)
 						i->index = idx;
 					if ((sib & 7) == 5 && mod == 0) {
@@ -432,6 +477,10 @@ void decode(struct engine *e, struct insn *i)
 	i->fn = ent->fn;
 	if (i->fn == op_x87)
 		i->imm = modrm; /* x87.c dispatches on the whole ModRM byte */
+	if (vx >= 0) {
+		vex_decode(e, i, vx, vsib, vex_w, vex_l, vvvv, seg);
+		return;
+	}
 	if (sx >= 0) {
 		simd_decode(e, i, sx, modrm, w, o16, seg);
 		if (i->lock)

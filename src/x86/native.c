@@ -33,7 +33,8 @@ enum { K_N, K_X, K_M, K_G }; /* opcode extension, XMM, MMX, GPR */
 #define FEATURES(X)                                                            \
 	X(MMX, 1, 3, 23) X(SSE, 1, 3, 25) X(SSE2, 1, 3, 26) X(SSE3, 1, 2, 0)    \
 	X(SSSE3, 1, 2, 9) X(SSE41, 1, 2, 19) X(SSE42, 1, 2, 20)                 \
-	X(POPCNT, 1, 2, 23) X(AES, 1, 2, 25) X(PCLMUL, 1, 2, 1)
+	X(POPCNT, 1, 2, 23) X(AES, 1, 2, 25) X(PCLMUL, 1, 2, 1)                 \
+	X(AVX, 1, 2, 28) X(FMA, 1, 2, 12) X(F16C, 1, 2, 29) X(AVX2, 7, 1, 5)
 enum {
 #define FT_ENUM(n, l, r, b) FT_##n,
 	FEATURES(FT_ENUM)
@@ -337,56 +338,74 @@ struct simd_frame {
 	u64 mm1, mm2;			   /* 200, 208 */
 	const void *stub;		   /* 216 */
 	u8 mmx;				   /* 224: mm1/mm2 in use */
+	u8 avx;				   /* 225: VEX: ymm registers */
+	u8 x4[32] __attribute__((aligned(32))); /* 256: VEX is4 operand */
 } __attribute__((aligned(32)));
+_Static_assert(offsetof(struct simd_frame, x4) == 256, "trampoline offsets");
+_Static_assert(offsetof(struct simd_frame, mmx) == 224, "trampoline offsets");
 
 void skvm_simd_call(struct simd_frame *f);
+void skvm_vex_call(struct simd_frame *f);
 
-/* LDMXCSR is slow (serialising): the trampoline loads the frame's MXCSR
- * only when the host's differs, and restores the host's only when its
+/* LDMXCSR is slow (serialising): the trampolines load the frame's MXCSR
+ * only when the host's differs, and restore the host's only when its
  * control bits (masks, rounding, FTZ, DAZ) differ from what the stub left;
- * the host may keep the guest's sticky status flags.  With mm registers
- * (frame.mmx) it ends with EMMS (the ABI's empty x87 stack). */
+ * the host may keep the guest's sticky status flags.  The pieces both
+ * trampolines share: */
+#define TRAMP_ENTER(name)                                                      \
+	".text\n"                                                              \
+	".globl " name "\n"                                                    \
+	".hidden " name "\n"                                                   \
+	".type " name ", @function\n"                                          \
+	name ":\n"                                                             \
+	"	sub $8, %rsp\n"                                                \
+	"	stmxcsr (%rsp)\n"                                              \
+	"	mov (%rsp), %eax\n"                                            \
+	"	cmp 192(%rdi), %eax\n"                                         \
+	"	je 3f\n"                                                       \
+	"	ldmxcsr 192(%rdi)\n"                                           \
+	"3:\n"
+/* GPRs in, the stub, flags out */
+#define TRAMP_CALL                                                             \
+	"	mov 160(%rdi), %rax\n"                                         \
+	"	mov 168(%rdi), %rcx\n"                                         \
+	"	mov 176(%rdi), %rdx\n"                                         \
+	"	lea 128(%rdi), %rsi\n"                                         \
+	"	push %rdi\n"                                                   \
+	"	call *216(%rdi)\n"                                             \
+	"	pop %rdi\n"                                                    \
+	"	pushfq\n"                                                      \
+	"	popq 184(%rdi)\n"
+/* GPRs and MXCSR out, the host's MXCSR back */
+#define TRAMP_LEAVE                                                            \
+	"	mov %rax, 160(%rdi)\n"                                         \
+	"	mov %rcx, 168(%rdi)\n"                                         \
+	"	mov %rdx, 176(%rdi)\n"                                         \
+	"	stmxcsr 196(%rdi)\n"                                           \
+	"	mov (%rsp), %eax\n"                                            \
+	"	xor 196(%rdi), %eax\n"                                         \
+	"	test $0xffc0, %eax\n"                                          \
+	"	je 4f\n"                                                       \
+	"	ldmxcsr (%rsp)\n"                                              \
+	"4:	add $8, %rsp\n"
+
+/* Legacy SSE / MMX stubs: xmm0-2, and mm1/mm2 when frame.mmx says so,
+ * ending with EMMS (the ABI's empty x87 stack). */
 __asm__(
-	".text\n"
-	".globl skvm_simd_call\n"
-	".hidden skvm_simd_call\n"
-	".type skvm_simd_call, @function\n"
-	"skvm_simd_call:\n"
-	"	sub $8, %rsp\n"
-	"	stmxcsr (%rsp)\n"
-	"	mov (%rsp), %eax\n"
-	"	cmp 192(%rdi), %eax\n"
-	"	je 3f\n"
-	"	ldmxcsr 192(%rdi)\n"
-	"3:	movdqu 0(%rdi), %xmm1\n"
+	TRAMP_ENTER("skvm_simd_call")
+	"	movdqu 0(%rdi), %xmm1\n"
 	"	movdqu 32(%rdi), %xmm2\n"
 	"	movdqu 64(%rdi), %xmm0\n"
 	"	cmpb $0, 224(%rdi)\n"
 	"	je 1f\n"
 	"	movq 200(%rdi), %mm1\n"
 	"	movq 208(%rdi), %mm2\n"
-	"1:	mov 160(%rdi), %rax\n"
-	"	mov 168(%rdi), %rcx\n"
-	"	mov 176(%rdi), %rdx\n"
-	"	lea 128(%rdi), %rsi\n"
-	"	push %rdi\n"
-	"	call *216(%rdi)\n"
-	"	pop %rdi\n"
-	"	pushfq\n"
-	"	popq 184(%rdi)\n"
+	"1:\n"
+	TRAMP_CALL
 	"	movdqu %xmm1, 0(%rdi)\n"
 	"	movdqu %xmm2, 32(%rdi)\n"
 	"	movdqu %xmm0, 64(%rdi)\n"
-	"	mov %rax, 160(%rdi)\n"
-	"	mov %rcx, 168(%rdi)\n"
-	"	mov %rdx, 176(%rdi)\n"
-	"	stmxcsr 196(%rdi)\n"
-	"	mov (%rsp), %eax\n"
-	"	xor 196(%rdi), %eax\n"
-	"	test $0xffc0, %eax\n"
-	"	je 4f\n"
-	"	ldmxcsr (%rsp)\n"
-	"4:	add $8, %rsp\n"
+	TRAMP_LEAVE
 	"	cmpb $0, 224(%rdi)\n"
 	"	je 2f\n"
 	"	movq %mm1, 200(%rdi)\n"
@@ -394,6 +413,25 @@ __asm__(
 	"	emms\n"
 	"2:	ret\n"
 	".size skvm_simd_call, .-skvm_simd_call\n");
+
+/* VEX stubs: ymm0-4 whole (the upper halves are the guest's YMM_Hi128
+ * state), no MMX; VZEROUPPER before returning to compiled code. */
+__asm__(
+	TRAMP_ENTER("skvm_vex_call")
+	"	vmovdqu 0(%rdi), %ymm1\n"
+	"	vmovdqu 32(%rdi), %ymm2\n"
+	"	vmovdqu 64(%rdi), %ymm0\n"
+	"	vmovdqu 96(%rdi), %ymm3\n"
+	"	vmovdqu 256(%rdi), %ymm4\n"
+	TRAMP_CALL
+	"	vmovdqu %ymm1, 0(%rdi)\n"
+	"	vmovdqu %ymm2, 32(%rdi)\n"
+	"	vmovdqu %ymm0, 64(%rdi)\n"
+	"	vmovdqu %ymm3, 96(%rdi)\n"
+	"	vzeroupper\n"
+	TRAMP_LEAVE
+	"	ret\n"
+	".size skvm_vex_call, .-skvm_vex_call\n");
 
 /*
  * The stub cache: encoded bytes -> host code.  Lookups are lock-free
@@ -504,6 +542,13 @@ static int simd_encode(const struct simd_form *f, const struct insn *i, u8 *b)
 	return n;
 }
 
+/* The host stub for encoding b[0..n), run by handler fn. */
+static void use_stub(struct insn *i, const u8 *b, int n, x86_handler fn)
+{
+	i->stub = stub_get(b, n);
+	i->fn = i->stub ? fn : op_unimpl; /* the stub area is full */
+}
+
 static bool guest_has(struct engine *e, int ft)
 {
 	return x86_cpuid_has(e->cpu, feat_bit[ft].leaf, 0, feat_bit[ft].reg, feat_bit[ft].bit);
@@ -537,8 +582,7 @@ void simd_decode(struct engine *e, struct insn *i, int sx, u8 modrm, bool rex_w,
 	}
 	u8 b[16];
 	int n = simd_encode(f, i, b);
-	i->stub = stub_get(b, n);
-	i->fn = i->stub ? op_simd : op_unimpl;
+	use_stub(i, b, n, op_simd);
 }
 
 /* ---- guest state ---- */
@@ -671,10 +715,60 @@ static int mem_size(const struct simd_form *f, const struct insn *i)
 #define MXCSR_UM (MXCSR_UE << 7)
 #define MXCSR_FTZ 0x8000u
 
-static void call_stub(const struct simd_form *f, struct simd_frame *fr)
+static void call_stub(struct simd_frame *fr)
 {
-	fr->mmx = f->rk == K_M || f->mk == K_M;
-	skvm_simd_call(fr);
+	if (fr->avx)
+		skvm_vex_call(fr);
+	else
+		skvm_simd_call(fr);
+}
+
+/*
+ * Run the stub of fr (its inputs filled) under the guest's MXCSR and
+ * return the exception flags the instruction raises.  An exception the
+ * guest left unmasked (SDM Vol. 1, 11.5.1) sets the flags and raises #XM
+ * (or #UD without CR4.OSXMMEXCPT) with nothing else written; with a
+ * pre-computation one, post-computation conditions are not reported.
+ */
+static u32 simd_exec(struct engine *e, struct simd_frame *fr)
+{
+	struct x86_cpu *c = e->cpu;
+	/* All exceptions masked (the rule): run on the guest's MXCSR as it is,
+	 * flags included.  Otherwise mask them all on the host and start from
+	 * clear flags, to see which ones this instruction raises. */
+	u32 mxcsr = c->xsave.fx.mxcsr;
+	bool masked = (mxcsr & MXCSR_MASKS) == MXCSR_MASKS;
+	fr->mxcsr_in = masked ? mxcsr : (mxcsr & ~MXCSR_FLAGS) | MXCSR_MASKS;
+	bool tiny = false;
+	if (!masked && !(mxcsr & MXCSR_UM)) {
+		/* Unmasked underflow also fires for a tiny exact result, which
+		 * a masked run does not flag; with FTZ the host flags every
+		 * tiny result (SDM Vol. 1, 11.5.2.5). */
+		struct simd_frame t = *fr;
+		t.mxcsr_in |= MXCSR_FTZ;
+		call_stub(&t);
+		tiny = t.mxcsr_out & MXCSR_UE;
+	}
+	call_stub(fr);
+
+	u32 raised = (fr->mxcsr_out & MXCSR_FLAGS) | (tiny ? MXCSR_UE : 0);
+	u32 unmasked = raised & ~(mxcsr >> 7) & MXCSR_FLAGS;
+	if (unmasked) {
+		if (unmasked & MXCSR_PRE)
+			raised &= MXCSR_PRE;
+		c->xsave.fx.mxcsr = mxcsr | raised;
+		xstate_dirty(e, X86_XFEATURE_SSE);
+		raise_exc(e, c->cr4 & X86_CR4_OSXMMEXCPT ? 19 : EXC_UD, NO_ERR);
+	}
+	return raised;
+}
+
+/* The sticky flags of a completed instruction. */
+static void simd_flags_commit(struct engine *e, u32 raised)
+{
+	u32 mxcsr = e->cpu->xsave.fx.mxcsr;
+	if (raised != (mxcsr & raised))
+		e->cpu->xsave.fx.mxcsr = mxcsr | raised;
 }
 
 void op_simd(struct engine *e, const struct insn *i)
@@ -711,38 +805,10 @@ void op_simd(struct engine *e, const struct insn *i)
 	} else {
 		fr.rcx = (f->fl & B8) ? reg_get(e, i->rm, 1) : c->gpr[i->rm];
 	}
-
-	/* All exceptions masked (the rule): run on the guest's MXCSR as it is,
-	 * flags included.  Otherwise mask them all on the host and start from
-	 * clear flags, to see which ones this instruction raises. */
-	u32 mxcsr = c->xsave.fx.mxcsr;
-	bool masked = (mxcsr & MXCSR_MASKS) == MXCSR_MASKS;
-	fr.mxcsr_in = masked ? mxcsr : (mxcsr & ~MXCSR_FLAGS) | MXCSR_MASKS;
 	fr.stub = i->stub;
-	bool tiny = false;
-	if (!masked && !(mxcsr & MXCSR_UM)) {
-		/* Unmasked underflow also fires for a tiny exact result, which
-		 * a masked run does not flag; with FTZ the host flags every
-		 * tiny result (SDM Vol. 1, 11.5.2.5). */
-		struct simd_frame t = fr;
-		t.mxcsr_in |= MXCSR_FTZ;
-		call_stub(f, &t);
-		tiny = t.mxcsr_out & MXCSR_UE;
-	}
-	call_stub(f, &fr);
-
-	/* Exceptions the guest left unmasked (SDM Vol. 1, 11.5.1): with a
-	 * pre-computation one, post-computation conditions are not reported;
-	 * the destination is left alone. */
-	u32 raised = (fr.mxcsr_out & MXCSR_FLAGS) | (tiny ? MXCSR_UE : 0);
-	u32 unmasked = raised & ~(mxcsr >> 7) & MXCSR_FLAGS;
-	if (unmasked) {
-		if (unmasked & MXCSR_PRE)
-			raised &= MXCSR_PRE;
-		c->xsave.fx.mxcsr = mxcsr | raised;
-		xstate_dirty(e, X86_XFEATURE_SSE);
-		raise_exc(e, c->cr4 & X86_CR4_OSXMMEXCPT ? 19 : EXC_UD, NO_ERR);
-	}
+	fr.mmx = f->rk == K_M || f->mk == K_M;
+	fr.avx = 0;
+	u32 raised = simd_exec(e, &fr);
 
 	/* commit: memory first (it may fault), then registers */
 	if ((f->fl & (S | RM)) && i->mem)
@@ -771,8 +837,7 @@ void op_simd(struct engine *e, const struct insn *i)
 		c->gpr[R_RCX] = fr.rcx;
 	if (f->fl & FL)
 		flags_arith(e, fr.rflags);
-	if (raised != (mxcsr & raised))
-		c->xsave.fx.mxcsr = mxcsr | raised;
+	simd_flags_commit(e, raised);
 	if (f->rk == K_X || f->mk == K_X || raised)
 		xstate_dirty(e, X86_XFEATURE_SSE);
 }
@@ -787,9 +852,8 @@ void op_emms(struct engine *e, const struct insn *i)
 	xstate_dirty(e, X86_XFEATURE_FP);
 }
 
-void op_ldmxcsr(struct engine *e, const struct insn *i)
+static void ldmxcsr_do(struct engine *e, const struct insn *i)
 {
-	simd_gate(e, true, false);
 	u32 v = (u32)mem_read(e, i->seg, ea_offset(e, i), 4);
 	if (v & ~X86_MXCSR_MASK)
 		raise_exc(e, EXC_GP, 0);
@@ -797,15 +861,44 @@ void op_ldmxcsr(struct engine *e, const struct insn *i)
 	xstate_dirty(e, X86_XFEATURE_SSE);
 }
 
-void op_stmxcsr(struct engine *e, const struct insn *i)
+static void stmxcsr_do(struct engine *e, const struct insn *i)
 {
-	simd_gate(e, true, false);
 	mem_write(e, i->seg, ea_offset(e, i), 4, e->cpu->xsave.fx.mxcsr);
 }
 
-/* MASKMOVQ / MASKMOVDQU: the bytes of reg whose mask byte (rm) has its top
- * bit set go to DS:rDI (SDM Vol. 2).  Every page the 8/16 bytes touch is
- * checked first, so a fault writes nothing. */
+void op_ldmxcsr(struct engine *e, const struct insn *i)
+{
+	simd_gate(e, true, false);
+	ldmxcsr_do(e, i);
+}
+
+void op_stmxcsr(struct engine *e, const struct insn *i)
+{
+	simd_gate(e, true, false);
+	stmxcsr_do(e, i);
+}
+
+/* The bytes of data whose mask byte has its top bit set go to DS:rDI
+ * (MASKMOVQ, MASKMOVDQU, VMASKMOVDQU; SDM Vol. 2).  Every page the n
+ * bytes touch is checked first, so a fault writes nothing. */
+static void maskmov_store(struct engine *e, const struct insn *i, const u8 *data,
+			  const u8 *mask, int n)
+{
+	int seg = i->seg;
+	u64 off = e->cpu->gpr[R_RDI] & size_mask(i->asz);
+	int any = 0;
+	for (int k = 0; k < n; k++)
+		any |= mask[k] & 0x80;
+	if (!any)
+		return;
+	u64 la = seg_linear(e, seg, off, n, true);
+	probe_write(e, la, n);
+	for (int k = 0; k < n; k++)
+		if (mask[k] & 0x80)
+			mem_write_la(e, la_next(e, la + (u64)k), 1, data[k]);
+}
+
+/* MASKMOVQ / MASKMOVDQU */
 void op_maskmov(struct engine *e, const struct insn *i)
 {
 	const struct simd_form *f = &forms[i->sx];
@@ -822,16 +915,614 @@ void op_maskmov(struct engine *e, const struct insn *i)
 		memcpy(data, xmm(e, i->reg), 16);
 		memcpy(mask, xmm(e, i->rm), 16);
 	}
-	int seg = i->seg;
-	u64 off = e->cpu->gpr[R_RDI] & size_mask(i->asz);
-	int any = 0;
-	for (int k = 0; k < n; k++)
-		any |= mask[k] & 0x80;
-	if (!any)
+	maskmov_store(e, i, data, mask, n);
+}
+
+/* ---- VEX: AVX, AVX2, FMA, F16C (docs/engine.md, "AVX") ---- */
+
+/*
+ * A VEX form: the operands are ModRM.reg (ymm1 / rax on the host), ModRM.rm
+ * (ymm2 / rcx / [rsi]), VEX.vvvv (ymm3) and the is4 register (imm8[7:4],
+ * ymm4).  Memory operand sizes for VEX.L = 0 and 1.
+ */
+struct vex_form {
+	u8 map, pfx, op;
+	s8 ext;
+	u8 feat, rk, mk;
+	u8 ms0, ms1;
+	u32 fl;
+};
+
+enum {
+	VD = BIT(0),	 /* ModRM.reg written */
+	VS = BIT(1),	 /* ModRM.rm written; a memory rm is not read */
+	VV = BIT(2),	 /* vvvv is a source (else it must be 1111b) */
+	VVR = BIT(3),	 /* vvvv a source in the register form only (VMOVSS/SD) */
+	VVD = BIT(4),	 /* vvvv is the destination (shift-by-imm8 groups) */
+	VI = BIT(5),	 /* imm8 */
+	VA = BIT(6),	 /* the memory operand must be aligned (#GP(0)) */
+	VMO = BIT(7),	 /* rm must be memory */
+	VRO = BIT(8),	 /* rm must be a register */
+	VFL = BIT(9),	 /* sets arithmetic flags */
+	VX0 = BIT(10),	 /* writes xmm0 (VPCMPxSTRM) */
+	VCX = BIT(11),	 /* writes rcx (VPCMPxSTRI) */
+	VL0 = BIT(12),	 /* #UD with VEX.L = 1 */
+	VL1 = BIT(13),	 /* #UD with VEX.L = 0 */
+	VLIG = BIT(14),	 /* scalar: VEX.L ignored */
+	VW0 = BIT(15),	 /* #UD with VEX.W = 1 */
+	VW1 = BIT(16),	 /* VEX.W ignored, 1 on the host (VPERMQ, VPERMPD) */
+	VWS = BIT(17),	 /* VEX.W selects the operation (in every mode) */
+	VWG = BIT(18),	 /* VEX.W selects a 64-bit GPR (64-bit mode only) */
+	VW8 = BIT(19),	 /* ... and then an 8-byte memory operand */
+	VI2 = BIT(20),	 /* VEX.256 needs AVX2 */
+	VIS4 = BIT(21),	 /* imm8[7:4] names a register */
+	VRA2 = BIT(22),	 /* the register form needs AVX2 (broadcasts) */
+	VSW = BIT(23),	 /* done in software */
+	VWM = BIT(24),	 /* scalar FMA: memory operand 8 bytes with W */
+	VWU = BIT(25),	 /* #UD with VEX.W = 1 outside 64-bit mode (VPEXTRQ, VPINSRQ) */
+};
+
+#define V(m, p, o, x, f, r, k, s0, s1, l) {m, p, o, x, f, r, k, s0, s1, l},
+/* packed, vvvv source */
+#define VP(p, o) V(1, p, o, -1, FT_AVX, K_X, K_X, 16, 32, VD | VV)
+/* scalar, vvvv source */
+#define VSC(p, o, s) V(1, p, o, -1, FT_AVX, K_X, K_X, s, s, VD | VV | VLIG)
+/* unary packed, no vvvv */
+#define VU(p, o) V(1, p, o, -1, FT_AVX, K_X, K_X, 16, 32, VD)
+/* integer, vvvv source, AVX2 for VEX.256 */
+#define VN(m, o) V(m, P66, o, -1, FT_AVX, K_X, K_X, 16, 32, VD | VV | VI2)
+/* shift by an xmm count: the count is m128 for both lengths */
+#define VSH(o) V(1, P66, o, -1, FT_AVX, K_X, K_X, 16, 16, VD | VV | VI2)
+/* shift by imm8 groups: vvvv is written */
+#define VSI(o, x) V(1, P66, o, x, FT_AVX, K_N, K_X, 0, 0, VVD | VRO | VI | VI2)
+/* PMOVSX / PMOVZX */
+#define VMX(o, s) V(2, P66, o, -1, FT_AVX, K_X, K_X, s, 2 * (s), VD | VI2)
+/* FMA: 132, 213, 231 of one operation */
+#define VF(o) V(2, P66, o, -1, FT_FMA, K_X, K_X, 16, 32, VD | VV | VWS)
+#define VFS(o) V(2, P66, o, -1, FT_FMA, K_X, K_X, 4, 4, VD | VV | VWS | VLIG | VWM)
+#define VF3(o) VF(o) VF((o) + 0x10) VF((o) + 0x20)
+#define VFS3(o) VFS(o) VFS((o) + 0x10) VFS((o) + 0x20)
+/* 0F3A with imm8 */
+#define V3(o, f, r, k, s0, s1, l) V(3, P66, o, -1, f, r, k, s0, s1, (l) | VI)
+#define VARITH(o) VP(P0, o) VP(P66, o) VSC(PF3, o, 4) VSC(PF2, o, 8)
+
+static const struct vex_form vforms[] = {
+	/* 0F 10-17 */
+	VU(P0, 0x10) VU(P66, 0x10)
+	V(1, PF3, 0x10, -1, FT_AVX, K_X, K_X, 4, 4, VD | VVR | VLIG)
+	V(1, PF2, 0x10, -1, FT_AVX, K_X, K_X, 8, 8, VD | VVR | VLIG)
+	V(1, P0, 0x11, -1, FT_AVX, K_X, K_X, 16, 32, VS)
+	V(1, P66, 0x11, -1, FT_AVX, K_X, K_X, 16, 32, VS)
+	V(1, PF3, 0x11, -1, FT_AVX, K_X, K_X, 4, 4, VS | VVR | VLIG)
+	V(1, PF2, 0x11, -1, FT_AVX, K_X, K_X, 8, 8, VS | VVR | VLIG)
+	V(1, P0, 0x12, -1, FT_AVX, K_X, K_X, 8, 8, VD | VV | VL0)
+	V(1, P66, 0x12, -1, FT_AVX, K_X, K_X, 8, 8, VD | VV | VL0 | VMO)
+	VU(PF3, 0x12)
+	V(1, PF2, 0x12, -1, FT_AVX, K_X, K_X, 8, 32, VD)
+	V(1, P0, 0x13, -1, FT_AVX, K_X, K_X, 8, 8, VS | VMO | VL0)
+	V(1, P66, 0x13, -1, FT_AVX, K_X, K_X, 8, 8, VS | VMO | VL0)
+	VP(P0, 0x14) VP(P66, 0x14) VP(P0, 0x15) VP(P66, 0x15)
+	V(1, P0, 0x16, -1, FT_AVX, K_X, K_X, 8, 8, VD | VV | VL0)
+	V(1, P66, 0x16, -1, FT_AVX, K_X, K_X, 8, 8, VD | VV | VL0 | VMO)
+	VU(PF3, 0x16)
+	V(1, P0, 0x17, -1, FT_AVX, K_X, K_X, 8, 8, VS | VMO | VL0)
+	V(1, P66, 0x17, -1, FT_AVX, K_X, K_X, 8, 8, VS | VMO | VL0)
+	/* 0F 28-2F */
+	V(1, P0, 0x28, -1, FT_AVX, K_X, K_X, 16, 32, VD | VA)
+	V(1, P66, 0x28, -1, FT_AVX, K_X, K_X, 16, 32, VD | VA)
+	V(1, P0, 0x29, -1, FT_AVX, K_X, K_X, 16, 32, VS | VA)
+	V(1, P66, 0x29, -1, FT_AVX, K_X, K_X, 16, 32, VS | VA)
+	V(1, PF3, 0x2a, -1, FT_AVX, K_X, K_G, 4, 4, VD | VV | VLIG | VWG | VW8)
+	V(1, PF2, 0x2a, -1, FT_AVX, K_X, K_G, 4, 4, VD | VV | VLIG | VWG | VW8)
+	V(1, P0, 0x2b, -1, FT_AVX, K_X, K_X, 16, 32, VS | VA | VMO)
+	V(1, P66, 0x2b, -1, FT_AVX, K_X, K_X, 16, 32, VS | VA | VMO)
+	V(1, PF3, 0x2c, -1, FT_AVX, K_G, K_X, 4, 4, VD | VLIG | VWG)
+	V(1, PF3, 0x2d, -1, FT_AVX, K_G, K_X, 4, 4, VD | VLIG | VWG)
+	V(1, PF2, 0x2c, -1, FT_AVX, K_G, K_X, 8, 8, VD | VLIG | VWG)
+	V(1, PF2, 0x2d, -1, FT_AVX, K_G, K_X, 8, 8, VD | VLIG | VWG)
+	V(1, P0, 0x2e, -1, FT_AVX, K_X, K_X, 4, 4, VFL | VLIG)
+	V(1, P0, 0x2f, -1, FT_AVX, K_X, K_X, 4, 4, VFL | VLIG)
+	V(1, P66, 0x2e, -1, FT_AVX, K_X, K_X, 8, 8, VFL | VLIG)
+	V(1, P66, 0x2f, -1, FT_AVX, K_X, K_X, 8, 8, VFL | VLIG)
+	/* 0F 50-5F */
+	V(1, P0, 0x50, -1, FT_AVX, K_G, K_X, 0, 0, VD | VRO)
+	V(1, P66, 0x50, -1, FT_AVX, K_G, K_X, 0, 0, VD | VRO)
+	VU(P0, 0x51) VU(P66, 0x51) VSC(PF3, 0x51, 4) VSC(PF2, 0x51, 8)
+	VU(P0, 0x52) VSC(PF3, 0x52, 4) VU(P0, 0x53) VSC(PF3, 0x53, 4)
+	VP(P0, 0x54) VP(P66, 0x54) VP(P0, 0x55) VP(P66, 0x55)
+	VP(P0, 0x56) VP(P66, 0x56) VP(P0, 0x57) VP(P66, 0x57)
+	VARITH(0x58) VARITH(0x59) VARITH(0x5c) VARITH(0x5d) VARITH(0x5e) VARITH(0x5f)
+	V(1, P0, 0x5a, -1, FT_AVX, K_X, K_X, 8, 16, VD)
+	VU(P66, 0x5a) VSC(PF3, 0x5a, 4) VSC(PF2, 0x5a, 8)
+	VU(P0, 0x5b) VU(P66, 0x5b) VU(PF3, 0x5b)
+	/* 0F 60-7F */
+	VN(1, 0x60) VN(1, 0x61) VN(1, 0x62) VN(1, 0x63) VN(1, 0x64) VN(1, 0x65)
+	VN(1, 0x66) VN(1, 0x67) VN(1, 0x68) VN(1, 0x69) VN(1, 0x6a) VN(1, 0x6b)
+	VN(1, 0x6c) VN(1, 0x6d)
+	V(1, P66, 0x6e, -1, FT_AVX, K_X, K_G, 4, 4, VD | VL0 | VWG | VW8)
+	V(1, P66, 0x6f, -1, FT_AVX, K_X, K_X, 16, 32, VD | VA)
+	VU(PF3, 0x6f)
+	V(1, P66, 0x70, -1, FT_AVX, K_X, K_X, 16, 32, VD | VI | VI2)
+	V(1, PF3, 0x70, -1, FT_AVX, K_X, K_X, 16, 32, VD | VI | VI2)
+	V(1, PF2, 0x70, -1, FT_AVX, K_X, K_X, 16, 32, VD | VI | VI2)
+	VSI(0x71, 2) VSI(0x71, 4) VSI(0x71, 6) VSI(0x72, 2) VSI(0x72, 4) VSI(0x72, 6)
+	VSI(0x73, 2) VSI(0x73, 3) VSI(0x73, 6) VSI(0x73, 7)
+	VN(1, 0x74) VN(1, 0x75) VN(1, 0x76)
+	V(1, P0, 0x77, -1, FT_AVX, K_N, K_N, 0, 0, VSW)
+	VP(P66, 0x7c) VP(P66, 0x7d) VP(PF2, 0x7c) VP(PF2, 0x7d)
+	V(1, P66, 0x7e, -1, FT_AVX, K_X, K_G, 4, 4, VS | VL0 | VWG | VW8)
+	V(1, PF3, 0x7e, -1, FT_AVX, K_X, K_X, 8, 8, VD | VL0)
+	V(1, P66, 0x7f, -1, FT_AVX, K_X, K_X, 16, 32, VS | VA)
+	V(1, PF3, 0x7f, -1, FT_AVX, K_X, K_X, 16, 32, VS)
+	/* 0F AE: VLDMXCSR, VSTMXCSR */
+	V(1, P0, 0xae, 2, FT_AVX, K_N, K_N, 4, 4, VSW | VMO | VL0)
+	V(1, P0, 0xae, 3, FT_AVX, K_N, K_N, 4, 4, VSW | VMO | VL0)
+	/* 0F C2-C6 */
+	V(1, P0, 0xc2, -1, FT_AVX, K_X, K_X, 16, 32, VD | VV | VI)
+	V(1, P66, 0xc2, -1, FT_AVX, K_X, K_X, 16, 32, VD | VV | VI)
+	V(1, PF3, 0xc2, -1, FT_AVX, K_X, K_X, 4, 4, VD | VV | VI | VLIG)
+	V(1, PF2, 0xc2, -1, FT_AVX, K_X, K_X, 8, 8, VD | VV | VI | VLIG)
+	V(1, P66, 0xc4, -1, FT_AVX, K_X, K_G, 2, 2, VD | VV | VI | VL0)
+	V(1, P66, 0xc5, -1, FT_AVX, K_G, K_X, 0, 0, VD | VI | VRO | VL0)
+	V(1, P0, 0xc6, -1, FT_AVX, K_X, K_X, 16, 32, VD | VV | VI)
+	V(1, P66, 0xc6, -1, FT_AVX, K_X, K_X, 16, 32, VD | VV | VI)
+	/* 0F D0-FE */
+	VP(P66, 0xd0) VP(PF2, 0xd0)
+	VSH(0xd1) VSH(0xd2) VSH(0xd3) VN(1, 0xd4) VN(1, 0xd5)
+	V(1, P66, 0xd6, -1, FT_AVX, K_X, K_X, 8, 8, VS | VL0)
+	V(1, P66, 0xd7, -1, FT_AVX, K_G, K_X, 0, 0, VD | VRO | VI2)
+	VN(1, 0xd8) VN(1, 0xd9) VN(1, 0xda) VN(1, 0xdb) VN(1, 0xdc) VN(1, 0xdd)
+	VN(1, 0xde) VN(1, 0xdf) VN(1, 0xe0) VSH(0xe1) VSH(0xe2) VN(1, 0xe3)
+	VN(1, 0xe4) VN(1, 0xe5)
+	VU(P66, 0xe6) VU(PF2, 0xe6)
+	V(1, PF3, 0xe6, -1, FT_AVX, K_X, K_X, 8, 16, VD)
+	V(1, P66, 0xe7, -1, FT_AVX, K_X, K_X, 16, 32, VS | VA | VMO)
+	VN(1, 0xe8) VN(1, 0xe9) VN(1, 0xea) VN(1, 0xeb) VN(1, 0xec) VN(1, 0xed)
+	VN(1, 0xee) VN(1, 0xef)
+	V(1, PF2, 0xf0, -1, FT_AVX, K_X, K_X, 16, 32, VD | VMO)
+	VSH(0xf1) VSH(0xf2) VSH(0xf3) VN(1, 0xf4) VN(1, 0xf5) VN(1, 0xf6)
+	V(1, P66, 0xf7, -1, FT_AVX, K_X, K_X, 16, 16, VSW | VRO | VL0)
+	VN(1, 0xf8) VN(1, 0xf9) VN(1, 0xfa) VN(1, 0xfb) VN(1, 0xfc) VN(1, 0xfd)
+	VN(1, 0xfe)
+	/* 0F38 */
+	VN(2, 0x00) VN(2, 0x01) VN(2, 0x02) VN(2, 0x03) VN(2, 0x04) VN(2, 0x05)
+	VN(2, 0x06) VN(2, 0x07) VN(2, 0x08) VN(2, 0x09) VN(2, 0x0a) VN(2, 0x0b)
+	V(2, P66, 0x0c, -1, FT_AVX, K_X, K_X, 16, 32, VD | VV | VW0)
+	V(2, P66, 0x0d, -1, FT_AVX, K_X, K_X, 16, 32, VD | VV | VW0)
+	V(2, P66, 0x0e, -1, FT_AVX, K_X, K_X, 16, 32, VFL | VW0)
+	V(2, P66, 0x0f, -1, FT_AVX, K_X, K_X, 16, 32, VFL | VW0)
+	V(2, P66, 0x13, -1, FT_F16C, K_X, K_X, 8, 16, VD | VW0)
+	V(2, P66, 0x16, -1, FT_AVX2, K_X, K_X, 32, 32, VD | VV | VL1 | VW0)
+	V(2, P66, 0x17, -1, FT_AVX, K_X, K_X, 16, 32, VFL)
+	V(2, P66, 0x18, -1, FT_AVX, K_X, K_X, 4, 4, VD | VW0 | VRA2)
+	V(2, P66, 0x19, -1, FT_AVX, K_X, K_X, 8, 8, VD | VW0 | VL1 | VRA2)
+	V(2, P66, 0x1a, -1, FT_AVX, K_X, K_X, 16, 16, VD | VW0 | VL1 | VMO)
+	V(2, P66, 0x1c, -1, FT_AVX, K_X, K_X, 16, 32, VD | VI2)
+	V(2, P66, 0x1d, -1, FT_AVX, K_X, K_X, 16, 32, VD | VI2)
+	V(2, P66, 0x1e, -1, FT_AVX, K_X, K_X, 16, 32, VD | VI2)
+	VMX(0x20, 8) VMX(0x21, 4) VMX(0x22, 2) VMX(0x23, 8) VMX(0x24, 4) VMX(0x25, 8)
+	VN(2, 0x28) VN(2, 0x29)
+	V(2, P66, 0x2a, -1, FT_AVX, K_X, K_X, 16, 32, VD | VA | VMO | VI2)
+	VN(2, 0x2b)
+	V(2, P66, 0x2c, -1, FT_AVX, K_X, K_X, 4, 4, VSW | VV | VMO | VW0)
+	V(2, P66, 0x2d, -1, FT_AVX, K_X, K_X, 8, 8, VSW | VV | VMO | VW0)
+	V(2, P66, 0x2e, -1, FT_AVX, K_X, K_X, 4, 4, VSW | VV | VMO | VW0)
+	V(2, P66, 0x2f, -1, FT_AVX, K_X, K_X, 8, 8, VSW | VV | VMO | VW0)
+	VMX(0x30, 8) VMX(0x31, 4) VMX(0x32, 2) VMX(0x33, 8) VMX(0x34, 4) VMX(0x35, 8)
+	V(2, P66, 0x36, -1, FT_AVX2, K_X, K_X, 32, 32, VD | VV | VL1 | VW0)
+	VN(2, 0x37) VN(2, 0x38) VN(2, 0x39) VN(2, 0x3a) VN(2, 0x3b) VN(2, 0x3c)
+	VN(2, 0x3d) VN(2, 0x3e) VN(2, 0x3f) VN(2, 0x40)
+	V(2, P66, 0x41, -1, FT_AVX, K_X, K_X, 16, 16, VD | VL0)
+	V(2, P66, 0x45, -1, FT_AVX2, K_X, K_X, 16, 32, VD | VV | VWS)
+	V(2, P66, 0x46, -1, FT_AVX2, K_X, K_X, 16, 32, VD | VV | VW0)
+	V(2, P66, 0x47, -1, FT_AVX2, K_X, K_X, 16, 32, VD | VV | VWS)
+	V(2, P66, 0x58, -1, FT_AVX2, K_X, K_X, 4, 4, VD | VW0)
+	V(2, P66, 0x59, -1, FT_AVX2, K_X, K_X, 8, 8, VD | VW0)
+	V(2, P66, 0x5a, -1, FT_AVX2, K_X, K_X, 16, 16, VD | VW0 | VL1 | VMO)
+	V(2, P66, 0x78, -1, FT_AVX2, K_X, K_X, 1, 1, VD | VW0)
+	V(2, P66, 0x79, -1, FT_AVX2, K_X, K_X, 2, 2, VD | VW0)
+	V(2, P66, 0x8c, -1, FT_AVX2, K_X, K_X, 4, 4, VSW | VV | VMO | VWS)
+	V(2, P66, 0x8e, -1, FT_AVX2, K_X, K_X, 4, 4, VSW | VV | VMO | VWS)
+	V(2, P66, 0x90, -1, FT_AVX2, K_X, K_X, 4, 4, VSW | VV | VMO | VWS)
+	V(2, P66, 0x91, -1, FT_AVX2, K_X, K_X, 4, 4, VSW | VV | VMO | VWS)
+	V(2, P66, 0x92, -1, FT_AVX2, K_X, K_X, 4, 4, VSW | VV | VMO | VWS)
+	V(2, P66, 0x93, -1, FT_AVX2, K_X, K_X, 4, 4, VSW | VV | VMO | VWS)
+	VF3(0x96) VF3(0x97) VF3(0x98) VFS3(0x99) VF3(0x9a) VFS3(0x9b)
+	VF3(0x9c) VFS3(0x9d) VF3(0x9e) VFS3(0x9f)
+	V(2, P66, 0xdb, -1, FT_AES, K_X, K_X, 16, 16, VD | VL0)
+	V(2, P66, 0xdc, -1, FT_AES, K_X, K_X, 16, 16, VD | VV | VL0)
+	V(2, P66, 0xdd, -1, FT_AES, K_X, K_X, 16, 16, VD | VV | VL0)
+	V(2, P66, 0xde, -1, FT_AES, K_X, K_X, 16, 16, VD | VV | VL0)
+	V(2, P66, 0xdf, -1, FT_AES, K_X, K_X, 16, 16, VD | VV | VL0)
+	/* 0F3A */
+	V3(0x00, FT_AVX2, K_X, K_X, 32, 32, VD | VL1 | VW1)
+	V3(0x01, FT_AVX2, K_X, K_X, 32, 32, VD | VL1 | VW1)
+	V3(0x02, FT_AVX2, K_X, K_X, 16, 32, VD | VV | VW0)
+	V3(0x04, FT_AVX, K_X, K_X, 16, 32, VD | VW0)
+	V3(0x05, FT_AVX, K_X, K_X, 16, 32, VD | VW0)
+	V3(0x06, FT_AVX, K_X, K_X, 32, 32, VD | VV | VL1 | VW0)
+	V3(0x08, FT_AVX, K_X, K_X, 16, 32, VD) V3(0x09, FT_AVX, K_X, K_X, 16, 32, VD)
+	V3(0x0a, FT_AVX, K_X, K_X, 4, 4, VD | VV | VLIG)
+	V3(0x0b, FT_AVX, K_X, K_X, 8, 8, VD | VV | VLIG)
+	V3(0x0c, FT_AVX, K_X, K_X, 16, 32, VD | VV) V3(0x0d, FT_AVX, K_X, K_X, 16, 32, VD | VV)
+	V3(0x0e, FT_AVX, K_X, K_X, 16, 32, VD | VV | VI2)
+	V3(0x0f, FT_AVX, K_X, K_X, 16, 32, VD | VV | VI2)
+	V3(0x14, FT_AVX, K_X, K_G, 1, 1, VS | VL0) V3(0x15, FT_AVX, K_X, K_G, 2, 2, VS | VL0)
+	V3(0x16, FT_AVX, K_X, K_G, 4, 4, VS | VL0 | VWG | VW8 | VWU)
+	V3(0x17, FT_AVX, K_X, K_G, 4, 4, VS | VL0)
+	V3(0x18, FT_AVX, K_X, K_X, 16, 16, VD | VV | VL1 | VW0)
+	V3(0x19, FT_AVX, K_X, K_X, 16, 16, VS | VL1 | VW0)
+	V3(0x1d, FT_F16C, K_X, K_X, 8, 16, VS | VW0)
+	V3(0x20, FT_AVX, K_X, K_G, 1, 1, VD | VV | VL0)
+	V3(0x21, FT_AVX, K_X, K_X, 4, 4, VD | VV | VL0)
+	V3(0x22, FT_AVX, K_X, K_G, 4, 4, VD | VV | VL0 | VWG | VW8 | VWU)
+	V3(0x38, FT_AVX2, K_X, K_X, 16, 16, VD | VV | VL1 | VW0)
+	V3(0x39, FT_AVX2, K_X, K_X, 16, 16, VS | VL1 | VW0)
+	V3(0x40, FT_AVX, K_X, K_X, 16, 32, VD | VV)
+	V3(0x41, FT_AVX, K_X, K_X, 16, 16, VD | VV | VL0)
+	V3(0x42, FT_AVX, K_X, K_X, 16, 32, VD | VV | VI2)
+	V3(0x44, FT_PCLMUL, K_X, K_X, 16, 16, VD | VV | VL0)
+	V3(0x46, FT_AVX2, K_X, K_X, 32, 32, VD | VV | VL1 | VW0)
+	V3(0x4a, FT_AVX, K_X, K_X, 16, 32, VD | VV | VIS4 | VW0)
+	V3(0x4b, FT_AVX, K_X, K_X, 16, 32, VD | VV | VIS4 | VW0)
+	V3(0x4c, FT_AVX, K_X, K_X, 16, 32, VD | VV | VIS4 | VW0 | VI2)
+	V3(0x60, FT_AVX, K_X, K_X, 16, 16, VFL | VX0 | VL0 | VWG)
+	V3(0x61, FT_AVX, K_X, K_X, 16, 16, VFL | VCX | VL0 | VWG)
+	V3(0x62, FT_AVX, K_X, K_X, 16, 16, VFL | VX0 | VL0 | VWG)
+	V3(0x63, FT_AVX, K_X, K_X, 16, 16, VFL | VCX | VL0 | VWG)
+	V3(0xdf, FT_AES, K_X, K_X, 16, 16, VD | VL0)
+};
+
+/* (map, opcode, prefix) -> first VEX row */
+static s16 vform_index[4][256][4];
+static pthread_once_t vform_once = PTHREAD_ONCE_INIT;
+
+static void vform_init(void)
+{
+	pthread_once(&form_once, form_init);
+	memset(vform_index, 0xff, sizeof(vform_index));
+	for (int k = (int)ARRAY_SIZE(vforms) - 1; k >= 0; k--)
+		vform_index[vforms[k].map][vforms[k].op][pfx_slot(vforms[k].pfx)] = (s16)k;
+	/* The host runs VEX stubs only if its OS enabled the YMM state. */
+	u32 a, b, c, d;
+	bool ymm = false;
+	if (__get_cpuid(1, &a, &b, &c, &d) && (c & BIT(27))) {
+		u32 lo, hi;
+		__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+		ymm = (lo & 6) == 6;
+	}
+	if (!ymm)
+		host_feat &= ~(BIT(FT_AVX) | BIT(FT_AVX2) | BIT(FT_FMA) | BIT(FT_F16C));
+}
+
+int vex_find(int map, u8 op, u8 pfx, u32 *dec)
+{
+	pthread_once(&vform_once, vform_init);
+	if (map < 1 || map > 3)
+		return -1;
+	int k = vform_index[map][op][pfx_slot(pfx)];
+	if (k < 0)
+		return -1;
+	const struct vex_form *f = &vforms[k];
+	*dec = (f->fl & VI ? SIMD_DEC_IMM8 : 0) | (f->ext >= 0 ? SIMD_DEC_GROUP : 0) |
+	       (f->map == 1 && f->op == 0x77 ? SIMD_DEC_NOMODRM : 0);
+	return k;
+}
+
+int vex_find_ext(int vx, int ext)
+{
+	const struct vex_form *f = &vforms[vx];
+	for (size_t k = (size_t)vx; k < ARRAY_SIZE(vforms); k++)
+		if (vforms[k].map == f->map && vforms[k].op == f->op && vforms[k].pfx == f->pfx &&
+		    vforms[k].ext == ext)
+			return (int)k;
+	return -1;
+}
+
+/* insn fields of a VEX instruction: op = L | W << 1 | 64-bit mode << 2,
+ * imm2 = vvvv, rm = the VSIB index register of a gather. */
+static bool vex_l(const struct insn *i)
+{
+	return i->op & 1;
+}
+static bool vex_w(const struct insn *i)
+{
+	return i->op & 2;
+}
+static bool vex_64(const struct insn *i)
+{
+	return i->op & 4;
+}
+
+static int vex_msize(const struct vex_form *f, const struct insn *i)
+{
+	if (((f->fl & VW8) && vex_64(i) && vex_w(i)) || ((f->fl & VWM) && vex_w(i)))
+		return 8;
+	return vex_l(i) && !(f->fl & VLIG) ? f->ms1 : f->ms0;
+}
+
+static bool vex_uses_v(const struct vex_form *f, const struct insn *i)
+{
+	return (f->fl & (VV | VVD)) || ((f->fl & VVR) && !i->mem);
+}
+
+/* The renamed encoding (3-byte VEX) of i into b; returns its length. */
+static int vex_encode(const struct vex_form *f, const struct insn *i, u8 *b)
+{
+	bool w = (vex_w(i) && ((f->fl & VWS) || ((f->fl & VWG) && vex_64(i)))) || (f->fl & VW1);
+	bool l = vex_l(i) && !(f->fl & VLIG);
+	u8 pp = (u8)pfx_slot(f->pfx); /* as VEX.pp */
+	u8 vf = vex_uses_v(f, i) ? (u8)(~3u & 15) : 15;
+	int n = 0;
+	b[n++] = 0xc4;
+	b[n++] = (u8)(0xe0 | f->map);
+	b[n++] = (u8)((w ? 0x80 : 0) | vf << 3 | (l ? 4 : 0) | pp);
+	b[n++] = f->op;
+	u8 reg = f->rk == K_N ? (u8)f->ext : f->rk == K_G ? 0 : 1;
+	u8 rm = f->mk == K_G ? 1 : 2;
+	b[n++] = i->mem ? (u8)(reg << 3 | 6) : (u8)(0xc0 | reg << 3 | rm);
+	if (f->fl & VI)
+		b[n++] = (f->fl & VIS4) ? (u8)(0x40 | (i->imm & 15)) : (u8)i->imm;
+	return n;
+}
+
+void vex_decode(struct engine *e, struct insn *i, int vx, u8 vsib, bool w, bool l, u8 vvvv,
+		int seg)
+{
+	const struct vex_form *f = &vforms[vx];
+	i->sx = (u16)vx;
+	i->imm &= 0xff;
+	i->op = (u8)((l ? 1 : 0) | (w ? 2 : 0) | (e->code64 ? 4 : 0));
+	i->imm2 = vvvv;
+	if (!i->mem)
+		i->seg = seg >= 0 ? (u8)seg : S_DS; /* VMASKMOVDQU's DS:rDI */
+	bool gather = f->map == 2 && (f->op & 0xfc) == 0x90;
+	if (gather) {
+		/* VSIB: a SIB byte, 32/64-bit addressing; the destination,
+		 * index and mask registers all distinct (SDM Vol. 2 VPGATHERDD) */
+		u8 x = vsib & 15;
+		if (vsib == 0xff || i->asz == 2 || x == i->reg || x == vvvv || i->reg == vvvv) {
+			i->fn = op_ud;
+			return;
+		}
+		i->rm = x;
+		i->index = REG_NONE;
+	}
+	u32 fl = f->fl;
+	bool ud = ((fl & VMO) && !i->mem) || ((fl & VRO) && i->mem) || ((fl & VL0) && l) ||
+		  ((fl & VL1) && !l) || ((fl & VW0) && w) ||
+		  ((fl & VWU) && w && !e->code64) ||
+		  (!vex_uses_v(f, i) && vvvv) || !guest_has(e, FT_AVX) || !guest_has(e, f->feat) ||
+		  (l && (fl & VI2) && !guest_has(e, FT_AVX2)) ||
+		  ((fl & VRA2) && !i->mem && !guest_has(e, FT_AVX2));
+	if (ud) {
+		i->fn = op_ud;
 		return;
-	u64 la = seg_linear(e, seg, off, n, true);
-	probe_write(e, la, n);
-	for (int k = 0; k < n; k++)
-		if (mask[k] & 0x80)
-			mem_write_la(e, la_next(e, la + (u64)k), 1, data[k]);
+	}
+	u32 need = BIT(FT_AVX) | BIT(f->feat) | ((l && (fl & VI2)) || ((fl & VRA2) && !i->mem)
+						     ? BIT(FT_AVX2) : 0);
+	if ((host_feat & need) != need) {
+		i->fn = op_unimpl; /* a guest CPUID the host cannot back */
+		return;
+	}
+	if (fl & VSW) {
+		i->fn = op_vex_sw;
+		return;
+	}
+	u8 b[16];
+	int n = vex_encode(f, i, b);
+	use_stub(i, b, n, op_vex);
+}
+
+/* YMM register r: the low half in the FXSAVE image, the upper half in the
+ * YMM_Hi128 component (SDM Vol. 1 13.5.3). */
+static u8 *ymm_hi(struct engine *e, int r)
+{
+	return e->cpu->xsave.bytes + X86_XSAVE_YMM + 16 * r;
+}
+
+static void ymm_get(struct engine *e, int r, u8 *out)
+{
+	memcpy(out, xmm(e, r), 16);
+	memcpy(out + 16, ymm_hi(e, r), 16);
+}
+
+static void ymm_set(struct engine *e, int r, const u8 *in)
+{
+	memcpy(xmm(e, r), in, 16);
+	memcpy(ymm_hi(e, r), in + 16, 16);
+}
+
+/* #UD without CR4.OSXSAVE or with XCR0 missing SSE or AVX state, then #NM
+ * for CR0.TS (SDM Vol. 2 2.8, exception types 1-6; CR0.EM and CR4.OSFXSR
+ * do not matter to VEX forms). */
+static void vex_gate(struct engine *e)
+{
+	const struct x86_cpu *c = e->cpu;
+	if (!(c->cr4 & X86_CR4_OSXSAVE) ||
+	    (c->xcr0 & (X86_XFEATURE_SSE | X86_XFEATURE_YMM)) !=
+		    (X86_XFEATURE_SSE | X86_XFEATURE_YMM))
+		raise_exc(e, EXC_UD, NO_ERR);
+	if (c->cr0 & X86_CR0_TS)
+		raise_exc(e, EXC_NM, NO_ERR);
+}
+
+void op_vex(struct engine *e, const struct insn *i)
+{
+	const struct vex_form *f = &vforms[i->sx];
+	struct x86_cpu *c = e->cpu;
+	vex_gate(e);
+	int nreg = vex_64(i) ? 15 : 7;
+
+	struct simd_frame fr;
+	if (f->rk == K_X)
+		ymm_get(e, i->reg, fr.x1);
+	fr.rax = f->rk == K_G ? c->gpr[i->reg] : c->gpr[R_RAX];
+	fr.rcx = c->gpr[R_RCX];
+	fr.rdx = c->gpr[R_RDX];
+	ymm_get(e, 0, fr.x0);
+	if (vex_uses_v(f, i))
+		ymm_get(e, i->imm2, fr.x3);
+	if (f->fl & VIS4)
+		ymm_get(e, (int)(i->imm >> 4) & nreg, fr.x4);
+
+	int n = 0;
+	u64 la = 0;
+	if (i->mem) {
+		n = vex_msize(f, i);
+		la = simd_la(e, i, n, (f->fl & VS) != 0, (f->fl & VA) != 0);
+		if (!(f->fl & VS))
+			simd_read(e, la, n, fr.mem);
+	} else if (f->mk == K_X) {
+		ymm_get(e, i->rm, fr.x2);
+	} else if (f->mk == K_G) {
+		fr.rcx = c->gpr[i->rm];
+	}
+	fr.stub = i->stub;
+	fr.mmx = 0;
+	fr.avx = 1;
+	u32 raised = simd_exec(e, &fr);
+
+	/* commit: memory first (it may fault), then registers */
+	bool vec = false;
+	if ((f->fl & VS) && i->mem)
+		simd_write(e, la, n, fr.mem);
+	if (f->fl & VD) {
+		if (f->rk == K_X)
+			ymm_set(e, i->reg, fr.x1), vec = true;
+		else
+			c->gpr[i->reg] = fr.rax;
+	}
+	if ((f->fl & VS) && !i->mem) {
+		if (f->mk == K_X)
+			ymm_set(e, i->rm, fr.x2), vec = true;
+		else
+			c->gpr[i->rm] = fr.rcx;
+	}
+	if (f->fl & VVD)
+		ymm_set(e, i->imm2, fr.x3), vec = true;
+	if (f->fl & VX0)
+		ymm_set(e, 0, fr.x0), vec = true;
+	if (f->fl & VCX)
+		c->gpr[R_RCX] = fr.rcx;
+	if (f->fl & VFL)
+		flags_arith(e, fr.rflags);
+	simd_flags_commit(e, raised);
+	if (vec)
+		xstate_dirty(e, X86_XFEATURE_SSE | X86_XFEATURE_YMM);
+	else if (raised)
+		xstate_dirty(e, X86_XFEATURE_SSE);
+}
+
+/* VMASKMOVPS/PD, VPMASKMOVD/Q: only the elements whose mask (vvvv) has
+ * the top bit set are accessed, so only they fault (SDM Vol. 2); a store
+ * checks them all before writing any. */
+static void vex_maskmov(struct engine *e, const struct insn *i, const struct vex_form *f)
+{
+	int es = f->map == 2 && (f->op & 0xf0) == 0x80 ? (vex_w(i) ? 8 : 4) : (f->op & 1) ? 8 : 4;
+	bool store = f->op & 2;
+	int nel = (vex_l(i) ? 32 : 16) / es;
+	u8 mask[32], data[32];
+	ymm_get(e, i->imm2, mask);
+	u64 off = ea_offset(e, i), la[8];
+	for (int k = 0; k < nel; k++)
+		if (mask[k * es + es - 1] & 0x80) {
+			la[k] = seg_linear(e, i->seg, (off + (u64)(k * es)) & size_mask(i->asz), es,
+					   store);
+			if (store)
+				probe_write(e, la[k], es);
+		}
+	if (store) {
+		ymm_get(e, i->reg, data);
+		for (int k = 0; k < nel; k++)
+			if (mask[k * es + es - 1] & 0x80)
+				simd_write(e, la[k], es, data + k * es);
+		return;
+	}
+	memset(data, 0, sizeof(data));
+	for (int k = 0; k < nel; k++)
+		if (mask[k * es + es - 1] & 0x80)
+			simd_read(e, la[k], es, data + k * es);
+	ymm_set(e, i->reg, data);
+	xstate_dirty(e, X86_XFEATURE_SSE | X86_XFEATURE_YMM);
+}
+
+/*
+ * VGATHERDPS/DPD/QPS/QPD, VPGATHERDD/DQ/QD/QQ: element k, if its mask
+ * element's top bit is set, is read from base + disp + index[k] * scale.
+ * Elements complete in order; each completed one is written to the
+ * destination and its mask element cleared at once, so a fault leaves the
+ * registers as far as they got (SDM Vol. 2 VGATHERDPS: restartable).  At
+ * the end the whole mask register is zero and the destination's bits
+ * above the gathered elements are cleared.
+ */
+static void vex_gather(struct engine *e, const struct insn *i, const struct vex_form *f)
+{
+	int isz = (f->op & 1) ? 8 : 4, dsz = vex_w(i) ? 8 : 4, vb = vex_l(i) ? 32 : 16;
+	int nel = vb / isz < vb / dsz ? vb / isz : vb / dsz;
+	int dst = i->reg, msk = i->imm2;
+	u8 d[32], m[32], x[32];
+	ymm_get(e, dst, d);
+	ymm_get(e, msk, m);
+	ymm_get(e, i->rm, x);
+	u64 base = ea_offset(e, i);
+	xstate_dirty(e, X86_XFEATURE_SSE | X86_XFEATURE_YMM);
+	for (int k = 0; k < nel; k++) {
+		if (!(m[k * dsz + dsz - 1] & 0x80))
+			continue;
+		s64 iv;
+		if (isz == 4) {
+			s32 v;
+			memcpy(&v, x + 4 * k, 4);
+			iv = v;
+		} else {
+			memcpy(&iv, x + 8 * k, 8);
+		}
+		u64 off = (base + ((u64)iv << i->scale)) & size_mask(i->asz);
+		u64 la = seg_linear(e, i->seg, off, dsz, false);
+		simd_read(e, la, dsz, d + k * dsz);
+		memset(m + k * dsz, 0, (size_t)dsz);
+		ymm_set(e, dst, d);
+		ymm_set(e, msk, m);
+	}
+	memset(d + nel * dsz, 0, (size_t)(32 - nel * dsz));
+	memset(m, 0, sizeof(m));
+	ymm_set(e, dst, d);
+	ymm_set(e, msk, m);
+}
+
+/* VZEROUPPER, VZEROALL, VLDMXCSR, VSTMXCSR, VMASKMOVDQU, the masked moves
+ * and the gathers. */
+void op_vex_sw(struct engine *e, const struct insn *i)
+{
+	const struct vex_form *f = &vforms[i->sx];
+	vex_gate(e);
+	if (f->map == 1) {
+		switch (f->op) {
+		case 0x77: {
+			/* outside 64-bit mode only ymm0-7 (SDM Vol. 2 VZEROUPPER) */
+			int nr = vex_64(i) ? 16 : 8;
+			for (int r = 0; r < nr; r++) {
+				memset(ymm_hi(e, r), 0, 16);
+				if (vex_l(i))
+					memset(xmm(e, r), 0, 16);
+			}
+			xstate_dirty(e, X86_XFEATURE_SSE | X86_XFEATURE_YMM);
+			return;
+		}
+		case 0xae:
+			if (f->ext == 2)
+				ldmxcsr_do(e, i);
+			else
+				stmxcsr_do(e, i);
+			return;
+		default: /* F7: VMASKMOVDQU */
+			maskmov_store(e, i, xmm(e, i->reg), xmm(e, i->rm), 16);
+			return;
+		}
+	}
+	if ((f->op & 0xfc) == 0x90)
+		vex_gather(e, i, f);
+	else
+		vex_maskmov(e, i, f);
 }

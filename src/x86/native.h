@@ -26,4 +26,13 @@ int simd_find_ext(int sx, int ext);
 void simd_decode(struct engine *e, struct insn *i, int sx, u8 modrm, bool rex_w, bool o16,
 		 int seg);
 
+/* VEX forms (AVX, AVX2, FMA, F16C): the row of map (1..3) opcode op
+ * under the prefix VEX.pp names (0, 0x66, 0xf3, 0xf2), or -1. */
+int vex_find(int map, u8 op, u8 pfx, u32 *dec);
+int vex_find_ext(int vx, int ext);
+/* Finish a decoded VEX instruction: vsib is the SIB index field (with
+ * VEX.X) or 0xff without a SIB byte; vvvv already inverted. */
+void vex_decode(struct engine *e, struct insn *i, int vx, u8 vsib, bool w, bool l, u8 vvvv,
+		int seg);
+
 #endif

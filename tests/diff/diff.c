@@ -122,6 +122,20 @@ enum {
 	F_SIMD = 1 << 22,	/* SIMD: REX.W at random, 16-byte aligned memory mostly */
 	F_RDI = 1 << 23,	/* RDI set up into the window (MASKMOV) */
 	F_MXCSR = 1 << 24,	/* memory operand preset to an MXCSR image (LDMXCSR) */
+	F_VEX = 1 << 25,	/* VEX: op[0] is the map (1-3), op[1] the opcode; `vex` */
+};
+
+/* VEX fields of a form (struct form.vex) */
+enum {
+	VX_66 = 1, VX_F3 = 2, VX_F2 = 3,	/* VEX.pp */
+	VX_L0 = 1 << 2, VX_L1 = 1 << 3,	/* the valid VEX.L, else either */
+	VX_W0 = 1 << 4, VX_W1 = 1 << 5,	/* the valid VEX.W, else either */
+	VX_V = 1 << 6,		/* vvvv names a register (else 1111b) */
+	VX_IS4 = 1 << 7,	/* imm8[7:4] names a register */
+	VX_GATHER = 1 << 8,	/* VSIB memory operand */
+	VX_NOMODRM = 1 << 9,	/* VZEROUPPER / VZEROALL */
+	VX_LFIX = 1 << 10,	/* VEX.L always the valid one: VEX.256 VAES*, VPCLMULQDQ
+				 * are other features (VAES, VPCLMULQDQ) */
 };
 
 struct form {
@@ -131,17 +145,22 @@ struct form {
 	int8_t ext;	/* ModRM.reg forced, -1 free */
 	uint32_t flags;
 	uint8_t group;
+	uint16_t vex;	/* VX_* */
 };
 
 enum { G_ALU, G_SHIFT, G_MULDIV, G_BIT, G_STRING, G_STACK, G_COND, G_MOVE, G_SSEFP, G_SSEINT,
-       G_SSE4, G_FAULT, G_NGROUPS };
+       G_SSE4, G_AVX, G_AVX2, G_FMA, G_FAULT, G_NGROUPS };
 static const char *const group_names[G_NGROUPS] = {
 	"alu", "shift/rotate", "mul/div", "bit ops", "string ops", "stack", "cmov/setcc/jcc",
 	"mov/xchg/lea/ext", "simd: sse/sse2/sse3 fp", "simd: mmx/sse2 integer",
-	"simd: ssse3/sse4/aes/pclmul/crc32", "exceptions",
+	"simd: ssse3/sse4/aes/pclmul/crc32", "simd: avx fp (vex)", "simd: avx/avx2 integer (vex)",
+	"simd: fma/f16c/avx2 gathers (vex)", "exceptions",
 };
-/* SIMD streams also load and store xmm0-15, mm0-7 and MXCSR */
-#define SIMD_GROUP(g) ((g) >= G_SSEFP && (g) <= G_SSE4)
+/* SIMD streams also load and store xmm0-15, mm0-7 and MXCSR; AVX streams
+ * ymm0-15 instead of xmm0-15 */
+#define SIMD_GROUP(g) ((g) >= G_SSEFP && (g) <= G_FMA)
+#define AVX_GROUP(g) ((g) >= G_AVX && (g) <= G_FMA)
+#define AVX_STEPS (DIFF_XSLOTS_SIZE / DIFF_YREGS_SIZE)
 
 #define M F_MODRM
 static const struct form forms[] = {
@@ -425,6 +444,186 @@ static const struct form forms[] = {
 #undef S38
 #undef S3A
 
+	/* VEX (SDM vol. 2 2.3, opcode maps A-2..A-5).  Names start with the
+	 * CPUID feature that gates them (see main). */
+#define V_(n, m, o, x, vx, fl, g) { n, { m, o }, 2, x, M | F_VEX | F_BYTEOP | (fl), g, (vx) }
+#define VA(n, m, o, vx, fl) V_("avx " n, m, o, -1, vx, fl, G_AVX)
+#define VI(n, m, o, vx, fl) V_("avx " n, m, o, -1, vx, fl, G_AVX2)
+#define VF(n, m, o, vx, fl) V_(n, m, o, -1, vx, fl, G_FMA)
+#define V66 VX_66
+#define VV VX_V
+	VA("vmovups", 1, 0x10, 0, 0), VA("vmovupd", 1, 0x10, V66, 0),
+	VA("vmovss", 1, 0x10, VX_F3 | VV, F_REG), VA("vmovsd", 1, 0x10, VX_F2 | VV, F_REG),
+	VA("vmovss m", 1, 0x10, VX_F3, F_MEM), VA("vmovsd m", 1, 0x10, VX_F2, F_MEM),
+	VA("vmovups st", 1, 0x11, 0, 0), VA("vmovupd st", 1, 0x11, V66, 0),
+	VA("vmovss st", 1, 0x11, VX_F3 | VV, F_REG), VA("vmovsd st", 1, 0x11, VX_F2 | VV, F_REG),
+	VA("vmovss st m", 1, 0x11, VX_F3, F_MEM), VA("vmovsd st m", 1, 0x11, VX_F2, F_MEM),
+	VA("vmovlps/hlps", 1, 0x12, VV | VX_L0, 0), VA("vmovlpd", 1, 0x12, V66 | VV | VX_L0, F_MEM),
+	VA("vmovsldup", 1, 0x12, VX_F3, 0), VA("vmovddup", 1, 0x12, VX_F2, 0),
+	VA("vmovlps st", 1, 0x13, VX_L0, F_MEM), VA("vmovlpd st", 1, 0x13, V66 | VX_L0, F_MEM),
+	VA("vunpcklps", 1, 0x14, VV, 0), VA("vunpcklpd", 1, 0x14, V66 | VV, 0),
+	VA("vunpckhps", 1, 0x15, VV, 0), VA("vunpckhpd", 1, 0x15, V66 | VV, 0),
+	VA("vmovhps/lhps", 1, 0x16, VV | VX_L0, 0), VA("vmovhpd", 1, 0x16, V66 | VV | VX_L0, F_MEM),
+	VA("vmovshdup", 1, 0x16, VX_F3, 0),
+	VA("vmovhps st", 1, 0x17, VX_L0, F_MEM), VA("vmovhpd st", 1, 0x17, V66 | VX_L0, F_MEM),
+	VA("vmovaps", 1, 0x28, 0, 0), VA("vmovapd", 1, 0x28, V66, 0),
+	VA("vmovaps st", 1, 0x29, 0, 0), VA("vmovapd st", 1, 0x29, V66, 0),
+	VA("vcvtsi2ss", 1, 0x2a, VX_F3 | VV, 0), VA("vcvtsi2sd", 1, 0x2a, VX_F2 | VV, 0),
+	VA("vmovntps", 1, 0x2b, 0, F_MEM), VA("vmovntpd", 1, 0x2b, V66, F_MEM),
+	VA("vcvttss2si", 1, 0x2c, VX_F3, 0), VA("vcvttsd2si", 1, 0x2c, VX_F2, 0),
+	VA("vcvtss2si", 1, 0x2d, VX_F3, 0), VA("vcvtsd2si", 1, 0x2d, VX_F2, 0),
+	VA("vucomiss", 1, 0x2e, 0, 0), VA("vucomisd", 1, 0x2e, V66, 0),
+	VA("vcomiss", 1, 0x2f, 0, 0), VA("vcomisd", 1, 0x2f, V66, 0),
+	VA("vmovmskps", 1, 0x50, 0, F_REG), VA("vmovmskpd", 1, 0x50, V66, F_REG),
+	VA("vsqrtps", 1, 0x51, 0, 0), VA("vsqrtpd", 1, 0x51, V66, 0),
+	VA("vsqrtss", 1, 0x51, VX_F3 | VV, 0), VA("vsqrtsd", 1, 0x51, VX_F2 | VV, 0),
+	VA("vrsqrtps", 1, 0x52, 0, 0), VA("vrsqrtss", 1, 0x52, VX_F3 | VV, 0),
+	VA("vrcpps", 1, 0x53, 0, 0), VA("vrcpss", 1, 0x53, VX_F3 | VV, 0),
+	VA("vandps", 1, 0x54, VV, 0), VA("vandpd", 1, 0x54, V66 | VV, 0),
+	VA("vandnps", 1, 0x55, VV, 0), VA("vandnpd", 1, 0x55, V66 | VV, 0),
+	VA("vorps", 1, 0x56, VV, 0), VA("vorpd", 1, 0x56, V66 | VV, 0),
+	VA("vxorps", 1, 0x57, VV, 0), VA("vxorpd", 1, 0x57, V66 | VV, 0),
+#define VAR(n, o) VA(n "ps", 1, o, VV, 0), VA(n "pd", 1, o, V66 | VV, 0), \
+	VA(n "ss", 1, o, VX_F3 | VV, 0), VA(n "sd", 1, o, VX_F2 | VV, 0)
+	VAR("vadd", 0x58), VAR("vmul", 0x59), VAR("vsub", 0x5c), VAR("vmin", 0x5d),
+	VAR("vdiv", 0x5e), VAR("vmax", 0x5f),
+#undef VAR
+	VA("vcvtps2pd", 1, 0x5a, 0, 0), VA("vcvtpd2ps", 1, 0x5a, V66, 0),
+	VA("vcvtss2sd", 1, 0x5a, VX_F3 | VV, 0), VA("vcvtsd2ss", 1, 0x5a, VX_F2 | VV, 0),
+	VA("vcvtdq2ps", 1, 0x5b, 0, 0), VA("vcvtps2dq", 1, 0x5b, V66, 0),
+	VA("vcvttps2dq", 1, 0x5b, VX_F3, 0),
+	VA("vhaddpd", 1, 0x7c, V66 | VV, 0), VA("vhaddps", 1, 0x7c, VX_F2 | VV, 0),
+	VA("vhsubpd", 1, 0x7d, V66 | VV, 0), VA("vhsubps", 1, 0x7d, VX_F2 | VV, 0),
+	VA("vcmpps", 1, 0xc2, VV, F_IMM8), VA("vcmppd", 1, 0xc2, V66 | VV, F_IMM8),
+	VA("vcmpss", 1, 0xc2, VX_F3 | VV, F_IMM8), VA("vcmpsd", 1, 0xc2, VX_F2 | VV, F_IMM8),
+	VA("vshufps", 1, 0xc6, VV, F_IMM8), VA("vshufpd", 1, 0xc6, V66 | VV, F_IMM8),
+	VA("vaddsubpd", 1, 0xd0, V66 | VV, 0), VA("vaddsubps", 1, 0xd0, VX_F2 | VV, 0),
+	VA("vcvttpd2dq", 1, 0xe6, V66, 0), VA("vcvtdq2pd", 1, 0xe6, VX_F3, 0),
+	VA("vcvtpd2dq", 1, 0xe6, VX_F2, 0), VA("vlddqu", 1, 0xf0, VX_F2, F_MEM),
+	V_("avx vldmxcsr", 1, 0xae, 2, VX_L0, F_MEM | F_MXCSR, G_AVX),
+	V_("avx vstmxcsr", 1, 0xae, 3, VX_L0, F_MEM, G_AVX),
+	{ "avx vzeroupper/all", { 1, 0x77 }, 2, -1, F_VEX | F_BYTEOP, G_AVX, VX_NOMODRM },
+	VA("vpermilps", 2, 0x0c, V66 | VV | VX_W0, 0), VA("vpermilpd", 2, 0x0d, V66 | VV | VX_W0, 0),
+	VA("vtestps", 2, 0x0e, V66 | VX_W0, 0), VA("vtestpd", 2, 0x0f, V66 | VX_W0, 0),
+	VA("vptest", 2, 0x17, V66, 0), VA("vbroadcastss", 2, 0x18, V66 | VX_W0, F_MEM),
+	VA("vbroadcastsd", 2, 0x19, V66 | VX_W0 | VX_L1, F_MEM),
+	VA("vbroadcastf128", 2, 0x1a, V66 | VX_W0 | VX_L1, F_MEM),
+	VA("vmaskmovps", 2, 0x2c, V66 | VV | VX_W0, F_MEM), VA("vmaskmovpd", 2, 0x2d, V66 | VV | VX_W0, F_MEM),
+	VA("vmaskmovps st", 2, 0x2e, V66 | VV | VX_W0, F_MEM),
+	VA("vmaskmovpd st", 2, 0x2f, V66 | VV | VX_W0, F_MEM),
+	VA("vpermilps i", 3, 0x04, V66 | VX_W0, F_IMM8), VA("vpermilpd i", 3, 0x05, V66 | VX_W0, F_IMM8),
+	VA("vperm2f128", 3, 0x06, V66 | VV | VX_W0 | VX_L1, F_IMM8),
+	VA("vroundps", 3, 0x08, V66, F_IMM8), VA("vroundpd", 3, 0x09, V66, F_IMM8),
+	VA("vroundss", 3, 0x0a, V66 | VV, F_IMM8), VA("vroundsd", 3, 0x0b, V66 | VV, F_IMM8),
+	VA("vblendps", 3, 0x0c, V66 | VV, F_IMM8), VA("vblendpd", 3, 0x0d, V66 | VV, F_IMM8),
+	VA("vextractps", 3, 0x17, V66 | VX_L0, F_IMM8),
+	VA("vinsertf128", 3, 0x18, V66 | VV | VX_W0 | VX_L1, F_IMM8),
+	VA("vextractf128", 3, 0x19, V66 | VX_W0 | VX_L1, F_IMM8),
+	VA("vinsertps", 3, 0x21, V66 | VV | VX_L0, F_IMM8),
+	VA("vdpps", 3, 0x40, V66 | VV, F_IMM8), VA("vdppd", 3, 0x41, V66 | VV | VX_L0, F_IMM8),
+	VA("vblendvps", 3, 0x4a, V66 | VV | VX_W0 | VX_IS4, F_IMM8),
+	VA("vblendvpd", 3, 0x4b, V66 | VV | VX_W0 | VX_IS4, F_IMM8),
+	/* integer: VEX.256 is AVX2 */
+#define VN(n, o) VI(n, 1, o, V66 | VV, 0)
+	VN("vpunpcklbw", 0x60), VN("vpunpcklwd", 0x61), VN("vpunpckldq", 0x62), VN("vpacksswb", 0x63),
+	VN("vpcmpgtb", 0x64), VN("vpcmpgtw", 0x65), VN("vpcmpgtd", 0x66), VN("vpackuswb", 0x67),
+	VN("vpunpckhbw", 0x68), VN("vpunpckhwd", 0x69), VN("vpunpckhdq", 0x6a), VN("vpackssdw", 0x6b),
+	VN("vpunpcklqdq", 0x6c), VN("vpunpckhqdq", 0x6d),
+	VI("vmovd/q", 1, 0x6e, V66 | VX_L0, 0), VI("vmovdqa", 1, 0x6f, V66, 0),
+	VI("vmovdqu", 1, 0x6f, VX_F3, 0), VI("vpshufd", 1, 0x70, V66, F_IMM8),
+	VI("vpshufhw", 1, 0x70, VX_F3, F_IMM8), VI("vpshuflw", 1, 0x70, VX_F2, F_IMM8),
+	V_("avx vpsrlw i", 1, 0x71, 2, V66 | VV, F_REG | F_IMM8, G_AVX2),
+	V_("avx vpsraw i", 1, 0x71, 4, V66 | VV, F_REG | F_IMM8, G_AVX2),
+	V_("avx vpsllw i", 1, 0x71, 6, V66 | VV, F_REG | F_IMM8, G_AVX2),
+	V_("avx vpsrld i", 1, 0x72, 2, V66 | VV, F_REG | F_IMM8, G_AVX2),
+	V_("avx vpsrad i", 1, 0x72, 4, V66 | VV, F_REG | F_IMM8, G_AVX2),
+	V_("avx vpslld i", 1, 0x72, 6, V66 | VV, F_REG | F_IMM8, G_AVX2),
+	V_("avx vpsrlq i", 1, 0x73, 2, V66 | VV, F_REG | F_IMM8, G_AVX2),
+	V_("avx vpsrldq i", 1, 0x73, 3, V66 | VV, F_REG | F_IMM8, G_AVX2),
+	V_("avx vpsllq i", 1, 0x73, 6, V66 | VV, F_REG | F_IMM8, G_AVX2),
+	V_("avx vpslldq i", 1, 0x73, 7, V66 | VV, F_REG | F_IMM8, G_AVX2),
+	VN("vpcmpeqb", 0x74), VN("vpcmpeqw", 0x75), VN("vpcmpeqd", 0x76),
+	VI("vmovd/q st", 1, 0x7e, V66 | VX_L0, 0), VI("vmovq", 1, 0x7e, VX_F3 | VX_L0, 0),
+	VI("vmovdqa st", 1, 0x7f, V66, 0), VI("vmovdqu st", 1, 0x7f, VX_F3, 0),
+	VI("vpinsrw", 1, 0xc4, V66 | VV | VX_L0, F_IMM8), VI("vpextrw", 1, 0xc5, V66 | VX_L0, F_REG | F_IMM8),
+	VN("vpsrlw", 0xd1), VN("vpsrld", 0xd2), VN("vpsrlq", 0xd3), VN("vpaddq", 0xd4),
+	VN("vpmullw", 0xd5), VI("vmovq st", 1, 0xd6, V66 | VX_L0, 0), VI("vpmovmskb", 1, 0xd7, V66, F_REG),
+	VN("vpsubusb", 0xd8), VN("vpsubusw", 0xd9), VN("vpminub", 0xda), VN("vpand", 0xdb),
+	VN("vpaddusb", 0xdc), VN("vpaddusw", 0xdd), VN("vpmaxub", 0xde), VN("vpandn", 0xdf),
+	VN("vpavgb", 0xe0), VN("vpsraw", 0xe1), VN("vpsrad", 0xe2), VN("vpavgw", 0xe3),
+	VN("vpmulhuw", 0xe4), VN("vpmulhw", 0xe5), VI("vmovntdq", 1, 0xe7, V66, F_MEM),
+	VN("vpsubsb", 0xe8), VN("vpsubsw", 0xe9), VN("vpminsw", 0xea), VN("vpor", 0xeb),
+	VN("vpaddsb", 0xec), VN("vpaddsw", 0xed), VN("vpmaxsw", 0xee), VN("vpxor", 0xef),
+	VN("vpsllw", 0xf1), VN("vpslld", 0xf2), VN("vpsllq", 0xf3), VN("vpmuludq", 0xf4),
+	VN("vpmaddwd", 0xf5), VN("vpsadbw", 0xf6),
+	VI("vmaskmovdqu", 1, 0xf7, V66 | VX_L0, F_REG | F_RDI),
+	VN("vpsubb", 0xf8), VN("vpsubw", 0xf9), VN("vpsubd", 0xfa), VN("vpsubq", 0xfb),
+	VN("vpaddb", 0xfc), VN("vpaddw", 0xfd), VN("vpaddd", 0xfe),
+#undef VN
+#define VN(n, o) VI(n, 2, o, V66 | VV, 0)
+#define VU(n, o) VI(n, 2, o, V66, 0)
+	VN("vpshufb", 0x00), VN("vphaddw", 0x01), VN("vphaddd", 0x02), VN("vphaddsw", 0x03),
+	VN("vpmaddubsw", 0x04), VN("vphsubw", 0x05), VN("vphsubd", 0x06), VN("vphsubsw", 0x07),
+	VN("vpsignb", 0x08), VN("vpsignw", 0x09), VN("vpsignd", 0x0a), VN("vpmulhrsw", 0x0b),
+	VU("vpabsb", 0x1c), VU("vpabsw", 0x1d), VU("vpabsd", 0x1e),
+	VU("vpmovsxbw", 0x20), VU("vpmovsxbd", 0x21), VU("vpmovsxbq", 0x22), VU("vpmovsxwd", 0x23),
+	VU("vpmovsxwq", 0x24), VU("vpmovsxdq", 0x25), VN("vpmuldq", 0x28), VN("vpcmpeqq", 0x29),
+	VI("vmovntdqa", 2, 0x2a, V66, F_MEM), VN("vpackusdw", 0x2b),
+	VU("vpmovzxbw", 0x30), VU("vpmovzxbd", 0x31), VU("vpmovzxbq", 0x32), VU("vpmovzxwd", 0x33),
+	VU("vpmovzxwq", 0x34), VU("vpmovzxdq", 0x35), VN("vpcmpgtq", 0x37), VN("vpminsb", 0x38),
+	VN("vpminsd", 0x39), VN("vpminuw", 0x3a), VN("vpminud", 0x3b), VN("vpmaxsb", 0x3c),
+	VN("vpmaxsd", 0x3d), VN("vpmaxuw", 0x3e), VN("vpmaxud", 0x3f), VN("vpmulld", 0x40),
+	VI("vphminposuw", 2, 0x41, V66 | VX_L0, 0),
+	VI("vaesimc", 2, 0xdb, V66 | VX_L0 | VX_LFIX, 0), VI("vaesenc", 2, 0xdc, V66 | VV | VX_L0 | VX_LFIX, 0),
+	VI("vaesenclast", 2, 0xdd, V66 | VV | VX_L0 | VX_LFIX, 0), VI("vaesdec", 2, 0xde, V66 | VV | VX_L0 | VX_LFIX, 0),
+	VI("vaesdeclast", 2, 0xdf, V66 | VV | VX_L0 | VX_LFIX, 0),
+#undef VN
+#undef VU
+	VI("vpblendw", 3, 0x0e, V66 | VV, F_IMM8), VI("vpalignr", 3, 0x0f, V66 | VV, F_IMM8),
+	VI("vpextrb", 3, 0x14, V66 | VX_L0, F_IMM8), VI("vpextrw m", 3, 0x15, V66 | VX_L0, F_IMM8),
+	VI("vpextrd/q", 3, 0x16, V66 | VX_L0, F_IMM8), VI("vpinsrb", 3, 0x20, V66 | VV | VX_L0, F_IMM8),
+	VI("vpinsrd/q", 3, 0x22, V66 | VV | VX_L0, F_IMM8), VI("vmpsadbw", 3, 0x42, V66 | VV, F_IMM8),
+	VI("vpclmulqdq", 3, 0x44, V66 | VV | VX_L0 | VX_LFIX, F_IMM8),
+	VI("vpblendvb", 3, 0x4c, V66 | VV | VX_W0 | VX_IS4, F_IMM8),
+	VI("vpcmpestrm", 3, 0x60, V66 | VX_L0, F_IMM8), VI("vpcmpestri", 3, 0x61, V66 | VX_L0, F_IMM8),
+	VI("vpcmpistrm", 3, 0x62, V66 | VX_L0, F_IMM8), VI("vpcmpistri", 3, 0x63, V66 | VX_L0, F_IMM8),
+	VI("vaeskeygenassist", 3, 0xdf, V66 | VX_L0 | VX_LFIX, F_IMM8),
+	/* AVX2-only forms */
+#define V2(n, m, o, vx, fl) V_("avx2 " n, m, o, -1, vx, fl, G_AVX2)
+	V2("vpermps", 2, 0x16, V66 | VV | VX_W0 | VX_L1, 0), V2("vpermd", 2, 0x36, V66 | VV | VX_W0 | VX_L1, 0),
+	V2("vpsrlvd/q", 2, 0x45, V66 | VV, 0), V2("vpsravd", 2, 0x46, V66 | VV | VX_W0, 0),
+	V2("vpsllvd/q", 2, 0x47, V66 | VV, 0),
+	V2("vpbroadcastd", 2, 0x58, V66 | VX_W0, 0), V2("vpbroadcastq", 2, 0x59, V66 | VX_W0, 0),
+	V2("vbroadcasti128", 2, 0x5a, V66 | VX_W0 | VX_L1, F_MEM),
+	V2("vpbroadcastb", 2, 0x78, V66 | VX_W0, 0), V2("vpbroadcastw", 2, 0x79, V66 | VX_W0, 0),
+	V2("vbroadcastss r", 2, 0x18, V66 | VX_W0, F_REG),
+	V2("vbroadcastsd r", 2, 0x19, V66 | VX_W0 | VX_L1, F_REG),
+	V2("vpmaskmovd/q", 2, 0x8c, V66 | VV, F_MEM), V2("vpmaskmovd/q st", 2, 0x8e, V66 | VV, F_MEM),
+	V2("vpermq", 3, 0x00, V66 | VX_W1 | VX_L1, F_IMM8), V2("vpermpd", 3, 0x01, V66 | VX_W1 | VX_L1, F_IMM8),
+	V2("vpblendd", 3, 0x02, V66 | VV | VX_W0, F_IMM8),
+	V2("vinserti128", 3, 0x38, V66 | VV | VX_W0 | VX_L1, F_IMM8),
+	V2("vextracti128", 3, 0x39, V66 | VX_W0 | VX_L1, F_IMM8),
+	V2("vperm2i128", 3, 0x46, V66 | VV | VX_W0 | VX_L1, F_IMM8),
+#undef V2
+	/* FMA (VEX.W: ps/pd), F16C, the gathers */
+#define FM3(n, o) VF("fma " n "132", 2, o, V66 | VV, 0), VF("fma " n "213", 2, (o) + 0x10, V66 | VV, 0), \
+	VF("fma " n "231", 2, (o) + 0x20, V66 | VV, 0)
+	FM3("vfmaddsub", 0x96), FM3("vfmsubadd", 0x97), FM3("vfmadd p", 0x98), FM3("vfmadd s", 0x99),
+	FM3("vfmsub p", 0x9a), FM3("vfmsub s", 0x9b), FM3("vfnmadd p", 0x9c), FM3("vfnmadd s", 0x9d),
+	FM3("vfnmsub p", 0x9e), FM3("vfnmsub s", 0x9f),
+#undef FM3
+	VF("f16c vcvtph2ps", 2, 0x13, V66 | VX_W0, 0), VF("f16c vcvtps2ph", 3, 0x1d, V66 | VX_W0, F_IMM8),
+	VF("avx2 vpgatherdd/dq", 2, 0x90, V66 | VV | VX_GATHER, F_MEM),
+	VF("avx2 vpgatherqd/qq", 2, 0x91, V66 | VV | VX_GATHER, F_MEM),
+	VF("avx2 vgatherdps/dpd", 2, 0x92, V66 | VV | VX_GATHER, F_MEM),
+	VF("avx2 vgatherqps/qpd", 2, 0x93, V66 | VV | VX_GATHER, F_MEM),
+#undef V_
+#undef VA
+#undef VI
+#undef VF
+#undef V66
+#undef VV
+
 	/* exceptions at CPL 3 */
 	{ "ud2", { 0x0f, 0x0b }, 2, -1, F_NOW, G_FAULT },
 	{ "int3", { 0xcc }, 1, -1, F_NOW, G_FAULT },
@@ -454,7 +653,7 @@ struct stream {
 	int simd;	/* SIMD state loaded and stored too */
 	uint32_t entry_off;	/* compat: where the 32-bit code starts */
 	struct diff_regs in;
-	uint8_t xin[DIFF_XREGS_SIZE];
+	uint8_t xin[DIFF_YREGS_SIZE];
 	uint8_t win[DIFF_WIN_SIZE];
 };
 
@@ -542,19 +741,30 @@ static void emit_abs(struct stream *s, int r, uint32_t addr)
  * changes.  load: 1 to load the registers from `base`, 0 to store them. */
 static void emit_simd_stub(struct stream *s, int load, uint32_t base)
 {
+	int vb = s->simd == 2 ? 32 : 16;	/* AVX streams: vmovdqu ymm */
 	for (int r = 0; r < NREG; r++) {
-		emit8(s, 0xf3);
-		if (r >= 8)
-			emit8(s, 0x44);
-		emit8(s, 0x0f), emit8(s, load ? 0x6f : 0x7f);
-		emit_abs(s, r, base + 16 * r);
+		if (vb == 32) {
+			emit8(s, 0xc5), emit8(s, r >= 8 ? 0x7e : 0xfe);
+		} else {
+			emit8(s, 0xf3);
+			if (r >= 8)
+				emit8(s, 0x44);
+			emit8(s, 0x0f);
+		}
+		emit8(s, load ? 0x6f : 0x7f);
+		emit_abs(s, r, base + vb * r);
 	}
 	for (int r = 0; r < 8; r++) {
 		emit8(s, 0x0f), emit8(s, load ? 0x6f : 0x7f);
-		emit_abs(s, r, base + 256 + 8 * r);
+		emit_abs(s, r, base + 16 * vb + 8 * r);
 	}
 	emit8(s, 0x0f), emit8(s, 0xae);
-	emit_abs(s, load ? 2 : 3, base + 256 + 64);
+	emit_abs(s, load ? 2 : 3, base + 16 * vb + 64);
+}
+
+static int xregs_size(const struct stream *s)
+{
+	return s->simd == 2 ? DIFF_YREGS_SIZE : DIFF_XREGS_SIZE;
 }
 
 static void emit_load_stub(struct stream *s)
@@ -590,7 +800,7 @@ static void emit_store_stub(struct stream *s, int step)
 	else
 		emit_store_stub64(s, step);
 	if (s->simd)
-		emit_simd_stub(s, 0, DIFF_XSLOTS + step * DIFF_XREGS_SIZE);
+		emit_simd_stub(s, 0, DIFF_XSLOTS + step * xregs_size(s));
 }
 
 static void emit_store_stub64(struct stream *s, int step)
@@ -647,7 +857,7 @@ static int gen_mem(struct stream *s, struct modrm_enc *m, int reg_field, int avo
 		else if (r == 1)
 			target = (target & ~0xfffu) + 0x1000 - 1 - rn(15);	/* page-crossing */
 		else if (r > 2)
-			target &= ~15u;
+			target &= simd_mem == 2 ? ~31u : ~15u;
 	}
 	m->target = target;
 	int mod = rn(3);	/* 0: no disp, 1: disp8, 2: disp32 */
@@ -738,9 +948,80 @@ static int lockable(const struct form *f, int ext)
 	return o2 == 0xc7 && ext == 1;
 }
 
+/* VEX.L and VEX.W of a form: the valid values mostly, now and then the
+ * other one (#UD where the form fixes it, ignored where it does not). */
+static int vex_l_of(const struct form *f)
+{
+	if (f->vex & (VX_L0 | VX_L1))
+		return rn(32) == 0 && !(f->vex & VX_LFIX) ? !!(f->vex & VX_L0) : !!(f->vex & VX_L1);
+	return rn(2);
+}
+static int vex_w_of(const struct form *f)
+{
+	if (f->vex & (VX_W0 | VX_W1))
+		return rn(32) == 0 ? !!(f->vex & VX_W0) : !!(f->vex & VX_W1);
+	return rn(4) == 0 || (f->op[0] == 2 && f->op[1] >= 0x45 && rn(2));
+}
+
+/* The VEX prefix: C5 where it can say it all (map 0F, no X/B/W), else C4.
+ * r, x, b: the high bits of ModRM.reg, SIB.index, ModRM.rm/base; v: the
+ * vvvv register. */
+static void emit_vex(struct stream *s, const struct form *f, int r, int x, int b, int v, int l,
+		     int w)
+{
+	uint8_t pp = f->vex & 3, vv = (uint8_t)(~v & 15);
+	if (f->op[0] == 1 && !x && !b && !w && rn(2)) {
+		emit8(s, 0xc5);
+		emit8(s, (uint8_t)(!r << 7 | vv << 3 | l << 2 | pp));
+	} else {
+		emit8(s, 0xc4);
+		emit8(s, (uint8_t)(!r << 7 | !x << 6 | !b << 5 | f->op[0]));
+		emit8(s, (uint8_t)(w << 7 | vv << 3 | l << 2 | pp));
+	}
+}
+
+/* A gather: base in a GPR at a window address, the index register shifted
+ * right first (VPSRLD/VPSRLQ ymm, 24/56) so that every element stays in
+ * the window; destination, index and mask distinct but now and then. */
+static void gen_gather(struct stream *s, const struct form *f)
+{
+	int dst = rn(NREG), idx = rn(NREG), msk = rn(NREG), base;
+	if (rn(16)) {
+		while (idx == dst)
+			idx = rn(NREG);
+		while (msk == dst || msk == idx)
+			msk = rn(NREG);
+	}
+	do
+		base = rn(NREG);
+	while (base == R_SP);
+	int qidx = f->op[1] & 1;
+	emit_setup(s, base, win_addr() & ~7u);
+	/* VPSRLD/Q ymm_idx, ymm_idx, imm8: 66 0F 72/73 /2 with vvvv = idx */
+	emit8(s, 0xc4);
+	emit8(s, (uint8_t)(0xc0 | !(idx >= 8) << 5 | 1));
+	emit8(s, (uint8_t)((~idx & 15) << 3 | 4 | 1));
+	emit8(s, qidx ? 0x73 : 0x72);
+	emit8(s, (uint8_t)(0xc0 | 2 << 3 | (idx & 7)));
+	emit8(s, qidx ? 56 : 24);
+	s->step_off[s->nsteps] = (uint32_t)s->len;
+	int l = rn(2), w = rn(2);
+	emit_vex(s, f, dst >= 8, idx >= 8, base >= 8, msk, l, w);
+	emit8(s, f->op[1]);
+	int mod = (base & 7) == 5 ? 1 : 0;
+	emit8(s, (uint8_t)(mod << 6 | (dst & 7) << 3 | 4));
+	emit8(s, (uint8_t)(rn(4) << 6 | (idx & 7) << 3 | (base & 7)));
+	if (mod)
+		emit8(s, 0);
+}
+
 static void gen_insn(struct stream *s, const struct form *f)
 {
 	uint32_t fl = f->flags;
+	if (f->vex & VX_GATHER) {
+		gen_gather(s, f);
+		return;
+	}
 	int w = 0, opsz16 = 0;
 	if (!(fl & (F_BYTEOP | F_NOW))) {
 		int r = rn(3);
@@ -802,7 +1083,7 @@ static void gen_insn(struct stream *s, const struct form *f)
 			int avoid = ext >= 0 ? -1 : reg;
 			if (fl & F_BITOFF)
 				avoid = regfield;
-			simd_mem = (fl & F_SIMD) != 0;
+			simd_mem = (fl & F_VEX) ? 2 : (fl & F_SIMD) != 0;
 			gen_mem(s, &m, regfield, avoid, f->ext == -3);
 			simd_mem = 0;
 			if (fl & F_MXCSR) {
@@ -826,6 +1107,22 @@ static void gen_insn(struct stream *s, const struct form *f)
 	}
 
 	s->step_off[s->nsteps] = (uint32_t)s->len;
+	if (fl & F_VEX) {
+		int v = (f->vex & VX_V) || rn(32) == 0 ? rn(NREG) : 0;
+		int rr = (fl & F_MODRM) && ext < 0 && reg >= 8;
+		emit_vex(s, f, rr, m.rex_x, m.rex_b, v, vex_l_of(f), vex_w_of(f));
+		emit8(s, f->op[1]);
+		size_t at = s->len;
+		emit(s, m.b, m.n);
+		if (fl & F_IMM8)
+			emit8(s, (f->vex & VX_IS4) ? (uint8_t)(rn(NREG) << 4 | rn(16))
+						   : (uint8_t)rnd_val());
+		if (m.riprel) {
+			uint32_t d = m.target - (uint32_t)(DIFF_CODE + s->len);
+			memcpy(s->code + at + 1, &d, 4);
+		}
+		return;
+	}
 	/* prefixes: LOCK on the read-modify-write forms that allow it (not
 	 * elsewhere: PVM's emulator answers those #UD cases unlike hardware);
 	 * address size 32 for memory operands and string ops (the setups
@@ -948,13 +1245,16 @@ static void gen_stream(struct stream *s, int group, int nsteps)
 {
 	s->len = 0;
 	s->nsteps = 0;
-	s->simd = SIMD_GROUP(group);
+	s->simd = AVX_GROUP(group) ? 2 : SIMD_GROUP(group);
+	if (AVX_GROUP(group) && nsteps > AVX_STEPS)
+		nsteps = AVX_STEPS;
 	if (s->simd) {
-		for (int k = 0; k < 16 * 16 + 8 * 8; k += 8)
+		int vb = s->simd == 2 ? 32 : 16;
+		for (int k = 0; k < 16 * vb + 8 * 8; k += 8)
 			rnd_lane(s->xin + k);
 		uint32_t mx = rnd_mxcsr();
-		memset(s->xin + 256 + 64, 0, 16);
-		memcpy(s->xin + 256 + 64, &mx, 4);
+		memset(s->xin + 16 * vb + 64, 0, 16);
+		memcpy(s->xin + 16 * vb + 64, &mx, 4);
 	}
 	for (int r = 0; r < 16; r++)
 		s->in.gpr[r] = rnd_val();
@@ -991,7 +1291,7 @@ static void gen_stream(struct stream *s, int group, int nsteps)
 /* ---- results ---- */
 struct result {
 	uint8_t slots[MAX_STEPS * DIFF_REGS_SIZE];
-	uint8_t xslots[MAX_STEPS * DIFF_XREGS_SIZE];
+	uint8_t xslots[DIFF_XSLOTS_SIZE];
 	uint8_t win[DIFF_WIN_SIZE];
 	struct fault fault;
 };
@@ -1020,7 +1320,7 @@ static void place(uint8_t *user, const struct stream *s, uint64_t end, int guest
 	memset(user + (DIFF_SLOTS - DIFF_USER), 0xa5, MAX_STEPS * DIFF_REGS_SIZE);
 	memcpy(user + (DIFF_IN - DIFF_USER), &s->in, sizeof(s->in));
 	memcpy(user + (DIFF_XIN - DIFF_USER), s->xin, sizeof(s->xin));
-	memset(user + (DIFF_XSLOTS - DIFF_USER), 0xa5, MAX_STEPS * DIFF_XREGS_SIZE);
+	memset(user + (DIFF_XSLOTS - DIFF_USER), 0xa5, DIFF_XSLOTS_SIZE);
 	memcpy(user + (DIFF_END_PTR - DIFF_USER), &end, 8);
 	memcpy(user + (DIFF_WIN - DIFF_USER), s->win, DIFF_WIN_SIZE);
 }
@@ -1109,6 +1409,19 @@ static void native_run(const struct stream *s, struct result *r)
 
 /* Guest world */
 static struct tvm vm;
+static int avx_ok;	/* the guest runs with CR4.OSXSAVE and XCR0 = 7 */
+static int guest_has(unsigned leaf, unsigned sub, int reg, int bit);
+
+/* The host OS enabled the YMM state (XCR0 bits 1, 2) */
+static int host_ymm(void)
+{
+	unsigned a, b, c, d;
+	if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27)))
+		return 0;
+	uint32_t lo, hi;
+	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+	return (lo & 6) == 6;
+}
 
 static int guest_setup(char *err, size_t n)
 {
@@ -1146,9 +1459,24 @@ static int guest_setup(char *err, size_t n)
 	sr.idt.base = 0x9000;
 	sr.idt.limit = 256 * 16 - 1;
 	sr.cr4 |= 0x600;	/* OSFXSR, OSXMMEXCPT: SSE and #XM, as Linux */
+	/* AVX: CR4.OSXSAVE and XCR0 = x87 | SSE | YMM, as Linux, when the
+	 * guest's CPUID offers XSAVE and AVX and the host's OS enabled YMM */
+	int want_avx = guest_has(1, 0, 2, 26) && guest_has(1, 0, 2, 28) && host_ymm();
+	if (want_avx)
+		sr.cr4 |= 1u << 18;
 	if (ioctl(vm.vcpu, KVM_SET_SREGS, &sr) < 0) {
 		snprintf(err, n, "KVM_SET_SREGS: %s", strerror(errno));
 		return 1;
+	}
+	if (want_avx) {
+		struct kvm_xcrs xcrs;
+		memset(&xcrs, 0, sizeof(xcrs));
+		xcrs.nr_xcrs = 1;
+		xcrs.xcrs[0].xcr = 0;
+		xcrs.xcrs[0].value = 7;
+		avx_ok = ioctl(vm.vcpu, KVM_SET_XCRS, &xcrs) == 0;
+		if (!avx_ok)
+			printf("# KVM_SET_XCRS(XCR0 = 7): %s: VEX forms left out\n", strerror(errno));
 	}
 	uint8_t *end = tvm_ptr(&vm, DIFF_GUEST_END);
 	end[0] = 0xf4;	/* HLT at CPL 3: #GP(0) at a known address */
@@ -1222,19 +1550,19 @@ static int compare(const struct stream *s, const struct result *a, const struct 
 				reg = k;
 		what = reg >= 0 ? "register" : "rflags";
 	}
-	int xoff = -1;
+	int xoff = -1, xsz = xregs_size(s), vb = s->simd == 2 ? 32 : 16;
 	for (int i = 0; i < s->nsteps && !what && s->simd; i++) {
-		const uint8_t *x = a->xslots + i * DIFF_XREGS_SIZE, *y = b->xslots + i * DIFF_XREGS_SIZE;
+		const uint8_t *x = a->xslots + i * xsz, *y = b->xslots + i * xsz;
 		/* compat: xmm8-15 are neither loaded nor stored */
-		for (int k = 0; k < DIFF_XREGS_SIZE && xoff < 0; k++) {
-			if (compat && k >= 128 && k < 256)
+		for (int k = 0; k < xsz && xoff < 0; k++) {
+			if (compat && k >= 8 * vb && k < 16 * vb)
 				continue;
 			if (x[k] != y[k])
 				xoff = k;
 		}
 		if (xoff >= 0) {
 			step = i;
-			what = xoff < 256 ? "xmm" : xoff < 320 ? "mm" : "mxcsr";
+			what = xoff < 16 * vb ? (vb == 32 ? "ymm" : "xmm") : xoff < 16 * vb + 64 ? "mm" : "mxcsr";
 		}
 	}
 	int fault_diff = 0;
@@ -1274,11 +1602,12 @@ static int compare(const struct stream *s, const struct result *a, const struct 
 			const struct diff_regs *y = (const void *)(b->slots + step * DIFF_REGS_SIZE);
 			printf(" after step %d %s", step, forms[s->step_form[step]].name);
 			if (xoff >= 0) {
-				int base = xoff < 256 ? xoff & ~15 : xoff < 320 ? xoff & ~7 : 320;
-				int len = xoff < 256 ? 16 : xoff < 320 ? 8 : 4;
-				const uint8_t *xa = a->xslots + step * DIFF_XREGS_SIZE + base;
-				const uint8_t *xb = b->xslots + step * DIFF_XREGS_SIZE + base;
-				printf(": %s%d native ", what, xoff < 256 ? xoff / 16 : xoff < 320 ? (xoff - 256) / 8 : 0);
+				int vend = 16 * vb;
+				int base = xoff < vend ? xoff & ~(vb - 1) : xoff < vend + 64 ? xoff & ~7 : vend + 64;
+				int len = xoff < vend ? vb : xoff < vend + 64 ? 8 : 4;
+				const uint8_t *xa = a->xslots + step * xsz + base;
+				const uint8_t *xb = b->xslots + step * xsz + base;
+				printf(": %s%d native ", what, xoff < vend ? xoff / vb : xoff < vend + 64 ? (xoff - vend) / 8 : 0);
 				for (int k = len - 1; k >= 0; k--)
 					printf("%02x", xa[k]);
 				printf(" kvm ");
@@ -1361,6 +1690,8 @@ int main(void)
 	long total = env ? atol(env) : 1000000;
 	env = getenv("SKVM_DIFF_SIMD_N");
 	long simd_total = env ? atol(env) : 1000000;
+	env = getenv("SKVM_DIFF_AVX_N");
+	long avx_total = env ? atol(env) : 300000;
 	env = getenv("SKVM_DIFF_SEED");
 	uint64_t seed = env ? strtoull(env, NULL, 0) : 0x5eed0001;
 	env = getenv("SKVM_DIFF_REPEAT");
@@ -1368,7 +1699,7 @@ int main(void)
 	rng_state = seed | 1;
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	printf("# seed %#" PRIx64 " (SKVM_DIFF_SEED), %ld instructions (SKVM_DIFF_N), %ld SIMD "
-	       "(SKVM_DIFF_SIMD_N)\n", seed, total, simd_total);
+	       "(SKVM_DIFF_SIMD_N), %ld AVX (SKVM_DIFF_AVX_N)\n", seed, total, simd_total, avx_total);
 
 	char err[200];
 	if (native_setup(err, sizeof(err))) {
@@ -1414,6 +1745,27 @@ int main(void)
 					     guest_has(1, 0, simd_feat[k].reg, simd_feat[k].bit) &&
 					     /* MMX forms need MMX too, SSE ones SSE */
 					     (strstr(forms[i].name, " mm") == NULL || guest_has(1, 0, 3, 23));
+		/* VEX forms: the feature, AVX, and the OS's (native) / guest's
+		 * (set up in guest_setup) YMM state */
+		static const struct { const char *pfx; unsigned leaf; int reg, bit; } vex_feat[] = {
+			{ "avx ", 1, 2, 28 }, { "avx2 ", 7, 1, 5 }, { "fma ", 1, 2, 12 },
+			{ "f16c ", 1, 2, 29 },
+		};
+		if (forms[i].flags & F_VEX) {
+			form_ok[i] = avx_ok && host_has(1, 0, 2, 28) && guest_has(1, 0, 2, 28);
+			for (size_t k = 0; k < sizeof(vex_feat) / sizeof(vex_feat[0]); k++)
+				if (!strncmp(forms[i].name, vex_feat[k].pfx, strlen(vex_feat[k].pfx)))
+					form_ok[i] = form_ok[i] &&
+						     host_has(vex_feat[k].leaf, 0, vex_feat[k].reg, vex_feat[k].bit) &&
+						     guest_has(vex_feat[k].leaf, 0, vex_feat[k].reg, vex_feat[k].bit);
+			/* VEX.256 integer forms are AVX2 */
+			if (forms[i].group == G_AVX2)
+				form_ok[i] = form_ok[i] && host_has(7, 0, 1, 5) && guest_has(7, 0, 1, 5);
+			if (strstr(forms[i].name, "vaes"))
+				form_ok[i] = form_ok[i] && host_has(1, 0, 2, 25) && guest_has(1, 0, 2, 25);
+			if (strstr(forms[i].name, "pclmul"))
+				form_ok[i] = form_ok[i] && host_has(1, 0, 2, 1) && guest_has(1, 0, 2, 1);
+		}
 		form_ok64[i] = form_ok[i];
 		if (!form_ok[i])
 			printf("# left out (not in both the host's and the guest's CPUID): %s\n",
@@ -1452,7 +1804,8 @@ int main(void)
 			continue;
 		}
 		long budget = grp >= G_NGROUPS ? total / 10
-			      : SIMD_GROUP(grp) ? simd_total / 3 : total * 9 / 10 / (G_NGROUPS - 3);
+			      : AVX_GROUP(grp) ? avx_total / 3
+			      : SIMD_GROUP(grp) ? simd_total / 3 : total * 9 / 10 / (G_NGROUPS - 6);
 		if (compat)
 			budget /= 5;
 		if (group == G_FAULT)

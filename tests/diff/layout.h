@@ -44,5 +44,7 @@
 #define FAULT_GPR 56
 /* struct diff_xregs: xmm[16][16], mm[8], mxcsr (+ pad to 16) */
 #define DIFF_XREGS_SIZE (16 * 16 + 8 * 8 + 16)
+/* AVX streams: ymm[16][32], mm[8], mxcsr (+ pad) */
+#define DIFF_YREGS_SIZE (16 * 32 + 8 * 8 + 16)
 
 #endif
