@@ -729,8 +729,9 @@ static void call_stub(struct simd_frame *fr)
  * guest left unmasked (SDM Vol. 1, 11.5.1) sets the flags and raises #XM
  * (or #UD without CR4.OSXMMEXCPT) with nothing else written; with a
  * pre-computation one, post-computation conditions are not reported.
+ * tiny: the caller knows the result is tiny (underflow when unmasked).
  */
-static u32 simd_exec(struct engine *e, struct simd_frame *fr)
+static u32 simd_exec(struct engine *e, struct simd_frame *fr, bool tiny)
 {
 	struct x86_cpu *c = e->cpu;
 	/* All exceptions masked (the rule): run on the guest's MXCSR as it is,
@@ -739,8 +740,7 @@ static u32 simd_exec(struct engine *e, struct simd_frame *fr)
 	u32 mxcsr = c->xsave.fx.mxcsr;
 	bool masked = (mxcsr & MXCSR_MASKS) == MXCSR_MASKS;
 	fr->mxcsr_in = masked ? mxcsr : (mxcsr & ~MXCSR_FLAGS) | MXCSR_MASKS;
-	bool tiny = false;
-	if (!masked && !(mxcsr & MXCSR_UM)) {
+	if (!masked && !(mxcsr & MXCSR_UM) && !tiny) {
 		/* Unmasked underflow also fires for a tiny exact result, which
 		 * a masked run does not flag; with FTZ the host flags every
 		 * tiny result (SDM Vol. 1, 11.5.2.5). */
@@ -808,7 +808,7 @@ void op_simd(struct engine *e, const struct insn *i)
 	fr.stub = i->stub;
 	fr.mmx = f->rk == K_M || f->mk == K_M;
 	fr.avx = 0;
-	u32 raised = simd_exec(e, &fr);
+	u32 raised = simd_exec(e, &fr, false);
 
 	/* commit: memory first (it may fault), then registers */
 	if ((f->fl & (S | RM)) && i->mem)
@@ -1347,6 +1347,27 @@ static void vex_gate(struct engine *e)
 		raise_exc(e, EXC_NM, NO_ERR);
 }
 
+/* VCVTPS2PH ignores MXCSR.FTZ (SDM Vol. 2 VCVTPS2PH), so the FTZ probe of
+ * simd_exec cannot see a tiny exact result: any source element that is
+ * finite, non-zero and below the smallest normal half (2^-14) is tiny.
+ * DAZ makes single denormals zero first. */
+static bool ps2ph_tiny(struct engine *e, const struct insn *i, const u8 *src)
+{
+	u32 mxcsr = e->cpu->xsave.fx.mxcsr;
+	if ((mxcsr & MXCSR_MASKS) == MXCSR_MASKS || (mxcsr & MXCSR_UM))
+		return false;
+	for (int k = 0; k < (vex_l(i) ? 8 : 4); k++) {
+		u32 v;
+		memcpy(&v, src + 4 * k, 4);
+		u32 exp = (v >> 23) & 0xff, mag = v & 0x7fffffff;
+		if (!mag || exp == 0xff || (exp == 0 && (mxcsr & 0x40)))
+			continue;
+		if (exp < 127 - 14)
+			return true;
+	}
+	return false;
+}
+
 void op_vex(struct engine *e, const struct insn *i)
 {
 	const struct vex_form *f = &vforms[i->sx];
@@ -1373,6 +1394,8 @@ void op_vex(struct engine *e, const struct insn *i)
 		la = simd_la(e, i, n, (f->fl & VS) != 0, (f->fl & VA) != 0);
 		if (!(f->fl & VS))
 			simd_read(e, la, n, fr.mem);
+		else /* a store's page fault comes before #XM (VCVTPS2PH) */
+			probe_write(e, la, n);
 	} else if (f->mk == K_X) {
 		ymm_get(e, i->rm, fr.x2);
 	} else if (f->mk == K_G) {
@@ -1381,7 +1404,7 @@ void op_vex(struct engine *e, const struct insn *i)
 	fr.stub = i->stub;
 	fr.mmx = 0;
 	fr.avx = 1;
-	u32 raised = simd_exec(e, &fr);
+	u32 raised = simd_exec(e, &fr, f->map == 3 && f->op == 0x1d && ps2ph_tiny(e, i, fr.x1));
 
 	/* commit: memory first (it may fault), then registers */
 	bool vec = false;
