@@ -388,6 +388,16 @@ static void mmio_write(struct engine *e, u64 gpa, int n, u64 v)
 	mmio_exit(e, gpa, n, true, v);
 }
 
+/* A page with a data breakpoint: no data TLB entry, so every access to it
+ * comes through the slow paths, which match it (debug_match). */
+static bool watched(const struct engine *e, u64 la)
+{
+	for (int n = 0; n < 4; n++)
+		if ((e->dbg_data & BIT(n)) && !((e->dbg_lo[n] ^ la) & ~0xfffULL))
+			return true;
+	return false;
+}
+
 static u64 read_part(struct engine *e, u64 la, int n, u32 acc)
 {
 	bool no_tlb, no_rtlb;
@@ -399,6 +409,11 @@ static u64 read_part(struct engine *e, u64 la, int n, u32 acc)
 	u64 v = 0;
 	memcpy(&v, p, n);
 	u8 *page = p - (gpa & 0xfff);
+	if (unlikely(e->dbg_data) && !(acc & ACC_I)) {
+		debug_match(e, la, n, false, false);
+		if (watched(e, la))
+			return v;
+	}
 	if (!no_rtlb)
 		tlb_fill(e, &e->tlb.r[(la >> 12) & (TLB_SIZE - 1)], la & ~0xfffULL, page);
 	if ((acc & ACC_W) && !no_tlb)
@@ -437,6 +452,10 @@ static void write_part(struct engine *e, u64 la, u64 gpa, bool no_tlb, int n, u6
 	}
 	smc_check(e, p, n);
 	memcpy(p, &v, n);
+	if (unlikely(e->dbg_data)) {
+		debug_match(e, la, n, true, false);
+		no_tlb |= watched(e, la);
+	}
 	if (logged) {
 		/* the page is dirty now: it may take TLB writes until the next
 		 * re-arm (see dirty_ring_check) */
@@ -486,6 +505,10 @@ u8 *mem_host_rw(struct engine *e, u64 la, int size)
 		e->rw_log_gpa = gpa;
 		if (!p)
 			return NULL;
+		if (unlikely(e->dbg_data)) {
+			debug_match(e, la, size, true, false);
+			no_tlb |= watched(e, la);
+		}
 		if (!no_tlb)
 			tlb_fill(e, t, la & ~0xfffULL, p - (gpa & 0xfff));
 	}
@@ -850,6 +873,8 @@ bool io_allowed(struct engine *e, u16 port, int size)
  */
 u64 io_in_n(struct engine *e, u16 port, int size, u32 n)
 {
+	if (unlikely(e->dbg_io))
+		debug_match(e, port, size, false, true);
 	if (e->pend_in) {
 		e->pend_in = 0;
 		e->pio_pos = 0;
@@ -888,6 +913,8 @@ u64 io_in(struct engine *e, u16 port, int size)
 void io_out(struct engine *e, u16 port, int size, u64 v)
 {
 	const struct x86_env *env = e->env;
+	if (unlikely(e->dbg_io))
+		debug_match(e, port, size, false, true);
 	if (dev_io(e, true, port, size, &v, true))
 		return;
 	if (env->coalesce && env->coalesce(env->coalesce_opaque, port, size, &v, true))
@@ -1122,46 +1149,136 @@ bool exec_in_block(struct engine *e, const struct insn *i)
 }
 
 /*
- * KVM_GUESTDBG_USE_HW_BP: the VMM's DR0-3/DR7 (guest_debug_db).  Execution
- * breakpoints exit with #DB before the instruction, as the hardware fault
- * KVM intercepts; data breakpoints are not implemented and say so.
+ * Hardware breakpoints (SDM Vol. 3B 17.2-17.3): those of the effective DR7,
+ * the VMM's with KVM_GUESTDBG_USE_HW_BP (KVM loads them instead of the
+ * guest's), else the guest's own.  While one is enabled the engine runs one
+ * instruction at a time (step), and the pages of data breakpoints get no data
+ * TLB entries, so their accesses come through the slow paths; nothing of
+ * this runs otherwise.  Instruction breakpoints are faults (unless RFLAGS.RF),
+ * data and I/O breakpoints traps after the instruction.  The VMM's end
+ * KVM_RUN with KVM_EXIT_DEBUG, as KVM's #DB intercept reports them; the
+ * guest's raise #DB with B0-B3 of DR6 saying which matched.
  */
-static void hw_breakpoints(struct engine *e)
+void debug_update(struct engine *e)
 {
 	const struct x86_cpu *c = e->cpu;
-	u64 dr7 = c->guest_debug_db[7];
+	bool vmm = c->guest_debug & KVM_GUESTDBG_USE_HW_BP;
+	const u64 *dr = vmm ? c->guest_debug_db : c->dr;
+	u64 dr7 = vmm ? c->guest_debug_db[7] : c->dr7;
+	u8 exec = 0, data = 0, wonly = 0, io = 0;
 	for (int n = 0; n < 4; n++) {
 		if (!((dr7 >> (2 * n)) & 3))
 			continue;
-		if ((dr7 >> (16 + 4 * n)) & 3)
-			raise_internal(e); /* data or I/O breakpoint */
-		if (c->guest_debug_db[n] == linear_rip(e) && !(c->rflags & X86_FL_RF)) {
-			struct x86_exit *x = e->exit;
-			x->reason = X86_EXIT_DEBUG;
-			x->debug.exception = EXC_DB;
-			x->debug.pc = linear_rip(e);
-			x->debug.dr6 = 0xffff0ff0 | BIT(n);
-			x->debug.dr7 = dr7;
-			x->debug.has_dr = true;
-			unwind_exit(e);
+		u32 rw = (dr7 >> (16 + 4 * n)) & 3, len = (dr7 >> (18 + 4 * n)) & 3;
+		u64 size = len == 0 ? 1 : len == 1 ? 2 : len == 2 ? 8 : 4;
+		e->dbg_lo[n] = dr[n] & ~(size - 1);
+		e->dbg_hi[n] = e->dbg_lo[n] + size - 1;
+		if (rw == 0) {
+			exec |= BIT(n);
+		} else if (rw == 2) {
+			/* I/O with CR4.DE; undefined without it: never matches */
+			if (c->cr4 & X86_CR4_DE)
+				io |= BIT(n);
+		} else {
+			data |= BIT(n);
+			if (rw == 1)
+				wonly |= BIT(n);
 		}
 	}
+	if (data || e->dbg_data)
+		tlb_flush(e); /* drop the entries of newly watched pages */
+	e->dbg_exec = exec;
+	e->dbg_data = data;
+	e->dbg_wonly = wonly;
+	e->dbg_io = io;
+	e->dbg_vmm = vmm;
+	e->dbg_armed = exec | data | io;
+	if (!e->dbg_armed)
+		e->dbg_pend = 0;
+	e->leave_block = true;
 }
 
-/* One instruction, decoded afresh (single-step, page-crossing code). */
+void debug_match(struct engine *e, u64 addr, int n, bool write, bool io)
+{
+	u8 set = io ? e->dbg_io : write ? e->dbg_data : (u8)(e->dbg_data & ~e->dbg_wonly);
+	u64 last = addr + (u64)n - 1;
+	for (int k = 0; k < 4; k++)
+		if ((set & BIT(k)) && addr <= e->dbg_hi[k] && last >= e->dbg_lo[k])
+			e->dbg_hit |= BIT(k);
+}
+
+/* #DB for the breakpoints in `hits` (B0-B3), or for DR6.BD / DR6.BS
+ * (`extra`): a KVM_EXIT_DEBUG for the VMM's, a #DB for the guest's. */
+static void debug_event(struct engine *e, u8 hits, u64 extra, bool vmm)
+{
+	struct x86_cpu *c = e->cpu;
+	if (vmm) {
+		struct x86_exit *x = e->exit;
+		x->reason = X86_EXIT_DEBUG;
+		x->debug.exception = EXC_DB;
+		x->debug.pc = linear_rip(e);
+		x->debug.dr6 = 0xffff0ff0 | hits | extra;
+		x->debug.dr7 = c->guest_debug_db[7];
+		x->debug.has_dr = true;
+		unwind_exit(e);
+	}
+	/* as KVM delivers a #DB payload: B0-B3 replaced, BD/BS added */
+	c->dr6 = (c->dr6 & ~0xfULL) | 0xffff0ff0 | hits | extra;
+	raise_exc(e, EXC_DB, NO_ERR);
+}
+
+/* MOV DR with DR7.GD set (general detect): a fault before the access. */
+void debug_general_detect(struct engine *e)
+{
+	struct x86_cpu *c = e->cpu;
+	bool vmm = c->guest_debug & KVM_GUESTDBG_USE_HW_BP;
+	if (!((vmm ? c->guest_debug_db[7] : c->dr7) & BIT(13)))
+		return;
+	if (!vmm)
+		c->dr7 &= ~BIT(13); /* the processor clears GD for the handler */
+	debug_event(e, 0, BIT(13), vmm);
+}
+
+/* One instruction, decoded afresh (single-step, breakpoints, page-crossing
+ * code). */
 static void step(struct engine *e)
 {
 	struct x86_cpu *c = e->cpu;
-	bool tf = c->rflags & X86_FL_TF;
-	if (c->guest_debug & KVM_GUESTDBG_USE_HW_BP)
-		hw_breakpoints(e);
+	bool tf = c->rflags & X86_FL_TF, rf = c->rflags & X86_FL_RF;
+	if (unlikely(e->dbg_armed)) {
+		u8 pend = e->dbg_pend;
+		e->dbg_pend = 0;
+		if (pend) /* a trap of an instruction that exited to the VMM */
+			debug_event(e, pend, 0, e->dbg_vmm);
+		if (e->dbg_exec && !rf) {
+			u64 ip = linear_rip(e);
+			u8 hits = 0;
+			for (int n = 0; n < 4; n++)
+				if ((e->dbg_exec & BIT(n)) && e->dbg_lo[n] == ip)
+					hits |= BIT(n);
+			if (hits)
+				debug_event(e, hits, 0, e->dbg_vmm);
+		}
+		e->dbg_hit = 0;
+	}
 	e->cur_insn = NULL;
 	decode(e, &e->cur);
 	exec_insn(e, &e->cur);
-	if (tf) {
+	if (rf)
+		c->rflags &= ~X86_FL_RF; /* cleared once an instruction completes */
+	u8 hits = e->dbg_hit;
+	if (unlikely(hits)) {
+		e->dbg_hit = 0;
+		if (e->exit->reason != X86_EXIT_NONE) {
+			e->dbg_pend = hits; /* after the VMM completed it */
+			hits = 0;
+		} else if (e->dbg_vmm) {
+			debug_event(e, hits, 0, true);
+		}
+	}
+	if (tf || hits) {
 		/* single-step trap after the instruction (SDM Vol. 3B 17.3.1.4) */
-		c->dr6 |= BIT(14);
-		raise_exc(e, EXC_DB, NO_ERR);
+		debug_event(e, hits, tf ? BIT(14) : 0, false);
 	}
 }
 
@@ -1340,7 +1457,8 @@ bool boundary_quiet(struct engine *e)
 	struct x86_cpu *c = e->cpu;
 	const struct x86_env *env = e->env;
 	if (e->exit->reason != X86_EXIT_NONE || e->leave_block || e->shadow ||
-	    c->ev.nmi.pending || env->irq_window || (c->rflags & X86_FL_TF) || c->guest_debug)
+	    c->ev.nmi.pending || env->irq_window || (c->rflags & X86_FL_TF) || c->guest_debug ||
+	    e->dbg_armed)
 		return false;
 	if (c->apic_ops && atomic_load_explicit(&c->intr_hint, memory_order_acquire))
 		return false;
@@ -1455,10 +1573,9 @@ void x86_run(struct x86_cpu *cpu, struct x86_env *env, struct x86_exit *exit)
 		break;
 	}
 	}
-	/* Breakpoints armed in the guest's own DR7 (e.g. restored through
-	 * KVM_SET_DEBUGREGS) are not implemented: fail rather than miss one. */
-	if (unlikely(cpu->dr7 & 0xff))
-		raise_internal(e);
+	/* Breakpoints of the effective DR7 (the VMM's or the guest's, maybe
+	 * restored through KVM_SET_DEBUGREGS) */
+	debug_update(e);
 	if (!injected) {
 		injected = true;
 		if (!resumed)
@@ -1484,9 +1601,13 @@ void x86_run(struct x86_cpu *cpu, struct x86_env *env, struct x86_exit *exit)
 			break;
 		}
 		engine_map_check(e);
-		if (unlikely(cpu->ev.nmi.pending))
+		/* KVM_GUESTDBG_BLOCKIRQ: no NMI or interrupt is injected
+		 * (kvm_check_and_inject_events) */
+		bool block_irq = cpu->guest_debug & KVM_GUESTDBG_BLOCKIRQ;
+		if (unlikely(cpu->ev.nmi.pending) && !block_irq)
 			nmi_window(e);
-		if (cpu->apic_ops && atomic_load_explicit(&cpu->intr_hint, memory_order_acquire))
+		if (cpu->apic_ops && !block_irq &&
+		    atomic_load_explicit(&cpu->intr_hint, memory_order_acquire))
 			apic_interrupt(e);
 		if (env->irq_window && (cpu->rflags & X86_FL_IF) && !e->shadow) {
 			exit->reason = X86_EXIT_IRQ_WINDOW;
@@ -1494,7 +1615,8 @@ void x86_run(struct x86_cpu *cpu, struct x86_env *env, struct x86_exit *exit)
 		}
 		/* single-step, or watch for the interrupt window at every
 		 * instruction as interrupt-window exiting does */
-		if ((cpu->rflags & X86_FL_TF) || env->irq_window || cpu->guest_debug)
+		if ((cpu->rflags & X86_FL_TF) || env->irq_window || cpu->guest_debug ||
+		    e->dbg_armed)
 			step(e);
 		else
 			run_block(e);

@@ -148,6 +148,17 @@ struct engine {
 	struct block *blocks[BLK_CACHE];
 	struct jit_arena *jit; /* translated code (jit.c) */
 	bool jit_chained;      /* translated code went on to another block */
+
+	/* Breakpoints of the effective DR7 (debug_update): bit n for DRn */
+	u8 dbg_armed;  /* any: run one instruction at a time (step) */
+	u8 dbg_exec;   /* R/W 00: instruction */
+	u8 dbg_data;   /* R/W 01 or 11: data (watched pages get no data TLB) */
+	u8 dbg_wonly;  /* ... of which R/W 01: writes only */
+	u8 dbg_io;     /* R/W 10 with CR4.DE: I/O ports */
+	bool dbg_vmm;  /* the VMM's (KVM_GUESTDBG_USE_HW_BP), not the guest's */
+	u8 dbg_hit;    /* data/I/O matches of the current instruction */
+	u8 dbg_pend;   /* ... of an instruction that exited to the VMM */
+	u64 dbg_lo[4], dbg_hi[4]; /* DRn's range, inclusive */
 };
 
 static inline struct engine *eng(struct x86_cpu *cpu)
@@ -255,6 +266,13 @@ enum { EXC_DE = 0, EXC_DB = 1, EXC_NMI = 2, EXC_BP = 3, EXC_OF = 4, EXC_BR = 5,
 __attribute__((noreturn)) void raise_exc(struct engine *e, int vec, int err);
 __attribute__((noreturn)) void raise_internal(struct engine *e);
 __attribute__((noreturn)) void unwind_exit(struct engine *e);
+
+/* Debug registers (engine.c): re-read the effective DR0-3/DR7 after a
+ * change; record a data or I/O access for the breakpoints it matches. */
+void debug_update(struct engine *e);
+void debug_match(struct engine *e, u64 addr, int n, bool write, bool io);
+/* MOV DR: #DB (or the VMM's KVM_EXIT_DEBUG) with DR6.BD if DR7.GD is set */
+void debug_general_detect(struct engine *e);
 void mode_update(struct engine *e);
 u64 linear_rip(struct engine *e); /* CS.base + RIP */
 /* A kick, env->stop or (polled now, or every few thousand calls) a signal. */

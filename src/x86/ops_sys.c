@@ -174,6 +174,7 @@ void op_mov_dr(struct engine *e, const struct insn *i)
 			raise_exc(e, EXC_UD, NO_ERR);
 		dr += 2;
 	}
+	debug_general_detect(e); /* after #UD and #GP, as KVM's handle_dr */
 	if (!i->op) {
 		u64 v = dr < 4 ? c->dr[dr] : dr == 6 ? c->dr6 : c->dr7;
 		reg_set(e, i->rm, size, v);
@@ -188,8 +189,8 @@ void op_mov_dr(struct engine *e, const struct insn *i)
 		c->dr6 = (v & 0x1e00f) | 0xffff0ff0; /* reserved bits read as 1/0 */
 	else
 		c->dr7 = (v & 0xffff2fff) | 0x400;
-	if (dr == 7 && (c->dr7 & 0xff))
-		raise_internal(e); /* hardware breakpoints: not implemented */
+	if (dr != 6)
+		debug_update(e); /* breakpoints armed or moved */
 }
 
 void op_clts(struct engine *e, const struct insn *i)
