@@ -4,11 +4,12 @@
 #
 #   make run        the main job (see README)
 #   make test       the full default test suite (release, then sanitizers,
-#                   then fuzz-short); docs/testing.md describes the harnesses
+#                   fuzz-short, the real boot, the must-pass KVM selftests);
+#                   docs/testing.md describes the harnesses
 #   make check-api | check-unit | check-tools | check-guest | check-diff | check-engine | check-boot
 #                   one suite (MODE=debug for the sanitizer build)
-#   make fuzz-short FUZZ_SECONDS=60, make bench, make bench-boot, make check-boot-real
-#                   (not part of make test)
+#   make fuzz-short FUZZ_SECONDS=60, make check-boot-real, make test-selftests
+#   make bench, make bench-boot, make selftests (all of them; not in make test)
 
 MODE ?= release
 CC ?= gcc
@@ -196,7 +197,7 @@ fuzz-short: $(FUZZ_TARGET)
 		echo "fuzz-short: exit $$rc (log: $(FUZZ_O)/fuzz.log)"; exit $$rc
 
 deps:
-	@sh tools/deps.sh build fuzz
+	@sh tools/deps.sh build fuzz selftests
 
 deps-build:
 	@sh tools/deps.sh build
@@ -245,10 +246,14 @@ check-tools: $(LIB) $(TOOL) $(API_TESTS)
 
 test-suite: check-api check-unit check-tools check-guest check-diff check-engine check-boot
 
+# CI: both builds' suites, the fuzzer, the real boot (Debian's kernel, 1 and
+# 2 vCPUs) and the kernel's KVM selftests that must pass (softkvm only).
 test: deps
 	$(MAKE) MODE=release test-suite
 	$(MAKE) MODE=debug test-suite
 	$(MAKE) fuzz-short
+	$(MAKE) MODE=release check-boot-real
+	$(MAKE) MODE=release test-selftests
 
 # The main job: Debian's cloud kernel and a busybox initramfs (fetched with
 # apt-get download into build/run/, cached) under `softkvm boot`.

@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/bin/bash
 # Run the kernel's KVM selftests (built by tests/selftests/selftests.mk) under
 # softkvm and, for comparison, on the host's /dev/kvm; print one line per test
 # and a summary.  The exit status is 1 when a test tests/selftests/expected.txt
@@ -7,6 +7,10 @@
 #   run.sh SOFTKVM_TOOL SELFTESTS_DIR EXPECTED_FILE [TEST...]
 #
 # SKVM_SELFTESTS_TIMEOUT  seconds per test and backend (default 60)
+# SKVM_SELFTESTS_JOBS     tests run at a time (default 2); results are
+#                         printed in list order all the same
+# SKVM_SELFTESTS_MUST     set: run only the tests expected.txt says must pass
+#                         (make test-selftests)
 # SKVM_NO_HOST            set: do not run the tests on the host's /dev/kvm
 # SKVM_SELFTESTS_LOG      directory for each run's output (default
 #                         SELFTESTS_DIR/logs)
@@ -31,7 +35,9 @@ want() {
 # The tests to run: the arguments, or every x86_64 test the kernel's
 # Makefile builds (the list the build wrote).
 # A bare name (state_test) stands for its path in the list (x86_64/state_test).
-if [ $# -eq 0 ]; then
+if [ $# -eq 0 ] && [ -n "${SKVM_SELFTESTS_MUST:-}" ]; then
+	set -- $(awk -F'\t' '$2 == "pass" { print $1 }' "$expected" | grep -x -F -f - "$dir/tests.list")
+elif [ $# -eq 0 ]; then
 	set -- $(cat "$dir/tests.list")
 else
 	for t in "$@"; do
@@ -89,24 +95,33 @@ run_one() {
 	printf '%s\t%s (%ss)\n' "$st" "$reason" "$secs"
 }
 
-npass=0 nfail=0 nskip=0 bad=""
-for t in "$@"; do
+# one_test INDEX TEST: both backends' results into $out/INDEX as
+# "status US softkvm line US host part" (US: the unit separator, \037)
+one_test() {
+	local i=$1 t=$2 base r st why hostr="" h hsecs
 	base=$(echo "$t" | tr / _)
 	r=$(run_one "$t" "$logs/$base.softkvm.log" softkvm)
 	st=${r%%	*} why=${r#*	}
-	case $st in
-	pass) npass=$((npass + 1)) ;;
-	skip) nskip=$((nskip + 1)) ;;
-	*) nfail=$((nfail + 1)) ;;
-	esac
-	hostr=""
 	if [ $host = 1 ]; then
 		h=$(run_one "$t" "$logs/$base.host.log")
 		hsecs=${h##*(}
 		hostr="  [host: ${h%%	*} ${hsecs%)}]"
 	fi
+	printf '%s\037%s\037%s\n' "$st" "$why" "$hostr" > "$out/$i.tmp"
+	mv "$out/$i.tmp" "$out/$i"
+}
+
+npass=0 nfail=0 nskip=0 bad=""
+# report INDEX TEST: print a finished test's line, count it
+report() {
+	local t=$2 st why hostr w mark=""
+	IFS=$'\037' read -r st why hostr < "$out/$1"
+	case $st in
+	pass) npass=$((npass + 1)) ;;
+	skip) nskip=$((nskip + 1)) ;;
+	*) nfail=$((nfail + 1)) ;;
+	esac
 	w=$(want "$t")
-	mark=""
 	if [ "$w" = pass ] && [ "$st" != pass ]; then
 		mark="  MUST PASS"
 		bad="$bad $t"
@@ -116,6 +131,30 @@ for t in "$@"; do
 		mark="  (expected.txt says $w)"
 	fi
 	printf '%-4s %-40s %s%s%s\n' "$st" "$t" "$why" "$hostr" "$mark"
+}
+
+jobs_max=${SKVM_SELFTESTS_JOBS:-2}
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+tests=("$@")
+next=0 running=0
+for ((i = 0; i < ${#tests[@]}; i++)); do
+	if [ $running -ge "$jobs_max" ]; then
+		wait -n
+		running=$((running - 1))
+	fi
+	one_test $i "${tests[$i]}" &
+	running=$((running + 1))
+	# print what is done, in list order
+	while [ $next -lt $i ] && [ -e "$out/$next" ]; do
+		report $next "${tests[$next]}"
+		next=$((next + 1))
+	done
+done
+wait
+while [ $next -lt ${#tests[@]} ]; do
+	report $next "${tests[$next]}"
+	next=$((next + 1))
 done
 
 echo "$npass passed, $nfail failed, $nskip skipped"
