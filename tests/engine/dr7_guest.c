@@ -13,11 +13,7 @@
  *   build/softkvm run -- build/tests/engine/dr7_guest
  */
 #define _GNU_SOURCE
-#include <stdio.h>
-#include <string.h>
-#include <sys/ioctl.h>
-
-#include "tvm.h"
+#include "t_out.h"
 
 #define LOAD 0x10000
 
@@ -66,42 +62,6 @@ __asm__(".pushsection .rodata\n"
 	"g_end:\n"
 	".popsection\n");
 
-static void gate(struct tvm *t, int vec, uint64_t off)
-{
-	uint64_t *g = tvm_ptr(t, 0x20000 + vec * 16);
-	g[0] = (off & 0xffff) | ((uint64_t)TVM_SEL_CODE64 << 16) | (0xeull << 40) |
-	       (1ull << 47) | ((off >> 16 & 0xffff) << 48);
-	g[1] = off >> 32;
-}
-
-static int n, fails;
-
-static void ok(int c, const char *what, unsigned got, unsigned want)
-{
-	printf("%sok %d - %s", c ? "" : "not ", ++n, what);
-	if (!c) {
-		printf(" (got %#x want %#x)", got, want);
-		fails++;
-	}
-	printf("\n");
-}
-
-static void expect_out(struct tvm *t, int port, unsigned val, const char *what)
-{
-	int r = ioctl(t->vcpu, KVM_RUN, 0);
-	if (r || t->run->exit_reason != KVM_EXIT_IO || t->run->io.port != port) {
-		struct kvm_regs regs;
-		ioctl(t->vcpu, KVM_GET_REGS, &regs);
-		printf("not ok %d - %s: exit %u port %#x rip %#llx\n", ++n, what,
-		       t->run->exit_reason, t->run->io.port, regs.rip);
-		fails++;
-		return;
-	}
-	unsigned v = 0;
-	memcpy(&v, (char *)t->run + t->run->io.data_offset, t->run->io.size);
-	ok(v == val, what, v, val);
-}
-
 #define OFF(l) ((unsigned)((l) - g_start))
 
 int main(void)
@@ -113,22 +73,22 @@ int main(void)
 		return 1;
 	}
 	memcpy(tvm_ptr(&t, LOAD), g_start, g_end - g_start);
-	gate(&t, 1, LOAD + OFF(g_db));
+	t_gate64(&t, 0x20000, 1, LOAD + OFF(g_db), 0);
 
-	expect_out(&t, 0x20, 0xffff0ff1, "data write breakpoint: #DB with DR6.B0");
-	expect_out(&t, 0x21, OFF(g_after_w), "... a trap after the write (the read before it passed)");
-	expect_out(&t, 0x20, 0xffff0ff1, "R/W 11: a read inside the range: DR6.B0");
-	expect_out(&t, 0x21, OFF(g_after_r), "... a trap after the read");
-	expect_out(&t, 0x20, 0xffff0ff2, "instruction breakpoint: DR6.B1");
-	expect_out(&t, 0x21, OFF(g_x), "... a fault before the instruction; RF lets it run");
-	expect_out(&t, 0x80, 0x55, "the OUT on the I/O breakpoint's port reaches the VMM");
-	expect_out(&t, 0x20, 0xffff0ff4, "I/O breakpoint (CR4.DE): DR6.B2");
-	expect_out(&t, 0x21, OFF(g_after_io), "... a trap after the OUT");
-	expect_out(&t, 0x20, 0xffff2ff0, "MOV DR with DR7.GD: DR6.BD");
-	expect_out(&t, 0x21, OFF(g_gd), "... a fault before the MOV");
-	expect_out(&t, 0x22, 0x400, "... and DR7.GD is clear in the handler's wake");
+	t_expect_out(&t, 0x20, 0xffff0ff1, "data write breakpoint: #DB with DR6.B0");
+	t_expect_out(&t, 0x21, OFF(g_after_w), "... a trap after the write (the read before it passed)");
+	t_expect_out(&t, 0x20, 0xffff0ff1, "R/W 11: a read inside the range: DR6.B0");
+	t_expect_out(&t, 0x21, OFF(g_after_r), "... a trap after the read");
+	t_expect_out(&t, 0x20, 0xffff0ff2, "instruction breakpoint: DR6.B1");
+	t_expect_out(&t, 0x21, OFF(g_x), "... a fault before the instruction; RF lets it run");
+	t_expect_out(&t, 0x80, 0x55, "the OUT on the I/O breakpoint's port reaches the VMM");
+	t_expect_out(&t, 0x20, 0xffff0ff4, "I/O breakpoint (CR4.DE): DR6.B2");
+	t_expect_out(&t, 0x21, OFF(g_after_io), "... a trap after the OUT");
+	t_expect_out(&t, 0x20, 0xffff2ff0, "MOV DR with DR7.GD: DR6.BD");
+	t_expect_out(&t, 0x21, OFF(g_gd), "... a fault before the MOV");
+	t_expect_out(&t, 0x22, 0x400, "... and DR7.GD is clear in the handler's wake");
 	int r = ioctl(t.vcpu, KVM_RUN, 0);
-	ok(r == 0 && t.run->exit_reason == KVM_EXIT_HLT, "the guest ends in HLT",
+	t_ok(r == 0 && t.run->exit_reason == KVM_EXIT_HLT, "the guest ends in HLT",
 	   t.run->exit_reason, KVM_EXIT_HLT);
 
 	/* An instruction breakpoint restored through KVM_SET_DEBUGREGS, on the
@@ -138,14 +98,14 @@ int main(void)
 	ioctl(t.vcpu, KVM_GET_DEBUGREGS, &d);
 	d.db[3] = LOAD + OFF(g_hlt);
 	d.dr7 = 0x440; /* L3, R/W3 = 00 */
-	ok(ioctl(t.vcpu, KVM_SET_DEBUGREGS, &d) == 0, "KVM_SET_DEBUGREGS arms DR3", 0, 0);
-	expect_out(&t, 0x20, 0xffff0ff8, "a restored instruction breakpoint: DR6.B3");
-	expect_out(&t, 0x21, OFF(g_hlt), "... before the HLT");
+	t_ok(ioctl(t.vcpu, KVM_SET_DEBUGREGS, &d) == 0, "KVM_SET_DEBUGREGS arms DR3", 0, 0);
+	t_expect_out(&t, 0x20, 0xffff0ff8, "a restored instruction breakpoint: DR6.B3");
+	t_expect_out(&t, 0x21, OFF(g_hlt), "... before the HLT");
 	r = ioctl(t.vcpu, KVM_RUN, 0);
-	ok(r == 0 && t.run->exit_reason == KVM_EXIT_HLT, "RF lets the HLT run",
+	t_ok(r == 0 && t.run->exit_reason == KVM_EXIT_HLT, "RF lets the HLT run",
 	   t.run->exit_reason, KVM_EXIT_HLT);
-	printf("1..%d\n", n);
+	printf("1..%d\n", t_n);
 	fflush(stdout);
 	tvm_destroy(&t);
-	return fails != 0;
+	return t_fails != 0;
 }

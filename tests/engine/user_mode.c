@@ -8,11 +8,7 @@
  *   build/softkvm run -- build/user_mode      (and plain build/user_mode on the host)
  */
 #define _GNU_SOURCE
-#include <stdio.h>
-#include <string.h>
-#include <sys/ioctl.h>
-
-#include "tvm.h"
+#include "t_out.h"
 
 #define LOAD 0x10000
 #define USTACK 0x9000
@@ -55,42 +51,6 @@ __asm__(".pushsection .rodata\n"
 	"g_end:\n"
 	".popsection\n");
 
-static void gate(struct tvm *t, int vec, uint64_t off, int dpl)
-{
-	uint64_t *g = tvm_ptr(t, 0x20000 + vec * 16);
-	g[0] = (off & 0xffff) | ((uint64_t)TVM_SEL_CODE64 << 16) | (0xeull << 40) |
-	       ((uint64_t)dpl << 45) | (1ull << 47) | ((off >> 16 & 0xffff) << 48);
-	g[1] = off >> 32;
-}
-
-static int n, fails;
-
-static void ok(int c, const char *what, unsigned got, unsigned want)
-{
-	printf("%sok %d - %s", c ? "" : "not ", ++n, what);
-	if (!c) {
-		printf(" (got %#x want %#x)", got, want);
-		fails++;
-	}
-	printf("\n");
-}
-
-static void expect_out(struct tvm *t, int port, unsigned val, const char *what)
-{
-	int r = ioctl(t->vcpu, KVM_RUN, 0);
-	if (r || t->run->exit_reason != KVM_EXIT_IO || t->run->io.port != port) {
-		struct kvm_regs regs;
-		ioctl(t->vcpu, KVM_GET_REGS, &regs);
-		printf("not ok %d - %s: exit %u port %#x rip %#llx\n", ++n, what,
-		       t->run->exit_reason, t->run->io.port, regs.rip);
-		fails++;
-		return;
-	}
-	unsigned v;
-	memcpy(&v, (char *)t->run + t->run->io.data_offset, 4);
-	ok(v == val, what, v, val);
-}
-
 int main(void)
 {
 	struct tvm t;
@@ -101,30 +61,30 @@ int main(void)
 	}
 	memcpy(tvm_ptr(&t, LOAD), g_start, g_end - g_start);
 #define OFF(l) (LOAD + (uint64_t)((l) - g_start))
-	gate(&t, 0x80, OFF(g_int80), 3);
-	gate(&t, 13, OFF(g_gp), 0);
-	gate(&t, 6, OFF(g_ud), 0);
+	t_gate64(&t, 0x20000, 0x80, OFF(g_int80), 3);
+	t_gate64(&t, 0x20000, 13, OFF(g_gp), 0);
+	t_gate64(&t, 0x20000, 6, OFF(g_ud), 0);
 
-	expect_out(&t, 0x20, 0x11, "SYSCALL from ring 3 reaches LSTAR with RAX");
-	expect_out(&t, 0x24, 0x08, "SYSCALL loads CS from STAR[47:32]");
-	expect_out(&t, 0x21, 0x2b, "INT 0x80 frame: CS of ring 3");
-	expect_out(&t, 0x25, 0x23, "INT 0x80 frame: SS of ring 3");
-	expect_out(&t, 0x22, 0, "CLI at CPL 3: #GP(0)");
-	expect_out(&t, 0x26, 0x7000 - 48, "#GP frame on TSS.RSP0 with an error code");
-	expect_out(&t, 0x21, 0x2b, "after IRETQ, INT 0x80 again from ring 3");
-	expect_out(&t, 0x25, 0x23, "SS of ring 3 again");
-	expect_out(&t, 0x23, 0x7000 - 40, "UD2: #UD frame without an error code");
+	t_expect_out(&t, 0x20, 0x11, "SYSCALL from ring 3 reaches LSTAR with RAX");
+	t_expect_out(&t, 0x24, 0x08, "SYSCALL loads CS from STAR[47:32]");
+	t_expect_out(&t, 0x21, 0x2b, "INT 0x80 frame: CS of ring 3");
+	t_expect_out(&t, 0x25, 0x23, "INT 0x80 frame: SS of ring 3");
+	t_expect_out(&t, 0x22, 0, "CLI at CPL 3: #GP(0)");
+	t_expect_out(&t, 0x26, 0x7000 - 48, "#GP frame on TSS.RSP0 with an error code");
+	t_expect_out(&t, 0x21, 0x2b, "after IRETQ, INT 0x80 again from ring 3");
+	t_expect_out(&t, 0x25, 0x23, "SS of ring 3 again");
+	t_expect_out(&t, 0x23, 0x7000 - 40, "UD2: #UD frame without an error code");
 	int r = ioctl(t.vcpu, KVM_RUN, 0);
-	ok(r == 0 && t.run->exit_reason == KVM_EXIT_HLT, "SYSCALL 0x99 ends in HLT",
+	t_ok(r == 0 && t.run->exit_reason == KVM_EXIT_HLT, "SYSCALL 0x99 ends in HLT",
 	   t.run->exit_reason, KVM_EXIT_HLT);
 	struct kvm_regs regs;
 	ioctl(t.vcpu, KVM_GET_REGS, &regs);
-	ok(regs.r11 == 0x202 || regs.r11 == 0x2, "R11 holds ring 3 RFLAGS", (unsigned)regs.r11, 2);
+	t_ok(regs.r11 == 0x202 || regs.r11 == 0x2, "R11 holds ring 3 RFLAGS", (unsigned)regs.r11, 2);
 	struct kvm_sregs s;
 	ioctl(t.vcpu, KVM_GET_SREGS, &s);
-	ok(s.cs.selector == 0x08 && s.ss.selector == 0x10, "CS/SS after SYSCALL",
+	t_ok(s.cs.selector == 0x08 && s.ss.selector == 0x10, "CS/SS after SYSCALL",
 	   s.cs.selector << 16 | s.ss.selector, 0x80010);
-	printf("1..%d\n", n);
+	printf("1..%d\n", t_n);
 	tvm_destroy(&t);
-	return fails != 0;
+	return t_fails != 0;
 }

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
-#include "tvm.h"
+#include "t_out.h"
 
 #define LOAD 0x10000
 #define IDT 0x20000
@@ -68,29 +68,6 @@ static void gate(struct tvm *t, int vec, uint32_t off, int dpl)
 	     (1ull << 47) | ((uint64_t)(off >> 16) << 48);
 }
 
-static int n, fails;
-
-static void expect_out(struct tvm *t, int port, unsigned val, const char *what)
-{
-	int r = ioctl(t->vcpu, KVM_RUN, 0);
-	if (r || t->run->exit_reason != KVM_EXIT_IO || t->run->io.port != port) {
-		struct kvm_regs regs;
-		ioctl(t->vcpu, KVM_GET_REGS, &regs);
-		printf("not ok %d - %s: exit %u port %#x rip %#llx\n", ++n, what,
-		       t->run->exit_reason, t->run->io.port, regs.rip);
-		fails++;
-		return;
-	}
-	unsigned v;
-	memcpy(&v, (char *)t->run + t->run->io.data_offset, 4);
-	printf("%sok %d - %s", v == val ? "" : "not ", ++n, what);
-	if (v != val) {
-		printf(" (got %#x want %#x)", v, val);
-		fails++;
-	}
-	printf("\n");
-}
-
 int main(void)
 {
 	struct tvm t;
@@ -114,24 +91,22 @@ int main(void)
 	gate(&t, 0x80, OFF(h_int80), 3);
 	gate(&t, 13, OFF(h_gp), 0);
 
-	expect_out(&t, 0x20, 0, "IRETD to ring 3 nulls DS (DPL 0 < CPL 3)");
-	expect_out(&t, 0x22, 0x1b, "INT 0x80 frame: ring-3 CS");
-	expect_out(&t, 0x23, 0x23, "INT 0x80 frame: ring-3 SS");
-	expect_out(&t, 0x24, 0x7000 - 20, "handler runs on TSS.ESP0 (5-word frame)");
-	expect_out(&t, 0x25, 0x10, "handler SS from TSS.SS0");
-	expect_out(&t, 0x21, 0x23, "back in ring 3: SS");
-	expect_out(&t, 0x26, 0, "CLI at CPL 3: #GP(0)");
-	expect_out(&t, 0x27, 0x7000 - 24, "#GP frame with error code on ESP0");
+	t_expect_out(&t, 0x20, 0, "IRETD to ring 3 nulls DS (DPL 0 < CPL 3)");
+	t_expect_out(&t, 0x22, 0x1b, "INT 0x80 frame: ring-3 CS");
+	t_expect_out(&t, 0x23, 0x23, "INT 0x80 frame: ring-3 SS");
+	t_expect_out(&t, 0x24, 0x7000 - 20, "handler runs on TSS.ESP0 (5-word frame)");
+	t_expect_out(&t, 0x25, 0x10, "handler SS from TSS.SS0");
+	t_expect_out(&t, 0x21, 0x23, "back in ring 3: SS");
+	t_expect_out(&t, 0x26, 0, "CLI at CPL 3: #GP(0)");
+	t_expect_out(&t, 0x27, 0x7000 - 24, "#GP frame with error code on ESP0");
 	int r = ioctl(t.vcpu, KVM_RUN, 0);
-	int ok = r == 0 && t.run->exit_reason == KVM_EXIT_HLT;
-	printf("%sok %d - final INT 0x80 ends in HLT\n", ok ? "" : "not ", ++n);
-	fails += !ok;
+	t_ok(r == 0 && t.run->exit_reason == KVM_EXIT_HLT, "final INT 0x80 ends in HLT",
+	     t.run->exit_reason, KVM_EXIT_HLT);
 	struct kvm_sregs s;
 	ioctl(t.vcpu, KVM_GET_SREGS, &s);
-	ok = s.tr.selector == 0x28 && s.tr.type == 11;
-	printf("%sok %d - TR loaded and busy\n", ok ? "" : "not ", ++n);
-	fails += !ok;
-	printf("1..%d\n", n);
+	t_ok(s.tr.selector == 0x28 && s.tr.type == 11, "TR loaded and busy", s.tr.selector,
+	     0x28);
+	printf("1..%d\n", t_n);
 	tvm_destroy(&t);
-	return fails != 0;
+	return t_fails != 0;
 }
