@@ -90,6 +90,7 @@ struct boot_mig {
 	u32 *msrs;		/* KVM_GET_MSR_INDEX_LIST */
 	u32 nmsrs;
 	int logging;
+	double first_park;	/* when the first vCPU of this pause parked */
 	int src_irqchip;	/* the stream's header */
 	/* The in-memory snapshot. */
 	int snap_req, reset_req;
@@ -304,7 +305,8 @@ void boot_vcpu_park(struct vm *v, struct vcpu *c)
 	while (v->pause_req && !v->done) {
 		if (!c->parked) {
 			c->parked = 1;
-			v->nparked++;
+			if (!v->nparked++ && v->mig)
+				v->mig->first_park = now();
 			pthread_cond_broadcast(&v->cond);
 		}
 		pthread_cond_wait(&v->cond, &v->lock);
@@ -1051,10 +1053,14 @@ static int do_migrate(struct vm *v)
 		s_free(&s);
 		return 0;	/* the VM ended during the pre-copy: nothing to move */
 	}
+	double tstop = now(), tdown = m->first_park;
 	s64 n = harvest(v, m->bm, rounds < MAX_ROUNDS);
-	if (n < 0 || send_pages(v, &s, m->bm, 0) || flush_disk(v) || save_state(v, &s) ||
-	    s_rec(&s, T_END, 0, 0, 0, NULL, 0) || s_flush(&s))
+	if (n < 0 || send_pages(v, &s, m->bm, 0) || flush_disk(v))
 		goto err;
+	double tmem = now();
+	if (save_state(v, &s) || s_rec(&s, T_END, 0, 0, 0, NULL, 0) || s_flush(&s))
+		goto err;
+	double tsent = now();
 	char ack;
 	ssize_t k;
 	do
@@ -1065,11 +1071,14 @@ static int do_migrate(struct vm *v)
 		goto err;
 	}
 	double te = now();
-	char why[512];
+	char why[640];
 	snprintf(why, sizeof(why), "migrated to %s: %d pre-copy rounds (last %" PRIu64 " pages), "
-		 "%" PRId64 " pages stop-and-copy, %.1f MiB sent, total %.1f ms, downtime %.1f ms",
+		 "%" PRId64 " pages stop-and-copy, %.1f MiB sent, total %.1f ms, downtime %.1f ms "
+		 "(pages %.1f, state %.1f, the destination's load and ack %.1f; before it, "
+		 "%.1f ms from the stop request to the first vCPU parked, %.1f to the last)",
 		 m->o.migrate_to, rounds, last, n, s.bytes / 1048576.0, (te - t0) * 1e3,
-		 (te - tp) * 1e3);
+		 (te - tdown) * 1e3, (tmem - tstop) * 1e3, (tsent - tmem) * 1e3, (te - tsent) * 1e3,
+		 (tdown - tp) * 1e3, (tstop - tp) * 1e3);
 	close(fd);
 	s_free(&s);
 	boot_vm_end(v, NULL, 0, why);

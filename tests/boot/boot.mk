@@ -27,3 +27,9 @@ check-boot: $(LIB) $(TOOL) $(BOOT_IMAGES)
 check-boot-real: $(LIB) $(TOOL) $(BOOT_IMAGES) build/run/stamp
 	SKVM_BUILD=$(O) SKVM_BOOT_REAL=1 prove -f tests/boot/boot.pl
 .PHONY: check-boot-real
+
+# Live migration, save/restore and snapshot reset timings of a 256 MiB busy
+# guest (tools/bench-migrate.pl; not part of make test).
+bench-migrate: $(LIB) $(TOOL) $(BOOT_IMAGES)
+	perl tools/bench-migrate.pl $(O) $(BENCH_RUNS)
+.PHONY: bench-migrate

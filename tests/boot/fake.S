@@ -13,7 +13,8 @@
  * device the DSDT announces, "csumN" runs N rounds (default 16) of
  * pseudo-random read-modify-writes over 128 MiB with a running checksum
  * (the migration tests), "snap" takes softkvm boot's in-memory snapshot
- * (port 0x502) and reports whether memory and a counter are as they were.
+ * (port 0x502) and reports whether memory and a counter are as they were,
+ * "fill" writes 222 MiB and spins (bench-migrate's restore time).
  *
  * Variants for the loader's error paths (tests/boot/boot.mk): BAD_MAGIC,
  * VERSION=, XLF=, SETUP_SECTS_FIELD=.
@@ -299,6 +300,8 @@ startup_64:
 	je csum_run
 	cmpl $0x70616e73, (%r14)	/* "snap": the in-memory snapshot port */
 	je snap_run
+	cmpl $0x6c6c6966, (%r14)	/* "fill": 222 MiB of data, then spin */
+	je fill_run
 ok_exit:
 	PUTS "fake: ok\n"
 	mov $42, %al
@@ -899,6 +902,17 @@ snap_run:
 	movabs $0x5a5a5a5a5a5a5a5a, %rax
 	rep stosq
 	jmp ok_exit
+
+/* fill (bench-migrate, --mem 256M): a non-zero pattern over [18 MiB,
+ * 240 MiB), so a snapshot holds nearly all of memory; then spin. */
+fill_run:
+	mov $0x1200000, %rdi
+	mov $((0xF000000 - 0x1200000) / 8), %rcx
+	movabs $0x0123456789abcdef, %rax
+	rep stosq
+	PUTS "fake: filled\n"
+1:	pause
+	jmp 1b
 
 /* al: one character, when the transmitter is ready. */
 putc:
