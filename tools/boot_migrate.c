@@ -885,6 +885,11 @@ int boot_mig_open(struct vm *v, const struct boot_mig_opts *o)
 		return fail("out of memory");
 	m->o = *o;
 	m->resets_left = o->resets;
+	/* A bad --migrate-to fails before the guest runs. */
+	struct sockaddr_storage ss;
+	socklen_t len;
+	if (o->migrate_to && addr_parse(o->migrate_to, &ss, &len))
+		return -1;
 	if (!o->restore && !o->incoming)
 		return 0;
 	clock_gettime(CLOCK_MONOTONIC, &m->t_open);
@@ -1244,10 +1249,6 @@ int boot_mig_start(struct vm *v, const struct boot_mig_opts *o)
 		return 0;
 	if (!v->imm_exit)
 		return fail("%s has no KVM_CAP_IMMEDIATE_EXIT: cannot stop the vCPUs", v->k->name);
-	struct sockaddr_storage ss;
-	socklen_t len;
-	if (o->migrate_to && addr_parse(o->migrate_to, &ss, &len))
-		return -1;
 	if (alloc_bitmaps(v))
 		return -1;
 	/* Signals stay with the vCPU threads. */
