@@ -88,6 +88,11 @@ static const struct cap_row caps[] = {
 	/* RDMSR/WRMSR exits and the MSR filter (vcpu_msr.c, ops_sys.c) */
 	{KVM_CAP_X86_USER_SPACE_MSR, 1},
 	{KVM_CAP_X86_MSR_FILTER, 1},
+	/* kvmclock, KVM_GET/SET_CLOCK, PV CPUID, hypercalls (kvm/pvclock.c) */
+	{KVM_CAP_ADJUST_CLOCK, KVM_CLOCK_TSC_STABLE | KVM_CLOCK_REALTIME | KVM_CLOCK_HOST_TSC},
+	{KVM_CAP_KVMCLOCK_CTRL, 1},
+	{KVM_CAP_ENFORCE_PV_FEATURE_CPUID, 1},
+	{KVM_CAP_ENABLE_CAP, 1},	/* vCPU: ENFORCE_PV_FEATURE_CPUID */
 	{KVM_CAP_GET_TSC_KHZ, 1},
 	{KVM_CAP_TSC_CONTROL, 1},
 	{KVM_CAP_MCE, 32},	/* banks; KVM_X86_SETUP_MCE, KVM_X86_SET_MCE */

@@ -63,6 +63,10 @@ struct skvm_vcpu {
 	_Atomic int kick;
 	_Atomic int sleeping;
 	int wake_fd;
+	/* kvm/pvclock.c: the pvclock record is to be rewritten before the
+	 * guest runs; KVM_KVMCLOCK_CTRL asked for PVCLOCK_GUEST_STOPPED */
+	_Atomic int pvclock_req;
+	bool pvclock_stopped;
 };
 
 struct skvm_vm {
@@ -92,6 +96,10 @@ struct skvm_vm {
 	_Atomic u32 user_space_msr;
 	struct skvm_msr_filter *_Atomic msr_filter;
 	struct skvm_srcu msr_srcu;
+	/* kvmclock = x86_clock_ns() + kvmclock_offset; MSR_KVM_WALL_CLOCK's
+	 * address (kvm/pvclock.c) */
+	_Atomic s64 kvmclock_offset;
+	_Atomic u64 wall_clock;
 };
 
 /* fd table (fdtable.c) */

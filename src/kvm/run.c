@@ -22,6 +22,7 @@
 #include "kvm/irqchip.h"
 #include "kvm/irqchip_vm.h"
 #include "kvm/stats.h"
+#include "kvm/pvclock.h"
 #include "kvm/vcpu_msr.h"
 #include "kvm/x86_ioctl.h"
 #include "x86/engine.h"
@@ -382,6 +383,7 @@ long skvm_vcpu_run(struct skvm_vcpu *vcpu)
 	struct x86_exit x = {0};
 	x86_complete_mmio_read(cpu, run->mmio.data);
 	x86_complete_msr(cpu, run->msr.error, run->msr.data);
+	skvm_pvclock_sync(vcpu);
 
 	/* KVM completes a pending IN / MMIO read before it looks at
 	 * immediate_exit or pending signals.  immediate_exit returns EINTR

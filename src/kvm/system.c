@@ -9,6 +9,7 @@
 
 #include "kvm/kvm.h"
 #include "kvm/vcpu_msr.h"
+#include "kvm/pvclock.h"
 #include "kvm/dirty.h"
 #include "kvm/sys.h"
 #include "kvm/coalesced_mmio.h"
@@ -84,6 +85,7 @@ static long create_vm(unsigned long type)
 	vm->cmmio = skvm_cmmio_create();
 	vm->ioeventfds = skvm_ioeventfds_create();
 	vm->irqroute = skvm_irqroute_create();
+	skvm_pv_vm_init(vm);
 
 	int fd = skvm_anon_fd("kvm-vm", 0, O_CLOEXEC);
 	if (fd < 0 || !vm->stats || !vm->cmmio || !vm->ioeventfds || !vm->irqroute) {

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "kvm/kvm.h"
+#include "kvm/pvclock.h"
 #include "kvm/irqchip_vm.h"
 #include "kvm/x86_ioctl.h"
 
@@ -133,6 +134,8 @@ long skvm_vcpu_ioctl(struct skvm_vcpu *vcpu, unsigned int cmd, unsigned long arg
 			r = skvm_irqchip_vcpu_ioctl(vcpu, cmd, arg);
 		if (r == SKVM_NOIOCTL)
 			r = skvm_vcpu_run_ioctl(vcpu, cmd, arg);
+		if (r == SKVM_NOIOCTL)
+			r = skvm_pv_vcpu_ioctl(vcpu, cmd, arg);
 		if (r == SKVM_NOIOCTL)
 			r = -EINVAL; /* kvm_arch_vcpu_ioctl's default */
 		break;

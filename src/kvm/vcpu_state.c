@@ -546,6 +546,7 @@ static long set_tsc_khz(struct skvm_vcpu *vcpu, unsigned long arg)
 	if ((u64)khz >= (u64)host * 256)
 		return -EINVAL;
 	vcpu->cpu.tsc_khz = khz ? khz : host;
+	x86_pvclock_changed(&vcpu->cpu, false);
 	return 0;
 }
 

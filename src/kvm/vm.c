@@ -9,6 +9,7 @@
 
 #include "kvm/kvm.h"
 #include "kvm/vcpu_msr.h"
+#include "kvm/pvclock.h"
 #include "kvm/sys.h"
 #include "kvm/coalesced_mmio.h"
 #include "kvm/dirty.h"
@@ -74,6 +75,7 @@ static long create_vcpu(struct skvm_vm *vm, unsigned long id)
 	if (r)
 		goto fail_ring;
 	vcpu->cpu.platform_info_hidden = vm->platform_info_hidden;
+	skvm_pv_vcpu_init(vcpu);
 	skvm_vm_get(vm); /* the vCPU fd's reference */
 	r = skvm_file_install(SKVM_VCPU, fd, vcpu);
 	if (r < 0) {
@@ -270,6 +272,8 @@ ident_out:
 		return skvm_msr_filter_set(vm, arg);
 	default:
 		r = skvm_irqchip_vm_ioctl(vm, cmd, arg);
+		if (r == SKVM_NOIOCTL)
+			r = skvm_pv_vm_ioctl(vm, cmd, arg);
 		return r == SKVM_NOIOCTL ? -ENOTTY : r;
 	}
 }

@@ -177,6 +177,23 @@ struct x86_apic_ops {
 	int (*intr_ack)(void *apic);
 };
 
+/*
+ * The KVM paravirtual interface behind the CPU (kvm/pvclock.c: kvmclock
+ * and hypercalls); pv_ops NULL without one (VMCALL is then #UD).
+ */
+struct x86_pv_ops {
+	/* MSR_KVM_WALL_CLOCK(_NEW): the VM's wall-clock address, written to
+	 * the guest at once */
+	void (*wall_clock_set)(void *pv, u64 gpa);
+	u64 (*wall_clock_get)(void *pv);
+	/* msr.kvm_system_time or the guest TSC changed: the pvclock page
+	 * needs rewriting, `now` before the guest goes on */
+	void (*clock_changed)(void *pv, bool now);
+	/* VMCALL/VMMCALL at CPL 0: nr and a[0..3] from RAX, RBX, RCX, RDX,
+	 * RSI (truncated outside 64-bit mode); the result for RAX */
+	u64 (*hypercall)(void *pv, u64 nr, const u64 a[4], bool op64);
+};
+
 struct x86_cpuid_entry {
 	u32 function, index, flags, eax, ebx, ecx, edx;
 };
@@ -234,6 +251,9 @@ struct x86_cpu {
 
 	const struct x86_apic_ops *apic_ops;
 	void *apic;
+	const struct x86_pv_ops *pv_ops;
+	void *pv;
+	bool pv_enforce; /* KVM_CAP_ENFORCE_PV_FEATURE_CPUID */
 	/* Non-zero: the APIC may have an interrupt (set by whoever makes one
 	 * pending, cleared by intr_ack when there is none). */
 	_Atomic int intr_hint;

@@ -394,13 +394,18 @@ static void build(void)
 		set_features(e, ON);
 	}
 
-	/* KVM's paravirtual leaves: signature, and no PV features yet. */
+	/* KVM's paravirtual leaves: the signature, and the PV features
+	 * kvm/pvclock.c implements: kvmclock (both MSR pairs) with a stable
+	 * TSC, the port-0x80 delay hint, and the yield hypercall. */
 	e = add(supported, n, KVM_CPUID_SIGNATURE, 0, false);
 	e->eax = KVM_CPUID_FEATURES;
 	memcpy(&e->ebx, "KVMK", 4);
 	memcpy(&e->ecx, "VMKV", 4);
 	memcpy(&e->edx, "M\0\0\0", 4);
-	add(supported, n, KVM_CPUID_FEATURES, 0, false);
+	e = add(supported, n, KVM_CPUID_FEATURES, 0, false);
+	e->eax = BIT(KVM_FEATURE_CLOCKSOURCE) | BIT(KVM_FEATURE_NOP_IO_DELAY) |
+		 BIT(KVM_FEATURE_CLOCKSOURCE2) | BIT(KVM_FEATURE_PV_SCHED_YIELD) |
+		 BIT(KVM_FEATURE_CLOCKSOURCE_STABLE_BIT);
 
 	/* The emulated table has KVM's shape: leaves 0, 1 and 7.0, holding
 	 * what softkvm can run but does not advertise as supported. */

@@ -498,6 +498,7 @@ void decode(struct engine *e, struct insn *i)
 		case 0xca: case 0xcb: i->fn = op_stac_clac; i->op = modrm & 1; break;
 		case 0xc8: case 0xc9: i->fn = op_monitor_mwait; break;
 		case 0xd0: case 0xd1: i->fn = op_xsetbv; i->op = modrm & 1; break;
+		case 0xc1: case 0xd9: i->fn = op_vmcall; break; /* VMCALL, VMMCALL */
 		default: i->fn = op_unimpl; break;
 		}
 	}

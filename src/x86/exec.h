@@ -472,7 +472,7 @@ void decode(struct engine *e, struct insn *i);
 	X(mov_cr) X(mov_dr) X(clts) X(lgdt_lidt) X(sgdt_sidt) X(lldt_ltr)      \
 	X(sldt_str) X(smsw) X(lmsw) X(invlpg) X(wrmsr) X(rdmsr) X(syscall)     \
 	X(sysret) X(swapgs) X(xlat) X(salc) X(pusha) X(popa) X(lds_les)        \
-	X(unimpl) X(wbinvd) X(fence) X(stac_clac)  \
+	X(unimpl) X(wbinvd) X(fence) X(stac_clac) X(vmcall) \
 	X(alu_rr) X(alu_ri) X(mov_rr) X(sysenter) X(sysexit) X(bcd) X(aam_aad) X(clflush) X(monitor_mwait) X(bound) \
 	X(x87) X(fwait) X(fxsave) X(xsave) X(xsetbv) X(verr_verw) \
 	X(simd) X(emms) X(ldmxcsr) X(stmxcsr) X(maskmov) X(vex) X(vex_sw)

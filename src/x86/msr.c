@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <string.h>
+#include <linux/kvm_para.h>
 
 #include "x86/cpuid.h"
 #include "x86/msr.h"
@@ -249,10 +250,12 @@ static int tsc_set(struct x86_cpu *cpu, const struct msr_desc *d, u32 index,
 	(void)d, (void)index;
 	if (host) {
 		x86_tsc_host_write(cpu, val);
+		x86_pvclock_changed(cpu, false);
 		return MSR_OK;
 	}
 	cpu->msr.tsc_adjust += val - x86_tsc_read(cpu);
 	x86_tsc_write(cpu, val);
+	x86_pvclock_changed(cpu, true);
 	return MSR_OK;
 }
 
@@ -263,8 +266,10 @@ static int tsc_adjust_set(struct x86_cpu *cpu, const struct msr_desc *d,
 	(void)d, (void)index;
 	if (!x86_guest_has(cpu, 7, 0, EBX, 1))
 		return MSR_OK;
-	if (!host)
+	if (!host) {
 		cpu->msr.tsc_offset += val - cpu->msr.tsc_adjust;
+		x86_pvclock_changed(cpu, true);
+	}
 	cpu->msr.tsc_adjust = val;
 	return MSR_OK;
 }
@@ -594,23 +599,79 @@ static int host_only_set(struct x86_cpu *cpu, const struct msr_desc *d,
 }
 
 /*
- * kvmclock (Documentation/virt/kvm/x86/msr.rst) is not implemented yet, so
- * its MSRs are not listed and the guest's accesses #GP.  A VMM may still
- * restore their disabled reset state: QEMU writes 0 to 0x11/0x12 at every
- * reset and aborts if KVM_SET_MSRS refuses.  Anything else fails.
+ * kvmclock (Documentation/virt/kvm/x86/msr.rst): the wall-clock and
+ * system-time MSRs, old (0x11/0x12, KVM_FEATURE_CLOCKSOURCE) and new
+ * (0x4b564d00/01, CLOCKSOURCE2).  The wall-clock address is the VM's, the
+ * system-time MSR the vCPU's; kvm/pvclock.c fills the guest structures.
+ * A feature hidden by ENFORCE_PV_FEATURE_CPUID is "unsupported": #GP for
+ * the guest, 0 for the VMM (the MSRs are listed).
  */
+static bool kvmclock_wall(u32 index)
+{
+	return index == 0x11 || index == 0x4b564d00;
+}
+
+static bool kvmclock_has(const struct x86_cpu *cpu, u32 index)
+{
+	return x86_pv_has(cpu, index < 0x100 ? KVM_FEATURE_CLOCKSOURCE : KVM_FEATURE_CLOCKSOURCE2);
+}
+
 static int kvmclock_get(struct x86_cpu *cpu, const struct msr_desc *d, u32 index,
 			u64 *val, bool host)
 {
-	(void)cpu, (void)d, (void)index;
-	if (!host)
-		return MSR_FAIL;
-	*val = 0;
+	(void)d, (void)host;
+	if (!kvmclock_has(cpu, index))
+		return MSR_UNSUPPORTED;
+	if (!kvmclock_wall(index))
+		*val = cpu->msr.kvm_system_time;
+	else
+		*val = cpu->pv_ops ? cpu->pv_ops->wall_clock_get(cpu->pv) : cpu->msr.kvm_wall_clock;
 	return MSR_OK;
 }
 
-/* Only the VMM writes, and only 0 (kvmclock's reset state; a
- * PERF_CAPABILITIES without a PMU). */
+static int kvmclock_set(struct x86_cpu *cpu, const struct msr_desc *d, u32 index,
+			u64 val, bool host)
+{
+	(void)d;
+	if (!kvmclock_has(cpu, index))
+		return MSR_UNSUPPORTED;
+	if (kvmclock_wall(index)) {
+		cpu->msr.kvm_wall_clock = val;
+		if (cpu->pv_ops)
+			cpu->pv_ops->wall_clock_set(cpu->pv, val);
+		return MSR_OK;
+	}
+	cpu->msr.kvm_system_time = val;
+	if (cpu->pv_ops)
+		cpu->pv_ops->clock_changed(cpu->pv, !host);
+	return MSR_OK;
+}
+
+void x86_pvclock_changed(struct x86_cpu *cpu, bool now)
+{
+	if (cpu->pv_ops && (cpu->msr.kvm_system_time & 1))
+		cpu->pv_ops->clock_changed(cpu->pv, now);
+}
+
+/* KVM's "KVMKVMKVM\0\0\0" signature, looked for as kvm_find_kvm_cpuid_features
+ * does: at 0x40000000 and every 0x100 leaves up to 0x4000ff00. */
+bool x86_pv_has(const struct x86_cpu *cpu, int feature)
+{
+	if (!cpu->pv_enforce)
+		return true;
+	for (u32 base = 0x40000000; base < 0x40010000; base += 0x100) {
+		const struct x86_cpuid_entry *e = x86_cpuid_find(cpu, base, 0);
+		if (!e || e->ebx != 0x4b4d564b || e->ecx != 0x564b4d56 || e->edx != 0x4d)
+			continue;
+		if (e->eax < base + 1)
+			return false;
+		e = x86_cpuid_find(cpu, base + 1, 0);
+		return e && (e->eax >> feature) & 1;
+	}
+	return false;
+}
+
+/* Only the VMM writes, and only 0 (a PERF_CAPABILITIES without a PMU). */
 static int host_zero_set(struct x86_cpu *cpu, const struct msr_desc *d, u32 index,
 			 u64 val, bool host)
 {
@@ -680,8 +741,8 @@ static bool rdtscp_supported(void)
 #define CANON(idx, fl, f) {idx, idx, fl, NULL, F(f), 0, plain_get, canon_set}
 
 static const struct msr_desc msr_table[] = {
-	{0x11, 0x12, 0, NULL, 0, 0, kvmclock_get, host_zero_set},
-	{0x4b564d00, 0x4b564d01, 0, NULL, 0, 0, kvmclock_get, host_zero_set},
+	{0x11, 0x12, MSR_LIST, NULL, 0, 0, kvmclock_get, kvmclock_set},
+	{0x4b564d00, 0x4b564d01, MSR_LIST, NULL, 0, 0, kvmclock_get, kvmclock_set},
 	{0x10, 0x10, MSR_LIST, NULL, 0, 0, tsc_get, tsc_set},			/* IA32_TSC */
 	{0x1b, 0x1b, 0, NULL, F(apic_base), 0, plain_get, apic_base_set},	/* IA32_APIC_BASE */
 	/* MSR_SMI_COUNT: SMIs taken (none without SMM); only the VMM sets it */

@@ -34,6 +34,10 @@ const u32 *x86_msr_feature_list(u32 *n);
 /* Value of a feature MSR (KVM_GET_MSRS on the system fd); -1 if not one. */
 int x86_msr_feature_get(u32 index, u64 *val);
 
+/* The clock guest time derives from (CLOCK_MONOTONIC_RAW, ns), and the
+ * guest TSC at one of its readings. */
+u64 x86_clock_ns(void);
+u64 x86_tsc_at(const struct x86_cpu *cpu, u64 ns);
 /* Guest TSC now (host clock scaled to cpu->tsc_khz, plus the offset). */
 u64 x86_tsc_read(const struct x86_cpu *cpu);
 /* Make the guest TSC read `val` now. */
@@ -69,5 +73,13 @@ u64 x86_xcr0_supported(void);
 /* XCR0 rules (SDM Vol. 1 13.3, KVM's __kvm_set_xcr), for XSETBV and
  * KVM_SET_XCRS alike; x86/xsave.c. */
 bool x86_xcr0_valid(const struct x86_cpu *cpu, u64 xcr0);
+
+/* The KVM paravirtual interface (CPUID 0x40000001 EAX bits, KVM_FEATURE_*):
+ * the vCPU has the feature unless KVM_CAP_ENFORCE_PV_FEATURE_CPUID is on
+ * and its KVM leaf lacks it (KVM's guest_pv_has). */
+bool x86_pv_has(const struct x86_cpu *cpu, int feature);
+/* The guest TSC changed (write, rate): the kvmclock page is out of date;
+ * `now` = rewrite it before the guest runs on (a guest write). */
+void x86_pvclock_changed(struct x86_cpu *cpu, bool now);
 
 #endif

@@ -2,7 +2,9 @@
  * System instructions: control and debug registers, descriptor tables,
  * MSRs, CPUID, TSC, HLT, SYSCALL/SYSRET, SWAPGS.
  */
+#include <errno.h>
 #include <linux/kvm.h>
+#include <linux/kvm_para.h>
 
 #include "x86/exec.h"
 #include "x86/cpuid.h"
@@ -60,6 +62,31 @@ void op_rdtscp(struct engine *e, const struct insn *i)
 		raise_exc(e, EXC_UD, NO_ERR);
 	op_rdtsc(e, i);
 	e->cpu->gpr[R_RCX] = (u32)e->cpu->msr.tsc_aux;
+}
+
+/*
+ * VMCALL / VMMCALL: KVM's hypercall (Documentation/virt/kvm/x86/
+ * hypercalls.rst, kvm_emulate_hypercall).  Either instruction works on
+ * either vendor, as KVM's default FIX_HYPERCALL_INSN quirk makes it.  The
+ * number is in RAX, arguments in RBX, RCX, RDX, RSI, all truncated to 32
+ * bits outside 64-bit code; the result goes to RAX; -KVM_EPERM above CPL 0.
+ * Without the PV interface (no KVM layer) they are #UD, as on bare metal.
+ */
+void op_vmcall(struct engine *e, const struct insn *i)
+{
+	(void)i;
+	struct x86_cpu *c = e->cpu;
+	if (!c->pv_ops)
+		raise_exc(e, EXC_UD, NO_ERR);
+	bool op64 = e->mode == M_LONG && e->code64;
+	u64 m = op64 ? ~0ULL : 0xffffffffULL;
+	u64 a[4] = {c->gpr[R_RBX] & m, c->gpr[R_RCX] & m, c->gpr[R_RDX] & m, c->gpr[R_RSI] & m};
+	u64 r;
+	if (e->mode != M_REAL && e->cpl)
+		r = (u64)-KVM_EPERM;
+	else
+		r = c->pv_ops->hypercall(c->pv, c->gpr[R_RAX] & m, a, op64);
+	c->gpr[R_RAX] = r & m;
 }
 
 /* ---- control registers (SDM Vol. 3A 2.5, and the MOV CR #GP list) ---- */

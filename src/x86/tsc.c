@@ -14,16 +14,28 @@
 
 #include "x86/msr.h"
 
-static u64 host_ns(void)
+u64 x86_clock_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC_RAW, &ts);
 	return (u64)ts.tv_sec * 1000000000ULL + (u64)ts.tv_nsec;
 }
 
+#define host_ns x86_clock_ns
+
+static u64 scaled(const struct x86_cpu *cpu, u64 ns)
+{
+	return (u64)((unsigned __int128)ns * cpu->tsc_khz / 1000000U);
+}
+
 static u64 scaled_now(const struct x86_cpu *cpu)
 {
-	return (u64)((unsigned __int128)host_ns() * cpu->tsc_khz / 1000000U);
+	return scaled(cpu, host_ns());
+}
+
+u64 x86_tsc_at(const struct x86_cpu *cpu, u64 ns)
+{
+	return scaled(cpu, ns) + cpu->msr.tsc_offset;
 }
 
 u64 x86_tsc_read(const struct x86_cpu *cpu)
