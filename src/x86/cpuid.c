@@ -92,10 +92,10 @@ enum { OFF, ON, EMU };
 	F(0x7, 0, EBX, 0, FSGSBASE, PART_SYS, OFF)                 \
 	/* TSC_ADJUST: the MSR (0x3b) follows guest TSC writes (msr.c) */ \
 	F(0x7, 0, EBX, 1, TSC_ADJUST, PART_SYS, ON)                \
-	F(0x7, 0, EBX, 3, BMI1, PART_AVX, OFF)                     \
+	F(0x7, 0, EBX, 3, BMI1, PART_AVX, ON)                     \
 	F(0x7, 0, EBX, 5, AVX2, PART_AVX, ON)                     \
 	F(0x7, 0, EBX, 7, SMEP, PART_MMU, ON)                      \
-	F(0x7, 0, EBX, 8, BMI2, PART_AVX, OFF)                     \
+	F(0x7, 0, EBX, 8, BMI2, PART_AVX, ON)                     \
 	F(0x7, 0, EBX, 9, ERMS, PART_INT, OFF)                     \
 	F(0x7, 0, EBX, 10, INVPCID, PART_MMU, OFF)                 \
 	F(0x7, 0, EBX, 18, RDSEED, PART_INT, OFF)                  \
@@ -348,12 +348,14 @@ static void build(void)
 			if (!host_avx())
 				e->ecx &= ~0x30001000u;
 		}
-		if (fn == 7) { /* AVX2, on the host as the above */
+		if (fn == 7) { /* BMI1, AVX2, BMI2: the host's too, and its
+				* YMM state (x86/native.c runs them through
+				* its ymm trampoline) */
 			struct x86_cpuid_entry h;
 			host_cpuid(7, 0, &h);
 			if (!host_avx())
 				h.ebx = 0;
-			e->ebx &= h.ebx | ~BIT(5);
+			e->ebx &= h.ebx | ~(BIT(3) | BIT(5) | BIT(8));
 		}
 	}
 

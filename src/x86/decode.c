@@ -328,6 +328,8 @@ void decode(struct engine *e, struct insn *i)
 		}
 		u32 dec = 0;
 		sx = simd_find(map, b, i->rep ? i->rep : o16 ? 0x66 : 0, &dec);
+		if (sx >= 0 && simd_legacy(e, sx))
+			sx = -1;
 		if (sx >= 0 && (dec & SIMD_DEC_GROUP)) {
 			u8 m = fb(&f); /* peek ModRM.reg */
 			f.pos--;
@@ -516,12 +518,11 @@ void decode(struct engine *e, struct insn *i)
 	/* mandatory-prefix SSE forms and F3 0F B8 (POPCNT) are not ours */
 	if (two && b == 0xb8)
 		i->fn = op_unimpl;
-	/* F3 0F BC/BD: TZCNT/LZCNT with BMI1/ABM in the guest's CPUID (not
-	 * implemented), else BSF/BSR with an ignored prefix, as on processors
-	 * without them (Linux's __ffs uses "rep bsf" for either) */
-	if (two && (b == 0xbc || b == 0xbd) && i->rep == 0xf3 &&
-	    (b == 0xbc ? x86_cpuid_has(e->cpu, 7, 0, 1, 3)
-		       : x86_cpuid_has(e->cpu, 0x80000001, 0, 2, 5)))
+	/* F3 0F BD: LZCNT with ABM in the guest's CPUID (not implemented),
+	 * else BSR with an ignored prefix, as on processors without it; F3 0F
+	 * BC is TZCNT (x86/native.c) with BMI1, else BSF likewise (Linux's
+	 * __ffs uses "rep bsf" for either) */
+	if (two && b == 0xbd && i->rep == 0xf3 && x86_cpuid_has(e->cpu, 0x80000001, 0, 2, 5))
 		i->fn = op_unimpl;
 
 	/* register forms get their own handlers */

@@ -34,7 +34,8 @@ enum { K_N, K_X, K_M, K_G }; /* opcode extension, XMM, MMX, GPR */
 	X(MMX, 1, 3, 23) X(SSE, 1, 3, 25) X(SSE2, 1, 3, 26) X(SSE3, 1, 2, 0)    \
 	X(SSSE3, 1, 2, 9) X(SSE41, 1, 2, 19) X(SSE42, 1, 2, 20)                 \
 	X(POPCNT, 1, 2, 23) X(AES, 1, 2, 25) X(PCLMUL, 1, 2, 1)                 \
-	X(AVX, 1, 2, 28) X(FMA, 1, 2, 12) X(F16C, 1, 2, 29) X(AVX2, 7, 1, 5)
+	X(AVX, 1, 2, 28) X(FMA, 1, 2, 12) X(F16C, 1, 2, 29) X(AVX2, 7, 1, 5)      \
+	X(BMI1, 7, 1, 3) X(BMI2, 7, 1, 8)
 enum {
 #define FT_ENUM(n, l, r, b) FT_##n,
 	FEATURES(FT_ENUM)
@@ -63,6 +64,7 @@ enum {
 	B8 = BIT(12), /* rm is a byte register */
 	SW = BIT(13), /* done in software: the handler is in `sw` */
 	NOSSE = BIT(14), /* needs no CR4.OSFXSR (MMX, POPCNT, CRC32) */
+	LEG = BIT(15),	/* without the feature the prefix is ignored (TZCNT: BSF) */
 };
 
 enum { SW_NONE, SW_EMMS, SW_LDMXCSR, SW_STMXCSR, SW_MASKMOV };
@@ -188,6 +190,7 @@ struct simd_form {
 	R(1, P0, 0xae, 2, FT_SSE, K_N, K_N, 4, SW | MO)                          \
 	R(1, P0, 0xae, 3, FT_SSE, K_N, K_N, 4, SW | MO)                          \
 	R(1, PF3, 0xb8, -1, FT_POPCNT, K_G, K_G, 4, D | OS | FL | NOSSE)         \
+	R(1, PF3, 0xbc, -1, FT_BMI1, K_G, K_G, 4, D | OS | FL | NOSSE | LEG)     \
 	/* 0F C2-C6 */                                                          \
 	R(1, P0, 0xc2, -1, FT_SSE, K_X, K_X, 16, D | I)                          \
 	R(1, P66, 0xc2, -1, FT_SSE2, K_X, K_X, 16, D | I)                        \
@@ -282,6 +285,8 @@ static const struct simd_form forms[] = {
 #undef R
 };
 
+static bool guest_has(struct engine *e, int ft);
+
 /* (map, opcode, prefix) -> first row, built once */
 static s16 form_index[4][256][4];
 static pthread_once_t form_once = PTHREAD_ONCE_INIT;
@@ -317,6 +322,11 @@ int simd_find(int map, u8 op, u8 pfx, u32 *dec)
 	return k;
 }
 
+bool simd_legacy(struct engine *e, int sx)
+{
+	return (forms[sx].fl & LEG) && !guest_has(e, forms[sx].feat);
+}
+
 int simd_find_ext(int sx, int ext)
 {
 	const struct simd_form *f = &forms[sx];
@@ -339,10 +349,12 @@ struct simd_frame {
 	const void *stub;		   /* 216 */
 	u8 mmx;				   /* 224: mm1/mm2 in use */
 	u8 avx;				   /* 225: VEX: ymm registers */
+	u64 r8;				   /* 232: VEX: the vvvv GPR (BMI) */
 	u8 x4[32] __attribute__((aligned(32))); /* 256: VEX is4 operand */
 } __attribute__((aligned(32)));
 _Static_assert(offsetof(struct simd_frame, x4) == 256, "trampoline offsets");
 _Static_assert(offsetof(struct simd_frame, mmx) == 224, "trampoline offsets");
+_Static_assert(offsetof(struct simd_frame, r8) == 232, "trampoline offsets");
 
 void skvm_simd_call(struct simd_frame *f);
 void skvm_vex_call(struct simd_frame *f);
@@ -365,8 +377,11 @@ void skvm_vex_call(struct simd_frame *f);
 	"	je 3f\n"                                                       \
 	"	ldmxcsr 192(%rdi)\n"                                           \
 	"3:\n"
-/* GPRs in, the stub, flags out */
+/* GPRs and the guest's status flags in (AMD leaves some undefined flags
+ * alone), the stub, flags out */
 #define TRAMP_CALL                                                             \
+	"	pushq 184(%rdi)\n"                                             \
+	"	popfq\n"                                                       \
 	"	mov 160(%rdi), %rax\n"                                         \
 	"	mov 168(%rdi), %rcx\n"                                         \
 	"	mov 176(%rdi), %rdx\n"                                         \
@@ -415,7 +430,8 @@ __asm__(
 	".size skvm_simd_call, .-skvm_simd_call\n");
 
 /* VEX stubs: ymm0-4 whole (the upper halves are the guest's YMM_Hi128
- * state), no MMX; VZEROUPPER before returning to compiled code. */
+ * state) and r8 (a vvvv GPR), no MMX; VZEROUPPER before returning to
+ * compiled code. */
 __asm__(
 	TRAMP_ENTER("skvm_vex_call")
 	"	vmovdqu 0(%rdi), %ymm1\n"
@@ -423,7 +439,9 @@ __asm__(
 	"	vmovdqu 64(%rdi), %ymm0\n"
 	"	vmovdqu 96(%rdi), %ymm3\n"
 	"	vmovdqu 256(%rdi), %ymm4\n"
+	"	mov 232(%rdi), %r8\n"
 	TRAMP_CALL
+	"	mov %r8, 232(%rdi)\n"
 	"	vmovdqu %ymm1, 0(%rdi)\n"
 	"	vmovdqu %ymm2, 32(%rdi)\n"
 	"	vmovdqu %ymm0, 64(%rdi)\n"
@@ -715,6 +733,13 @@ static int mem_size(const struct simd_form *f, const struct insn *i)
 #define MXCSR_UM (MXCSR_UE << 7)
 #define MXCSR_FTZ 0x8000u
 
+/* The guest's six status flags, as the stub's input flags (the others
+ * clear: DF, TF and AC must not reach compiled code). */
+static u64 status_flags(struct engine *e)
+{
+	return (flags_get(e) & 0x8d5) | 2;
+}
+
 static void call_stub(struct simd_frame *fr)
 {
 	if (fr->avx)
@@ -808,6 +833,7 @@ void op_simd(struct engine *e, const struct insn *i)
 	fr.stub = i->stub;
 	fr.mmx = f->rk == K_M || f->mk == K_M;
 	fr.avx = 0;
+	fr.rflags = (f->fl & FL) ? status_flags(e) : 2;
 	u32 raised = simd_exec(e, &fr, false);
 
 	/* commit: memory first (it may fault), then registers */
@@ -960,6 +986,8 @@ enum {
 	VSW = BIT(23),	 /* done in software */
 	VWM = BIT(24),	 /* scalar FMA: memory operand 8 bytes with W */
 	VWU = BIT(25),	 /* #UD with VEX.W = 1 outside 64-bit mode (VPEXTRQ, VPINSRQ) */
+	VG = BIT(26),	 /* vvvv names a GPR (BMI): r8 on the host */
+	VGPR = BIT(27),	 /* a GPR instruction (BMI): no AVX, OSXSAVE, XCR0 or CR0.TS rule */
 };
 
 #define V(m, p, o, x, f, r, k, s0, s1, l) {m, p, o, x, f, r, k, s0, s1, l},
@@ -985,6 +1013,7 @@ enum {
 /* 0F3A with imm8 */
 #define V3(o, f, r, k, s0, s1, l) V(3, P66, o, -1, f, r, k, s0, s1, (l) | VI)
 #define VARITH(o) VP(P0, o) VP(P66, o) VSC(PF3, o, 4) VSC(PF2, o, 8)
+#define VB(p, o, x, f, r, l) V(2, p, o, x, f, r, K_G, 4, 4, (l) | VG | VL0 | VWG | VW8 | VGPR)
 
 static const struct vex_form vforms[] = {
 	/* 0F 10-17 */
@@ -1171,6 +1200,20 @@ static const struct vex_form vforms[] = {
 	V3(0x62, FT_AVX, K_X, K_X, 16, 16, VFL | VX0 | VL0 | VWG)
 	V3(0x63, FT_AVX, K_X, K_X, 16, 16, VFL | VCX | VL0 | VWG)
 	V3(0xdf, FT_AES, K_X, K_X, 16, 16, VD | VL0)
+	/* BMI1, BMI2: GPR operands, 32 or 64 bits by VEX.W in 64-bit mode */
+	VB(P0, 0xf2, -1, FT_BMI1, K_G, VD | VV | VFL)		/* ANDN */
+	VB(P0, 0xf3, 1, FT_BMI1, K_N, VVD | VFL)		/* BLSR */
+	VB(P0, 0xf3, 2, FT_BMI1, K_N, VVD | VFL)		/* BLSMSK */
+	VB(P0, 0xf3, 3, FT_BMI1, K_N, VVD | VFL)		/* BLSI */
+	VB(P0, 0xf5, -1, FT_BMI2, K_G, VD | VV | VFL)		/* BZHI */
+	VB(PF3, 0xf5, -1, FT_BMI2, K_G, VD | VV)		/* PEXT */
+	VB(PF2, 0xf5, -1, FT_BMI2, K_G, VD | VV)		/* PDEP */
+	VB(PF2, 0xf6, -1, FT_BMI2, K_G, VD | VVD)		/* MULX */
+	VB(P0, 0xf7, -1, FT_BMI1, K_G, VD | VV | VFL)		/* BEXTR */
+	VB(P66, 0xf7, -1, FT_BMI2, K_G, VD | VV)		/* SHLX */
+	VB(PF3, 0xf7, -1, FT_BMI2, K_G, VD | VV)		/* SARX */
+	VB(PF2, 0xf7, -1, FT_BMI2, K_G, VD | VV)		/* SHRX */
+	V(3, PF2, 0xf0, -1, FT_BMI2, K_G, K_G, 4, 4, VD | VI | VL0 | VWG | VW8 | VGPR) /* RORX */
 };
 
 /* (map, opcode, prefix) -> first VEX row */
@@ -1192,7 +1235,8 @@ static void vform_init(void)
 		ymm = (lo & 6) == 6;
 	}
 	if (!ymm)
-		host_feat &= ~(BIT(FT_AVX) | BIT(FT_AVX2) | BIT(FT_FMA) | BIT(FT_F16C));
+		host_feat &= ~(BIT(FT_AVX) | BIT(FT_AVX2) | BIT(FT_FMA) | BIT(FT_F16C) |
+			       BIT(FT_BMI1) | BIT(FT_BMI2));
 }
 
 int vex_find(int map, u8 op, u8 pfx, u32 *dec)
@@ -1252,7 +1296,7 @@ static int vex_encode(const struct vex_form *f, const struct insn *i, u8 *b)
 	bool w = (vex_w(i) && ((f->fl & VWS) || ((f->fl & VWG) && vex_64(i)))) || (f->fl & VW1);
 	bool l = vex_l(i) && !(f->fl & VLIG);
 	u8 pp = (u8)pfx_slot(f->pfx); /* as VEX.pp */
-	u8 vf = vex_uses_v(f, i) ? (u8)(~3u & 15) : 15;
+	u8 vf = !vex_uses_v(f, i) ? 15 : (f->fl & VG) ? (u8)(~8u & 15) : (u8)(~3u & 15);
 	int n = 0;
 	b[n++] = 0xc4;
 	b[n++] = (u8)(0xe0 | f->map);
@@ -1292,15 +1336,16 @@ void vex_decode(struct engine *e, struct insn *i, int vx, u8 vsib, bool w, bool 
 	bool ud = ((fl & VMO) && !i->mem) || ((fl & VRO) && i->mem) || ((fl & VL0) && l) ||
 		  ((fl & VL1) && !l) || ((fl & VW0) && w) ||
 		  ((fl & VWU) && w && !e->code64) ||
-		  (!vex_uses_v(f, i) && vvvv) || !guest_has(e, FT_AVX) || !guest_has(e, f->feat) ||
+		  (!vex_uses_v(f, i) && vvvv) || (!(fl & VGPR) && !guest_has(e, FT_AVX)) ||
+		  !guest_has(e, f->feat) ||
 		  (l && (fl & VI2) && !guest_has(e, FT_AVX2)) ||
 		  ((fl & VRA2) && !i->mem && !guest_has(e, FT_AVX2));
 	if (ud) {
 		i->fn = op_ud;
 		return;
 	}
-	u32 need = BIT(FT_AVX) | BIT(f->feat) | ((l && (fl & VI2)) || ((fl & VRA2) && !i->mem)
-						     ? BIT(FT_AVX2) : 0);
+	u32 need = ((fl & VGPR) ? 0 : BIT(FT_AVX)) | BIT(f->feat) |
+		   ((l && (fl & VI2)) || ((fl & VRA2) && !i->mem) ? BIT(FT_AVX2) : 0);
 	if ((host_feat & need) != need) {
 		i->fn = op_unimpl; /* a guest CPUID the host cannot back */
 		return;
@@ -1372,7 +1417,8 @@ void op_vex(struct engine *e, const struct insn *i)
 {
 	const struct vex_form *f = &vforms[i->sx];
 	struct x86_cpu *c = e->cpu;
-	vex_gate(e);
+	if (!(f->fl & VGPR))
+		vex_gate(e);
 	int nreg = vex_64(i) ? 15 : 7;
 
 	struct simd_frame fr;
@@ -1382,7 +1428,9 @@ void op_vex(struct engine *e, const struct insn *i)
 	fr.rcx = c->gpr[R_RCX];
 	fr.rdx = c->gpr[R_RDX];
 	ymm_get(e, 0, fr.x0);
-	if (vex_uses_v(f, i))
+	if ((f->fl & VG) && vex_uses_v(f, i))
+		fr.r8 = c->gpr[i->imm2];
+	else if (vex_uses_v(f, i))
 		ymm_get(e, i->imm2, fr.x3);
 	if (f->fl & VIS4)
 		ymm_get(e, (int)(i->imm >> 4) & nreg, fr.x4);
@@ -1404,12 +1452,18 @@ void op_vex(struct engine *e, const struct insn *i)
 	fr.stub = i->stub;
 	fr.mmx = 0;
 	fr.avx = 1;
+	fr.rflags = (f->fl & VFL) ? status_flags(e) : 2;
 	u32 raised = simd_exec(e, &fr, f->map == 3 && f->op == 0x1d && ps2ph_tiny(e, i, fr.x1));
 
 	/* commit: memory first (it may fault), then registers */
 	bool vec = false;
 	if ((f->fl & VS) && i->mem)
 		simd_write(e, la, n, fr.mem);
+	/* vvvv before ModRM.reg: MULX with both the same keeps the high half */
+	if ((f->fl & VVD) && (f->fl & VG))
+		c->gpr[i->imm2] = fr.r8;
+	else if (f->fl & VVD)
+		ymm_set(e, i->imm2, fr.x3), vec = true;
 	if (f->fl & VD) {
 		if (f->rk == K_X)
 			ymm_set(e, i->reg, fr.x1), vec = true;
@@ -1422,8 +1476,6 @@ void op_vex(struct engine *e, const struct insn *i)
 		else
 			c->gpr[i->rm] = fr.rcx;
 	}
-	if (f->fl & VVD)
-		ymm_set(e, i->imm2, fr.x3), vec = true;
 	if (f->fl & VX0)
 		ymm_set(e, 0, fr.x0), vec = true;
 	if (f->fl & VCX)

@@ -18,6 +18,9 @@
 /* The form of map (1 = 0F, 2 = 0F38, 3 = 0F3A) opcode op under mandatory
  * prefix pfx (0, 0x66, 0xf3, 0xf2), or -1.  *dec gets SIMD_DEC_*. */
 int simd_find(int map, u8 op, u8 pfx, u32 *dec);
+/* Form sx is a legacy opcode with an ignored prefix in this guest
+ * (TZCNT without BMI1 is BSF). */
+bool simd_legacy(struct engine *e, int sx);
 /* The row of group form sx with ModRM.reg = ext, or -1. */
 int simd_find_ext(int sx, int ext);
 

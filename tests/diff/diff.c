@@ -242,6 +242,16 @@ static const struct form forms[] = {
 	{ "movbe m,r", { 0x0f, 0x38, 0xf1 }, 3, -1, M | F_MEM, G_BIT },
 	{ "adcx r,r/m", { 0x0f, 0x38, 0xf6 }, 3, -1, M | F_66M, G_ALU },
 	{ "adox r,r/m", { 0x0f, 0x38, 0xf6 }, 3, -1, M | F_F3 | F_NO16, G_ALU },
+	/* BMI1, BMI2: VEX-encoded GPR instructions (VEX.W: 64-bit operands) */
+#define BMI(n, m, o, x, vx, fl) { n, { m, o }, 2, x, M | F_VEX | F_BYTEOP | (fl), G_BIT, (vx) | VX_L0 }
+	BMI("bmi1 andn", 2, 0xf2, -1, VX_V, 0), BMI("bmi1 blsr", 2, 0xf3, 1, VX_V, 0),
+	BMI("bmi1 blsmsk", 2, 0xf3, 2, VX_V, 0), BMI("bmi1 blsi", 2, 0xf3, 3, VX_V, 0),
+	BMI("bmi2 bzhi", 2, 0xf5, -1, VX_V, 0), BMI("bmi2 pext", 2, 0xf5, -1, VX_F3 | VX_V, 0),
+	BMI("bmi2 pdep", 2, 0xf5, -1, VX_F2 | VX_V, 0), BMI("bmi2 mulx", 2, 0xf6, -1, VX_F2 | VX_V, 0),
+	BMI("bmi1 bextr", 2, 0xf7, -1, VX_V, 0), BMI("bmi2 shlx", 2, 0xf7, -1, VX_66 | VX_V, 0),
+	BMI("bmi2 sarx", 2, 0xf7, -1, VX_F3 | VX_V, 0), BMI("bmi2 shrx", 2, 0xf7, -1, VX_F2 | VX_V, 0),
+	BMI("bmi2 rorx", 3, 0xf0, -1, VX_F2, F_IMM8),
+#undef BMI
 
 	/* string operations, with and without REP/REPE/REPNE */
 	{ "movs8", { 0xa4 }, 1, -1, F_STRING | F_BYTEOP, G_STRING },
@@ -960,6 +970,8 @@ static int vex_w_of(const struct form *f)
 {
 	if (f->vex & (VX_W0 | VX_W1))
 		return rn(32) == 0 ? !!(f->vex & VX_W0) : !!(f->vex & VX_W1);
+	if (f->group == G_BIT)	/* BMI: 32 or 64 bits */
+		return rn(2);
 	return rn(4) == 0 || (f->op[0] == 2 && f->op[1] >= 0x45 && rn(2));
 }
 
@@ -1751,7 +1763,10 @@ int main(void)
 			{ "avx ", 1, 2, 28 }, { "avx2 ", 7, 1, 5 }, { "fma ", 1, 2, 12 },
 			{ "f16c ", 1, 2, 29 },
 		};
-		if (forms[i].flags & F_VEX) {
+		if ((forms[i].flags & F_VEX) && forms[i].group == G_BIT)
+			form_ok[i] = forms[i].name[3] == '1' ? host_has(7, 0, 1, 3) && guest_has(7, 0, 1, 3)
+							    : host_has(7, 0, 1, 8) && guest_has(7, 0, 1, 8);
+		else if (forms[i].flags & F_VEX) {
 			form_ok[i] = avx_ok && host_has(1, 0, 2, 28) && guest_has(1, 0, 2, 28);
 			for (size_t k = 0; k < sizeof(vex_feat) / sizeof(vex_feat[0]); k++)
 				if (!strncmp(forms[i].name, vex_feat[k].pfx, strlen(vex_feat[k].pfx)))

@@ -15,6 +15,8 @@
  *  - the YMM upper halves live in the vCPU state: KVM_SET_XSAVE, guest
  *    stores, guest loads and KVM_GET_XSAVE / KVM_GET_XSAVE2 agree, with
  *    XSTATE_BV bit 2.
+ * BMI1/BMI2 (VEX GPR forms) and TZCNT need none of the AVX rules; TZCNT
+ * without BMI1 in the CPUID is BSF.
  * Ring-0 guest code: softkvm only (the host's ring-0 emulator has no AVX).
  */
 #include "tvm.h"
@@ -123,6 +125,11 @@ int main(void)
 	static const uint8_t vgather_bad[] = { 0xc4, 0xe2, 0x75, 0x90, 0x04, 0x88 };
 	/* vpgatherdd %ymm1,(%rax,%ymm2,4),%ymm0 */
 	static const uint8_t vgather[] = { 0xc4, 0xe2, 0x75, 0x90, 0x04, 0x90 };
+	/* andn %rbx,%rax,%rcx (rcx = ~rax & rbx); tzcnt %rbx,%rax; mulx %rbx,%rcx,%rax */
+	static const uint8_t andn[] = { 0xc4, 0xe2, 0xf8, 0xf2, 0xcb };
+	static const uint8_t tzcnt[] = { 0xf3, 0x48, 0x0f, 0xbc, 0xc3 };
+	static const uint8_t mulx[] = { 0xc4, 0xe2, 0xf3, 0xf6, 0xc3 };
+	static const uint8_t andn_l1[] = { 0xc4, 0xe2, 0xfc, 0xf2, 0xcb };
 	uint32_t err = ~0u;
 	int v;
 
@@ -275,6 +282,16 @@ int main(void)
 	ok(RUN(&t, vpaddd256, 0, AVX, 0) == -1, "vpaddd ymm with AVX2 in CPUID runs");
 	ok(RUN(&t, vfmadd, 0, AVX, 0) == -1 || !(c1->ecx & (1u << 12)), "vfmadd132pd with FMA runs");
 	ok(RUN(&t, vcvtph2ps, 0, AVX, 0) == -1 || !(c1->ecx & (1u << 29)), "vcvtph2ps with F16C runs");
+	/* BMI1 / BMI2: GPR instructions, no AVX rules */
+	ok(RUN(&t, andn, CR0_TS, 0, 0) == -1, "ANDN needs no CR4.OSXSAVE and ignores CR0.TS");
+	ok(RUN(&t, andn_l1, 0, AVX, 0) == 6, "ANDN with VEX.L = 1: #UD");
+	ok(RUN(&t, mulx, CR0_TS | CR0_EM, 0, 0) == -1, "MULX needs no CR4.OSXSAVE and ignores CR0.TS");
+	{
+		struct kvm_regs r;
+		ok(RUN(&t, tzcnt, 0, 0, 0) == -1 && ioctl(t.vcpu, KVM_GET_REGS, &r) == 0 &&
+			   r.rax == 2 && (r.rflags & 0x41) == 0,
+		   "TZCNT of 0x1234 is 2, CF and ZF clear");
+	}
 	tvm_destroy(&t);
 
 	/* features the guest's CPUID hides */
@@ -292,6 +309,9 @@ int main(void)
 		{ 7, 1, 1u << 5, vgather, sizeof(vgather), "vpgatherdd with AVX2 hidden: #UD" },
 		{ 1, 2, 1u << 12, vfmadd, sizeof(vfmadd), "vfmadd132pd with FMA hidden: #UD" },
 		{ 1, 2, 1u << 29, vcvtph2ps, sizeof(vcvtph2ps), "vcvtph2ps with F16C hidden: #UD" },
+		{ 7, 1, 1u << 3, andn, sizeof(andn), "ANDN with BMI1 hidden: #UD" },
+		{ 7, 1, 1u << 8, mulx, sizeof(mulx), "MULX with BMI2 hidden: #UD" },
+		{ 7, 1, 1u << 3, tzcnt, sizeof(tzcnt), "F3 0F BC with BMI1 hidden runs (BSF)" },
 	};
 	for (size_t k = 0; k < sizeof(hide) / sizeof(hide[0]); k++) {
 		struct tvm u;
@@ -304,7 +324,11 @@ int main(void)
 		/* XCR0 bit 2 needs AVX in CPUID: without it, XCR0 = 3 */
 		set_xcr0(&u, hide[k].fn == 1 && hide[k].bit == 1u << 28 ? 3 : 7);
 		int want = strstr(hide[k].what, "runs") ? -1 : 6;
-		ok(run(&u, hide[k].code, hide[k].len, 0, AVX, 0, &err) == want, hide[k].what);
+		struct kvm_regs r;
+		ok(run(&u, hide[k].code, hide[k].len, 0, AVX, 0, &err) == want &&
+			   (hide[k].code != tzcnt ||
+			    (ioctl(u.vcpu, KVM_GET_REGS, &r) == 0 && r.rax == 2 && !(r.rflags & 0x40))),
+		   hide[k].what);
 		tvm_destroy(&u);
 	}
 	printf("1..%d\n", n);
