@@ -269,6 +269,21 @@ static long run_finish(struct skvm_vcpu *vcpu, long r)
 }
 
 /*
+ * Sleep in the LAPIC (skvm_apic_block) without the memslot map: a blocked
+ * vCPU holds no reference, as KVM's vcpu_block leaves its SRCU read side,
+ * so a memslot change on another thread (QEMU's BSP remapping PAM or
+ * PCI BARs while an AP waits for SIPI) never waits for a sleeper.
+ */
+static int block_unmapped(struct skvm_vcpu *vcpu, struct x86_env *env, const sigset_t *mask)
+{
+	mem_map_put(env->map);
+	env->map = NULL;
+	int r = skvm_apic_block(vcpu, mask);
+	env->map = mem_map_get(&vcpu->vm->mem);
+	return r;
+}
+
+/*
  * Guest entry with an in-kernel LAPIC: HLT, INIT and wait-for-SIPI do not
  * exit; the thread sleeps until the vCPU can run again, a kick or a signal
  * (KVM's vcpu_run / vcpu_block).  A kick that only brought events runs on.
@@ -282,7 +297,7 @@ static long run_with_apic(struct skvm_vcpu *vcpu, struct x86_env *env, struct x8
 	if (vcpu->cpu.mp_state == KVM_MP_STATE_UNINITIALIZED) {
 		skvm_apic_accept_events(vcpu);
 		if (vcpu->cpu.mp_state == KVM_MP_STATE_UNINITIALIZED &&
-		    skvm_apic_block(vcpu, mask)) {
+		    block_unmapped(vcpu, env, mask)) {
 			x->reason = X86_EXIT_KICK;
 			return 0;
 		}
@@ -300,7 +315,7 @@ static long run_with_apic(struct skvm_vcpu *vcpu, struct x86_env *env, struct x8
 			return 0;
 		}
 		if (!skvm_apic_runnable(vcpu)) {
-			if (skvm_apic_block(vcpu, mask)) {
+			if (block_unmapped(vcpu, env, mask)) {
 				x->reason = X86_EXIT_KICK;
 				return 0;
 			}
