@@ -156,6 +156,7 @@ struct x86_msrs {
 	u64 platform_info, ucode_rev, arch_capabilities, smbase;
 	u64 smi_count;
 	u64 power_ctl; /* MSR_IA32_POWER_CTL: storage, as KVM */
+	u64 hwcr;      /* MSR_K7_HWCR: McStatusWrEn only */
 };
 
 /*

@@ -56,6 +56,8 @@ struct msr_desc {
 #define MCG_CTL_P BIT(8)
 #define PLATFORM_INFO_VALUE 0ULL /* no CPUID faulting */
 #define PLATFORM_INFO_CPUID_FAULT BIT(31)
+#define HWCR_MCSTATUSWREN BIT(18) /* AMD HWCR: MCi_STATUS writable */
+#define HWCR_IGNORED (BIT(3) | BIT(6) | BIT(8))
 
 /* --- CPUID and address helpers ------------------------------------------ */
 
@@ -530,8 +532,11 @@ static int mce_bank_set(struct x86_cpu *cpu, const struct msr_desc *d, u32 index
 	 * versions clear on AMD bank 4 (as KVM does). */
 	if ((index & 3) == 0 && val != 0 && (val | BIT(10)) != ~0ULL)
 		return MSR_FAIL;
-	/* MCi_STATUS: a guest may only clear it (SDM 15.3.2.2). */
-	if ((index & 3) == 1 && val && !host)
+	/* MCi_STATUS: a guest may only clear it (SDM 15.3.2.2), unless an
+	 * AMD guest set HWCR.McStatusWrEn (APM Vol. 2 9.3.2; KVM's
+	 * can_set_mci_status). */
+	if ((index & 3) == 1 && val && !host &&
+	    !(x86_cpuid_vendor_amd(cpu) && (cpu->msr.hwcr & HWCR_MCSTATUSWREN)))
 		return MSR_FAIL;
 	return plain_set(cpu, d, index, val, host);
 }
@@ -558,6 +563,48 @@ static int mce_ctl2_set(struct x86_cpu *cpu, const struct msr_desc *d, u32 index
 	    (val & ~MCI_CTL2_WRITABLE))
 		return MSR_FAIL;
 	return plain_set(cpu, d, index, val, host);
+}
+
+/*
+ * AMD's configuration MSRs as KVM serves them (to every vendor, as KVM does,
+ * since guests probe them by family): HWCR keeps only McStatusWrEn, bits
+ * KVM ignores (TLB cache disable, flush filter disable, IGNNE emulation) may
+ * be written and read as 0, anything else is #GP; NB_CFG, the other
+ * northbridge/bus-unit registers and VM_HSAVE_PA read 0 and ignore writes;
+ * the MMIO configuration base reads 0 and takes only 0; SYSCFG, the TSEG
+ * pair and INT_PENDING_MSG read 0 and refuse writes.
+ */
+static int hwcr_set(struct x86_cpu *cpu, const struct msr_desc *d, u32 index,
+		    u64 val, bool host)
+{
+	(void)d, (void)index, (void)host;
+	val &= ~HWCR_IGNORED;
+	if (val & ~HWCR_MCSTATUSWREN)
+		return MSR_FAIL;
+	cpu->msr.hwcr = val;
+	return MSR_OK;
+}
+
+static int zero_get(struct x86_cpu *cpu, const struct msr_desc *d, u32 index,
+		    u64 *val, bool host)
+{
+	(void)cpu, (void)d, (void)index, (void)host;
+	*val = 0;
+	return MSR_OK;
+}
+
+static int ignore_set(struct x86_cpu *cpu, const struct msr_desc *d, u32 index,
+		      u64 val, bool host)
+{
+	(void)cpu, (void)d, (void)index, (void)val, (void)host;
+	return MSR_OK;
+}
+
+static int zero_only_set(struct x86_cpu *cpu, const struct msr_desc *d, u32 index,
+			 u64 val, bool host)
+{
+	(void)cpu, (void)d, (void)index, (void)host;
+	return val ? MSR_FAIL : MSR_OK;
 }
 
 /* Feature MSRs: the VMM configures them, the guest only reads. */
@@ -786,6 +833,16 @@ static const struct msr_desc msr_table[] = {
 	CANON(0xc0000102, MSR_LIST, msr.kernel_gs_base),
 	{0xc0000103, 0xc0000103, MSR_LIST, rdtscp_supported, F(msr.tsc_aux), ~0xffffffffULL,
 	 tsc_aux_get, tsc_aux_set},					/* IA32_TSC_AUX */
+	{0xc0010010, 0xc0010010, 0, NULL, 0, 0, zero_get, ro_set},	/* SYSCFG */
+	{0xc0010015, 0xc0010015, MSR_LIST, NULL, F(msr.hwcr), 0, plain_get, hwcr_set}, /* HWCR */
+	{0xc001001f, 0xc001001f, 0, NULL, 0, 0, zero_get, ignore_set},	/* NB_CFG */
+	{0xc0010055, 0xc0010055, 0, NULL, 0, 0, zero_get, ro_set},	/* INT_PENDING_MSG */
+	{0xc0010058, 0xc0010058, 0, NULL, 0, 0, zero_get, zero_only_set}, /* MMIO_CONF_BASE */
+	{0xc0010112, 0xc0010113, 0, NULL, 0, 0, zero_get, ro_set},	/* TSEG_ADDR/MASK */
+	{0xc0010117, 0xc0010117, 0, NULL, 0, 0, zero_get, ignore_set},	/* VM_HSAVE_PA */
+	{0xc0011022, 0xc0011023, 0, NULL, 0, 0, zero_get, ignore_set},	/* DC_CFG, TW_CFG */
+	{0xc001102a, 0xc001102a, 0, NULL, 0, 0, zero_get, ignore_set},	/* BU_CFG2 */
+	{0xc001102c, 0xc001102c, 0, NULL, 0, 0, zero_get, ignore_set},	/* EX_CFG */
 };
 
 static bool is_listed(const struct msr_desc *d)

@@ -38,10 +38,7 @@ static int listed(unsigned long req, unsigned index)
  * (or OUT 0x11 from the #GP handler); the port seen, or -1. */
 static int guest_read(void)
 {
-	t_real_mode(vcpu, CODE, 0);
-	if (ioctl(vcpu, KVM_RUN, 0) || run->exit_reason != KVM_EXIT_IO)
-		return -1;
-	return run->io.port;
+	return t_run_port(vcpu, run, CODE);
 }
 
 int main(void)

@@ -65,10 +65,7 @@ static const unsigned char code_rdmsr[] = {
 
 static int go(unsigned ip)
 {
-	t_real_mode(vcpu, ip, 0);
-	if (ioctl(vcpu, KVM_RUN, 0) || run->exit_reason != KVM_EXIT_IO)
-		return -1;
-	return run->io.port;
+	return t_run_port(vcpu, run, ip);
 }
 
 static unsigned io_u32(void)

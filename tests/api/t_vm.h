@@ -106,6 +106,16 @@ __attribute__((unused)) static int t_real_mode_flat_es(int vm, unsigned ip, stru
 	return vcpu;
 }
 
+/* Run vcpu in real mode from 0:ip to its next exit: the port of a port
+ * access (KVM_EXIT_IO), or -1 for anything else. */
+__attribute__((unused)) static int t_run_port(int vcpu, struct kvm_run *run, unsigned ip)
+{
+	t_real_mode(vcpu, ip, 0);
+	if (ioctl(vcpu, KVM_RUN, 0) || run->exit_reason != KVM_EXIT_IO)
+		return -1;
+	return run->io.port;
+}
+
 /* KVM_GET_MSRS / KVM_SET_MSRS of one MSR on fd (a vCPU, or /dev/kvm for
  * feature MSRs): the ioctl's result, the number of MSRs done. */
 __attribute__((unused)) static int t_msr_get(int fd, unsigned index, unsigned long long *v)
