@@ -12,6 +12,18 @@ for m in $(cat /lib/modules/order); do
 done
 hostname softkvm
 
+# console=hvc0: the virtio console (virtio_console.ko, loaded above) is
+# hvc0; say so through it, once its device node is there.
+case " $(cat /proc/cmdline) " in
+*" console=hvc0 "*|*" console=hvc0,"*)
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		[ -c /dev/hvc0 ] && break
+		usleep 100000
+	done
+	echo "softkvm-initramfs: hello on hvc0" >/dev/hvc0
+	;;
+esac
+
 finish() {
 	echo "softkvm-initramfs: powering off"
 	sync

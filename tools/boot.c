@@ -425,7 +425,7 @@ static int load_guest(struct vm *v, const struct boot_opts *o, const struct kern
 	}
 	/* ACPI: the MADT only with local APICs to describe. */
 	u64 rsdp = boot_acpi_build(v->bios, BIOS_SIZE, BIOS_BASE, v->irqchip ? v->ncpus : 0,
-				   v->vblk.fd >= 0 ? BOOT_VBLK_BASE : 0);
+				   v->vblk.fd >= 0 ? BOOT_VBLK_BASE : 0, BOOT_VCON_BASE);
 	if (!rsdp)
 		return fail("--cpus %d: too many for the ACPI tables", v->ncpus);
 	put64(zp + BP_ACPI_RSDP_ADDR, rsdp);
@@ -563,24 +563,36 @@ static u8 *vblk_gpa(void *ctx, u64 gpa, u64 len)
 	return p;
 }
 
-/* MMIO: the virtio-blk registers, else unassigned (reads all-ones). */
+/* One virtio-mmio device's register window: the access, then its line. */
+static void virtio_mmio(struct vm *v, struct boot_virtio *d, u64 off, struct kvm_run *run,
+			u32 gsi, int *last)
+{
+	unsigned len = run->mmio.len;
+	pthread_mutex_lock(&v->lock);
+	if (run->mmio.is_write) {
+		u32 x = 0;
+		memcpy(&x, run->mmio.data, len);
+		boot_virtio_write(d, off, len, x);
+	} else {
+		u32 x = boot_virtio_read(d, off, len);
+		memcpy(run->mmio.data, &x, len);
+	}
+	irq_line(v, gsi, boot_virtio_irq(d), last);
+	pthread_mutex_unlock(&v->lock);
+}
+
+/* MMIO: the virtio registers, else unassigned (reads all-ones). */
 static void handle_mmio(struct vm *v, struct kvm_run *run)
 {
 	u64 a = run->mmio.phys_addr;
 	unsigned len = run->mmio.len;
-	if (v->vblk.fd >= 0 && a >= BOOT_VBLK_BASE && a + len <= BOOT_VBLK_BASE + BOOT_VBLK_SIZE &&
-	    len <= 4) {
-		pthread_mutex_lock(&v->lock);
-		if (run->mmio.is_write) {
-			u32 x = 0;
-			memcpy(&x, run->mmio.data, len);
-			boot_vblk_write(&v->vblk, a - BOOT_VBLK_BASE, len, x);
-		} else {
-			u32 x = boot_vblk_read(&v->vblk, a - BOOT_VBLK_BASE, len);
-			memcpy(run->mmio.data, &x, len);
-		}
-		irq_line(v, BOOT_VBLK_IRQ, boot_vblk_irq(&v->vblk), &v->vblk_irq);
-		pthread_mutex_unlock(&v->lock);
+	if (len <= 4 && v->vblk.fd >= 0 && a >= BOOT_VBLK_BASE &&
+	    a + len <= BOOT_VBLK_BASE + BOOT_VIRTIO_SIZE) {
+		virtio_mmio(v, &v->vblk.vio, a - BOOT_VBLK_BASE, run, BOOT_VBLK_IRQ, &v->vblk_irq);
+		return;
+	}
+	if (len <= 4 && a >= BOOT_VCON_BASE && a + len <= BOOT_VCON_BASE + BOOT_VIRTIO_SIZE) {
+		virtio_mmio(v, &v->vcon.vio, a - BOOT_VCON_BASE, run, BOOT_VCON_IRQ, &v->vcon_irq);
 		return;
 	}
 	if (!run->mmio.is_write)
@@ -795,6 +807,21 @@ static void on_kick(int sig)
 	(void)sig;	/* only interrupts KVM_RUN */
 }
 
+/* Is hvc0 the guest's console, i.e. the last console= of the command line
+ * in guest memory (also after --restore)?  Then it gets the terminal's
+ * input; else ttyS0 does. */
+static int hvc_console(struct vm *v)
+{
+	const char *cmd = (const char *)gpa_ptr(v, BOOT_CMDLINE, BOOT_CMDLINE_MAX);
+	if (!cmd || !memchr(cmd, 0, BOOT_CMDLINE_MAX))
+		return 0;
+	int hvc = 0;
+	for (const char *p = cmd; (p = strstr(p, "console=")); p += 8)
+		if (p == cmd || p[-1] == ' ')
+			hvc = !strncmp(p + 8, "hvc0", 4) && (p[12] == ' ' || p[12] == ',' || !p[12]);
+	return hvc;
+}
+
 #define ESCAPE_KEY 0x01	/* Ctrl-A, then x: quit (as QEMU's -nographic) */
 
 /* The terminal side: stdin into the UART's receive FIFO as it has room
@@ -804,7 +831,8 @@ static void terminal_loop(struct vm *v, int tty)
 	int in_open = 1, escape = 0;
 	while (!__atomic_load_n(&v->done, __ATOMIC_SEQ_CST)) {
 		pthread_mutex_lock(&v->lock);
-		unsigned room = boot_uart_rx_room(&v->uart);
+		unsigned room = v->vcon_input ? boot_vcon_rx_room(&v->vcon) :
+				boot_uart_rx_room(&v->uart);
 		pthread_mutex_unlock(&v->lock);
 		struct pollfd p[2] = { { v->wake[0], POLLIN, 0 }, { STDIN_FILENO, POLLIN, 0 } };
 		int want_in = in_open && room > 0;
@@ -821,6 +849,8 @@ static void terminal_loop(struct vm *v, int tty)
 			continue;
 		}
 		pthread_mutex_lock(&v->lock);
+		u8 in[sizeof(buf)];
+		unsigned nin = 0;
 		for (ssize_t i = 0; i < n; i++) {
 			if (tty && escape) {
 				escape = 0;
@@ -836,9 +866,16 @@ static void terminal_loop(struct vm *v, int tty)
 				escape = 1;
 				continue;
 			}
-			boot_uart_receive(&v->uart, buf[i]);
+			in[nin++] = buf[i];
 		}
+		/* hvc0 takes the bytes together: each fills receive buffers */
+		if (v->vcon_input)
+			boot_vcon_receive(&v->vcon, in, nin);
+		else
+			for (unsigned i = 0; i < nin; i++)
+				boot_uart_receive(&v->uart, in[i]);
 		uart_irq_update(v);
+		irq_line(v, BOOT_VCON_IRQ, boot_virtio_irq(&v->vcon.vio), &v->vcon_irq);
 		pthread_mutex_unlock(&v->lock);
 	}
 }
@@ -853,6 +890,8 @@ static int vm_run(struct vm *v, const struct boot_mig_opts *mo)
 	sigaction(SIGUSR1, &sa, NULL);
 	int tty = boot_term_raw();
 	v->uart.flush_each = isatty(STDOUT_FILENO);
+	v->vcon.flush_each = v->uart.flush_each;
+	v->vcon_input = hvc_console(v);
 	for (int i = 0; i < v->ncpus; i++) {
 		struct vcpu *c = &v->cpu[i];
 		c->vm = v;
@@ -1045,6 +1084,7 @@ int cmd_boot(int argc, char **argv)
 	pthread_cond_init(&v.cond, NULL);
 	boot_uart_init(&v.uart, stdout);
 	boot_cmos_init(&v.cmos);
+	boot_vcon_init(&v.vcon, stdout, vblk_gpa, &v);
 	v.vblk.fd = -1;
 	int st = 1;
 	if (o.disk && disk_open(&v, o.disk))

@@ -61,34 +61,87 @@ static inline void put64(u8 *p, u64 x) { put32(p, x); put32(p + 4, x >> 32); }
 #define BOOT_ACPI_S5_TYP 5		/* SLP_TYP for \_S5 */
 #define BOOT_RESET_PORT 0xcf9		/* the FADT's reset register */
 #define BOOT_RESET_VALUE 0x06
-u64 boot_acpi_build(u8 *buf, u64 size, u64 base, unsigned ncpus, u64 vblk_base);
+/* vblk_base, vcon_base: the virtio devices the DSDT lists (0: none). */
+u64 boot_acpi_build(u8 *buf, u64 size, u64 base, unsigned ncpus, u64 vblk_base,
+		    u64 vcon_base);
 
-/* virtio-blk on virtio-mmio (boot_vblk.c): registers at BOOT_VBLK_BASE,
- * level-triggered GSI BOOT_VBLK_IRQ, both announced by the DSDT. */
-#define BOOT_VBLK_BASE 0xd0000000ull
-#define BOOT_VBLK_SIZE 0x200
-#define BOOT_VBLK_IRQ 5
-#define BOOT_VBLK_QUEUE_MAX 128
+/* The virtio-mmio transport (boot_virtio.c), version 2: registers,
+ * features, split queues; a device supplies its ID, features, queue count,
+ * configuration bytes and what a queue notification does. */
+#define BOOT_VIRTIO_SIZE 0x200		/* register window of one device */
+#define BOOT_VIRTIO_QUEUE_MAX 128
+#define BOOT_VIRTIO_QUEUES 2
+#define BOOT_VIRTIO_F_VERSION_1 (1ull << 32)
 typedef u8 *(*boot_gpa_fn)(void *ctx, u64 gpa, u64 len);
 struct vq {
 	u64 desc, avail, used;
 	u16 num, last_avail;
 	u8 ready;
 };
-struct boot_vblk {
-	int fd;
-	u64 size;		/* bytes, a multiple of 512 */
+struct boot_virtio {
+	u32 device_id;
+	u64 features;		/* offered */
+	unsigned nq;
 	boot_gpa_fn gpa;
 	void *ctx;
+	u8 (*config)(struct boot_virtio *d, u64 off);	/* a config byte */
+	void (*notify)(struct boot_virtio *d, unsigned q);
 	u32 status, isr, dev_sel, drv_sel, queue_sel;
 	u64 drv_features;
-	struct vq q;
+	struct vq q[BOOT_VIRTIO_QUEUES];
+};
+/* A descriptor chain taken from a queue's available ring. */
+struct boot_vchain {
+	u16 head;
+	unsigned n;
+	u64 addr[BOOT_VIRTIO_QUEUE_MAX];
+	u32 len[BOOT_VIRTIO_QUEUE_MAX];
+	u16 flags[BOOT_VIRTIO_QUEUE_MAX];
+};
+#define BOOT_VDESC_F_WRITE 2
+void boot_virtio_init(struct boot_virtio *d, u32 device_id, u64 features, unsigned nq,
+		      boot_gpa_fn gpa, void *ctx);
+u32 boot_virtio_read(struct boot_virtio *d, u64 off, unsigned len);
+void boot_virtio_write(struct boot_virtio *d, u64 off, unsigned len, u32 val);
+int boot_virtio_irq(const struct boot_virtio *d);
+/* Queue qi is set up and the device not broken. */
+int boot_virtio_live(const struct boot_virtio *d, unsigned qi);
+/* The next available chain of queue qi: 1, 0 if none, -1 if the driver
+ * broke the rules (the device then needs a reset). */
+int boot_virtio_pop(struct boot_virtio *d, unsigned qi, struct boot_vchain *c);
+/* The chain just popped is used, `written` bytes into it; interrupt. */
+void boot_virtio_push(struct boot_virtio *d, unsigned qi, u16 head, u32 written);
+/* A malformed chain: the device needs a reset. */
+void boot_virtio_chain_fail(struct boot_virtio *d);
+
+/* virtio-blk (boot_vblk.c): registers at BOOT_VBLK_BASE, level-triggered
+ * GSI BOOT_VBLK_IRQ, both announced by the DSDT. */
+#define BOOT_VBLK_BASE 0xd0000000ull
+#define BOOT_VBLK_SIZE BOOT_VIRTIO_SIZE
+#define BOOT_VBLK_IRQ 5
+struct boot_vblk {
+	struct boot_virtio vio;	/* first: the transport's callbacks get it */
+	int fd;
+	u64 size;		/* bytes, a multiple of 512 */
 };
 void boot_vblk_init(struct boot_vblk *b, int fd, u64 size, boot_gpa_fn gpa, void *ctx);
-u32 boot_vblk_read(struct boot_vblk *b, u64 off, unsigned len);
-void boot_vblk_write(struct boot_vblk *b, u64 off, unsigned len, u32 val);
-int boot_vblk_irq(const struct boot_vblk *b);
 int boot_vblk_flush(struct boot_vblk *b);
+
+/* virtio-console (boot_vcon.c), one port, hvc0 in Linux: receiveq 0 takes
+ * terminal input, transmitq 1 goes to out.  Registers at BOOT_VCON_BASE,
+ * GSI BOOT_VCON_IRQ, in the DSDT. */
+#define BOOT_VCON_BASE (BOOT_VBLK_BASE + BOOT_VIRTIO_SIZE)
+#define BOOT_VCON_IRQ 6
+struct boot_vcon {
+	struct boot_virtio vio;	/* first */
+	FILE *out;
+	int flush_each;
+};
+void boot_vcon_init(struct boot_vcon *c, FILE *out, boot_gpa_fn gpa, void *ctx);
+/* Terminal input: how many bytes the driver's receive buffers take now
+ * (0 while it has posted none), and n of them delivered. */
+unsigned boot_vcon_rx_room(struct boot_vcon *c);
+unsigned boot_vcon_receive(struct boot_vcon *c, const u8 *buf, unsigned n);
 
 /* The terminal (boot_term.c): raw mode if stdin is one (returns 1), and
  * its restoration, which also runs at exit and on fatal signals. */
@@ -138,6 +191,9 @@ struct vm {
 	struct boot_cmos cmos;
 	struct boot_vblk vblk;	/* --disk, when fd >= 0 */
 	int vblk_irq;
+	struct boot_vcon vcon;	/* always there: hvc0 */
+	int vcon_irq;
+	int vcon_input;		/* terminal input goes to hvc0, not ttyS0 */
 	u16 pm1_en;
 	u8 pm1_cnt_hi;
 	int done, status;

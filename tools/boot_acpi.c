@@ -60,13 +60,13 @@ static const u8 dsdt_aml[] = {
  * Resource descriptors: ACPI 6.4.3.4 (Memory32Fixed), 6.4.3.6 (Extended
  * Interrupt), 6.4.2.9 (End Tag).  Returns the bytes written to p.
  */
-static u64 aml_virtio_mmio(u8 *p, u64 base, u32 irq)
+static u64 aml_virtio_mmio(u8 *p, u64 base, u32 irq, unsigned uid)
 {
-	static const u8 head[] = {
+	const u8 head[] = {
 		0x10, 0x42, 0x04, '_', 'S', 'B', '_',		/* ScopeOp, PkgLength 66 */
-		0x5b, 0x82, 0x3a, 'V', 'R', '0', '0',		/* DeviceOp, PkgLength 58 */
+		0x5b, 0x82, 0x3a, 'V', 'R', '0', (u8)('0' + uid),	/* DeviceOp, PkgLength 58 */
 		0x08, '_', 'H', 'I', 'D', 0x0d, 'L', 'N', 'R', 'O', '0', '0', '0', '5', 0x00,
-		0x08, '_', 'U', 'I', 'D', 0x00,
+		0x08, '_', 'U', 'I', 'D', (u8)uid,		/* ZeroOp / OneOp */
 		0x08, '_', 'C', 'R', 'S', 0x11, 0x1a, 0x0a, 0x17,	/* BufferOp, 23 bytes */
 		0x86, 0x09, 0x00, 0x01,				/* Memory32Fixed, read-write */
 	};
@@ -74,7 +74,7 @@ static u64 aml_virtio_mmio(u8 *p, u64 base, u32 irq)
 	memcpy(q, head, sizeof(head));
 	q += sizeof(head);
 	put32(q, base);
-	put32(q + 4, BOOT_VBLK_SIZE);
+	put32(q + 4, BOOT_VIRTIO_SIZE);
 	q += 8;
 	q[0] = 0x89;		/* Extended Interrupt */
 	q[1] = 0x06;
@@ -95,7 +95,7 @@ static u64 aml_virtio_mmio(u8 *p, u64 base, u32 irq)
 #define OFF_XSDT 0x080
 #define OFF_FADT 0x100
 #define OFF_DSDT 0x200
-#define OFF_MADT 0x300
+#define OFF_MADT 0x400
 #define FADT_LEN 244
 #define FACS_LEN 64
 
@@ -128,7 +128,8 @@ static u64 aml_virtio_mmio(u8 *p, u64 base, u32 irq)
 #define IOAPIC_ADDR 0xfec00000u
 #define LAPIC_ADDR 0xfee00000u
 
-u64 boot_acpi_build(u8 *buf, u64 size, u64 base, unsigned ncpus, u64 vblk_base)
+u64 boot_acpi_build(u8 *buf, u64 size, u64 base, unsigned ncpus, u64 vblk_base,
+		    u64 vcon_base)
 {
 	u64 madt_len = ncpus ? 44 + 8ull * ncpus + 12 : 0;
 	if (size < OFF_MADT + madt_len || ncpus > 255)
@@ -144,7 +145,9 @@ u64 boot_acpi_build(u8 *buf, u64 size, u64 base, unsigned ncpus, u64 vblk_base)
 	u64 dlen = HDR_LEN + sizeof(dsdt_aml);
 	memcpy(dsdt + HDR_LEN, dsdt_aml, sizeof(dsdt_aml));
 	if (vblk_base)
-		dlen += aml_virtio_mmio(dsdt + dlen, vblk_base, BOOT_VBLK_IRQ);
+		dlen += aml_virtio_mmio(dsdt + dlen, vblk_base, BOOT_VBLK_IRQ, 0);
+	if (vcon_base)
+		dlen += aml_virtio_mmio(dsdt + dlen, vcon_base, BOOT_VCON_IRQ, 1);
 	header(dsdt, "DSDT", dlen, 2);
 	seal(dsdt);
 

@@ -64,12 +64,30 @@ struct dev_state {
 	u8 pm1_cnt_hi;
 	u16 pm1_en;
 	u8 cmos_index, cmos_ram[128];
-	u32 uart_irq, vblk_irq;
-	u32 vb_status, vb_isr, vb_dev_sel, vb_drv_sel, vb_queue_sel;
-	u64 vb_drv_features, vb_size, q_desc, q_avail, q_used;
-	u16 q_num, q_last_avail;
-	u8 q_ready;
+	u32 uart_irq, vblk_irq, vcon_irq;
+	u64 vb_size;
+	struct virtio_state {
+		u32 status, isr, dev_sel, drv_sel, queue_sel;
+		u64 drv_features;
+		struct vq q[BOOT_VIRTIO_QUEUES];
+	} vb, vc;
 };
+
+static void virtio_save(struct virtio_state *s, const struct boot_virtio *d)
+{
+	s->status = d->status, s->isr = d->isr, s->dev_sel = d->dev_sel;
+	s->drv_sel = d->drv_sel, s->queue_sel = d->queue_sel;
+	s->drv_features = d->drv_features;
+	memcpy(s->q, d->q, sizeof(s->q));
+}
+
+static void virtio_load(struct boot_virtio *d, const struct virtio_state *s)
+{
+	d->status = s->status, d->isr = s->isr, d->dev_sel = s->dev_sel;
+	d->drv_sel = s->drv_sel, d->queue_sel = s->queue_sel;
+	d->drv_features = s->drv_features;
+	memcpy(d->q, s->q, sizeof(d->q));
+}
 
 /* A buffered stream over an fd, or (fd < 0) a growing memory buffer. */
 struct stream {
@@ -644,15 +662,12 @@ static int save_state(struct vm *v, struct stream *s)
 	d.pm1_cnt_hi = v->pm1_cnt_hi, d.pm1_en = v->pm1_en;
 	d.cmos_index = v->cmos.index;
 	memcpy(d.cmos_ram, v->cmos.ram, sizeof(d.cmos_ram));
-	d.uart_irq = v->uart_irq, d.vblk_irq = v->vblk_irq;
-	const struct boot_vblk *b = &v->vblk;
-	if (b->fd >= 0) {
-		d.vb_size = b->size, d.vb_status = b->status, d.vb_isr = b->isr;
-		d.vb_dev_sel = b->dev_sel, d.vb_drv_sel = b->drv_sel, d.vb_queue_sel = b->queue_sel;
-		d.vb_drv_features = b->drv_features;
-		d.q_desc = b->q.desc, d.q_avail = b->q.avail, d.q_used = b->q.used;
-		d.q_num = b->q.num, d.q_last_avail = b->q.last_avail, d.q_ready = b->q.ready;
+	d.uart_irq = v->uart_irq, d.vblk_irq = v->vblk_irq, d.vcon_irq = v->vcon_irq;
+	if (v->vblk.fd >= 0) {
+		d.vb_size = v->vblk.size;
+		virtio_save(&d.vb, &v->vblk.vio);
 	}
+	virtio_save(&d.vc, &v->vcon.vio);
 	pthread_mutex_unlock(&v->lock);
 	return s_rec(s, T_DEV, 0, 0, 0, &d, sizeof(d));
 err:
@@ -684,15 +699,10 @@ static int apply(struct vm *v, const struct rec *r, void *p)
 		v->pm1_cnt_hi = d->pm1_cnt_hi, v->pm1_en = d->pm1_en;
 		v->cmos.index = d->cmos_index;
 		memcpy(v->cmos.ram, d->cmos_ram, sizeof(d->cmos_ram));
-		v->uart_irq = d->uart_irq, v->vblk_irq = d->vblk_irq;
-		struct boot_vblk *b = &v->vblk;
-		if (b->fd >= 0) {
-			b->status = d->vb_status, b->isr = d->vb_isr, b->dev_sel = d->vb_dev_sel;
-			b->drv_sel = d->vb_drv_sel, b->queue_sel = d->vb_queue_sel;
-			b->drv_features = d->vb_drv_features;
-			b->q.desc = d->q_desc, b->q.avail = d->q_avail, b->q.used = d->q_used;
-			b->q.num = d->q_num, b->q.last_avail = d->q_last_avail, b->q.ready = d->q_ready;
-		}
+		v->uart_irq = d->uart_irq, v->vblk_irq = d->vblk_irq, v->vcon_irq = d->vcon_irq;
+		if (v->vblk.fd >= 0)
+			virtio_load(&v->vblk.vio, &d->vb);
+		virtio_load(&v->vcon.vio, &d->vc);
 		pthread_mutex_unlock(&v->lock);
 		return 0;
 	}

@@ -214,6 +214,16 @@ for my $hw (0, 1) {
 	   substr($img, 0, 23) eq "DISK-MAGIC sector zero\n",
 	   "$on: virtio-blk: the guest's write is in the image file, its size unchanged");
 
+	# virtio-console (VIRTIO 1.1 5.3, hvc0 in Linux): a line out through
+	# transmitq, and terminal input into receiveq under console=hvc0.
+	($st, $out, $err) = boot_in("hello hvc\n", 2, @hw, '--kernel', $fake, '--append',
+				    'vcon console=hvc0');
+	ok($st == 42 && $out =~ /^fake: virtio console at 00000000d0000200$/m &&
+	   $out =~ /^fake: hello through the virtio console$/m &&
+	   $out =~ /^fake: virtio console got: hello hvc$/m && $out =~ /^fake: virtio console ok$/m,
+	   "$on: virtio-console: DSDT device, VERSION_1 only, transmitq to stdout, stdin to receiveq",
+	   "status $st\nstdout:\n$out\nstderr:\n$err");
+
 	if (!$irqchip) {
 		skip("$on: 16550 THRE and RDA interrupts on IRQ 4", 'no in-kernel irqchip');
 		skip("$on: --cpus 2, AP started by INIT/SIPI", 'no in-kernel irqchip');
@@ -315,13 +325,19 @@ if (!has_irqchip(0)) {
 			skip($what, "no $k or $i (make run fetches them)");
 			next;
 		}
+		# the 2-vCPU boot also makes hvc0 (the virtio console) the
+		# preferred console: the kernel log is replayed there and /init
+		# writes a line to /dev/hvc0
+		my $hvc = $cpus == 2 ? ' console=hvc0' : '';
 		my ($st, $out, $err) = boot('--kernel', $k, '--initrd', $i, '--cpus', $cpus,
-					    '--append', 'console=ttyS0 quiet panic=-1',
+					    '--append', "console=ttyS0$hvc quiet panic=-1",
 					    '--mem', '256M', '--disk', $disk_img);
 		ok($st == 0 && $out =~ /^softkvm-initramfs: user space reached/m &&
 		   $out =~ /^softkvm-initramfs: $cpus cpu\(s\)/m &&
-		   $out =~ /^softkvm-initramfs: disk \/dev\/vda, 128 sectors\r?$/m && $out =~ /powering off/,
-		   $what, "status $st\n" . substr($out, -3000) . "\n$err");
+		   $out =~ /^softkvm-initramfs: disk \/dev\/vda, 128 sectors\r?$/m && $out =~ /powering off/ &&
+		   (!$hvc || $out =~ /^softkvm-initramfs: hello on hvc0\r?$/m),
+		   $what . ($hvc ? ', console=hvc0 (virtio console) output' : ''),
+		   "status $st\n" . substr($out, -3000) . "\n$err");
 	}
 }
 

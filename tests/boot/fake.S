@@ -10,7 +10,7 @@
  * off through PM1a_CNT, "cf9reset" and "kbdreset" reset through port 0xcf9
  * or the i8042, "uartirq" takes THRE and received-data interrupts on IRQ 4,
  * "smpboot" starts vCPU 1 with INIT/SIPI, "virtio" drives the virtio-blk
- * device the DSDT announces, "csumN" runs N rounds (default 16) of
+ * device the DSDT announces, "vcon" its virtio console, "csumN" runs N rounds (default 16) of
  * pseudo-random read-modify-writes over 128 MiB with a running checksum
  * (the migration tests), "snap" takes softkvm boot's in-memory snapshot
  * (port 0x502) and reports whether memory and a counter are as they were,
@@ -296,6 +296,8 @@ startup_64:
 	je smp_boot
 	cmpl $0x74726976, (%r14)	/* "virt": virtio-blk through the DSDT */
 	je virtio_blk
+	cmpl $0x6e6f6376, (%r14)	/* "vcon": the virtio console (hvc0) */
+	je virtio_con
 	cmpl $0x6d757363, (%r14)	/* "csum": a running checksum (migration) */
 	je csum_run
 	cmpl $0x70616e73, (%r14)	/* "snap": the in-memory snapshot port */
@@ -591,44 +593,8 @@ ap_stub_end:
 #define VQ_STATUS 0x31100
 #define VQ_DATA 0x32000
 virtio_blk:
-	mov 0x70(%r15), %rbx
-	mov 24(%rbx), %r12		/* XSDT */
-	mov 4(%r12), %r13d
-	sub $36, %r13d
-	shr $3, %r13d
-	lea 36(%r12), %r12
-1:	test %r13d, %r13d
-	FAIL_IF nz, "no FADT"
-	mov (%r12), %rbp
-	cmpl $0x50434146, (%rbp)	/* "FACP" */
-	je 2f
-	add $8, %r12
-	dec %r13d
-	jmp 1b
-2:	mov 40(%rbp), %edi		/* DSDT */
-	mov 4(%rdi), %ecx
-	sub $12, %ecx
-3:	cmpl $0x4f524e4c, (%rdi)	/* "LNRO" */
-	jne 4f
-	cmpl $0x35303030, 4(%rdi)	/* "0005" */
-	je 5f
-4:	inc %rdi
-	dec %ecx
-	jnz 3b
-	PUTS "fake: FAIL no LNRO0005 device in the DSDT\n"
-	mov $3, %al
-	jmp exit
-5:	cmpb $0x86, (%rdi)		/* Memory32Fixed */
-	jne 6f
-	cmpw $0x0009, 1(%rdi)
-	je 7f
-6:	inc %rdi
-	dec %ecx
-	jnz 5b
-	PUTS "fake: FAIL no Memory32Fixed in the device's _CRS\n"
-	mov $3, %al
-	jmp exit
-7:	mov 4(%rdi), %ebx		/* the register base */
+	mov $2, %edx
+	call virtio_find
 	PUTS "fake: virtio-mmio at "
 	mov %rbx, %rax
 	call puthex
@@ -731,6 +697,169 @@ virtio_blk:
 	call put_data_line
 	PUTS "fake: virtio ok\n"
 	jmp ok_exit
+
+/*
+ * virtio_find: ebx = the register base of the first virtio-mmio device of
+ * DeviceID edx, found the way Linux finds them here: an "LNRO0005" device
+ * in the DSDT whose _CRS has a Memory32Fixed base.  Fails the test if none.
+ */
+virtio_find:
+	mov 0x70(%r15), %rbx
+	mov 24(%rbx), %r12		/* XSDT */
+	mov 4(%r12), %r13d
+	sub $36, %r13d
+	shr $3, %r13d
+	lea 36(%r12), %r12
+1:	test %r13d, %r13d
+	FAIL_IF nz, "no FADT"
+	mov (%r12), %rbp
+	cmpl $0x50434146, (%rbp)	/* "FACP" */
+	je 2f
+	add $8, %r12
+	dec %r13d
+	jmp 1b
+2:	mov 40(%rbp), %edi		/* DSDT */
+	mov 4(%rdi), %ecx
+	sub $12, %ecx
+3:	cmpl $0x4f524e4c, (%rdi)	/* "LNRO" */
+	jne 4f
+	cmpl $0x35303030, 4(%rdi)	/* "0005" */
+	je 5f
+4:	inc %rdi
+	dec %ecx
+	jnz 3b
+	PUTS "fake: FAIL no LNRO0005 device of that DeviceID in the DSDT\n"
+	mov $3, %al
+	jmp exit
+5:	cmpb $0x86, (%rdi)		/* Memory32Fixed */
+	jne 6f
+	cmpw $0x0009, 1(%rdi)
+	je 7f
+6:	inc %rdi
+	dec %ecx
+	jnz 5b
+	PUTS "fake: FAIL no Memory32Fixed in the device's _CRS\n"
+	mov $3, %al
+	jmp exit
+7:	mov 4(%rdi), %ebx		/* the register base */
+	cmp %edx, 0x08(%rbx)		/* DeviceID */
+	jne 4b				/* another device: scan on */
+	ret
+
+/*
+ * The virtio console (VIRTIO 1.1 5.3), the DSDT's device of DeviceID 3:
+ * VERSION_1 only, receiveq 0 with one 64-byte buffer, transmitq 1; a line
+ * sent through transmitq, then the first input line (the test feeds it on
+ * stdin; softkvm boot routes it to hvc0 under console=hvc0) echoed on
+ * ttyS0.
+ */
+#define VC_RDESC 0x34000
+#define VC_RAVAIL 0x34400
+#define VC_RUSED 0x34800
+#define VC_TDESC 0x35000
+#define VC_TAVAIL 0x35400
+#define VC_TUSED 0x35800
+#define VC_TXBUF 0x36000
+#define VC_RXBUF 0x36800
+virtio_con:
+	mov $3, %edx
+	call virtio_find
+	PUTS "fake: virtio console at "
+	mov %rbx, %rax
+	call puthex
+	PUTS "\n"
+	movl $0, 0x70(%rbx)		/* reset */
+	movl $1, 0x70(%rbx)		/* ACKNOWLEDGE */
+	movl $3, 0x70(%rbx)		/* DRIVER */
+	movl $1, 0x14(%rbx)
+	testl $1, 0x10(%rbx)
+	FAIL_IF nz, "virtio-console VERSION_1 offered"
+	movl $0, 0x14(%rbx)
+	cmpl $0, 0x10(%rbx)
+	FAIL_IF e, "virtio-console offers no optional feature"
+	movl $1, 0x24(%rbx)
+	movl $1, 0x20(%rbx)		/* VERSION_1 */
+	movl $0, 0x24(%rbx)
+	movl $0, 0x20(%rbx)
+	movl $0xb, 0x70(%rbx)		/* FEATURES_OK */
+	testl $8, 0x70(%rbx)
+	FAIL_IF nz, "virtio-console FEATURES_OK"
+	mov $VC_RDESC, %edi
+	mov $0x3000, %ecx
+	xor %eax, %eax
+	rep stosb
+	movl $2, 0x30(%rbx)
+	cmpl $0, 0x34(%rbx)
+	FAIL_IF e, "virtio-console has no queue 2 (no multiport)"
+	movl $0, 0x30(%rbx)		/* receiveq */
+	movl $8, 0x38(%rbx)
+	movl $VC_RDESC, 0x80(%rbx)
+	movl $VC_RAVAIL, 0x90(%rbx)
+	movl $VC_RUSED, 0xa0(%rbx)
+	movl $1, 0x44(%rbx)
+	movl $1, 0x30(%rbx)		/* transmitq */
+	cmpl $8, 0x34(%rbx)
+	FAIL_IF ae, "virtio-console QueueNumMax"
+	movl $8, 0x38(%rbx)
+	movl $VC_TDESC, 0x80(%rbx)
+	movl $VC_TAVAIL, 0x90(%rbx)
+	movl $VC_TUSED, 0xa0(%rbx)
+	movl $1, 0x44(%rbx)
+	movl $0xf, 0x70(%rbx)		/* DRIVER_OK */
+
+	movq $VC_RXBUF, VC_RDESC	/* a receive buffer, device-writable */
+	movl $64, VC_RDESC + 8
+	movw $2, VC_RDESC + 12
+	movw $0, VC_RAVAIL + 4
+	movw $1, VC_RAVAIL + 2
+	mfence
+	movl $0, 0x50(%rbx)
+
+	lea vcon_text(%rip), %rsi	/* a line through transmitq */
+	mov $VC_TXBUF, %edi
+	mov $(vcon_text_end - vcon_text), %ecx
+	rep movsb
+	movq $VC_TXBUF, VC_TDESC
+	movl $(vcon_text_end - vcon_text), VC_TDESC + 8
+	movw $0, VC_TDESC + 12
+	movw $0, VC_TAVAIL + 4
+	movw $1, VC_TAVAIL + 2
+	mfence
+	movl $1, 0x50(%rbx)
+	cmpw $1, VC_TUSED + 2
+	FAIL_IF e, "virtio-console transmitq buffer used at the notify"
+	testl $1, 0x60(%rbx)
+	FAIL_IF nz, "virtio-console InterruptStatus used-buffer bit"
+	movl $1, 0x64(%rbx)
+
+	mov $0x7fffffff, %ecx		/* the input line (the test's alarm bounds this) */
+1:	cmpw $1, VC_RUSED + 2
+	je 2f
+	pause
+	dec %ecx
+	jnz 1b
+	PUTS "fake: FAIL no input through receiveq\n"
+	mov $3, %al
+	jmp exit
+2:	PUTS "fake: virtio console got: "
+	mov VC_RUSED + 8, %ecx		/* bytes written */
+	cmp $64, %ecx
+	FAIL_IF be, "virtio-console used length within the buffer"
+	mov $VC_RXBUF, %esi
+3:	test %ecx, %ecx
+	jz 4f
+	movb (%rsi), %al
+	cmp $0x0a, %al
+	je 4f
+	call putc
+	inc %rsi
+	dec %ecx
+	jmp 3b
+4:	PUTS "\nfake: virtio console ok\n"
+	jmp ok_exit
+vcon_text:
+	.ascii "fake: hello through the virtio console\n"
+vcon_text_end:
 
 /* One request: edi type, rsi sector, edx data length (0: none), ecx data
  * descriptor flags (2: device writes).  Returns the status byte in al. */
