@@ -8,7 +8,8 @@
 #                   docs/testing.md describes the harnesses
 #   make check-api | check-unit | check-tools | check-guest | check-diff | check-engine | check-boot
 #                   one suite (MODE=debug for the sanitizer build)
-#   make fuzz-short FUZZ_SECONDS=60, make check-boot-real, make test-selftests
+#   make fuzz-short FUZZ_SECONDS=60, make check-boot-real, make test-selftests,
+#   make check-qemu (check-qemu-quick: the pc boot make test runs)
 #   make bench, make bench-boot, make selftests (all of them; not in make test)
 
 MODE ?= release
@@ -197,7 +198,7 @@ fuzz-short: $(FUZZ_TARGET)
 		echo "fuzz-short: exit $$rc (log: $(FUZZ_O)/fuzz.log)"; exit $$rc
 
 deps:
-	@sh tools/deps.sh build fuzz selftests
+	@sh tools/deps.sh build fuzz selftests qemu
 
 deps-build:
 	@sh tools/deps.sh build
@@ -254,6 +255,7 @@ test: deps
 	$(MAKE) fuzz-short
 	$(MAKE) MODE=release check-boot-real
 	$(MAKE) MODE=release test-selftests
+	$(MAKE) MODE=release check-qemu-quick
 
 # The main job: Debian's cloud kernel and a busybox initramfs (fetched with
 # apt-get download into build/run/, cached) under `softkvm boot`.
@@ -268,6 +270,7 @@ run: deps-build all $(RUN_O)/stamp
 # Boot time of that guest: softkvm boot, QEMU on softkvm, QEMU TCG (not in make test).
 BENCH_RUNS ?= 5
 bench-boot: deps-build all $(RUN_O)/stamp
+	@sh tools/deps.sh qemu
 	perl tools/bench-boot.pl $(O) $(RUN_O) $(BENCH_RUNS)
 
 clean:
@@ -278,3 +281,4 @@ clean:
 # Test fragments owned by their directories (each defines its check-* target).
 -include tests/boot/boot.mk
 -include tests/selftests/selftests.mk
+-include tests/qemu/qemu.mk

@@ -11,7 +11,9 @@
 #   bench-boot.pl BUILD_DIR RUN_DIR [RUNS] [TIMEOUT_SECONDS]
 use strict;
 use warnings;
-use Time::HiRes qw(time);
+use FindBin;
+use lib $FindBin::Bin;
+use BootRun;
 
 my ($build, $rundir, $runs, $timeout) = @ARGV;
 die "usage: bench-boot.pl BUILD_DIR RUN_DIR [RUNS] [TIMEOUT]\n" unless $rundir;
@@ -19,57 +21,15 @@ $runs ||= 5;
 $timeout ||= 120;
 my $kernel = "$rundir/vmlinuz";
 my $initrd = "$rundir/initramfs.cpio.gz";
-my $append = 'console=ttyS0 quiet panic=-1';	# as tools/run.sh
-my $mem = 256;
-my $first = qr/softkvm-initramfs: user space reached/;
-my $end = qr/softkvm-initramfs: powering off/;
+my $mem = $BootRun::MEM;
 
-my @qemu = ('qemu-system-x86_64', '-m', $mem, '-nographic', '-no-reboot', '-nodefaults',
-	    '-serial', 'stdio', '-kernel', $kernel, '-initrd', $initrd, '-append', $append);
+my @qemu = BootRun::qemu_cmd($rundir);
 my @configs = (
 	['softkvm boot', ["$build/softkvm", 'boot', '--kernel', $kernel, '--initrd', $initrd,
-			  '--append', $append, '--mem', "${mem}M"]],
-	['qemu+softkvm', ["$build/softkvm", 'run', '--', @qemu, '-accel', 'kvm']],
-	['qemu tcg', [@qemu, '-accel', 'tcg']],
+			  '--append', $BootRun::APPEND, '--mem', "${mem}M"]],
+	['qemu+softkvm', ["$build/softkvm", 'run', '--', @qemu, '-M', 'pc', '-accel', 'kvm']],
+	['qemu tcg', [@qemu, '-M', 'pc', '-accel', 'tcg']],
 );
-
-# One run: (time to the first line, time to exit, status, last line).
-sub one {
-	my ($cmd) = @_;
-	pipe(my $r, my $w) or die "pipe: $!";
-	my $t0 = time;
-	my $pid = fork() // die "fork: $!";
-	if (!$pid) {
-		close($r);
-		open(STDIN, '<', '/dev/null');
-		open(STDOUT, '>&', $w);
-		open(STDERR, '>&', $w);
-		exec(@$cmd) or exit 127;
-	}
-	close($w);
-	my ($buf, $t_first, $t_off) = ('', undef, undef);
-	my $rin = '';
-	vec($rin, fileno($r), 1) = 1;
-	while (time - $t0 < $timeout) {
-		my $n = select(my $rout = $rin, undef, undef, 0.5);
-		next if $n <= 0;
-		my $got = sysread($r, my $chunk, 65536);
-		last if !$got;
-		$buf .= $chunk;
-		$t_first //= time - $t0 if $buf =~ $first;
-		$t_off //= time - $t0 if $buf =~ $end;
-	}
-	# EOF: the child is exiting; a timeout: it is killed.
-	kill('KILL', $pid) if time - $t0 >= $timeout;
-	waitpid($pid, 0);
-	my $st = $?;
-	my $t_exit = time - $t0;
-	close($r);
-	my @lines = grep { /\S/ } split /\r?\n/, $buf;
-	my $last = @lines ? $lines[-1] : '(no output)';
-	$last =~ s/\e\[[0-9;?]*[a-zA-Z]//g;
-	return ($t_first, defined $t_off ? $t_exit : undef, $st, $last, $t_exit);
-}
 
 sub median {
 	my @s = sort { $a <=> $b } @_;
@@ -82,16 +42,18 @@ for my $c (@configs) {
 	my ($name, $cmd) = @$c;
 	my (@f, @o, $fail);
 	for my $i (1 .. $runs) {
-		my ($tf, $to, $st, $last, $te) = one($cmd);
-		if (!defined $tf || !defined $to) {
-			$fail = sprintf('did not %s (status %d%s after %.1f s); last line: %s',
-					defined $tf ? 'power off' : 'reach user space',
-					$st >> 8, $st & 127 ? ", signal " . ($st & 127) : '',
-					$te, substr($last, 0, 160));
+		my $r = BootRun::run_timed($cmd, $timeout);
+		if (!defined $r->{first} || !defined $r->{off}) {
+			my $st = $r->{status};
+			$fail = sprintf('did not %s (%s after %.1f s); last line: %s',
+					defined $r->{first} ? 'power off' : 'reach user space',
+					$r->{timeout} ? 'timed out' : sprintf('status %d%s', $st >> 8,
+					$st & 127 ? ", signal " . ($st & 127) : ''),
+					$r->{elapsed}, substr(BootRun::last_line($r->{output}), 0, 160));
 			last;
 		}
-		push @f, $tf;
-		push @o, $to;
+		push @f, $r->{first};
+		push @o, $r->{off};
 	}
 	$res{$name} = $fail ? { fail => $fail } : { first => median(@f), off => median(@o) };
 }

@@ -10,6 +10,8 @@ for g in "$@"; do
 	fuzz) pkgs="$pkgs clang libclang-rt-14-dev" ;;
 	# the kernel source whose KVM selftests make selftests builds
 	selftests) pkgs="$pkgs linux-source-6.1 xz-utils" ;;
+	# QEMU 7.2 for check-qemu and bench-boot (SeaBIOS and qboot come with it)
+	qemu) pkgs="$pkgs qemu-system-x86" ;;
 	*) echo "deps.sh: unknown group $g" >&2; exit 2 ;;
 	esac
 done

@@ -1,0 +1,87 @@
+#!/usr/bin/perl
+# `make check-qemu`: QEMU 7.2 with -accel kvm, its /dev/kvm served by
+# softkvm (`softkvm run`), boots the `make run` guest (Debian's cloud kernel
+# and the busybox initramfs, tools/boot-image.sh) in each configuration
+# below; each must print the initramfs's user-space line and power off
+# (QEMU exits 0 after -no-reboot's power-off) within the per-boot limit.
+#
+#   SKVM_BUILD=build SKVM_RUN_DIR=build/run prove tests/qemu/boot.pl
+#   SKVM_QEMU_CONFIGS="pc-on pc-off"  a subset, by name (default: all)
+#   SKVM_QEMU_TIMEOUT=SECONDS         per boot (default 240)
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../../tools";
+use BootRun;
+
+my $build = $ENV{SKVM_BUILD} // 'build';
+my $rundir = $ENV{SKVM_RUN_DIR} // 'build/run';
+my $timeout = $ENV{SKVM_QEMU_TIMEOUT} || 240;
+
+# name, QEMU options, capability the configuration needs (KVM_CAP_* name as
+# `softkvm info` prints it), what it covers
+my @configs = (
+	['pc-on', ['-M', 'pc', '-accel', 'kvm,kernel-irqchip=on'], undef,
+	 'i440FX + SeaBIOS, in-kernel PIC/IOAPIC/PIT'],
+	['pc-off', ['-M', 'pc', '-accel', 'kvm,kernel-irqchip=off'], undef,
+	 "i440FX + SeaBIOS, QEMU's own PIC/IOAPIC/PIT/LAPIC (KVM_INTERRUPT)"],
+	['pc-smp2', ['-M', 'pc', '-accel', 'kvm,kernel-irqchip=on', '-smp', '2'], undef,
+	 'two vCPUs, the AP started by INIT/SIPI through the in-kernel LAPIC'],
+	['microvm-on', ['-M', 'microvm', '-accel', 'kvm,kernel-irqchip=on'], undef,
+	 'microvm (qboot, no PCI, ACPI on), in-kernel irqchip'],
+	['microvm', ['-M', 'microvm', '-accel', 'kvm'], 'KVM_CAP_SPLIT_IRQCHIP',
+	 "microvm's default: kernel-irqchip=split"],
+	['pc-split', ['-M', 'pc', '-accel', 'kvm,kernel-irqchip=split'], 'KVM_CAP_SPLIT_IRQCHIP',
+	 "split irqchip: LAPIC in softkvm, QEMU's PIC/IOAPIC"],
+);
+if (my $want = $ENV{SKVM_QEMU_CONFIGS}) {
+	my %w = map { $_ => 1 } split ' ', $want;
+	@configs = grep { $w{$_->[0]} } @configs;
+}
+
+sub have_qemu {
+	for my $d (split /:/, $ENV{PATH} // '') {
+		return 1 if -x "$d/qemu-system-x86_64";
+	}
+	return 0;
+}
+
+print "1..", scalar(@configs), "\n";
+my $skip_all;
+$skip_all = 'qemu-system-x86_64 is not installed (tools/deps.sh qemu installs it)' if !have_qemu();
+$skip_all //= "no guest images in $rundir (make build/run/stamp fetches them)"
+	if !-r "$rundir/vmlinuz" || !-r "$rundir/initramfs.cpio.gz";
+my %caps;
+if (!$skip_all) {
+	for (`$build/softkvm info 2>/dev/null`) {
+		$caps{$1} = $2 if /^\s*(KVM_CAP_\w+)\D*(\d+)/;
+	}
+}
+my $n = 0;
+for my $c (@configs) {
+	my ($name, $opts, $cap, $what) = @$c;
+	$n++;
+	if ($skip_all) {
+		print "ok $n - $name # skip $skip_all\n";
+		next;
+	}
+	if ($cap && !$caps{$cap}) {
+		print "ok $n - $name # skip softkvm does not offer $cap\n";
+		next;
+	}
+	my @cmd = ("$build/softkvm", 'run', '--', BootRun::qemu_cmd($rundir), @$opts);
+	my $r = BootRun::run_timed(\@cmd, $timeout);
+	my $ok = defined $r->{first} && defined $r->{off} && $r->{status} == 0;
+	if ($ok) {
+		printf "ok %d - %s: user space after %.1f s, powered off after %.1f s (%s)\n",
+			$n, $name, $r->{first}, $r->{off}, $what;
+		next;
+	}
+	printf "not ok %d - %s: %s\n", $n, $name, $what;
+	printf "#   %s after %.1f s (%s); last line: %s\n",
+		defined $r->{first} ? 'user space reached, no power-off' : 'no user space',
+		$r->{elapsed}, $r->{timeout} ? "killed at the ${timeout} s limit" :
+		sprintf('status %d', $r->{status} >> 8), BootRun::last_line($r->{output});
+	my @tail = (split /\r?\n/, $r->{output})[-15 .. -1];
+	print map { defined $_ ? "#   | $_\n" : () } @tail;
+}
