@@ -296,12 +296,10 @@ void decode(struct engine *e, struct insn *i)
 		static const u8 pp_pfx[4] = {0, 0x66, 0xf3, 0xf2};
 		u8 pfx = pp_pfx[p2 & 3];
 		b = fb(&f);
-		/* Outside 64-bit mode VEX.B and vvvv[3] are ignored (R and X
-		 * are 1 there by the mod = 3 rule). */
-		if (!e->code64) {
+		/* Outside 64-bit mode VEX.B is ignored (R and X are 1 there by
+		 * the mod = 3 rule); vvvv[3] is for vex_decode. */
+		if (!e->code64)
 			vb = 0;
-			vvvv &= 7;
-		}
 		u32 dec = 0;
 		if (o16 || i->rep || rex || i->lock || e->mode == M_REAL ||
 		    (vx = vex_find(map, b, pfx, &dec)) < 0) {

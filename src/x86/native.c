@@ -1314,6 +1314,14 @@ void vex_decode(struct engine *e, struct insn *i, int vx, u8 vsib, bool w, bool 
 		int seg)
 {
 	const struct vex_form *f = &vforms[vx];
+	/* An unused vvvv must be 1111b in every mode (what the host CPU
+	 * does); a used one names one of 8 registers outside 64-bit mode. */
+	if (!vex_uses_v(f, i) && vvvv) {
+		i->fn = op_ud;
+		return;
+	}
+	if (!e->code64)
+		vvvv &= 7;
 	i->sx = (u16)vx;
 	i->imm &= 0xff;
 	i->op = (u8)((l ? 1 : 0) | (w ? 2 : 0) | (e->code64 ? 4 : 0));
@@ -1336,7 +1344,7 @@ void vex_decode(struct engine *e, struct insn *i, int vx, u8 vsib, bool w, bool 
 	bool ud = ((fl & VMO) && !i->mem) || ((fl & VRO) && i->mem) || ((fl & VL0) && l) ||
 		  ((fl & VL1) && !l) || ((fl & VW0) && w) ||
 		  ((fl & VWU) && w && !e->code64) ||
-		  (!vex_uses_v(f, i) && vvvv) || (!(fl & VGPR) && !guest_has(e, FT_AVX)) ||
+		  (!(fl & VGPR) && !guest_has(e, FT_AVX)) ||
 		  !guest_has(e, f->feat) ||
 		  (l && (fl & VI2) && !guest_has(e, FT_AVX2)) ||
 		  ((fl & VRA2) && !i->mem && !guest_has(e, FT_AVX2));

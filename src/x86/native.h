@@ -34,7 +34,8 @@ void simd_decode(struct engine *e, struct insn *i, int sx, u8 modrm, bool rex_w,
 int vex_find(int map, u8 op, u8 pfx, u32 *dec);
 int vex_find_ext(int vx, int ext);
 /* Finish a decoded VEX instruction: vsib is the SIB index field (with
- * VEX.X) or 0xff without a SIB byte; vvvv already inverted. */
+ * VEX.X) or 0xff without a SIB byte; vvvv already inverted, all 4 bits
+ * also outside 64-bit mode. */
 void vex_decode(struct engine *e, struct insn *i, int vx, u8 vsib, bool w, bool l, u8 vvvv,
 		int seg);
 

@@ -986,9 +986,16 @@ static void emit_vex(struct stream *s, const struct form *f, int r, int x, int b
 		emit8(s, 0xc5);
 		emit8(s, (uint8_t)(!r << 7 | vv << 3 | l << 2 | pp));
 	} else {
+		/* outside 64-bit mode VEX.B is ignored and vvvv[3] selects
+		 * nothing but must be 1 (inverted) where vvvv is unused: now
+		 * and then flip them (C4 only: C5's vvvv[3] keeps the byte
+		 * above 0xc0, which is what makes it VEX and not LDS) */
+		int nb = !b, nv3 = 1;
+		if (compat && rn(8) == 0)
+			nb = rn(2), nv3 = rn(2);
 		emit8(s, 0xc4);
-		emit8(s, (uint8_t)(!r << 7 | !x << 6 | !b << 5 | f->op[0]));
-		emit8(s, (uint8_t)(w << 7 | vv << 3 | l << 2 | pp));
+		emit8(s, (uint8_t)(!r << 7 | !x << 6 | nb << 5 | f->op[0]));
+		emit8(s, (uint8_t)(w << 7 | (nv3 ? vv : vv & 7) << 3 | l << 2 | pp));
 	}
 }
 
