@@ -3,8 +3,9 @@
  * BSR with an ignored REP prefix (SDM Vol. 2A TZCNT, LZCNT: "on processors
  * that do not support" them, the encoding executes as BSF/BSR); Linux's
  * __ffs relies on it.  softkvm only: the host's hardware runs TZCNT
- * whatever the guest's CPUID says.  With BMI1 in the guest's CPUID (TZCNT
- * not implemented) the same bytes end KVM_RUN with an emulation failure.
+ * whatever the guest's CPUID says.  With BMI1 in the guest's CPUID the
+ * same bytes are TZCNT (x86/native.c): TZCNT of 0 is the operand size with
+ * CF set, where BSF leaves the destination alone.
  */
 #include "tvm.h"
 #include <stdio.h>
@@ -25,6 +26,10 @@ static void ok(int c, const char *what)
 static const unsigned char prog[] = {0xb8, 0x00, 0x01, 0x00, 0x00, 0xf3, 0x48, 0x0f, 0xbc, 0xd8,
 				     0xb9, 0x00, 0x01, 0x00, 0x00, 0xf3, 0x48, 0x0f, 0xbd, 0xd1,
 				     0xf4};
+
+/* xor %eax,%eax; mov $0x77,%ebx; rep bsf %rax,%rbx; hlt */
+static const unsigned char prog0[] = {0x31, 0xc0, 0xbb, 0x77, 0x00, 0x00, 0x00,
+				      0xf3, 0x48, 0x0f, 0xbc, 0xd8, 0xf4};
 
 static int run_with(struct tvm *t, int bmi1, struct kvm_regs *r)
 {
@@ -63,10 +68,21 @@ int main(void)
 		printf("Bail out! %s\n", t.err);
 		return 1;
 	}
-	memcpy(tvm_ptr(&t, LOAD), prog, sizeof(prog));
+	memcpy(tvm_ptr(&t, LOAD), prog0, sizeof(prog0));
 	int x = run_with(&t, 1, &r);
-	ok(x == KVM_EXIT_INTERNAL_ERROR && t.run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION,
-	   "with BMI1 in the guest's CPUID, TZCNT is an honest emulation failure");
+	ok(x == KVM_EXIT_HLT && r.rbx == 64 && (r.rflags & 1),
+	   "with BMI1 in the guest's CPUID, rep bsf is TZCNT: TZCNT of 0 is 64, CF set");
+	tvm_destroy(&t);
+
+	memset(&t, 0, sizeof(t));
+	if (tvm_create(&t, 4 << 20) || tvm_set_cpuid(&t)) {
+		printf("Bail out! %s\n", t.err);
+		return 1;
+	}
+	memcpy(tvm_ptr(&t, LOAD), prog0, sizeof(prog0));
+	x = run_with(&t, 0, &r);
+	ok(x == KVM_EXIT_HLT && r.rbx == 0x77 && (r.rflags & 0x40),
+	   "without BMI1, rep bsf of 0 is BSF: destination kept, ZF set");
 	printf("1..%d\n", n);
 	fflush(stdout);
 	tvm_destroy(&t);
