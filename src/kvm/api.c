@@ -91,12 +91,12 @@ long skvm_ioctl(int fd, unsigned long request, unsigned long arg)
 		break;
 	case SKVM_VM: {
 		struct skvm_vm *vm = f->obj;
-		r = vm->pid != getpid() ? -EIO : skvm_vm_ioctl(vm, cmd, arg);
+		r = vm->pid != skvm_self_pid() ? -EIO : skvm_vm_ioctl(vm, cmd, arg);
 		break;
 	}
 	case SKVM_VCPU: {
 		struct skvm_vcpu *vcpu = f->obj;
-		r = vcpu->vm->pid != getpid() ? -EIO : skvm_vcpu_ioctl(vcpu, cmd, arg);
+		r = vcpu->vm->pid != skvm_self_pid() ? -EIO : skvm_vcpu_ioctl(vcpu, cmd, arg);
 		break;
 	}
 	default:

@@ -84,9 +84,23 @@ static void table_fork_done(void)
 	pthread_mutex_unlock(&table_lock);
 }
 
+static _Atomic pid_t self_pid;
+
+static void table_fork_child(void)
+{
+	atomic_store(&self_pid, getpid());
+	table_fork_done();
+}
+
 static void table_register_atfork(void)
 {
-	pthread_atfork(table_fork_prepare, table_fork_done, table_fork_done);
+	atomic_store(&self_pid, getpid());
+	pthread_atfork(table_fork_prepare, table_fork_done, table_fork_child);
+}
+
+pid_t skvm_self_pid(void)
+{
+	return atomic_load_explicit(&self_pid, memory_order_relaxed);
 }
 
 /* Install fd as naming obj; the caller's reference on obj is taken over. */
