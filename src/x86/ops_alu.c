@@ -762,19 +762,46 @@ void op_bt_rm_imm(struct engine *e, const struct insn *i)
 }
 
 /* BSF/BSR: ZF = source is zero, destination then unchanged.  The other
- * flags are undefined; AMD clears CF, OF, SF, AF and sets PF from the
- * index (from 0 for a zero source). */
+ * flags are undefined and CPU generations differ: some AMD parts clear CF,
+ * OF, SF, AF and set PF from the index, Zen 3 leaves them as they were.  So
+ * the instruction runs on the host with the guest's flags and the guest sees
+ * what this CPU does, as the differential oracle does.  (The inline PUSHF /
+ * POPF steps over the red zone; only the six status flags go in.) */
+#define HOST_BITSCAN(insn, sfx, reg)                                                  \
+	__asm__("lea -128(%%rsp), %%rsp\n\tpush %[f]\n\tpopf\n\t" insn sfx          \
+		" %" reg "[v], %" reg "[d]\n\tpushf\n\tpop %[f]\n\tlea 128(%%rsp), %%rsp" \
+		: [f] "+r"(fl), [d] "+r"(d) : [v] "r"(v) : "cc", "memory")
+
+static u64 host_bitscan_flags(bool rev, int size, u64 v, u64 fl)
+{
+	u64 d = 0;
+	fl = (fl & (X86_FL_CF | X86_FL_PF | X86_FL_AF | X86_FL_ZF | X86_FL_SF | X86_FL_OF)) | 2;
+	if (size == 2 && rev)
+		HOST_BITSCAN("bsr", "w", "w");
+	else if (size == 2)
+		HOST_BITSCAN("bsf", "w", "w");
+	else if (size == 4 && rev)
+		HOST_BITSCAN("bsr", "l", "k");
+	else if (size == 4)
+		HOST_BITSCAN("bsf", "l", "k");
+	else if (rev)
+		HOST_BITSCAN("bsr", "q", "q");
+	else
+		HOST_BITSCAN("bsf", "q", "q");
+	(void)d;
+	return fl;
+}
+#undef HOST_BITSCAN
+
 void op_bsf_bsr(struct engine *e, const struct insn *i)
 {
 	int size = i->osz;
-	u64 v = rm_read(e, i, size);
-	if (!v) {
-		flags_arith(e, X86_FL_ZF | X86_FL_PF);
+	u64 v = rm_read(e, i, size) & size_mask(size);
+	flags_arith(e, host_bitscan_flags(i->op, size, v, flags_get(e)));
+	if (!v)
 		return;
-	}
 	u64 idx = i->op ? 63 - __builtin_clzll(v) : __builtin_ctzll(v);
 	reg_set(e, i->reg, size, idx);
-	flags_arith(e, parity_flag(idx));
 }
 
 void op_bswap(struct engine *e, const struct insn *i)
