@@ -222,6 +222,7 @@ int boot_vm_create(struct vm *v)
 	v->run_size = sz;
 	for (int i = 0; i < v->ncpus; i++) {
 		struct vcpu *c = &v->cpu[i];
+		c->id = i;	/* the APIC ID in CPUID, the vCPU in messages and streams */
 		c->fd = v->k->ioctl(v->vm, KVM_CREATE_VCPU, (void *)(uintptr_t)i);
 		if (c->fd < 0)
 			return fail("KVM_CREATE_VCPU %d: %s", i, strerror(errno));

@@ -41,6 +41,7 @@
 #define MIG_MAGIC "SKVMMIG1"
 #define PAGE ((u64)4096)
 #define RUN_MAX 256		/* pages per memory record */
+#define MSR_TSC_DEADLINE 0x6e0
 
 enum { T_HDR = 1, T_MEM, T_ZERO, T_CPU, T_VM, T_DEV, T_END };
 enum { C_REGS = 1, C_XSAVE, C_FPU, C_XCRS, C_SREGS, C_MSRS, C_MP, C_LAPIC, C_EVENTS, C_DEBUG };
@@ -597,8 +598,18 @@ static int save_vcpu(struct vm *v, struct vcpu *c, struct stream *s)
 		i += r + (r < (int)n);	/* skip the one it refused */
 		free(q);
 	}
-	msrs->nmsrs = got;
-	if (s_rec(s, T_CPU, c->id, C_MSRS, got, msrs->entries, got * sizeof(struct kvm_msr_entry)))
+	/* IA32_TSC_DEADLINE goes after the LAPIC: KVM_SET_LAPIC stops the
+	 * timer, so the deadline must be armed again after it (QEMU does the
+	 * same, kvm_put_tscdeadline_msr). */
+	struct kvm_msr_entry deadline = { .index = 0 };
+	u32 keep = 0;
+	for (u32 i = 0; i < got; i++) {
+		if (msrs->entries[i].index == MSR_TSC_DEADLINE)
+			deadline = msrs->entries[i];
+		else
+			msrs->entries[keep++] = msrs->entries[i];
+	}
+	if (s_rec(s, T_CPU, c->id, C_MSRS, keep, msrs->entries, keep * sizeof(struct kvm_msr_entry)))
 		goto err;
 	struct kvm_mp_state mp;
 	GET(c->fd, KVM_GET_MP_STATE, &mp, "KVM_GET_MP_STATE");
@@ -610,6 +621,9 @@ static int save_vcpu(struct vm *v, struct vcpu *c, struct stream *s)
 		if (s_rec(s, T_CPU, c->id, C_LAPIC, 0, &la, sizeof(la)))
 			goto err;
 	}
+	if (deadline.index &&
+	    s_rec(s, T_CPU, c->id, C_MSRS, 1, &deadline, sizeof(deadline)))
+		goto err;
 	struct kvm_vcpu_events ev;
 	GET(c->fd, KVM_GET_VCPU_EVENTS, &ev, "KVM_GET_VCPU_EVENTS");
 	if (s_rec(s, T_CPU, c->id, C_EVENTS, 0, &ev, sizeof(ev)))

@@ -28,6 +28,11 @@ check-boot-real: $(LIB) $(TOOL) $(BOOT_IMAGES) build/run/stamp
 	SKVM_BUILD=$(O) SKVM_BOOT_REAL=1 prove -f tests/boot/boot.pl
 .PHONY: check-boot-real
 
+# The Debian kernel saved/restored and migrated mid-boot (not in make test).
+check-migrate-real: $(LIB) $(TOOL) $(BOOT_IMAGES) build/run/stamp
+	SKVM_BUILD=$(O) SKVM_MIGRATE_REAL=1 prove -f tests/boot/migrate.pl
+.PHONY: check-migrate-real
+
 # Live migration, save/restore and snapshot reset timings of a 256 MiB busy
 # guest (tools/bench-migrate.pl; not part of make test).
 bench-migrate: $(LIB) $(TOOL) $(BOOT_IMAGES)

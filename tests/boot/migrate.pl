@@ -204,4 +204,32 @@ if ($hw_why) {
 	   '/dev/kvm --save mid-run, softkvm --restore, same output', "$err$err2\n$out1$out2\n----\n$href1");
 }
 
+# The Debian kernel (make check-boot-real's images) mid-boot, not in make
+# test: SKVM_MIGRATE_REAL=1 (make check-migrate-real).  Saved at 8 s and
+# restored; migrated at 12 s with 2 vCPUs and a disk; both must power off.
+if (!$ENV{SKVM_MIGRATE_REAL}) {
+	skip('the Debian kernel saved/restored and migrated mid-boot', 'SKVM_MIGRATE_REAL unset');
+} else {
+	my $rk = $ENV{SKVM_BOOT_KERNEL} || 'build/run/vmlinuz';
+	my $ri = $ENV{SKVM_BOOT_INITRD} || 'build/run/initramfs.cpio.gz';
+	my @real = ('--kernel', $rk, '--initrd', $ri, '--append', 'console=ttyS0 panic=-1 quiet',
+		    '--mem', '256M');
+	($st, $out1, $err) = run('rsave', @real, '--save', $snap, '--after', 8);
+	($st, $out2, my $err2) = run('rrest', '--restore', $snap);
+	ok($st == 0 && $out1 !~ /user space reached/ && $out2 =~ /powering off/ &&
+	   $out2 =~ /reboot: Power down/, 'Debian kernel: --save at 8 s, --restore, powers off',
+	   "status $st\n$err$err2\n$out1\n----\n$out2");
+	open(my $dk, '>', $disk) or die;
+	truncate($dk, 65536);
+	close($dk);
+	local $after = 12;
+	($sts, $all, $errs, $parts) = chain([@real, '--cpus', 2, '--disk', $disk],
+					    ["unix:$tmp/r.sock", '--disk', $disk]);
+	ok("@$sts" eq '0 0' && $parts->[0] !~ /user space reached/ &&
+	   $parts->[1] =~ /softkvm-initramfs: 2 cpu\(s\)/ && $parts->[1] =~ /vda, 128 sectors/ &&
+	   $parts->[1] =~ /reboot: Power down/,
+	   'Debian kernel, 2 vCPUs and a disk: migrated at 12 s, powers off',
+	   "statuses @$sts\n$errs\n$all");
+}
+
 print "1..$n\n";
