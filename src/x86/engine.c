@@ -36,6 +36,7 @@ void x86_engine_destroy(struct x86_cpu *cpu)
 	jit_destroy(e);
 	for (int i = 0; i < BLK_CACHE; i++)
 		free(e->blocks[i]);
+	free(e->code_pages);
 	free(e);
 }
 
@@ -291,6 +292,8 @@ static void log_write(struct engine *e, const struct mem_slot *s, u64 gpa)
 	dirty_ring_check(e);
 }
 
+static void code_page_ad(struct engine *e, const struct x86_walk *w);
+
 /* Returns the gpa; *no_tlb is set when the result must not be cached:
  * a supervisor data access to a user page under CR4.SMAP, whose outcome
  * depends on RFLAGS.AC, which the TLB tag does not carry. */
@@ -305,8 +308,95 @@ static u64 translate(struct engine *e, u64 la, u32 acc, bool *no_tlb)
 		raise_exc(e, EXC_PF, (int)w.error_code);
 	}
 	dirty_ring_check(e); /* the walk may have logged A/D updates */
+	code_page_ad(e, &w);
 	*no_tlb = (e->cpu->cr4 & X86_CR4_SMAP) && e->cpl < 3 && w.user && !(acc & ACC_I);
 	return w.gpa;
+}
+
+/* ---- pages holding cached code (struct code_page) ---- */
+
+static u32 code_page_hash(uintptr_t pg)
+{
+	return (u32)(((u64)pg >> 12) * 0x9e3779b97f4a7c15ULL >> 51) & (CODE_PAGES - 1);
+}
+
+static struct code_page *code_page_find(struct engine *e, uintptr_t pg)
+{
+	struct code_page *t = e->code_pages;
+	for (u32 h = code_page_hash(pg);; h = (h + 1) & (CODE_PAGES - 1)) {
+		if (t[h].page == pg)
+			return &t[h];
+		if (!t[h].page)
+			return NULL;
+	}
+}
+
+/* The entry of the page holding host, added if new (then this vCPU's
+ * write-TLB entries for it take TLB_CODE, so its writes reach the slow
+ * paths); NULL when the table is full or cannot be allocated. */
+static struct code_page *code_page_mark(struct engine *e, const u8 *host)
+{
+	uintptr_t pg = (uintptr_t)host & ~(uintptr_t)0xfff;
+	if (!e->code_pages) {
+		e->code_pages = calloc(CODE_PAGES, sizeof(*e->code_pages));
+		if (!e->code_pages)
+			return NULL;
+	}
+	struct code_page *t = e->code_pages;
+	u32 h = code_page_hash(pg);
+	for (; t[h].page; h = (h + 1) & (CODE_PAGES - 1))
+		if (t[h].page == pg)
+			return &t[h];
+	if (e->code_pages_used >= CODE_PAGES / 4 * 3)
+		return NULL; /* keep free slots: lookups end at one */
+	t[h].page = pg;
+	t[h].gen = 0;
+	e->code_pages_used++;
+	for (int i = 0; i < TLB_SIZE; i++) {
+		struct tlb_entry *w = &e->tlb.w[i];
+		if ((((w->tag & ~0xfffULL) + w->addend) & ~0xfffULL) == pg)
+			w->tag |= TLB_CODE;
+	}
+	return &t[h];
+}
+
+/* The block's bytes (at b->host, in the current mode) still match memory:
+ * nothing wrote its page since they last did, or they compare equal. */
+static inline bool block_current(struct engine *e, struct block *b)
+{
+	if (likely(b->cp && b->cp->gen == b->cp_gen && b->epoch == e->code_epoch))
+		return true;
+	if (memcmp(b->host, b->code, b->nbytes))
+		return false;
+	if (!b->cp)
+		b->cp = code_page_mark(e, b->host);
+	if (b->cp)
+		b->cp_gen = b->cp->gen;
+	b->epoch = e->code_epoch;
+	return true;
+}
+
+/* The walk's A/D updates are writes too (a page table sharing a page with
+ * code is odd but possible). */
+static void code_page_ad(struct engine *e, const struct x86_walk *w)
+{
+	if (likely(!w->n_ad || !e->code_pages))
+		return;
+	for (int k = 0; k < w->n_ad; k++) {
+		struct code_page *cp = code_page_find(e, (uintptr_t)w->ad[k] & ~(uintptr_t)0xfff);
+		if (cp)
+			cp->gen++;
+	}
+}
+
+/* Every CODE_TICKS block boundaries, foreign writes to code are seen. */
+#define CODE_TICKS 4096
+static inline void code_tick(struct engine *e)
+{
+	if (unlikely(++e->code_ticks >= CODE_TICKS)) {
+		e->code_ticks = 0;
+		e->code_epoch++;
+	}
 }
 
 /* RAM behind gpa for n bytes, or NULL (MMIO, or a write to a read-only
@@ -328,13 +418,50 @@ static u8 *ram_ptr(struct engine *e, u64 gpa, int n, bool write, bool *no_tlb,
 		if (logged)
 			*logged = s;
 	}
-	return s->hva + (gpa - s->gpa);
+	u8 *p = s->hva + (gpa - s->gpa);
+	e->ram_code = false;
+	if (write && e->code_pages) {
+		/* a write (or read for one) into a page holding cached code:
+		 * its blocks compare their bytes again; a TLB_CODE entry */
+		struct code_page *cp = code_page_find(e, (uintptr_t)p & ~(uintptr_t)0xfff);
+		if (cp) {
+			cp->gen++;
+			e->ram_code = true;
+		}
+	}
+	return p;
 }
 
 static void tlb_fill(struct engine *e, struct tlb_entry *t, u64 la, u8 *host)
 {
 	t->tag = tlb_tag(e, la);
 	t->addend = (uintptr_t)host - (uintptr_t)la;
+}
+
+/* A write entry after ram_ptr() said yes to a write at la. */
+static void tlb_fill_w(struct engine *e, u64 la, u8 *page)
+{
+	struct tlb_entry *t = &e->tlb.w[(la >> 12) & (TLB_SIZE - 1)];
+	tlb_fill(e, t, la & ~0xfffULL, page);
+	if (e->ram_code)
+		t->tag |= TLB_CODE;
+}
+
+/* A write entry of a page holding cached code: the host pointer for an
+ * access within the page at la (for a write: the page's gen bumped, as
+ * ram_ptr does), else NULL. */
+static inline u8 *code_tlb_w(struct engine *e, u64 la, bool write)
+{
+	const struct tlb_entry *t = &e->tlb.w[(la >> 12) & (TLB_SIZE - 1)];
+	if (t->tag != (tlb_tag(e, la) | TLB_CODE))
+		return NULL;
+	u8 *p = (u8 *)(uintptr_t)(la + t->addend);
+	if (write) {
+		struct code_page *cp = code_page_find(e, (uintptr_t)p & ~(uintptr_t)0xfff);
+		if (cp)
+			cp->gen++;
+	}
+	return p;
 }
 
 static void mmio_exit(struct engine *e, u64 gpa, int n, bool write, u64 v)
@@ -417,7 +544,7 @@ static u64 read_part(struct engine *e, u64 la, int n, u32 acc)
 	if (!no_rtlb)
 		tlb_fill(e, &e->tlb.r[(la >> 12) & (TLB_SIZE - 1)], la & ~0xfffULL, page);
 	if ((acc & ACC_W) && !no_tlb)
-		tlb_fill(e, &e->tlb.w[(la >> 12) & (TLB_SIZE - 1)], la & ~0xfffULL, page);
+		tlb_fill_w(e, la, page);
 	return v;
 }
 
@@ -429,8 +556,12 @@ static u64 la_wrap(struct engine *e, u64 la)
 u64 mem_read_la(struct engine *e, u64 la, int size, u32 acc)
 {
 	int n1 = 4096 - (int)(la & 0xfff);
-	if (n1 >= size)
+	if (n1 >= size) {
+		u8 *p = acc & ACC_W ? code_tlb_w(e, la, false) : NULL;
+		if (p)
+			return host_ld(p, size);
 		return read_part(e, la, size, acc);
+	}
 	/* Both pages are checked before anything is read. */
 	u64 la2 = la_wrap(e, la + n1);
 	bool nt;
@@ -463,8 +594,7 @@ static void write_part(struct engine *e, u64 la, u64 gpa, bool no_tlb, int n, u6
 		no_tlb = !cacheable;
 	}
 	if (!no_tlb)
-		tlb_fill(e, &e->tlb.w[(la >> 12) & (TLB_SIZE - 1)], la & ~0xfffULL,
-			 p - (gpa & 0xfff));
+		tlb_fill_w(e, la, p - (gpa & 0xfff));
 }
 
 void mem_write_la(struct engine *e, u64 la, int size, u64 v)
@@ -472,6 +602,12 @@ void mem_write_la(struct engine *e, u64 la, int size, u64 v)
 	int n1 = 4096 - (int)(la & 0xfff);
 	bool t1, t2;
 	if (n1 >= size) {
+		u8 *p = code_tlb_w(e, la, true);
+		if (p) {
+			smc_check(e, p, size);
+			host_st(p, size, v);
+			return;
+		}
 		u64 g = translate(e, la, ACC_W, &t1);
 		write_part(e, la, g, t1, size, v);
 		return;
@@ -498,6 +634,7 @@ u8 *mem_host_rw(struct engine *e, u64 la, int size)
 	e->rw_log = NULL;
 	if (t->tag == tlb_tag(e, la)) {
 		p = (u8 *)(uintptr_t)(la + t->addend);
+	} else if ((p = code_tlb_w(e, la, true))) {
 	} else {
 		bool no_tlb;
 		u64 gpa = translate(e, la, ACC_W, &no_tlb);
@@ -510,7 +647,7 @@ u8 *mem_host_rw(struct engine *e, u64 la, int size)
 			no_tlb |= watched(e, la);
 		}
 		if (!no_tlb)
-			tlb_fill(e, t, la & ~0xfffULL, p - (gpa & 0xfff));
+			tlb_fill_w(e, la, p - (gpa & 0xfff));
 	}
 	smc_check(e, p, size); /* the caller writes through p */
 	return p;
@@ -1067,6 +1204,8 @@ static void deliver_prot(struct engine *e, int vec, int err, bool soft, u64 ret_
 void deliver_event(struct engine *e, int vec, int err, bool soft, u64 ret_rip)
 {
 	flags_fold(e);
+	if (vec >= 32 || vec == EXC_NMI)
+		e->code_epoch++; /* an interrupt: cross-modified code is seen */
 	if (e->mode == M_REAL)
 		deliver_real(e, vec, ret_rip);
 	else
@@ -1093,6 +1232,7 @@ bool engine_stop_requested(struct engine *e, bool poll_now)
 	const struct x86_env *env = e->env;
 	if (env->stop || (env->kick && atomic_load_explicit(env->kick, memory_order_relaxed)))
 		return true;
+	code_tick(e);
 	if (env->poll && (poll_now || ++e->poll_count >= POLL_EVERY)) {
 		e->poll_count = 0;
 		return env->poll(env->opaque);
@@ -1303,11 +1443,6 @@ static struct block **block_slot(struct engine *e, const u8 *host)
 	return &e->blocks[(h ^ (h >> 10) ^ (h >> 20)) & (BLK_CACHE - 1)];
 }
 
-struct block *block_find(struct engine *e, const u8 *host)
-{
-	struct block *b = *block_slot(e, host);
-	return b && b->host == host && b->mode == mode_key(e) ? b : NULL;
-}
 
 /*
  * Run the block at RIP, decoding (and appending) instructions the first
@@ -1333,9 +1468,11 @@ static void run_block(struct engine *e)
 		b->host = NULL;
 		*slot = b;
 	}
-	if (b->host != host || b->mode != mk || b->nbytes > room ||
-	    memcmp(host, b->code, b->nbytes)) {
+	if (b->host != host || b->mode != mk || b->nbytes > room || !block_current(e, b)) {
 		b->host = host;
+		b->cp = code_page_mark(e, host);
+		b->cp_gen = b->cp ? b->cp->gen : 0;
+		b->epoch = e->code_epoch;
 		b->mode = mk;
 		b->n = 0;
 		b->nbytes = 0;
@@ -1452,7 +1589,7 @@ static void inject_events(struct engine *e)
 	}
 }
 
-bool boundary_quiet(struct engine *e)
+static inline bool boundary_quiet(struct engine *e)
 {
 	struct x86_cpu *c = e->cpu;
 	const struct x86_env *env = e->env;
@@ -1468,8 +1605,20 @@ bool boundary_quiet(struct engine *e)
 	if (env->poll && e->poll_count + 1 >= POLL_EVERY)
 		return false;
 	e->poll_count++;
+	code_tick(e);
 	engine_map_check(e); /* a new map flushes the TLB: leave_block */
 	return !e->leave_block;
+}
+
+struct block *block_chain(struct engine *e, const u8 *host)
+{
+	if (!boundary_quiet(e))
+		return NULL;
+	struct block *b = *block_slot(e, host);
+	if (!b || b->host != host || b->mode != mode_key(e) || !b->jit || b->jit_n != b->n ||
+	    !block_current(e, b))
+		return NULL;
+	return b;
 }
 
 u64 linear_rip(struct engine *e)
@@ -1501,6 +1650,7 @@ void engine_map_check(struct engine *e)
 		return;
 	struct mem_map *old = env->map;
 	tlb_flush(e);
+	e->code_epoch++; /* host addresses may hold other pages now */
 	env->map = mem_map_get(env->mem);
 	mem_map_put(old);
 }
@@ -1527,6 +1677,7 @@ void x86_run(struct x86_cpu *cpu, struct x86_env *env, struct x86_exit *exit)
 	u64 epoch = env->mem ? atomic_load(&env->mem->dirty_epoch) : 0;
 	tlb_flush(e);
 	dirty_rearm(e, epoch);
+	e->code_epoch++; /* the VMM may have written code since the last run */
 	mode_update(e);
 	e->shadow = cpu->int_shadow & (X86_SHADOW_MOV_SS | X86_SHADOW_STI);
 	volatile bool resumed = e->pend_in || e->pend_mmio || e->pend_msr;

@@ -53,6 +53,10 @@ struct tlb_entry {
 	uintptr_t addend; /* host = la + addend */
 };
 #define TLB_INVALID 2ULL /* bit 1 is never set in a tag */
+/* In a write entry: the page holds cached code (struct code_page).  The
+ * inline fast paths miss on it; the slow paths use it and bump the page's
+ * gen (code_tlb_w in engine.c). */
+#define TLB_CODE 4ULL
 
 enum { M_REAL, M_PROT, M_LONG };
 
@@ -68,9 +72,24 @@ enum { M_REAL, M_PROT, M_LONG };
  */
 #define BLK_MAX 32
 #define BLK_BYTES 256
-#define BLK_CACHE 1024
+#define BLK_CACHE 16384
+/*
+ * A host page that holds cached blocks (see "Decoded blocks" in
+ * docs/engine.md): this vCPU's writes to it never get a write-TLB entry,
+ * so they reach ram_ptr(), which bumps gen.  A block whose page gen and
+ * the engine's code_epoch are what they were when its bytes last matched
+ * memory is still valid without comparing them again.
+ */
+struct code_page {
+	uintptr_t page; /* host address of the page, 0: free slot */
+	u32 gen;
+};
+#define CODE_PAGES 8192 /* open addressing; when full, blocks compare bytes */
+
 struct block {
 	const u8 *host;
+	struct code_page *cp; /* the page's entry, or NULL (untracked) */
+	u32 cp_gen, epoch;    /* when the bytes last matched memory */
 	u8 mode;
 	u8 n;
 	u8 closed; /* ends in an unconditional transfer: do not extend */
@@ -146,6 +165,14 @@ struct engine {
 	u64 rw_log_gpa;
 	u64 dirty_seen; /* the mem->dirty_epoch whose re-arm was honoured */
 	struct block *blocks[BLK_CACHE];
+	struct code_page *code_pages; /* CODE_PAGES entries, or NULL */
+	u32 code_pages_used;
+	/* foreign writers (the VMM, other vCPUs, a new memslot map) are not
+	 * tracked: the epoch moves at every KVM_RUN, map change, delivered
+	 * interrupt, serializing CPUID/IRET and every CODE_TICKS boundaries,
+	 * and every block compares its bytes again after a move */
+	u32 code_epoch, code_ticks;
+	bool ram_code; /* the last ram_ptr() write was into such a page */
 	struct jit_arena *jit; /* translated code (jit.c) */
 	bool jit_chained;      /* translated code went on to another block */
 
@@ -159,6 +186,7 @@ struct engine {
 	u8 dbg_hit;    /* data/I/O matches of the current instruction */
 	u8 dbg_pend;   /* ... of an instruction that exited to the VMM */
 	u64 dbg_lo[4], dbg_hi[4]; /* DRn's range, inclusive */
+	s32 chain_budget;      /* inline chains before jit_chain's checks */
 };
 
 static inline struct engine *eng(struct x86_cpu *cpu)

@@ -100,7 +100,7 @@ static u64 jit_flags_in(struct engine *e)
 /* ---- the assembler ---- */
 
 struct jx {
-	u8 *p, *end;
+	u8 *p, *end, *start;
 	bool full;
 	struct engine *e;
 	/* where the guest's arithmetic flags are: in the host RFLAGS (after a
@@ -110,6 +110,7 @@ struct jx {
 	u8 *loop; /* the block's first instruction */
 	u32 native; /* instructions translated, not called back */
 	uintptr_t host; /* host address of the block's first byte */
+	u8 mode;	/* its mode key (struct block) */
 	bool live_head;	/* flags live at the block's start */
 	bool live_after; /* flags live after the instruction translated */
 };
@@ -382,38 +383,142 @@ static void epilogue(struct jx *x, int ret)
  * the run loop to do at this boundary, the block unchanged: its bytes
  * compared as run_block does), else NULL.  cpu->rip is the target already.
  */
-static jit_fn jit_chain(struct engine *e, const u8 *host)
+/* Offset of the code after the prologue's register setup: every
+ * translation has the same stack frame, so a chain jumps there. */
+static size_t jit_entry_off;
+
+/*
+ * The slow path of a chain: the run loop's checks (boundary_quiet) and
+ * the block lookup.  On success the exit's inline cache (*slot, the
+ * immediate of a MOV in the exit's code) remembers the block, and
+ * CHAIN_BUDGET chains may take the inline path before this one runs
+ * again; the boundaries they crossed are counted for the signal poll and
+ * code_tick here.
+ */
+#define CHAIN_BUDGET 64
+static void *jit_chain(struct engine *e, const u8 *host, u64 *slot)
 {
-	if (!boundary_quiet(e))
-		return NULL;
-	struct block *b = block_find(e, host);
-	if (!b || !b->jit || b->jit_n != b->n || memcmp(host, b->code, b->nbytes))
+	u32 used = CHAIN_BUDGET - (u32)(e->chain_budget > 0 ? e->chain_budget : 0);
+	e->chain_budget = 0;
+	e->poll_count += used;
+	e->code_ticks += used;
+	struct block *b = block_chain(e, host);
+	if (!b)
 		return NULL;
 	e->code_lo = (uintptr_t)host;
 	e->code_hi = (uintptr_t)host + b->nbytes;
 	e->jit_chained = true;
-	return (jit_fn)b->jit;
+	e->chain_budget = CHAIN_BUDGET;
+	if (slot)
+		memcpy(slot, &b, sizeof(b));
+	return (u8 *)b->jit + jit_entry_off;
 }
 
-/* Leave for the block at the host address in RSI (cpu->rip set): run its
- * translation in place of this one, or return to the dispatcher. */
+#define OFF_B(f) ((s32)offsetof(struct block, f))
+
+/*
+ * Leave for the block at the host address in RSI (cpu->rip set): run its
+ * translation in place of this one (in the same frame, RBX/R12/RBP as
+ * they are), or return to the dispatcher.  Inline: while the chain budget
+ * lasts, the block cached at this exit still starts at RSI in this mode,
+ * is translated whole and its page unwritten since its bytes were last
+ * compared (block_current), and no exit, leave_block, shadow or TF is
+ * pending (the synchronous part of boundary_quiet; the asynchronous
+ * part, kicks, interrupts, map changes, waits for the budget).
+ */
 static void chain_exit(struct jx *x)
 {
+	u8 *slow[16];
+	int ns = 0;
+	op(x, 4, 0xff, 1, M(RBX, OFF_E(chain_budget)));	/* dec */
+	slow[ns++] = jcc_fwd(x, CC_S);
+	op(x, 1, 0x80, 7, M(RBX, OFF_E(leave_block)));
+	e8(x, 0);
+	slow[ns++] = jcc_fwd(x, CC_NE);
+	op(x, 1, 0x80, 7, M(RBX, OFF_E(shadow)));
+	e8(x, 0);
+	slow[ns++] = jcc_fwd(x, CC_NE);
+	op(x, 8, 0x8b, RAX, M(RBX, OFF_E(exit)));
+	op(x, 4, 0x83, 7, M(RAX, (s32)offsetof(struct x86_exit, reason)));
+	e8(x, X86_EXIT_NONE);
+	slow[ns++] = jcc_fwd(x, CC_NE);
+	op(x, 4, 0xf7, 0, M(R12, OFF_C(rflags)));
+	e32(x, X86_FL_TF);
+	slow[ns++] = jcc_fwd(x, CC_NE);
+	e8(x, 0x48);
+	e8(x, 0xb8); /* mov rax, imm64: the cached block */
+	u8 *slot = x->p;
+	e64(x, 0);
+	op(x, 8, 0x85, RAX, R(RAX));
+	slow[ns++] = jcc_fwd(x, CC_E);
+	op(x, 8, 0x3b, RSI, M(RAX, OFF_B(host)));
+	slow[ns++] = jcc_fwd(x, CC_NE);
+	op(x, 1, 0x80, 7, M(RAX, OFF_B(mode)));
+	e8(x, x->mode);
+	slow[ns++] = jcc_fwd(x, CC_NE);
+	op(x, 8, 0x8b, RDI, M(RAX, OFF_B(jit)));
+	op(x, 8, 0x85, RDI, R(RDI));
+	slow[ns++] = jcc_fwd(x, CC_E);
+	op(x, 4, 0x0fb6, RCX, M(RAX, OFF_B(jit_n)));
+	op(x, 1, 0x3a, RCX, M(RAX, OFF_B(n)));	/* cmp cl, [n] */
+	slow[ns++] = jcc_fwd(x, CC_NE);
+	op(x, 8, 0x8b, RDX, M(RAX, OFF_B(cp)));
+	op(x, 8, 0x85, RDX, R(RDX));
+	slow[ns++] = jcc_fwd(x, CC_E);
+	op(x, 4, 0x8b, RCX, M(RDX, (s32)offsetof(struct code_page, gen)));
+	op(x, 4, 0x3b, RCX, M(RAX, OFF_B(cp_gen)));
+	slow[ns++] = jcc_fwd(x, CC_NE);
+	op(x, 4, 0x8b, RCX, M(RBX, OFF_E(code_epoch)));
+	op(x, 4, 0x3b, RCX, M(RAX, OFF_B(epoch)));
+	slow[ns++] = jcc_fwd(x, CC_NE);
+	_Static_assert(sizeof(((struct block *)0)->jit_n) == 1 && sizeof(((struct block *)0)->n) == 1,
+		       "block counts are bytes");
+	op(x, 8, 0x89, RSI, M(RBX, OFF_E(code_lo)));
+	op(x, 4, 0x0fb7, RCX, M(RAX, OFF_B(nbytes)));
+	op(x, 8, 0x01, RSI, R(RCX));
+	op(x, 8, 0x89, RCX, M(RBX, OFF_E(code_hi)));
+	op(x, 1, 0xc6, 0, M(RBX, OFF_E(jit_chained)));
+	e8(x, 1);
+	op(x, 8, 0x8d, RAX, M(RDI, (s32)jit_entry_off));
+	e8(x, 0xff);
+	e8(x, 0xe0); /* jmp rax */
+	for (int k = 0; k < ns; k++)
+		patch(x, slow[k]);
 	mov_rr(x, RDI, RBX);
+	mov_imm64(x, RDX, (u64)(uintptr_t)slot);
 	call_abs(x, jit_chain);
 	op(x, 8, 0x85, RAX, R(RAX));
 	u8 *plain = jcc_fwd(x, CC_E);
-	mov_rr(x, RDI, RBX);
-	mov_rr(x, RSI, R12);
-	mov_rr(x, RDX, RBP);
-	restore_regs(x);
 	e8(x, 0xff);
 	e8(x, 0xe0); /* jmp rax */
 	patch(x, plain);
 	epilogue(x, -1);
 }
 
-/* Leave for block offset t: chained when t is in the block's page. */
+/* Leave for the guest address in RSI (canonical, cpu->rip set) in
+ * another page: chained when the execute TLB maps it (no walk, no fault
+ * here), else the dispatcher. */
+static void far_exit(struct jx *x)
+{
+	mov_rr(x, RAX, RSI);
+	op(x, 8, 0xc1, 5, R(RAX));
+	e8(x, 12);				/* shr rax, 12 */
+	op(x, 4, 0x0fb6, RAX, R(RAX));	/* movzx eax, al */
+	op(x, 4, 0xc1, 4, R(RAX));
+	e8(x, 4);				/* shl eax, 4 */
+	mov_rr(x, RCX, RSI);
+	op(x, 8, 0x81, 4, R(RCX));
+	e32(x, 0xfffff000u);			/* and rcx, -4096 */
+	op(x, 8, 0x09, RBP, R(RCX));		/* or rcx, rbp */
+	op(x, 8, 0x3b, RCX, MX(RBX, RAX, 0, OFF_E(tlb.x)));
+	u8 *miss = jcc_fwd(x, CC_NE);
+	op(x, 8, 0x03, RSI, MX(RBX, RAX, 0, OFF_E(tlb.x) + 8));
+	chain_exit(x);
+	patch(x, miss);
+	epilogue(x, -1);
+}
+
+/* Leave for block offset t (its guest address in RAX): chained. */
 static void static_exit(struct jx *x, u64 t)
 {
 	u64 pg = (x->host & 0xfff) + t;
@@ -421,7 +526,8 @@ static void static_exit(struct jx *x, u64 t)
 		mov_imm64(x, RSI, x->host + t);
 		chain_exit(x);
 	} else {
-		epilogue(x, -1);
+		mov_rr(x, RSI, RAX);
+		far_exit(x);
 	}
 }
 
@@ -988,7 +1094,8 @@ static bool translate_insn(struct jx *x, const struct insn *i, u32 off)
 		op(x, 8, 0x01, RAX, R(RSI)); /* add rsi, rax */
 		chain_exit(x);
 		patch(x, far);
-		epilogue(x, -1);
+		op(x, 8, 0x8b, RSI, M(R12, OFF_C(rip)));
+		far_exit(x);
 		patch(x, bad);
 		interp_exit(x, i, off);
 		return true;
@@ -1082,6 +1189,10 @@ static bool emit_block(struct jx *x, struct block *b)
 	mov_rr(x, RBX, RDI);
 	mov_rr(x, R12, RSI);
 	mov_rr(x, RBP, RDX);
+	size_t entry = (size_t)(x->p - x->start);
+	if (jit_entry_off && entry != jit_entry_off)
+		return false; /* cannot happen: one prologue for all */
+	jit_entry_off = entry;
 	op(x, 8, 0x8b, R13, M(R12, OFF_C(rip)));
 	op(x, 4, 0xc7, 0, M(RSP, 0));
 	e32(x, JIT_LOOP_BUDGET);
@@ -1113,7 +1224,8 @@ bool jit_translate(struct engine *e, struct block *b)
 	if (!a || !e->code64 || !b->n)
 		return false;
 	for (int tries = 0; tries < 2; tries++) {
-		struct jx x = {.p = a->base + a->used, .end = a->base + JIT_ARENA, .e = e,
+		struct jx x = {.p = a->base + a->used, .start = a->base + a->used,
+			       .end = a->base + JIT_ARENA, .e = e, .mode = b->mode,
 			       .host = (uintptr_t)b->host};
 		if (emit_block(&x, b)) {
 			b->jit = a->base + a->used;

@@ -24,11 +24,10 @@ bool jit_translate(struct engine *e, struct block *b);
 /* engine.c: execute one instruction of a block and commit it; true when
  * the block must be left (exit, branch taken, TLB or mode change). */
 bool exec_in_block(struct engine *e, const struct insn *i);
-/* engine.c: nothing for the run loop to do at this block boundary, so
- * translated code may go straight on to the next block. */
-bool boundary_quiet(struct engine *e);
-/* engine.c: the cached block for the code at host in the current decode
- * mode, or NULL. */
-struct block *block_find(struct engine *e, const u8 *host);
+/* engine.c: the translated block at host to go on with when nothing for
+ * the run loop to do at this block boundary (boundary_quiet) and its
+ * bytes still match memory, else NULL. */
+struct block *block_chain(struct engine *e, const u8 *host);
+
 
 #endif

@@ -260,8 +260,11 @@ bool x86_walk(const struct x86_cpu *cpu, const struct mem_map *map, u32 as, u64 
 			    (ents[l - 1] & set) == set)
 				continue;
 			changed = !set_entry_bits(ptrs[l - 1], bytes, ents[l - 1], set);
-			if (!changed)
+			if (!changed) {
 				mem_slot_mark_dirty(slots[l - 1], gpas[l - 1], cpu->dirty_ring);
+				if (w->n_ad < 5)
+					w->ad[w->n_ad++] = ptrs[l - 1];
+			}
 		}
 		if (!changed || tries >= 64)
 			return true;

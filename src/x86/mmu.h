@@ -31,6 +31,8 @@ struct x86_walk {
 	bool executable;
 	bool global;
 	bool pt_not_ram; /* a paging structure is not in RAM (KVM fails the access) */
+	u8 n_ad;	 /* entries whose A/D bits the walk set, at ad[] (host) */
+	u8 *ad[5];
 };
 
 /*

@@ -408,6 +408,7 @@ void op_into(struct engine *e, const struct insn *i)
 void op_iret(struct engine *e, const struct insn *i)
 {
 	struct x86_cpu *c = e->cpu;
+	e->code_epoch++; /* serializing: cross-modified code is seen */
 	int osz = i->osz;
 	u64 fl = flags_get(e);
 	u64 ip = stack_read(e, osz, 0);

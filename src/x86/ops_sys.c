@@ -32,6 +32,7 @@ void op_wbinvd(struct engine *e, const struct insn *i)
 void op_cpuid(struct engine *e, const struct insn *i)
 {
 	(void)i;
+	e->code_epoch++; /* serializing: cross-modified code is seen */
 	struct x86_cpu *c = e->cpu;
 	u32 out[4];
 	x86_cpuid_query(c, (u32)c->gpr[R_RAX], (u32)c->gpr[R_RCX], out);
