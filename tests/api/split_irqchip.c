@@ -112,7 +112,48 @@ __asm__(".pushsection .rodata\n"
 	".code64\n"
 	".popsection\n");
 
-#define GUEST_ADDR(sym) ((unsigned long)((sym) - g_start) + T_IRQ_CODE)
+/* xAPIC mode with the APIC page moved to 0x20000 (ES=0x2000 reaches it in
+ * real mode): the EOI is an MMIO write; then STI; HLT with the window
+ * requested. */
+extern const unsigned char x_start[], x_end[], x_eoi[];
+__asm__(".pushsection .rodata\n"
+	".code16\n"
+	"x_start:\n"
+	"	cli\n"
+	"	movw $(x40 - x_start + 0x1000), 0x100\n"
+	"	movw $0, 0x102\n"
+	"	movw $(x30 - x_start + 0x1000), 0xc0\n"
+	"	movw $0, 0xc2\n"
+	"	mov $0x1b, %ecx\n"
+	"	rdmsr\n"
+	"	and $0xfff, %eax\n"
+	"	or $0x20000, %eax\n"
+	"	xor %edx, %edx\n"
+	"	wrmsr\n"
+	"	mov $0x2000, %ax\n"
+	"	mov %ax, %es\n"
+	"	movl $0x1ff, %es:0xf0\n"
+	"	out %al, $0x10\n" /* the VMM raises GSI 2 (level, 0x40) */
+	"	sti\n"
+	"0:	cmpb $1, 0x500\n"
+	"	jb 0b\n"
+	"	cli\n"
+	"	out %al, $0x11\n" /* the VMM asks for the window */
+	"	sti\n"
+	"	hlt\n"
+	"	out %al, $0x12\n"
+	"	hlt\n"
+	"x40:	incb 0x500\n"
+	"	movl $0, %es:0xb0\n"
+	"x_eoi:	iret\n"
+	"x30:	incb 0x501\n"
+	"	iret\n"
+	"x_end:\n"
+	".code64\n"
+	".popsection\n");
+
+#define GUEST_ADDR_OF(sym, start) ((unsigned long)((sym) - (start)) + T_IRQ_CODE)
+#define GUEST_ADDR(sym) GUEST_ADDR_OF(sym, g_start)
 
 static int enable_split(int vm, unsigned long long pins, unsigned flags)
 {
@@ -256,7 +297,9 @@ static int run_to_out(struct t_irq_vm *v, int *eois)
 	return -x;
 }
 
-static void guest(int kvm)
+/* A VM with a split irqchip (24 reserved GSIs), 64 KiB of RAM and vCPU 0
+ * in real mode at the code. */
+static struct t_irq_vm split_vm(int kvm, const unsigned char *code, size_t len)
 {
 	struct sigaction sa = {.sa_handler = on_alarm};
 	sigaction(SIGALRM, &sa, NULL);
@@ -267,7 +310,58 @@ static void guest(int kvm)
 	if (v.ram == MAP_FAILED || ioctl(v.vm, KVM_SET_USER_MEMORY_REGION, &mr) ||
 	    enable_split(v.vm, 24, 0))
 		T_BAIL("split VM setup");
-	t_irq_vcpu(kvm, &v, 0, g_start, (size_t)(g_end - g_start));
+	t_irq_vcpu(kvm, &v, 0, code, len);
+	return v;
+}
+
+static void guest_xapic(int kvm)
+{
+	struct t_irq_vm v = split_vm(kvm, x_start, (size_t)(x_end - x_start));
+	volatile unsigned char *cnt = v.ram + 0x500;
+	int eois = 0;
+	T_EQ(run_to_out(&v, &eois), 0x10, "xAPIC: guest set up");
+	set_routes(v.vm, 0);
+	line(v.vm, 2, "xAPIC: GSI 2 (level MSI 0x40)");
+	int x = run_skip_eoi(&v, &eois) == KVM_EXIT_IO ? (eois ? KVM_EXIT_IOAPIC_EOI : 0) : -1;
+	T_EQ(x, KVM_EXIT_IOAPIC_EOI, "xAPIC: the MMIO EOI exits");
+	T_EQ(cnt[0], 1, "xAPIC: vector 0x40 taken");
+	T_EQ(v.run->io.port, 0x11, "xAPIC: the guest goes on");
+	v.run->request_interrupt_window = 1;
+	T_EQ(run_skip_eoi(&v, &eois), KVM_EXIT_IRQ_WINDOW_OPEN, "STI; HLT: the window exit");
+	struct kvm_mp_state mp;
+	ioctl(v.vcpu, KVM_GET_MP_STATE, &mp);
+	T_EQ(mp.mp_state, KVM_MP_STATE_HALTED, "STI; HLT: the window exit leaves it halted");
+	T_EQ(v.run->ready_for_interrupt_injection, 1, "STI; HLT: ready for injection");
+	v.run->request_interrupt_window = 0;
+	struct kvm_interrupt in = {.irq = 0x30};
+	T_EQ(ioctl(v.vcpu, KVM_INTERRUPT, &in), 0, "STI; HLT: KVM_INTERRUPT");
+	T_EQ(run_to_out(&v, &eois), 0x12, "the ExtINT wakes the halted vCPU");
+	T_EQ(cnt[1], 1, "vector 0x30 taken after HLT");
+	t_irq_close(&v);
+}
+
+/* The exact exit point of an MMIO EOI is checked on its own: a real
+ * KVM exits right after the instruction; run_skip_eoi above only counts. */
+static void xapic_eoi_rip(int kvm)
+{
+	struct t_irq_vm v = split_vm(kvm, x_start, (size_t)(x_end - x_start));
+	int eois = 0;
+	if (run_to_out(&v, &eois) != 0x10)
+		T_BAIL("xAPIC guest");
+	set_routes(v.vm, 0);
+	struct kvm_irq_level l = {.irq = 2, .level = 1};
+	ioctl(v.vm, KVM_IRQ_LINE, &l);
+	T_EQ(run(&v), KVM_EXIT_IOAPIC_EOI, "xAPIC: KVM_EXIT_IOAPIC_EOI");
+	T_EQ(v.run->eoi.vector, 0x40, "xAPIC: the EOI exit's vector");
+	struct kvm_regs regs;
+	ioctl(v.vcpu, KVM_GET_REGS, &regs);
+	T_EQ(regs.rip, GUEST_ADDR_OF(x_eoi, x_start), "xAPIC: the exit follows the MMIO EOI");
+	t_irq_close(&v);
+}
+
+static void guest(int kvm)
+{
+	struct t_irq_vm v = split_vm(kvm, g_start, (size_t)(g_end - g_start));
 	if (!t_irq_x2apic(kvm, v.vcpu)) {
 		T_OK(1, "guest # SKIP no x2APIC in the supported CPUID");
 		t_irq_close(&v);
@@ -363,5 +457,7 @@ int main(void)
 	int kvm = t_open_kvm();
 	enable_rules(kvm);
 	guest(kvm);
+	guest_xapic(kvm);
+	xapic_eoi_rip(kvm);
 	return t_done();
 }
