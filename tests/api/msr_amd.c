@@ -97,5 +97,6 @@ int main(void)
 	close(vcpu);
 	close(vm);
 	close(kvm);
+	free(c);
 	return t_done();
 }

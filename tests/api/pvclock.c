@@ -318,5 +318,6 @@ int main(void)
 	close(vcpu);
 	close(vm);
 	close(kvm);
+	free(sup);
 	return t_done();
 }
