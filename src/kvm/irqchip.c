@@ -70,6 +70,12 @@ struct skvm_irqchip {
 	struct ioapic ioapic;
 	struct hw_bus pio, mmio;
 	u64 clock_base; /* CLOCK_MONOTONIC ns at creation: the VM clock's 0 */
+	/* Deterministic mode (x86/tsc.c): the clock is the VM's instruction
+	 * clock, the timer thread idles, and vCPUs fire due timers at block
+	 * boundaries (skvm_irqchip_timers) and jump the clock to the next
+	 * deadline when all they could do is wait (skvm_irqchip_warp).
+	 * det_next: the earliest deadline, 0 when it must be looked up. */
+	_Atomic u64 det_next;
 	/* Published LAPICs, read without a lock: an entry is written before
 	 * nr grows past it, and none goes away before the VM. */
 	_Atomic u32 nr;
@@ -115,15 +121,21 @@ static u64 mono_ns(void)
 	return (u64)ts.tv_sec * 1000000000ULL + (u64)ts.tv_nsec;
 }
 
+static u64 chip_clock(const struct skvm_irqchip *ic)
+{
+	return x86_deterministic() ? atomic_load(&ic->vm->vclock) : mono_ns();
+}
+
 static u64 vm_now(void *clock)
 {
 	const struct skvm_irqchip *ic = clock;
-	return mono_ns() - ic->clock_base;
+	return chip_clock(ic) - ic->clock_base;
 }
 
 /* A device deadline may have moved earlier: the timer thread looks again. */
 static void timer_poke(struct skvm_irqchip *ic)
 {
+	atomic_store(&ic->det_next, 0);
 	pthread_mutex_lock(&ic->tlock);
 	ic->poked = true;
 	pthread_cond_signal(&ic->tcond);
@@ -178,6 +190,8 @@ static void *timer_main(void *arg)
 {
 	struct skvm_irqchip *ic = arg;
 	pthread_mutex_lock(&ic->tlock);
+	while (!ic->tstop && x86_deterministic()) /* the vCPUs run the timers */
+		pthread_cond_wait(&ic->tcond, &ic->tlock);
 	while (!ic->tstop) {
 		ic->poked = false;
 		pthread_mutex_unlock(&ic->tlock);
@@ -712,7 +726,7 @@ static long create_irqchip(struct skvm_vm *vm, bool split, u32 nr_reserved)
 	ic->vm = vm;
 	ic->split = split;
 	ic->nr_reserved = nr_reserved;
-	ic->clock_base = mono_ns();
+	ic->clock_base = chip_clock(ic);
 	pthread_mutex_init(&ic->tlock, NULL);
 	pthread_mutex_init(&ic->pitq, NULL);
 	ic->reinject = true;
@@ -741,6 +755,36 @@ static long create_irqchip(struct skvm_vm *vm, bool split, u32 nr_reserved)
 out:
 	pthread_mutex_unlock(&vm->lock);
 	return r;
+}
+
+void skvm_irqchip_timers(void *opaque)
+{
+	struct skvm_vcpu *vcpu = opaque;
+	struct skvm_irqchip *ic = chip_of(vcpu->vm);
+	if (!ic || vm_now(ic) < atomic_load(&ic->det_next))
+		return;
+	pthread_mutex_lock(&ic->tlock);
+	atomic_store(&ic->det_next, timers_run(ic));
+	pthread_mutex_unlock(&ic->tlock);
+}
+
+bool skvm_irqchip_warp(struct skvm_vcpu *vcpu)
+{
+	struct skvm_irqchip *ic = chip_of(vcpu->vm);
+	if (!ic || !x86_deterministic())
+		return false;
+	pthread_mutex_lock(&ic->tlock);
+	u64 next = timers_run(ic);
+	bool warped = next != UINT64_MAX;
+	if (warped) {
+		u64 to = ic->clock_base + next, cur = atomic_load(&vcpu->vm->vclock);
+		while (cur < to && !atomic_compare_exchange_weak(&vcpu->vm->vclock, &cur, to))
+			;
+		next = timers_run(ic);
+	}
+	atomic_store(&ic->det_next, next);
+	pthread_mutex_unlock(&ic->tlock);
+	return warped;
 }
 
 void skvm_irqchip_destroy(struct skvm_vm *vm)

@@ -38,6 +38,11 @@ void skvm_irqchip_destroy(struct skvm_vm *vm);
  * (0) or a signal the mask lets through arrives (-EINTR).
  */
 bool skvm_apic_runnable(struct skvm_vcpu *vcpu);
+/* Deterministic mode: fire the VM's due timers (x86_env.timers, opaque =
+ * the vCPU); with nothing to run, move the VM clock to the next timer
+ * deadline and fire it (false: no deadline, or not deterministic). */
+void skvm_irqchip_timers(void *vcpu);
+bool skvm_irqchip_warp(struct skvm_vcpu *vcpu);
 /* KVM_SET_VAPIC_ADDR's TPR mirror: LAPIC -> guest page before guest code
  * runs (to_guest), guest page -> TPR after. */
 void skvm_apic_vapic_sync(struct skvm_vcpu *vcpu, bool to_guest);

@@ -100,6 +100,9 @@ struct skvm_vm {
 	 * address (kvm/pvclock.c) */
 	_Atomic s64 kvmclock_offset;
 	_Atomic u64 wall_clock;
+	/* deterministic mode: the VM's time, ns, advanced per retired
+	 * instruction (x86/tsc.c); the vCPUs' cpu.vclock points here */
+	_Atomic u64 vclock;
 };
 
 /* fd table (fdtable.c) */

@@ -54,6 +54,22 @@ static u64 realtime_ns(void)
 	return (u64)ts.tv_sec * 1000000000ULL + (u64)ts.tv_nsec;
 }
 
+/* Deterministic mode's wall clock at VM time 0: 2026-01-01 00:00:00 UTC,
+ * so that the guest's date does not depend on when it runs. */
+#define DET_EPOCH_NS (1767225600ULL * 1000000000ULL)
+
+/* The VM's time base: the host clock, or its virtual clock. */
+static u64 vm_ns(const struct skvm_vm *vm)
+{
+	return x86_deterministic() ? atomic_load(&vm->vclock) : x86_clock_ns();
+}
+
+/* Wall-clock time now, VM time ns being now. */
+static u64 wall_ns(u64 ns)
+{
+	return x86_deterministic() ? DET_EPOCH_NS + ns : realtime_ns();
+}
+
 static u64 kvmclock_at(const struct skvm_vm *vm, u64 ns)
 {
 	return ns + (u64)atomic_load(&vm->kvmclock_offset);
@@ -114,7 +130,7 @@ static void pvclock_write(struct skvm_vcpu *vcpu)
 	    !guest_rw(vcpu, gpa, &g, sizeof(g), false))
 		return;
 	memset(&t, 0, sizeof(t));
-	u64 ns = x86_clock_ns();
+	u64 ns = x86_cpu_clock_ns(c);
 	t.tsc_timestamp = x86_tsc_at(c, ns);
 	t.system_time = kvmclock_at(vcpu->vm, ns);
 	u32 mul;
@@ -153,7 +169,8 @@ static void wall_clock_write(struct skvm_vcpu *vcpu, u64 gpa)
 	w.version += (w.version & 1) + 1; /* odd: a first write finds junk */
 	if (!guest_rw(vcpu, gpa, &w.version, sizeof(w.version), true))
 		return;
-	u64 epoch = realtime_ns() - kvmclock_at(vcpu->vm, x86_clock_ns());
+	u64 ns = vm_ns(vcpu->vm);
+	u64 epoch = wall_ns(ns) - kvmclock_at(vcpu->vm, ns);
 	w.sec = (u32)(epoch / 1000000000ULL);
 	w.nsec = (u32)(epoch % 1000000000ULL);
 	guest_rw(vcpu, gpa, &w, sizeof(w), true);
@@ -190,11 +207,10 @@ static u64 clock_pairing(struct skvm_vcpu *vcpu, u64 gpa, u64 type)
 		return (u64)-KVM_EOPNOTSUPP;
 	struct kvm_clock_pairing p;
 	memset(&p, 0, sizeof(p));
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	p.tsc = x86_tsc_at(&vcpu->cpu, x86_clock_ns());
-	p.sec = ts.tv_sec;
-	p.nsec = ts.tv_nsec;
+	u64 ns = vm_ns(vcpu->vm), wall = wall_ns(ns);
+	p.tsc = x86_tsc_at(&vcpu->cpu, ns);
+	p.sec = (s64)(wall / 1000000000ULL);
+	p.nsec = (s64)(wall % 1000000000ULL);
 	return guest_rw(vcpu, gpa, &p, sizeof(p), true) ? 0 : (u64)-KVM_EFAULT;
 }
 
@@ -230,13 +246,15 @@ static const struct x86_pv_ops pv_ops = {
 
 void skvm_pv_vm_init(struct skvm_vm *vm)
 {
-	atomic_store(&vm->kvmclock_offset, -(s64)x86_clock_ns());
+	atomic_store(&vm->kvmclock_offset, -(s64)vm_ns(vm));
 }
 
 void skvm_pv_vcpu_init(struct skvm_vcpu *vcpu)
 {
 	vcpu->cpu.pv_ops = &pv_ops;
 	vcpu->cpu.pv = vcpu;
+	if (x86_deterministic())
+		vcpu->cpu.vclock = &vcpu->vm->vclock;
 }
 
 /* KVM_GET_CLOCK: kvmclock now, with the host's wall clock and TSC read at
@@ -245,8 +263,8 @@ static long get_clock(struct skvm_vm *vm, unsigned long arg)
 {
 	struct kvm_clock_data d;
 	memset(&d, 0, sizeof(d));
-	u64 ns = x86_clock_ns();
-	d.realtime = realtime_ns();
+	u64 ns = vm_ns(vm);
+	d.realtime = wall_ns(ns);
 	d.host_tsc = __builtin_ia32_rdtsc();
 	d.clock = kvmclock_at(vm, ns);
 	d.flags = CLOCK_FLAGS;
@@ -264,12 +282,13 @@ static long set_clock(struct skvm_vm *vm, unsigned long arg)
 	if (d.flags & ~CLOCK_FLAGS)
 		return -EINVAL;
 	pthread_mutex_lock(&vm->lock);
+	u64 ns = vm_ns(vm);
 	if (d.flags & KVM_CLOCK_REALTIME) {
-		u64 now = realtime_ns();
+		u64 now = wall_ns(ns);
 		if (now > d.realtime)
 			d.clock += now - d.realtime;
 	}
-	atomic_store(&vm->kvmclock_offset, (s64)(d.clock - x86_clock_ns()));
+	atomic_store(&vm->kvmclock_offset, (s64)(d.clock - ns));
 	for (u32 i = 0; i < vm->nr_vcpus; i++)
 		atomic_store(&vm->vcpus[i]->pvclock_req, 1);
 	pthread_mutex_unlock(&vm->lock);

@@ -317,6 +317,11 @@ static long run_with_apic(struct skvm_vcpu *vcpu, struct x86_env *env, struct x8
 			return 0;
 		}
 		if (!skvm_apic_runnable(vcpu)) {
+			/* deterministic mode: waiting takes no time; the
+			 * next timer comes at once */
+			if (vcpu->cpu.vclock && skvm_irqchip_warp(vcpu) &&
+			    skvm_apic_runnable(vcpu))
+				continue;
 			if (block_unmapped(vcpu, env, mask)) {
 				x->reason = X86_EXIT_KICK;
 				return 0;
@@ -396,6 +401,8 @@ long skvm_vcpu_run(struct skvm_vcpu *vcpu)
 		.msr_denied = skvm_msr_denied,
 		.msr_opaque = vcpu->vm,
 		.msr_exits = atomic_load(&vcpu->vm->user_space_msr),
+		.timers = vcpu->cpu.vclock && vcpu->apic ? skvm_irqchip_timers : NULL,
+		.timers_opaque = vcpu,
 	};
 	struct x86_exit x = {0};
 	x86_complete_mmio_read(cpu, run->mmio.data);

@@ -43,6 +43,7 @@ static long create_vcpu(struct skvm_vm *vm, unsigned long id)
 	vcpu->vm = vm;
 	vcpu->id = (u32)id;
 	vcpu->cpu.vcpu_id = (u32)id;
+	skvm_pv_vcpu_init(vcpu); /* before the TSC starts: the clock it reads */
 	pthread_mutex_init(&vcpu->lock, NULL);
 	vcpu->map_size = SKVM_VCPU_MMAP_PAGES * PAGE_SIZE;
 
@@ -75,7 +76,6 @@ static long create_vcpu(struct skvm_vm *vm, unsigned long id)
 	if (r)
 		goto fail_ring;
 	vcpu->cpu.platform_info_hidden = vm->platform_info_hidden;
-	skvm_pv_vcpu_init(vcpu);
 	skvm_vm_get(vm); /* the vCPU fd's reference */
 	r = skvm_file_install(SKVM_VCPU, fd, vcpu);
 	if (r < 0) {

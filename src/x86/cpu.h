@@ -255,6 +255,10 @@ struct x86_cpu {
 	const struct x86_pv_ops *pv_ops;
 	void *pv;
 	bool pv_enforce; /* KVM_CAP_ENFORCE_PV_FEATURE_CPUID */
+	/* Deterministic mode: the VM's virtual clock (ns), advanced by the
+	 * engine for each retired instruction; NULL otherwise (x86/tsc.c) */
+	_Atomic u64 *vclock;
+#define X86_DET_NS_PER_INSN 1
 	/* Non-zero: the APIC may have an interrupt (set by whoever makes one
 	 * pending, cleared by intr_ack when there is none). */
 	_Atomic int intr_hint;

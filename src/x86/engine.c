@@ -1267,6 +1267,8 @@ static void exec_insn(struct engine *e, const struct insn *i)
 	e->cur_insn = i;
 	e->mmio_used = 0;
 	trace(e, i);
+	if (unlikely(c->vclock)) /* deterministic mode: time is instructions */
+		atomic_fetch_add_explicit(c->vclock, X86_DET_NS_PER_INSN, memory_order_relaxed);
 	e->next_rip = ip_wrap(e, c->rip + i->len);
 	e->shadow_pending = 0;
 	i->fn(e, i);
@@ -1485,7 +1487,7 @@ static void run_block(struct engine *e)
 	e->code_hi = h + b->nbytes;
 	int k = 0;
 	/* hot 64-bit blocks run as host code (jit.c), outside a shadow */
-	if (e->code64 && !e->shadow && b->n && likely(!trace_on) && jit_enabled()) {
+	if (e->code64 && !e->shadow && b->n && likely(!trace_on) && !c->vclock && jit_enabled()) {
 		if ((!b->jit || b->jit_n != b->n) && ++b->hits >= jit_threshold())
 			jit_translate(e, b);
 		if (b->jit && b->jit_n == b->n) {
@@ -1751,6 +1753,8 @@ void x86_run(struct x86_cpu *cpu, struct x86_env *env, struct x86_exit *exit)
 			exit->reason = X86_EXIT_KICK;
 			break;
 		}
+		if (unlikely(env->timers))
+			env->timers(env->timers_opaque);
 		engine_map_check(e);
 		/* KVM_GUESTDBG_BLOCKIRQ: no NMI or interrupt is injected
 		 * (kvm_check_and_inject_events) */

@@ -48,6 +48,10 @@ struct x86_env {
 	bool (*msr_denied)(void *opaque, u32 index, bool write);
 	void *msr_opaque;
 	u32 msr_exits;
+	/* Deterministic mode: fire the VM's due timers, called at every block
+	 * boundary (timers then depend on instructions, not on host time). */
+	void (*timers)(void *opaque);
+	void *timers_opaque;
 };
 
 enum x86_exit_reason {

@@ -35,8 +35,12 @@ const u32 *x86_msr_feature_list(u32 *n);
 int x86_msr_feature_get(u32 index, u64 *val);
 
 /* The clock guest time derives from (CLOCK_MONOTONIC_RAW, ns), and the
- * guest TSC at one of its readings. */
+ * guest TSC at one of its readings.  In deterministic mode
+ * (x86_deterministic(), SOFTKVM_DETERMINISTIC=1) a vCPU's clock is its VM's
+ * instruction-driven cpu->vclock instead: x86_cpu_clock_ns. */
 u64 x86_clock_ns(void);
+bool x86_deterministic(void);
+u64 x86_cpu_clock_ns(const struct x86_cpu *cpu);
 u64 x86_tsc_at(const struct x86_cpu *cpu, u64 ns);
 /* Guest TSC now (host clock scaled to cpu->tsc_khz, plus the offset). */
 u64 x86_tsc_read(const struct x86_cpu *cpu);

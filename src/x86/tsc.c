@@ -23,6 +23,30 @@ u64 x86_clock_ns(void)
 
 #define host_ns x86_clock_ns
 
+/*
+ * Deterministic mode (SOFTKVM_DETERMINISTIC=1): a VM's time is its own
+ * virtual clock, advanced by X86_DET_NS_PER_INSN for every instruction its
+ * vCPUs retire (cpu->vclock, shared by the VM's vCPUs), so the TSC,
+ * kvmclock and the in-kernel timers give the same values at the same
+ * instruction in every run of the same single-vCPU guest.
+ */
+bool x86_deterministic(void)
+{
+	static int det = -1;
+	int d = __atomic_load_n(&det, __ATOMIC_RELAXED);
+	if (d < 0) {
+		const char *s = getenv("SOFTKVM_DETERMINISTIC");
+		d = s && *s && strcmp(s, "0") != 0;
+		__atomic_store_n(&det, d, __ATOMIC_RELAXED);
+	}
+	return d;
+}
+
+u64 x86_cpu_clock_ns(const struct x86_cpu *cpu)
+{
+	return cpu->vclock ? atomic_load_explicit(cpu->vclock, memory_order_relaxed) : host_ns();
+}
+
 static u64 scaled(const struct x86_cpu *cpu, u64 ns)
 {
 	return (u64)((unsigned __int128)ns * cpu->tsc_khz / 1000000U);
@@ -30,7 +54,7 @@ static u64 scaled(const struct x86_cpu *cpu, u64 ns)
 
 static u64 scaled_now(const struct x86_cpu *cpu)
 {
-	return scaled(cpu, host_ns());
+	return scaled(cpu, x86_cpu_clock_ns(cpu));
 }
 
 u64 x86_tsc_at(const struct x86_cpu *cpu, u64 ns)
@@ -104,7 +128,7 @@ static void tsc_sync_write(struct x86_cpu *cpu, u64 val, bool user)
 		return;
 	}
 	pthread_mutex_lock(&s->lock);
-	u64 ns = host_ns();
+	u64 ns = x86_cpu_clock_ns(cpu);
 	bool sync = val == 0;
 	if (!sync && s->user_set) {
 		u64 expect = s->last_write +

@@ -15,16 +15,7 @@ __asm__(".pushsection .rodata\n"
 	"	movw $(ph - p_start + 0x1000), 0x80\n" /* vector 0x20 */
 	"	movw $0, 0x82\n"
 	/* PIC: ICW1-4, vectors 0x20-0x27, only IRQ 0 unmasked */
-	"	mov $0x11, %al\n"
-	"	out %al, $0x20\n"
-	"	mov $0x20, %al\n"
-	"	out %al, $0x21\n"
-	"	mov $0x04, %al\n"
-	"	out %al, $0x21\n"
-	"	mov $0x01, %al\n"
-	"	out %al, $0x21\n"
-	"	mov $0xfe, %al\n"
-	"	out %al, $0x21\n"
+	T_IRQ_PIC_IRQ0
 	/* PIT channel 0, LSB/MSB, mode 2, count 11932: 100 Hz */
 	"	mov $0x34, %al\n"
 	"	out %al, $0x43\n"

@@ -24,6 +24,20 @@
 	"	xor %edx, %edx\n"              \
 	"	wrmsr\n"
 
+/* Guest code (real mode): the master PIC initialised (ICW1-4) with
+ * vectors 0x20-0x27 and only IRQ 0 unmasked, for the PIT tests. */
+#define T_IRQ_PIC_IRQ0                      \
+	"	mov $0x11, %al\n"              \
+	"	out %al, $0x20\n"              \
+	"	mov $0x20, %al\n"              \
+	"	out %al, $0x21\n"              \
+	"	mov $0x04, %al\n"              \
+	"	out %al, $0x21\n"              \
+	"	mov $0x01, %al\n"              \
+	"	out %al, $0x21\n"              \
+	"	mov $0xfe, %al\n"              \
+	"	out %al, $0x21\n"
+
 /* An interrupt handler macro: count in memory at cnt, x2APIC EOI, IRET. */
 #define T_IRQ_HANDLER                        \
 	".macro t_handler cnt\n"             \
