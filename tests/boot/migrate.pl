@@ -8,7 +8,7 @@
 # page, register or device byte changes a checksum or the UART's output.
 # The "snap" guest takes the in-memory snapshot (port 0x502) and must see
 # the same memory after every reset.  Where the host's /dev/kvm can be
-# opened, the guest also moves softkvm -> /dev/kvm and back.
+# opened, the guest also moves live softkvm -> /dev/kvm and back.
 #
 #   make check-boot     (SKVM_BUILD=build prove -f tests/boot/migrate.pl)
 use strict;
@@ -195,13 +195,14 @@ if ($hw_why) {
 					    ["unix:$tmp/h1.sock", '--hw']);
 	ok("@$sts" eq '0 42' && $all eq $href && $parts->[0] !~ /csum total/,
 	   'softkvm -> /dev/kvm mid-run, same output', "statuses @$sts\n$errs\n$all\n----\n$href");
-	# And back: a copy of the host run taken mid-run.
-	($st, $out1, $err) = run('hsave', '--hw', '--kernel', $kernel, '--append', 'csum1',
-				  '--save', $snap, '--after', 3);
-	($st, $out2, my $err2) = run('hrestore', '--restore', $snap);
+	# And back, live, 3 s into the host's run (its MSRs softkvm lacks are
+	# reported and left out: docs/migration.md).
 	($st, my $href1) = run('href1', '--kernel', $kernel, '--append', 'csum1');
-	ok($st == 42 && $out1 . $out2 eq $href1 && $out1 !~ /csum total/,
-	   '/dev/kvm --save mid-run, softkvm --restore, same output', "$err$err2\n$out1$out2\n----\n$href1");
+	local $after = 3;
+	($sts, $all, $errs, $parts) = chain(['--hw', '--kernel', $kernel, '--append', 'csum1'],
+					    ["unix:$tmp/h2.sock"]);
+	ok("@$sts" eq '0 42' && $all eq $href1 && $parts->[0] !~ /csum total/,
+	   '/dev/kvm -> softkvm mid-run, same output', "statuses @$sts\n$errs\n$all\n----\n$href1");
 }
 
 # The Debian kernel (make check-boot-real's images) mid-boot, not in make
