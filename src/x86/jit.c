@@ -1194,7 +1194,7 @@ static bool emit_block(struct jx *x, struct block *b)
 		return false; /* cannot happen: one prologue for all */
 	jit_entry_off = entry;
 	op(x, 8, 0x8b, R13, M(R12, OFF_C(rip)));
-	op(x, 4, 0xc7, 0, M(RSP, 0));
+	op(x, 8, 0xc7, 0, M(RSP, 0)); /* all 64 bits: self_loop counts in RCX */
 	e32(x, JIT_LOOP_BUDGET);
 	x->loop = x->p;
 	x->fl_host = false;
