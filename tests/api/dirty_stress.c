@@ -1,8 +1,10 @@
 /*
  * No dirty page is ever missed: four vCPUs write pseudo-random pages
  * (plain stores, REP STOSW, LOCK XADD, XCHG) while the host harvests, once
- * through KVM_GET_DIRTY_LOG and once through the dirty ring, copying every
- * reported page into a shadow as a migration would.  After the vCPUs stop
+ * through KVM_GET_DIRTY_LOG, once through KVM_GET_DIRTY_LOG plus
+ * KVM_CLEAR_DIRTY_LOG (manual protection, as QEMU uses it) and once through
+ * the dirty ring, copying every reported page into a shadow as a migration
+ * would.  After the vCPUs stop
  * and a last harvest, shadow and guest memory must be equal: a page that
  * differs changed after its last report without being reported again.
  *
@@ -132,6 +134,36 @@ static unsigned harvest_bitmap(int vm)
 	return n;
 }
 
+/* Manual protection: get (the log stays), clear exactly the reported
+ * bits, then copy: a write after the get either lands before the clear
+ * returns (so in the copy) or marks its page again. */
+static unsigned harvest_ring(int vm);
+
+static unsigned harvest_clear(int vm)
+{
+	unsigned long long bm[NPAGES / 64];
+	struct kvm_dirty_log l = {.slot = 0, .dirty_bitmap = bm};
+	if (ioctl(vm, KVM_GET_DIRTY_LOG, &l))
+		return 0;
+	struct kvm_clear_dirty_log c = {.slot = 0, .num_pages = NPAGES, .dirty_bitmap = bm};
+	if (ioctl(vm, KVM_CLEAR_DIRTY_LOG, &c))
+		return 0;
+	unsigned n = 0;
+	for (unsigned p = 0; p < NPAGES; p++)
+		if (bm[p / 64] >> (p % 64) & 1) {
+			copy_page(p);
+			n++;
+		}
+	return n;
+}
+
+enum how { BITMAP, CLEAR, RING };
+
+static unsigned harvest(int vm, enum how h)
+{
+	return h == RING ? harvest_ring(vm) : h == CLEAR ? harvest_clear(vm) : harvest_bitmap(vm);
+}
+
 /* Ring harvest: collect in order, mark harvested, reset, then copy. */
 static unsigned harvest_ring(int vm)
 {
@@ -159,9 +191,16 @@ static unsigned harvest_ring(int vm)
 	return n;
 }
 
-static void one_run(const char *how, bool use_ring, unsigned long writes, bool exits)
+static void one_run(const char *how, enum how h, unsigned long writes, bool exits)
 {
+	bool use_ring = h == RING;
 	int vm = t_create_vm(kvm);
+	if (h == CLEAR) {
+		struct kvm_enable_cap cap = {.cap = KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2};
+		cap.args[0] = KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE;
+		if (ioctl(vm, KVM_ENABLE_CAP, &cap))
+			T_BAIL("enable manual dirty log protection");
+	}
 	if (use_ring) {
 		struct kvm_enable_cap cap = {.cap = KVM_CAP_DIRTY_LOG_RING};
 		cap.args[0] = RING_BYTES;
@@ -201,14 +240,14 @@ static void one_run(const char *how, bool use_ring, unsigned long writes, bool e
 		pthread_create(&th[k], NULL, vcpu_thread, &cpus[k]);
 	unsigned long rounds = 0, reported = 0;
 	while (running) {
-		unsigned n = use_ring ? harvest_ring(vm) : harvest_bitmap(vm);
+		unsigned n = harvest(vm, h);
 		reported += n;
 		rounds += n != 0;
 		sched_yield();
 	}
 	for (int k = 0; k < NCPU; k++)
 		pthread_join(th[k], NULL);
-	reported += use_ring ? harvest_ring(vm) : harvest_bitmap(vm); /* after stop */
+	reported += harvest(vm, h); /* after stop */
 	int ok = 1, full = 0;
 	for (int k = 0; k < NCPU; k++) {
 		ok &= cpus[k].ok;
@@ -246,8 +285,9 @@ int main(void)
 	shadow = malloc((size_t)NPAGES * PG);
 	if (mem == MAP_FAILED || !shadow)
 		T_BAIL("memory");
-	one_run("bitmap", false, writes, !softkvm);
-	one_run("ring", true, writes, !softkvm);
+	one_run("bitmap", BITMAP, writes, !softkvm);
+	one_run("clear-log", CLEAR, writes, !softkvm);
+	one_run("ring", RING, writes, !softkvm);
 	close(kvm);
 	return t_done();
 }
