@@ -233,7 +233,7 @@ static u32 xsave_size(u64 mask, bool compacted)
 }
 
 /* The supported table, built once from the rows and the host's CPUID. */
-#define MAX_SUPPORTED 48
+#define MAX_SUPPORTED 80
 static struct x86_cpuid_entry supported[MAX_SUPPORTED];
 static u32 nr_supported;
 static struct x86_cpuid_entry emulated[4];
@@ -277,6 +277,12 @@ static void host_cpuid(u32 fn, u32 idx, struct x86_cpuid_entry *e)
 #define MAX_BASIC 0xd
 #define MAX_LEAF4 8 /* subleaves of leaf 4 taken from the host, at most */
 #define MAX_EXT 0x80000008u
+/* On AMD, up to 0x80000021: its "not affected" bits for the speculation
+ * bugs (AMD's SRSO and TSA notes), true of a CPU that does not speculate. */
+#define MAX_EXT_AMD 0x80000021u
+#define SRSO_NO BIT(29)				    /* 0x80000021 EAX */
+#define TSA_SQ_NO BIT(1)			    /* 0x80000021 ECX */
+#define TSA_L1_NO BIT(2)
 
 static void build(void)
 {
@@ -359,12 +365,13 @@ static void build(void)
 		}
 	}
 
-	for (u32 fn = 0x80000000u; fn <= MAX_EXT; fn++) {
-		e = add(supported, n, fn, 0, false);
+	u32 max_ext = amd ? MAX_EXT_AMD : MAX_EXT;
+	for (u32 fn = 0x80000000u; fn <= max_ext; fn++) {
+		e = add(supported, n, fn, 0, fn == 0x8000001du); /* cache subleaves */
 		switch (fn) {
 		case 0x80000000u:
 			host_cpuid(fn, 0, e);
-			e->eax = MAX_EXT;
+			e->eax = max_ext;
 			break;
 		case 0x80000001u: {
 			struct x86_cpuid_entry h;
@@ -392,6 +399,15 @@ static void build(void)
 			e->eax = (h.eax & 0xff) | va << 8;
 			break;
 		}
+		case MAX_EXT_AMD:
+			/* the engine has no speculative execution: not affected by
+			 * SRSO or TSA, so a guest kernel needs neither the safe-RET
+			 * thunk nor VERW on every return to user space */
+			e->eax = SRSO_NO;
+			e->ecx = TSA_SQ_NO | TSA_L1_NO;
+			break;
+		/* 0x80000009..0x80000020: zeros, as KVM lists leaves it does
+		 * not handle (no SVM, SEV, IBS, extended topology offered) */
 		}
 		set_features(e, ON);
 	}
