@@ -719,8 +719,8 @@ static void callback(struct jx *x, const struct insn *i, u32 off)
 
 /*
  * Flag effect of a translated register-form operation: full writers
- * replace all six flags; the others keep some (INC/DEC keep CF, AMD's
- * IMUL keeps SF/ZF/AF/PF, rotates and counts that may be 0 keep more), so
+ * replace all six flags; the others keep some (INC/DEC keep CF, IMUL and
+ * shifts may keep undefined ones, counts that may be 0 keep all), so
  * the guest flags must be in the host RFLAGS first.  flags_pre comes
  * before the operands are loaded (it may call out), flags_kill after any
  * memory operand was read (the read may fault with the old flags).
@@ -835,11 +835,6 @@ static void alu_mem(struct jx *x, const struct insn *i, int k, u32 off, u32 next
 }
 
 /* SHL/SHR/SAL/SAR by a non-zero constant write all six flags. */
-static bool shift_full(const struct insn *i)
-{
-	u64 mask = i->osz == 8 ? 0x3f : 0x1f;
-	return (i->reg & 7) >= 4 && i->op != 2 && ((i->op == 1 ? 1 : i->imm) & mask);
-}
 
 /* Translate one instruction; false: use the interpreter for it. */
 static bool translate_insn(struct jx *x, const struct insn *i, u32 off)
@@ -958,7 +953,9 @@ static bool translate_insn(struct jx *x, const struct insn *i, u32 off)
 			kind = 4; /* SAL */
 		/* dead flags after it: the old ones are not needed, except by
 		 * RCL/RCR, whose result takes CF in */
-		bool full = shift_full(i) || (!x->live_after && kind != 2 && kind != 3);
+		/* AF (and OF above count 1) are undefined: a CPU may keep
+		 * them, so the guest's flags go in unless they are dead */
+		bool full = !x->live_after && kind != 2 && kind != 3;
 		flags_pre(x, full);
 		ld(x, RAX, i->rm, size);
 		if (i->op == 2)
@@ -1166,7 +1163,7 @@ static int flag_class(const struct insn *i)
 		int kind = i->reg & 7;
 		if (kind == 2 || kind == 3)
 			return FL_R; /* RCL/RCR read CF */
-		return shift_full(i) ? FL_W : FL_P;
+		return FL_P; /* may keep undefined flags, as IMUL */
 	}
 	return FL_R;
 }

@@ -7,6 +7,49 @@
 #include "x86/exec.h"
 #include "x86/cpuid.h"
 
+/* ---- undefined flags and results from the host CPU ----
+ *
+ * Where the SDM leaves a flag (or a result) undefined, CPU generations and
+ * vendors differ, and the differential oracle is the host CPU.  So those
+ * instructions run once more on the host, with the guest's operands and its
+ * six status flags, and the guest sees what this CPU does.  Only forms that
+ * cannot fault get here (DIV after the engine's #DE checks).  The flags go
+ * in and out as the JIT's LF_HOST image in RAX (ADD AL, 7Fh sets OF from
+ * bit 0, SAHF the rest; LAHF, SETO back): a third of POPF/PUSHF's cost.
+ * fl: the guest's RFLAGS in, its six status flags as the host left them
+ * out.  RAX is the image, so MUL/DIV forms load their RAX/RDX in the text. */
+#define HOST_RUN(text, ...)                                                          \
+	__asm__ volatile("add $0x7f, %%al\n\tsahf\n\t" text "\n\tlahf\n\tseto %%al"    \
+			 : "+a"(img), __VA_ARGS__ : "cc")
+/* one instruction in the operand size: w/l/q with %w/%k/%q operands */
+#define HOST_SIZES_WLQ(size, insn, ops, ...)                                         \
+	do {                                                                         \
+		u64 img = flags_host_image(fl);                                      \
+		switch (size) {                                                      \
+		case 2: HOST_RUN(insn "w " ops("w"), __VA_ARGS__); break;            \
+		case 4: HOST_RUN(insn "l " ops("k"), __VA_ARGS__); break;            \
+		default: HOST_RUN(insn "q " ops("q"), __VA_ARGS__); break;           \
+		}                                                                    \
+		fl = flags_from_host_image(img);                                     \
+	} while (0)
+/* the same for instructions with a byte form too */
+#define HOST_SIZES(size, insn, ops, ...)                                             \
+	do {                                                                         \
+		if ((size) == 1) {                                                   \
+			u64 img = flags_host_image(fl);                              \
+			HOST_RUN(insn "b " ops("b"), __VA_ARGS__);                   \
+			fl = flags_from_host_image(img);                             \
+		} else {                                                             \
+			HOST_SIZES_WLQ(size, insn, ops, __VA_ARGS__);                \
+		}                                                                    \
+	} while (0)
+/* MUL/DIV forms: RDX:RAX from x and y, results discarded */
+#define HOST_AD "mov %[x], %%rax\n\tmov %[y], %%rdx\n\t"
+#define OPS_S(m) "%" m "[s]"
+#define OPS_SD(m) "%" m "[s], %" m "[d]"
+#define OPS_CL_D(m) "%%cl, %" m "[d]"
+#define OPS_CL_SD(m) "%%cl, %" m "[s], %" m "[d]"
+
 /* ---- read-modify-write with LOCK on host atomics ---- */
 
 /* new = fn(old, src, aux) on the r/m operand; returns the old value.
@@ -262,13 +305,18 @@ void op_neg_rm(struct engine *e, const struct insn *i)
 /* ---- multiply and divide ---- */
 
 /* MUL/IMUL: CF = OF = the high half is significant.  SF, ZF, AF, PF are
- * undefined; AMD parts (the host CPU model) leave them unchanged. */
-static void mul_flags(struct engine *e, int size, u64 lo, bool of)
+ * undefined (AMD parts keep them, Intel parts compute some from the
+ * result): the host's.  form: 0 MUL, 1 one-operand IMUL, 2 IMUL r, r/m
+ * (the three-operand form is the same multiply with the immediate). */
+static void mul_flags(struct engine *e, int form, int size, u64 a, u64 b)
 {
-	(void)size, (void)lo;
-	u64 fl = flags_get(e) & ~(X86_FL_CF | X86_FL_OF);
-	if (of)
-		fl |= X86_FL_CF | X86_FL_OF;
+	u64 fl = flags_get(e), hi = 0, x = a;
+	if (form == 0)
+		HOST_SIZES(size, HOST_AD "mul", OPS_S, "+d"(hi) : [s] "r"(b), [x] "r"(x), [y] "r"(hi));
+	else if (form == 1)
+		HOST_SIZES(size, HOST_AD "imul", OPS_S, "+d"(hi) : [s] "r"(b), [x] "r"(x), [y] "r"(hi));
+	else
+		HOST_SIZES_WLQ(size, "imul", OPS_SD, [d] "+r"(a) : [s] "r"(b));
 	flags_arith(e, fl);
 }
 
@@ -296,7 +344,7 @@ void op_mul_rm(struct engine *e, const struct insn *i)
 		hi = ((u64)p >> bits) & size_mask(size);
 	}
 	mul_store(e, size, lo, hi);
-	mul_flags(e, size, lo, hi != 0);
+	mul_flags(e, 0, size, a, b);
 }
 
 static __int128 imul_full(int size, u64 a, u64 b)
@@ -312,7 +360,7 @@ void op_imul_rm(struct engine *e, const struct insn *i)
 	u64 lo = (u64)p & size_mask(size);
 	u64 hi = size == 8 ? (u64)(p >> 64) : (u64)(p >> bits) & size_mask(size);
 	mul_store(e, size, lo, hi);
-	mul_flags(e, size, lo, p != (__int128)sext(lo, size));
+	mul_flags(e, 1, size, a, b);
 }
 
 static void imul2(struct engine *e, const struct insn *i, u64 a, u64 b)
@@ -321,7 +369,7 @@ static void imul2(struct engine *e, const struct insn *i, u64 a, u64 b)
 	__int128 p = imul_full(size, a, b);
 	u64 lo = (u64)p & size_mask(size);
 	reg_set(e, i->reg, size, lo);
-	mul_flags(e, size, lo, p != (__int128)sext(lo, size));
+	mul_flags(e, 2, size, a, b);
 }
 
 void op_imul_r_rm(struct engine *e, const struct insn *i)
@@ -334,11 +382,19 @@ void op_imul_r_rm_imm(struct engine *e, const struct insn *i)
 	imul2(e, i, rm_read(e, i, i->osz), i->imm);
 }
 
-/* DIV/IDIV leave the flags undefined.  AMD keeps CF and OF, sets AF and
- * clears SF, ZF, PF (measured on the host). */
-static void div_flags(struct engine *e)
+/* DIV/IDIV leave all six flags undefined: the host's, from the same
+ * division.  Called only after the #DE checks passed (so the host's
+ * division cannot fault) and before RAX/RDX are written. */
+static void div_flags(struct engine *e, bool sgn, int size, u64 d)
 {
-	flags_arith(e, (flags_get(e) & (X86_FL_CF | X86_FL_OF)) | X86_FL_AF);
+	u64 fl = flags_get(e);
+	u64 lo = reg_get(e, R_RAX, size == 1 ? 2 : size), hi = reg_get(e, R_RDX, size);
+	u64 t = hi;
+	if (sgn)
+		HOST_SIZES(size, HOST_AD "idiv", OPS_S, "+d"(t) : [s] "r"(d), [x] "r"(lo), [y] "r"(hi));
+	else
+		HOST_SIZES(size, HOST_AD "div", OPS_S, "+d"(t) : [s] "r"(d), [x] "r"(lo), [y] "r"(hi));
+	flags_arith(e, fl);
 }
 
 void op_div_rm(struct engine *e, const struct insn *i)
@@ -356,13 +412,13 @@ void op_div_rm(struct engine *e, const struct insn *i)
 	unsigned __int128 q = n / d, r = n % d;
 	if (q > size_mask(size))
 		raise_exc(e, EXC_DE, NO_ERR);
+	div_flags(e, false, size, d);
 	if (size == 1)
 		reg_set(e, R_RAX, 2, (u64)q | (u64)r << 8);
 	else {
 		reg_set(e, R_RAX, size, (u64)q);
 		reg_set(e, R_RDX, size, (u64)r);
 	}
-	div_flags(e);
 }
 
 void op_idiv_rm(struct engine *e, const struct insn *i)
@@ -389,141 +445,106 @@ void op_idiv_rm(struct engine *e, const struct insn *i)
 	__int128 lim = (__int128)1 << (bits - 1);
 	if (q >= lim || q < -lim)
 		raise_exc(e, EXC_DE, NO_ERR);
+	div_flags(e, true, size, (u64)d);
 	if (size == 1)
 		reg_set(e, R_RAX, 2, ((u64)q & 0xff) | ((u64)r & 0xff) << 8);
 	else {
 		reg_set(e, R_RAX, size, (u64)q);
 		reg_set(e, R_RDX, size, (u64)r);
 	}
-	div_flags(e);
 }
 
 /* ---- shifts and rotates ---- */
 
-void op_shift_rm(struct engine *e, const struct insn *i)
+/* The whole shift or rotate on the host: result and flags.  The count is
+ * the guest's masked count; the host masks it the same way. */
+static u64 host_shift(int kind, int size, u64 d, u64 cnt, u64 *flp)
 {
-	int size = i->osz, bits = size * 8, kind = i->reg & 7;
-	u64 cnt = i->op == 0 ? i->imm : i->op == 1 ? 1 : reg_get(e, R_RCX, 1);
-	cnt &= size == 8 ? 0x3f : 0x1f;
-	u64 m = size_mask(size), sb = sign_bit(size);
-	u64 n;
-	u64 a = i->mem ? mem_read_w(e, i->seg, ea_offset(e, i), size) : reg_get(e, i->rm, size);
-	u64 fl = flags_get(e);
-	bool cf = fl & X86_FL_CF, of = fl & X86_FL_OF;
-	u64 r = a;
-	bool szp = false;
-
+	u64 fl = *flp;
 	switch (kind) {
-	case 0: /* ROL */
-		if (cnt) {
-			int c = (int)(cnt % bits);
-			r = c ? ((a << c) | (a >> (bits - c))) & m : a;
-			cf = r & 1;
-			of = !!(r & sb) ^ cf;
-		}
-		break;
-	case 1: /* ROR */
-		if (cnt) {
-			int c = (int)(cnt % bits);
-			r = c ? ((a >> c) | (a << (bits - c))) & m : a;
-			cf = r & sb;
-			of = !!(r & sb) ^ !!(r & (sb >> 1));
-		}
-		break;
-	case 2: /* RCL */
-		n = cnt % (bits + 1);
-		for (u64 k = 0; k < n; k++) {
-			bool out = r & sb;
-			r = ((r << 1) | cf) & m;
-			cf = out;
-		}
-		if (cnt)
-			of = !!(r & sb) ^ cf;
-		break;
-	case 3: /* RCR */
-		n = cnt % (bits + 1);
-		for (u64 k = 0; k < n; k++) {
-			bool out = r & 1;
-			r = (r >> 1) | (cf ? sb : 0);
-			cf = out;
-		}
-		/* count 1: MSB(dest) ^ CF before; the same as the top two
-		 * result bits, which AMD reports for any count */
-		if (cnt)
-			of = !!(r & sb) ^ !!(r & (sb >> 1));
-		break;
-	case 4: case 6: /* SHL/SAL */
-		if (cnt) {
-			r = (cnt >= 64 ? 0 : a << cnt) & m;
-			cf = cnt <= (u64)bits ? (a >> (bits - cnt)) & 1 : 0;
-			of = !!(r & sb) ^ cf;
-			szp = true;
-		}
-		break;
-	case 5: /* SHR */
-		if (cnt) {
-			r = a >> cnt;
-			cf = (a >> (cnt - 1)) & 1;
-			of = cnt == 1 && (a & sb); /* AMD: 0 for larger counts */
-			szp = true;
-		}
-		break;
-	case 7: /* SAR */
-		if (cnt) {
-			s64 s = sext(a, size);
-			r = (u64)(s >> (cnt > 63 ? 63 : cnt)) & m;
-			cf = (u64)(s >> (cnt - 1 > 63 ? 63 : cnt - 1)) & 1;
-			of = false;
-			szp = true;
-		}
+	case 0: HOST_SIZES(size, "rol", OPS_CL_D, [d] "+r"(d) : "c"(cnt)); break;
+	case 1: HOST_SIZES(size, "ror", OPS_CL_D, [d] "+r"(d) : "c"(cnt)); break;
+	case 2: HOST_SIZES(size, "rcl", OPS_CL_D, [d] "+r"(d) : "c"(cnt)); break;
+	case 3: HOST_SIZES(size, "rcr", OPS_CL_D, [d] "+r"(d) : "c"(cnt)); break;
+	case 5: HOST_SIZES(size, "shr", OPS_CL_D, [d] "+r"(d) : "c"(cnt)); break;
+	case 7: HOST_SIZES(size, "sar", OPS_CL_D, [d] "+r"(d) : "c"(cnt)); break;
+	default: /* SHL and its /6 alias */
+		HOST_SIZES(size, "shl", OPS_CL_D, [d] "+r"(d) : "c"(cnt));
 		break;
 	}
-	rm_write(e, i, size, r);
-	if (!cnt)
-		return;
-	u64 nf = fl & ~(X86_FL_CF | X86_FL_OF);
-	if (szp) /* AF is undefined: AMD sets it */
-		nf = (nf & ~(X86_FL_ZF | X86_FL_SF | X86_FL_PF)) | flags_szp(r, size) |
-		     X86_FL_AF;
-	flags_arith(e, nf | (cf ? X86_FL_CF : 0) | (of ? X86_FL_OF : 0));
+	*flp = fl;
+	return d & size_mask(size);
 }
 
-/* SHLD/SHRD (op bit 1 = right, bit 0 = count in CL) */
-void op_shld_shrd(struct engine *e, const struct insn *i)
+/* Rotates by one are fully defined (CF, OF) and done here.  Any other
+ * non-zero count leaves something undefined: OF for rotates and shifts by
+ * more than one, AF for every shift, CF and the result of SHL/SHR by the
+ * operand size or more; those run on the host. */
+void op_shift_rm(struct engine *e, const struct insn *i)
 {
-	int size = i->osz, bits = size * 8;
-	bool right = i->op & 2;
-	u64 cnt = (i->op & 1) ? reg_get(e, R_RCX, 1) : i->imm;
+	int size = i->osz, kind = i->reg & 7;
+	u64 cnt = i->op == 0 ? i->imm : i->op == 1 ? 1 : reg_get(e, R_RCX, 1);
 	cnt &= size == 8 ? 0x3f : 0x1f;
-	u64 m = size_mask(size), sb = sign_bit(size);
+	u64 sb = sign_bit(size);
 	u64 a = i->mem ? mem_read_w(e, i->seg, ea_offset(e, i), size) : reg_get(e, i->rm, size);
-	u64 b = reg_get(e, i->reg, size);
+	u64 fl = flags_get(e), r;
 	if (!cnt) {
 		rm_write(e, i, size, a);
 		return;
 	}
-	u64 r;
-	bool cf;
-	if (size == 2 && cnt > 16) {
-		/* Undefined.  AMD shifts the 48-bit a:b:b (left) or b:b:a
-		 * (right) pattern, as measured on the host. */
-		u64 x = right ? (b << 32 | b << 16 | a) : (a << 32 | b << 16 | b);
-		r = right ? (x >> cnt) & m : ((x << cnt) >> 32) & m;
-		cf = false; /* and OF below is 0 for SHLD */
-	} else if (right) {
-		r = ((a >> cnt) | (cnt == (u64)bits ? b : b << (bits - cnt))) & m;
-		cf = (a >> (cnt - 1)) & 1;
-	} else {
-		r = ((a << cnt) | (cnt == (u64)bits ? b : b >> (bits - cnt))) & m;
-		cf = (a >> (bits - cnt)) & 1;
+	if (cnt > 1 || kind >= 4) {
+		r = host_shift(kind, size, a, cnt, &fl);
+		rm_write(e, i, size, r);
+		flags_arith(e, fl);
+		return;
+	}
+	bool cf = fl & X86_FL_CF, of;
+	switch (kind) {
+	case 0: /* ROL */
+		r = ((a << 1) | (a & sb ? 1 : 0)) & size_mask(size);
+		cf = r & 1;
+		of = !!(r & sb) ^ cf;
+		break;
+	case 1: /* ROR */
+		r = (a >> 1) | (a & 1 ? sb : 0);
+		cf = a & 1;
+		of = !!(r & sb) ^ !!(r & (sb >> 1));
+		break;
+	case 2: /* RCL */
+		r = ((a << 1) | cf) & size_mask(size);
+		cf = a & sb;
+		of = !!(r & sb) ^ cf;
+		break;
+	default: /* RCR: OF = MSB(dest) ^ CF before */
+		r = (a >> 1) | (cf ? sb : 0);
+		of = !!(a & sb) ^ cf;
+		cf = a & 1;
+		break;
 	}
 	rm_write(e, i, size, r);
-	/* count 1: the sign changed; AMD extends it to any count as for the
-	 * one-bit case: MSB ^ CF (left) or the top two result bits (right) */
-	bool of = right ? !!(r & sb) ^ !!(r & (sb >> 1)) :
-		  size == 2 && cnt >= 16 ? cf : !!(r & sb) ^ cf;
-	flags_arith(e, flags_szp(r, size) | X86_FL_AF | (cf ? X86_FL_CF : 0) |
-			       (of ? X86_FL_OF : 0));
+	fl &= ~(X86_FL_CF | X86_FL_OF);
+	flags_arith(e, fl | (cf ? X86_FL_CF : 0) | (of ? X86_FL_OF : 0));
+}
+
+/* SHLD/SHRD (op bit 1 = right, bit 0 = count in CL).  AF is undefined for
+ * any count, OF for counts above one, the result and all flags for 16-bit
+ * counts above 16: every non-zero count runs on the host. */
+void op_shld_shrd(struct engine *e, const struct insn *i)
+{
+	int size = i->osz;
+	u64 cnt = (i->op & 1) ? reg_get(e, R_RCX, 1) : i->imm;
+	cnt &= size == 8 ? 0x3f : 0x1f;
+	u64 a = i->mem ? mem_read_w(e, i->seg, ea_offset(e, i), size) : reg_get(e, i->rm, size);
+	u64 b = reg_get(e, i->reg, size), fl = flags_get(e);
+	if (cnt) {
+		if (i->op & 2)
+			HOST_SIZES_WLQ(size, "shrd", OPS_CL_SD, [d] "+r"(a) : [s] "r"(b), "c"(cnt));
+		else
+			HOST_SIZES_WLQ(size, "shld", OPS_CL_SD, [d] "+r"(a) : [s] "r"(b), "c"(cnt));
+	}
+	rm_write(e, i, size, a & size_mask(size));
+	if (cnt)
+		flags_arith(e, fl);
 }
 
 /* ---- moves ---- */
@@ -712,11 +733,18 @@ static u64 rmw_bt(u64 a, u64 bit, u64 op)
 	}
 }
 
-/* BT sets CF only; OF, SF, AF, PF are undefined and left unchanged. */
-static void bt_flag(struct engine *e, bool bit)
+/* BT* set CF to the bit; OF, SF, AF, PF are undefined: the host's, from
+ * the same operation on a register copy (bit already reduced mod size). */
+static void bt_flag(struct engine *e, int op, int size, u64 a, u64 bit)
 {
-	u64 fl = flags_get(e) & ~X86_FL_CF;
-	flags_arith(e, fl | (bit ? X86_FL_CF : 0));
+	u64 fl = flags_get(e);
+	switch (op) {
+	case 0: HOST_SIZES_WLQ(size, "bt", OPS_SD, [d] "+r"(a) : [s] "r"(bit)); break;
+	case 1: HOST_SIZES_WLQ(size, "bts", OPS_SD, [d] "+r"(a) : [s] "r"(bit)); break;
+	case 2: HOST_SIZES_WLQ(size, "btr", OPS_SD, [d] "+r"(a) : [s] "r"(bit)); break;
+	default: HOST_SIZES_WLQ(size, "btc", OPS_SD, [d] "+r"(a) : [s] "r"(bit)); break;
+	}
+	flags_arith(e, fl);
 }
 
 static void bt_common(struct engine *e, const struct insn *i, u64 off_bits, bool reg_off)
@@ -729,7 +757,7 @@ static void bt_common(struct engine *e, const struct insn *i, u64 off_bits, bool
 		u64 a = reg_get(e, i->rm, size);
 		if (op)
 			reg_set(e, i->rm, size, rmw_bt(a, bit, op));
-		bt_flag(e, (a >> bit) & 1);
+		bt_flag(e, op, size, a, bit);
 		return;
 	}
 	/* A register bit offset addresses memory beyond the operand
@@ -746,7 +774,7 @@ static void bt_common(struct engine *e, const struct insn *i, u64 off_bits, bool
 		a = mem_read(e, i->seg, off, size);
 	else
 		a = rmw_mem(e, i->seg, off, size, i->lock, rmw_bt, bit, op, &n);
-	bt_flag(e, (a >> bit) & 1);
+	bt_flag(e, op, size, a, bit);
 }
 
 void op_bt_rm_r(struct engine *e, const struct insn *i)
@@ -765,33 +793,16 @@ void op_bt_rm_imm(struct engine *e, const struct insn *i)
  * flags are undefined and CPU generations differ: some AMD parts clear CF,
  * OF, SF, AF and set PF from the index, Zen 3 leaves them as they were.  So
  * the instruction runs on the host with the guest's flags and the guest sees
- * what this CPU does, as the differential oracle does.  (The inline PUSHF /
- * POPF steps over the red zone; only the six status flags go in.) */
-#define HOST_BITSCAN(insn, sfx, reg)                                                  \
-	__asm__("lea -128(%%rsp), %%rsp\n\tpush %[f]\n\tpopf\n\t" insn sfx          \
-		" %" reg "[v], %" reg "[d]\n\tpushf\n\tpop %[f]\n\tlea 128(%%rsp), %%rsp" \
-		: [f] "+r"(fl), [d] "+r"(d) : [v] "r"(v) : "cc", "memory")
-
+ * what this CPU does, as the differential oracle does (HOST_RUN). */
 static u64 host_bitscan_flags(bool rev, int size, u64 v, u64 fl)
 {
 	u64 d = 0;
-	fl = (fl & (X86_FL_CF | X86_FL_PF | X86_FL_AF | X86_FL_ZF | X86_FL_SF | X86_FL_OF)) | 2;
-	if (size == 2 && rev)
-		HOST_BITSCAN("bsr", "w", "w");
-	else if (size == 2)
-		HOST_BITSCAN("bsf", "w", "w");
-	else if (size == 4 && rev)
-		HOST_BITSCAN("bsr", "l", "k");
-	else if (size == 4)
-		HOST_BITSCAN("bsf", "l", "k");
-	else if (rev)
-		HOST_BITSCAN("bsr", "q", "q");
+	if (rev)
+		HOST_SIZES_WLQ(size, "bsr", OPS_SD, [d] "+r"(d) : [s] "r"(v));
 	else
-		HOST_BITSCAN("bsf", "q", "q");
-	(void)d;
+		HOST_SIZES_WLQ(size, "bsf", OPS_SD, [d] "+r"(d) : [s] "r"(v));
 	return fl;
 }
-#undef HOST_BITSCAN
 
 void op_bsf_bsr(struct engine *e, const struct insn *i)
 {
@@ -811,8 +822,11 @@ void op_bswap(struct engine *e, const struct insn *i)
 		reg_set(e, i->reg, 8, __builtin_bswap64(v));
 	else if (i->osz == 4)
 		reg_set(e, i->reg, 4, __builtin_bswap32((u32)v));
-	else
-		reg_set(e, i->reg, 2, 0); /* undefined; zero as Intel parts do */
+	else {
+		/* undefined: what the host's BSWAP r16 (66 0F C8, AX) leaves */
+		__asm__(".byte 0x66, 0x0f, 0xc8" : "+a"(v));
+		reg_set(e, i->reg, 2, v);
+	}
 }
 
 /* ---- conversions and flag transfers ---- */

@@ -1045,8 +1045,8 @@ static void gen_insn(struct stream *s, const struct form *f)
 	if (!(fl & (F_BYTEOP | F_NOW))) {
 		int r = rn(3);
 		w = r == 1 && !compat;
-		/* BSWAP of a 16-bit register is undefined (SDM): not tested */
-		opsz16 = r == 2 && !(f->nop == 2 && f->op[1] == 0xc8) && !(fl & (F_66M | F_NO16));
+		/* BSWAP r16 is undefined (SDM): softkvm takes the host's */
+		opsz16 = r == 2 && !(fl & (F_66M | F_NO16));
 	}
 	int reg = rn(NREG);
 	int ext = f->ext;
