@@ -75,8 +75,13 @@ BENCH := $(O)/bench/bench
 BENCH_GUEST := $(O)/bench/guest.bin
 BENCH_IRQFD := $(O)/bench/irqfd_latency
 BENCH_IPI := $(O)/bench/ipi_latency
-BENCH_JOB_CFLAGS := -std=gnu11 $(WARNINGS) -O2 -mgeneral-regs-only \
-	-fno-tree-loop-distribute-patterns -fno-stack-protector
+BENCH_JOB_BASE := -std=gnu11 $(WARNINGS) -fno-tree-loop-distribute-patterns -fno-stack-protector
+BENCH_JOB_CFLAGS := $(BENCH_JOB_BASE) -O2 -mgeneral-regs-only
+# The same flags on both sides: matmul (fp.c) SSE2, saxpy (simd.c) AVX2/FMA.
+BENCH_FP_CFLAGS := $(BENCH_JOB_BASE) -O2
+BENCH_SIMD_CFLAGS := $(BENCH_JOB_BASE) -O3 -march=x86-64-v3
+BENCH_GUEST_CFLAGS := -ffreestanding -fno-pic -fno-pie -mno-red-zone -Ibench
+BENCH_HOST_OBJS := $(O)/bench/jobs-host.o $(O)/bench/fp-host.o $(O)/bench/simd-host.o
 
 LIB := $(O)/libsoftkvm.so
 TOOL := $(O)/softkvm
@@ -160,17 +165,26 @@ $(O)/bench/jobs-host.o: bench/jobs.c bench/jobs.h
 	@mkdir -p $(@D)
 	$(CC) $(BENCH_JOB_CFLAGS) -c $< -o $@
 
-$(BENCH): bench/bench.c bench/jobs.h $(O)/bench/jobs-host.o $(TVM)
-	$(CC) $(CFLAGS_ALL) -Ibench -Itests/guest -o $@ $< $(O)/bench/jobs-host.o \
+$(O)/bench/fp-host.o: bench/fp.c bench/jobs.h
+	@mkdir -p $(@D)
+	$(CC) $(BENCH_FP_CFLAGS) -c $< -o $@
+
+$(O)/bench/simd-host.o: bench/simd.c bench/jobs.h
+	@mkdir -p $(@D)
+	$(CC) $(BENCH_SIMD_CFLAGS) -c $< -o $@
+
+$(BENCH): bench/bench.c bench/jobs.h $(BENCH_HOST_OBJS) $(TVM)
+	$(CC) $(CFLAGS_ALL) -Ibench -Itests/guest -o $@ $< $(BENCH_HOST_OBJS) \
 		tests/guest/tvm.c $(MODE_LDFLAGS)
 
-$(BENCH_GUEST): bench/start.S bench/jobs.c bench/jobs.h bench/guest.ld
+$(BENCH_GUEST): bench/start.S bench/jobs.c bench/fp.c bench/simd.c bench/jobs.h bench/guest.ld
 	@mkdir -p $(@D)
-	$(CC) $(BENCH_JOB_CFLAGS) -ffreestanding -fno-pic -fno-pie -mno-red-zone \
-		-Ibench -c bench/jobs.c -o $(O)/bench/jobs-guest.o
+	$(CC) $(BENCH_JOB_CFLAGS) $(BENCH_GUEST_CFLAGS) -c bench/jobs.c -o $(O)/bench/jobs-guest.o
+	$(CC) $(BENCH_FP_CFLAGS) $(BENCH_GUEST_CFLAGS) -c bench/fp.c -o $(O)/bench/fp-guest.o
+	$(CC) $(BENCH_SIMD_CFLAGS) $(BENCH_GUEST_CFLAGS) -c bench/simd.c -o $(O)/bench/simd-guest.o
 	$(CC) -Ibench -c bench/start.S -o $(O)/bench/start.o
 	$(LD) -m elf_x86_64 -T bench/guest.ld -o $(@:.bin=.elf) $(O)/bench/start.o \
-		$(O)/bench/jobs-guest.o
+		$(O)/bench/jobs-guest.o $(O)/bench/fp-guest.o $(O)/bench/simd-guest.o
 	objcopy -O binary $(@:.bin=.elf) $@
 
 $(BENCH_IRQFD) $(BENCH_IPI): $(O)/bench/%: bench/%.c

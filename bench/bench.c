@@ -228,6 +228,8 @@ int main(int argc, char **argv)
 		{ "memcpy 256MiB", JOB_MEMCPY, { 256 * MIB, 0, 256 * MIB * s / 1000 & ~7ull }, 2 },
 		{ "fib(35)", JOB_FIB, { 35 } },
 		{ "sieve 16MiB", JOB_SIEVE, { 0, 16 * MIB * s / 1000 }, 1 },
+		{ "matmul 256 f64", JOB_MATMUL, { 0, 256 }, 1 },
+		{ "saxpy 16MiB", JOB_SAXPY, { 0, 16 * MIB, 4 * MIB * s / 1000 }, 2 },
 	};
 	if (s > 1000) {
 		fprintf(stderr, "bench: SKVM_BENCH_SCALE must be <= 1 (guest memory is sized for 1)\n");
@@ -253,7 +255,7 @@ int main(int argc, char **argv)
 	if (!have_guest)
 		printf("guest: %s\n", err);
 	if (scale != 1.0)
-		printf("SKVM_BENCH_SCALE %g: sizes and counts scaled (fib excepted)\n", scale);
+		printf("SKVM_BENCH_SCALE %g: sizes and counts scaled (fib, matmul excepted)\n", scale);
 	printf("%-14s %10s %10s %9s %12s %12s  %s\n", "job", "native s", "guest s", "slowdown",
 	       "insns", "guest MIPS", "result");
 	int bad = 0;

@@ -56,6 +56,9 @@ uint64_t bench_job(const struct bench_params *p)
 		return copy((uint64_t *)(uintptr_t)p->arg[0], (const uint64_t *)(uintptr_t)p->arg[1], p->arg[2]);
 	case JOB_FIB: return fib(p->arg[0]);
 	case JOB_SIEVE: return sieve((uint8_t *)(uintptr_t)p->arg[0], p->arg[1]);
+	case JOB_MATMUL: return bench_matmul((double *)(uintptr_t)p->arg[0], p->arg[1]);
+	case JOB_SAXPY:
+		return bench_saxpy((float *)(uintptr_t)p->arg[0], (float *)(uintptr_t)p->arg[1], p->arg[2]);
 	}
 	return ~0ull;
 }

@@ -1,7 +1,9 @@
 /*
  * Benchmark jobs: the same C compiled for the host and, freestanding, for a
- * long-mode guest (bench/start.S).  Integer code only (-mgeneral-regs-only
- * on both sides), so the comparison is like for like.
+ * long-mode guest (bench/start.S), with the same flags on both sides so
+ * the comparison is like for like: the integer jobs (jobs.c) with
+ * -mgeneral-regs-only, a double matmul (fp.c, -O2 SSE2) and an AVX2 saxpy
+ * (simd.c, -O3 -march=x86-64-v3).
  */
 #ifndef SKVM_BENCH_JOBS_H
 #define SKVM_BENCH_JOBS_H
@@ -15,7 +17,7 @@
 #ifndef __ASSEMBLER__
 #include <stdint.h>
 
-enum bench_job { JOB_INTLOOP, JOB_MEMSET, JOB_MEMCPY, JOB_FIB, JOB_SIEVE, JOB_COUNT };
+enum bench_job { JOB_INTLOOP, JOB_MEMSET, JOB_MEMCPY, JOB_FIB, JOB_SIEVE, JOB_MATMUL, JOB_SAXPY, JOB_COUNT };
 
 /* Parameters and result, at BENCH_PARAMS in the guest. */
 struct bench_params {
@@ -25,6 +27,9 @@ struct bench_params {
 };
 
 uint64_t bench_job(const struct bench_params *p);
+/* fp.c, simd.c: no floating-point values cross these calls */
+uint64_t bench_matmul(double *m, uint64_t n);
+uint64_t bench_saxpy(float *restrict x, float *restrict y, uint64_t n);
 #endif
 
 #endif
