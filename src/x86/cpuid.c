@@ -76,7 +76,7 @@ enum { OFF, ON, EMU };
 	F(0x1, 0, ECX, 19, SSE4_1, PART_SSE, ON)                   \
 	F(0x1, 0, ECX, 20, SSE4_2, PART_SSE, ON)                   \
 	F(0x1, 0, ECX, 21, X2APIC, PART_APIC, ON)                  \
-	F(0x1, 0, ECX, 22, MOVBE, PART_INT, OFF)                   \
+	F(0x1, 0, ECX, 22, MOVBE, PART_INT, ON)                    \
 	F(0x1, 0, ECX, 23, POPCNT, PART_INT, ON)                   \
 	F(0x1, 0, ECX, 24, TSC_DEADLINE, PART_APIC, ON)            \
 	F(0x1, 0, ECX, 25, AES, PART_SSE, ON)                      \
@@ -115,7 +115,7 @@ enum { OFF, ON, EMU };
 	F(0xd, 1, EAX, 3, XSAVES, PART_AVX, OFF)                   \
 	/* Leaf 0x80000001 ECX/EDX */                              \
 	F(0x80000001, 0, ECX, 0, LAHF_LM, PART_INT, ON)            \
-	F(0x80000001, 0, ECX, 5, ABM, PART_INT, OFF)               \
+	F(0x80000001, 0, ECX, 5, ABM, PART_INT, ON)                \
 	F(0x80000001, 0, ECX, 8, PREFETCHW, PART_INT, OFF)         \
 	F(0x80000001, 0, EDX, 11, SYSCALL, PART_SYS, ON)           \
 	F(0x80000001, 0, EDX, 20, NX, PART_MMU, ON)                \
@@ -346,11 +346,11 @@ static void build(void)
 		if (fn == 1) {
 			/* x86/native.c runs these on the host CPU: never offer one
 			 * the host lacks (MMX, SSE, SSE2; SSE3, PCLMULQDQ, SSSE3,
-			 * SSE4.1, SSE4.2, POPCNT, AES; FMA, AVX, F16C) */
+			 * SSE4.1, SSE4.2, MOVBE, POPCNT, AES; FMA, AVX, F16C) */
 			struct x86_cpuid_entry h;
 			host_cpuid(1, 0, &h);
 			e->edx &= h.edx | ~0x06800000u;
-			e->ecx &= h.ecx | ~0x32981203u;
+			e->ecx &= h.ecx | ~0x32d81203u;
 			if (!host_avx())
 				e->ecx &= ~0x30001000u;
 		}
@@ -410,6 +410,11 @@ static void build(void)
 		 * not handle (no SVM, SEV, IBS, extended topology offered) */
 		}
 		set_features(e, ON);
+		if (fn == 0x80000001u) { /* LZCNT runs on the host (x86/native.c) */
+			struct x86_cpuid_entry h;
+			host_cpuid(fn, 0, &h);
+			e->ecx &= h.ecx | ~BIT(5);
+		}
 	}
 
 	/* KVM's paravirtual leaves: the signature, and the PV features

@@ -516,12 +516,9 @@ void decode(struct engine *e, struct insn *i)
 	/* mandatory-prefix SSE forms and F3 0F B8 (POPCNT) are not ours */
 	if (two && b == 0xb8)
 		i->fn = op_unimpl;
-	/* F3 0F BD: LZCNT with ABM in the guest's CPUID (not implemented),
-	 * else BSR with an ignored prefix, as on processors without it; F3 0F
-	 * BC is TZCNT (x86/native.c) with BMI1, else BSF likewise (Linux's
-	 * __ffs uses "rep bsf" for either) */
-	if (two && b == 0xbd && i->rep == 0xf3 && x86_cpuid_has(e->cpu, 0x80000001, 0, 2, 5))
-		i->fn = op_unimpl;
+	/* F3 0F BD / BC without ABM / BMI1 in the guest's CPUID are BSR / BSF
+	 * with an ignored prefix, as on processors without LZCNT / TZCNT
+	 * (Linux's __ffs uses "rep bsf" for either); with them, x86/native.c */
 
 	/* register forms get their own handlers */
 	if ((fl & F_MODRM) && !i->mem && !(fl & F_CR)) {

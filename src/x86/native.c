@@ -1,6 +1,7 @@
 /*
- * SIMD (MMX, SSE..SSE4.2, AES, PCLMULQDQ, CRC32, POPCNT) executed by the
- * host CPU: exact by construction (docs/engine.md, "SIMD on the host").
+ * SIMD (MMX, SSE..SSE4.2, AES, PCLMULQDQ, CRC32) and POPCNT, LZCNT, TZCNT,
+ * MOVBE executed by the host CPU: exact by construction (docs/engine.md,
+ * "SIMD on the host").
  *
  * Every form is a row of SIMD_FORMS naming its operand kinds; nothing else
  * ever reaches the host.  For a decoded instruction we encode the same
@@ -35,7 +36,8 @@ enum { K_N, K_X, K_M, K_G }; /* opcode extension, XMM, MMX, GPR */
 	X(SSSE3, 1, 2, 9) X(SSE41, 1, 2, 19) X(SSE42, 1, 2, 20)                 \
 	X(POPCNT, 1, 2, 23) X(AES, 1, 2, 25) X(PCLMUL, 1, 2, 1)                 \
 	X(AVX, 1, 2, 28) X(FMA, 1, 2, 12) X(F16C, 1, 2, 29) X(AVX2, 7, 1, 5)      \
-	X(BMI1, 7, 1, 3) X(BMI2, 7, 1, 8)
+	X(BMI1, 7, 1, 3) X(BMI2, 7, 1, 8) X(LZCNT, 0x80000001, 2, 5)             \
+	X(MOVBE, 1, 2, 22)
 enum {
 #define FT_ENUM(n, l, r, b) FT_##n,
 	FEATURES(FT_ENUM)
@@ -60,7 +62,7 @@ enum {
 	FL = BIT(8),  /* sets arithmetic flags */
 	X0 = BIT(9),  /* writes xmm0 (PCMPxSTRM) */
 	CX = BIT(10), /* writes rcx (PCMPxSTRI) */
-	OS = BIT(11), /* operand size from 66 / REX.W (POPCNT, CRC32) */
+	OS = BIT(11), /* operand size from 66 / REX.W (POPCNT, CRC32, MOVBE) */
 	B8 = BIT(12), /* rm is a byte register */
 	SW = BIT(13), /* done in software: the handler is in `sw` */
 	NOSSE = BIT(14), /* needs no CR4.OSFXSR (MMX, POPCNT, CRC32) */
@@ -191,6 +193,7 @@ struct simd_form {
 	R(1, P0, 0xae, 3, FT_SSE, K_N, K_N, 4, SW | MO)                          \
 	R(1, PF3, 0xb8, -1, FT_POPCNT, K_G, K_G, 4, D | OS | FL | NOSSE)         \
 	R(1, PF3, 0xbc, -1, FT_BMI1, K_G, K_G, 4, D | OS | FL | NOSSE | LEG)     \
+	R(1, PF3, 0xbd, -1, FT_LZCNT, K_G, K_G, 4, D | OS | FL | NOSSE | LEG)    \
 	/* 0F C2-C6 */                                                          \
 	R(1, P0, 0xc2, -1, FT_SSE, K_X, K_X, 16, D | I)                          \
 	R(1, P66, 0xc2, -1, FT_SSE2, K_X, K_X, 16, D | I)                        \
@@ -249,6 +252,11 @@ struct simd_form {
 	R(2, P66, 0xdd, -1, FT_AES, K_X, K_X, 16, D)                             \
 	R(2, P66, 0xde, -1, FT_AES, K_X, K_X, 16, D)                             \
 	R(2, P66, 0xdf, -1, FT_AES, K_X, K_X, 16, D)                             \
+	/* MOVBE: memory only; 66 is its operand size (F2 makes it CRC32) */   \
+	R(2, P0, 0xf0, -1, FT_MOVBE, K_G, K_G, 4, D | OS | MO | NOSSE)           \
+	R(2, P0, 0xf1, -1, FT_MOVBE, K_G, K_G, 4, S | OS | MO | NOSSE)           \
+	R(2, P66, 0xf0, -1, FT_MOVBE, K_G, K_G, 2, D | OS | MO | NOSSE)          \
+	R(2, P66, 0xf1, -1, FT_MOVBE, K_G, K_G, 2, S | OS | MO | NOSSE)          \
 	R(2, PF2, 0xf0, -1, FT_SSE42, K_G, K_G, 1, D | B8 | NOSSE)               \
 	R(2, PF2, 0xf1, -1, FT_SSE42, K_G, K_G, 4, D | OS | NOSSE)               \
 	/* 0F3A (all with imm8) */                                              \
@@ -801,7 +809,7 @@ void op_simd(struct engine *e, const struct insn *i)
 	const struct simd_form *f = &forms[i->sx];
 	struct x86_cpu *c = e->cpu;
 	bool mmx = f->rk == K_M || (f->mk == K_M && !i->mem);
-	if (f->rk != K_G || f->mk != K_G) /* POPCNT, CRC32: integer */
+	if (f->rk != K_G || f->mk != K_G) /* POPCNT, CRC32, MOVBE: integer */
 		simd_gate(e, !(f->fl & NOSSE), mmx);
 
 	struct simd_frame fr;
