@@ -258,6 +258,10 @@ bool cond_eval(struct engine *e, int cc);	/* Jcc/SETcc/CMOVcc condition */
 u64 parity_flag(u64 res);
 u64 flags_host_image(u64 fl);		/* RFLAGS -> LF_HOST image */
 u64 flags_from_host_image(u64 img);	/* and back (arithmetic flags) */
+/* DAA/DAS/AAA/AAS/AAM/AAD (opcode, imm8) run by the host CPU in a
+ * compat-mode segment: EAX and the six status flags in and out; false
+ * where the host has no 32-bit code segment (host32.c) */
+bool host32_adjust(u8 opcode, u8 imm, u32 *eax, u64 *rflags);
 
 static inline void lf_set(struct engine *e, int op, int size, u64 res, u64 a, u64 b)
 {

@@ -897,6 +897,19 @@ void op_salc(struct engine *e, const struct insn *i)
 
 /* ---- decimal arithmetic (SDM Vol. 2A DAA, DAS, AAA, AAS, AAM, AAD) ---- */
 
+/* The whole instruction on the host CPU in compatibility mode (host32.c):
+ * AX and the six status flags, undefined ones included */
+static bool adjust_on_host(struct engine *e, u8 opcode, u8 imm)
+{
+	u32 eax = (u32)e->cpu->gpr[R_RAX];
+	u64 fl = flags_get(e);
+	if (!host32_adjust(opcode, imm, &eax, &fl))
+		return false;
+	reg_set(e, R_RAX, 2, (u16)eax);
+	flags_arith(e, fl);
+	return true;
+}
+
 /* op: 0 DAA, 1 DAS, 2 AAA, 3 AAS */
 void op_bcd(struct engine *e, const struct insn *i)
 {
@@ -905,6 +918,10 @@ void op_bcd(struct engine *e, const struct insn *i)
 	bool cf = fl & X86_FL_CF, af = fl & X86_FL_AF;
 	u8 al = (u8)c->gpr[R_RAX], old = al;
 	u16 ax = (u16)c->gpr[R_RAX];
+	static const u8 opcode[4] = { 0x27, 0x2f, 0x37, 0x3f };
+	if (adjust_on_host(e, opcode[i->op & 3], 0))
+		return;
+	/* no compat segment on this host: the values an AMD Zen CPU gives */
 	u64 nf = fl & ~(X86_FL_CF | X86_FL_AF | X86_FL_ZF | X86_FL_SF | X86_FL_PF | X86_FL_OF);
 	switch (i->op) {
 	case 0:
@@ -952,9 +969,11 @@ void op_aam_aad(struct engine *e, const struct insn *i)
 	struct x86_cpu *c = e->cpu;
 	u8 base = (u8)i->imm, al = (u8)c->gpr[R_RAX], ah = (u8)(c->gpr[R_RAX] >> 8);
 	u16 ax;
+	if (!i->op && !base)
+		raise_exc(e, EXC_DE, NO_ERR);
+	if (adjust_on_host(e, i->op ? 0xd5 : 0xd4, base))
+		return;
 	if (!i->op) {
-		if (!base)
-			raise_exc(e, EXC_DE, NO_ERR);
 		ax = (u16)((al / base) << 8 | (al % base));
 		reg_set(e, R_RAX, 2, ax);
 		/* OF, AF, CF are undefined: cleared */
