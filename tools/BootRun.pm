@@ -22,7 +22,9 @@ sub qemu_cmd {
 # Run CMD (stdin /dev/null, stdout and stderr collected) for at most TIMEOUT
 # seconds.  Returns a hash: first (seconds to the initramfs's first line),
 # off (seconds to exit, if it printed its power-off line), status (wait
-# status; killed: SIGKILL), timeout (1 if it was killed), elapsed, output.
+# status; killed: SIGKILL), timeout (1 if it was killed), elapsed, output,
+# and peak memory sampled from /proc about every 0.2 s: rss (resident set,
+# MiB) and rss_other (the same without the guest RAM mapping, see below).
 sub run_timed {
 	my ($cmd, $timeout) = @_;
 	pipe(my $r, my $w) or die "pipe: $!";
@@ -38,6 +40,7 @@ sub run_timed {
 	}
 	close($w);
 	my ($buf, $t_first, $t_off, $killed) = ('', undef, undef, 0);
+	my ($rss, $rss_other) = (0, 0);
 	my $rin = '';
 	vec($rin, fileno($r), 1) = 1;
 	for (;;) {
@@ -47,7 +50,11 @@ sub run_timed {
 			$killed = 1;
 			last;
 		}
-		my $n = select(my $rout = $rin, undef, undef, $left < 0.5 ? $left : 0.5);
+		if (my ($all, $guest) = rss_sample($pid)) {
+			$rss = $all if $all > $rss;
+			$rss_other = $all - $guest if $all - $guest > $rss_other;
+		}
+		my $n = select(my $rout = $rin, undef, undef, $left < 0.2 ? $left : 0.2);
 		next if $n <= 0;
 		my $got = sysread($r, my $chunk, 65536);
 		last if !$got;
@@ -60,7 +67,28 @@ sub run_timed {
 	my $t_exit = time - $t0;
 	close($r);
 	return {first => $t_first, off => defined $t_off && !$killed ? $t_exit : undef,
-		status => $st, timeout => $killed, elapsed => $t_exit, output => $buf};
+		status => $st, timeout => $killed, elapsed => $t_exit, output => $buf,
+		rss => $rss / 1024, rss_other => $rss_other / 1024};
+}
+
+# PID's resident memory in KiB: all of it, and that of its guest RAM, taken
+# as the mappings of the guest's size (MEM MiB, up to 4 MiB more for
+# alignment and guard pages: QEMU's pc.ram, softkvm boot's memory).  Empty
+# when /proc/PID/smaps is gone or unreadable.
+sub rss_sample {
+	my ($pid) = @_;
+	open(my $f, '<', "/proc/$pid/smaps") or return ();
+	my ($all, $guest, $size) = (0, 0, 0);
+	my ($lo, $hi) = ($MEM * 1024, ($MEM + 4) * 1024);
+	while (my $l = <$f>) {
+		if ($l =~ /^Size:\s+(\d+)/) {
+			$size = $1;
+		} elsif ($l =~ /^Rss:\s+(\d+)/) {
+			$all += $1;
+			$guest += $1 if $size >= $lo && $size <= $hi;
+		}
+	}
+	return $all ? ($all, $guest) : ();
 }
 
 # The last non-empty line of a run's output, terminal escapes removed.

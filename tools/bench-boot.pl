@@ -5,6 +5,8 @@
 #   qemu+softkvm       QEMU 7.2 -accel kvm, its /dev/kvm served by softkvm
 #   qemu tcg           QEMU 7.2's own translator (the yardstick)
 # RUNS runs each (default 5); medians, and each one's ratio to QEMU TCG.
+# Peak memory: the largest resident set seen in the runs, whole and beside
+# the guest RAM mapping (BootRun::rss_sample).
 # A configuration that does not reach user space is reported with its
 # status and last output line instead of a time.
 #
@@ -40,7 +42,7 @@ sub median {
 my %res;
 for my $c (@configs) {
 	my ($name, $cmd) = @$c;
-	my (@f, @o, $fail);
+	my (@f, @o, $fail, $rss, $other);
 	for my $i (1 .. $runs) {
 		my $r = BootRun::run_timed($cmd, $timeout);
 		if (!defined $r->{first} || !defined $r->{off}) {
@@ -54,13 +56,17 @@ for my $c (@configs) {
 		}
 		push @f, $r->{first};
 		push @o, $r->{off};
+		$rss = $r->{rss} if !defined $rss || $r->{rss} > $rss;
+		$other = $r->{rss_other} if !defined $other || $r->{rss_other} > $other;
 	}
-	$res{$name} = $fail ? { fail => $fail } : { first => median(@f), off => median(@o) };
+	$res{$name} = $fail ? { fail => $fail } : { first => median(@f), off => median(@o),
+					       rss => $rss, other => $other };
 }
 
 my $tcg = $res{'qemu tcg'};
 printf "bench-boot: %s + %s, %d MiB, %d runs, medians\n", $kernel, $initrd, $mem, $runs;
-printf "%-14s %12s %12s %10s\n", 'config', 'first line', 'power-off', 'vs tcg';
+printf "%-14s %12s %12s %10s %12s %14s\n", 'config', 'first line', 'power-off', 'vs tcg',
+	'peak RSS', 'beside guest';
 for my $c (@configs) {
 	my $name = $c->[0];
 	my $r = $res{$name};
@@ -69,5 +75,6 @@ for my $c (@configs) {
 		next;
 	}
 	my $ratio = $tcg && !$tcg->{fail} ? sprintf('%.2fx', $r->{off} / $tcg->{off}) : '-';
-	printf "%-14s %10.2f s %10.2f s %10s\n", $name, $r->{first}, $r->{off}, $ratio;
+	printf "%-14s %10.2f s %10.2f s %10s %8.0f MiB %10.0f MiB\n", $name, $r->{first}, $r->{off},
+		$ratio, $r->{rss}, $r->{other};
 }
