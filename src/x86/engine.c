@@ -201,6 +201,33 @@ static void host_fault_install(void)
 	sigaction(SIGBUS, &sa, &host_prev[1]);
 }
 
+/* ---- several segment registers in one instruction ----
+ *
+ * Far CALL through a gate, far RET and IRET to another privilege level
+ * change CS, SS and RSP one after the other; an exception (or exit) after
+ * the first change must leave the instruction uncommitted.  txn_begin
+ * saves what they change; an unwind while it is on puts it back. */
+void txn_begin(struct engine *e)
+{
+	struct x86_cpu *c = e->cpu;
+	flags_fold(e);
+	memcpy(e->txn.seg, c->seg, sizeof(e->txn.seg));
+	e->txn.rsp = c->gpr[R_RSP];
+	e->txn.rflags = c->rflags;
+	e->txn.on = true;
+}
+
+static void txn_undo(struct engine *e)
+{
+	struct x86_cpu *c = e->cpu;
+	e->txn.on = false;
+	memcpy(c->seg, e->txn.seg, sizeof(e->txn.seg));
+	c->gpr[R_RSP] = e->txn.rsp;
+	c->rflags = e->txn.rflags;
+	e->lf_op = LF_NONE;
+	mode_update(e);
+}
+
 /* ---- mode and TLB ---- */
 
 void mode_update(struct engine *e)
@@ -813,7 +840,7 @@ void seg_load_real(struct engine *e, int seg, u16 sel)
 		mode_update(e);
 }
 
-static void desc_parse(u64 d, struct x86_seg *s, u16 sel)
+void desc_parse(u64 d, struct x86_seg *s, u16 sel)
 {
 	s->sel = sel;
 	s->limit = (u32)((d & 0xffff) | ((d >> 32) & 0xf0000));
@@ -831,22 +858,30 @@ static void desc_parse(u64 d, struct x86_seg *s, u16 sel)
 		s->limit = (s->limit << 12) | 0xfff;
 }
 
-/* Read the descriptor for sel, #GP(sel) if outside its table. */
-static u64 desc_read(struct engine *e, u16 sel, u64 *addr)
+/* Read the descriptor for sel (16 bytes when hi is set: a system
+ * descriptor in long mode), vec(sel + ext) if outside its table. */
+u64 desc_read_ex(struct engine *e, u16 sel, u64 *addr, u64 *hi, int vec, int ext)
 {
 	const struct x86_dtable *gdt = &e->cpu->gdt;
 	u64 base = gdt->base, limit = gdt->limit;
 	if (sel & 4) {
 		const struct x86_seg *l = &e->cpu->ldt;
 		if (l->unusable || !l->present)
-			raise_exc(e, EXC_GP, sel & ~3);
+			raise_exc(e, vec, (sel & ~3) | ext);
 		base = l->base;
 		limit = l->limit;
 	}
-	if ((sel | 7) > limit)
-		raise_exc(e, EXC_GP, sel & ~3);
+	if ((u64)(sel & ~7) + (hi ? 15 : 7) > limit)
+		raise_exc(e, vec, (sel & ~3) | ext);
 	*addr = base + (sel & ~7);
+	if (hi)
+		*hi = sys_read(e, *addr + 8, 8);
 	return sys_read(e, *addr, 8);
+}
+
+u64 desc_read(struct engine *e, u16 sel, u64 *addr)
+{
+	return desc_read_ex(e, sel, addr, NULL, EXC_GP, 0);
 }
 
 /* The descriptor for sel, or false where VERR/VERW/LAR/LSL clear ZF
@@ -872,7 +907,7 @@ bool desc_lookup(struct engine *e, u16 sel, u64 *d)
 }
 
 /* Set the accessed bit in memory, as the processor does on a load. */
-static void desc_touch(struct engine *e, u64 addr, u64 d)
+void desc_touch(struct engine *e, u64 addr, u64 d)
 {
 	if (!(d & BIT(40)))
 		sys_write(e, addr + 5, 1, (d >> 40) | 1);
@@ -923,7 +958,7 @@ void seg_load(struct engine *e, int seg, u16 sel)
 }
 
 /* Load CS for a far JMP/CALL/RET at the same privilege or, with `to_cpl`,
- * RET/IRET to an outer level.  Gates and task switches are not implemented. */
+ * RET/IRET to an outer level. */
 static void cs_load(struct engine *e, u16 sel, int new_cpl)
 {
 	struct x86_cpu *c = e->cpu;
@@ -932,9 +967,9 @@ static void cs_load(struct engine *e, u16 sel, int new_cpl)
 	u64 addr, d = desc_read(e, sel, &addr);
 	struct x86_seg n;
 	desc_parse(d, &n, sel);
-	if (!n.s) /* call gate, task gate, TSS */
-		raise_internal(e);
-	if (!(n.type & 8))
+	/* gates and TSSs: far CALL/JMP take them before (far_xfer); RET and
+	 * IRET may not return through one */
+	if (!n.s || !(n.type & 8))
 		raise_exc(e, EXC_GP, sel & ~3);
 	if (n.type & 4) { /* conforming */
 		if (n.dpl > new_cpl)
@@ -1091,21 +1126,42 @@ static void deliver_real(struct engine *e, int vec, u64 ret_rip)
 	c->rip = ent & 0xffff;
 }
 
-/* Stack pointer for privilege level `dpl` from the TSS. */
-static void tss_stack(struct engine *e, int dpl, int ist, u16 *ss, u64 *sp)
+/* Stack pointer for privilege level `dpl` from the TSS (64-bit, 32-bit,
+ * or a 16-bit TSS: SPn at 2 + 4n, SSn after it). */
+void tss_stack(struct engine *e, int dpl, int ist, u16 *ss, u64 *sp)
 {
 	struct x86_cpu *c = e->cpu;
 	const struct x86_seg *tr = &c->tr;
+	bool t16 = e->mode != M_LONG && (tr->type & 8) == 0;
 	u64 off;
+	int n = e->mode == M_LONG ? 8 : t16 ? 2 : 4;
 	if (e->mode == M_LONG)
 		off = ist ? 0x24 + 8 * (ist - 1) : 4 + 8 * dpl;
 	else
-		off = 4 + 8 * dpl;
-	int n = e->mode == M_LONG ? 8 : 4;
-	if (!tr->present || off + n - 1 > tr->limit)
+		off = t16 ? 2 + 4 * dpl : 4 + 8 * dpl;
+	u64 need = e->mode == M_LONG ? off + n - 1 : off + n + 1;
+	if (!tr->present || need > tr->limit)
 		raise_exc(e, EXC_TS, tr->sel & ~3);
 	*sp = sys_read(e, tr->base + off, n);
-	*ss = e->mode == M_LONG ? (u16)dpl : (u16)sys_read(e, tr->base + off + 4, 2);
+	*ss = e->mode == M_LONG ? (u16)dpl : (u16)sys_read(e, tr->base + off + n, 2);
+}
+
+/* The inner stack segment named by the TSS for privilege level cpl (an
+ * interrupt or a call gate to a more privileged level): #TS(sel + ext)
+ * unless it is a present writable data segment with RPL = DPL = cpl,
+ * #SS(sel + ext) if not present (SDM Vol. 2A CALL, Vol. 3A 6.12.1). */
+void ss_inner(struct engine *e, u16 sel, int cpl, int ext, struct x86_seg *out)
+{
+	if (!(sel & ~3))
+		raise_exc(e, EXC_TS, ext);
+	u64 addr, d = desc_read_ex(e, sel, &addr, NULL, EXC_TS, ext);
+	desc_parse(d, out, sel);
+	if ((sel & 3) != cpl || out->dpl != cpl || !out->s || (out->type & 0xa) != 0x2)
+		raise_exc(e, EXC_TS, (sel & ~3) | ext);
+	if (!out->present)
+		raise_exc(e, EXC_SS, (sel & ~3) | ext);
+	desc_touch(e, addr, d);
+	out->type |= 1;
 }
 
 static void deliver_prot(struct engine *e, int vec, int err, bool soft, u64 ret_rip)
@@ -1160,10 +1216,7 @@ static void deliver_prot(struct engine *e, int vec, int err, bool soft, u64 ret_
 				c->seg[S_SS] = (struct x86_seg){.sel = (u16)new_cpl,
 					.unusable = 1, .dpl = (u8)new_cpl, .db = 1};
 			} else {
-				u8 save = e->cpl;
-				e->cpl = (u8)new_cpl;
-				seg_load(e, S_SS, nss);
-				e->cpl = save;
+				ss_inner(e, nss, new_cpl, ext, &c->seg[S_SS]);
 			}
 		}
 	} else {
@@ -1689,7 +1742,10 @@ void x86_run(struct x86_cpu *cpu, struct x86_env *env, struct x86_exit *exit)
 	volatile bool injected = false;
 
 	t_run_engine = e;
-	switch (setjmp(e->jb)) {
+	int why = setjmp(e->jb);
+	if (why && e->txn.on)
+		txn_undo(e);
+	switch (why) {
 	case 0:
 		break;
 	case UNWIND_EXIT:

@@ -121,6 +121,7 @@ struct engine {
 	u8 code64; /* 64-bit code segment */
 	u8 def32;  /* CS.D */
 	u8 cpl;
+	u8 vm86;   /* virtual-8086 mode: M_PROT with RFLAGS.VM */
 
 	/* interrupt shadow after STI / MOV SS / POP SS: X86_SHADOW_* */
 	u8 shadow;
@@ -187,6 +188,11 @@ struct engine {
 	u8 dbg_pend;   /* ... of an instruction that exited to the VMM */
 	u64 dbg_lo[4], dbg_hi[4]; /* DRn's range, inclusive */
 	s32 chain_budget;      /* inline chains before jit_chain's checks */
+	struct {	       /* txn_begin: what an unwind puts back */
+		bool on;
+		u64 rsp, rflags;
+		struct x86_seg seg[S_NR];
+	} txn;
 };
 
 static inline struct engine *eng(struct x86_cpu *cpu)
@@ -463,6 +469,21 @@ void far_jump(struct engine *e, u16 sel, u64 off, int osz);
 bool desc_lookup(struct engine *e, u16 sel, u64 *d);
 /* far transfer to privilege level cpl (RET/IRET to an outer level) */
 void far_jump_to(struct engine *e, u16 sel, u64 off, int osz, int cpl);
+/* Descriptors (engine.c): read (vec(sel + ext) beyond the table; 16
+ * bytes with hi), parse, set accessed; TSS stacks; inner SS checks. */
+u64 desc_read(struct engine *e, u16 sel, u64 *addr);
+u64 desc_read_ex(struct engine *e, u16 sel, u64 *addr, u64 *hi, int vec, int ext);
+void desc_parse(u64 d, struct x86_seg *s, u16 sel);
+void desc_touch(struct engine *e, u64 addr, u64 d);
+void tss_stack(struct engine *e, int dpl, int ist, u16 *ss, u64 *sp);
+void ss_inner(struct engine *e, u16 sel, int cpl, int ext, struct x86_seg *out);
+/* Undo of a multi-segment change if the instruction unwinds (txn_end
+ * once it cannot any more). */
+void txn_begin(struct engine *e);
+static inline void txn_end(struct engine *e)
+{
+	e->txn.on = false;
+}
 
 /* Control registers and system state (ops_sys.c) */
 void cr_write(struct engine *e, int cr, u64 v);

@@ -251,21 +251,168 @@ void op_ret_near(struct engine *e, const struct insn *i)
 	reg_set(e, R_RSP, stack_size(e), e->cpu->gpr[R_RSP] + i->osz + i->imm);
 }
 
+/*
+ * Far CALL and JMP (SDM Vol. 2A CALL, JMP): real and virtual-8086 mode,
+ * a code segment at the same privilege, or a call gate.  Every change of
+ * CS, SS and RSP is undone if the instruction faults partway (txn_begin).
+ */
+
+/* The stack has room for `bytes` below SP, else #SS(err) (SDM: "IF stack
+ * not large enough"); long mode has no limits to check. */
+static void stack_room(struct engine *e, u64 bytes, int err)
+{
+	if (e->code64)
+		return;
+	const struct x86_seg *s = &e->cpu->seg[S_SS];
+	u64 m = size_mask(stack_size(e)), sp = e->cpu->gpr[R_RSP];
+	u64 lo = (sp - bytes) & m, hi = (sp - 1) & m;
+	bool bad;
+	if (!(s->type & 8) && (s->type & 4)) /* expand-down */
+		bad = lo <= s->limit || lo > hi;
+	else
+		bad = hi > s->limit || lo > s->limit || (lo > hi && s->limit < m);
+	if (bad)
+		raise_exc(e, EXC_SS, err);
+}
+
+static void gate_target_check(struct engine *e, u64 off)
+{
+	if (e->code64 ? !canonical(off) : off > e->cpu->seg[S_CS].limit)
+		raise_exc(e, EXC_GP, 0);
+}
+
+/* Through the call gate gsel (descriptor lo at gaddr). */
+static void call_gate(struct engine *e, u16 gsel, u64 lo, bool call)
+{
+	struct x86_cpu *c = e->cpu;
+	bool lm = e->mode == M_LONG;
+	int cpl = e->cpl, gdpl = (lo >> 45) & 3;
+	if (gdpl < cpl || (gsel & 3) > gdpl)
+		raise_exc(e, EXC_GP, gsel & ~3);
+	if (!(lo & BIT(47)))
+		raise_exc(e, EXC_NP, gsel & ~3);
+	u64 off = lo & 0xffff;
+	int gsz = 2;
+	if ((lo >> 40) & 8) {
+		off |= (lo >> 32) & 0xffff0000ULL;
+		gsz = 4;
+	}
+	if (lm) {
+		/* the upper half: inside the table, type field 0 */
+		u64 a, hi;
+		desc_read_ex(e, gsel, &a, &hi, EXC_GP, 0);
+		(void)a;
+		if ((hi >> 40) & 0x1f)
+			raise_exc(e, EXC_GP, gsel & ~3);
+		off |= hi << 32;
+		gsz = 8;
+	}
+	u16 csel = (u16)(lo >> 16);
+	if (!(csel & ~3))
+		raise_exc(e, EXC_GP, 0);
+	u64 caddr, cd = desc_read(e, csel, &caddr);
+	struct x86_seg n;
+	desc_parse(cd, &n, csel);
+	if (!n.s || !(n.type & 8) || n.dpl > cpl || (lm && (!n.l || n.db)))
+		raise_exc(e, EXC_GP, csel & ~3);
+	bool conforming = n.type & 4;
+	if (!call && !conforming && n.dpl != cpl)
+		raise_exc(e, EXC_GP, csel & ~3);
+	if (!n.present)
+		raise_exc(e, EXC_NP, csel & ~3);
+	u16 old_cs = c->seg[S_CS].sel, old_ss = c->seg[S_SS].sel;
+	u64 old_sp = c->gpr[R_RSP], ret = e->next_rip;
+	int new_cpl = call && !conforming ? n.dpl : cpl;
+	txn_begin(e);
+	if (new_cpl < cpl) {
+		/* more privileged: the stack from the TSS, the gate's
+		 * parameter count copied from the old one (not in long mode) */
+		u16 nss;
+		u64 nsp, par[31];
+		int np = lm ? 0 : (lo >> 32) & 0x1f;
+		tss_stack(e, new_cpl, 0, &nss, &nsp);
+		struct x86_seg ss;
+		if (lm) {
+			if (!canonical(nsp))
+				raise_exc(e, EXC_SS, 0);
+			ss = (struct x86_seg){.sel = (u16)new_cpl, .unusable = 1,
+					      .dpl = (u8)new_cpl, .db = 1};
+		} else {
+			ss_inner(e, nss, new_cpl, 0, &ss);
+		}
+		for (int k = 0; k < np; k++)
+			par[k] = stack_read(e, gsz, (u64)k * gsz);
+		c->seg[S_SS] = ss;
+		c->gpr[R_RSP] = lm ? nsp : ss.db ? (u32)nsp : (u16)nsp;
+		mode_update(e);
+		stack_room(e, (u64)(4 + np) * gsz, nss & ~3);
+		desc_touch(e, caddr, cd);
+		n.type |= 1;
+		n.sel = (csel & ~3) | new_cpl;
+		c->seg[S_CS] = n;
+		mode_update(e); /* CPL = SS.DPL = new_cpl */
+		gate_target_check(e, off);
+		push(e, gsz, old_ss);
+		push(e, gsz, old_sp);
+		for (int k = np - 1; k >= 0; k--)
+			push(e, gsz, par[k]);
+	} else {
+		if (call)
+			stack_room(e, 2 * (u64)gsz, 0);
+		desc_touch(e, caddr, cd);
+		n.type |= 1;
+		n.sel = (csel & ~3) | cpl;
+		c->seg[S_CS] = n;
+		mode_update(e);
+		gate_target_check(e, off);
+	}
+	if (call) {
+		push(e, gsz, old_cs);
+		push(e, gsz, ret);
+	}
+	txn_end(e);
+	e->next_rip = off;
+}
+
+static void far_xfer(struct engine *e, const struct insn *i, u16 sel, u64 off, bool call)
+{
+	struct x86_cpu *c = e->cpu;
+	u16 old_cs = c->seg[S_CS].sel;
+	u64 ret = e->next_rip;
+	if (e->mode != M_REAL && !e->vm86) {
+		if (!(sel & ~3))
+			raise_exc(e, EXC_GP, 0);
+		u64 addr, d = desc_read(e, sel, &addr);
+		int type = (d >> 40) & 0xf;
+		bool lm = e->mode == M_LONG;
+		if (!(d & BIT(44))) {
+			if (type == 0xc || (type == 4 && !lm)) {
+				call_gate(e, sel, d, call);
+				return;
+			}
+			/* a task gate or an available TSS: a task switch */
+			if (!lm && (type == 5 || type == 1 || type == 9))
+				raise_internal(e);
+			raise_exc(e, EXC_GP, sel & ~3);
+		}
+	}
+	txn_begin(e);
+	far_jump(e, sel, off, i->osz);
+	if (call) {
+		push(e, i->osz, old_cs);
+		push(e, i->osz, ret);
+	}
+	txn_end(e);
+}
+
 void op_jmp_far(struct engine *e, const struct insn *i)
 {
-	far_jump(e, i->imm2, i->imm, i->osz);
+	far_xfer(e, i, (u16)i->imm2, i->imm, false);
 }
 
 void op_call_far(struct engine *e, const struct insn *i)
 {
-	u16 cs = e->cpu->seg[S_CS].sel;
-	u64 ret = e->next_rip;
-	/* make sure both pushes fit before CS changes */
-	mem_read_w(e, S_SS, (e->cpu->gpr[R_RSP] - 2 * i->osz) & size_mask(stack_size(e)),
-		   2 * i->osz > 8 ? 8 : 2 * i->osz);
-	far_jump(e, i->imm2, i->imm, i->osz);
-	push(e, i->osz, cs);
-	push(e, i->osz, ret);
+	far_xfer(e, i, (u16)i->imm2, i->imm, true);
 }
 
 static void far_ptr(struct engine *e, const struct insn *i, u16 *sel, u64 *off)
@@ -282,17 +429,15 @@ void op_jmp_far_rm(struct engine *e, const struct insn *i)
 	u16 sel;
 	u64 off;
 	far_ptr(e, i, &sel, &off);
-	far_jump(e, sel, off, i->osz);
+	far_xfer(e, i, sel, off, false);
 }
 
 void op_call_far_rm(struct engine *e, const struct insn *i)
 {
-	u16 sel, cs = e->cpu->seg[S_CS].sel;
-	u64 off, ret = e->next_rip;
+	u16 sel;
+	u64 off;
 	far_ptr(e, i, &sel, &off);
-	far_jump(e, sel, off, i->osz);
-	push(e, i->osz, cs);
-	push(e, i->osz, ret);
+	far_xfer(e, i, sel, off, true);
 }
 
 /* Data segments the new, outer level may not use become null
@@ -329,10 +474,12 @@ void op_ret_far(struct engine *e, const struct insn *i)
 	}
 	u64 nsp = stack_read(e, osz, 2 * osz + i->imm);
 	u16 nss = (u16)stack_read(e, osz, 3 * osz + i->imm);
+	txn_begin(e);
 	far_jump_to(e, sel, ip, osz, rpl);
 	e->cpl = (u8)rpl;
 	seg_load(e, S_SS, nss);
 	mode_update(e);
+	txn_end(e);
 	reg_set(e, R_RSP, e->code64 ? 8 : stack_size(e), nsp + i->imm);
 	null_inaccessible(e);
 }
@@ -449,13 +596,16 @@ void op_iret(struct engine *e, const struct insn *i)
 		m &= 0xffff;
 	u8 old_cpl = e->cpl;
 	u64 sp_after = c->gpr[R_RSP] + 3 * osz;
+	txn_begin(e);
 	far_jump_to(e, cs, ip, osz, rpl);
 	if (outer) {
 		e->cpl = (u8)rpl;
 		seg_load(e, S_SS, nss);
 		mode_update(e);
+		txn_end(e);
 		reg_set(e, R_RSP, e->code64 ? 8 : stack_size(e), nsp);
 	} else {
+		txn_end(e);
 		reg_set(e, R_RSP, stack_size(e), sp_after);
 	}
 	flags_set(e, (fl & ~m) | (nfl & m));
