@@ -6,7 +6,8 @@
 #   make test       the full default test suite (release, then sanitizers,
 #                   fuzz-short, the real boot, the must-pass KVM selftests);
 #                   docs/testing.md describes the harnesses
-#   make check-api | check-unit | check-tools | check-guest | check-diff | check-engine | check-boot
+#   make check-api | check-unit | check-tools | check-guest | check-diff | check-cguest |
+#                   check-engine | check-boot
 #                   one suite (MODE=debug for the sanitizer build)
 #   make fuzz-short FUZZ_SECONDS=60, make check-boot-real, make test-selftests,
 #   make check-qemu (check-qemu-quick: the pc boot make test runs)
@@ -86,7 +87,7 @@ BENCH_HOST_OBJS := $(O)/bench/jobs-host.o $(O)/bench/fp-host.o $(O)/bench/simd-h
 LIB := $(O)/libsoftkvm.so
 TOOL := $(O)/softkvm
 
-.PHONY: all lib tests test test-suite check-api check-unit check-tools check-guest check-diff check-engine fuzz fuzz-short bench bench-boot run deps deps-build clean
+.PHONY: all lib tests test test-suite check-api check-unit check-tools check-guest check-diff check-cguest check-engine fuzz fuzz-short bench bench-boot run deps deps-build clean
 .DEFAULT_GOAL := all
 
 all: $(LIB) $(TOOL) tests
@@ -149,7 +150,36 @@ $(DIFF_X87): tests/diff/x87.c tests/diff/kernel.S tests/diff/layout.h $(TVM)
 	$(CC) $(CFLAGS_ALL) -Itests/guest -Itests/diff -o $@ tests/diff/x87.c \
 		tests/diff/kernel.S tests/guest/tvm.c $(MODE_LDFLAGS)
 
-tests: $(API_TESTS) $(UNIT_TESTS) $(GUEST_RUNNER) $(GUEST_ELFS) $(DIFF) $(DIFF_X87)
+# The compiled-C guest (tests/cguest/cg.h): prog.c and lib.c compiled once
+# per flag set, no libc, linked as a static Linux program and as a guest.
+CG_FLAGS_BASE := -std=gnu11 $(WARNINGS) -ffreestanding -fno-pic -fno-pie \
+	-fno-stack-protector -fno-math-errno -fno-asynchronous-unwind-tables -g
+CG_FLAGS_O2 := -O2
+CG_FLAGS_v3 := -O2 -march=x86-64-v3
+CGUEST_IMGS := $(O)/tests/cguest/cg-O2.bin $(O)/tests/cguest/cg-v3.bin
+CGUEST_RUNNER := $(O)/tests/cguest/run
+CG_SRCS := tests/cguest/prog.c tests/cguest/lib.c tests/cguest/cg.h
+
+$(O)/tests/cguest/cg-%.bin: $(CG_SRCS) tests/cguest/start_guest.S tests/cguest/start_native.S \
+		tests/cguest/guest.ld tests/guest/simd_on.h
+	@mkdir -p $(@D)
+	$(CC) $(CG_FLAGS_BASE) $(CG_FLAGS_$*) -c tests/cguest/prog.c -o $(@:.bin=-prog.o)
+	$(CC) $(CG_FLAGS_BASE) $(CG_FLAGS_$*) -fno-tree-loop-distribute-patterns \
+		-c tests/cguest/lib.c -o $(@:.bin=-lib.o)
+	$(CC) -Itests/guest -c tests/cguest/start_guest.S -o $(@:.bin=-sg.o)
+	$(CC) -c tests/cguest/start_native.S -o $(@:.bin=-sn.o)
+	$(CC) -nostdlib -static -no-pie -Wl,--build-id=none -o $(@:.bin=.native) \
+		$(@:.bin=-sn.o) $(@:.bin=-prog.o) $(@:.bin=-lib.o) -lgcc
+	$(CC) -nostdlib -static -no-pie -Wl,--build-id=none -T tests/cguest/guest.ld -Wl,--no-warn-rwx-segments \
+		-o $(@:.bin=.elf) $(@:.bin=-sg.o) $(@:.bin=-prog.o) $(@:.bin=-lib.o) -lgcc
+	objcopy -O binary $(@:.bin=.elf) $@
+
+$(CGUEST_RUNNER): tests/cguest/run.c tests/cguest/cg.h $(TVM)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -Itests/guest -o $@ $< tests/guest/tvm.c $(MODE_LDFLAGS)
+
+tests: $(API_TESTS) $(UNIT_TESTS) $(GUEST_RUNNER) $(GUEST_ELFS) $(DIFF) $(DIFF_X87) \
+	$(CGUEST_RUNNER) $(CGUEST_IMGS)
 
 $(FUZZ_O)/obj/%.o: %.c
 	@mkdir -p $(@D)
@@ -177,12 +207,13 @@ $(BENCH): bench/bench.c bench/jobs.h $(BENCH_HOST_OBJS) $(TVM)
 	$(CC) $(CFLAGS_ALL) -Ibench -Itests/guest -o $@ $< $(BENCH_HOST_OBJS) \
 		tests/guest/tvm.c $(MODE_LDFLAGS)
 
-$(BENCH_GUEST): bench/start.S bench/jobs.c bench/fp.c bench/simd.c bench/jobs.h bench/guest.ld
+$(BENCH_GUEST): bench/start.S bench/jobs.c bench/fp.c bench/simd.c bench/jobs.h bench/guest.ld \
+		tests/guest/simd_on.h
 	@mkdir -p $(@D)
 	$(CC) $(BENCH_JOB_CFLAGS) $(BENCH_GUEST_CFLAGS) -c bench/jobs.c -o $(O)/bench/jobs-guest.o
 	$(CC) $(BENCH_FP_CFLAGS) $(BENCH_GUEST_CFLAGS) -c bench/fp.c -o $(O)/bench/fp-guest.o
 	$(CC) $(BENCH_SIMD_CFLAGS) $(BENCH_GUEST_CFLAGS) -c bench/simd.c -o $(O)/bench/simd-guest.o
-	$(CC) -Ibench -c bench/start.S -o $(O)/bench/start.o
+	$(CC) -Ibench -Itests/guest -c bench/start.S -o $(O)/bench/start.o
 	$(LD) -m elf_x86_64 -T bench/guest.ld -o $(@:.bin=.elf) $(O)/bench/start.o \
 		$(O)/bench/jobs-guest.o $(O)/bench/fp-guest.o $(O)/bench/simd-guest.o
 	objcopy -O binary $(@:.bin=.elf) $@
@@ -234,6 +265,17 @@ check-diff: $(LIB) $(TOOL) $(DIFF) $(DIFF_X87)
 	SKVM_DIFF_REPEAT=2 SKVM_JIT_THRESHOLD=1 SKVM_DIFF_N=300000 prove -f --exec '$(TOOL) run --' $(DIFF)
 	SKVM_JIT_THRESHOLD=1 SKVM_X87_N=50000 prove -f --exec '$(TOOL) run --' $(DIFF_X87)
 
+# The compiled-C guest: each image under softkvm (and the host's KVM) with
+# its output compared byte for byte with the same objects run natively;
+# the x86-64-v3 build must really contain AVX code.
+check-cguest: $(LIB) $(TOOL) $(CGUEST_RUNNER) $(CGUEST_IMGS)
+	@n=$$(objdump -d $(O)/tests/cguest/cg-v3.elf | grep -c ymm); \
+		echo "check-cguest: cg-v3.elf has $$n instructions on ymm registers"; test $$n -gt 0
+	SKVM_BUILD=$(O) SKVM_RUNNER=$(CGUEST_RUNNER) SKVM_DEVIATIONS=tests/cguest/host-deviations.txt \
+		prove -f --exec 'sh tests/api/tap-wrap.sh' $(CGUEST_IMGS)
+	@echo "check-cguest: again with every block JIT-translated"
+	SKVM_JIT_THRESHOLD=1 prove -f --exec '$(TOOL) run -- $(CGUEST_RUNNER)' $(CGUEST_IMGS)
+
 $(O)/tests/engine/%: tests/engine/%.c $(TVM)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -Wno-missing-prototypes -Itests/guest -o $@ $< tests/guest/tvm.c $(MODE_LDFLAGS) -lpthread
@@ -259,7 +301,7 @@ check-engine: $(LIB) $(TOOL) $(ENGINE_TESTS) $(O)/tests/engine/bcd_native $(O)/t
 check-tools: $(LIB) $(TOOL) $(API_TESTS)
 	SKVM_BUILD=$(O) prove tests/tools/cli.pl
 
-test-suite: check-api check-unit check-tools check-guest check-diff check-engine check-boot
+test-suite: check-api check-unit check-tools check-guest check-diff check-cguest check-engine check-boot
 
 # CI: both builds' suites, the fuzzer, the real boot (Debian's kernel, 1 and
 # 2 vCPUs) and the kernel's KVM selftests that must pass (softkvm only).

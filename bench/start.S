@@ -6,14 +6,7 @@
  */
 #include "jobs.h"
 #define USTACK 0x3f00000
-#define CR0_MP 0x2
-#define CR0_EM 0x4
-#define CR0_TS 0x8
-#define CR4_OSFXSR 0x200
-#define CR4_OSXMMEXCPT 0x400
-#define CR4_OSXSAVE 0x40000
-#define CPUID1_ECX_XSAVE 26
-#define CPUID1_ECX_AVX 28
+#include "simd_on.h"
 
 	.section .text.start, "ax"
 	.code64
@@ -33,33 +26,10 @@ bench_fault:
 	out %al, $BENCH_PORT
 	hlt
 
-/* SSE (SDM Vol. 3A 13.1.4): CR0.MP set, EM and TS clear, CR4.OSFXSR and
- * OSXMMEXCPT.  AVX (13.3): CR4.OSXSAVE and XCR0 = x87 | SSE | YMM, each
- * only if the guest CPUID has it (a job that needs it then gets #UD). */
+/* SSE, and AVX where the guest CPUID has it (simd_on.h) */
 setup:
-	mov %cr0, %rax
-	and $~(CR0_EM | CR0_TS), %rax
-	or $CR0_MP, %rax
-	mov %rax, %cr0
-	mov %cr4, %rax
-	or $(CR4_OSFXSR | CR4_OSXMMEXCPT), %rax
-	mov %rax, %cr4
-	mov $1, %eax
-	xor %ecx, %ecx
-	cpuid
-	bt $CPUID1_ECX_XSAVE, %ecx
-	jnc 2f
-	mov %cr4, %rax
-	or $CR4_OSXSAVE, %rax
-	mov %rax, %cr4
-	mov $3, %eax
-	bt $CPUID1_ECX_AVX, %ecx
-	jnc 1f
-	mov $7, %eax
-1:	xor %ecx, %ecx
-	xor %edx, %edx
-	xsetbv
-2:	push $0x23
+	SIMD_ON
+	push $0x23
 	push $USTACK
 	push $0x2
 	push $0x2b
