@@ -33,7 +33,29 @@ my @configs = (
 	 "microvm's default: kernel-irqchip=split"],
 	['pc-split', ['-M', 'pc', '-accel', 'kvm,kernel-irqchip=split'], 'KVM_CAP_SPLIT_IRQCHIP',
 	 "split irqchip: LAPIC in softkvm, QEMU's PIC/IOAPIC"],
+	['pc-off-smp2', ['-M', 'pc', '-accel', 'kvm,kernel-irqchip=off', '-smp', '2'], undef,
+	 "two vCPUs, the AP started by INIT/SIPI through QEMU's own LAPIC"],
 );
+
+# A configuration the installed QEMU itself cannot boot, on any KVM: QEMU
+# 7.2.22 took upstream df32e5c568c9 ("Prevent delivering SIPI during SMM in
+# TCG mode": apic_sipi no longer clears CPU_INTERRUPT_SIPI) without its fix
+# d5e1d2dea11b ("target/i386: clear CPU_INTERRUPT_SIPI for all
+# accelerators", QEMU issue 3178).  With QEMU's own LAPIC the AP's SIPI bit
+# then stays set for good; once the AP halts, its thread loops in
+# kvm_cpu_exec -> kvm_arch_process_async_events -> apic_sipi holding the BQL
+# and the BSP never runs again (the host's /dev/kvm hangs the same way;
+# docs/boot.md).  Returns the reason to skip, or undef.
+sub qemu_blocker {
+	my ($name) = @_;
+	return undef if $name ne 'pc-off-smp2';
+	my $v = `qemu-system-x86_64 --version 2>/dev/null` // '';
+	return undef if $v !~ /version 7\.2\.22\b/;
+	my $log = '/usr/share/doc/qemu-system-x86/changelog.Debian.gz';
+	return undef if -r $log && `zcat $log 2>/dev/null` =~ /clear CPU_INTERRUPT_SIPI for all accelerators/;
+	return 'QEMU 7.2.22 never clears CPU_INTERRUPT_SIPI with its own LAPIC ' .
+		'(lacks upstream d5e1d2dea11b, QEMU issue 3178): hangs on any KVM';
+}
 if (my $want = $ENV{SKVM_QEMU_CONFIGS}) {
 	my %w = map { $_ => 1 } split ' ', $want;
 	@configs = grep { $w{$_->[0]} } @configs;
@@ -67,6 +89,10 @@ for my $c (@configs) {
 	}
 	if ($cap && !$caps{$cap}) {
 		print "ok $n - $name # skip softkvm does not offer $cap\n";
+		next;
+	}
+	if (my $why = qemu_blocker($name)) {
+		print "ok $n - $name # skip $why\n";
 		next;
 	}
 	my @cmd = ("$build/softkvm", 'run', '--', BootRun::qemu_cmd($rundir), @$opts);
