@@ -1247,13 +1247,19 @@ int skvm_apic_block(struct skvm_vcpu *vcpu, const sigset_t *mask)
 		 * the thread (pthread_cancel, longjmp) through softkvm with
 		 * its memslot-map reference held, and the next memslot
 		 * change would wait for it forever (xapic_ipi_test).
+		 * mask NULL: signals are not blocked (run.c's fast way); a
+		 * wrapped handler defers its signal, kicks, and the poll
+		 * ends with EINTR or the wake.
 		 */
-		sigset_t allowed;
-		sigemptyset(&allowed);
-		for (int n = 1; n <= SIGRTMAX; n++)
-			if (n != SIGKILL && n != SIGSTOP && !sigismember(mask, n))
-				skvm_sigset_add(&allowed, n);
-		int sfd = signalfd(-1, &allowed, SFD_CLOEXEC | SFD_NONBLOCK);
+		int sfd = -1;
+		if (mask) {
+			sigset_t allowed;
+			sigemptyset(&allowed);
+			for (int n = 1; n <= SIGRTMAX; n++)
+				if (n != SIGKILL && n != SIGSTOP && !sigismember(mask, n))
+					skvm_sigset_add(&allowed, n);
+			sfd = signalfd(-1, &allowed, SFD_CLOEXEC | SFD_NONBLOCK);
+		}
 		struct pollfd p[2] = {{.fd = vcpu->wake_fd, .events = POLLIN},
 				      {.fd = sfd, .events = POLLIN}};
 		int k = poll(p, sfd >= 0 ? 2 : 1, -1);

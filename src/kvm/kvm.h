@@ -140,6 +140,13 @@ long skvm_check_extension(struct skvm_vm *vm, long cap);
  * skvm_ioctl once the call holds nothing, gives the mask back. */
 long skvm_vcpu_run(struct skvm_vcpu *vcpu);
 void skvm_signals_restore(void);
+/* The preloaded library's signal wrappers (preload.c, run.c): a handled
+ * signal arriving during KVM_RUN is re-queued blocked and ends the run
+ * (true), else its handler is to run now (false).  skvm_signals_wrapped
+ * is defined only where the wrappers are (not in libsoftkvm-core.a). */
+bool skvm_signal_defer(int sig, siginfo_t *info, void *uc);
+void skvm_signal_async_cancel(bool on);
+bool skvm_signals_wrapped(void) __attribute__((weak));
 
 /* sigaddset for any signal: glibc's refuses its internal ones (SIGCANCEL
  * 32, SIGSETXID 33), which softkvm must block and watch like the others.

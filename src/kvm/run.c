@@ -2,19 +2,30 @@
  * KVM_RUN: the contract between the client and the execution engine
  * (KVM API 4.10 and 5, "The kvm_run structure").
  *
- * Signals: while guest code runs, every asynchronous signal is blocked and
- * the engine polls sigpending() every few thousand instructions.  A pending
- * signal that the effective mask (KVM_SET_SIGNAL_MASK's, else the thread's)
- * lets through ends KVM_RUN with EINTR / KVM_EXIT_INTR; restoring the
+ * Signals: KVM ends KVM_RUN with EINTR / KVM_EXIT_INTR when a signal the
+ * effective mask lets through arrives, and the handler runs once the
+ * ioctl has returned.  Two ways to get that here, where guest code runs
+ * in the calling thread:
+ *  - the fast one, with no system call: under `softkvm run` every handler
+ *    the client installs is wrapped (preload.c); the wrapper, run during
+ *    KVM_RUN, re-queues the signal blocked in the interrupted context and
+ *    sets a per-thread flag (skvm_signal_defer), the engine's poll and
+ *    the halt sleep see the flag and end the run, and the thread's mask
+ *    comes back (delivering the signal) in skvm_signals_restore.
+ *  - with KVM_SET_SIGNAL_MASK, asynchronous cancellation, or the library
+ *    linked directly: every asynchronous signal is blocked while guest
+ *    code runs and the engine polls sigpending() every few thousand
+ *    instructions; two sigprocmask calls per KVM_RUN.
+ * A pending signal that the mask lets through ends the run; restoring the
  * thread's mask then delivers it to the client's handler exactly as the
- * kernel would on return from the ioctl.  Cost: two sigprocmask calls per
- * KVM_RUN and one sigpending per poll interval (see docs/engine.md).
+ * kernel would on return from the ioctl.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include "kvm/kvm.h"
@@ -28,8 +39,16 @@
 #include "x86/engine.h"
 
 struct run_ctx {
-	u64 allowed; /* signals the effective KVM_RUN mask does not block */
+	bool fast;   /* the wrapped handlers' flag, no mask change */
+	u64 allowed; /* !fast: signals the effective KVM_RUN mask does not block */
 };
+
+/* The fast way (see the top): the vCPU in KVM_RUN on this thread, a
+ * handler deferred since, and the thread's mask before the first one. */
+static __thread struct skvm_vcpu *t_run;
+static __thread volatile sig_atomic_t t_deferred;
+static __thread sigset_t t_deferred_mask;
+static __thread bool t_async_cancel;
 
 /* Signals 1-64 as a bit mask (bit n - 1 for signal n): the first word
  * of glibc's sigset_t is the kernel's, in that layout; 64 sigismember
@@ -60,6 +79,8 @@ static bool signal_interrupts(int n)
 static bool signal_poll(void *opaque)
 {
 	const struct run_ctx *ctx = opaque;
+	if (ctx->fast)
+		return t_deferred;
 	sigset_t p;
 	if (sigpending(&p))
 		return false;
@@ -132,6 +153,8 @@ static long sync_regs_in(struct skvm_vcpu *vcpu)
 {
 	struct kvm_run *run = vcpu->run;
 	struct x86_cpu *cpu = &vcpu->cpu;
+	if (run->kvm_dirty_regs & KVM_SYNC_X86_VALID_FIELDS)
+		cpu->state_gen++; /* as a state ioctl (x86_run's TLB) */
 	if (run->kvm_dirty_regs & KVM_SYNC_X86_REGS) {
 		struct kvm_regs regs = run->s.regs.regs;
 		skvm_regs_set(cpu, &regs);
@@ -278,11 +301,15 @@ static long run_finish(struct skvm_vcpu *vcpu, long r)
  */
 static int block_unmapped(struct skvm_vcpu *vcpu, struct x86_env *env, const sigset_t *mask)
 {
+	/* the fast way: a handler deferred before the caller cleared the
+	 * kick would not wake the sleep (after that, its kick does) */
+	if (!mask && t_deferred)
+		return -EINTR;
 	mem_map_put(env->map);
 	env->map = NULL;
 	int r = skvm_apic_block(vcpu, mask);
 	env->map = mem_map_get(&vcpu->vm->mem);
-	return r;
+	return r ? r : !mask && t_deferred ? -EINTR : 0;
 }
 
 /*
@@ -350,6 +377,36 @@ static long run_with_apic(struct skvm_vcpu *vcpu, struct x86_env *env, struct x8
 static __thread sigset_t t_restore_mask;
 static __thread bool t_restore_pending;
 
+/* Called by the signal wrapper (preload.c) on the thread it interrupted. */
+bool skvm_signal_defer(int sig, siginfo_t *info, void *ucv)
+{
+	struct skvm_vcpu *vcpu = t_run;
+	if (!vcpu)
+		return false;
+	ucontext_t *uc = ucv;
+	int e = errno;
+	if (!t_deferred)
+		t_deferred_mask = uc->uc_sigmask;
+	/* blocked when the handler returns, pending again with its siginfo */
+	sigaddset(&uc->uc_sigmask, sig);
+	syscall(SYS_rt_tgsigqueueinfo, (pid_t)syscall(SYS_getpid), (pid_t)syscall(SYS_gettid), sig,
+		info);
+	t_deferred = 1;
+	atomic_signal_fence(memory_order_seq_cst);
+	/* the engine stops at its next block boundary, a halt sleep ends */
+	if (vcpu->apic)
+		skvm_vcpu_kick(vcpu);
+	else
+		atomic_store(&vcpu->kick, 1);
+	errno = e;
+	return true;
+}
+
+void skvm_signal_async_cancel(bool on)
+{
+	t_async_cancel = on;
+}
+
 long skvm_vcpu_run(struct skvm_vcpu *vcpu)
 {
 	struct kvm_run *run = vcpu->run;
@@ -358,28 +415,40 @@ long skvm_vcpu_run(struct skvm_vcpu *vcpu)
 	if (r)
 		return run_finish(vcpu, r);
 
-	sigset_t block, old;
-	sigfillset(&block);
-	/* synchronous signals stay deliverable: they are softkvm's own faults */
-	sigdelset(&block, SIGSEGV);
-	sigdelset(&block, SIGBUS);
-	sigdelset(&block, SIGFPE);
-	sigdelset(&block, SIGILL);
-	sigdelset(&block, SIGTRAP);
-	for (int n = 32; n < SIGRTMIN; n++)
-		skvm_sigset_add(&block, n); /* glibc's internal signals */
-	/*
-	 * The system call itself, not pthread_sigmask: glibc never lets a
-	 * thread block its cancellation signal (SIGCANCEL, 32), so an
-	 * asynchronous pthread_cancel would unwind the thread inside softkvm,
-	 * holding its memslot map and locks (xapic_ipi_test).  Blocked here,
-	 * it is pending like any other signal, ends KVM_RUN with EINTR, and
-	 * acts when skvm_signals_restore unblocks it, as after KVM's ioctl.
-	 */
-	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &block, &old, _NSIG / 8);
 	struct run_ctx ctx = {
-		.allowed = ~sigset_word(vcpu->sigmask_set ? &vcpu->sigmask : &old),
+		.fast = !vcpu->sigmask_set && !t_async_cancel && skvm_signals_wrapped &&
+			skvm_signals_wrapped(),
 	};
+	sigset_t old;
+	if (ctx.fast) {
+		t_run = vcpu;
+		atomic_signal_fence(memory_order_seq_cst);
+		/* a kick left by a handler deferred after the last run ended
+		 * (the irqchip's run loop clears its own) */
+		if (!vcpu->apic)
+			atomic_store(&vcpu->kick, 0);
+	} else {
+		sigset_t block;
+		sigfillset(&block);
+		/* synchronous signals stay deliverable: they are softkvm's own faults */
+		sigdelset(&block, SIGSEGV);
+		sigdelset(&block, SIGBUS);
+		sigdelset(&block, SIGFPE);
+		sigdelset(&block, SIGILL);
+		sigdelset(&block, SIGTRAP);
+		for (int n = 32; n < SIGRTMIN; n++)
+			skvm_sigset_add(&block, n); /* glibc's internal signals */
+		/*
+		 * The system call itself, not pthread_sigmask: glibc never lets a
+		 * thread block its cancellation signal (SIGCANCEL, 32), so an
+		 * asynchronous pthread_cancel would unwind the thread inside softkvm,
+		 * holding its memslot map and locks (xapic_ipi_test).  Blocked here,
+		 * it is pending like any other signal, ends KVM_RUN with EINTR, and
+		 * acts when skvm_signals_restore unblocks it, as after KVM's ioctl.
+		 */
+		syscall(SYS_rt_sigprocmask, SIG_SETMASK, &block, &old, _NSIG / 8);
+		ctx.allowed = ~sigset_word(vcpu->sigmask_set ? &vcpu->sigmask : &old);
+	}
 
 	struct x86_env env = {
 		.mem = &vcpu->vm->mem,
@@ -423,7 +492,7 @@ long skvm_vcpu_run(struct skvm_vcpu *vcpu)
 	 * code: the engine's poll or the way out finds it); only one the
 	 * KVM_SET_SIGNAL_MASK mask unblocks may be waiting from before.  The
 	 * sigpending call is most of a PIO exit's cost otherwise. */
-	if (imm || ring_full || (vcpu->sigmask_set && signal_poll(&ctx))) {
+	if (imm || ring_full || ((ctx.fast || vcpu->sigmask_set) && signal_poll(&ctx))) {
 		x.reason = X86_EXIT_KICK;
 		if (x86_completion_pending(cpu)) {
 			env.stop = true;
@@ -438,7 +507,9 @@ long skvm_vcpu_run(struct skvm_vcpu *vcpu)
 		if (vcpu->apic) {
 			skvm_apic_vapic_sync(vcpu, true);
 			r = run_with_apic(vcpu, &env, &x, &ctx,
-					  vcpu->sigmask_set ? &vcpu->sigmask : &old);
+					  ctx.fast		? NULL
+					  : vcpu->sigmask_set ? &vcpu->sigmask
+							      : &old);
 			skvm_apic_vapic_sync(vcpu, false);
 		} else
 			x86_run(cpu, &env, &x);
@@ -461,13 +532,24 @@ long skvm_vcpu_run(struct skvm_vcpu *vcpu)
 	 * runs) only in skvm_ioctl, after every lock and reference of this
 	 * call is dropped: a handler may leave with siglongjmp, as it may
 	 * after a real system call. */
-	t_restore_mask = old;
-	t_restore_pending = true;
+	if (!ctx.fast) {
+		t_restore_mask = old;
+		t_restore_pending = true;
+	}
 	return r;
 }
 
 void skvm_signals_restore(void)
 {
+	if (t_run) {
+		t_run = NULL;
+		atomic_signal_fence(memory_order_seq_cst);
+		if (t_deferred) {
+			t_deferred = 0;
+			/* the deferred signals are delivered here */
+			pthread_sigmask(SIG_SETMASK, &t_deferred_mask, NULL);
+		}
+	}
 	if (t_restore_pending) {
 		t_restore_pending = false;
 		pthread_sigmask(SIG_SETMASK, &t_restore_mask, NULL);

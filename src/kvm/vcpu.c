@@ -100,6 +100,10 @@ long skvm_vcpu_ioctl(struct skvm_vcpu *vcpu, unsigned int cmd, unsigned long arg
 	}
 
 	pthread_mutex_lock(&vcpu->lock);
+	/* anything but a pure read may change what the soft TLB was filled
+	 * under (x86_run keeps it across KVM_RUN otherwise) */
+	if (_IOC_DIR(cmd) != _IOC_READ)
+		vcpu->cpu.state_gen++;
 	switch (cmd) {
 	case KVM_GET_REGS: {
 		struct kvm_regs regs;

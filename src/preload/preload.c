@@ -274,3 +274,150 @@ SKVM_EXPORT void closefrom(int lowfd)
 
 MMAP_LIKE(mmap)
 MMAP_LIKE(mmap64)
+
+/*
+ * Signal handlers: with KVM a signal that arrives during KVM_RUN ends the
+ * ioctl (EINTR, KVM_EXIT_INTR) and its handler runs after it returned.
+ * softkvm runs guest code in the calling thread, so every handler the
+ * client installs is wrapped: during KVM_RUN (skvm_signal_defer) the
+ * wrapper only re-queues the signal, blocked until KVM_RUN has returned;
+ * otherwise it calls the client's handler at once.  This keeps KVM_RUN
+ * free of mask-changing system calls (kvm/run.c).  The synchronous fault
+ * signals are never wrapped: they are softkvm's own faults (the engine's
+ * host fault handler chains to the client's).  sigaction and signal
+ * report the client's handler, never the wrapper.
+ */
+#include <signal.h>
+
+struct client_action {
+	_Atomic(void *) fn; /* sa_handler or sa_sigaction */
+	_Atomic int flags;
+};
+static struct client_action actions[_NSIG];
+
+static bool wrappable(int sig)
+{
+	return sig > 0 && sig < _NSIG && sig != SIGSEGV && sig != SIGBUS && sig != SIGFPE &&
+	       sig != SIGILL && sig != SIGTRAP && sig != SIGSYS && sig != SIGKILL &&
+	       sig != SIGSTOP;
+}
+
+static int real_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	NEXT(sigaction, int (*)(int, const struct sigaction *, struct sigaction *));
+	return next_sigaction(sig, act, old);
+}
+
+static void wrapper(int sig, siginfo_t *info, void *uc)
+{
+	if (skvm_signal_defer(sig, info, uc))
+		return;
+	void *fn = atomic_load(&actions[sig].fn);
+	int flags = atomic_load(&actions[sig].flags);
+	if (flags & SA_RESETHAND) {
+		/* the kernel's one-shot reset, done here since the wrapper
+		 * stays installed while a deferred signal waits */
+		struct sigaction dfl = {.sa_handler = SIG_DFL};
+		atomic_store(&actions[sig].fn, NULL);
+		real_sigaction(sig, &dfl, NULL);
+	}
+	if (!fn)
+		return; /* a race with the client resetting it: nothing to call */
+	if (flags & SA_SIGINFO)
+		((void (*)(int, siginfo_t *, void *))fn)(sig, info, uc);
+	else
+		((void (*)(int))fn)(sig);
+}
+
+SKVM_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	if (!device_path() || !wrappable(sig))
+		return real_sigaction(sig, act, old);
+	struct sigaction w;
+	const struct sigaction *use = act;
+	void *prev_fn = atomic_load(&actions[sig].fn);
+	int prev_flags = atomic_load(&actions[sig].flags);
+	if (act) {
+		void *fn = (act->sa_flags & SA_SIGINFO) ? (void *)act->sa_sigaction
+							 : (void *)act->sa_handler;
+		if (act->sa_handler != SIG_DFL && act->sa_handler != SIG_IGN) {
+			w = *act;
+			w.sa_sigaction = wrapper;
+			w.sa_flags = (act->sa_flags | SA_SIGINFO) & ~SA_RESETHAND;
+			use = &w;
+			atomic_store(&actions[sig].flags, act->sa_flags);
+			atomic_store(&actions[sig].fn, fn);
+		}
+	}
+	int r = real_sigaction(sig, use, old);
+	if (r) {
+		atomic_store(&actions[sig].fn, prev_fn);
+		atomic_store(&actions[sig].flags, prev_flags);
+		return r;
+	}
+	if (act && use == act)
+		atomic_store(&actions[sig].fn, NULL); /* SIG_DFL or SIG_IGN */
+	if (old && old->sa_sigaction == wrapper) {
+		/* the client's view: its own handler and flags */
+		old->sa_flags = prev_flags;
+		if (prev_flags & SA_SIGINFO)
+			old->sa_sigaction = (void (*)(int, siginfo_t *, void *))prev_fn;
+		else
+			old->sa_handler = (void (*)(int))prev_fn;
+	}
+	return 0;
+}
+
+/* glibc's signal() and its aliases go to sigaction inside libc: the BSD
+ * semantics (SA_RESTART, the signal blocked in its handler) or System V's
+ * one-shot ones, through the interposed sigaction above. */
+/* glibc's, without a prototype under _GNU_SOURCE */
+__sighandler_t bsd_signal(int sig, __sighandler_t h);
+
+static __sighandler_t signal_as(int sig, __sighandler_t h, int flags)
+{
+	struct sigaction sa = {.sa_handler = h, .sa_flags = flags}, old;
+	sigemptyset(&sa.sa_mask);
+	if (!(flags & SA_NODEFER) && sig > 0 && sig < _NSIG)
+		sigaddset(&sa.sa_mask, sig);
+	if (sigaction(sig, &sa, &old) < 0)
+		return SIG_ERR;
+	return old.sa_handler;
+}
+
+SKVM_EXPORT __sighandler_t signal(int sig, __sighandler_t h)
+{
+	return signal_as(sig, h, SA_RESTART);
+}
+
+SKVM_EXPORT __sighandler_t bsd_signal(int sig, __sighandler_t h)
+{
+	return signal_as(sig, h, SA_RESTART);
+}
+
+SKVM_EXPORT __sighandler_t sysv_signal(int sig, __sighandler_t h)
+{
+	return signal_as(sig, h, SA_RESETHAND | SA_NODEFER);
+}
+
+SKVM_EXPORT __sighandler_t __sysv_signal(int sig, __sighandler_t h)
+{
+	return signal_as(sig, h, SA_RESETHAND | SA_NODEFER);
+}
+
+/* Asynchronous cancellation would unwind the thread from inside softkvm:
+ * KVM_RUN masks the cancellation signal for threads that asked for it. */
+SKVM_EXPORT int pthread_setcanceltype(int type, int *oldtype)
+{
+	NEXT(pthread_setcanceltype, int (*)(int, int *));
+	int r = next_pthread_setcanceltype(type, oldtype);
+	if (!r)
+		skvm_signal_async_cancel(type == PTHREAD_CANCEL_ASYNCHRONOUS);
+	return r;
+}
+
+/* True when every handler the client installs goes through the wrapper. */
+bool skvm_signals_wrapped(void)
+{
+	return device_path() != NULL;
+}

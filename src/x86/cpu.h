@@ -249,6 +249,10 @@ struct x86_cpu {
 	 * dropping its write-TLB entries. */
 	_Atomic bool in_guest;
 	_Atomic u64 dirty_ack;
+	/* Moved by whoever changes this state outside x86_run (the VMM's
+	 * state ioctls): the soft TLB is kept from one run to the next
+	 * only while it stays put (x86_run, tlb_kept). */
+	u32 state_gen;
 
 	const struct x86_apic_ops *apic_ops;
 	void *apic;

@@ -1713,6 +1713,36 @@ void engine_map_check(struct engine *e)
 	mem_map_put(old);
 }
 
+/*
+ * The soft TLB outlives a KVM_RUN round trip (a PIO exit) when nothing it
+ * was filled under changed outside the engine: the memslot map (its
+ * generation: the host pointers of an old map may be gone), the VMM's
+ * state ioctls (cpu->state_gen), and the paging registers, which INIT
+ * also resets.  Inside the engine every such change flushes it already;
+ * a guest page table the VMM rewrites is no different from another CPU's
+ * store, which a hardware TLB need not see before INVLPG or a CR3 write
+ * either.  Without a memory map (unit harnesses) it never survives.
+ */
+static void tlb_key_save(struct engine *e, const struct x86_env *env)
+{
+	const struct x86_cpu *c = e->cpu;
+	e->tlb_key.valid = env->map != NULL;
+	e->tlb_key.map_gen = env->map ? env->map->generation : 0;
+	e->tlb_key.state_gen = c->state_gen;
+	e->tlb_key.cr0 = c->cr0;
+	e->tlb_key.cr3 = c->cr3;
+	e->tlb_key.cr4 = c->cr4;
+	e->tlb_key.efer = c->efer;
+}
+
+static bool tlb_kept(const struct engine *e, const struct x86_env *env)
+{
+	const struct x86_cpu *c = e->cpu;
+	return e->tlb_key.valid && env->map && env->map->generation == e->tlb_key.map_gen &&
+	       c->state_gen == e->tlb_key.state_gen && c->cr0 == e->tlb_key.cr0 &&
+	       c->cr3 == e->tlb_key.cr3 && c->cr4 == e->tlb_key.cr4 && c->efer == e->tlb_key.efer;
+}
+
 void x86_run(struct x86_cpu *cpu, struct x86_env *env, struct x86_exit *exit)
 {
 	struct engine *e = cpu->engine;
@@ -1733,8 +1763,10 @@ void x86_run(struct x86_cpu *cpu, struct x86_env *env, struct x86_exit *exit)
 	 * in_guest goes up before the epoch is read (kvm/dirty.c). */
 	atomic_store(&cpu->in_guest, true);
 	u64 epoch = env->mem ? atomic_load(&env->mem->dirty_epoch) : 0;
-	tlb_flush(e);
-	dirty_rearm(e, epoch);
+	if (!tlb_kept(e, env))
+		tlb_flush(e);
+	if (epoch != e->dirty_seen || !env->mem)
+		dirty_rearm(e, epoch);
 	e->code_epoch++; /* the VMM may have written code since the last run */
 	mode_update(e);
 	e->shadow = cpu->int_shadow & (X86_SHADOW_MOV_SS | X86_SHADOW_STI);
@@ -1847,6 +1879,7 @@ void x86_run(struct x86_cpu *cpu, struct x86_env *env, struct x86_exit *exit)
 			break;
 	}
 out:
+	tlb_key_save(e, env);
 	atomic_store(&cpu->in_guest, false);
 	t_run_engine = NULL;
 	flags_fold(e);

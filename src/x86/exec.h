@@ -165,6 +165,12 @@ struct engine {
 	const struct mem_slot *rw_log;
 	u64 rw_log_gpa;
 	u64 dirty_seen; /* the mem->dirty_epoch whose re-arm was honoured */
+	/* what the TLB was valid under when the last run ended (tlb_kept) */
+	struct {
+		bool valid;
+		u32 state_gen;
+		u64 map_gen, cr0, cr3, cr4, efer;
+	} tlb_key;
 	struct block *blocks[BLK_CACHE];
 	struct code_page *code_pages; /* CODE_PAGES entries, or NULL */
 	u32 code_pages_used;
