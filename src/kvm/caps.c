@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "kvm/kvm.h"
+#include "kvm/irqchip.h"
 #include "kvm/irqchip_vm.h"
 #include "x86/msr.h"
 
@@ -117,13 +118,15 @@ static long nr_vcpus(void)
 
 long skvm_check_extension(struct skvm_vm *vm, long cap)
 {
-	(void)vm;
 	if (cap == KVM_CAP_NR_VCPUS)
 		return nr_vcpus();
 	/* XSAVE state and XCR0 exist when the CPU model offers XSAVE (KVM:
 	 * boot_cpu_has(X86_FEATURE_XSAVE)); vcpu_state.c follows the same. */
 	if (cap == KVM_CAP_XSAVE || cap == KVM_CAP_XCRS)
 		return x86_xsave_supported();
+	/* a VM without a split irqchip cannot enable directed EOI */
+	if (cap == KVM_CAP_X2APIC_API && vm && !skvm_irqchip_split(vm))
+		return SKVM_X2APIC_API_FLAGS & ~KVM_X2APIC_ENABLE_SUPPRESS_EOI_BROADCAST;
 	for (size_t i = 0; i < ARRAY_SIZE(caps); i++)
 		if (caps[i].cap == cap)
 			return caps[i].value;

@@ -961,13 +961,22 @@ long skvm_irqchip_enable_cap(struct skvm_vm *vm, const struct kvm_enable_cap *ca
 		if (cap->args[0] > SKVM_MAX_RESERVED_PINS)
 			return -EINVAL;
 		return create_irqchip(vm, true, (u32)cap->args[0]);
-	case KVM_CAP_X2APIC_API:
-		if (cap->args[0] & ~(u64)SKVM_X2APIC_API_FLAGS)
+	case KVM_CAP_X2APIC_API: {
+		/* kvm_vm_ioctl_enable_cap: both directed-EOI switches at once
+		 * or ENABLE without a split irqchip are EINVAL; the last one
+		 * given wins, the other flags only ever turn on */
+		const u64 en = KVM_X2APIC_ENABLE_SUPPRESS_EOI_BROADCAST,
+			  dis = KVM_X2APIC_DISABLE_SUPPRESS_EOI_BROADCAST, a = cap->args[0];
+		if ((a & ~(u64)SKVM_X2APIC_API_FLAGS) || ((a & en) && (a & dis)) ||
+		    ((a & en) && !skvm_irqchip_split(vm)))
 			return -EINVAL;
 		pthread_mutex_lock(&vm->lock);
-		vm->x2apic_api |= (u32)cap->args[0];
+		if (a & (en | dis))
+			vm->x2apic_api &= ~(u32)(en | dis);
+		vm->x2apic_api |= (u32)a;
 		pthread_mutex_unlock(&vm->lock);
 		return 0;
+	}
 	}
 	return SKVM_NOIOCTL;
 }
@@ -981,11 +990,21 @@ static u32 apic_opts(const struct skvm_irqchip *ic, const struct x86_cpu *cpu)
 	u32 o = 0;
 	if (x86_cpuid_has(cpu, 1, 0, 2, 24))
 		o |= LAPIC_OPT_TSC_DEADLINE;
-	/* without an in-kernel IOAPIC KVM offers directed EOI to x2APIC
-	 * guests, and still exits for every EOI of the IOAPIC's vectors */
-	if (ic->split && x86_cpuid_has(cpu, 1, 0, 2, 21))
+	/* Directed EOI (kvm_lapic_advertise/respect_suppress_eoi_broadcast):
+	 * by default (the quirk) KVM offers it to x2APIC guests only
+	 * without an in-kernel IOAPIC, and then still exits for every EOI
+	 * of the IOAPIC's vectors; KVM_CAP_X2APIC_API's switches offer and
+	 * honour it, or never offer it. */
+	u32 api = ic->vm->x2apic_api;
+	bool advertise = api & KVM_X2APIC_ENABLE_SUPPRESS_EOI_BROADCAST    ? true
+			 : api & KVM_X2APIC_DISABLE_SUPPRESS_EOI_BROADCAST ? false
+									    : ic->split;
+	bool respect = api & KVM_X2APIC_ENABLE_SUPPRESS_EOI_BROADCAST	  ? true
+		       : api & KVM_X2APIC_DISABLE_SUPPRESS_EOI_BROADCAST ? false
+									  : !ic->split;
+	if (advertise && x86_cpuid_has(cpu, 1, 0, 2, 21))
 		o |= LAPIC_OPT_EOI_SUPPRESS;
-	if (ic->split)
+	if (!respect)
 		o |= LAPIC_OPT_EOI_ALL;
 	return o;
 }

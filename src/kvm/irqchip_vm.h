@@ -12,9 +12,18 @@
 
 /* VM ioctls: KVM_CREATE_IRQCHIP, KVM_GET/SET_IRQCHIP; SKVM_NOIOCTL if not one. */
 long skvm_irqchip_vm_ioctl(struct skvm_vm *vm, unsigned int cmd, unsigned long arg);
+/* Linux 6.19's directed-EOI switches (older uapi headers lack them):
+ * the LAPIC advertises and honours Suppress EOI Broadcast (split irqchip
+ * only), or never offers it; neither keeps the quirk (offered with a split
+ * irqchip but ignored: every level EOI exits). */
+#ifndef KVM_X2APIC_ENABLE_SUPPRESS_EOI_BROADCAST
+#define KVM_X2APIC_ENABLE_SUPPRESS_EOI_BROADCAST (1ULL << 2)
+#define KVM_X2APIC_DISABLE_SUPPRESS_EOI_BROADCAST (1ULL << 3)
+#endif
 /* The KVM_CAP_X2APIC_API flags softkvm implements. */
-#define SKVM_X2APIC_API_FLAGS \
-	(KVM_X2APIC_API_USE_32BIT_IDS | KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK)
+#define SKVM_X2APIC_API_FLAGS                                                       \
+	(KVM_X2APIC_API_USE_32BIT_IDS | KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK |    \
+	 KVM_X2APIC_ENABLE_SUPPRESS_EOI_BROADCAST | KVM_X2APIC_DISABLE_SUPPRESS_EOI_BROADCAST)
 /* KVM_ENABLE_CAP for KVM_CAP_X2APIC_API and KVM_CAP_SPLIT_IRQCHIP;
  * SKVM_NOIOCTL for other caps. */
 long skvm_irqchip_enable_cap(struct skvm_vm *vm, const struct kvm_enable_cap *cap);
