@@ -1756,6 +1756,8 @@ void x86_run(struct x86_cpu *cpu, struct x86_env *env, struct x86_exit *exit)
 	exit->reason = X86_EXIT_NONE;
 	/* while the engine runs, the FPU image is the whole truth (fpu.h) */
 	fpu_use(cpu, X86_XCR0_SUPPORTED);
+	e->jit_mx = 0;
+	e->host_mxcsr = __builtin_ia32_stmxcsr();
 	e->lf_op = LF_NONE;
 	e->delivering = -1;
 	/* State ioctls may have changed anything since the last run.  The
@@ -1783,7 +1785,9 @@ void x86_run(struct x86_cpu *cpu, struct x86_env *env, struct x86_exit *exit)
 	case UNWIND_EXIT:
 		goto out;
 	case UNWIND_HOST_FAULT:
-		/* as after an exception: the instruction starts afresh */
+		/* as after an exception: the instruction starts afresh (the
+		 * handler ran with the host's MXCSR: the guest's is reloaded) */
+		e->jit_mx = 0;
 		e->pend_in = e->pend_mmio = e->pend_msr = 0;
 		e->mmio_have = 0;
 		e->pio_pos = e->pio_end = 0;

@@ -199,6 +199,11 @@ struct engine {
 		u64 rsp, rflags;
 		struct x86_seg seg[S_NR];
 	} txn;
+	/* translated SIMD (jit_simd.c): the host MXCSR holds the guest's,
+	 * flags raised since it was loaded not yet stored; the host's MXCSR
+	 * at KVM_RUN entry */
+	u8 jit_mx;
+	u32 host_mxcsr;
 };
 
 static inline struct engine *eng(struct x86_cpu *cpu)

@@ -13,6 +13,7 @@
 #include <sys/mman.h>
 
 #include "x86/jit.h"
+#include "x86/jit_simd.h"
 
 /* Host registers. */
 enum { RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI, R8, R9, R10, R11, R12, R13, R14, R15 };
@@ -113,6 +114,8 @@ struct jx {
 	u8 mode;	/* its mode key (struct block) */
 	bool live_head;	/* flags live at the block's start */
 	bool live_after; /* flags live after the instruction translated */
+	int idx;	/* index of the instruction translated */
+	struct jsimd simd; /* SSE / AVX run state (jit_simd.c) */
 };
 
 static void e8(struct jx *x, u8 v)
@@ -236,11 +239,22 @@ static void mov_imm64(struct jx *x, int r, u64 v)
 	e64(x, v);
 }
 
+/* Before a C call or a return: the guest's MXCSR stored (jit_simd.c). */
+static void simd_flush(struct jx *x)
+{
+	if (x->end - x->p < 32)
+		x->full = true;
+	else
+		x->p = jsimd_flush(x->p);
+}
+
 static void call_abs(struct jx *x, const void *fn)
 {
+	simd_flush(x); /* C code sees the guest's MXCSR */
 	mov_imm64(x, RAX, (u64)(uintptr_t)fn);
 	e8(x, 0xff);
 	e8(x, 0xd0); /* call rax */
+	x->simd = (struct jsimd){0}; /* vector registers, MXCSR, CRs may change */
 }
 
 static void mov_rr(struct jx *x, int dst, int src)
@@ -372,6 +386,7 @@ static void restore_regs(struct jx *x)
 
 static void epilogue(struct jx *x, int ret)
 {
+	simd_flush(x);
 	e8(x, 0xb8);
 	e32(x, (u32)ret); /* mov eax, ret */
 	restore_regs(x);
@@ -836,6 +851,39 @@ static void alu_mem(struct jx *x, const struct insn *i, int k, u32 off, u32 next
 
 /* SHL/SHR/SAL/SAR by a non-zero constant write all six flags. */
 
+/*
+ * An SSE / AVX instruction as itself on the host's vector registers
+ * (jit_simd.c); anything its checks reject (gates, MXCSR, TLB miss,
+ * alignment, a store into this block) leaves to the interpreter at it.
+ */
+static bool simd_insn(struct jx *x, const struct insn *i, u32 off, u32 next)
+{
+	struct simd_jit j;
+	if (!simd_jit_form(i, &j))
+		return false;
+	struct jsimd_fix fx = {0};
+	flags_to_mem(x);
+	x->p = jsimd_enter(&x->simd, &j, x->p, &fx);
+	if (i->mem) {
+		mem_begin(x, i, off, next);
+		emit_probe(x, i->seg, j.msize, j.mwrite);
+		x->p = jsimd_mem(&j, x->p, &fx);
+	}
+	if (j.g_rcx >= 0)
+		ld(x, RCX, j.g_rcx, 8);
+	x->p = jsimd_exec(&x->simd, &j, x->p);
+	if (j.g_rax >= 0)
+		st(x, RAX, j.g_rax, 8);
+	if (j.g_wrcx >= 0)
+		st(x, RCX, j.g_wrcx, 8);
+	u8 *over = jmp_fwd(x);
+	for (int k = 0; k < fx.n; k++)
+		patch(x, fx.at[k]);
+	side_exit(x, off, x->idx);
+	patch(x, over);
+	return true;
+}
+
 /* Translate one instruction; false: use the interpreter for it. */
 static bool translate_insn(struct jx *x, const struct insn *i, u32 off)
 {
@@ -843,6 +891,8 @@ static bool translate_insn(struct jx *x, const struct insn *i, u32 off)
 	u32 next = off + i->len;
 	int size = i->osz;
 
+	if ((f == op_simd || f == op_vex) && simd_insn(x, i, off, next))
+		return true;
 	if (i->lock)
 		return false;
 	if (f == op_nop)
@@ -1204,6 +1254,7 @@ static bool emit_block(struct jx *x, struct block *b)
 			break;
 		}
 		x->live_after = live[k + 1];
+		x->idx = k;
 		if (translate_insn(x, i, off))
 			x->native++;
 		else

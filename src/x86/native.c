@@ -544,25 +544,30 @@ static bool o16_of(const struct insn *i)
 	return i->op & 2;
 }
 
-/* The renamed encoding of i (form f) into b; returns its length. */
-static int simd_encode(const struct simd_form *f, const struct insn *i, u8 *b)
+/* The renamed encoding of i (form f) into b; returns its length.  Vector
+ * operands go to host registers xr (ModRM.reg) and xm (ModRM.rm), a GPR
+ * to rax / rcx, a memory operand to [mbase] (rsi for the stubs, r15 for
+ * the JIT; never rsp / rbp / r12 / r13). */
+static int simd_encode(const struct simd_form *f, const struct insn *i, u8 *b, int xr, int xm,
+		       int mbase)
 {
 	int n = 0;
 	if ((f->fl & OS) && o16_of(i) && f->pfx != 0x66)
 		b[n++] = 0x66;
 	if (f->pfx)
 		b[n++] = f->pfx;
-	if (rex_w_of(i))
-		b[n++] = 0x48;
+	u8 reg = f->rk == K_N ? (u8)f->ext : f->rk == K_G ? 0 : (u8)xr;
+	u8 rm = i->mem ? (u8)mbase : f->mk == K_G ? 1 : (u8)xm;
+	u8 rex = (u8)((rex_w_of(i) ? 8 : 0) | (reg & 8 ? 4 : 0) | (rm & 8 ? 1 : 0));
+	if (rex)
+		b[n++] = 0x40 | rex;
 	b[n++] = 0x0f;
 	if (f->map == 2)
 		b[n++] = 0x38;
 	else if (f->map == 3)
 		b[n++] = 0x3a;
 	b[n++] = f->op;
-	u8 reg = f->rk == K_N ? (u8)f->ext : f->rk == K_G ? 0 : 1;
-	u8 rm = f->mk == K_G ? 1 : 2;
-	b[n++] = i->mem ? (u8)(reg << 3 | 6) : (u8)(0xc0 | reg << 3 | rm);
+	b[n++] = (u8)((i->mem ? 0 : 0xc0) | (reg & 7) << 3 | (rm & 7));
 	if (f->fl & I)
 		b[n++] = (u8)i->imm;
 	return n;
@@ -607,7 +612,7 @@ void simd_decode(struct engine *e, struct insn *i, int sx, u8 modrm, bool rex_w,
 		return;
 	}
 	u8 b[16];
-	int n = simd_encode(f, i, b);
+	int n = simd_encode(f, i, b, 1, 2, 6);
 	use_stub(i, b, n, op_simd);
 }
 
@@ -1298,23 +1303,26 @@ static bool vex_uses_v(const struct vex_form *f, const struct insn *i)
 	return (f->fl & (VV | VVD)) || ((f->fl & VVR) && !i->mem);
 }
 
-/* The renamed encoding (3-byte VEX) of i into b; returns its length. */
-static int vex_encode(const struct vex_form *f, const struct insn *i, u8 *b)
+/* The renamed encoding (3-byte VEX) of i into b; returns its length.
+ * Vector operands go to host registers xr (ModRM.reg), xm (ModRM.rm), xv
+ * (vvvv) and x4 (is4), GPRs to rax / rcx / r8, memory to [mbase]. */
+static int vex_encode(const struct vex_form *f, const struct insn *i, u8 *b, int xr, int xm,
+		      int xv, int x4, int mbase)
 {
 	bool w = (vex_w(i) && ((f->fl & VWS) || ((f->fl & VWG) && vex_64(i)))) || (f->fl & VW1);
 	bool l = vex_l(i) && !(f->fl & VLIG);
 	u8 pp = (u8)pfx_slot(f->pfx); /* as VEX.pp */
-	u8 vf = !vex_uses_v(f, i) ? 15 : (f->fl & VG) ? (u8)(~8u & 15) : (u8)(~3u & 15);
+	u8 vf = !vex_uses_v(f, i) ? 15 : (f->fl & VG) ? (u8)(~8u & 15) : (u8)(~(unsigned)xv & 15);
+	u8 reg = f->rk == K_N ? (u8)f->ext : f->rk == K_G ? 0 : (u8)xr;
+	u8 rm = i->mem ? (u8)mbase : f->mk == K_G ? 1 : (u8)xm;
 	int n = 0;
 	b[n++] = 0xc4;
-	b[n++] = (u8)(0xe0 | f->map);
+	b[n++] = (u8)((reg & 8 ? 0 : 0x80) | 0x40 | (rm & 8 ? 0 : 0x20) | f->map);
 	b[n++] = (u8)((w ? 0x80 : 0) | vf << 3 | (l ? 4 : 0) | pp);
 	b[n++] = f->op;
-	u8 reg = f->rk == K_N ? (u8)f->ext : f->rk == K_G ? 0 : 1;
-	u8 rm = f->mk == K_G ? 1 : 2;
-	b[n++] = i->mem ? (u8)(reg << 3 | 6) : (u8)(0xc0 | reg << 3 | rm);
+	b[n++] = (u8)((i->mem ? 0 : 0xc0) | (reg & 7) << 3 | (rm & 7));
 	if (f->fl & VI)
-		b[n++] = (f->fl & VIS4) ? (u8)(0x40 | (i->imm & 15)) : (u8)i->imm;
+		b[n++] = (f->fl & VIS4) ? (u8)(x4 << 4 | (i->imm & 15)) : (u8)i->imm;
 	return n;
 }
 
@@ -1371,7 +1379,7 @@ void vex_decode(struct engine *e, struct insn *i, int vx, u8 vsib, bool w, bool 
 		return;
 	}
 	u8 b[16];
-	int n = vex_encode(f, i, b);
+	int n = vex_encode(f, i, b, 1, 2, 3, 4, 6);
 	use_stub(i, b, n, op_vex);
 }
 
@@ -1616,4 +1624,97 @@ void op_vex_sw(struct engine *e, const struct insn *i)
 		vex_gather(e, i, f);
 	else
 		vex_maskmov(e, i, f);
+}
+
+/* ---- forms the JIT runs inline (jit_simd.c) ---- */
+
+/* Legacy forms that replace all 128 bits of ModRM.reg without reading it
+ * (MOVUPS/UPD, MOVAPS/APD, MOVDQA/DQU, MOVQ, MOVD; MOVSS/SD loads). */
+static bool simd_reg_replaced(const struct simd_form *f, const struct insn *i)
+{
+	if (f->map != 1)
+		return false;
+	switch (f->op) {
+	case 0x10: return f->pfx == P0 || f->pfx == P66 || i->mem;
+	case 0x28: return f->pfx == P0 || f->pfx == P66;
+	case 0x6f: return f->pfx == P66 || f->pfx == PF3;
+	case 0x6e: return f->pfx == P66;
+	case 0x7e: return f->pfx == PF3;
+	default: return false;
+	}
+}
+
+bool simd_jit_form(const struct insn *i, struct simd_jit *j)
+{
+	memset(j, 0, sizeof(*j));
+	j->g_rcx = j->g_rax = j->g_wrcx = -1;
+	if (i->fn == op_simd) {
+		const struct simd_form *f = &forms[i->sx];
+		if ((f->fl & (SW | FL | X0 | CX | NOSSE | B8 | OS)) || f->rk == K_M || f->mk == K_M)
+			return false;
+		if (f->rk == K_X) {
+			if (f->fl & D)
+				j->wr |= (u16)BIT(i->reg);
+			if (!(f->fl & D) || !simd_reg_replaced(f, i))
+				j->rd |= (u16)BIT(i->reg);
+		} else if (f->rk == K_G) {
+			if (!(f->fl & D))
+				return false;
+			j->g_rax = (s8)i->reg;
+		}
+		if (i->mem) {
+			j->msize = (u8)mem_size(f, i);
+			j->mwrite = (f->fl & S) != 0;
+			j->malign = j->msize == 16 && !(f->fl & U);
+		} else if (f->mk == K_X) {
+			j->rd |= (u16)BIT(i->rm);
+			if (f->fl & (S | RM))
+				j->wr |= (u16)BIT(i->rm);
+		} else if (f->fl & S) {
+			j->g_wrcx = (s8)i->rm;
+		} else {
+			j->g_rcx = (s8)i->rm;
+		}
+		if (f->map == 2 && (f->op == 0x10 || f->op == 0x14 || f->op == 0x15))
+			j->rd |= 1; /* BLENDV: xmm0 */
+		j->len = (u8)simd_encode(f, i, j->bytes, i->reg, i->rm, 15);
+		return true;
+	}
+	if (i->fn != op_vex)
+		return false;
+	const struct vex_form *f = &vforms[i->sx];
+	if ((f->fl & (VSW | VFL | VX0 | VCX | VGPR | VG)) || (f->map == 3 && f->op == 0x1d))
+		return false; /* VCVTPS2PH: its own underflow rule */
+	j->vex = true;
+	j->wide = vex_l(i) && !(f->fl & VLIG);
+	if (f->rk == K_X) {
+		if (f->fl & VD)
+			j->wr |= (u16)BIT(i->reg);
+		if (!(f->fl & VD) || f->feat == FT_FMA) /* VEX writes the whole ymm */
+			j->rd |= (u16)BIT(i->reg);
+	} else if (f->rk == K_G) {
+		if (!(f->fl & VD))
+			return false;
+		j->g_rax = (s8)i->reg;
+	}
+	int v = i->imm2 & 15, r4 = (int)(i->imm >> 4) & 15;
+	if (vex_uses_v(f, i))
+		j->rd |= (f->fl & VVD) ? 0 : (u16)BIT(v), j->wr |= (f->fl & VVD) ? (u16)BIT(v) : 0;
+	if (f->fl & VIS4)
+		j->rd |= (u16)BIT(r4);
+	if (i->mem) {
+		j->msize = (u8)vex_msize(f, i);
+		j->mwrite = (f->fl & VS) != 0;
+		j->malign = (f->fl & VA) != 0;
+	} else if (f->mk == K_X) {
+		j->rd |= (u16)BIT(i->rm);
+		if (f->fl & VS)
+			j->wr |= (u16)BIT(i->rm);
+	} else if (f->fl & VS) {
+		j->g_wrcx = (s8)i->rm;
+	} else {
+		j->g_rcx = (s8)i->rm;
+	}
+	j->len = (u8)vex_encode(f, i, j->bytes, i->reg, i->rm, v, r4, 15);
+	return true;
 }

@@ -39,4 +39,24 @@ int vex_find_ext(int vx, int ext);
 void vex_decode(struct engine *e, struct insn *i, int vx, u8 vsib, bool w, bool l, u8 vvvv,
 		int seg);
 
+/*
+ * A SIMD instruction the JIT runs as one host instruction on the guest's
+ * own register numbers (host xmm/ymm N holds guest N; jit_simd.c): its
+ * encoding with the memory operand at [r15], GPR operands in rax (ModRM.reg)
+ * and rcx (ModRM.rm), and what it reads and writes.  False for forms that
+ * stay with op_simd / op_vex (MMX, flags, implicit GPRs, software forms).
+ */
+struct simd_jit {
+	u8 len, bytes[16];
+	bool vex;	 /* VEX: the AVX gate, VEX.128 clears bits 255:128 */
+	bool wide;	 /* VEX.256: register sources read whole */
+	u16 rd, wr;	 /* guest vector registers read / written */
+	s8 g_rcx;	 /* guest GPR read into rcx, or -1 */
+	s8 g_rax, g_wrcx; /* guest GPR written from rax / rcx, or -1 */
+	u8 msize;	 /* memory operand bytes */
+	bool mwrite;	 /* the memory operand is written (else read) */
+	bool malign;	 /* ... and must be aligned to msize (#GP(0)) */
+};
+bool simd_jit_form(const struct insn *i, struct simd_jit *j);
+
 #endif
