@@ -301,7 +301,7 @@ void decode(struct engine *e, struct insn *i)
 		if (!e->code64)
 			vb = 0;
 		u32 dec = 0;
-		if (o16 || i->rep || rex || i->lock || e->mode == M_REAL ||
+		if (o16 || i->rep || rex || i->lock || e->mode == M_REAL || e->vm86 ||
 		    (vx = vex_find(map, b, pfx, &dec)) < 0) {
 			i->fn = op_ud;
 			return;

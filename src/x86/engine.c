@@ -242,8 +242,10 @@ void mode_update(struct engine *e)
 	e->code64 = e->mode == M_LONG && c->seg[S_CS].l;
 	e->leave_block = true; /* decode mode or CPL may have changed */
 	e->def32 = !e->code64 && c->seg[S_CS].db;
+	/* virtual-8086 mode: protected mode with RFLAGS.VM, CPL 3 */
+	e->vm86 = e->mode == M_PROT && (c->rflags & X86_FL_VM);
 	/* KVM takes the CPL from SS.DPL (VMX does the same). */
-	u8 cpl = e->mode == M_REAL ? 0 : c->seg[S_SS].dpl;
+	u8 cpl = e->mode == M_REAL ? 0 : e->vm86 ? 3 : c->seg[S_SS].dpl;
 	if (cpl != e->cpl)
 		e->cpl = cpl;
 }
@@ -916,7 +918,7 @@ void desc_touch(struct engine *e, u64 addr, u64 d)
 void seg_load(struct engine *e, int seg, u16 sel)
 {
 	struct x86_cpu *c = e->cpu;
-	if (e->mode == M_REAL) {
+	if (e->mode == M_REAL || e->vm86) {
 		seg_load_real(e, seg, sel);
 		return;
 	}
@@ -990,7 +992,7 @@ static void cs_load(struct engine *e, u16 sel, int new_cpl)
 
 void far_jump(struct engine *e, u16 sel, u64 off, int osz)
 {
-	if (e->mode == M_REAL) {
+	if (e->mode == M_REAL || e->vm86) {
 		seg_load_real(e, S_CS, sel);
 		e->next_rip = off & size_mask(osz);
 		return;
@@ -1026,9 +1028,10 @@ void branch(struct engine *e, u64 target, int osz)
 bool io_allowed(struct engine *e, u16 port, int size)
 {
 	struct x86_cpu *c = e->cpu;
-	if (e->mode == M_REAL || e->cpl <= ((c->rflags >> 12) & 3))
+	if (e->mode == M_REAL || (!e->vm86 && e->cpl <= ((c->rflags >> 12) & 3)))
 		return true;
-	/* The TSS I/O permission bitmap (SDM Vol. 1 19.5.2). */
+	/* The TSS I/O permission bitmap (SDM Vol. 1 19.5.2), whatever IOPL
+	 * says in virtual-8086 mode (SDM Vol. 3B 20.2.8.1). */
 	const struct x86_seg *tr = &c->tr;
 	if (!tr->present || (tr->type != 9 && tr->type != 11) || tr->limit < 0x67)
 		return false;
@@ -1202,6 +1205,10 @@ static void deliver_prot(struct engine *e, int vec, int err, bool soft, u64 ret_
 		raise_exc(e, EXC_NP, (sel & ~3) + ext);
 	int new_cpl = (cs.type & 4) ? e->cpl : cs.dpl;
 	int psz = lm ? 8 : (type & 8) ? 4 : 2;
+	/* from virtual-8086 mode only to non-conforming ring-0 code */
+	bool v86 = e->vm86;
+	if (v86 && new_cpl != 0)
+		raise_exc(e, EXC_GP, (sel & ~3) + ext);
 
 	u64 fl = flags_get(e);
 	struct x86_seg old_ss = c->seg[S_SS];
@@ -1232,6 +1239,10 @@ static void deliver_prot(struct engine *e, int vec, int err, bool soft, u64 ret_
 	c->gpr[R_RSP] = sp;
 	/* 64-bit mode always pushes SS:RSP (SDM Vol. 3A 6.14.2) */
 	if (new_cpl < save_cpl || lm) {
+		if (v86) /* SDM Vol. 3B 20.3.1.1: the data segments first */
+			for (int sr = S_GS; sr >= S_ES; sr--)
+				if (sr != S_CS && sr != S_SS)
+					push(e, psz, c->seg[sr].sel);
 		push(e, psz, old_ss.sel);
 		push(e, psz, old_sp);
 	}
@@ -1249,6 +1260,10 @@ static void deliver_prot(struct engine *e, int vec, int err, bool soft, u64 ret_
 	c->seg[S_CS] = cs;
 	c->rflags = fl & ~(X86_FL_TF | X86_FL_NT | X86_FL_RF | X86_FL_VM);
 	e->lf_op = LF_NONE;
+	if (v86) /* ... and they are left null */
+		for (int sr = S_ES; sr < S_NR; sr++)
+			if (sr != S_CS && sr != S_SS)
+				c->seg[sr] = (struct x86_seg){.unusable = 1};
 	if (!(type & 1))
 		c->rflags &= ~X86_FL_IF;
 	c->rip = lm ? off : psz == 2 ? off & 0xffff : (u32)off;

@@ -119,15 +119,40 @@ void op_leave(struct engine *e, const struct insn *i)
 	reg_set(e, R_RBP, i->osz, v);
 }
 
+/*
+ * CLI, STI, PUSHF, POPF, INT n and IRET in virtual-8086 mode with IOPL < 3:
+ * #GP(0) (SDM Vol. 3B 20.2.7).  CR4.VME (and CR4.PVI for CLI/STI at CPL 3)
+ * would turn them into virtual-interrupt-flag operations instead; the
+ * supported CPUID does not offer VME, and a guest that sets CR4.VME or PVI
+ * anyway gets an emulation failure here rather than a wrong #GP.
+ */
+static void vme_unimpl(struct engine *e)
+{
+	u64 cr4 = e->cpu->cr4;
+	if ((e->vm86 && (cr4 & X86_CR4_VME)) ||
+	    (!e->vm86 && e->cpl == 3 && (cr4 & X86_CR4_PVI)))
+		raise_internal(e);
+}
+
+static void vm86_iopl(struct engine *e)
+{
+	if (e->vm86 && ((e->cpu->rflags >> 12) & 3) < 3) {
+		vme_unimpl(e);
+		raise_exc(e, EXC_GP, 0);
+	}
+}
+
 /* PUSHF/POPF (SDM Vol. 2B POPF: what each privilege may change) */
 void op_pushf(struct engine *e, const struct insn *i)
 {
+	vm86_iopl(e);
 	push(e, i->osz, flags_get(e) & ~(X86_FL_VM | X86_FL_RF));
 }
 
 void op_popf(struct engine *e, const struct insn *i)
 {
 	struct x86_cpu *c = e->cpu;
+	vm86_iopl(e);
 	u64 v = stack_read(e, i->osz, 0);
 	u64 fl = flags_get(e);
 	u64 m = X86_FL_CF | X86_FL_PF | X86_FL_AF | X86_FL_ZF | X86_FL_SF | X86_FL_TF |
@@ -156,8 +181,10 @@ void op_flag_op(struct engine *e, const struct insn *i)
 	case 2: fl |= X86_FL_CF; break;
 	case 3:
 	case 4:
-		if (e->mode != M_REAL && e->cpl > ((fl >> 12) & 3))
+		if (e->mode != M_REAL && e->cpl > ((fl >> 12) & 3)) {
+			vme_unimpl(e);
 			raise_exc(e, EXC_GP, 0);
+		}
 		if (i->op == 3) {
 			fl &= ~X86_FL_IF;
 		} else {
@@ -527,6 +554,10 @@ static void soft_int(struct engine *e, int vec)
 
 void op_int_n(struct engine *e, const struct insn *i)
 {
+	/* with CR4.VME even IOPL 3 consults the redirection bitmap */
+	if (e->vm86 && (e->cpu->cr4 & X86_CR4_VME))
+		raise_internal(e);
+	vm86_iopl(e); /* INT3 and INTO are not IOPL-sensitive */
 	soft_int(e, (int)(i->imm & 0xff));
 }
 
@@ -551,10 +582,42 @@ void op_into(struct engine *e, const struct insn *i)
 		soft_int(e, EXC_OF);
 }
 
-/* IRET: real mode, and protected/long mode without task switches. */
+static void vm86_seg(struct x86_seg *s, u16 sel)
+{
+	*s = (struct x86_seg){.sel = sel, .base = (u64)sel << 4, .limit = 0xffff,
+			      .type = 3, .s = 1, .dpl = 3, .present = 1};
+}
+
+/* IRET from CPL 0 with VM set in the popped EFLAGS (SDM Vol. 2A IRET,
+ * RETURN-TO-VIRTUAL-8086-MODE): EIP, CS, EFLAGS, ESP, SS, ES, DS, FS, GS
+ * as dwords; every segment as in real mode (base sel << 4, limit 0xffff,
+ * DPL 3: VMX's 0xf3 access rights), CPL 3. */
+static void iret_to_vm86(struct engine *e, u64 ip, u16 cs, u64 nfl)
+{
+	struct x86_cpu *c = e->cpu;
+	u64 v[6];
+	for (int k = 0; k < 6; k++)
+		v[k] = stack_read(e, 4, 12 + 4 * (u64)k);
+	if (ip > 0xffff)
+		raise_exc(e, EXC_GP, 0);
+	static const u8 order[4] = {S_ES, S_DS, S_FS, S_GS};
+	vm86_seg(&c->seg[S_CS], cs);
+	vm86_seg(&c->seg[S_SS], (u16)v[1]);
+	for (int k = 0; k < 4; k++)
+		vm86_seg(&c->seg[order[k]], (u16)v[2 + k]);
+	c->gpr[R_RSP] = (u32)v[0];
+	flags_set(e, nfl & 0x3f7fd5);
+	e->next_rip = ip;
+	mode_update(e);
+	e->shadow = 0;
+}
+
+/* IRET: real mode, virtual-8086 mode, and protected/long mode without task
+ * switches. */
 void op_iret(struct engine *e, const struct insn *i)
 {
 	struct x86_cpu *c = e->cpu;
+	vm86_iopl(e); /* virtual-8086 mode: IRET needs IOPL 3 */
 	e->code_epoch++; /* serializing: cross-modified code is seen */
 	int osz = i->osz;
 	u64 fl = flags_get(e);
@@ -565,7 +628,10 @@ void op_iret(struct engine *e, const struct insn *i)
 	u64 m = X86_FL_CF | X86_FL_PF | X86_FL_AF | X86_FL_ZF | X86_FL_SF | X86_FL_TF |
 		X86_FL_DF | X86_FL_OF | X86_FL_NT | X86_FL_AC | X86_FL_ID | X86_FL_IF |
 		X86_FL_IOPL | X86_FL_RF;
-	if (e->mode == M_REAL) {
+	if (e->mode == M_REAL || e->vm86) {
+		/* virtual-8086 mode (IOPL 3): IOPL, VM, VIF, VIP stay */
+		if (e->vm86)
+			m &= ~X86_FL_IOPL;
 		if (osz == 2)
 			m &= 0xffff;
 		branch(e, ip, osz);
@@ -576,8 +642,10 @@ void op_iret(struct engine *e, const struct insn *i)
 	}
 	if ((fl & X86_FL_NT) && e->mode != M_LONG)
 		raise_internal(e); /* task return */
-	if (nfl & X86_FL_VM && e->cpl == 0 && e->mode != M_LONG)
-		raise_internal(e); /* return to virtual-8086 mode */
+	if ((nfl & X86_FL_VM) && e->cpl == 0 && e->mode != M_LONG && osz == 4) {
+		iret_to_vm86(e, ip, cs, nfl);
+		return;
+	}
 	int rpl = cs & 3;
 	if (rpl < e->cpl)
 		raise_exc(e, EXC_GP, cs & ~3);

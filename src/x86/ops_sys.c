@@ -288,7 +288,7 @@ void op_sgdt_sidt(struct engine *e, const struct insn *i)
 
 void op_sldt_str(struct engine *e, const struct insn *i)
 {
-	if (e->mode == M_REAL)
+	if (e->mode == M_REAL || e->vm86)
 		raise_exc(e, EXC_UD, NO_ERR);
 	if ((e->cpu->cr4 & X86_CR4_UMIP) && e->cpl)
 		raise_exc(e, EXC_GP, 0);
@@ -304,7 +304,7 @@ void op_sldt_str(struct engine *e, const struct insn *i)
 void op_lldt_ltr(struct engine *e, const struct insn *i)
 {
 	struct x86_cpu *c = e->cpu;
-	if (e->mode == M_REAL)
+	if (e->mode == M_REAL || e->vm86)
 		raise_exc(e, EXC_UD, NO_ERR);
 	need_cpl0(e);
 	u16 sel = (u16)rm_read(e, i, 2);
@@ -359,7 +359,7 @@ void op_lldt_ltr(struct engine *e, const struct insn *i)
  * return to user space. */
 void op_verr_verw(struct engine *e, const struct insn *i)
 {
-	if (e->mode == M_REAL || (e->cpu->rflags & X86_FL_VM))
+	if (e->mode == M_REAL || e->vm86)
 		raise_exc(e, EXC_UD, NO_ERR);
 	u16 sel = (u16)rm_read(e, i, 2);
 	u64 d;

@@ -21,15 +21,6 @@
 	mov %ax, gdt + \slot + 6
 .endm
 
-.macro IDT32 vec, handler
-	mov $\handler, %eax
-	mov %ax, idt + \vec * 8
-	movw $0x08, idt + \vec * 8 + 2
-	movw $0x8e00, idt + \vec * 8 + 4
-	shr $16, %eax
-	mov %ax, idt + \vec * 8 + 6
-.endm
-
 /* the next instruction must fault with vector vec, error code err */
 .macro ARM rec
 	movl $-1, exc_vec
@@ -68,10 +59,10 @@ _start:
 	movl $STK1, tss + 12
 	movl $0x23, tss + 16	/* SS1: RPL 3 for ring 1, first a #TS */
 	movw $0x68, tss + 0x66
-	IDT32 10, exc_ts
-	IDT32 11, exc_np
-	IDT32 12, exc_ss
-	IDT32 13, exc_gp
+	SET_GATE32 idt, 10, exc_ts
+	SET_GATE32 idt, 11, exc_np
+	SET_GATE32 idt, 12, exc_ss
+	SET_GATE32 idt, 13, exc_gp
 	lgdt gdtr
 	lidt idtr
 	ljmp $0x08, $1f

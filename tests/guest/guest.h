@@ -140,4 +140,14 @@
 	mov %edx, \idt + (\vec) * 16 + 8
 	movl $0, \idt + (\vec) * 16 + 12
 .endm
+/* 32-bit: an interrupt gate (selector 0x08; attr: P, DPL, type) for vector
+ * vec into the 8-byte-per-entry IDT at idt.  Clobbers %eax. */
+.macro SET_GATE32 idt, vec, handler, attr=0x8e00
+	mov $\handler, %eax
+	mov %ax, \idt + (\vec) * 8
+	movw $0x08, \idt + (\vec) * 8 + 2
+	movw $\attr, \idt + (\vec) * 8 + 4
+	shr $16, %eax
+	mov %ax, \idt + (\vec) * 8 + 6
+.endm
 #endif
