@@ -67,6 +67,11 @@ struct skvm_vcpu {
 	 * guest runs; KVM_KVMCLOCK_CTRL asked for PVCLOCK_GUEST_STOPPED */
 	_Atomic int pvclock_req;
 	bool pvclock_stopped;
+	/* kvm/pvclock.c, steal time: the run delay (ns) already reported,
+	 * and the schedstat file of the thread that last ran the vCPU */
+	u64 steal_last;
+	int steal_fd;
+	pid_t steal_tid;
 };
 
 struct skvm_vm {

@@ -12,16 +12,25 @@
  * the TSC nor its rate changes: it is rewritten only then (KVM's master
  * clock, with PVCLOCK_TSC_STABLE_BIT), at the next KVM_RUN for changes the
  * VMM makes and at once for the guest's own MSR writes.
+ *
+ * Steal time (MSR_KVM_STEAL_TIME) is KVM's record_steal_time: at each guest
+ * entry (KVM_RUN, and the guest's own enabling write) the time the vCPU's
+ * thread spent runnable but not running since the last entry, its
+ * schedstat run delay, is added to the guest's struct kvm_steal_time under
+ * the version protocol, preempted cleared.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <linux/kvm_para.h>
 
 #include "kvm/kvm.h"
 #include "kvm/pvclock.h"
+#include "kvm/sys.h"
 #include "kvm/x86_ioctl.h"
 #include "x86/msr.h"
 
@@ -154,10 +163,83 @@ static void pvclock_write(struct skvm_vcpu *vcpu)
 	guest_rw(vcpu, gpa, &t.version, sizeof(t.version), true);
 }
 
+/*
+ * The run delay of the calling thread, ns: the second field of its
+ * /proc/thread-self/schedstat (the run_delay KVM reads from the task).
+ * The file stays open while the same thread runs the vCPU.
+ */
+static bool run_delay_ns(struct skvm_vcpu *vcpu, u64 *ns)
+{
+	pid_t tid = (pid_t)syscall(SYS_gettid);
+	if (vcpu->steal_fd < 0 || vcpu->steal_tid != tid) {
+		if (vcpu->steal_fd >= 0)
+			sys_close(vcpu->steal_fd);
+		vcpu->steal_fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/thread-self/schedstat",
+					      O_RDONLY | O_CLOEXEC);
+		vcpu->steal_tid = tid;
+		if (vcpu->steal_fd < 0)
+			return false;
+	}
+	char buf[96];
+	long n = syscall(SYS_pread64, vcpu->steal_fd, buf, sizeof(buf) - 1, 0L);
+	if (n <= 0)
+		return false;
+	buf[n] = 0;
+	char *p = strchr(buf, ' ');
+	if (!p)
+		return false;
+	*ns = strtoull(p + 1, NULL, 10);
+	return true;
+}
+
+/* struct kvm_steal_time's fields (msr.rst) */
+#define ST_STEAL 0
+#define ST_VERSION 8
+#define ST_PREEMPTED 16
+
+static void steal_time_record(struct skvm_vcpu *vcpu)
+{
+	u64 msr = vcpu->cpu.msr.kvm_steal_time;
+	if (!(msr & KVM_MSR_ENABLED))
+		return;
+	u64 gpa = msr & KVM_STEAL_VALID_BITS;
+	struct kvm_steal_time st;
+	if (!guest_rw(vcpu, gpa, &st, sizeof(st), false))
+		return;
+	/* No time is stolen from deterministic mode's virtual clock.  A
+	 * thread new to the vCPU starts from its own run delay (KVM would
+	 * subtract the old thread's). */
+	u64 now = 0, delta = 0;
+	if (!x86_deterministic() && run_delay_ns(vcpu, &now)) {
+		if (now >= vcpu->steal_last)
+			delta = now - vcpu->steal_last;
+		vcpu->steal_last = now;
+	}
+	u8 zero = 0;
+	guest_rw(vcpu, gpa + ST_PREEMPTED, &zero, 1, true);
+	u32 version = st.version + (st.version & 1) + 1; /* odd: junk at first */
+	guest_rw(vcpu, gpa + ST_VERSION, &version, sizeof(version), true);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	u64 steal;
+	if (guest_rw(vcpu, gpa + ST_STEAL, &steal, sizeof(steal), false)) {
+		steal += delta;
+		guest_rw(vcpu, gpa + ST_STEAL, &steal, sizeof(steal), true);
+	}
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	version++;
+	guest_rw(vcpu, gpa + ST_VERSION, &version, sizeof(version), true);
+}
+
+static void pv_steal_time_enabled(void *pv)
+{
+	steal_time_record(pv);
+}
+
 void skvm_pvclock_sync(struct skvm_vcpu *vcpu)
 {
 	if (atomic_load(&vcpu->pvclock_req))
 		pvclock_write(vcpu);
+	steal_time_record(vcpu);
 }
 
 /* The wall clock at the time of kvmclock 0 (KVM's kvm_write_wall_clock). */
@@ -242,6 +324,7 @@ static const struct x86_pv_ops pv_ops = {
 	.wall_clock_get = pv_wall_clock_get,
 	.clock_changed = pv_clock_changed,
 	.hypercall = pv_hypercall,
+	.steal_time_enabled = pv_steal_time_enabled,
 };
 
 void skvm_pv_vm_init(struct skvm_vm *vm)
@@ -253,8 +336,16 @@ void skvm_pv_vcpu_init(struct skvm_vcpu *vcpu)
 {
 	vcpu->cpu.pv_ops = &pv_ops;
 	vcpu->cpu.pv = vcpu;
+	vcpu->steal_fd = -1;
 	if (x86_deterministic())
 		vcpu->cpu.vclock = &vcpu->vm->vclock;
+}
+
+void skvm_pv_vcpu_destroy(struct skvm_vcpu *vcpu)
+{
+	if (vcpu->steal_fd >= 0)
+		sys_close(vcpu->steal_fd);
+	vcpu->steal_fd = -1;
 }
 
 /* KVM_GET_CLOCK: kvmclock now, with the host's wall clock and TSC read at

@@ -7,7 +7,9 @@
 /* A new VM's kvmclock starts at 0; a new vCPU gets the PV interface. */
 void skvm_pv_vm_init(struct skvm_vm *vm);
 void skvm_pv_vcpu_init(struct skvm_vcpu *vcpu);
-/* Before guest entry: rewrite the vCPU's pvclock if something changed. */
+void skvm_pv_vcpu_destroy(struct skvm_vcpu *vcpu);
+/* Before guest entry: rewrite the vCPU's pvclock if something changed,
+ * and add the time stolen since the last entry to its steal-time record. */
 void skvm_pvclock_sync(struct skvm_vcpu *vcpu);
 /* KVM_GET_CLOCK, KVM_SET_CLOCK; KVM_KVMCLOCK_CTRL, vCPU KVM_ENABLE_CAP.
  * SKVM_NOIOCTL for others. */

@@ -9,6 +9,7 @@
 
 #include "kvm/kvm.h"
 #include "kvm/irqchip_vm.h"
+#include "kvm/pvclock.h"
 #include "kvm/vcpu_msr.h"
 #include "kvm/x86_ioctl.h"
 #include "x86/engine.h"
@@ -36,6 +37,7 @@ void skvm_x86_vcpu_destroy(struct skvm_vcpu *vcpu)
 {
 	skvm_irqchip_vcpu_destroy(vcpu);
 	skvm_vcpu_cpuid_free(vcpu);
+	skvm_pv_vcpu_destroy(vcpu);
 	x86_tsc_sync_put(&vcpu->cpu);
 	x86_engine_destroy(&vcpu->cpu);
 }

@@ -193,6 +193,9 @@ struct x86_pv_ops {
 	/* VMCALL/VMMCALL at CPL 0: nr and a[0..3] from RAX, RBX, RCX, RDX,
 	 * RSI (truncated outside 64-bit mode); the result for RAX */
 	u64 (*hypercall)(void *pv, u64 nr, const u64 a[4], bool op64);
+	/* the guest enabled MSR_KVM_STEAL_TIME: fill the record before it
+	 * goes on */
+	void (*steal_time_enabled)(void *pv);
 };
 
 struct x86_cpuid_entry {

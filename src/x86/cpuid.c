@@ -18,6 +18,7 @@
 #include <asm/kvm_para.h>
 
 #include "x86/cpuid.h"
+#include "x86/msr.h"
 
 enum { EAX, EBX, ECX, EDX };
 
@@ -419,7 +420,8 @@ static void build(void)
 
 	/* KVM's paravirtual leaves: the signature, and the PV features
 	 * kvm/pvclock.c implements: kvmclock (both MSR pairs) with a stable
-	 * TSC, the port-0x80 delay hint, and the yield hypercall. */
+	 * TSC, the port-0x80 delay hint, the yield hypercall, and steal time
+	 * where the host keeps the threads' run delay. */
 	e = add(supported, n, KVM_CPUID_SIGNATURE, 0, false);
 	e->eax = KVM_CPUID_FEATURES;
 	memcpy(&e->ebx, "KVMK", 4);
@@ -429,6 +431,8 @@ static void build(void)
 	e->eax = BIT(KVM_FEATURE_CLOCKSOURCE) | BIT(KVM_FEATURE_NOP_IO_DELAY) |
 		 BIT(KVM_FEATURE_CLOCKSOURCE2) | BIT(KVM_FEATURE_PV_SCHED_YIELD) |
 		 BIT(KVM_FEATURE_CLOCKSOURCE_STABLE_BIT);
+	if (x86_steal_time_host())
+		e->eax |= BIT(KVM_FEATURE_STEAL_TIME);
 
 	/* The emulated table has KVM's shape: leaves 0, 1 and 7.0, holding
 	 * what softkvm can run but does not advertise as supported. */

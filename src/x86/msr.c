@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <string.h>
+#include <unistd.h>
 #include <linux/kvm_para.h>
 
 #include "x86/cpuid.h"
@@ -700,6 +701,43 @@ void x86_pvclock_changed(struct x86_cpu *cpu, bool now)
 		cpu->pv_ops->clock_changed(cpu->pv, now);
 }
 
+/*
+ * MSR_KVM_STEAL_TIME (msr.rst): the 64-byte aligned guest address of a
+ * struct kvm_steal_time and the enable bit; bits 5:1 are reserved (#GP, and
+ * a failed KVM_SET_MSRS).  As KVM it needs the host's scheduler statistics
+ * (sched_info_on()): kvm/pvclock.c fills the record at each guest entry
+ * from the vCPU thread's run delay.
+ */
+bool x86_steal_time_host(void)
+{
+	static int ok = -1;
+	if (ok < 0)
+		ok = access("/proc/thread-self/schedstat", R_OK) == 0;
+	return ok;
+}
+
+static int steal_time_get(struct x86_cpu *cpu, const struct msr_desc *d, u32 index,
+			  u64 *val, bool host)
+{
+	if (!x86_pv_has(cpu, KVM_FEATURE_STEAL_TIME))
+		return MSR_UNSUPPORTED;
+	return plain_get(cpu, d, index, val, host);
+}
+
+static int steal_time_set(struct x86_cpu *cpu, const struct msr_desc *d, u32 index,
+			  u64 val, bool host)
+{
+	(void)d, (void)index;
+	if (!x86_pv_has(cpu, KVM_FEATURE_STEAL_TIME) || !x86_steal_time_host())
+		return MSR_UNSUPPORTED;
+	if (val & KVM_STEAL_RESERVED_MASK)
+		return MSR_FAIL;
+	cpu->msr.kvm_steal_time = val;
+	if ((val & KVM_MSR_ENABLED) && !host && cpu->pv_ops)
+		cpu->pv_ops->steal_time_enabled(cpu->pv);
+	return MSR_OK;
+}
+
 /* KVM's "KVMKVMKVM\0\0\0" signature, looked for as kvm_find_kvm_cpuid_features
  * does: at 0x40000000 and every 0x100 leaves up to 0x4000ff00. */
 bool x86_pv_has(const struct x86_cpu *cpu, int feature)
@@ -790,6 +828,8 @@ static bool rdtscp_supported(void)
 static const struct msr_desc msr_table[] = {
 	{0x11, 0x12, MSR_LIST, NULL, 0, 0, kvmclock_get, kvmclock_set},
 	{0x4b564d00, 0x4b564d01, MSR_LIST, NULL, 0, 0, kvmclock_get, kvmclock_set},
+	{MSR_KVM_STEAL_TIME, MSR_KVM_STEAL_TIME, MSR_LIST, NULL,
+	 F(msr.kvm_steal_time), 0, steal_time_get, steal_time_set},
 	{0x10, 0x10, MSR_LIST, NULL, 0, 0, tsc_get, tsc_set},			/* IA32_TSC */
 	{0x1b, 0x1b, 0, NULL, F(apic_base), 0, plain_get, apic_base_set},	/* IA32_APIC_BASE */
 	/* MSR_SMI_COUNT: SMIs taken (none without SMM); only the VMM sets it */

@@ -82,6 +82,9 @@ bool x86_xcr0_valid(const struct x86_cpu *cpu, u64 xcr0);
  * the vCPU has the feature unless KVM_CAP_ENFORCE_PV_FEATURE_CPUID is on
  * and its KVM leaf lacks it (KVM's guest_pv_has). */
 bool x86_pv_has(const struct x86_cpu *cpu, int feature);
+/* The host keeps per-thread scheduler statistics (run delay): steal time
+ * can be offered (KVM's sched_info_on()). */
+bool x86_steal_time_host(void);
 /* The guest TSC changed (write, rate): the kvmclock page is out of date;
  * `now` = rewrite it before the guest runs on (a guest write). */
 void x86_pvclock_changed(struct x86_cpu *cpu, bool now);

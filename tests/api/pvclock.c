@@ -1,9 +1,13 @@
-/* kvmclock (Documentation/virt/kvm/x86/msr.rst), KVM_GET/SET_CLOCK and
- * KVM_KVMCLOCK_CTRL (KVM API 4.46, 4.47, 4.75), the KVM hypercalls and
- * KVM_CAP_ENFORCE_PV_FEATURE_CPUID.  A real-mode guest enables its
+/* kvmclock and steal time (Documentation/virt/kvm/x86/msr.rst),
+ * KVM_GET/SET_CLOCK and KVM_KVMCLOCK_CTRL (KVM API 4.46, 4.47, 4.75), the
+ * KVM hypercalls and KVM_CAP_ENFORCE_PV_FEATURE_CPUID.  A real-mode guest enables its
  * pvclock and wall clock and reads its TSC; the test reads the records the
  * way a guest does (version protocol, TSC scale) and compares the guest's
  * kvmclock with KVM_GET_CLOCK before and after the run. */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
 #include <time.h>
 #include <linux/kvm_para.h>
 
@@ -14,6 +18,7 @@
 #define WALL 0x3000
 #define TSC_OUT 0x4000
 #define GP_HANDLER 0x1300
+#define STEAL 0x5000
 
 struct pvti {
 	unsigned version, pad0;
@@ -62,6 +67,17 @@ static void load_hypercall(unsigned nr, int intel)
 /* 0x1200: RDMSR MSR_KVM_SYSTEM_TIME_NEW, OUT 0x10; #GP: OUT 0x11. */
 static const unsigned char code_rdmsr[] = {
 	0x66, 0xb9, 0x01, 0x4d, 0x56, 0x4b, 0x0f, 0x32, 0xe6, 0x10, 0xf4};
+
+/* 0x1400: WRMSR MSR_KVM_STEAL_TIME = STEAL | enable, OUT 0x10, HLT;
+ * 0x1411: OUT 0x10, HLT (one more guest entry). */
+static const unsigned char code_steal[] = {
+	0x66, 0xb9, 0x03, 0x4d, 0x56, 0x4b, /* mov ecx, MSR_KVM_STEAL_TIME */
+	0x66, 0xb8, 0x01, 0x50, 0, 0,	    /* mov eax, STEAL | 1 */
+	0x66, 0x31, 0xd2,		    /* xor edx, edx */
+	0x0f, 0x30,			    /* wrmsr */
+	0xe6, 0x10, 0xf4,		    /* 0x1411: out 0x10, al; hlt */
+};
+#define STEAL_AGAIN 0x1411
 
 static int go(unsigned ip)
 {
@@ -148,6 +164,89 @@ static void check_read(const char *what, unsigned ip)
 		printf("#   %llu <= %llu <= %llu\n", c0.clock, ns, c1.clock);
 }
 
+/* The calling thread's run delay, ns (schedstat's second field), or -1. */
+static long long run_delay(void)
+{
+	char path[64];
+	long long on, delay = -1;
+	snprintf(path, sizeof(path), "/proc/self/task/%d/schedstat", gettid());
+	FILE *f = fopen(path, "r");
+	if (f && fscanf(f, "%lld %lld", &on, &delay) != 2)
+		delay = -1;
+	if (f)
+		fclose(f);
+	return delay;
+}
+
+static void *spin(void *arg)
+{
+	struct timespec t0, t;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	while ((t.tv_sec - t0.tv_sec) * 1000000000LL + t.tv_nsec - t0.tv_nsec <
+	       *(volatile long long *)arg);
+	return NULL;
+}
+
+/* Steal time: the record a guest enables, then time the test's thread
+ * waits for the CPU (a spinning thread on the same CPU) is reported at the
+ * next entry, no more than the thread's run delay. */
+static void check_steal(const struct kvm_cpuid_entry2 *f)
+{
+	if (!T_OK(f && (f->eax & 1u << KVM_FEATURE_STEAL_TIME),
+		  "supported 0x40000001: KVM_FEATURE_STEAL_TIME")) {
+		return;
+	}
+	unsigned long long v;
+	T_EQ(t_msr_set(vcpu, MSR_KVM_STEAL_TIME, STEAL | 2), 0,
+	     "MSR_KVM_STEAL_TIME: a reserved bit fails KVM_SET_MSRS");
+	struct kvm_steal_time st;
+	memset(ram + STEAL, 0xff, sizeof(st));
+	((struct kvm_steal_time *)(ram + STEAL))->steal = 0;
+	((struct kvm_steal_time *)(ram + STEAL))->flags = 0;
+	dirty();
+	T_EQ(go(0x1400), 0x10, "steal time: the guest enables it");
+	T_OK(dirty() & 1u << (STEAL >> 12), "the steal-time page is dirty-logged");
+	memcpy(&st, ram + STEAL, sizeof(st));
+	T_OK(st.version && !(st.version & 1), "steal time: version even (was junk)");
+	T_EQ(st.preempted, 0, "steal time: preempted cleared");
+	T_EQ(st.flags, 0, "steal time: flags untouched");
+	T_EQ(t_msr_get(vcpu, MSR_KVM_STEAL_TIME, &v), 1, "KVM_GET_MSRS MSR_KVM_STEAL_TIME");
+	T_EQ(v, STEAL | 1, "MSR_KVM_STEAL_TIME reads back");
+
+	cpu_set_t one, saved;
+	CPU_ZERO(&one);
+	CPU_SET(sched_getcpu(), &one);
+	sched_getaffinity(0, sizeof(saved), &saved);
+	sched_setaffinity(0, sizeof(one), &one);
+	long long dpre = run_delay();
+	T_EQ(go(STEAL_AGAIN), 0x10, "steal time: entry before the wait");
+	unsigned long long s0 = ((struct kvm_steal_time *)(ram + STEAL))->steal;
+	unsigned v0 = ((struct kvm_steal_time *)(ram + STEAL))->version;
+	long long d0 = run_delay(), want = 20000000; /* 20 ms of waiting */
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setaffinity_np(&attr, sizeof(one), &one);
+	pthread_t th;
+	long long spin_ns = 2000000000LL;
+	pthread_create(&th, &attr, spin, &spin_ns);
+	while (d0 >= 0 && run_delay() - d0 < want)
+		sched_yield();
+	long long d1 = run_delay();
+	T_EQ(go(STEAL_AGAIN), 0x10, "steal time: entry after the wait");
+	long long d2 = run_delay();
+	*(volatile long long *)&spin_ns = 0;
+	pthread_join(th, NULL);
+	sched_setaffinity(0, sizeof(saved), &saved);
+	memcpy(&st, ram + STEAL, sizeof(st));
+	T_OK(st.version > v0 && !(st.version & 1), "steal time: the version grows, even");
+	long long got = (long long)(st.steal - s0);
+	if (!T_OK(d0 >= 0 && got >= d1 - d0 && got <= d2 - dpre,
+		  "steal time: the thread's wait is reported"))
+		printf("#   %lld <= %lld <= %lld\n", d1 - d0, got, d2 - dpre);
+}
+
 int main(void)
 {
 	kvm = t_open_kvm();
@@ -158,6 +257,7 @@ int main(void)
 		T_BAIL("guest memory");
 	memcpy(ram + 0x1000, code_clock, sizeof(code_clock));
 	memcpy(ram + 0x1200, code_rdmsr, sizeof(code_rdmsr));
+	memcpy(ram + 0x1400, code_steal, sizeof(code_steal));
 	ram[GP_HANDLER] = 0xe6, ram[GP_HANDLER + 1] = 0x11, ram[GP_HANDLER + 2] = 0xf4;
 	ram[13 * 4] = GP_HANDLER & 0xff, ram[13 * 4 + 1] = GP_HANDLER >> 8;
 	vcpu = t_create_vcpu(vm, 0);
@@ -245,6 +345,8 @@ int main(void)
 	/* The VMM writes the guest TSC: the record follows. */
 	T_EQ(t_msr_set(vcpu, 0x10, 1ULL << 40), 1, "KVM_SET_MSRS IA32_TSC");
 	check_read("after a TSC write", READ_TSC);
+
+	check_steal(find(sup, KVM_CPUID_FEATURES));
 
 	/* KVM_KVMCLOCK_CTRL: PVCLOCK_GUEST_STOPPED at the next entry. */
 	T_EQ(ioctl(vcpu, KVM_KVMCLOCK_CTRL, 0), 0, "KVM_KVMCLOCK_CTRL");
