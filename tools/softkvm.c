@@ -42,14 +42,14 @@ static int library_path(char *out, size_t n)
 }
 
 /*
- * A sanitizer build of libsoftkvm.so needs the ASan runtime first in the
- * initial library list, ahead of itself; this command is built the same way,
- * so the runtime it was loaded with is the one to preload.
+ * A sanitizer build of libsoftkvm.so needs the ASan (or TSan) runtime first
+ * in the initial library list, ahead of itself; this command is built the
+ * same way, so the runtime it was loaded with is the one to preload.
  */
 static int find_asan(struct dl_phdr_info *info, size_t size, void *out)
 {
 	(void)size;
-	if (!strstr(info->dlpi_name, "/libasan.so"))
+	if (!strstr(info->dlpi_name, "/libasan.so") && !strstr(info->dlpi_name, "/libtsan.so"))
 		return 0;
 	snprintf(out, PATH_MAX, "%s", info->dlpi_name);
 	return 1;

@@ -10,6 +10,7 @@
  * spinning in guest code.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "t_vm.h"
@@ -38,7 +39,7 @@ static void *watchdog(void *arg)
 	_exit(1);
 }
 
-static volatile int started;
+static atomic_int started; /* a plain volatile is a data race (check-tsan) */
 
 static void *vcpu_thread(void *arg)
 {
