@@ -98,7 +98,7 @@ enum { OFF, ON, EMU };
 	F(0x7, 0, EBX, 7, SMEP, PART_MMU, ON)                      \
 	F(0x7, 0, EBX, 8, BMI2, PART_AVX, ON)                     \
 	F(0x7, 0, EBX, 9, ERMS, PART_INT, OFF)                     \
-	F(0x7, 0, EBX, 10, INVPCID, PART_MMU, OFF)                 \
+	F(0x7, 0, EBX, 10, INVPCID, PART_MMU, ON)                 \
 	F(0x7, 0, EBX, 18, RDSEED, PART_INT, OFF)                  \
 	F(0x7, 0, EBX, 19, ADX, PART_INT, OFF)                     \
 	/* SMAP: the walker has it; on once the engine decodes STAC/CLAC */ \

@@ -336,7 +336,10 @@ void decode(struct engine *e, struct insn *i)
 		if (sx >= 0)
 			ent = &simd_ent[dec & SIMD_DEC_NOMODRM ? 3 : dec & SIMD_DEC_IMM8 ? 1
 					: dec & SIMD_DEC_RM8 ? 2 : 0];
-		else if (map != 1) {
+		else if (map == 2 && b == 0x82 && o16 && !i->rep) {
+			static const struct op_ent invpcid = E(invpcid, M, 0);
+			ent = &invpcid; /* 66 0F 38 82 /r */
+		} else if (map != 1) {
 			i->fn = op_unimpl;
 			return;
 		} else

@@ -254,6 +254,32 @@ void op_invlpg(struct engine *e, const struct insn *i)
 	tlb_flush(e);
 }
 
+/*
+ * INVPCID (SDM Vol. 2A): the type in a register (64 bits in 64-bit mode,
+ * else 32), a 16-byte descriptor in memory (PCID in bits 11:0, 63:12
+ * reserved, the linear address in 127:64).  The soft TLB tags entries with
+ * neither PCID nor the global bit, so every type drops all of it: a
+ * superset of what each type must invalidate, which the SDM allows.
+ */
+void op_invpcid(struct engine *e, const struct insn *i)
+{
+	struct x86_cpu *c = e->cpu;
+	if (!x86_cpuid_has(c, 7, 0, 1, 10) || !i->mem)
+		raise_exc(e, EXC_UD, NO_ERR);
+	need_cpl0(e);
+	u64 type = reg_get(e, i->reg, e->code64 ? 8 : 4);
+	u64 off = ea_offset(e, i);
+	u64 lo = mem_read(e, i->seg, off, 8);
+	u64 la = mem_read(e, i->seg, (off + 8) & size_mask(i->asz), 8);
+	if (type > 3 || (lo >> 12))
+		raise_exc(e, EXC_GP, 0);
+	if (type <= 1 && (lo & 0xfff) && !(c->cr4 & X86_CR4_PCIDE))
+		raise_exc(e, EXC_GP, 0);
+	if (type == 0 && !canonical(la))
+		raise_exc(e, EXC_GP, 0);
+	tlb_flush(e);
+}
+
 /* ---- descriptor tables ---- */
 
 void op_lgdt_lidt(struct engine *e, const struct insn *i)
