@@ -473,7 +473,7 @@ static void tlb_fill(struct engine *e, struct tlb_entry *t, u64 la, u8 *host)
 /* A write entry after ram_ptr() said yes to a write at la. */
 static void tlb_fill_w(struct engine *e, u64 la, u8 *page)
 {
-	struct tlb_entry *t = &e->tlb.w[(la >> 12) & (TLB_SIZE - 1)];
+	struct tlb_entry *t = &e->tlb.w[tlb_index(la)];
 	tlb_fill(e, t, la & ~0xfffULL, page);
 	if (e->ram_code)
 		t->tag |= TLB_CODE;
@@ -484,7 +484,7 @@ static void tlb_fill_w(struct engine *e, u64 la, u8 *page)
  * ram_ptr does), else NULL. */
 static inline u8 *code_tlb_w(struct engine *e, u64 la, bool write)
 {
-	const struct tlb_entry *t = &e->tlb.w[(la >> 12) & (TLB_SIZE - 1)];
+	const struct tlb_entry *t = &e->tlb.w[tlb_index(la)];
 	if (t->tag != (tlb_tag(e, la) | TLB_CODE))
 		return NULL;
 	u8 *p = (u8 *)(uintptr_t)(la + t->addend);
@@ -574,7 +574,7 @@ static u64 read_part(struct engine *e, u64 la, int n, u32 acc)
 			return v;
 	}
 	if (!no_rtlb)
-		tlb_fill(e, &e->tlb.r[(la >> 12) & (TLB_SIZE - 1)], la & ~0xfffULL, page);
+		tlb_fill(e, &e->tlb.r[tlb_index(la)], la & ~0xfffULL, page);
 	if ((acc & ACC_W) && !no_tlb)
 		tlb_fill_w(e, la, page);
 	return v;
@@ -661,7 +661,7 @@ u8 *mem_host_rw(struct engine *e, u64 la, int size)
 {
 	if ((la & 0xfff) + size > 4096)
 		return NULL;
-	struct tlb_entry *t = &e->tlb.w[(la >> 12) & (TLB_SIZE - 1)];
+	struct tlb_entry *t = &e->tlb.w[tlb_index(la)];
 	u8 *p;
 	e->rw_log = NULL;
 	if (t->tag == tlb_tag(e, la)) {
@@ -734,7 +734,7 @@ static const u8 *code_ptr(struct engine *e, u64 rip, u64 *room)
 	}
 	u64 inpage = 4096 - (la & 0xfff);
 	*room = inpage < lim ? inpage : lim;
-	struct tlb_entry *t = &e->tlb.x[(la >> 12) & (TLB_SIZE - 1)];
+	struct tlb_entry *t = &e->tlb.x[tlb_index(la)];
 	if (t->tag != tlb_tag(e, la)) {
 		bool no_tlb;
 		u64 gpa = translate(e, la, ACC_I, &no_tlb);

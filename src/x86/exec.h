@@ -53,6 +53,14 @@ struct tlb_entry {
 	uintptr_t addend; /* host = la + addend */
 };
 #define TLB_INVALID 2ULL /* bit 1 is never set in a tag */
+/* The entry of linear address la: page bits 19:12 hashed with 27:20, so
+ * buffers a power-of-two multiple of 1 MiB apart (saxpy's x and y) do not
+ * take turns in one entry.  jit.c's tlb_slot emits the same. */
+static inline unsigned tlb_index(u64 la)
+{
+	u64 p = la >> 12;
+	return (unsigned)((p ^ (p >> 8)) & (TLB_SIZE - 1));
+}
 /* In a write entry: the page holds cached code (struct code_page).  The
  * inline fast paths miss on it; the slow paths use it and bump the page's
  * gen (code_tlb_w in engine.c). */
@@ -395,7 +403,7 @@ static inline u64 tlb_tag(struct engine *e, u64 la)
 static inline u64 mem_read(struct engine *e, int seg, u64 off, int size)
 {
 	u64 la = seg_linear(e, seg, off, size, false);
-	struct tlb_entry *t = &e->tlb.r[(la >> 12) & (TLB_SIZE - 1)];
+	struct tlb_entry *t = &e->tlb.r[tlb_index(la)];
 	if (likely(t->tag == tlb_tag(e, la) && (la & 0xfff) + size <= 4096))
 		return host_ld((const u8 *)(uintptr_t)(la + t->addend), size);
 	return mem_read_la(e, la, size, 0);
@@ -418,7 +426,7 @@ static inline void smc_check(struct engine *e, const u8 *p, int n)
 static inline void mem_write(struct engine *e, int seg, u64 off, int size, u64 v)
 {
 	u64 la = seg_linear(e, seg, off, size, true);
-	struct tlb_entry *t = &e->tlb.w[(la >> 12) & (TLB_SIZE - 1)];
+	struct tlb_entry *t = &e->tlb.w[tlb_index(la)];
 	if (likely(t->tag == tlb_tag(e, la) && (la & 0xfff) + size <= 4096)) {
 		u8 *p = (u8 *)(uintptr_t)(la + t->addend);
 		smc_check(e, p, size);
@@ -432,7 +440,7 @@ static inline void mem_write(struct engine *e, int seg, u64 off, int size, u64 v
 static inline u64 mem_read_w(struct engine *e, int seg, u64 off, int size)
 {
 	u64 la = seg_linear(e, seg, off, size, true);
-	struct tlb_entry *t = &e->tlb.w[(la >> 12) & (TLB_SIZE - 1)];
+	struct tlb_entry *t = &e->tlb.w[tlb_index(la)];
 	if (likely(t->tag == tlb_tag(e, la) && (la & 0xfff) + size <= 4096))
 		return host_ld((u8 *)(uintptr_t)(la + t->addend), size);
 	return mem_read_la(e, la, size, ACC_W);

@@ -510,17 +510,28 @@ static void chain_exit(struct jx *x)
 	epilogue(x, -1);
 }
 
+/* RAX (a linear address) <- its soft TLB entry's offset in an array
+ * (tlb_index); clobbers RCX. */
+static void tlb_slot(struct jx *x)
+{
+	op(x, 8, 0xc1, 5, R(RAX));
+	e8(x, 12);				/* shr rax, 12 */
+	op(x, 4, 0x89, RAX, R(RCX));		/* mov ecx, eax */
+	op(x, 4, 0xc1, 5, R(RCX));
+	e8(x, 8);				/* shr ecx, 8 */
+	op(x, 4, 0x31, RCX, R(RAX));		/* xor eax, ecx */
+	op(x, 4, 0x0fb6, RAX, R(RAX));	/* movzx eax, al */
+	op(x, 4, 0xc1, 4, R(RAX));
+	e8(x, 4);				/* shl eax, 4 */
+}
+
 /* Leave for the guest address in RSI (canonical, cpu->rip set) in
  * another page: chained when the execute TLB maps it (no walk, no fault
  * here), else the dispatcher. */
 static void far_exit(struct jx *x)
 {
 	mov_rr(x, RAX, RSI);
-	op(x, 8, 0xc1, 5, R(RAX));
-	e8(x, 12);				/* shr rax, 12 */
-	op(x, 4, 0x0fb6, RAX, R(RAX));	/* movzx eax, al */
-	op(x, 4, 0xc1, 4, R(RAX));
-	e8(x, 4);				/* shl eax, 4 */
+	tlb_slot(x);
 	mov_rr(x, RCX, RSI);
 	op(x, 8, 0x81, 4, R(RCX));
 	e32(x, 0xfffff000u);			/* and rcx, -4096 */
@@ -601,11 +612,7 @@ static void emit_probe(struct jx *x, int seg, int size, bool write)
 	if (seg == S_FS || seg == S_GS)
 		op(x, 8, 0x03, RDX, M(R12, OFF_C(seg[seg].base)));
 	mov_rr(x, RAX, RDX);
-	op(x, 8, 0xc1, 5, R(RAX));
-	e8(x, 12);				/* shr rax, 12 */
-	op(x, 4, 0x0fb6, RAX, R(RAX));	/* movzx eax, al */
-	op(x, 4, 0xc1, 4, R(RAX));
-	e8(x, 4);				/* shl eax, 4 */
+	tlb_slot(x);
 	mov_rr(x, RCX, RDX);
 	op(x, 8, 0x81, 4, R(RCX));
 	e32(x, 0xfffff000u);			/* and rcx, -4096 */

@@ -69,23 +69,34 @@ static u8 *test_cpu(u8 *p, s32 d, u32 imm)
 	return e32(p, imm);
 }
 
-/* host xmm r <- guest bits 127:0 (MOVDQU, upper host bits kept) */
-static u8 *load_lo(u8 *p, int r)
+/*
+ * Host xmm r <-> guest bits 127:0: VMOVDQU where the host has AVX (a load
+ * clears the host's bits 255:128), else MOVDQU.  A legacy SSE instruction
+ * while a host ymm register has non-zero upper bits costs some 300 ns on
+ * this machine (state transition), so VEX code never hands dirty upper
+ * halves to legacy SSE code: VZEROUPPER first (jsimd.clean).
+ */
+static u8 *move_lo(u8 *p, int r, bool store)
 {
-	*p++ = 0xf3;
-	*p++ = (u8)(0x41 | (r & 8 ? 4 : 0));
-	*p++ = 0x0f;
-	*p++ = 0x6f;
+	if (simd_host_ymm()) {
+		*p++ = 0xc4;
+		*p++ = (u8)((r & 8 ? 0 : 0x80) | 0x40 | 1); /* B = 1: r12 */
+		*p++ = 0x78 | 2;			     /* vvvv 1111, F3 */
+	} else {
+		*p++ = 0xf3;
+		*p++ = (u8)(0x41 | (r & 8 ? 4 : 0));
+		*p++ = 0x0f;
+	}
+	*p++ = store ? 0x7f : 0x6f;
 	return m_cpu(p, r, OFF_XMM(r));
 }
 
-static u8 *store_lo(u8 *p, int r)
+static u8 *vzeroupper(u8 *p)
 {
-	*p++ = 0xf3;
-	*p++ = (u8)(0x41 | (r & 8 ? 4 : 0));
-	*p++ = 0x0f;
-	*p++ = 0x7f;
-	return m_cpu(p, r, OFF_XMM(r));
+	*p++ = 0xc5;
+	*p++ = 0xf8;
+	*p++ = 0x77;
+	return p;
 }
 
 /* VINSERTF128 ymm r, ymm r, [hi], 1 / VEXTRACTF128 [hi], ymm r, 1 */
@@ -133,6 +144,8 @@ static u8 *set_live(u8 *p, u8 v)
 
 u8 *jsimd_flush(u8 *p)
 {
+	if (simd_host_ymm())
+		p = vzeroupper(p); /* C code is legacy SSE */
 	p = mx_live(p, 0x74);
 	u8 *skip = p;
 	p = mxcsr_cpu(p, true);
@@ -195,14 +208,24 @@ u8 *jsimd_enter(struct jsimd *s, const struct simd_jit *j, u8 *p, struct jsimd_f
 		live[-1] = (u8)(p - live);
 		s->run = true;
 	}
+	if (!j->vex && !s->clean && simd_host_ymm()) {
+		p = vzeroupper(p);
+		s->hi = 0;
+		s->clean = true;
+	}
 	for (int r = 0; r < 16; r++) {
 		if (!(j->rd & BIT(r)))
 			continue;
-		if (!(s->lo & BIT(r)))
-			p = load_lo(p, r);
+		if (!(s->lo & BIT(r))) {
+			p = move_lo(p, r, false);
+			if (simd_host_ymm())
+				s->hi &= (u16)~BIT(r);
+		}
 		s->lo |= (u16)BIT(r);
-		if (j->wide && !(s->hi & BIT(r)))
+		if (j->wide && !(s->hi & BIT(r))) {
 			p = vex_hi(p, r, false);
+			s->clean = false;
+		}
 		if (j->wide)
 			s->hi |= (u16)BIT(r);
 	}
@@ -251,10 +274,12 @@ u8 *jsimd_exec(struct jsimd *s, const struct simd_jit *j, u8 *p)
 {
 	memcpy(p, j->bytes, j->len);
 	p += j->len;
+	if (j->wide)
+		s->clean = false;
 	for (int r = 0; r < 16; r++) {
 		if (!(j->wr & BIT(r)))
 			continue;
-		p = store_lo(p, r);
+		p = move_lo(p, r, true);
 		s->lo |= (u16)BIT(r);
 		if (j->vex) {
 			p = vex_hi(p, r, true);

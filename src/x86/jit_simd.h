@@ -17,6 +17,7 @@ struct jsimd {
 	bool run;	   /* the host MXCSR holds the guest's */
 	bool sse, vex;	   /* the SSE / AVX gate checked */
 	bool bv_sse, bv_ymm; /* XSTATE_BV bits set */
+	bool clean;	   /* the host's ymm upper halves are all zero */
 	u16 lo, hi;	   /* guest registers whose bits 127:0 / 255:128 are in
 			    * the host register */
 };

@@ -678,7 +678,7 @@ static u64 la_next(struct engine *e, u64 la)
  * engine's slow path (both pages checked for a split piece). */
 static void simd_read(struct engine *e, u64 la, int n, u8 *buf)
 {
-	struct tlb_entry *t = &e->tlb.r[(la >> 12) & (TLB_SIZE - 1)];
+	struct tlb_entry *t = &e->tlb.r[tlb_index(la)];
 	if (likely(t->tag == tlb_tag(e, la) && (la & 0xfff) + (u64)n <= 4096)) {
 		memcpy(buf, (const u8 *)(uintptr_t)(la + t->addend), (size_t)n);
 		return;
@@ -703,7 +703,7 @@ static void probe_write(struct engine *e, u64 la, int n)
 /* A store is all or nothing. */
 static void simd_write(struct engine *e, u64 la, int n, const u8 *buf)
 {
-	struct tlb_entry *t = &e->tlb.w[(la >> 12) & (TLB_SIZE - 1)];
+	struct tlb_entry *t = &e->tlb.w[tlb_index(la)];
 	if (likely(t->tag == tlb_tag(e, la) && (la & 0xfff) + (u64)n <= 4096)) {
 		u8 *p = (u8 *)(uintptr_t)(la + t->addend);
 		smc_check(e, p, n);
@@ -1642,6 +1642,12 @@ static bool simd_reg_replaced(const struct simd_form *f, const struct insn *i)
 	case 0x7e: return f->pfx == PF3;
 	default: return false;
 	}
+}
+
+bool simd_host_ymm(void)
+{
+	pthread_once(&vform_once, vform_init);
+	return host_feat & BIT(FT_AVX);
 }
 
 bool simd_jit_form(const struct insn *i, struct simd_jit *j)

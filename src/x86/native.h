@@ -58,5 +58,7 @@ struct simd_jit {
 	bool malign;	 /* ... and must be aligned to msize (#GP(0)) */
 };
 bool simd_jit_form(const struct insn *i, struct simd_jit *j);
+/* The host runs VEX code (AVX and the OS's YMM state). */
+bool simd_host_ymm(void);
 
 #endif

@@ -106,7 +106,7 @@ static u64 rmw_mem(struct engine *e, int seg, u64 off, int size, bool atomic,
 		}
 	}
 	u64 la = seg_linear(e, seg, off, size, true);
-	struct tlb_entry *t = &e->tlb.w[(la >> 12) & (TLB_SIZE - 1)];
+	struct tlb_entry *t = &e->tlb.w[tlb_index(la)];
 	if (likely(t->tag == tlb_tag(e, la) && (la & 0xfff) + size <= 4096)) {
 		u8 *p = (u8 *)(uintptr_t)(la + t->addend);
 		old = host_ld(p, size);
