@@ -298,6 +298,7 @@ static void do_eoi(struct lapic *l, struct after *a)
 	if (v < 0)
 		return;
 	vec_clear(l, LAPIC_ISR, (unsigned)v);
+	l->isr_cache = -1;
 	update_ppr(l);
 	bool level = vec_test(l, LAPIC_TMR, (unsigned)v);
 	/* SDM 11.8.5: with EOI-broadcast suppression a level EOI stays local. */
@@ -559,10 +560,28 @@ int lapic_ack(struct lapic *l)
 	if (v >= 0) {
 		vec_clear(l, LAPIC_IRR, (unsigned)v);
 		vec_set(l, LAPIC_ISR, (unsigned)v);
+		l->isr_cache = v;
 		update_ppr(l);
 	}
 	pthread_mutex_unlock(&l->lock);
 	return v;
+}
+
+int lapic_pv_eoi_vector(struct lapic *l)
+{
+	pthread_mutex_lock(&l->lock);
+	int v = hw_on(l) && vec_highest(l, LAPIC_IRR) < 0 ? l->isr_cache : -1;
+	pthread_mutex_unlock(&l->lock);
+	return v;
+}
+
+void lapic_eoi(struct lapic *l)
+{
+	struct after a = {0};
+	pthread_mutex_lock(&l->lock);
+	do_eoi(l, &a);
+	pthread_mutex_unlock(&l->lock);
+	run_after(l, &a);
 }
 
 bool lapic_enabled(struct lapic *l)
@@ -722,6 +741,7 @@ static void reset_locked(struct lapic *l, bool init_event, bool bsp)
 	u32 id = get(l, LAPIC_ID), ldr = get(l, LAPIC_LDR);
 	bool keep_ldr = init_event && x2apic(l);
 	memset(&l->s, 0, sizeof(l->s));
+	l->isr_cache = -1;
 	if (!init_event)
 		l->base = LAPIC_DEFAULT_BASE | LAPIC_BASE_EN | (bsp ? LAPIC_BASE_BSP : 0);
 	set(l, LAPIC_ID, init_event ? id : l->initial_id << 24);
@@ -821,6 +841,7 @@ int lapic_set_state(struct lapic *l, const struct lapic_state *st, bool x2apic_a
 		memcpy(img.regs + LAPIC_LDR, &ldr, 4);
 	}
 	l->s = img;
+	l->isr_cache = -1;
 	set(l, LAPIC_LVR, lvr_value(l));
 	cc = get(l, LAPIC_TMCCT);
 	set(l, LAPIC_TMCCT, 0);

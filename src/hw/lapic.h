@@ -122,6 +122,9 @@ struct lapic {
 	u32 esr_pending; /* errors since the last ESR write (SDM 11.5.3) */
 	u32 events;	 /* LAPIC_EV_* */
 	u8 sipi_vector;
+	/* The vector lapic_ack last put in ISR, -1 once any EOI or state
+	 * change followed (KVM's highest_isr_cache, for PV EOI). */
+	int isr_cache;
 	/* Timer: counting since start_ns with period_ns per initial count. */
 	bool timer_active;   /* a count runs (one-shot / periodic) */
 	u64 timer_start_ns;
@@ -182,6 +185,12 @@ bool lapic_enabled(struct lapic *l);
 u32 lapic_vapic_word(struct lapic *l);
 /* Any IRR bit set (deliverable now or not). */
 bool lapic_irr_any(struct lapic *l);
+/* PV EOI (KVM's apic_sync_pv_eoi_to_guest): the in-service vector the
+ * guest may end by clearing its PV EOI flag, or -1: IRR is not empty, or no
+ * vector was acknowledged since the last EOI. */
+int lapic_pv_eoi_vector(struct lapic *l);
+/* An EOI as the EOI register takes it (the guest's PV EOI). */
+void lapic_eoi(struct lapic *l);
 /* The vector waits in IRR or is in service (KVM's kvm_apic_pending_eoi). */
 bool lapic_vector_pending(struct lapic *l, u8 vector);
 /* Whether the PIC's INTR reaches the CPU through this APIC (LINT0 ExtINT,

@@ -23,6 +23,7 @@
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
+#include <linux/kvm_para.h>
 
 #include "hw/bus.h"
 #include "hw/i8254.h"
@@ -31,6 +32,7 @@
 #include "hw/lapic.h"
 #include "kvm/irqchip.h"
 #include "kvm/irqchip_vm.h"
+#include "kvm/pvclock.h"
 #include "kvm/sys.h"
 #include "kvm/x86_ioctl.h"
 #include "x86/cpuid.h"
@@ -57,6 +59,9 @@ struct skvm_apic {
 	int extint, stale, eoi_pending;
 	u64 eoi_exit[4];
 	_Atomic bool scan;
+	/* PV EOI: the guest's flag was set for the in-service vector and
+	 * not looked at since (KVM's KVM_APIC_PV_EOI_PENDING); vCPU thread */
+	bool pv_eoi_pending;
 };
 
 struct skvm_irqchip {
@@ -548,6 +553,81 @@ static void apic_written(struct skvm_apic *a, u32 off)
 		scan_request(a->ic);
 }
 
+/*
+ * PV EOI (msr.rst MSR_KVM_PV_EOI_EN; KVM's lapic.c pv_eoi): at each guest
+ * entry, when the vector just acknowledged is alone in ISR with nothing in
+ * IRR and no IOAPIC needs its EOI, the guest's flag byte is set, and the
+ * guest may end the interrupt by clearing it instead of writing EOI.  At
+ * each exit the flag is looked at: cleared, the EOI is done here; still
+ * set, it is cleared (the guest writes EOI itself).  Entries and exits are
+ * KVM_RUN's and a halt's, and, as the engine takes interrupts and serves
+ * the LAPIC without exiting, each INTA and each guest access to the LAPIC.
+ */
+static bool pv_eoi_on(const struct skvm_apic *a)
+{
+	return a->vcpu->cpu.msr.kvm_pv_eoi_en & KVM_MSR_ENABLED;
+}
+
+static u64 pv_eoi_gpa(const struct skvm_apic *a)
+{
+	return a->vcpu->cpu.msr.kvm_pv_eoi_en & ~(u64)KVM_MSR_ENABLED;
+}
+
+/* kvm_ioapic_handles_vector: the EOI must reach an IOAPIC.  With the
+ * in-kernel IOAPIC: a level-triggered pin's vector, the RTC's (GSI 8) and
+ * the PIT's (its ack notifier), whatever their destination (KVM also
+ * looks at that: the PV EOI is offered a little less often here); split:
+ * the vectors whose EOI exits. */
+static bool pv_eoi_ioapic(struct skvm_apic *a, u8 v)
+{
+	struct skvm_irqchip *ic = a->ic;
+	if (ic->split)
+		return a->eoi_exit[v / 64] & BIT(v % 64);
+	return ioapic_level_pins(&ic->ioapic, v) || ioapic_pin_vector(&ic->ioapic, 8) == v ||
+	       (atomic_load(&ic->pit) && pit_vector(ic, v));
+}
+
+static void pv_eoi_to_guest(struct skvm_apic *a)
+{
+	if (!pv_eoi_on(a) || a->pv_eoi_pending)
+		return;
+	int v = lapic_pv_eoi_vector(&a->lapic);
+	if (v < 0 || pv_eoi_ioapic(a, (u8)v))
+		return;
+	u8 one = 1;
+	if (skvm_guest_rw(a->vcpu, pv_eoi_gpa(a), &one, 1, true))
+		a->pv_eoi_pending = true;
+}
+
+static void apic_written(struct skvm_apic *a, u32 off);
+
+static void pv_eoi_from_guest(struct skvm_apic *a)
+{
+	if (!a->pv_eoi_pending)
+		return;
+	a->pv_eoi_pending = false;
+	u8 val, zero = 0;
+	u64 gpa = pv_eoi_gpa(a);
+	/* pv_eoi_test_and_clr_pending: a flag it cannot read or clear
+	 * counts as the guest's EOI */
+	if (skvm_guest_rw(a->vcpu, gpa, &val, 1, false) && (val & 1) &&
+	    skvm_guest_rw(a->vcpu, gpa, &zero, 1, true))
+		return;
+	lapic_eoi(&a->lapic);
+	apic_written(a, LAPIC_EOI);
+}
+
+void skvm_apic_pv_eoi_sync(struct skvm_vcpu *vcpu, bool to_guest)
+{
+	struct skvm_apic *a = vcpu->apic;
+	if (!a)
+		return;
+	if (to_guest)
+		pv_eoi_to_guest(a);
+	else
+		pv_eoi_from_guest(a);
+}
+
 static int apic_msr_get(void *opaque, u32 index, u64 *val)
 {
 	struct skvm_apic *a = opaque;
@@ -555,7 +635,10 @@ static int apic_msr_get(void *opaque, u32 index, u64 *val)
 		*val = lapic_get_tsc_deadline(&a->lapic);
 		return 0;
 	}
-	return lapic_msr_read(&a->lapic, index, val, vm_now(a->ic));
+	pv_eoi_from_guest(a);
+	int r = lapic_msr_read(&a->lapic, index, val, vm_now(a->ic));
+	pv_eoi_to_guest(a);
+	return r;
 }
 
 static int apic_msr_set(void *opaque, u32 index, u64 val)
@@ -572,8 +655,10 @@ static int apic_msr_set(void *opaque, u32 index, u64 val)
 		timer_poke(ic);
 		return 0;
 	}
+	pv_eoi_from_guest(a);
 	int r = lapic_msr_write(&a->lapic, index, val, vm_now(ic));
 	apic_written(a, (index - LAPIC_MSR_BASE) << 4);
+	pv_eoi_to_guest(a);
 	return r;
 }
 
@@ -622,6 +707,7 @@ static int apic_intr_ack(void *opaque)
 {
 	struct skvm_apic *a = opaque;
 	_Atomic int *hint = &a->vcpu->cpu.intr_hint;
+	pv_eoi_from_guest(a);
 	atomic_store(hint, 0);
 	if (extint_pending(a)) {
 		int irq, v;
@@ -639,6 +725,7 @@ static int apic_intr_ack(void *opaque)
 	int v = lapic_ack(&a->lapic);
 	if (v >= 0 || lapic_irr_any(&a->lapic))
 		atomic_store(hint, 1);
+	pv_eoi_to_guest(a);
 	return v;
 }
 
@@ -674,11 +761,19 @@ bool skvm_irqchip_io(struct skvm_vcpu *vcpu, bool pio, u64 addr, u32 len, void *
 	if (a) {
 		const struct hw_dev_ops *ops = a->lapic.dev.ops;
 		u64 base = a->lapic.base & LAPIC_BASE_ADDR_MASK;
+		bool mine = (addr & ~0xfffULL) == base; /* an exit to the LAPIC */
+		if (mine)
+			pv_eoi_from_guest(a);
+		bool done = false;
 		if (write && ops->write(&a->lapic.dev, addr, len, data)) {
 			apic_written(a, (u32)(addr - base) & 0xff0);
-			return true;
+			done = true;
+		} else if (!write && ops->read(&a->lapic.dev, addr, len, data)) {
+			done = true;
 		}
-		if (!write && ops->read(&a->lapic.dev, addr, len, data))
+		if (mine)
+			pv_eoi_to_guest(a);
+		if (done)
 			return true;
 	}
 	return write ? hw_bus_write(&ic->mmio, addr, len, data)
@@ -1196,6 +1291,8 @@ void skvm_apic_accept_events(struct skvm_vcpu *vcpu)
 	if (ev & LAPIC_EV_INIT) {
 		x86_cpu_reset(cpu, true);
 		lapic_reset(&a->lapic, true);
+		cpu->msr.kvm_pv_eoi_en = 0; /* kvm_lapic_reset */
+		a->pv_eoi_pending = false;
 		cpu->mp_state = cpu->bsp ? KVM_MP_STATE_RUNNABLE : KVM_MP_STATE_INIT_RECEIVED;
 	}
 	if ((ev & LAPIC_EV_SIPI) && cpu->mp_state == KVM_MP_STATE_INIT_RECEIVED) {

@@ -55,6 +55,9 @@ bool skvm_irqchip_warp(struct skvm_vcpu *vcpu);
 /* KVM_SET_VAPIC_ADDR's TPR mirror: LAPIC -> guest page before guest code
  * runs (to_guest), guest page -> TPR after. */
 void skvm_apic_vapic_sync(struct skvm_vcpu *vcpu, bool to_guest);
+/* PV EOI around a guest entry (to_guest) and after an exit (kvm/irqchip.c);
+ * nothing without an in-kernel LAPIC. */
+void skvm_apic_pv_eoi_sync(struct skvm_vcpu *vcpu, bool to_guest);
 /* Take pending INIT / SIPI / NMI (KVM_GET_MP_STATE does it too). */
 void skvm_apic_accept_events(struct skvm_vcpu *vcpu);
 /* KVM_SET_MP_STATE for a vCPU with a LAPIC: 0 or -EINVAL. */

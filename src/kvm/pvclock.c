@@ -29,6 +29,7 @@
 #include <linux/kvm_para.h>
 
 #include "kvm/kvm.h"
+#include "kvm/irqchip_vm.h"
 #include "kvm/pvclock.h"
 #include "kvm/sys.h"
 #include "kvm/x86_ioctl.h"
@@ -90,7 +91,7 @@ static u64 kvmclock_at(const struct skvm_vm *vm, u64 ns)
  * ring when the VM has rings).  false when there is none, as KVM's
  * kvm_write_guest fails.
  */
-static bool guest_rw(struct skvm_vcpu *vcpu, u64 gpa, void *buf, size_t n, bool write)
+bool skvm_guest_rw(struct skvm_vcpu *vcpu, u64 gpa, void *buf, size_t n, bool write)
 {
 	struct mem_map *map = mem_map_get(&vcpu->vm->mem);
 	const struct mem_slot *s = mem_map_find(map, 0, gpa);
@@ -136,7 +137,7 @@ static void pvclock_write(struct skvm_vcpu *vcpu)
 	struct pvclock_vcpu_time_info g, t;
 	atomic_store(&vcpu->pvclock_req, 0);
 	if (!(c->msr.kvm_system_time & 1) || ((gpa ^ (gpa + sizeof(t) - 1)) >> PAGE_SHIFT) ||
-	    !guest_rw(vcpu, gpa, &g, sizeof(g), false))
+	    !skvm_guest_rw(vcpu, gpa, &g, sizeof(g), false))
 		return;
 	memset(&t, 0, sizeof(t));
 	u64 ns = x86_cpu_clock_ns(c);
@@ -154,13 +155,13 @@ static void pvclock_write(struct skvm_vcpu *vcpu)
 		vcpu->pvclock_stopped = false;
 	}
 	t.version = (g.version + 1) | 1;
-	if (!guest_rw(vcpu, gpa, &t.version, sizeof(t.version), true))
+	if (!skvm_guest_rw(vcpu, gpa, &t.version, sizeof(t.version), true))
 		return;
 	__atomic_thread_fence(__ATOMIC_RELEASE);
-	guest_rw(vcpu, gpa + 4, (u8 *)&t + 4, sizeof(t) - 4, true);
+	skvm_guest_rw(vcpu, gpa + 4, (u8 *)&t + 4, sizeof(t) - 4, true);
 	__atomic_thread_fence(__ATOMIC_RELEASE);
 	t.version++;
-	guest_rw(vcpu, gpa, &t.version, sizeof(t.version), true);
+	skvm_guest_rw(vcpu, gpa, &t.version, sizeof(t.version), true);
 }
 
 /*
@@ -204,7 +205,7 @@ static void steal_time_record(struct skvm_vcpu *vcpu)
 		return;
 	u64 gpa = msr & KVM_STEAL_VALID_BITS;
 	struct kvm_steal_time st;
-	if (!guest_rw(vcpu, gpa, &st, sizeof(st), false))
+	if (!skvm_guest_rw(vcpu, gpa, &st, sizeof(st), false))
 		return;
 	/* No time is stolen from deterministic mode's virtual clock.  A
 	 * thread new to the vCPU starts from its own run delay (KVM would
@@ -216,18 +217,42 @@ static void steal_time_record(struct skvm_vcpu *vcpu)
 		vcpu->steal_last = now;
 	}
 	u8 zero = 0;
-	guest_rw(vcpu, gpa + ST_PREEMPTED, &zero, 1, true);
+	skvm_guest_rw(vcpu, gpa + ST_PREEMPTED, &zero, 1, true);
 	u32 version = st.version + (st.version & 1) + 1; /* odd: junk at first */
-	guest_rw(vcpu, gpa + ST_VERSION, &version, sizeof(version), true);
+	skvm_guest_rw(vcpu, gpa + ST_VERSION, &version, sizeof(version), true);
 	__atomic_thread_fence(__ATOMIC_RELEASE);
 	u64 steal;
-	if (guest_rw(vcpu, gpa + ST_STEAL, &steal, sizeof(steal), false)) {
+	if (skvm_guest_rw(vcpu, gpa + ST_STEAL, &steal, sizeof(steal), false)) {
 		steal += delta;
-		guest_rw(vcpu, gpa + ST_STEAL, &steal, sizeof(steal), true);
+		skvm_guest_rw(vcpu, gpa + ST_STEAL, &steal, sizeof(steal), true);
 	}
 	__atomic_thread_fence(__ATOMIC_RELEASE);
 	version++;
-	guest_rw(vcpu, gpa + ST_VERSION, &version, sizeof(version), true);
+	skvm_guest_rw(vcpu, gpa + ST_VERSION, &version, sizeof(version), true);
+}
+
+/* A writable slot of address space 0 holds [gpa, gpa + n) (what
+ * kvm_gfn_to_hva_cache_init asks of a PV MSR's address). */
+static bool guest_writable(struct skvm_vcpu *vcpu, u64 gpa, size_t n)
+{
+	struct mem_map *map = mem_map_get(&vcpu->vm->mem);
+	const struct mem_slot *s = mem_map_find(map, 0, gpa);
+	bool ok = s && gpa + n > gpa && gpa + n <= s->gpa + s->size &&
+		  !(s->flags & KVM_MEM_READONLY);
+	mem_map_put(map);
+	return ok;
+}
+
+/* MSR_KVM_PV_EOI_EN (kvm_lapic_set_pv_eoi): an enabled flag needs a
+ * writable slot; the LAPIC first settles a pending PV EOI under the old
+ * setting, as the exit for the WRMSR would. */
+static bool pv_pv_eoi_set(void *pv, u64 val)
+{
+	struct skvm_vcpu *vcpu = pv;
+	if ((val & KVM_MSR_ENABLED) && !guest_writable(vcpu, val & ~(u64)KVM_MSR_ENABLED, 1))
+		return false;
+	skvm_apic_pv_eoi_sync(vcpu, false);
+	return true;
 }
 
 static void pv_steal_time_enabled(void *pv)
@@ -246,18 +271,18 @@ void skvm_pvclock_sync(struct skvm_vcpu *vcpu)
 static void wall_clock_write(struct skvm_vcpu *vcpu, u64 gpa)
 {
 	struct pvclock_wall_clock w;
-	if (!gpa || !guest_rw(vcpu, gpa, &w.version, sizeof(w.version), false))
+	if (!gpa || !skvm_guest_rw(vcpu, gpa, &w.version, sizeof(w.version), false))
 		return;
 	w.version += (w.version & 1) + 1; /* odd: a first write finds junk */
-	if (!guest_rw(vcpu, gpa, &w.version, sizeof(w.version), true))
+	if (!skvm_guest_rw(vcpu, gpa, &w.version, sizeof(w.version), true))
 		return;
 	u64 ns = vm_ns(vcpu->vm);
 	u64 epoch = wall_ns(ns) - kvmclock_at(vcpu->vm, ns);
 	w.sec = (u32)(epoch / 1000000000ULL);
 	w.nsec = (u32)(epoch % 1000000000ULL);
-	guest_rw(vcpu, gpa, &w, sizeof(w), true);
+	skvm_guest_rw(vcpu, gpa, &w, sizeof(w), true);
 	w.version++;
-	guest_rw(vcpu, gpa, &w.version, sizeof(w.version), true);
+	skvm_guest_rw(vcpu, gpa, &w.version, sizeof(w.version), true);
 }
 
 static void pv_wall_clock_set(void *pv, u64 gpa)
@@ -293,7 +318,7 @@ static u64 clock_pairing(struct skvm_vcpu *vcpu, u64 gpa, u64 type)
 	p.tsc = x86_tsc_at(&vcpu->cpu, ns);
 	p.sec = (s64)(wall / 1000000000ULL);
 	p.nsec = (s64)(wall % 1000000000ULL);
-	return guest_rw(vcpu, gpa, &p, sizeof(p), true) ? 0 : (u64)-KVM_EFAULT;
+	return skvm_guest_rw(vcpu, gpa, &p, sizeof(p), true) ? 0 : (u64)-KVM_EFAULT;
 }
 
 /*
@@ -325,6 +350,7 @@ static const struct x86_pv_ops pv_ops = {
 	.clock_changed = pv_clock_changed,
 	.hypercall = pv_hypercall,
 	.steal_time_enabled = pv_steal_time_enabled,
+	.pv_eoi_set = pv_pv_eoi_set,
 };
 
 void skvm_pv_vm_init(struct skvm_vm *vm)

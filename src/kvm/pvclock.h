@@ -15,6 +15,10 @@ void skvm_pvclock_sync(struct skvm_vcpu *vcpu);
  * SKVM_NOIOCTL for others. */
 long skvm_pv_vm_ioctl(struct skvm_vm *vm, unsigned int cmd, unsigned long arg);
 long skvm_pv_vcpu_ioctl(struct skvm_vcpu *vcpu, unsigned int cmd, unsigned long arg);
+/* Guest memory as the guest's own accesses see it: a (for a write:
+ * writable) slot of address space 0 holds [gpa, gpa + n); writes are
+ * dirty-logged.  false when there is none, as kvm_write_guest fails. */
+bool skvm_guest_rw(struct skvm_vcpu *vcpu, u64 gpa, void *buf, size_t n, bool write);
 /* The pvclock TSC-to-ns scale for a TSC rate (KVM's kvm_get_time_scale). */
 void skvm_pvclock_scale(u64 tsc_hz, u32 *mul, s8 *shift);
 

@@ -355,7 +355,9 @@ static long run_with_apic(struct skvm_vcpu *vcpu, struct x86_env *env, struct x8
 			}
 			continue;
 		}
+		skvm_apic_pv_eoi_sync(vcpu, true);
 		x86_run(&vcpu->cpu, env, x);
+		skvm_apic_pv_eoi_sync(vcpu, false);
 		if (x->reason == X86_EXIT_HLT) {
 			vcpu->cpu.mp_state = KVM_MP_STATE_HALTED;
 			/* vcpu_run's check after a handled exit: the VMM asked

@@ -196,6 +196,9 @@ struct x86_pv_ops {
 	/* the guest enabled MSR_KVM_STEAL_TIME: fill the record before it
 	 * goes on */
 	void (*steal_time_enabled)(void *pv);
+	/* MSR_KVM_PV_EOI_EN is to take val: false if its address is not
+	 * guest memory */
+	bool (*pv_eoi_set)(void *pv, u64 val);
 };
 
 struct x86_cpuid_entry {

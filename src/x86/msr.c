@@ -738,6 +738,33 @@ static int steal_time_set(struct x86_cpu *cpu, const struct msr_desc *d, u32 ind
 	return MSR_OK;
 }
 
+/*
+ * MSR_KVM_PV_EOI_EN (msr.rst): a 4-byte aligned guest address of the PV
+ * EOI flag and the enable bit; the in-kernel LAPIC uses it (kvm/irqchip.c),
+ * without one the value is only kept, as in KVM.
+ */
+static int pv_eoi_get(struct x86_cpu *cpu, const struct msr_desc *d, u32 index, u64 *val,
+		      bool host)
+{
+	if (!x86_pv_has(cpu, KVM_FEATURE_PV_EOI))
+		return MSR_UNSUPPORTED;
+	return plain_get(cpu, d, index, val, host);
+}
+
+static int pv_eoi_set(struct x86_cpu *cpu, const struct msr_desc *d, u32 index, u64 val,
+		      bool host)
+{
+	(void)d, (void)index, (void)host;
+	if (!x86_pv_has(cpu, KVM_FEATURE_PV_EOI))
+		return MSR_UNSUPPORTED;
+	if (val & 6) /* the address is not 4-byte aligned */
+		return MSR_FAIL;
+	if (cpu->pv_ops && !cpu->pv_ops->pv_eoi_set(cpu->pv, val))
+		return MSR_FAIL;
+	cpu->msr.kvm_pv_eoi_en = val;
+	return MSR_OK;
+}
+
 /* KVM's "KVMKVMKVM\0\0\0" signature, looked for as kvm_find_kvm_cpuid_features
  * does: at 0x40000000 and every 0x100 leaves up to 0x4000ff00. */
 bool x86_pv_has(const struct x86_cpu *cpu, int feature)
@@ -830,6 +857,8 @@ static const struct msr_desc msr_table[] = {
 	{0x4b564d00, 0x4b564d01, MSR_LIST, NULL, 0, 0, kvmclock_get, kvmclock_set},
 	{MSR_KVM_STEAL_TIME, MSR_KVM_STEAL_TIME, MSR_LIST, NULL,
 	 F(msr.kvm_steal_time), 0, steal_time_get, steal_time_set},
+	{MSR_KVM_PV_EOI_EN, MSR_KVM_PV_EOI_EN, MSR_LIST, NULL, F(msr.kvm_pv_eoi_en), 0,
+	 pv_eoi_get, pv_eoi_set},
 	{0x10, 0x10, MSR_LIST, NULL, 0, 0, tsc_get, tsc_set},			/* IA32_TSC */
 	{0x1b, 0x1b, 0, NULL, F(apic_base), 0, plain_get, apic_base_set},	/* IA32_APIC_BASE */
 	/* MSR_SMI_COUNT: SMIs taken (none without SMM); only the VMM sets it */
