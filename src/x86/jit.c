@@ -511,15 +511,13 @@ static void chain_exit(struct jx *x)
 }
 
 /* RAX (a linear address) <- its soft TLB entry's offset in an array
- * (tlb_index); clobbers RCX. */
+ * (tlb_index). */
 static void tlb_slot(struct jx *x)
 {
 	op(x, 8, 0xc1, 5, R(RAX));
 	e8(x, 12);				/* shr rax, 12 */
-	op(x, 4, 0x89, RAX, R(RCX));		/* mov ecx, eax */
-	op(x, 4, 0xc1, 5, R(RCX));
-	e8(x, 8);				/* shr ecx, 8 */
-	op(x, 4, 0x31, RCX, R(RAX));		/* xor eax, ecx */
+	e8(x, 0x30);
+	e8(x, 0xe0);				/* xor al, ah */
 	op(x, 4, 0x0fb6, RAX, R(RAX));	/* movzx eax, al */
 	op(x, 4, 0xc1, 4, R(RAX));
 	e8(x, 4);				/* shl eax, 4 */
