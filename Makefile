@@ -11,7 +11,7 @@
 #                   one suite (MODE=debug for the sanitizer build)
 #   make check-tsan: the SMP, irqfd, ioeventfd and signal tests under TSan
 #   make fuzz-short FUZZ_SECONDS=60, make check-boot-real, make test-selftests,
-#   make check-qemu (check-qemu-quick: the pc boot make test runs)
+#   make check-qemu (check-qemu-quick: the pc boot make test runs), check-qemu-migrate
 #   make bench, make bench-boot, make selftests (all of them; not in make test)
 
 MODE ?= release
@@ -342,6 +342,7 @@ test: deps
 	$(MAKE) MODE=release check-boot-real
 	$(MAKE) MODE=release test-selftests
 	$(MAKE) MODE=release check-qemu-quick
+	$(MAKE) MODE=release check-qemu-migrate
 
 # The main job: Debian's cloud kernel and a busybox initramfs (fetched with
 # apt-get download into build/run/, cached) under `softkvm boot`.

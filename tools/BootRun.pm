@@ -101,4 +101,35 @@ sub last_line {
 	return $last;
 }
 
+# For the QEMU tests (tests/qemu/): why none of them can run here (QEMU or
+# the guest images in RUN_DIR missing), or undef.
+sub qemu_skip_reason {
+	my ($rundir) = @_;
+	my $qemu = grep { -x "$_/qemu-system-x86_64" } split /:/, $ENV{PATH} // '';
+	return 'qemu-system-x86_64 is not installed (tools/deps.sh qemu installs it)' if !$qemu;
+	return "no guest images in $rundir (make build/run/stamp fetches them)"
+		if !-r "$rundir/vmlinuz" || !-r "$rundir/initramfs.cpio.gz";
+	return undef;
+}
+
+# The capabilities `softkvm info` of BUILD reports: KVM_CAP_* name => value.
+sub softkvm_caps {
+	my ($build) = @_;
+	my %caps;
+	for (`$build/softkvm info 2>/dev/null`) {
+		$caps{$1} = $2 if /^\s*(KVM_CAP_\w+)\D*(\d+)/;
+	}
+	return %caps;
+}
+
+# A configuration NAME (TAP test N) that needs capability CAP: print its
+# skip line and return 1 if it cannot run (SKIP_ALL: qemu_skip_reason's).
+sub skip_config {
+	my ($n, $name, $cap, $skip_all, $caps) = @_;
+	my $why = $skip_all // ($cap && !$caps->{$cap} ? "softkvm does not offer $cap" : undef);
+	return 0 if !defined $why;
+	print "ok $n - $name # skip $why\n";
+	return 1;
+}
+
 1;

@@ -61,36 +61,14 @@ if (my $want = $ENV{SKVM_QEMU_CONFIGS}) {
 	@configs = grep { $w{$_->[0]} } @configs;
 }
 
-sub have_qemu {
-	for my $d (split /:/, $ENV{PATH} // '') {
-		return 1 if -x "$d/qemu-system-x86_64";
-	}
-	return 0;
-}
-
 print "1..", scalar(@configs), "\n";
-my $skip_all;
-$skip_all = 'qemu-system-x86_64 is not installed (tools/deps.sh qemu installs it)' if !have_qemu();
-$skip_all //= "no guest images in $rundir (make build/run/stamp fetches them)"
-	if !-r "$rundir/vmlinuz" || !-r "$rundir/initramfs.cpio.gz";
-my %caps;
-if (!$skip_all) {
-	for (`$build/softkvm info 2>/dev/null`) {
-		$caps{$1} = $2 if /^\s*(KVM_CAP_\w+)\D*(\d+)/;
-	}
-}
+my $skip_all = BootRun::qemu_skip_reason($rundir);
+my %caps = $skip_all ? () : BootRun::softkvm_caps($build);
 my $n = 0;
 for my $c (@configs) {
 	my ($name, $opts, $cap, $what) = @$c;
 	$n++;
-	if ($skip_all) {
-		print "ok $n - $name # skip $skip_all\n";
-		next;
-	}
-	if ($cap && !$caps{$cap}) {
-		print "ok $n - $name # skip softkvm does not offer $cap\n";
-		next;
-	}
+	next if BootRun::skip_config($n, $name, $cap, $skip_all, \%caps);
 	if (my $why = qemu_blocker($name)) {
 		print "ok $n - $name # skip $why\n";
 		next;

@@ -14,3 +14,11 @@ check-qemu: $(LIB) $(TOOL) $(RUN_O)/stamp
 
 check-qemu-quick: $(LIB) $(TOOL) $(RUN_O)/stamp
 	SKVM_BUILD=$(O) SKVM_RUN_DIR=$(RUN_O) SKVM_QEMU_CONFIGS="pc-on pc-smp2" prove -v -f tests/qemu/boot.pl
+
+# QEMU's own live migration between two QEMUs on softkvm (tests/qemu/migrate.pl,
+# docs/migration.md): a busy guest moved over tcp loopback must print the
+# hashes the host computes and power off on the destination.
+#   make check-qemu-migrate SKVM_QEMU_MIGRATE_CONFIGS="pc-on pc-ring pc-smp2 pc-split microvm"
+.PHONY: check-qemu-migrate
+check-qemu-migrate: $(LIB) $(TOOL) $(RUN_O)/stamp
+	SKVM_BUILD=$(O) SKVM_RUN_DIR=$(RUN_O) prove -v -f tests/qemu/migrate.pl
