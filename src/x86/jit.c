@@ -39,6 +39,7 @@ struct jit_arena {
 
 static int jit_on = -1, jit_stats;
 static unsigned jit_thr;
+static const char *jit_dump; /* SKVM_JIT_DUMP=file: the arena at jit_destroy */
 
 static void jit_settings(void)
 {
@@ -50,6 +51,8 @@ static void jit_settings(void)
 	jit_on = !(s && *s == '0');
 	t = getenv("SKVM_JIT_STATS");
 	jit_stats = t && *t == '1';
+	t = getenv("SKVM_JIT_DUMP");
+	jit_dump = t && *t ? t : NULL;
 }
 
 bool jit_enabled(void)
@@ -116,6 +119,12 @@ struct jx {
 	bool live_after; /* flags live after the instruction translated */
 	int idx;	/* index of the instruction translated */
 	struct jsimd simd; /* SSE / AVX run state (jit_simd.c) */
+	bool smc;	/* the block's page is untracked: stores check its bytes */
+	struct mcache {	/* the address cache (mem_addr) */
+		bool ok, w;
+		int base, index, scale;
+		s32 disp;
+	} mc;
 };
 
 static void e8(struct jx *x, u8 v)
@@ -568,42 +577,52 @@ static void side_exit(struct jx *x, u32 off, int ret)
 
 /* ---- memory operands ---- */
 
-/* R14 <- the effective address offset (ea_offset). */
-static void emit_ea(struct jx *x, const struct insn *i, u32 next)
+/* dst <- the effective address offset (ea_offset); dst is not RAX. */
+static void emit_ea_to(struct jx *x, const struct insn *i, u32 next, int dst)
 {
 	if (i->base == REG_RIP) {
 		s64 d = (s64)next + i->disp;
 		if (d == (s32)d) {
-			op(x, 8, 0x8d, R14, M(R13, (s32)d));
+			op(x, 8, 0x8d, dst, M(R13, (s32)d));
 		} else {
-			mov_rr(x, R14, R13);
+			mov_rr(x, dst, R13);
 			mov_imm64(x, RAX, (u64)d);
-			op(x, 8, 0x01, RAX, R(R14));
+			op(x, 8, 0x01, RAX, R(dst));
 		}
 	} else {
 		if (i->base != REG_NONE)
-			op(x, 8, 0x8b, R14, M(R12, i->base * 8));
+			op(x, 8, 0x8b, dst, M(R12, i->base * 8));
 		else
-			ld_imm(x, R14, (u64)(s64)i->disp, 8);
+			ld_imm(x, dst, (u64)(s64)i->disp, 8);
 		s32 disp = i->base != REG_NONE ? i->disp : 0;
 		if (i->index != REG_NONE) {
 			op(x, 8, 0x8b, RAX, M(R12, i->index * 8));
-			op(x, 8, 0x8d, R14, MX(R14, RAX, i->scale, disp));
+			op(x, 8, 0x8d, dst, MX(dst, RAX, i->scale, disp));
 		} else if (disp) {
-			op(x, 8, 0x8d, R14, M(R14, disp));
+			op(x, 8, 0x8d, dst, M(dst, disp));
 		}
 	}
 	if (i->asz == 4)
-		op(x, 4, 0x89, R14, R(R14));
+		op(x, 4, 0x89, dst, R(dst));
+}
+
+static void emit_ea(struct jx *x, const struct insn *i, u32 next)
+{
+	emit_ea_to(x, i, next, R14);
 }
 
 /*
  * R15 <- host pointer for an access of size bytes at seg:R14 through the
- * soft TLB (read or write array), or 0 for the C slow path.  As mem_read:
- * tag (page | user) and within-page checks; a non-canonical address never
- * matches a tag, so it reaches the slow path and its #GP/#SS.
+ * soft TLB (read or write array); a miss jumps to the slow path (the
+ * jumps are left in *pr to patch there).  As mem_read: tag (page | user)
+ * and within-page checks; a non-canonical address never matches a tag,
+ * so it reaches the slow path and its #GP/#SS.
  */
-static void emit_probe(struct jx *x, int seg, int size, bool write)
+struct probe {
+	u8 *miss[2];
+};
+
+static void emit_probe(struct jx *x, int seg, int size, bool write, struct probe *pr)
 {
 	s32 tlb = write ? OFF_E(tlb.w) : OFF_E(tlb.r);
 	mov_rr(x, RDX, R14);
@@ -615,22 +634,26 @@ static void emit_probe(struct jx *x, int seg, int size, bool write)
 	op(x, 8, 0x81, 4, R(RCX));
 	e32(x, 0xfffff000u);			/* and rcx, -4096 */
 	op(x, 8, 0x09, RBP, R(RCX));		/* or rcx, rbp */
-	op(x, 4, 0x31, R15, R(R15));		/* xor r15d, r15d */
 	op(x, 8, 0x3b, RCX, MX(RBX, RAX, 0, tlb));
-	u8 *miss1 = jcc_fwd(x, CC_NE), *miss2 = NULL;
+	pr->miss[0] = jcc_fwd(x, CC_NE);
+	pr->miss[1] = NULL;
 	if (size > 1) {
 		op(x, 4, 0x89, RDX, R(RCX));	/* mov ecx, edx */
 		op(x, 4, 0x81, 4, R(RCX));
 		e32(x, 0xfff);
 		op(x, 4, 0x81, 7, R(RCX));
 		e32(x, (u32)(4096 - size));
-		miss2 = jcc_fwd(x, CC_A);
+		pr->miss[1] = jcc_fwd(x, CC_A);
 	}
 	op(x, 8, 0x8b, R15, MX(RBX, RAX, 0, tlb + 8));
 	op(x, 8, 0x01, RDX, R(R15));		/* add r15, rdx */
-	patch(x, miss1);
-	if (miss2)
-		patch(x, miss2);
+}
+
+static void patch_miss(struct jx *x, const struct probe *pr)
+{
+	patch(x, pr->miss[0]);
+	if (pr->miss[1])
+		patch(x, pr->miss[1]);
 }
 
 static u32 seg_size(int seg, int size, bool write)
@@ -648,40 +671,70 @@ static void slow_call(struct jx *x, const struct insn *i, u32 sz, const void *fn
 	call_abs(x, fn);
 }
 
-/* RCX <- the operand at R14 (after emit_probe), zero-extended. */
-static void emit_load(struct jx *x, const struct insn *i, int seg, int size, bool write)
+/* RCX <- the operand at R14 (after emit_probe), zero-extended.  R15 is
+ * 0 after the slow path (a store after a read for a write takes its slow
+ * path too; the address cache, mem_addr, is not used). */
+static void emit_load(struct jx *x, const struct insn *i, int seg, int size, bool write,
+		      const struct probe *pr)
 {
-	op(x, 8, 0x85, R15, R(R15));
-	u8 *slow = jcc_fwd(x, CC_E);
 	load_rm(x, RCX, M(R15, 0), size);
 	u8 *done = jmp_fwd(x);
-	patch(x, slow);
+	patch_miss(x, pr);
 	slow_call(x, i, seg_size(seg, size, write), jit_ld);
 	mov_rr(x, RCX, RAX);
+	op(x, 4, 0x31, R15, R(R15));	/* xor r15d, r15d */
 	patch(x, done);
 }
 
-/* The operand at R14 <- RCX; a store into the running block's bytes
- * leaves the block after the instruction (smc_check). */
-static void emit_store(struct jx *x, const struct insn *i, int seg, int size)
+static void leave_check(struct jx *x, u32 next);
+
+/*
+ * The operand at R14 <- R8 (loaded before the probe: its misses skip
+ * what comes after it): through R15 after emit_probe (pr), or after
+ * emit_load's read for a write (pr NULL: R15 is 0 for the slow path).
+ * rsp: then RSP <- R14 (PUSH, CALL).  A store into the running block's
+ * bytes (smc_check) or an MMIO write exit leaves the block after the
+ * instruction (leave_check at next, unless next is NO_LEAVE: the caller
+ * leaves anyway).  A block in a tracked code page needs no inline check:
+ * the page's write-TLB entries carry TLB_CODE, so its stores miss.
+ */
+#define NO_LEAVE 0xffffffffu
+static void emit_store(struct jx *x, const struct insn *i, int seg, int size,
+		       const struct probe *pr, bool rsp, u32 next)
 {
-	op(x, 8, 0x85, R15, R(R15));
-	u8 *slow = jcc_fwd(x, CC_E);
-	op(x, 8, 0x3b, R15, M(RBX, OFF_E(code_hi)));
-	u8 *ok1 = jcc_fwd(x, CC_AE);
-	op(x, 8, 0x8d, RAX, M(R15, size));
-	op(x, 8, 0x3b, RAX, M(RBX, OFF_E(code_lo)));
-	u8 *ok2 = jcc_fwd(x, CC_BE);
-	op(x, 1, 0xc6, 0, M(RBX, OFF_E(leave_block)));
-	e8(x, 1);
-	patch(x, ok1);
-	patch(x, ok2);
-	store_rm(x, RCX, M(R15, 0), size);
+	u8 *slow = NULL;
+	if (!pr) {
+		op(x, 8, 0x85, R15, R(R15));
+		slow = jcc_fwd(x, CC_E);
+	}
+	if (x->smc) {
+		op(x, 8, 0x3b, R15, M(RBX, OFF_E(code_hi)));
+		u8 *ok1 = jcc_fwd(x, CC_AE);
+		op(x, 8, 0x8d, RAX, M(R15, size));
+		op(x, 8, 0x3b, RAX, M(RBX, OFF_E(code_lo)));
+		u8 *ok2 = jcc_fwd(x, CC_BE);
+		op(x, 1, 0xc6, 0, M(RBX, OFF_E(leave_block)));
+		e8(x, 1);
+		patch(x, ok1);
+		patch(x, ok2);
+	}
+	store_rm(x, R8, M(R15, 0), size);
+	if (rsp)
+		op(x, 8, 0x89, R14, M(R12, R_RSP * 8));
 	u8 *done = jmp_fwd(x);
-	patch(x, slow);
-	mov_rr(x, R8, RCX);
+	if (pr)
+		patch_miss(x, pr);
+	else
+		patch(x, slow);
 	slow_call(x, i, seg_size(seg, size, true), jit_st);
+	op(x, 4, 0x31, R15, R(R15));	/* xor r15d, r15d */
+	if (rsp)
+		op(x, 8, 0x89, R14, M(R12, R_RSP * 8));
+	if (!x->smc && next != NO_LEAVE)
+		leave_check(x, next);
 	patch(x, done);
+	if (x->smc && next != NO_LEAVE)
+		leave_check(x, next);
 }
 
 /* After a store: leave if it hit the block's code or ended in an exit. */
@@ -694,12 +747,95 @@ static void leave_check(struct jx *x, u32 next)
 	patch(x, stay);
 }
 
-/* Prepare a memory instruction: RIP, flags in memory, EA in R14. */
-static void mem_begin(struct jx *x, const struct insn *i, u32 off, u32 next)
+/*
+ * The address cache: after a memory operand [base + index * scale + disp]
+ * (64-bit address size, no FS/GS base), R14 holds its address and R15
+ * its host pointer (0 after a slow path).  A later operand with the same
+ * base and index, neither written since (no callback, R14/R15 untouched
+ * in between), is disp - c.disp away: in the same page (the page offset
+ * checked at run time) its host pointer is R15 moved by as much, with no
+ * TLB probe.  A pointer from the write TLB serves reads too (x86 has no
+ * write-only pages; watched and MMIO pages have no TLB entry at all).
+ */
+static void mc_note(struct jx *x, const struct insn *i, bool write)
+{
+	struct mcache *c = &x->mc;
+	c->ok = i->base != REG_RIP && i->base != REG_NONE && i->asz == 8 && i->seg != S_FS &&
+		i->seg != S_GS;
+	c->base = i->base, c->index = i->index, c->scale = i->scale;
+	c->disp = i->disp, c->w = write;
+}
+
+/* After an instruction other than a memory operand's: keep the cache
+ * only when the instruction left R14/R15 and its base and index alone. */
+static void mc_after(struct jx *x, const struct insn *i, bool native)
+{
+	struct mcache *c = &x->mc;
+	if (!c->ok)
+		return;
+	x86_handler f = i->fn;
+	bool keep = native &&
+		    (f == op_nop || f == op_mov_rr || f == op_mov_r_imm || f == op_mov_rm_imm ||
+		     f == op_mov_r_rm || f == op_mov_rm_r || f == op_lea || f == op_movzx ||
+		     f == op_movsx || f == op_movsxd || f == op_alu_rr || f == op_alu_ri ||
+		     f == op_alu_a_imm || f == op_alu_r_rm || f == op_alu_rm_r ||
+		     f == op_alu_rm_imm || f == op_test_rm_r || f == op_test_rm_imm ||
+		     f == op_test_a_imm || f == op_not_rm || f == op_neg_rm ||
+		     f == op_inc_dec_rm || f == op_shift_rm || f == op_imul_r_rm ||
+		     f == op_imul_r_rm_imm || f == op_setcc || f == op_cmovcc ||
+		     f == op_xchg_rm_r || f == op_xchg_a_r || f == op_jcc);
+	/* registers it may write (over-approximated) */
+	int w[3] = {i->reg & 15, i->mem ? -1 : i->rm & 15,
+		    f == op_alu_a_imm || f == op_xchg_a_r || f == op_test_a_imm ? R_RAX : -1};
+	if (i->reg >= 16)
+		w[0] = i->reg - 16;
+	if (!i->mem && i->rm >= 16)
+		w[1] = i->rm - 16;
+	for (int k = 0; k < 3; k++)
+		if (w[k] >= 0 && (w[k] == c->base || (c->index != REG_NONE && w[k] == c->index)))
+			keep = false;
+	c->ok = keep;
+}
+
+/* Prepare a memory instruction: RIP, flags in memory, R14 = its address,
+ * R15 = its host pointer through the address cache or the TLB; a TLB
+ * miss jumps to the slow path (pr). */
+static void mem_addr(struct jx *x, const struct insn *i, u32 off, u32 next, int size, bool write,
+		     struct probe *pr)
 {
 	flags_to_mem(x);
 	set_rip(x, off);
+	const struct mcache *c = &x->mc;
+	s64 delta = (s64)i->disp - c->disp;
+	u8 *have = NULL;
+	if (c->ok && i->base == c->base && i->index == c->index && i->asz == 8 &&
+	    (i->index == REG_NONE || i->scale == c->scale) && i->seg != S_FS && i->seg != S_GS &&
+	    (c->w || !write) && delta > -4096 && delta < 4096) {
+		op(x, 8, 0x85, R15, R(R15));
+		u8 *no1 = jcc_fwd(x, CC_E);
+		op(x, 4, 0x89, R14, R(RAX));		/* mov eax, r14d */
+		op(x, 4, 0x81, 4, R(RAX));
+		e32(x, 0xfff);				/* and eax, 0xfff */
+		if (delta) {
+			op(x, 4, 0x81, 0, R(RAX));
+			e32(x, (u32)(s32)delta);	/* add eax, delta */
+		}
+		op(x, 4, 0x81, 7, R(RAX));
+		e32(x, (u32)(4096 - size));
+		u8 *no2 = jcc_fwd(x, CC_A);
+		if (delta) {
+			op(x, 8, 0x8d, R14, M(R14, (s32)delta));
+			op(x, 8, 0x8d, R15, M(R15, (s32)delta));
+		}
+		have = jmp_fwd(x);
+		patch(x, no1);
+		patch(x, no2);
+	}
 	emit_ea(x, i, next);
+	emit_probe(x, i->seg, size, write, pr);
+	if (have)
+		patch(x, have);
+	mc_note(x, i, write);
 }
 
 /* RCX <- the r/m operand (register or memory read). */
@@ -709,9 +845,9 @@ static void rm_load(struct jx *x, const struct insn *i, int size, u32 off, u32 n
 		ld(x, RCX, i->rm, size);
 		return;
 	}
-	mem_begin(x, i, off, next);
-	emit_probe(x, i->seg, size, write);
-	emit_load(x, i, i->seg, size, write);
+	struct probe pr;
+	mem_addr(x, i, off, next, size, write, &pr);
+	emit_load(x, i, i->seg, size, write, &pr);
 }
 
 /* ---- instruction translation ---- */
@@ -720,6 +856,25 @@ static void rm_load(struct jx *x, const struct insn *i, int size, u32 off, u32 n
 static void alu_host(struct jx *x, int k, int size, int dst, int src)
 {
 	op(x, size, (u32)(k << 3 | (size == 1 ? 0 : 1)), src, R(dst));
+}
+
+/* ALU operation of kind k on r/m with an immediate (sign-extended to
+ * 64-bit for size 8: the caller checks it fits). */
+static void alu_imm_rm(struct jx *x, int k, int size, struct rm m, u64 imm)
+{
+	if (size == 1) {
+		op(x, 1, 0x80, k, m);
+		e8(x, (u8)imm);
+	} else if ((s64)sext(imm, size) == (s8)imm) {
+		op(x, size, 0x83, k, m);
+		e8(x, (u8)imm);
+	} else {
+		op(x, size, 0x81, k, m);
+		if (size == 2)
+			e16(x, (u16)imm);
+		else
+			e32(x, (u32)imm);
+	}
 }
 
 static void callback(struct jx *x, const struct insn *i, u32 off)
@@ -850,8 +1005,8 @@ static void alu_mem(struct jx *x, const struct insn *i, int k, u32 off, u32 next
 		return;
 	flags_capture(x);
 	x->fl_host = false;
-	emit_store(x, i, i->seg, size);
-	leave_check(x, next);
+	mov_rr(x, R8, RCX);
+	emit_store(x, i, i->seg, size, NULL, false, next);
 }
 
 /* SHL/SHR/SAL/SAR by a non-zero constant write all six flags. */
@@ -869,9 +1024,10 @@ static bool simd_insn(struct jx *x, const struct insn *i, u32 off, u32 next)
 	struct jsimd_fix fx = {0};
 	flags_to_mem(x);
 	x->p = jsimd_enter(&x->simd, &j, x->p, &fx);
+	struct probe pr = {{NULL, NULL}};
 	if (i->mem) {
-		mem_begin(x, i, off, next);
-		emit_probe(x, i->seg, j.msize, j.mwrite);
+		/* a TLB miss leaves to the interpreter, as jsimd_mem's checks */
+		mem_addr(x, i, off, next, j.msize, j.mwrite, &pr);
 		x->p = jsimd_mem(&j, x->p, &fx);
 	}
 	if (j.g_rcx >= 0)
@@ -884,6 +1040,8 @@ static bool simd_insn(struct jx *x, const struct insn *i, u32 off, u32 next)
 	u8 *over = jmp_fwd(x);
 	for (int k = 0; k < fx.n; k++)
 		patch(x, fx.at[k]);
+	if (pr.miss[0])
+		patch_miss(x, &pr);
 	side_exit(x, off, x->idx);
 	patch(x, over);
 	return true;
@@ -918,19 +1076,18 @@ static bool translate_insn(struct jx *x, const struct insn *i, u32 off)
 		return true;
 	}
 	if (f == op_mov_rm_r || f == op_mov_rm_imm) {
-		mem_begin(x, i, off, next);
-		emit_probe(x, i->seg, size, true);
+		struct probe pr;
 		if (f == op_mov_rm_r)
-			ld(x, RCX, i->reg, size);
+			ld(x, R8, i->reg, size);
 		else
-			ld_imm(x, RCX, i->imm, size);
-		emit_store(x, i, i->seg, size);
-		leave_check(x, next);
+			ld_imm(x, R8, i->imm, size);
+		mem_addr(x, i, off, next, size, true, &pr);
+		emit_store(x, i, i->seg, size, &pr, false, next);
 		return true;
 	}
 	if (f == op_lea) {
-		emit_ea(x, i, next);
-		st(x, R14, i->reg, size);
+		emit_ea_to(x, i, next, RCX);
+		st(x, RCX, i->reg, size);
 		return true;
 	}
 	if (f == op_movzx || f == op_movsx || f == op_movsxd) {
@@ -950,6 +1107,23 @@ static bool translate_insn(struct jx *x, const struct insn *i, u32 off)
 		if (f == op_alu_r_rm && i->mem && !full)
 			return false;
 		flags_pre(x, full);
+		/* 8-, 16- and 64-bit results and CMP: the host instruction
+		 * works on the guest register in cpu->gpr itself (a 32-bit
+		 * result must clear the top half, so it goes through RCX) */
+		bool imm = f == op_alu_ri || f == op_alu_a_imm;
+		if ((size != 4 || k == 7) && (!imm || size != 8 || (s64)i->imm == (s32)i->imm)) {
+			if (f == op_alu_r_rm)
+				rm_load(x, i, size, off, next, false);
+			else if (f == op_alu_rr)
+				ld(x, RCX, i->reg, size);
+			flags_kill(x, full);
+			if (imm)
+				alu_imm_rm(x, k, size, greg(dst), i->imm);
+			else
+				op(x, size, (u32)(k << 3 | (size == 1 ? 0 : 1)), RCX, greg(dst));
+			flags_post(x);
+			return true;
+		}
 		if (f == op_alu_r_rm) {
 			rm_load(x, i, size, off, next, false);
 			mov_rr(x, RAX, RCX);
@@ -973,6 +1147,27 @@ static bool translate_insn(struct jx *x, const struct insn *i, u32 off)
 		alu_mem(x, i, k, off, next, f == op_alu_rm_imm);
 		return true;
 	}
+	if ((f == op_test_rm_r || f == op_test_rm_imm || f == op_test_a_imm) &&
+	    (f == op_test_a_imm || !i->mem)) {
+		/* on the guest register in cpu->gpr */
+		struct rm m = greg(f == op_test_a_imm ? R_RAX : i->rm);
+		if (f == op_test_rm_r)
+			ld(x, RAX, i->reg, size);
+		x->fl_host = false;
+		if (f == op_test_rm_r) {
+			op(x, size, size == 1 ? 0x84 : 0x85, RAX, m);
+		} else {
+			op(x, size, size == 1 ? 0xf6 : 0xf7, 0, m);
+			if (size == 1)
+				e8(x, (u8)i->imm);
+			else if (size == 2)
+				e16(x, (u16)i->imm);
+			else
+				e32(x, (u32)i->imm);
+		}
+		flags_post(x);
+		return true;
+	}
 	if (f == op_test_rm_r || f == op_test_rm_imm || f == op_test_a_imm) {
 		if (f == op_test_a_imm)
 			ld(x, RCX, R_RAX, size);
@@ -992,11 +1187,21 @@ static bool translate_insn(struct jx *x, const struct insn *i, u32 off)
 		bool full = f == op_neg_rm || !x->live_after;
 		if (f != op_not_rm)
 			flags_pre(x, full);
+		u32 opc = f == op_inc_dec_rm ? (size == 1 ? 0xfe : 0xff) : (size == 1 ? 0xf6 : 0xf7);
+		if (size != 4) {
+			/* on the guest register in cpu->gpr (merges, as 8/16-bit
+			 * writes do) */
+			if (f != op_not_rm)
+				flags_kill(x, full);
+			op(x, size, opc, ext, greg(i->rm));
+			if (f != op_not_rm)
+				flags_post(x);
+			return true;
+		}
 		ld(x, RCX, i->rm, size);
 		if (f != op_not_rm)
 			flags_kill(x, full);
-		op(x, size, f == op_inc_dec_rm ? (size == 1 ? 0xfe : 0xff) : (size == 1 ? 0xf6 : 0xf7),
-		   ext, R(RCX));
+		op(x, size, opc, ext, R(RCX));
 		if (f != op_not_rm)
 			flags_post(x);
 		st(x, RCX, i->rm, size);
@@ -1068,16 +1273,15 @@ static bool translate_insn(struct jx *x, const struct insn *i, u32 off)
 		flags_to_mem(x);
 		set_rip(x, off);
 		op(x, 8, 0x8b, R14, M(R12, R_RSP * 8));
+		struct probe pr;
 		if (f == op_push_r) {
 			op(x, 8, 0x8d, R14, M(R14, -8));
-			emit_probe(x, S_SS, 8, true);
-			ld(x, RCX, i->reg, 8);
-			emit_store(x, i, S_SS, 8);
-			op(x, 8, 0x89, R14, M(R12, R_RSP * 8));
-			leave_check(x, next);
+			ld(x, R8, i->reg, 8);
+			emit_probe(x, S_SS, 8, true, &pr);
+			emit_store(x, i, S_SS, 8, &pr, true, next);
 		} else {
-			emit_probe(x, S_SS, 8, false);
-			emit_load(x, i, S_SS, 8, false);
+			emit_probe(x, S_SS, 8, false, &pr);
+			emit_load(x, i, S_SS, 8, false, &pr);
 			op(x, 8, 0x8d, R14, M(R14, 8));
 			op(x, 8, 0x89, R14, M(R12, R_RSP * 8));
 			st(x, RCX, i->reg, 8);
@@ -1113,10 +1317,10 @@ static bool translate_insn(struct jx *x, const struct insn *i, u32 off)
 		u8 *bad = canonical_rax(x);
 		op(x, 8, 0x8b, R14, M(R12, R_RSP * 8));
 		op(x, 8, 0x8d, R14, M(R14, -8));
-		emit_probe(x, S_SS, 8, true);
-		op(x, 8, 0x8d, RCX, M(R13, (s32)next));
-		emit_store(x, i, S_SS, 8);
-		op(x, 8, 0x89, R14, M(R12, R_RSP * 8));
+		struct probe pr;
+		op(x, 8, 0x8d, R8, M(R13, (s32)next));
+		emit_probe(x, S_SS, 8, true, &pr);
+		emit_store(x, i, S_SS, 8, &pr, true, NO_LEAVE);
 		target_rax(x, next + i->imm);
 		op(x, 8, 0x89, RAX, M(R12, OFF_C(rip)));
 		static_exit(x, next + i->imm);
@@ -1128,8 +1332,9 @@ static bool translate_insn(struct jx *x, const struct insn *i, u32 off)
 		flags_to_mem(x);
 		set_rip(x, off);
 		op(x, 8, 0x8b, R14, M(R12, R_RSP * 8));
-		emit_probe(x, S_SS, 8, false);
-		emit_load(x, i, S_SS, 8, false);
+		struct probe pr;
+		emit_probe(x, S_SS, 8, false, &pr);
+		emit_load(x, i, S_SS, 8, false, &pr);
 		mov_rr(x, RAX, RCX);
 		u8 *bad = canonical_rax(x);
 		op(x, 8, 0x8d, R14, M(R14, (s32)(8 + i->imm)));
@@ -1153,6 +1358,54 @@ static bool translate_insn(struct jx *x, const struct insn *i, u32 off)
 		return true;
 	}
 	return false;
+}
+
+/*
+ * A run of PUSH r64 or of POP r64 (not of RSP): one probe for the bytes
+ * of all of them, taken when they are in one page; else each instruction
+ * as translate_insn has it (its own probe, fault and RIP).  The fast path
+ * cannot fault, so RIP and the flags are stored once, for the first.
+ * Returns the instructions consumed (0: no run here).
+ */
+static int stack_run(struct jx *x, const struct insn *ins, int n, u32 off)
+{
+	x86_handler f = ins[0].fn;
+	if ((f != op_push_r && f != op_pop_r) || ins[0].osz != 8 || ins[0].lock)
+		return 0;
+	int k = 0;
+	while (k < n && k < 8 && ins[k].fn == f && ins[k].osz == 8 && !ins[k].lock &&
+	       ins[k].reg != R_RSP)
+		k++;
+	if (k < 2)
+		return 0;
+	bool push = f == op_push_r;
+	flags_to_mem(x);
+	set_rip(x, off);
+	op(x, 8, 0x8b, R14, M(R12, R_RSP * 8));
+	if (push)
+		op(x, 8, 0x8d, R14, M(R14, -8 * k));
+	struct probe pr;
+	emit_probe(x, S_SS, 8 * k, push, &pr);
+	for (int j = 0; j < k; j++) {
+		if (push) {
+			ld(x, RCX, ins[j].reg, 8);
+			op(x, 8, 0x89, RCX, M(R15, 8 * (k - 1 - j)));
+		} else {
+			op(x, 8, 0x8b, RCX, M(R15, 8 * j));
+			st(x, RCX, ins[j].reg, 8);
+		}
+	}
+	if (!push)
+		op(x, 8, 0x8d, R14, M(R14, 8 * k));
+	op(x, 8, 0x89, R14, M(R12, R_RSP * 8));
+	u8 *done = jmp_fwd(x);
+	patch_miss(x, &pr);
+	for (int j = 0; j < k; j++) {
+		translate_insn(x, &ins[j], off);
+		off += ins[j].len;
+	}
+	patch(x, done);
+	return k;
 }
 
 /* ---- blocks ---- */
@@ -1258,12 +1511,24 @@ static bool emit_block(struct jx *x, struct block *b)
 			x->full = true;
 			break;
 		}
-		x->live_after = live[k + 1];
 		x->idx = k;
-		if (translate_insn(x, i, off))
+		int run = stack_run(x, i, b->n - k, off);
+		if (run) {
+			x->mc.ok = false;
+			x->native += (u32)run;
+			for (int j = 0; j < run; j++)
+				off += b->insns[k + j].len;
+			k += run - 1;
+			continue;
+		}
+		x->live_after = live[k + 1];
+		if (translate_insn(x, i, off)) {
 			x->native++;
-		else
+			mc_after(x, i, true);
+		} else {
 			callback(x, i, off);
+			x->mc.ok = false;
+		}
 		off += i->len;
 	}
 	/* off the end: the interpreter goes on with the next instruction */
@@ -1279,7 +1544,7 @@ bool jit_translate(struct engine *e, struct block *b)
 	for (int tries = 0; tries < 2; tries++) {
 		struct jx x = {.p = a->base + a->used, .start = a->base + a->used,
 			       .end = a->base + JIT_ARENA, .e = e, .mode = b->mode,
-			       .host = (uintptr_t)b->host};
+			       .host = (uintptr_t)b->host, .smc = !b->cp};
 		if (emit_block(&x, b)) {
 			b->jit = a->base + a->used;
 			b->jit_n = b->n;
@@ -1303,6 +1568,17 @@ void jit_destroy(struct engine *e)
 		fprintf(stderr, "skvm: jit: %llu blocks, %llu instructions (%llu native), %llu flushes\n",
 			(unsigned long long)e->jit->blocks, (unsigned long long)e->jit->insns,
 			(unsigned long long)e->jit->native, (unsigned long long)e->jit->flushes);
+	if (jit_dump) {
+		/* for profiles: perf's samples at base + offset, objdump -D
+		 * -b binary -mi386:x86-64 on the file */
+		FILE *f = fopen(jit_dump, "wb");
+		if (f) {
+			fwrite(e->jit->base, 1, e->jit->used, f);
+			fclose(f);
+		}
+		fprintf(stderr, "skvm: jit: arena at %p, %zu bytes in %s\n", (void *)e->jit->base,
+			e->jit->used, jit_dump);
+	}
 	munmap(e->jit->base, JIT_ARENA);
 	free(e->jit);
 	e->jit = NULL;
