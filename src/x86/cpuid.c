@@ -112,8 +112,8 @@ enum { OFF, ON, EMU };
 	F(0xd, 1, EAX, 0, XSAVEOPT, PART_AVX, ON)                 \
 	F(0xd, 1, EAX, 1, XSAVEC, PART_AVX, ON)                   \
 	F(0xd, 1, EAX, 2, XGETBV1, PART_AVX, ON)                  \
-	/* XSAVES: off again, the Debian kernel stops early with it */ \
-	F(0xd, 1, EAX, 3, XSAVES, PART_AVX, OFF)                   \
+	/* XSAVES/XRSTORS with IA32_XSS = 0 (no supervisor component) */ \
+	F(0xd, 1, EAX, 3, XSAVES, PART_AVX, ON)                    \
 	/* Leaf 0x80000001 ECX/EDX */                              \
 	F(0x80000001, 0, ECX, 0, LAHF_LM, PART_INT, ON)            \
 	F(0x80000001, 0, ECX, 5, ABM, PART_INT, ON)                \
