@@ -413,18 +413,22 @@ long skvm_vcpu_run(struct skvm_vcpu *vcpu)
 {
 	struct kvm_run *run = vcpu->run;
 	struct x86_cpu *cpu = &vcpu->cpu;
-	long r = run_prepare(vcpu);
-	if (r)
-		return run_finish(vcpu, r);
-
 	struct run_ctx ctx = {
 		.fast = !vcpu->sigmask_set && !t_async_cancel && skvm_signals_wrapped &&
 			skvm_signals_wrapped(),
 	};
-	sigset_t old;
+	/* from here a handled signal is deferred (skvm_signals_restore,
+	 * which the failed checks below reach too, ends that) */
 	if (ctx.fast) {
 		t_run = vcpu;
 		atomic_signal_fence(memory_order_seq_cst);
+	}
+	long r = run_prepare(vcpu);
+	if (r)
+		return run_finish(vcpu, r);
+
+	sigset_t old;
+	if (ctx.fast) {
 		/* a kick left by a handler deferred after the last run ended
 		 * (the irqchip's run loop clears its own) */
 		if (!vcpu->apic)
