@@ -42,9 +42,12 @@ static const char *device_path(void)
 	static const char *path;
 	static bool done;
 	if (!__atomic_load_n(&done, __ATOMIC_ACQUIRE)) {
+		/* an answer from before the environment was set up (a
+		 * sanitizer runtime initialising) is not kept */
 		const char *p = getenv("SOFTKVM_DEVICE");
 		path = p && *p ? p : NULL;
-		__atomic_store_n(&done, true, __ATOMIC_RELEASE);
+		if (path || environ)
+			__atomic_store_n(&done, true, __ATOMIC_RELEASE);
 	}
 	return path;
 }
@@ -331,6 +334,8 @@ static void wrapper(int sig, siginfo_t *info, void *uc)
 
 SKVM_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
+	/* a sanitizer runtime's own handlers, installed while it
+	 * initialises, are not wrapped (no environment yet) */
 	if (!device_path() || !wrappable(sig))
 		return real_sigaction(sig, act, old);
 	struct sigaction w;
