@@ -694,7 +694,7 @@ void mem_host_rw_done(struct engine *e)
 }
 
 /* System-table reads (GDT, IDT, TSS) are supervisor accesses. */
-static u64 sys_read(struct engine *e, u64 la, int size)
+u64 sys_read(struct engine *e, u64 la, int size)
 {
 	u8 cpl = e->cpl;
 	e->cpl = 0;
@@ -703,7 +703,7 @@ static u64 sys_read(struct engine *e, u64 la, int size)
 	return v;
 }
 
-static void sys_write(struct engine *e, u64 la, int size, u64 v)
+void sys_write(struct engine *e, u64 la, int size, u64 v)
 {
 	u8 cpl = e->cpl;
 	e->cpl = 0;
@@ -1179,16 +1179,18 @@ static void deliver_prot(struct engine *e, int vec, int err, bool soft, u64 ret_
 	u64 hi = lm ? sys_read(e, c->idt.base + vec * gsz + 8, 8) : 0;
 	int type = (lo >> 40) & 0xf, dpl = (lo >> 45) & 3;
 	bool gate32 = type == 0xe || type == 0xf;
-	if (lm ? !gate32 : (type != 6 && type != 7 && !gate32)) {
-		if (type == 5 && !lm)
-			raise_internal(e); /* task gates: not implemented */
+	bool task = type == 5 && !lm;
+	if (lm ? !gate32 : (type != 6 && type != 7 && !gate32 && !task))
 		raise_exc(e, EXC_GP, vec * 8 + 2 + ext);
-	}
 	if (soft && dpl < e->cpl)
 		raise_exc(e, EXC_GP, vec * 8 + 2);
 	if (!((lo >> 47) & 1))
 		raise_exc(e, EXC_NP, vec * 8 + 2 + ext);
 	u16 sel = (lo >> 16) & 0xffff;
+	if (task) {
+		task_switch(e, sel, TS_INT, err, ret_rip, ext);
+		return;
+	}
 	u64 off = (lo & 0xffff) | ((lo >> 32) & 0xffff0000ULL);
 	if (lm)
 		off |= hi << 32;

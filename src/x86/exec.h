@@ -496,6 +496,13 @@ void desc_parse(u64 d, struct x86_seg *s, u16 sel);
 void desc_touch(struct engine *e, u64 addr, u64 d);
 void tss_stack(struct engine *e, int dpl, int ist, u16 *ss, u64 *sp);
 void ss_inner(struct engine *e, u16 sel, int cpl, int ext, struct x86_seg *out);
+/* System-table access (GDT, IDT, TSS) as supervisor. */
+u64 sys_read(struct engine *e, u64 la, int size);
+void sys_write(struct engine *e, u64 la, int size, u64 v);
+/* Hardware task switch to the TSS tss_sel (ops_ctl.c); err is pushed on
+ * the new task's stack unless NO_ERR. */
+enum { TS_JMP, TS_CALL, TS_IRET, TS_INT };
+void task_switch(struct engine *e, u16 tss_sel, int reason, int err, u64 ret_rip, int ext);
 /* Undo of a multi-segment change if the instruction unwinds (txn_end
  * once it cannot any more). */
 void txn_begin(struct engine *e);

@@ -401,6 +401,154 @@ static void call_gate(struct engine *e, u16 gsel, u64 lo, bool call)
 	e->next_rip = off;
 }
 
+/*
+ * Hardware task switch (SDM Vol. 3A 7.3) between 32-bit TSSs; a 16-bit TSS
+ * or a TSS asking for a debug trap (T bit) ends KVM_RUN with an emulation
+ * failure instead.  Checks up to the TSS descriptor fault in the old task;
+ * once the old task's state is saved, the switch is committed and a bad
+ * selector in the new TSS faults in the new task (#TS, #NP, #SS), the
+ * segment registers not yet loaded left unusable.
+ */
+
+/* A segment register of the incoming task (SDM Vol. 3A Table 7-1). */
+static void ts_seg(struct engine *e, int seg, u16 sel, int cpl)
+{
+	struct x86_cpu *c = e->cpu;
+	struct x86_seg n;
+	int err = sel & ~3;
+	if (!(sel & ~3)) {
+		if (seg == S_CS || seg == S_SS)
+			raise_exc(e, EXC_TS, 0);
+		return; /* null data segment: stays unusable */
+	}
+	u64 addr, d = desc_read_ex(e, sel, &addr, NULL, EXC_TS, 0);
+	desc_parse(d, &n, sel);
+	bool code = n.type & 8, conf = code && (n.type & 4);
+	if (seg == S_CS) {
+		if (!n.s || !code || (conf ? n.dpl > (sel & 3) : n.dpl != (sel & 3)))
+			raise_exc(e, EXC_TS, err);
+		if (!n.present)
+			raise_exc(e, EXC_NP, err);
+	} else if (seg == S_SS) {
+		if (!n.s || (n.type & 0xa) != 0x2 || n.dpl != cpl || (sel & 3) != cpl)
+			raise_exc(e, EXC_TS, err);
+		if (!n.present)
+			raise_exc(e, EXC_SS, err);
+	} else {
+		if (!n.s || (n.type & 0xa) == 0x8 ||
+		    (!conf && (n.dpl < cpl || n.dpl < (sel & 3))))
+			raise_exc(e, EXC_TS, err);
+		if (!n.present)
+			raise_exc(e, EXC_NP, err);
+	}
+	desc_touch(e, addr, d);
+	n.type |= 1;
+	c->seg[seg] = n;
+}
+
+static void vm86_seg(struct x86_seg *s, u16 sel);
+
+void task_switch(struct engine *e, u16 tss_sel, int reason, int err, u64 ret_rip, int ext)
+{
+	struct x86_cpu *c = e->cpu;
+	int bad = reason == TS_IRET ? EXC_TS : EXC_GP;
+	u16 nerr = (tss_sel & ~3) | ext;
+	/* the new TSS: in the GDT, available (busy for IRET), present */
+	if (tss_sel & 4)
+		raise_exc(e, bad, nerr);
+	u64 naddr, nd = desc_read_ex(e, tss_sel, &naddr, NULL, bad, ext);
+	struct x86_seg nt;
+	desc_parse(nd, &nt, tss_sel);
+	bool busy = (nt.type & 2) != 0;
+	if (nt.s || (nt.type & 5) != 1 || busy != (reason == TS_IRET))
+		raise_exc(e, bad, nerr);
+	if (!nt.present)
+		raise_exc(e, EXC_NP, nerr);
+	struct x86_seg ot = c->tr;
+	if (!(nt.type & 8) || !(ot.type & 8))
+		raise_internal(e); /* 16-bit TSS: not implemented */
+	if (nt.limit < 0x67)
+		raise_exc(e, EXC_TS, nerr);
+	if (ot.limit < 0x5f)
+		raise_exc(e, EXC_TS, (ot.sel & ~3) | ext);
+	/* the new task's state, read before anything is written */
+	u32 v[0x68 / 4];
+	for (int k = 0; k < 0x68 / 4; k++)
+		v[k] = (u32)sys_read(e, nt.base + 4 * (u64)k, 4);
+	if (v[0x64 / 4] & 1)
+		raise_internal(e); /* debug trap on task switch: not implemented */
+	u64 fl = flags_get(e);
+	if (reason == TS_IRET)
+		fl &= ~X86_FL_NT;
+	/* save the old task (EIP, EFLAGS, GPRs, selectors) */
+	sys_write(e, ot.base + 0x20, 4, (u32)ret_rip);
+	sys_write(e, ot.base + 0x24, 4, (u32)fl);
+	for (int r = 0; r < 8; r++)
+		sys_write(e, ot.base + 0x28 + 4 * (u64)r, 4, (u32)c->gpr[r]);
+	for (int s = 0; s < S_NR; s++)
+		sys_write(e, ot.base + 0x48 + 4 * (u64)s, 2, c->seg[s].sel);
+	u64 gdt = c->gdt.base;
+	if (reason == TS_JMP || reason == TS_IRET) /* old TSS no longer busy */
+		sys_write(e, gdt + (ot.sel & ~7) + 5, 1, (sys_read(e, gdt + (ot.sel & ~7) + 5, 1) & ~2));
+	u32 nfl = v[0x24 / 4];
+	if (reason == TS_CALL || reason == TS_INT) {
+		sys_write(e, nt.base, 2, ot.sel); /* back link */
+		nfl |= X86_FL_NT;
+	}
+	if (reason != TS_IRET)
+		sys_write(e, naddr + 5, 1, (nd >> 40) | 2);
+	/* committed: the new task's context */
+	nt.type |= 2;
+	c->tr = nt;
+	c->cr0 |= X86_CR0_TS;
+	if ((c->cr0 & X86_CR0_PG) && c->cr3 != v[0x1c / 4]) {
+		c->cr3 = v[0x1c / 4];
+		tlb_flush(e);
+	}
+	for (int r = 0; r < 8; r++)
+		c->gpr[r] = v[0x28 / 4 + r];
+	flags_set(e, (nfl & 0x3f7fd5) | X86_FL_FIXED1);
+	c->rip = e->next_rip = v[0x20 / 4];
+	for (int s = 0; s < S_NR; s++)
+		c->seg[s] = (struct x86_seg){.sel = (u16)v[0x48 / 4 + s], .unusable = 1};
+	c->ldt = (struct x86_seg){.sel = (u16)v[0x60 / 4], .unusable = 1};
+	/* a fault while loading them is the new task's, at its CPL */
+	c->seg[S_SS].dpl = v[0x4c / 4] & 3;
+	mode_update(e);
+	if (nfl & X86_FL_VM) {
+		for (int s = 0; s < S_NR; s++)
+			vm86_seg(&c->seg[s], (u16)v[0x48 / 4 + s]);
+		mode_update(e);
+	} else {
+		u16 ldt = (u16)v[0x60 / 4];
+		if (ldt & ~3) {
+			u64 la, ld;
+			if (ldt & 4)
+				raise_exc(e, EXC_TS, ldt & ~3);
+			ld = desc_read_ex(e, ldt, &la, NULL, EXC_TS, 0);
+			struct x86_seg l;
+			desc_parse(ld, &l, ldt);
+			if (l.s || l.type != 2)
+				raise_exc(e, EXC_TS, ldt & ~3);
+			if (!l.present)
+				raise_exc(e, EXC_NP, ldt & ~3);
+			c->ldt = l;
+		}
+		int cpl = v[0x4c / 4] & 3;
+		/* CS and SS first: the CPL (SS.DPL) of the loads that follow */
+		ts_seg(e, S_CS, (u16)v[0x4c / 4], cpl);
+		ts_seg(e, S_SS, (u16)v[0x50 / 4], cpl);
+		mode_update(e);
+		static const u8 data[4] = {S_ES, S_DS, S_FS, S_GS};
+		for (int k = 0; k < 4; k++)
+			ts_seg(e, data[k], (u16)v[0x48 / 4 + data[k]], cpl);
+	}
+	if (c->rip > c->seg[S_CS].limit)
+		raise_exc(e, EXC_GP, 0);
+	if (err != NO_ERR)
+		push(e, 4, (u32)err);
+}
+
 static void far_xfer(struct engine *e, const struct insn *i, u16 sel, u64 off, bool call)
 {
 	struct x86_cpu *c = e->cpu;
@@ -417,9 +565,17 @@ static void far_xfer(struct engine *e, const struct insn *i, u16 sel, u64 off, b
 				call_gate(e, sel, d, call);
 				return;
 			}
-			/* a task gate or an available TSS: a task switch */
-			if (!lm && (type == 5 || type == 1 || type == 9))
-				raise_internal(e);
+			int dpl = (d >> 45) & 3;
+			if (!lm && (type == 5 || type == 1 || type == 9)) {
+				/* a task switch: the TSS or gate DPL >= CPL, RPL */
+				if (dpl < e->cpl || dpl < (sel & 3))
+					raise_exc(e, EXC_GP, sel & ~3);
+				if (!(d & BIT(47)))
+					raise_exc(e, EXC_NP, sel & ~3);
+				task_switch(e, type == 5 ? (u16)(d >> 16) : sel,
+					    call ? TS_CALL : TS_JMP, NO_ERR, ret, 0);
+				return;
+			}
 			raise_exc(e, EXC_GP, sel & ~3);
 		}
 	}
@@ -640,8 +796,13 @@ void op_iret(struct engine *e, const struct insn *i)
 		flags_set(e, (fl & ~m) | (nfl & m));
 		return;
 	}
-	if ((fl & X86_FL_NT) && e->mode != M_LONG)
-		raise_internal(e); /* task return */
+	if ((fl & X86_FL_NT) && e->mode == M_LONG)
+		raise_exc(e, EXC_GP, 0); /* no task return in IA-32e mode */
+	if (fl & X86_FL_NT) {
+		/* return to the task in the back link (SDM Vol. 2A IRET) */
+		task_switch(e, (u16)sys_read(e, c->tr.base, 2), TS_IRET, NO_ERR, e->next_rip, 0);
+		return;
+	}
 	if ((nfl & X86_FL_VM) && e->cpl == 0 && e->mode != M_LONG && osz == 4) {
 		iret_to_vm86(e, ip, cs, nfl);
 		return;

@@ -1,6 +1,6 @@
 /*
  * Shared by the engine tests whose guests report through OUT: TAP lines, an
- * OUT expected next (port and value), a 64-bit interrupt gate.
+ * OUT expected next (port and value), a 64-bit interrupt gate, a descriptor.
  */
 #ifndef T_OUT_H
 #define T_OUT_H
@@ -50,6 +50,16 @@ __attribute__((unused)) static void t_gate64(struct tvm *t, uint64_t idt, int ve
 	g[0] = (off & 0xffff) | ((uint64_t)TVM_SEL_CODE64 << 16) | (0xeull << 40) |
 	       ((uint64_t)dpl << 45) | (1ull << 47) | ((off >> 16 & 0xffff) << 48);
 	g[1] = off >> 32;
+}
+
+/* A present segment descriptor (SDM Vol. 3A 3.4.5). */
+__attribute__((unused)) static uint64_t t_desc(uint32_t base, uint32_t limit, int type, int s,
+					       int dpl, int db, int g)
+{
+	return (limit & 0xffff) | ((uint64_t)(base & 0xffffff) << 16) | ((uint64_t)type << 40) |
+	       ((uint64_t)s << 44) | ((uint64_t)dpl << 45) | (1ull << 47) |
+	       ((uint64_t)(limit >> 16 & 0xf) << 48) | ((uint64_t)db << 54) |
+	       ((uint64_t)g << 55) | ((uint64_t)(base >> 24) << 56);
 }
 
 #endif

@@ -1,11 +1,13 @@
 /*
- * Hardware task switches are not implemented: far JMP to an available TSS,
- * far CALL through a task gate, INT n through a task gate in the IDT and
- * IRET with EFLAGS.NT must each end KVM_RUN with KVM_EXIT_INTERNAL_ERROR /
- * KVM_INTERNAL_ERROR_EMULATION and the instruction bytes (KVM's
- * prepare_emulation_failure_exit layout: data[0] = flags, data[1] = length,
- * then the bytes), with nothing committed (RIP, CS, TR unchanged).
- * A far JMP to a busy TSS is no task switch: #GP(selector).
+ * Hardware task switches between 32-bit TSSs (SDM Vol. 3A 7.3): CALL to a
+ * TSS (registers and selectors from the new TSS, back link, NT, CR0.TS,
+ * the old TSS stays busy), IRET with NT back (old state restored, busy
+ * cleared), JMP through a task gate (no NT; the interrupted task resumes
+ * after its IRET), INT n through a task gate in the IDT (NT, back link), an
+ * exception through a task gate with its error code pushed on the new
+ * task's stack; JMP to a busy TSS is #GP(selector); a 16-bit TSS is not
+ * implemented: emulation failure with the instruction bytes, nothing
+ * committed.  Expectations from the SDM; tasks report through OUT.
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -18,60 +20,100 @@
 #define IDT 0x20000
 #define TSS_A 0x6000
 #define TSS_B 0x6100
+#define TSS_C 0x6200
 
-extern const unsigned char ts_start[], ts_end[], ts_jmp[], ts_call[], ts_int[], ts_iret[],
-	ts_busy[], ts_gp[];
+extern const unsigned char ts_start[], ts_end[], ts_a[], ts_b[], ts_c[], ts_busy[], ts_gp[],
+	ts_16[];
 __asm__(".pushsection .rodata\n"
 	".code32\n"
 	"ts_start:\n"
-	"ts_jmp:	ljmp $0x30, $0\n"
-	"ts_call:	lcall $0x38, $0\n"
-	"ts_int:	int $0x40\n"
-	"ts_iret:	iret\n"
+	"ts_a:	mov $0x5555, %ebx\n"
+	"	lcall $0x30, $0\n"			/* CALL to TSS B */
+	"	mov %ebx, %eax\n	out %eax, $0x26\n"
+	"	str %eax\n	out %eax, $0x27\n"
+	"	movzbl 0x1035, %eax\n	out %eax, $0x28\n"	/* B's type */
+	"	pushf\n	pop %eax\n	and $0x4000, %eax\n	out %eax, $0x29\n"
+	"	ljmp $0x38, $0\n"			/* JMP via task gate to B */
+	"	pushf\n	pop %eax\n	and $0x4000, %eax\n	out %eax, $0x2b\n"
+	"	movzwl 0x6000, %eax\n	out %eax, $0x2c\n"	/* A's back link */
+	"	mov $0x4b, %ax\n	mov %ax, %ds\n"		/* #GP(0x48): task C */
+	"	hlt\n"
+	"ts_b:	out %eax, $0x20\n"
+	"	str %eax\n	out %eax, $0x21\n"
+	"	pushf\n	pop %eax\n	and $0x4000, %eax\n	out %eax, $0x22\n"
+	"	movzwl 0x6100, %eax\n	out %eax, $0x23\n"	/* B's back link */
+	"	movzbl 0x102d, %eax\n	out %eax, $0x24\n"	/* A's type */
+	"	mov %cr0, %eax\n	and $8, %eax\n	out %eax, $0x25\n"
+	"	iret\n"
+	"	pushf\n	pop %eax\n	and $0x4000, %eax\n	out %eax, $0x2a\n"
+	"	int $0x40\n"				/* task gate to A */
+	"	hlt\n"
+	"ts_c:	pop %eax\n	out %eax, $0x2d\n"	/* the error code */
+	"	mov %esp, %eax\n	out %eax, $0x2e\n"
+	"	hlt\n"
 	"ts_busy:	ljmp $0x28, $0\n"
+	"ts_16:	ljmp $0x48, $0\n"
 	"ts_gp:	pop %eax\n	out %eax, $0x20\n	hlt\n"
 	"ts_end:\n"
 	".code64\n"
 	".popsection\n");
 
-static uint64_t desc(uint32_t base, uint32_t limit, int type, int s, int dpl, int db, int g)
-{
-	return (limit & 0xffff) | ((uint64_t)(base & 0xffffff) << 16) | ((uint64_t)type << 40) |
-	       ((uint64_t)s << 44) | ((uint64_t)dpl << 45) | (1ull << 47) |
-	       ((uint64_t)(limit >> 16 & 0xf) << 48) | ((uint64_t)db << 54) |
-	       ((uint64_t)g << 55) | ((uint64_t)(base >> 24) << 56);
-}
-
 #define OFF(l) (LOAD + (uint32_t)((l) - ts_start))
 
-static void unimpl(struct tvm *t, const unsigned char *at, unsigned len, uint64_t flags,
-		   const char *what)
+static void tss(struct tvm *t, uint64_t at, uint32_t eip, uint32_t esp, uint32_t eax)
+{
+	uint32_t *v = tvm_ptr(t, at);
+	memset(v, 0, 0x68);
+	v[0x20 / 4] = eip;
+	v[0x24 / 4] = 2;
+	v[0x28 / 4] = eax;
+	v[0x38 / 4] = esp;
+	for (int s = 0; s < 6; s++)
+		v[0x48 / 4 + s] = s == 1 ? 0x08 : 0x10; /* ES CS SS DS FS GS */
+}
+
+static void set(struct tvm *t, const unsigned char *at, uint64_t flags)
 {
 	struct kvm_regs r;
 	ioctl(t->vcpu, KVM_GET_REGS, &r);
 	r.rip = OFF(at);
 	r.rflags = flags;
+	r.rsp = 0x7000;
 	ioctl(t->vcpu, KVM_SET_REGS, &r);
-	int rc = ioctl(t->vcpu, KVM_RUN, 0);
-	struct kvm_run *run = t->run;
-	char m[128];
-	snprintf(m, sizeof(m), "%s: KVM_EXIT_INTERNAL_ERROR", what);
-	t_ok(rc == 0 && run->exit_reason == KVM_EXIT_INTERNAL_ERROR, m, run->exit_reason,
-	     KVM_EXIT_INTERNAL_ERROR);
-	snprintf(m, sizeof(m), "%s: emulation suberror", what);
-	t_ok(run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION, m, run->internal.suberror,
-	     KVM_INTERNAL_ERROR_EMULATION);
-	const unsigned char *b = run->emulation_failure.insn_bytes;
-	snprintf(m, sizeof(m), "%s: instruction bytes", what);
-	t_ok(run->emulation_failure.ndata >= 3 &&
-	     (run->emulation_failure.flags & KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES) &&
-	     run->emulation_failure.insn_size >= len && !memcmp(b, at, len), m, b[0], at[0]);
+}
+
+static void setup(struct tvm *t)
+{
+	memcpy(tvm_ptr(t, LOAD), ts_start, ts_end - ts_start);
+	uint64_t *gdt = tvm_ptr(t, TVM_GDT);
+	gdt[1] = t_desc(0, 0xfffff, 0xb, 1, 0, 1, 1);	/* 0x08 code */
+	gdt[2] = t_desc(0, 0xfffff, 0x3, 1, 0, 1, 1);	/* 0x10 data */
+	gdt[3] = t_desc(0, 0xfffff, 0xb, 1, 0, 1, 1);	/* 0x18 code (the start) */
+	gdt[5] = t_desc(TSS_A, 0x67, 0xb, 0, 0, 0, 0);	/* 0x28 TSS A, busy (TR) */
+	gdt[6] = t_desc(TSS_B, 0x67, 0x9, 0, 0, 0, 0);	/* 0x30 TSS B */
+	gdt[7] = (0x30ull << 16) | (0x5ull << 40) | (1ull << 47); /* 0x38 gate to B */
+	gdt[8] = t_desc(TSS_C, 0x67, 0x9, 0, 0, 0, 0);	/* 0x40 TSS C */
+	gdt[9] = t_desc(TSS_C, 0x2b, 0x1, 0, 0, 0, 0);	/* 0x48 16-bit TSS */
+	memset(tvm_ptr(t, TSS_A), 0, 0x68);
+	tss(t, TSS_B, OFF(ts_b), 0x9000, 0x1234);
+	tss(t, TSS_C, OFF(ts_c), 0x9800, 0);
+	uint64_t *idt = tvm_ptr(t, IDT);
+	memset(idt, 0, 256 * 8);
+	idt[0x40] = (0x28ull << 16) | (0x5ull << 40) | (1ull << 47); /* gate to A */
+	idt[13] = (0x40ull << 16) | (0x5ull << 40) | (1ull << 47);   /* gate to C */
 	struct kvm_sregs s;
-	ioctl(t->vcpu, KVM_GET_REGS, &r);
 	ioctl(t->vcpu, KVM_GET_SREGS, &s);
-	snprintf(m, sizeof(m), "%s: nothing committed (RIP, CS, TR)", what);
-	t_ok(r.rip == OFF(at) && s.cs.selector == TVM_SEL_CODE32 && s.tr.selector == 0x28, m,
-	     (unsigned)r.rip, OFF(at));
+	s.gdt.base = TVM_GDT;
+	s.gdt.limit = 0x4f;
+	s.idt.base = IDT;
+	s.idt.limit = 256 * 8 - 1;
+	s.tr.selector = 0x28;
+	s.tr.base = TSS_A;
+	s.tr.limit = 0x67;
+	s.tr.type = 11;
+	s.tr.present = 1;
+	s.tr.s = 0;
+	ioctl(t->vcpu, KVM_SET_SREGS, &s);
 }
 
 int main(void)
@@ -82,45 +124,54 @@ int main(void)
 		printf("Bail out! %s\n", t.err);
 		return 1;
 	}
-	memcpy(tvm_ptr(&t, LOAD), ts_start, ts_end - ts_start);
-	uint64_t *gdt = tvm_ptr(&t, TVM_GDT);
-	gdt[1] = desc(0, 0xfffff, 0xb, 1, 0, 1, 1);	/* 0x08 code (the #GP handler) */
-	gdt[2] = desc(0, 0xfffff, 0x3, 1, 0, 1, 1);	/* 0x10 data */
-	gdt[5] = desc(TSS_A, 0x67, 0xb, 0, 0, 0, 0);	/* 0x28 busy TSS (TR) */
-	gdt[6] = desc(TSS_B, 0x67, 0x9, 0, 0, 0, 0);	/* 0x30 available TSS */
-	gdt[7] = (0x30ull << 16) | (0x5ull << 40) | (1ull << 47); /* 0x38 task gate */
+	setup(&t);
+	set(&t, ts_a, 2);
+	t_expect_out(&t, 0x20, 0x1234, "CALL to a TSS: EAX from the new TSS");
+	t_expect_out(&t, 0x21, 0x30, "TR is the new TSS");
+	t_expect_out(&t, 0x22, 0x4000, "CALL: NT set in the new task");
+	t_expect_out(&t, 0x23, 0x28, "CALL: back link to the old TSS");
+	t_expect_out(&t, 0x24, 0x8b, "CALL: the old TSS stays busy");
+	t_expect_out(&t, 0x25, 8, "task switch sets CR0.TS");
+	t_expect_out(&t, 0x26, 0x5555, "IRET with NT: the old task's EBX restored");
+	t_expect_out(&t, 0x27, 0x28, "IRET with NT: TR back to the old TSS");
+	t_expect_out(&t, 0x28, 0x89, "IRET with NT: the returning TSS no longer busy");
+	t_expect_out(&t, 0x29, 0, "IRET with NT: NT clear in the old task");
+	t_expect_out(&t, 0x2a, 0, "JMP through a task gate: resumes after IRET, NT clear");
+	t_expect_out(&t, 0x2b, 0x4000, "INT n through a task gate: NT set");
+	t_expect_out(&t, 0x2c, 0x30, "INT n through a task gate: back link");
+	t_expect_out(&t, 0x2d, 0x48, "#GP through a task gate: error code on the new stack");
+	t_expect_out(&t, 0x2e, 0x9800, "... popped from the new task's ESP");
+
+	/* a fresh VM: JMP to a busy TSS, then a 16-bit TSS */
+	tvm_destroy(&t);
+	memset(&t, 0, sizeof(t));
+	if (tvm_create(&t, 4 << 20) || tvm_set_cpuid(&t) || tvm_setup_mode(&t, 32, LOAD, 0)) {
+		printf("Bail out! %s\n", t.err);
+		return 1;
+	}
+	setup(&t);
 	uint64_t *idt = tvm_ptr(&t, IDT);
-	memset(idt, 0, 256 * 8);
-	idt[0x40] = (0x30ull << 16) | (0x5ull << 40) | (1ull << 47);
 	uint32_t gp = OFF(ts_gp);
 	idt[13] = (gp & 0xffff) | (0x08ull << 16) | (0xeull << 40) | (1ull << 47) |
 		  ((uint64_t)(gp >> 16) << 48);
-	struct kvm_sregs s;
-	ioctl(t.vcpu, KVM_GET_SREGS, &s);
-	s.gdt.base = TVM_GDT;
-	s.gdt.limit = 0x3f;
-	s.idt.base = IDT;
-	s.idt.limit = 256 * 8 - 1;
-	s.tr.selector = 0x28;
-	s.tr.base = TSS_A;
-	s.tr.limit = 0x67;
-	s.tr.type = 11;
-	s.tr.present = 1;
-	s.tr.s = 0;
-	ioctl(t.vcpu, KVM_SET_SREGS, &s);
-
-	unimpl(&t, ts_jmp, 7, 0x2, "far JMP to an available TSS");
-	unimpl(&t, ts_call, 7, 0x2, "far CALL through a task gate");
-	unimpl(&t, ts_int, 2, 0x2, "INT n through a task gate");
-	unimpl(&t, ts_iret, 1, 0x4002, "IRET with EFLAGS.NT");
-
-	struct kvm_regs r;
-	ioctl(t.vcpu, KVM_GET_REGS, &r);
-	r.rip = OFF(ts_busy);
-	r.rflags = 2;
-	r.rsp = 0x7000;
-	ioctl(t.vcpu, KVM_SET_REGS, &r);
+	set(&t, ts_busy, 2);
 	t_expect_out(&t, 0x20, 0x28, "far JMP to a busy TSS: #GP(selector)");
+
+	set(&t, ts_16, 2);
+	int rc = ioctl(t.vcpu, KVM_RUN, 0);
+	struct kvm_run *run = t.run;
+	t_ok(rc == 0 && run->exit_reason == KVM_EXIT_INTERNAL_ERROR &&
+	     run->emulation_failure.suberror == KVM_INTERNAL_ERROR_EMULATION,
+	     "16-bit TSS: emulation failure", run->exit_reason, KVM_EXIT_INTERNAL_ERROR);
+	t_ok(run->emulation_failure.ndata >= 3 && run->emulation_failure.insn_size >= 7 &&
+	     !memcmp(run->emulation_failure.insn_bytes, ts_16, 7),
+	     "16-bit TSS: the instruction bytes", run->emulation_failure.insn_bytes[0], ts_16[0]);
+	struct kvm_regs r;
+	struct kvm_sregs s;
+	ioctl(t.vcpu, KVM_GET_REGS, &r);
+	ioctl(t.vcpu, KVM_GET_SREGS, &s);
+	t_ok(r.rip == OFF(ts_16) && s.tr.selector == 0x28, "16-bit TSS: nothing committed",
+	     (unsigned)r.rip, OFF(ts_16));
 	printf("1..%d\n", t_n);
 	tvm_destroy(&t);
 	return t_fails != 0;

@@ -53,14 +53,6 @@ __asm__(".pushsection .rodata\n"
 	".code64\n"
 	".popsection\n");
 
-static uint64_t desc(uint32_t base, uint32_t limit, int type, int s, int dpl, int db, int g)
-{
-	return (limit & 0xffff) | ((uint64_t)(base & 0xffffff) << 16) | ((uint64_t)type << 40) |
-	       ((uint64_t)s << 44) | ((uint64_t)dpl << 45) | (1ull << 47) |
-	       ((uint64_t)(limit >> 16 & 0xf) << 48) | ((uint64_t)db << 54) |
-	       ((uint64_t)g << 55) | ((uint64_t)(base >> 24) << 56);
-}
-
 static void gate(struct tvm *t, int vec, uint32_t off, int dpl)
 {
 	uint64_t *g = tvm_ptr(t, IDT + vec * 8);
@@ -78,11 +70,11 @@ int main(void)
 	}
 	memcpy(tvm_ptr(&t, LOAD), h_start, h_end - h_start);
 	uint64_t *gdt = tvm_ptr(&t, TVM_GDT);
-	gdt[1] = desc(0, 0xfffff, 0xb, 1, 0, 1, 1);	/* 0x08 ring-0 code */
-	gdt[2] = desc(0, 0xfffff, 0x3, 1, 0, 1, 1);	/* 0x10 ring-0 data */
-	gdt[3] = desc(0, 0xfffff, 0xb, 1, 3, 1, 1);	/* 0x1b ring-3 code */
-	gdt[4] = desc(0, 0xfffff, 0x3, 1, 3, 1, 1);	/* 0x23 ring-3 data */
-	gdt[5] = desc(TSS32, 0x67, 0x9, 0, 0, 0, 0);	/* 0x28 32-bit TSS */
+	gdt[1] = t_desc(0, 0xfffff, 0xb, 1, 0, 1, 1);	/* 0x08 ring-0 code */
+	gdt[2] = t_desc(0, 0xfffff, 0x3, 1, 0, 1, 1);	/* 0x10 ring-0 data */
+	gdt[3] = t_desc(0, 0xfffff, 0xb, 1, 3, 1, 1);	/* 0x1b ring-3 code */
+	gdt[4] = t_desc(0, 0xfffff, 0x3, 1, 3, 1, 1);	/* 0x23 ring-3 data */
+	gdt[5] = t_desc(TSS32, 0x67, 0x9, 0, 0, 0, 0);	/* 0x28 32-bit TSS */
 	uint32_t *tss = tvm_ptr(&t, TSS32);
 	memset(tss, 0, 0x68);
 	tss[1] = 0x7000;	/* ESP0 */
