@@ -74,6 +74,20 @@ unsigned jit_threshold(void)
 /* sz: size | seg << 4 | JW (read for a write) */
 #define JW 0x100
 
+/*
+ * The C code translated blocks call (slow paths, callbacks) is where
+ * what ends a chain can become pending synchronously: an exit,
+ * leave_block, an interrupt shadow, TF.  Then the chain budget goes to 0,
+ * so the next chain exit takes jit_chain's full checks (boundary_quiet)
+ * instead of testing each of them inline.
+ */
+static void chain_sync(struct engine *e)
+{
+	if (e->exit->reason != X86_EXIT_NONE || e->leave_block || e->shadow ||
+	    (e->cpu->rflags & X86_FL_TF))
+		e->chain_budget = 0;
+}
+
 static u64 jit_ld(struct engine *e, u64 off, const struct insn *i, u32 sz)
 {
 	e->cur_insn = i;
@@ -83,6 +97,7 @@ static u64 jit_ld(struct engine *e, u64 off, const struct insn *i, u32 sz)
 	/* a translated instruction reads once: an MMIO answer it took is
 	 * used up (exec_insn does the same after each instruction) */
 	e->mmio_have = 0;
+	chain_sync(e);
 	return v;
 }
 
@@ -93,6 +108,15 @@ static void jit_st(struct engine *e, u64 off, const struct insn *i, u32 sz, u64 
 	/* an MMIO write exit is reported once the instruction completed */
 	if (e->exit->reason != X86_EXIT_NONE)
 		e->leave_block = true;
+	chain_sync(e);
+}
+
+/* An instruction the interpreter runs for translated code (callback). */
+static bool jit_exec(struct engine *e, const struct insn *i)
+{
+	bool leave = exec_in_block(e, i);
+	chain_sync(e);
+	return leave;
 }
 
 /* The arithmetic flags as the LF_HOST image (see flags_capture). */
@@ -440,15 +464,20 @@ static void *jit_chain(struct engine *e, const u8 *host, u64 *slot)
 
 #define OFF_B(f) ((s32)offsetof(struct block, f))
 
+/* An exit's inline cache before its first chain: starts nowhere. */
+static const struct block no_block;
+
 /*
  * Leave for the block at the host address in RSI (cpu->rip set): run its
  * translation in place of this one (in the same frame, RBX/R12/RBP as
  * they are), or return to the dispatcher.  Inline: while the chain budget
  * lasts, the block cached at this exit still starts at RSI in this mode,
  * is translated whole and its page unwritten since its bytes were last
- * compared (block_current), and no exit, leave_block, shadow or TF is
- * pending (the synchronous part of boundary_quiet; the asynchronous
- * part, kicks, interrupts, map changes, waits for the budget).
+ * compared (block_current).  The synchronous part of boundary_quiet (an
+ * exit, leave_block, a shadow or TF pending) can only come from C code
+ * this translation or an earlier one in the chain called, which then
+ * empties the budget (chain_sync); the asynchronous part, kicks,
+ * interrupts, map changes, waits for the budget.
  */
 static void chain_exit(struct jx *x)
 {
@@ -456,25 +485,10 @@ static void chain_exit(struct jx *x)
 	int ns = 0;
 	op(x, 4, 0xff, 1, M(RBX, OFF_E(chain_budget)));	/* dec */
 	slow[ns++] = jcc_fwd(x, CC_S);
-	op(x, 1, 0x80, 7, M(RBX, OFF_E(leave_block)));
-	e8(x, 0);
-	slow[ns++] = jcc_fwd(x, CC_NE);
-	op(x, 1, 0x80, 7, M(RBX, OFF_E(shadow)));
-	e8(x, 0);
-	slow[ns++] = jcc_fwd(x, CC_NE);
-	op(x, 8, 0x8b, RAX, M(RBX, OFF_E(exit)));
-	op(x, 4, 0x83, 7, M(RAX, (s32)offsetof(struct x86_exit, reason)));
-	e8(x, X86_EXIT_NONE);
-	slow[ns++] = jcc_fwd(x, CC_NE);
-	op(x, 4, 0xf7, 0, M(R12, OFF_C(rflags)));
-	e32(x, X86_FL_TF);
-	slow[ns++] = jcc_fwd(x, CC_NE);
 	e8(x, 0x48);
 	e8(x, 0xb8); /* mov rax, imm64: the cached block */
 	u8 *slot = x->p;
-	e64(x, 0);
-	op(x, 8, 0x85, RAX, R(RAX));
-	slow[ns++] = jcc_fwd(x, CC_E);
+	e64(x, (u64)(uintptr_t)&no_block);
 	op(x, 8, 0x3b, RSI, M(RAX, OFF_B(host)));
 	slow[ns++] = jcc_fwd(x, CC_NE);
 	op(x, 1, 0x80, 7, M(RAX, OFF_B(mode)));
@@ -883,7 +897,7 @@ static void callback(struct jx *x, const struct insn *i, u32 off)
 	set_rip(x, off);
 	mov_rr(x, RDI, RBX);
 	mov_imm64(x, RSI, (u64)(uintptr_t)i);
-	call_abs(x, exec_in_block);
+	call_abs(x, jit_exec);
 	op(x, 1, 0x84, RAX, R(RAX)); /* bool in al */
 	u8 *stay = jcc_fwd(x, CC_E);
 	epilogue(x, -1);
@@ -944,7 +958,7 @@ static void interp_exit(struct jx *x, const struct insn *i, u32 off)
 	set_rip(x, off);
 	mov_rr(x, RDI, RBX);
 	mov_imm64(x, RSI, (u64)(uintptr_t)i);
-	call_abs(x, exec_in_block);
+	call_abs(x, jit_exec);
 	epilogue(x, -1);
 }
 
