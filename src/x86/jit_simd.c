@@ -32,7 +32,9 @@ enum { RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI, R8, R9, R10, R11, R12, R13, R14, 
 #define OFF_BV (OFF_C(xsave) + X86_XSAVE_HDR)
 
 #define MXCSR_MASKS 0x1f80u
-#define MXCSR_CTRL 0xffc0u /* masks, rounding, FTZ (DAZ is bit 6) */
+/* masks, rounding, FTZ, DAZ (bit 6) and the reserved bits: KVM_SET_FPU
+ * takes any MXCSR, and LDMXCSR of a reserved bit would #GP in the host */
+#define MXCSR_CTRL 0xffffffc0u
 
 static u8 *e32(u8 *p, u32 v)
 {
