@@ -9,6 +9,9 @@
 #include <ucontext.h>
 #include <linux/kvm.h>
 #include <sys/mman.h>
+#ifdef __SANITIZE_ADDRESS__
+#include <sanitizer/lsan_interface.h>
+#endif
 
 #include "x86/exec.h"
 #include "x86/jit.h"
@@ -23,6 +26,9 @@ int x86_engine_init(struct x86_cpu *cpu)
 				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (e == MAP_FAILED)
 		return -1;
+#ifdef __SANITIZE_ADDRESS__
+	__lsan_register_root_region(e, sizeof(*e)); /* it holds the block pointers */
+#endif
 	e->cpu = cpu;
 	e->delivering = -1;
 	tlb_flush(e);
@@ -40,6 +46,9 @@ void x86_engine_destroy(struct x86_cpu *cpu)
 	for (int i = 0; i < BLK_CACHE; i++)
 		free(e->blocks[i]);
 	free(e->code_pages);
+#ifdef __SANITIZE_ADDRESS__
+	__lsan_unregister_root_region(e, sizeof(*e));
+#endif
 	munmap(e, sizeof(*e));
 }
 
