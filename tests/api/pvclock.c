@@ -231,6 +231,7 @@ static void check_steal(const struct kvm_cpuid_entry2 *f)
 	pthread_t th;
 	long long spin_ns = 2000000000LL;
 	pthread_create(&th, &attr, spin, &spin_ns);
+	pthread_attr_destroy(&attr);
 	while (d0 >= 0 && run_delay() - d0 < want)
 		sched_yield();
 	long long d1 = run_delay();
