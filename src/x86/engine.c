@@ -1323,11 +1323,18 @@ bool engine_stop_requested(struct engine *e, bool poll_now)
 }
 
 /* SKVM_TRACE=1: one line per instruction on stderr (debugging aid). */
-static int trace_on = -1;
+/* every vCPU thread may set it first (the same value): relaxed atomics,
+ * plain moves on x86 (check-tsan) */
+static _Atomic int trace_on = -1;
+
+static inline int tracing(void)
+{
+	return atomic_load_explicit(&trace_on, memory_order_relaxed);
+}
 
 static void trace(struct engine *e, const struct insn *i)
 {
-	if (likely(!trace_on))
+	if (likely(!tracing()))
 		return;
 	fprintf(stderr, "skvm: %04x:%016llx rsp=%llx fl=%llx cpl=%d:", e->cpu->seg[S_CS].sel,
 		(unsigned long long)e->cpu->rip, (unsigned long long)e->cpu->gpr[R_RSP],
@@ -1569,7 +1576,7 @@ static void run_block(struct engine *e)
 	e->code_hi = h + b->nbytes;
 	int k = 0;
 	/* hot 64-bit blocks run as host code (jit.c), outside a shadow */
-	if (e->code64 && !e->shadow && b->n && likely(!trace_on) && !c->vclock && jit_enabled()) {
+	if (e->code64 && !e->shadow && b->n && likely(!tracing()) && !c->vclock && jit_enabled()) {
 		if ((!b->jit || b->jit_n != b->n) && ++b->hits >= jit_threshold())
 			jit_translate(e, b);
 		if (b->jit && b->jit_n == b->n) {
@@ -1772,9 +1779,9 @@ static bool tlb_kept(const struct engine *e, const struct x86_env *env)
 void x86_run(struct x86_cpu *cpu, struct x86_env *env, struct x86_exit *exit)
 {
 	struct engine *e = cpu->engine;
-	if (unlikely(trace_on < 0)) {
+	if (unlikely(tracing() < 0)) {
 		const char *t = getenv("SKVM_TRACE");
-		trace_on = t && *t == '1';
+		atomic_store_explicit(&trace_on, t && *t == '1', memory_order_relaxed);
 	}
 	pthread_once(&host_once, host_fault_install);
 	e->env = env;
@@ -1840,7 +1847,7 @@ void x86_run(struct x86_cpu *cpu, struct x86_env *env, struct x86_exit *exit)
 		e->pio_pos = e->pio_end = 0;
 		exit->reason = X86_EXIT_NONE;
 		e->delivering = vec;
-		if (trace_on > 0)
+		if (tracing() > 0)
 			fprintf(stderr, "skvm: exception %d err %#x\n", vec, err);
 		deliver_event(e, vec, err, false, cpu->rip);
 		e->delivering = -1;

@@ -433,7 +433,8 @@ static void epilogue(struct jx *x, int ret)
  */
 /* Offset of the code after the prologue's register setup: every
  * translation has the same stack frame, so a chain jumps there. */
-static size_t jit_entry_off;
+static _Atomic size_t jit_entry_off_; /* set by every vCPU thread, same value */
+#define jit_entry_off atomic_load_explicit(&jit_entry_off_, memory_order_relaxed)
 
 /*
  * The slow path of a chain: the run loop's checks (boundary_quiet) and
@@ -1511,7 +1512,7 @@ static bool emit_block(struct jx *x, struct block *b)
 	size_t entry = (size_t)(x->p - x->start);
 	if (jit_entry_off && entry != jit_entry_off)
 		return false; /* cannot happen: one prologue for all */
-	jit_entry_off = entry;
+	atomic_store_explicit(&jit_entry_off_, entry, memory_order_relaxed);
 	op(x, 8, 0x8b, R13, M(R12, OFF_C(rip)));
 	op(x, 8, 0xc7, 0, M(RSP, 0)); /* all 64 bits: self_loop counts in RCX */
 	e32(x, JIT_LOOP_BUDGET);

@@ -95,8 +95,14 @@ static u64 rmw_mem(struct engine *e, int seg, u64 off, int size, bool atomic,
 		u64 la = seg_linear(e, seg, off, size, true);
 		u8 *p = mem_host_rw(e, la, size);
 		if (p && !((uintptr_t)p & (size - 1))) {
-			old = 0;
-			memcpy(&old, p, size);
+			/* another vCPU may store meanwhile: an atomic load
+			 * (a plain mov on x86), the CAS retries if stale */
+			switch (size) {
+			case 1: old = __atomic_load_n(p, __ATOMIC_RELAXED); break;
+			case 2: old = __atomic_load_n((u16 *)p, __ATOMIC_RELAXED); break;
+			case 4: old = __atomic_load_n((u32 *)p, __ATOMIC_RELAXED); break;
+			default: old = __atomic_load_n((u64 *)p, __ATOMIC_RELAXED); break;
+			}
 			do
 				new = fn(old, src, aux) & size_mask(size);
 			while (!cas(p, size, &old, new));
