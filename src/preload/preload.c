@@ -308,6 +308,12 @@ static bool wrappable(int sig)
 static int real_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
 	NEXT(sigaction, int (*)(int, const struct sigaction *, struct sigaction *));
+	if (unlikely(!next_sigaction))
+		/* libc is ahead of this library (LD_PRELOAD=libc.so.6 in a
+		 * process linked with it, as `softkvm run` itself): nothing
+		 * comes next, take libc's own name for it */
+		next_sigaction = (int (*)(int, const struct sigaction *,
+					  struct sigaction *))dlsym(RTLD_DEFAULT, "__sigaction");
 	return next_sigaction(sig, act, old);
 }
 

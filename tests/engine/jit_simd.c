@@ -229,5 +229,6 @@ int main(void)
 	init(&b, 0x1f80);
 	ok(guest(&t, &b, 16) == 13, "a misaligned VMOVAPS m256 in translated code: #GP");
 	printf("1..%d\n", n);
+	tvm_destroy(&t);
 	return fails ? 1 : 0;
 }
