@@ -73,7 +73,7 @@ enum { OFF, ON, EMU };
 	F(0x1, 0, ECX, 9, SSSE3, PART_SSE, ON)                     \
 	F(0x1, 0, ECX, 12, FMA, PART_AVX, ON)                     \
 	F(0x1, 0, ECX, 13, CX16, PART_INT, ON)                     \
-	F(0x1, 0, ECX, 17, PCID, PART_MMU, OFF)                    \
+	F(0x1, 0, ECX, 17, PCID, PART_MMU, ON)                    \
 	F(0x1, 0, ECX, 19, SSE4_1, PART_SSE, ON)                   \
 	F(0x1, 0, ECX, 20, SSE4_2, PART_SSE, ON)                   \
 	F(0x1, 0, ECX, 21, X2APIC, PART_APIC, ON)                  \

@@ -116,6 +116,8 @@ void cr_write(struct engine *e, int cr, u64 v)
 				raise_exc(e, EXC_GP, 0);
 			c->efer |= X86_EFER_LMA;
 		}
+		if (pg_off && (c->cr4 & X86_CR4_PCIDE))
+			raise_exc(e, EXC_GP, 0); /* SDM MOV CR: PG cleared with PCIDE */
 		if (pg_off && (c->efer & X86_EFER_LMA)) {
 			if (e->code64)
 				raise_exc(e, EXC_GP, 0);
@@ -135,10 +137,12 @@ void cr_write(struct engine *e, int cr, u64 v)
 		c->cr2 = v;
 		break;
 	case 3:
-		if ((c->efer & X86_EFER_LMA) && (v & ~phys_bits_mask(e) & ~BIT(63)))
+		/* with CR4.PCIDE, bit 63 is the no-flush hint (we flush
+		 * anyway) and not stored; without, it is reserved */
+		if (c->cr4 & X86_CR4_PCIDE)
+			v &= ~BIT(63);
+		if ((c->efer & X86_EFER_LMA) && (v & ~phys_bits_mask(e)))
 			raise_exc(e, EXC_GP, 0);
-		if (e->mode == M_LONG && (c->cr4 & X86_CR4_PCIDE))
-			v &= ~BIT(63); /* no-flush hint; we flush anyway */
 		c->cr3 = v;
 		tlb_flush(e);
 		break;

@@ -151,3 +151,31 @@
 	mov %ax, \idt + (\vec) * 8 + 6
 .endm
 #endif
+
+/* 64-bit guests that expect #GP/#UD: RECOVER_AT label makes the next fault
+ * resume at label with its vector in vec (-1: none) and #GP's error code in
+ * err; RECOVER_HANDLERS defines h_gp and h_ud, RECOVER_DATA64 the words and
+ * a 32-entry IDT (idtr) for SET_GATE64. */
+.macro RECOVER_AT rec
+	movq $-1, vec
+	movq $\rec, recover
+.endm
+.macro RECOVER_HANDLERS
+h_gp:	pop err
+	movq $13, vec
+	jmp 1f
+h_ud:	movq $6, vec
+1:	mov recover, %rax
+	mov %rax, (%rsp)
+	iretq
+.endm
+.macro RECOVER_DATA64
+	.balign 16
+vec:	.quad 0
+err:	.quad 0
+recover: .quad 0
+idtr:	.word 32 * 16 - 1
+	.quad idt
+	.balign 16
+idt:	.fill 32 * 16, 1, 0
+.endm

@@ -12,11 +12,6 @@
 	movq $(\pa | 0x83), PD + 2 * 8
 .endm
 
-/* the next instruction must raise #GP(0) (vector 13) or #UD (6) */
-.macro ARM rec
-	movq $-1, vec
-	movq $\rec, recover
-.endm
 
 	GUEST_MODE 64
 	.code64
@@ -53,22 +48,22 @@ _start:
 
 	movq $0, desc
 	mov $4, %r12
-	ARM 1f
+	RECOVER_AT 1f
 	invpcid desc, %r12
 1:	CHECK_EQ $13, vec, "type 4: #GP(0)"
 	CHECK_EQ $0, err, "type 4: error code 0"
 	mov $2, %r12
 	movq $0x1000, desc
-	ARM 1f
+	RECOVER_AT 1f
 	invpcid desc, %r12
 1:	CHECK_EQ $13, vec, "descriptor bits 63:12 set: #GP(0)"
 	xor %r12, %r12
 	movq $1, desc
-	ARM 1f
+	RECOVER_AT 1f
 	invpcid desc, %r12
 1:	CHECK_EQ $13, vec, "type 0, PCID 1 with CR4.PCIDE clear: #GP(0)"
 	mov $1, %r12
-	ARM 1f
+	RECOVER_AT 1f
 	invpcid desc, %r12
 1:	CHECK_EQ $13, vec, "type 1, PCID 1 with CR4.PCIDE clear: #GP(0)"
 	mov $2, %r12
@@ -79,29 +74,17 @@ _start:
 	movq $0, desc
 	movabs $0x0000800000000000, %rax
 	mov %rax, desc + 8
-	ARM 1f
+	RECOVER_AT 1f
 	invpcid desc, %r12
 1:	CHECK_EQ $13, vec, "type 0, non-canonical address: #GP(0)"
-	ARM 1f
+	RECOVER_AT 1f
 	.byte 0x66, 0x0f, 0x38, 0x82, 0xc0	/* invpcid with mod = 3 */
 1:	CHECK_EQ $6, vec, "register operand: #UD"
 	EXPECT_HLT
 	hlt
 
-h_gp:	pop err
-	movq $13, vec
-	jmp 1f
-h_ud:	movq $6, vec
-1:	mov recover, %rax
-	mov %rax, (%rsp)
-	iretq
+	RECOVER_HANDLERS
 
 	.balign 16
 desc:	.quad 0, 0
-vec:	.quad 0
-err:	.quad 0
-recover: .quad 0
-idtr:	.word 32 * 16 - 1
-	.quad idt
-	.balign 16
-idt:	.fill 32 * 16, 1, 0
+	RECOVER_DATA64
