@@ -106,7 +106,7 @@ enum { OFF, ON, EMU };
 	F(0x7, 0, EBX, 23, CLFLUSHOPT, PART_INT, OFF)              \
 	F(0x7, 0, ECX, 2, UMIP, PART_SYS, OFF)                     \
 	F(0x7, 0, ECX, 16, LA57, PART_MMU, OFF)                    \
-	F(0x7, 0, ECX, 22, RDPID, PART_INT, OFF)                   \
+	F(0x7, 0, ECX, 22, RDPID, PART_INT, ON)                   \
 	F(0x7, 0, EDX, 4, FSRM, PART_INT, OFF)                     \
 	/* Leaf 0xD.1 EAX */                                       \
 	F(0xd, 1, EAX, 0, XSAVEOPT, PART_AVX, ON)                 \

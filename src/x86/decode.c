@@ -514,6 +514,8 @@ void decode(struct engine *e, struct insn *i)
 		i->fn = op_ud;
 	if (two && b == 0xc7 && ((modrm >> 3) & 7) == 1 && (mod == 3))
 		i->fn = op_ud;
+	if (two && b == 0xc7 && ((modrm >> 3) & 7) == 7 && mod == 3 && i->rep == 0xf3)
+		i->fn = op_rdpid;
 	if (!two && (b == 0xc4 || b == 0xc5 || b == 0x8d) && mod == 3)
 		i->fn = b == 0x8d ? op_ud : op_unimpl;
 	/* mandatory-prefix SSE forms and F3 0F B8 (POPCNT) are not ours */

@@ -65,6 +65,16 @@ void op_rdtscp(struct engine *e, const struct insn *i)
 	e->cpu->gpr[R_RCX] = (u32)e->cpu->msr.tsc_aux;
 }
 
+/* RDPID (F3 0F C7 /7, register form): IA32_TSC_AUX into r64 in 64-bit
+ * mode, r32 elsewhere; any CPL; #UD without CPUID.7.0:ECX.RDPID. */
+void op_rdpid(struct engine *e, const struct insn *i)
+{
+	if (!x86_cpuid_has(e->cpu, 7, 0, 2, 22))
+		raise_exc(e, EXC_UD, NO_ERR);
+	u64 v = e->cpu->msr.tsc_aux;
+	e->cpu->gpr[i->rm] = e->code64 ? v : (u32)v;
+}
+
 /*
  * VMCALL / VMMCALL: KVM's hypercall (Documentation/virt/kvm/x86/
  * hypercalls.rst, kvm_emulate_hypercall).  Either instruction works on
