@@ -90,7 +90,7 @@ enum { OFF, ON, EMU };
 	/* ARAT: a software APIC timer never stops; KVM always offers it */ \
 	F(0x6, 0, EAX, 2, ARAT, PART_INFO, ON)                     \
 	/* Leaf 7.0 EBX/ECX/EDX */                                 \
-	F(0x7, 0, EBX, 0, FSGSBASE, PART_SYS, OFF)                 \
+	F(0x7, 0, EBX, 0, FSGSBASE, PART_SYS, ON)                 \
 	/* TSC_ADJUST: the MSR (0x3b) follows guest TSC writes (msr.c) */ \
 	F(0x7, 0, EBX, 1, TSC_ADJUST, PART_SYS, ON)                \
 	F(0x7, 0, EBX, 3, BMI1, PART_AVX, ON)                     \

@@ -507,6 +507,10 @@ void decode(struct engine *e, struct insn *i)
 	}
 	if (two && b == 0xae && mod == 3 && ((modrm >> 3) & 7) >= 5)
 		i->fn = op_fence;
+	if (two && b == 0xae && mod == 3 && i->rep == 0xf3 && ((modrm >> 3) & 7) < 4) {
+		i->fn = op_fsgsbase; /* RD/WR FS/GS BASE */
+		i->op = (modrm >> 3) & 7;
+	}
 	if (i->fn == op_clflush && i->rep)
 		i->fn = op_unimpl; /* F2/F3 0F AE /7: not ours */
 	/* LGDT and friends need memory; SLDT etc. accept registers. */

@@ -547,7 +547,7 @@ void decode(struct engine *e, struct insn *i);
 	X(call_rel) X(jmp_rm) X(call_rm) X(ret_near) X(ret_far) X(jmp_far)     \
 	X(call_far) X(jmp_far_rm) X(call_far_rm) X(loop) X(jcxz) X(enter)      \
 	X(leave) X(string_op) X(in_op) X(out_op) X(nop) X(hlt) X(cpuid)        \
-	X(rdtsc) X(rdtscp) X(rdpid) X(int_n) X(int3) X(into) X(iret) X(ud)              \
+	X(rdtsc) X(rdtscp) X(rdpid) X(fsgsbase) X(int_n) X(int3) X(into) X(iret) X(ud)              \
 	X(mov_cr) X(mov_dr) X(clts) X(lgdt_lidt) X(sgdt_sidt) X(lldt_ltr)      \
 	X(sldt_str) X(smsw) X(lmsw) X(invlpg) X(wrmsr) X(rdmsr) X(syscall)     \
 	X(sysret) X(swapgs) X(xlat) X(salc) X(pusha) X(popa) X(lds_les)        \

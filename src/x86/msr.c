@@ -115,7 +115,7 @@ static unsigned int va_bits(const struct x86_cpu *cpu)
 	return x86_guest_has(cpu, 7, 0, ECX, 16) ? 57 : 48; /* LA57 */
 }
 
-static bool canonical(const struct x86_cpu *cpu, u64 v)
+bool x86_canonical(const struct x86_cpu *cpu, u64 v)
 {
 	unsigned int s = 64 - va_bits(cpu);
 	return (u64)((s64)(v << s) >> s) == v;
@@ -214,7 +214,7 @@ static int plain_set(struct x86_cpu *cpu, const struct msr_desc *d, u32 index,
 static int canon_set(struct x86_cpu *cpu, const struct msr_desc *d, u32 index,
 		     u64 val, bool host)
 {
-	if (!canonical(cpu, val))
+	if (!x86_canonical(cpu, val))
 		return MSR_FAIL;
 	return plain_set(cpu, d, index, val, host);
 }

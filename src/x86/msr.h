@@ -70,6 +70,9 @@ bool x86_cr4_valid(const struct x86_cpu *cpu, u64 cr4);
 int x86_set_apic_base(struct x86_cpu *cpu, u64 val, bool host);
 /* Guest physical address width from CPUID 0x80000008 (36 without it). */
 u32 x86_maxphyaddr(const struct x86_cpu *cpu);
+/* Is v canonical for the vCPU's linear-address width (57 bits with LA57
+ * in its CPUID, else 48)?  The MSR bases and WRFSBASE/WRGSBASE use it. */
+bool x86_canonical(const struct x86_cpu *cpu, u64 v);
 /* XSAVE in the supported CPUID, and the XCR0 bits it supports (FP|SSE, the
  * FXSAVE image, without XSAVE). */
 bool x86_xsave_supported(void);

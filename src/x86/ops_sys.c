@@ -566,6 +566,30 @@ void op_swapgs(struct engine *e, const struct insn *i)
 	c->msr.kernel_gs_base = t;
 }
 
+/*
+ * RDFSBASE, RDGSBASE, WRFSBASE, WRGSBASE (F3 0F AE /0../3, register form;
+ * op is ModRM.reg): 64-bit mode only, #UD outside it, without the CPUID
+ * bit or with CR4.FSGSBASE clear, at any CPL.  A 32-bit operand size
+ * zero-extends the base on RD*, and on WR* writes the low 32 bits with
+ * the upper cleared; a non-canonical 64-bit WR* value is #GP(0).
+ */
+void op_fsgsbase(struct engine *e, const struct insn *i)
+{
+	struct x86_cpu *c = e->cpu;
+	if (!e->code64 || !(c->cr4 & X86_CR4_FSGSBASE) || !x86_cpuid_has(c, 7, 0, 1, 0))
+		raise_exc(e, EXC_UD, NO_ERR);
+	u64 *base = &c->seg[i->op & 1 ? S_GS : S_FS].base;
+	bool w64 = i->osz == 8;
+	if (i->op < 2) {
+		c->gpr[i->rm] = w64 ? *base : (u32)*base;
+		return;
+	}
+	u64 v = w64 ? c->gpr[i->rm] : (u32)c->gpr[i->rm];
+	if (!x86_canonical(c, v))
+		raise_exc(e, EXC_GP, 0);
+	*base = v;
+}
+
 /* CLAC (op 0) / STAC (op 1): #UD without SMAP in CPUID or above CPL 0. */
 void op_stac_clac(struct engine *e, const struct insn *i)
 {
