@@ -775,7 +775,10 @@ static u32 simd_exec(struct engine *e, struct simd_frame *fr, bool tiny)
 	/* All exceptions masked (the rule): run on the guest's MXCSR as it is,
 	 * flags included.  Otherwise mask them all on the host and start from
 	 * clear flags, to see which ones this instruction raises. */
-	u32 mxcsr = c->xsave.fx.mxcsr;
+	/* KVM_SET_FPU stores MXCSR unchecked (as KVM does); reserved bits
+	 * would make the host's LDMXCSR fault in softkvm itself, so they
+	 * are dropped, as the kernel's FPU restore resets a bad state */
+	u32 mxcsr = c->xsave.fx.mxcsr & X86_MXCSR_MASK;
 	bool masked = (mxcsr & MXCSR_MASKS) == MXCSR_MASKS;
 	fr->mxcsr_in = masked ? mxcsr : (mxcsr & ~MXCSR_FLAGS) | MXCSR_MASKS;
 	if (!masked && !(mxcsr & MXCSR_UM) && !tiny) {

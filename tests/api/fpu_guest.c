@@ -5,6 +5,7 @@
  * real-mode guest (the host's KVM runs it in its instruction emulator,
  * which has FNSTCW, FXSAVE and FXRSTOR). */
 #include "t_vm.h"
+#include <stdlib.h>
 
 #define IMG_IN 0x600  /* FXRSTOR source */
 #define IMG_OUT 0x800 /* FXSAVE destination */
@@ -110,6 +111,23 @@ int main(void)
 	T_OK(!memcmp(g, k, 8), "FCW, FSW, FTW, FOP: GET_XSAVE equals the guest's FXSAVE");
 	T_OK(!memcmp(g + 32, k + 32, 128), "ST0-7: GET_XSAVE equals the guest's FXSAVE");
 	T_OK(!memcmp(g + 24, k + 24, 4), "MXCSR: GET_XSAVE equals the guest's FXSAVE");
+
+	/* KVM_SET_FPU takes MXCSR unchecked; a guest SSE instruction run on
+	 * such a state must not take the VMM down (KVM's FPU restore resets
+	 * a state it cannot load).  Not run on the host: its kernel WARNs. */
+	if (getenv("SOFTKVM_DEVICE")) {
+		static const unsigned char prog_sse[] = {
+			0x0f, 0x20, 0xe0,			/* mov eax, cr4 */
+			0x66, 0x0d, 0x00, 0x06, 0x00, 0x00,	/* or eax, 0x600 */
+			0x0f, 0x22, 0xe0,			/* mov cr4, eax */
+			0x0f, 0x58, 0xc1,			/* addps xmm0, xmm1 */
+			0xf4};
+		T_EQ(ioctl(vcpu, KVM_GET_FPU, &f), 0, "GET_FPU");
+		f.mxcsr = 0xffff1f80;
+		T_EQ(ioctl(vcpu, KVM_SET_FPU, &f), 0, "SET_FPU with reserved MXCSR bits");
+		T_EQ(run_prog(prog_sse, sizeof(prog_sse)), 0,
+		     "ADDPS on that state: runs to HLT, softkvm unharmed");
+	}
 
 	/* IA32_XSS: the VMM may write 0; no supervisor component is
 	 * offered, so any other value fails (KVM: data & ~supported_xss) */
