@@ -526,7 +526,10 @@ long skvm_vcpu_run(struct skvm_vcpu *vcpu)
 			 * does, a dirty page may be missing: say so */
 			x.reason = X86_EXIT_INTERNAL;
 			x.insn.len = 0;
-		} else if (mem_dirty_ring_soft_full(ring)) {
+		} else if (ring_full || env.ring_stop || mem_dirty_ring_soft_full(ring)) {
+			/* stopped for the ring: that is the exit even if the
+			 * VMM's KVM_RESET_DIRTY_RINGS emptied it meanwhile (a
+			 * KICK here would be an EINTR no signal caused) */
 			x.reason = X86_EXIT_DIRTY_RING_FULL;
 		}
 	}

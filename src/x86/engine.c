@@ -323,6 +323,7 @@ static void dirty_ring_check(struct engine *e)
 	struct mem_dirty_ring *r = e->cpu->dirty_ring;
 	if (r && unlikely(mem_dirty_ring_soft_full(r))) {
 		e->env->stop = true;
+		e->env->ring_stop = true;
 		e->leave_block = true;
 	}
 }

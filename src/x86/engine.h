@@ -25,6 +25,7 @@ struct x86_env {
 	u8 *pio;		   /* the PIO data page (kvm_run io.data_offset) */
 	_Atomic int *kick;	   /* non-zero: stop at the next block boundary */
 	bool stop;		   /* stop once the pending instruction completed */
+	bool ring_stop;		   /* set with stop: the dirty ring reached its soft limit */
 	bool irq_window;	   /* exit when interrupts can be injected */
 	/* Called at block boundaries every few thousand blocks; true = stop.
 	 * kvm/ uses it to notice signals without a system call per block. */
