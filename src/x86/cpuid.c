@@ -101,8 +101,8 @@ enum { OFF, ON, EMU };
 	F(0x7, 0, EBX, 10, INVPCID, PART_MMU, ON)                 \
 	F(0x7, 0, EBX, 18, RDSEED, PART_INT, OFF)                  \
 	F(0x7, 0, EBX, 19, ADX, PART_INT, OFF)                     \
-	/* SMAP: the walker has it; on once the engine decodes STAC/CLAC */ \
-	F(0x7, 0, EBX, 20, SMAP, PART_MMU, OFF)                    \
+	/* SMAP: the walker, STAC/CLAC, implicit accesses (sys_read) */ \
+	F(0x7, 0, EBX, 20, SMAP, PART_MMU, ON)                    \
 	F(0x7, 0, EBX, 23, CLFLUSHOPT, PART_INT, OFF)              \
 	F(0x7, 0, ECX, 2, UMIP, PART_SYS, OFF)                     \
 	F(0x7, 0, ECX, 16, LA57, PART_MMU, OFF)                    \

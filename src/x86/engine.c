@@ -343,7 +343,8 @@ static u64 translate(struct engine *e, u64 la, u32 acc, bool *no_tlb)
 {
 	struct x86_walk w;
 	u32 a = acc | (e->cpl == 3 ? X86_PF_U : 0);
-	if (!x86_walk(e->cpu, e->env->map, 0, la, a, 0, &w)) {
+	u32 f = e->implicit_sv ? X86_WALK_IMPLICIT_SV : 0;
+	if (!x86_walk(e->cpu, e->env->map, 0, la, a, f, &w)) {
 		if (w.pt_not_ram)
 			raise_internal(e);
 		e->cpu->cr2 = la;
@@ -703,22 +704,37 @@ void mem_host_rw_done(struct engine *e)
 	}
 }
 
-/* System-table reads (GDT, IDT, TSS) are supervisor accesses. */
+/* System-table accesses (GDT, LDT, IDT, TSS) are supervisor accesses
+ * made at CPL 0, and implicit ones whatever the CPL (SDM Vol. 3A 4.6):
+ * under CR4.SMAP they may not touch a user page, RFLAGS.AC notwithstanding.
+ * implicit_sv keeps the CPL they replaced, for the unwinding of a fault
+ * inside one (sys_unwind). */
 u64 sys_read(struct engine *e, u64 la, int size)
 {
-	u8 cpl = e->cpl;
+	e->implicit_sv = (u8)(1 + e->cpl);
 	e->cpl = 0;
 	u64 v = mem_read_la(e, la_wrap(e, la), size, 0);
-	e->cpl = cpl;
+	e->cpl = (u8)(e->implicit_sv - 1);
+	e->implicit_sv = 0;
 	return v;
 }
 
 void sys_write(struct engine *e, u64 la, int size, u64 v)
 {
-	u8 cpl = e->cpl;
+	e->implicit_sv = (u8)(1 + e->cpl);
 	e->cpl = 0;
 	mem_write_la(e, la_wrap(e, la), size, v);
-	e->cpl = cpl;
+	e->cpl = (u8)(e->implicit_sv - 1);
+	e->implicit_sv = 0;
+}
+
+/* A fault inside sys_read/sys_write: the CPL is the guest's again. */
+static void sys_unwind(struct engine *e)
+{
+	if (e->implicit_sv) {
+		e->cpl = (u8)(e->implicit_sv - 1);
+		e->implicit_sv = 0;
+	}
 }
 
 /* ---- code fetch ---- */
@@ -1811,6 +1827,8 @@ void x86_run(struct x86_cpu *cpu, struct x86_env *env, struct x86_exit *exit)
 
 	t_run_engine = e;
 	int why = setjmp(e->jb);
+	if (why)
+		sys_unwind(e);
 	if (why && e->txn.on)
 		txn_undo(e);
 	switch (why) {

@@ -130,6 +130,7 @@ struct engine {
 	u8 def32;  /* CS.D */
 	u8 cpl;
 	u8 vm86;   /* virtual-8086 mode: M_PROT with RFLAGS.VM */
+	u8 implicit_sv; /* in sys_read/sys_write: 1 + the CPL they replaced by 0 */
 
 	/* interrupt shadow after STI / MOV SS / POP SS: X86_SHADOW_* */
 	u8 shadow;
