@@ -740,6 +740,11 @@ static void reset_locked(struct lapic *l, bool init_event, bool bsp)
 	/* As KVM: INIT keeps the ID, and the LDR in x2APIC mode. */
 	u32 id = get(l, LAPIC_ID), ldr = get(l, LAPIC_LDR);
 	bool keep_ldr = init_event && x2apic(l);
+	/* An INIT or SIPI that arrived after the vCPU took the INIT being
+	 * handled stays pending, as KVM's pending_events survive
+	 * kvm_lapic_reset: clearing them lost an AP's SIPI now and then */
+	u32 keep_events = init_event ? l->events & (LAPIC_EV_INIT | LAPIC_EV_SIPI) : 0;
+	__typeof__(l->sipi_vector) keep_vector = init_event ? l->sipi_vector : 0;
 	memset(&l->s, 0, sizeof(l->s));
 	l->isr_cache = -1;
 	if (!init_event)
@@ -755,8 +760,8 @@ static void reset_locked(struct lapic *l, bool init_event, bool bsp)
 	set(l, LAPIC_DFR, 0xffffffff);
 	set(l, LAPIC_SVR, 0xff);
 	l->esr_pending = 0;
-	l->events = 0;
-	l->sipi_vector = 0;
+	l->events = keep_events;
+	l->sipi_vector = keep_vector;
 	l->tsc_deadline = 0;
 	timer_stop(l);
 }
