@@ -12,6 +12,10 @@
  * to the same run without logging; best of three runs, each after a
  * harvest that re-arms every page.
  *
+ * Every job runs SKVM_BENCH_REPS times (default 5) natively and as the
+ * guest, alternating; the times shown are the best of each side, and the
+ * result must be the same in every run.
+ *
  * Usage: bench GUEST.bin.  SKVM_BENCH_SCALE (default 1) scales the work;
  * SKVM_BENCH_ONLY=NAME runs only the jobs whose name starts with NAME
  * ("dirty": only the dirty-tracking runs).
@@ -226,11 +230,13 @@ int main(int argc, char **argv)
 		{ "intloop", JOB_INTLOOP, { 200000 * s } },
 		{ "memset 512MiB", JOB_MEMSET, { 0, 512 * MIB * s / 1000 & ~7ull, 0x5a5a5a5a5a5a5a5aull }, 1 },
 		{ "memcpy 256MiB", JOB_MEMCPY, { 256 * MIB, 0, 256 * MIB * s / 1000 & ~7ull }, 2 },
-		{ "fib(35)", JOB_FIB, { 35 } },
+		{ "fib(37)", JOB_FIB, { 37 } },
 		{ "sieve 16MiB", JOB_SIEVE, { 0, 16 * MIB * s / 1000 }, 1 },
-		{ "matmul 256 f64", JOB_MATMUL, { 0, 256 }, 1 },
+		{ "matmul 384 f64", JOB_MATMUL, { 0, 384 }, 1 },
 		{ "saxpy 16MiB", JOB_SAXPY, { 0, 16 * MIB, 4 * MIB * s / 1000 }, 2 },
 	};
+	e = getenv("SKVM_BENCH_REPS");
+	int reps = e && atoi(e) > 0 ? atoi(e) : 5;
 	if (s > 1000) {
 		fprintf(stderr, "bench: SKVM_BENCH_SCALE must be <= 1 (guest memory is sized for 1)\n");
 		return 2;
@@ -264,10 +270,32 @@ int main(int argc, char **argv)
 		const struct job *j = &jobs[i];
 		if (only && strncmp(j->name, only, strlen(only)))
 			continue;
-		double tn, tg = 0;
-		long long insns;
-		uint64_t rn = run_native(j, buf, &tn, &insns), rg = 0;
-		int g = have_guest ? run_guest(j, &rg, &tg, err, sizeof(err)) : -1;
+		/* Best of `reps` on each side: one run of a short job is at the
+		 * mercy of the host scheduler and of the other tenants of a
+		 * shared machine; the fastest run is the one least disturbed. */
+		double tn = 1e9, tg = 1e9;
+		long long insns = -1;
+		uint64_t rn = 0, rg = 0;
+		int g = have_guest ? 0 : -1;
+		/* Native and guest runs alternate, so both sides see the same
+		 * spells of a noisy machine. */
+		for (int rep = 0; rep < reps; rep++) {
+			double t;
+			long long in;
+			uint64_t r = run_native(j, buf, &t, &in);
+			rn = rep && r != rn ? ~r : r; /* not reproducible: DIFFERENT */
+			if (t < tn) {
+				tn = t;
+				insns = in;
+			}
+			if (g)
+				continue;
+			g = run_guest(j, &r, &t, err, sizeof(err));
+			if (g == 0) {
+				rg = rep && r != rg ? ~r : r;
+				tg = t < tg ? t : tg;
+			}
+		}
 		char ins[32] = "n/a", mips[32] = "n/a";
 		if (insns >= 0)
 			snprintf(ins, sizeof(ins), "%lld", insns);
