@@ -150,15 +150,15 @@ $(O)/tests/guest/%.elf: tests/guest/%.S tests/guest/guest.h tests/guest/guest.ld
 	$(LD) -m elf_x86_64 -T tests/guest/guest.ld -o $@ $(@:.elf=.o)
 
 # Differential tester: instruction streams run natively and in a guest.
-$(DIFF): tests/diff/diff.c tests/diff/kernel.S tests/diff/layout.h $(TVM)
+$(DIFF): tests/diff/diff.c tests/diff/world.c tests/diff/world.h tests/diff/kernel.S tests/diff/layout.h $(TVM)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_ALL) -Itests/guest -Itests/diff -o $@ tests/diff/diff.c \
+	$(CC) $(CFLAGS_ALL) -Itests/guest -Itests/diff -o $@ tests/diff/diff.c tests/diff/world.c \
 		tests/diff/kernel.S tests/guest/tvm.c $(MODE_LDFLAGS)
 
 # The x87 differential tester: same two worlds (kernel.S), FPU streams.
-$(DIFF_X87): tests/diff/x87.c tests/diff/kernel.S tests/diff/layout.h $(TVM)
+$(DIFF_X87): tests/diff/x87.c tests/diff/world.c tests/diff/world.h tests/diff/kernel.S tests/diff/layout.h $(TVM)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_ALL) -Itests/guest -Itests/diff -o $@ tests/diff/x87.c \
+	$(CC) $(CFLAGS_ALL) -Itests/guest -Itests/diff -o $@ tests/diff/x87.c tests/diff/world.c \
 		tests/diff/kernel.S tests/guest/tvm.c $(MODE_LDFLAGS)
 
 # The compiled-C guest (tests/cguest/cg.h): prog.c and lib.c compiled once

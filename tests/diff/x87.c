@@ -32,31 +32,13 @@
 #include <cpuid.h>
 
 #include "layout.h"
-#include "tvm.h"
+#include "world.h"
 
 #define NSTEPS 30
 #define SLOT 512
 #define INIT_IMG (DIFF_MISC + 0x200)	/* FXRSTOR64 image of the start state */
 #define STACK_TOP (DIFF_MISC + 0x700)
 #define END_VEC 0x100
-
-struct fault {
-	uint64_t vec, err, rip, cs, rflags, rsp, cr2;
-	uint64_t gpr[16];
-};
-
-static uint64_t rng_state;
-static uint64_t rnd(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545f4914f6cdd1dull;
-}
-static unsigned rn(unsigned n)
-{
-	return (unsigned)(rnd() % n);
-}
 
 /* An 80-bit value that finds corner cases. */
 static void rnd_f80(uint8_t *p)
@@ -279,57 +261,6 @@ static void collect(const uint8_t *user, struct result *r)
 }
 
 /* ---- native world (kernel.S) ---- */
-extern void diff_native_enter(void);
-extern void diff_native_end(void);
-extern const uint8_t diff_kernel[], diff_kernel_end[], diff_kernel_vectors[];
-
-static uint8_t *native_user;
-static struct fault native_fault;
-static volatile int native_faulted;
-
-static void on_fault(int sig, siginfo_t *si, void *ctx)
-{
-	ucontext_t *uc = ctx;
-	greg_t *g = uc->uc_mcontext.gregs;
-	uint64_t rip = (uint64_t)g[REG_RIP];
-	(void)si;
-	if (rip < DIFF_USER || rip >= DIFF_USER_END) {
-		signal(sig, SIG_DFL);
-		return;
-	}
-	native_fault.vec = (uint64_t)g[REG_TRAPNO];
-	native_fault.err = (uint64_t)g[REG_ERR];
-	native_fault.rip = rip;
-	native_faulted = 1;
-	g[REG_RIP] = (greg_t)(uintptr_t)diff_native_end;
-	g[REG_EFL] &= ~0x40500ll;
-}
-
-static int native_setup(char *err, size_t n)
-{
-	void *a = mmap((void *)DIFF_USER, DIFF_MISC + 0x1000 - DIFF_USER,
-		       PROT_READ | PROT_WRITE | PROT_EXEC,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-	void *b = mmap((void *)DIFF_WIN, DIFF_WIN_SIZE, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-	if (a != (void *)DIFF_USER || b != (void *)DIFF_WIN) {
-		snprintf(err, n, "mmap of the fixed user region failed: %s", strerror(errno));
-		return -1;
-	}
-	native_user = a;
-	static uint8_t altstack[65536];
-	stack_t ss = {.ss_sp = altstack, .ss_size = sizeof(altstack)};
-	sigaltstack(&ss, NULL);
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_sigaction = on_fault;
-	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
-	int sigs[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP};
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		sigaction(sigs[i], &sa, NULL);
-	return 0;
-}
-
 static void native_run(const struct stream *s, struct result *r)
 {
 	place(native_user, s, (uint64_t)(uintptr_t)diff_native_end);
@@ -346,52 +277,12 @@ static void native_run(const struct stream *s, struct result *r)
 }
 
 /* ---- guest world ---- */
-static struct tvm vm;
-
 static int guest_setup(char *err, size_t n)
 {
-	if (tvm_create(&vm, 8u << 20) || tvm_set_cpuid(&vm) ||
-	    tvm_setup_mode(&vm, 64, DIFF_KCODE, 1)) {
-		snprintf(err, n, "%s: %s", vm.err, strerror(vm.err_errno));
-		return vm.err_errno == EINVAL || vm.err_errno == ENOTTY ? 1 : -1;
-	}
-	uint64_t *pd = tvm_ptr(&vm, TVM_PD), *pt = tvm_ptr(&vm, DIFF_PT);
-	uint64_t base2m = DIFF_USER & ~0x1fffffull;
-	memset(pt, 0, 4096);
-	for (uint64_t a = DIFF_USER; a < DIFF_MISC + 0x1000; a += 4096)
-		pt[(a - base2m) >> 12] = a | TVM_PTE_P | TVM_PTE_W | TVM_PTE_U;
-	for (uint64_t a = DIFF_WIN; a < DIFF_USER_END; a += 4096)
-		pt[(a - base2m) >> 12] = a | TVM_PTE_P | TVM_PTE_W | TVM_PTE_U;
-	pd[base2m >> 21] = DIFF_PT | TVM_PTE_P | TVM_PTE_W | TVM_PTE_U;
-	memcpy(tvm_ptr(&vm, DIFF_KCODE), diff_kernel, (size_t)(diff_kernel_end - diff_kernel));
-	uint64_t vecs = DIFF_KCODE + (uint64_t)(diff_kernel_vectors - diff_kernel);
-	uint64_t *idt = tvm_ptr(&vm, 0x9000);
-	for (int v = 0; v < 256; v++) {
-		uint64_t h = vecs + 16 * (uint64_t)v;
-		idt[2 * v] = (h & 0xffff) | (0x08ull << 16) | (0x8eull << 40) |
-			     ((h >> 16 & 0xffff) << 48);
-		idt[2 * v + 1] = h >> 32;
-	}
-	struct kvm_sregs sr;
-	if (ioctl(vm.vcpu, KVM_GET_SREGS, &sr) < 0) {
-		snprintf(err, n, "KVM_GET_SREGS: %s", strerror(errno));
-		return 1;
-	}
-	sr.idt.base = 0x9000;
-	sr.idt.limit = 256 * 16 - 1;
-	sr.cr4 |= 0x600; /* OSFXSR, OSXMMEXCPT: FXSAVE has the SSE state */
-	if (ioctl(vm.vcpu, KVM_SET_SREGS, &sr) < 0) {
-		snprintf(err, n, "KVM_SET_SREGS: %s", strerror(errno));
-		return 1;
-	}
-	uint8_t *end = tvm_ptr(&vm, DIFF_GUEST_END);
-	end[0] = 0xf4; /* HLT at CPL 3: #GP(0) at a known address */
-	if (ioctl(vm.vcpu, KVM_RUN, 0) < 0 || vm.run->exit_reason != KVM_EXIT_IO ||
-	    vm.run->io.port != DIFF_PORT) {
-		snprintf(err, n, "first KVM_RUN: exit %u", vm.run->exit_reason);
-		return vm.run->exit_reason == KVM_EXIT_INTERNAL_ERROR ? 2 : -1;
-	}
-	return 0;
+	int r = guest_map(DIFF_MISC + 0x1000, err, n);
+	if (!r)
+		r = guest_sregs(0, err, n);	/* FXSAVE has the SSE state */
+	return r ? r : guest_enter(err, n);
 }
 
 static int guest_run(const struct stream *s, struct result *r, char *err, size_t n)
@@ -513,23 +404,6 @@ static int compare(const struct stream *s, const struct result *a, const struct 
 	return 1;
 }
 
-static int host_has(unsigned leaf, unsigned sub, int reg, int bit)
-{
-	unsigned r[4];
-	if (!__get_cpuid_count(leaf, sub, &r[0], &r[1], &r[2], &r[3]))
-		return 0;
-	return r[reg] >> bit & 1;
-}
-
-static int guest_has(unsigned leaf, unsigned sub, int reg, int bit)
-{
-	const struct kvm_cpuid_entry2 *e = tvm_cpuid(&vm, leaf, sub);
-	if (!e)
-		return 0;
-	uint32_t r[4] = {e->eax, e->ebx, e->ecx, e->edx};
-	return r[reg] >> bit & 1;
-}
-
 int main(void)
 {
 	const char *env = getenv("SKVM_X87_N");
@@ -541,7 +415,7 @@ int main(void)
 	printf("# seed %#" PRIx64 " (SKVM_DIFF_SEED), %ld instructions (SKVM_X87_N)\n", seed,
 	       total);
 	char err[200];
-	if (native_setup(err, sizeof(err))) {
+	if (native_setup(DIFF_MISC + 0x1000, err, sizeof(err))) {
 		printf("Bail out! %s\n", err);
 		return 1;
 	}
