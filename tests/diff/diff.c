@@ -636,8 +636,7 @@ static int form_ok[NFORMS];
 
 /* ---- stream generation ---- */
 struct stream {
-	uint8_t code[DIFF_CODE_SIZE];
-	size_t len;
+	struct code c;
 	int nsteps;
 	uint32_t step_off[MAX_STEPS + 1];	/* insn offset of each step */
 	uint32_t step_end[MAX_STEPS];
@@ -649,35 +648,21 @@ struct stream {
 	uint8_t win[DIFF_WIN_SIZE];
 };
 
-static void emit(struct stream *s, const void *p, size_t n)
-{
-	memcpy(s->code + s->len, p, n);
-	s->len += n;
-}
-static void emit8(struct stream *s, uint8_t b)
-{
-	s->code[s->len++] = b;
-}
-static void emit32(struct stream *s, uint32_t v)
-{
-	emit(s, &v, 4);
-}
-
 /* mov $imm32, %r32 (zero-extends): an address or count for the next step */
 static void emit_setup(struct stream *s, int reg, uint32_t v)
 {
 	if (reg >= 8)
-		emit8(s, 0x41);
-	emit8(s, 0xb8 + (reg & 7));
-	emit32(s, v);
+		emit8(&s->c, 0x41);
+	emit8(&s->c, 0xb8 + (reg & 7));
+	emit32(&s->c, v);
 }
 
 /* 32-bit: mov abs, %r32 / mov %r32, abs (ModRM mod 0 rm 5: disp32) */
 static void emit_mov_abs32(struct stream *s, int load, int reg, uint32_t addr)
 {
-	emit8(s, load ? 0x8b : 0x89);
-	emit8(s, 0x05 | reg << 3);
-	emit32(s, addr);
+	emit8(&s->c, load ? 0x8b : 0x89);
+	emit8(&s->c, 0x05 | reg << 3);
+	emit32(&s->c, addr);
 }
 
 static void emit_simd_stub(struct stream *s, int load, uint32_t base);
@@ -691,16 +676,16 @@ static void emit_load_stub32(struct stream *s)
 		emit_simd_stub(s, 1, DIFF_XIN);
 		compat = 1;
 	}
-	emit(s, far_entry, 3);
-	emit32(s, DIFF_FAR_ENTRY);
-	s->entry_off = (uint32_t)s->len;
+	emit(&s->c, far_entry, 3);
+	emit32(&s->c, DIFF_FAR_ENTRY);
+	s->entry_off = (uint32_t)s->c.len;
 	/* now 32-bit code, at DIFF_CODE + entry_off.  DS and ES may hold null
 	 * selectors, fine in 64-bit mode only: load them (through SS) */
 	static const uint8_t ld_ds[] = { 0x36, 0x8e, 0x1d }, ld_es[] = { 0x36, 0x8e, 0x05 };
-	emit(s, ld_ds, 3), emit32(s, DIFF_DATA_SEL);
-	emit(s, ld_es, 3), emit32(s, DIFF_DATA_SEL);
-	emit8(s, 0xbc), emit32(s, DIFF_IN + 16 * 8);	/* mov $IN.rflags,%esp */
-	emit8(s, 0x9d);	/* popfl */
+	emit(&s->c, ld_ds, 3), emit32(&s->c, DIFF_DATA_SEL);
+	emit(&s->c, ld_es, 3), emit32(&s->c, DIFF_DATA_SEL);
+	emit8(&s->c, 0xbc), emit32(&s->c, DIFF_IN + 16 * 8);	/* mov $IN.rflags,%esp */
+	emit8(&s->c, 0x9d);	/* popfl */
 	for (int r = 0; r < 8; r++)
 		if (r != R_SP)
 			emit_mov_abs32(s, 1, r, DIFF_IN + r * 8);
@@ -712,8 +697,8 @@ static void emit_store_stub32(struct stream *s, int step)
 	uint32_t slot = DIFF_SLOTS + step * DIFF_REGS_SIZE;
 	for (int r = 0; r < 8; r++)
 		emit_mov_abs32(s, 0, r, slot + r * 8);
-	emit8(s, 0xbc), emit32(s, slot + 16 * 8 + 4);	/* mov $slot.rflags+4,%esp */
-	emit8(s, 0x9c);	/* pushfl */
+	emit8(&s->c, 0xbc), emit32(&s->c, slot + 16 * 8 + 4);	/* mov $slot.rflags+4,%esp */
+	emit8(&s->c, 0x9c);	/* pushfl */
 	emit_mov_abs32(s, 1, R_SP, slot + R_SP * 8);
 }
 
@@ -721,12 +706,12 @@ static void emit_store_stub32(struct stream *s, int step)
 static void emit_abs(struct stream *s, int r, uint32_t addr)
 {
 	if (compat) {
-		emit8(s, 0x05 | (r & 7) << 3);
+		emit8(&s->c, 0x05 | (r & 7) << 3);
 	} else {
-		emit8(s, 0x04 | (r & 7) << 3);
-		emit8(s, 0x25);
+		emit8(&s->c, 0x04 | (r & 7) << 3);
+		emit8(&s->c, 0x25);
 	}
-	emit32(s, addr);
+	emit32(&s->c, addr);
 }
 
 /* movdqu xmm<->abs, movq mm<->abs, ldmxcsr/stmxcsr abs: no GPR or flag
@@ -736,21 +721,21 @@ static void emit_simd_stub(struct stream *s, int load, uint32_t base)
 	int vb = s->simd == 2 ? 32 : 16;	/* AVX streams: vmovdqu ymm */
 	for (int r = 0; r < NREG; r++) {
 		if (vb == 32) {
-			emit8(s, 0xc5), emit8(s, r >= 8 ? 0x7e : 0xfe);
+			emit8(&s->c, 0xc5), emit8(&s->c, r >= 8 ? 0x7e : 0xfe);
 		} else {
-			emit8(s, 0xf3);
+			emit8(&s->c, 0xf3);
 			if (r >= 8)
-				emit8(s, 0x44);
-			emit8(s, 0x0f);
+				emit8(&s->c, 0x44);
+			emit8(&s->c, 0x0f);
 		}
-		emit8(s, load ? 0x6f : 0x7f);
+		emit8(&s->c, load ? 0x6f : 0x7f);
 		emit_abs(s, r, base + vb * r);
 	}
 	for (int r = 0; r < 8; r++) {
-		emit8(s, 0x0f), emit8(s, load ? 0x6f : 0x7f);
+		emit8(&s->c, 0x0f), emit8(&s->c, load ? 0x6f : 0x7f);
 		emit_abs(s, r, base + 16 * vb + 8 * r);
 	}
-	emit8(s, 0x0f), emit8(s, 0xae);
+	emit8(&s->c, 0x0f), emit8(&s->c, 0xae);
 	emit_abs(s, load ? 2 : 3, base + 16 * vb + 64);
 }
 
@@ -767,21 +752,21 @@ static void emit_load_stub(struct stream *s)
 	}
 	if (s->simd)
 		emit_simd_stub(s, 1, DIFF_XIN);
-	emit8(s, 0x48), emit8(s, 0xc7), emit8(s, 0xc4), emit32(s, DIFF_IN);	/* mov $IN,%rsp */
+	emit8(&s->c, 0x48), emit8(&s->c, 0xc7), emit8(&s->c, 0xc4), emit32(&s->c, DIFF_IN);	/* mov $IN,%rsp */
 	for (int r = 0; r < 16; r++) {
 		if (r == R_SP) {	/* lea 8(%rsp),%rsp */
 			static const uint8_t lea[] = { 0x48, 0x8d, 0x64, 0x24, 0x08 };
-			emit(s, lea, sizeof(lea));
+			emit(&s->c, lea, sizeof(lea));
 			continue;
 		}
 		if (r >= 8)
-			emit8(s, 0x41);
-		emit8(s, 0x58 + (r & 7));
+			emit8(&s->c, 0x41);
+		emit8(&s->c, 0x58 + (r & 7));
 	}
-	emit8(s, 0x9d);	/* popfq */
+	emit8(&s->c, 0x9d);	/* popfq */
 	static const uint8_t ldrsp[] = { 0x48, 0x8b, 0x24, 0x25 };	/* mov abs,%rsp */
-	emit(s, ldrsp, 4);
-	emit32(s, DIFF_IN + R_SP * 8);
+	emit(&s->c, ldrsp, 4);
+	emit32(&s->c, DIFF_IN + R_SP * 8);
 }
 
 static void emit_store_stub64(struct stream *s, int step);
@@ -800,20 +785,20 @@ static void emit_store_stub64(struct stream *s, int step)
 	uint32_t slot = DIFF_SLOTS + step * DIFF_REGS_SIZE;
 	static const uint8_t strsp[] = { 0x48, 0x89, 0x24, 0x25 };	/* mov %rsp,abs */
 	static const uint8_t ldrsp[] = { 0x48, 0x8b, 0x24, 0x25 };
-	emit(s, strsp, 4), emit32(s, slot + R_SP * 8);
-	emit8(s, 0x48), emit8(s, 0xc7), emit8(s, 0xc4), emit32(s, slot + DIFF_REGS_SIZE);
-	emit8(s, 0x9c);	/* pushfq */
+	emit(&s->c, strsp, 4), emit32(&s->c, slot + R_SP * 8);
+	emit8(&s->c, 0x48), emit8(&s->c, 0xc7), emit8(&s->c, 0xc4), emit32(&s->c, slot + DIFF_REGS_SIZE);
+	emit8(&s->c, 0x9c);	/* pushfq */
 	for (int r = 15; r >= 0; r--) {
 		if (r == R_SP) {	/* lea -8(%rsp),%rsp */
 			static const uint8_t lea[] = { 0x48, 0x8d, 0x64, 0x24, 0xf8 };
-			emit(s, lea, sizeof(lea));
+			emit(&s->c, lea, sizeof(lea));
 			continue;
 		}
 		if (r >= 8)
-			emit8(s, 0x41);
-		emit8(s, 0x50 + (r & 7));
+			emit8(&s->c, 0x41);
+		emit8(&s->c, 0x50 + (r & 7));
 	}
-	emit(s, ldrsp, 4), emit32(s, slot + R_SP * 8);
+	emit(&s->c, ldrsp, 4), emit32(&s->c, slot + R_SP * 8);
 }
 
 /* A data address inside the window with room for any access around it. */
@@ -965,8 +950,8 @@ static void emit_vex(struct stream *s, const struct form *f, int r, int x, int b
 {
 	uint8_t pp = f->vex & 3, vv = (uint8_t)(~v & 15);
 	if (f->op[0] == 1 && !x && !b && !w && rn(2)) {
-		emit8(s, 0xc5);
-		emit8(s, (uint8_t)(!r << 7 | vv << 3 | l << 2 | pp));
+		emit8(&s->c, 0xc5);
+		emit8(&s->c, (uint8_t)(!r << 7 | vv << 3 | l << 2 | pp));
 	} else {
 		/* outside 64-bit mode VEX.B is ignored and vvvv[3] selects
 		 * nothing but must be 1 (inverted) where vvvv is unused: now
@@ -975,9 +960,9 @@ static void emit_vex(struct stream *s, const struct form *f, int r, int x, int b
 		int nb = !b, nv3 = 1;
 		if (compat && rn(8) == 0)
 			nb = rn(2), nv3 = rn(2);
-		emit8(s, 0xc4);
-		emit8(s, (uint8_t)(!r << 7 | !x << 6 | nb << 5 | f->op[0]));
-		emit8(s, (uint8_t)(w << 7 | (nv3 ? vv : vv & 7) << 3 | l << 2 | pp));
+		emit8(&s->c, 0xc4);
+		emit8(&s->c, (uint8_t)(!r << 7 | !x << 6 | nb << 5 | f->op[0]));
+		emit8(&s->c, (uint8_t)(w << 7 | (nv3 ? vv : vv & 7) << 3 | l << 2 | pp));
 	}
 }
 
@@ -999,21 +984,21 @@ static void gen_gather(struct stream *s, const struct form *f)
 	int qidx = f->op[1] & 1;
 	emit_setup(s, base, win_addr() & ~7u);
 	/* VPSRLD/Q ymm_idx, ymm_idx, imm8: 66 0F 72/73 /2 with vvvv = idx */
-	emit8(s, 0xc4);
-	emit8(s, (uint8_t)(0xc0 | !(idx >= 8) << 5 | 1));
-	emit8(s, (uint8_t)((~idx & 15) << 3 | 4 | 1));
-	emit8(s, qidx ? 0x73 : 0x72);
-	emit8(s, (uint8_t)(0xc0 | 2 << 3 | (idx & 7)));
-	emit8(s, qidx ? 56 : 24);
-	s->step_off[s->nsteps] = (uint32_t)s->len;
+	emit8(&s->c, 0xc4);
+	emit8(&s->c, (uint8_t)(0xc0 | !(idx >= 8) << 5 | 1));
+	emit8(&s->c, (uint8_t)((~idx & 15) << 3 | 4 | 1));
+	emit8(&s->c, qidx ? 0x73 : 0x72);
+	emit8(&s->c, (uint8_t)(0xc0 | 2 << 3 | (idx & 7)));
+	emit8(&s->c, qidx ? 56 : 24);
+	s->step_off[s->nsteps] = (uint32_t)s->c.len;
 	int l = rn(2), w = rn(2);
 	emit_vex(s, f, dst >= 8, idx >= 8, base >= 8, msk, l, w);
-	emit8(s, f->op[1]);
+	emit8(&s->c, f->op[1]);
 	int mod = (base & 7) == 5 ? 1 : 0;
-	emit8(s, (uint8_t)(mod << 6 | (dst & 7) << 3 | 4));
-	emit8(s, (uint8_t)(rn(4) << 6 | (idx & 7) << 3 | (base & 7)));
+	emit8(&s->c, (uint8_t)(mod << 6 | (dst & 7) << 3 | 4));
+	emit8(&s->c, (uint8_t)(rn(4) << 6 | (idx & 7) << 3 | (base & 7)));
 	if (mod)
-		emit8(s, 0);
+		emit8(&s->c, 0);
 }
 
 static void gen_insn(struct stream *s, const struct form *f)
@@ -1056,8 +1041,8 @@ static void gen_insn(struct stream *s, const struct form *f)
 	if (fl & F_STACK)
 		emit_setup(s, R_SP, win_addr() & ~7u);
 	if (fl & F_POPF) {	/* push $imm32: arithmetic flags and DF only */
-		emit8(s, 0x68);
-		emit32(s, (uint32_t)(rnd() & 0x8d5) | (rn(2) ? 0x400 : 0) | 2);
+		emit8(&s->c, 0x68);
+		emit32(&s->c, (uint32_t)(rnd() & 0x8d5) | (rn(2) ? 0x400 : 0) | 2);
 	}
 	if (fl & F_XLAT)
 		emit_setup(s, R_BX, win_addr());
@@ -1094,9 +1079,9 @@ static void gen_insn(struct stream *s, const struct form *f)
 				uint32_t v = (uint32_t)(rnd() & 0xffff);
 				if (rn(16) == 0)
 					v |= 1u << (18 + rn(14));
-				emit8(s, 0xc7);
+				emit8(&s->c, 0xc7);
 				emit_abs(s, 0, m.target);
-				emit32(s, v);
+				emit32(&s->c, v);
 			}
 			/* cmpxchg16b: REX.W; alignment faults are part of the test */
 		} else {
@@ -1107,20 +1092,20 @@ static void gen_insn(struct stream *s, const struct form *f)
 		}
 	}
 
-	s->step_off[s->nsteps] = (uint32_t)s->len;
+	s->step_off[s->nsteps] = (uint32_t)s->c.len;
 	if (fl & F_VEX) {
 		int v = (f->vex & VX_V) || rn(32) == 0 ? rn(NREG) : 0;
 		int rr = (fl & F_MODRM) && ext < 0 && reg >= 8;
 		emit_vex(s, f, rr, m.rex_x, m.rex_b, v, vex_l_of(f), vex_w_of(f));
-		emit8(s, f->op[1]);
-		size_t at = s->len;
-		emit(s, m.b, m.n);
+		emit8(&s->c, f->op[1]);
+		size_t at = s->c.len;
+		emit(&s->c, m.b, m.n);
 		if (fl & F_IMM8)
-			emit8(s, (f->vex & VX_IS4) ? (uint8_t)(rn(NREG) << 4 | rn(16))
+			emit8(&s->c, (f->vex & VX_IS4) ? (uint8_t)(rn(NREG) << 4 | rn(16))
 						   : (uint8_t)rnd_val());
 		if (m.riprel) {
-			uint32_t d = m.target - (uint32_t)(DIFF_CODE + s->len);
-			memcpy(s->code + at + 1, &d, 4);
+			uint32_t d = m.target - (uint32_t)(DIFF_CODE + s->c.len);
+			memcpy(s->c.b + at + 1, &d, 4);
 		}
 		return;
 	}
@@ -1129,64 +1114,64 @@ static void gen_insn(struct stream *s, const struct form *f)
 	 * address size 32 for memory operands and string ops (the setups
 	 * zero-extend, so the addresses stay the same) */
 	if (is_mem && lockable(f, regfield) && rn(8) == 0)
-		emit8(s, 0xf0);
+		emit8(&s->c, 0xf0);
 	if (!compat && (is_mem || (fl & (F_STRING | F_JCC | F_XLAT))) && rn(8) == 0)
-		emit8(s, 0x67);
+		emit8(&s->c, 0x67);
 	if (fl & F_STRING) {
 		static const uint8_t rep[] = { 0, 0xf3, 0xf2 };
 		uint8_t p = rep[rn(3)];
 		if (p)
-			emit8(s, p);
+			emit8(&s->c, p);
 	}
 	if (opsz16 || (fl & F_66M))
-		emit8(s, 0x66);
+		emit8(&s->c, 0x66);
 	if (fl & F_F3)
-		emit8(s, 0xf3);
+		emit8(&s->c, 0xf3);
 	if (fl & F_F2)
-		emit8(s, 0xf2);
+		emit8(&s->c, 0xf2);
 	int rex_r = (fl & F_MODRM) && ext < 0 && reg >= 8;
 	int rex_b = m.rex_b || ((fl & F_REGOP) && !(fl & (F_MODRM | F_JCC)) && reg >= 8);
 	int rex = w || rex_r || m.rex_x || rex_b || ((fl & F_BYTEOP) && rn(2));
 	if ((fl & F_NOW) || compat)
 		rex = 0;
 	if (rex)
-		emit8(s, 0x40 | (w << 3) | (rex_r << 2) | (m.rex_x << 1) | rex_b);
+		emit8(&s->c, 0x40 | (w << 3) | (rex_r << 2) | (m.rex_x << 1) | rex_b);
 	/* opcode */
 	for (int i = 0; i < f->nop; i++) {
 		uint8_t b = f->op[i];
 		if ((fl & F_REGOP) && i == f->nop - 1)
 			b += (fl & (F_MODRM | F_JCC)) ? rn(16) & 0xf : (reg & 7);
-		emit8(s, b);
+		emit8(&s->c, b);
 	}
-	size_t modrm_at = s->len;
-	emit(s, m.b, m.n);
+	size_t modrm_at = s->c.len;
+	emit(&s->c, m.b, m.n);
 	if (fl & F_IMM8)
-		emit8(s, (uint8_t)rnd_val());
+		emit8(&s->c, (uint8_t)rnd_val());
 	if ((fl & F_IMMZ) && w && f->op[0] == 0xb8) {
 		uint64_t v = rnd_val();	/* REX.W B8+r: the one imm64 form */
-		emit(s, &v, 8);
+		emit(&s->c, &v, 8);
 	} else if (fl & F_IMMZ) {
 		uint32_t v = (uint32_t)rnd_val();
 		if (opsz16)
-			emit(s, &v, 2);
+			emit(&s->c, &v, 2);
 		else
-			emit32(s, v);
+			emit32(&s->c, v);
 	}
 	if (fl & F_REL0)
-		emit32(s, 0);
+		emit32(&s->c, 0);
 	if (fl & F_ENTER) {	/* a small frame, nesting 0..3 (SDM ENTER) */
 		uint16_t size = (uint16_t)rn(0x100);
-		emit(s, &size, 2);
-		emit8(s, (uint8_t)rn(4));
+		emit(&s->c, &size, 2);
+		emit8(&s->c, (uint8_t)rn(4));
 	}
 	if (m.riprel) {
-		uint32_t d = m.target - (uint32_t)(DIFF_CODE + s->len);
-		memcpy(s->code + modrm_at + 1, &d, 4);
+		uint32_t d = m.target - (uint32_t)(DIFF_CODE + s->c.len);
+		memcpy(s->c.b + modrm_at + 1, &d, 4);
 	}
 	if (fl & F_JCC) {
 		static const uint8_t inc_r11[] = { 0x49, 0xff, 0xc3 };
-		emit8(s, 3);
-		emit(s, inc_r11, 3);
+		emit8(&s->c, 3);
+		emit(&s->c, inc_r11, 3);
 	}
 }
 
@@ -1244,7 +1229,7 @@ static uint32_t rnd_mxcsr(void)
 
 static void gen_stream(struct stream *s, int group, int nsteps)
 {
-	s->len = 0;
+	s->c.len = 0;
 	s->nsteps = 0;
 	s->simd = AVX_GROUP(group) ? 2 : SIMD_GROUP(group);
 	if (AVX_GROUP(group) && nsteps > AVX_STEPS)
@@ -1267,7 +1252,7 @@ static void gen_stream(struct stream *s, int group, int nsteps)
 		memcpy(s->win + i, &v, 8);
 	}
 	emit_load_stub(s);
-	while (s->nsteps < nsteps && s->len + 768 < DIFF_CODE_SIZE) {
+	while (s->nsteps < nsteps && s->c.len + 768 < DIFF_CODE_SIZE) {
 		size_t fi;
 		do
 			fi = rn(NFORMS);
@@ -1275,18 +1260,18 @@ static void gen_stream(struct stream *s, int group, int nsteps)
 					 : forms[fi].group == G_FAULT || SIMD_GROUP(forms[fi].group)));
 		s->step_form[s->nsteps] = (int)fi;
 		gen_insn(s, &forms[fi]);
-		s->step_end[s->nsteps] = (uint32_t)s->len;
+		s->step_end[s->nsteps] = (uint32_t)s->c.len;
 		emit_store_stub(s, s->nsteps);
 		s->nsteps++;
 	}
-	s->step_off[s->nsteps] = (uint32_t)s->len;
+	s->step_off[s->nsteps] = (uint32_t)s->c.len;
 	static const uint8_t jmp_end[] = { 0xff, 0x24, 0x25 };	/* jmp *abs */
 	static const uint8_t ljmp_end[] = { 0xff, 0x2d };	/* 32-bit: ljmp *abs */
 	if (compat)
-		emit(s, ljmp_end, 2);
+		emit(&s->c, ljmp_end, 2);
 	else
-		emit(s, jmp_end, 3);
-	emit32(s, compat ? DIFF_FAR_END : DIFF_END_PTR);
+		emit(&s->c, jmp_end, 3);
+	emit32(&s->c, compat ? DIFF_FAR_END : DIFF_END_PTR);
 }
 
 /* ---- results ---- */
@@ -1317,7 +1302,7 @@ static void place(uint8_t *user, const struct stream *s, uint64_t end, int guest
 		memcpy(user + (DIFF_TRAMP - DIFF_USER), tramp, 3);
 		memcpy(user + (DIFF_TRAMP - DIFF_USER) + 3, &ep, 4);
 	}
-	memcpy(user + (DIFF_CODE - DIFF_USER), s->code, s->len);
+	memcpy(user + (DIFF_CODE - DIFF_USER), s->c.b, s->c.len);
 	memset(user + (DIFF_SLOTS - DIFF_USER), 0xa5, MAX_STEPS * DIFF_REGS_SIZE);
 	memcpy(user + (DIFF_IN - DIFF_USER), &s->in, sizeof(s->in));
 	memcpy(user + (DIFF_XIN - DIFF_USER), s->xin, sizeof(s->xin));
@@ -1424,7 +1409,7 @@ static void dump_stream(const struct stream *s, int upto)
 	for (int i = upto > 2 ? upto - 2 : 0; i <= upto && i < s->nsteps; i++) {
 		printf("#   step %d %s:", i, forms[s->step_form[i]].name);
 		for (size_t k = s->step_off[i]; k < s->step_end[i]; k++)
-			printf(" %02x", s->code[k]);
+			printf(" %02x", s->c.b[k]);
 		printf("\n");
 	}
 }

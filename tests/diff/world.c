@@ -30,6 +30,22 @@ unsigned rn(unsigned n)
 	return (unsigned)(rnd() % n);
 }
 
+void emit(struct code *c, const void *p, size_t n)
+{
+	memcpy(c->b + c->len, p, n);
+	c->len += n;
+}
+
+void emit8(struct code *c, uint8_t v)
+{
+	c->b[c->len++] = v;
+}
+
+void emit32(struct code *c, uint32_t v)
+{
+	emit(c, &v, 4);
+}
+
 /* ---- native world ---- */
 uint8_t *native_user;
 struct fault native_fault;

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "layout.h"
 #include "tvm.h"
 
 /* The record of the exception that ended a stream (layout.h FAULT_*). */
@@ -17,6 +18,15 @@ struct fault {
 	uint64_t vec, err, rip, cs, rflags, rsp, cr2;
 	uint64_t gpr[16];
 };
+
+/* A stream's code as it is generated. */
+struct code {
+	uint8_t b[DIFF_CODE_SIZE];
+	size_t len;
+};
+void emit(struct code *c, const void *p, size_t n);
+void emit8(struct code *c, uint8_t v);
+void emit32(struct code *c, uint32_t v);
 
 /* xorshift64*, reproducible from the seed (rng_state = seed | 1) */
 extern uint64_t rng_state;

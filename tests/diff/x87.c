@@ -143,27 +143,12 @@ static int mem_hole(uint8_t esc, int reg)
 }
 
 struct stream {
-	uint8_t code[DIFF_CODE_SIZE];
-	size_t len;
+	struct code c;
 	int nsteps;
 	uint32_t step_off[NSTEPS + 1];
 	uint8_t img[512];
 	uint8_t win[DIFF_WIN_SIZE];
 };
-
-static void emit(struct stream *s, const void *p, size_t n)
-{
-	memcpy(s->code + s->len, p, n);
-	s->len += n;
-}
-static void emit8(struct stream *s, uint8_t b)
-{
-	s->code[s->len++] = b;
-}
-static void emit32(struct stream *s, uint32_t v)
-{
-	emit(s, &v, 4);
-}
 
 static int sse3_both;
 
@@ -171,7 +156,7 @@ static int sse3_both;
  * FCW the stream sees masks them all. */
 static void gen_stream(struct stream *s, int unmask)
 {
-	s->len = 0;
+	s->c.len = 0;
 	fill_window(s->win);
 	/* the start state */
 	memset(s->img, 0, sizeof(s->img));
@@ -191,18 +176,18 @@ static void gen_stream(struct stream *s, int unmask)
 		rnd_f80(s->img + 32 + 16 * r);
 	/* mov $INIT_IMG,%esi; fxrstor64 (%rsi); mov $WIN,%edi; mov $SLOTS,%esi;
 	 * mov $STACK,%esp; xor %eax,%eax; push $flags; popfq */
-	emit8(s, 0xbe), emit32(s, INIT_IMG);
+	emit8(&s->c, 0xbe), emit32(&s->c, INIT_IMG);
 	static const uint8_t fxrstor[] = {0x48, 0x0f, 0xae, 0x0e};
-	emit(s, fxrstor, 4);
-	emit8(s, 0xbf), emit32(s, DIFF_WIN);
-	emit8(s, 0xbe), emit32(s, DIFF_SLOTS);
-	emit8(s, 0xbc), emit32(s, STACK_TOP);
-	emit8(s, 0x31), emit8(s, 0xc0);
-	emit8(s, 0x68), emit32(s, (uint32_t)(rnd() & 0x8d5) | 0x202);
-	emit8(s, 0x9d);
+	emit(&s->c, fxrstor, 4);
+	emit8(&s->c, 0xbf), emit32(&s->c, DIFF_WIN);
+	emit8(&s->c, 0xbe), emit32(&s->c, DIFF_SLOTS);
+	emit8(&s->c, 0xbc), emit32(&s->c, STACK_TOP);
+	emit8(&s->c, 0x31), emit8(&s->c, 0xc0);
+	emit8(&s->c, 0x68), emit32(&s->c, (uint32_t)(rnd() & 0x8d5) | 0x202);
+	emit8(&s->c, 0x9d);
 	s->nsteps = NSTEPS;
 	for (int i = 0; i < NSTEPS; i++) {
-		s->step_off[i] = (uint32_t)s->len;
+		s->step_off[i] = (uint32_t)s->c.len;
 		uint8_t esc = (uint8_t)(0xd8 + rn(8));
 		if (rn(3) == 0) {
 			int reg;
@@ -211,19 +196,19 @@ static void gen_stream(struct stream *s, int unmask)
 			while (!mem_form_ok(esc, reg, sse3_both) || (mem_hole(esc, reg) && rn(16)) ||
 			       (!unmask && esc == 0xd9 && reg == 5)); /* FLDCW */
 			/* esc [rdi + disp32] */
-			emit8(s, esc);
-			emit8(s, (uint8_t)(0x80 | reg << 3 | 7));
+			emit8(&s->c, esc);
+			emit8(&s->c, (uint8_t)(0x80 | reg << 3 | 7));
 			uint32_t disp = 0x100 + rn(DIFF_WIN_SIZE - 0x200);
 			if (rn(2))
 				disp &= ~7u;
-			emit32(s, disp);
+			emit32(&s->c, disp);
 		} else {
 			uint8_t m;
 			do
 				m = (uint8_t)(0xc0 + rn(64));
 			while (reg_hole(esc, m) && rn(16));
-			emit8(s, esc);
-			emit8(s, m);
+			emit8(&s->c, esc);
+			emit8(&s->c, m);
 		}
 		/* fxsave64 (%rsi); mov %rax,464(%rsi); pushfq; popq 472(%rsi);
 		 * lea 512(%rsi),%rsi */
@@ -231,12 +216,12 @@ static void gen_stream(struct stream *s, int unmask)
 			0x48, 0x89, 0x86, 0xd0, 0x01, 0x00, 0x00,
 			0x9c, 0x8f, 0x86, 0xd8, 0x01, 0x00, 0x00,
 			0x48, 0x8d, 0xb6, 0x00, 0x02, 0x00, 0x00};
-		emit(s, st, sizeof(st));
+		emit(&s->c, st, sizeof(st));
 	}
-	s->step_off[NSTEPS] = (uint32_t)s->len;
+	s->step_off[NSTEPS] = (uint32_t)s->c.len;
 	static const uint8_t jend[] = {0xff, 0x24, 0x25};
-	emit(s, jend, 3);
-	emit32(s, DIFF_END_PTR);
+	emit(&s->c, jend, 3);
+	emit32(&s->c, DIFF_END_PTR);
 }
 
 struct result {
@@ -247,7 +232,7 @@ struct result {
 
 static void place(uint8_t *user, const struct stream *s, uint64_t end)
 {
-	memcpy(user + (DIFF_CODE - DIFF_USER), s->code, s->len);
+	memcpy(user + (DIFF_CODE - DIFF_USER), s->c.b, s->c.len);
 	memset(user + (DIFF_SLOTS - DIFF_USER), 0xa5, NSTEPS * SLOT);
 	memcpy(user + (INIT_IMG - DIFF_USER), s->img, 512);
 	memcpy(user + (DIFF_END_PTR - DIFF_USER), &end, 8);
@@ -325,7 +310,7 @@ static void dump_step(const struct stream *s, int i)
 {
 	printf("#   step %d:", i);
 	for (uint32_t k = s->step_off[i]; k < s->step_off[i] + 6 && k < s->step_off[i + 1]; k++)
-		printf(" %02x", s->code[k]);
+		printf(" %02x", s->c.b[k]);
 	printf("\n");
 }
 
@@ -390,7 +375,7 @@ static int compare(const struct stream *s, const struct result *a, const struct 
 					       a->win[k], b->win[k]);
 					/* the memory-form steps that reach it */
 					for (int i = 0; i < steps_run(s, a); i++) {
-						const uint8_t *c = s->code + s->step_off[i];
+						const uint8_t *c = s->c.b + s->step_off[i];
 						uint32_t d;
 						memcpy(&d, c + 2, 4);
 						if ((c[1] & 0xc0) == 0x80 && k >= (int)d - 16 && k < (int)d + 16)
