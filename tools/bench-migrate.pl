@@ -18,6 +18,9 @@ use warnings;
 use File::Temp qw(tempdir);
 use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(time sleep);
+use FindBin;
+use lib $FindBin::Bin;
+use Tap qw(slurp spawn);
 
 my ($build, $runs, $hw) = @ARGV;
 die "usage: bench-migrate.pl BUILD_DIR [RUNS] [--hw]\n" unless $build;
@@ -30,21 +33,9 @@ my @guest = ('--kernel', $kernel, '--mem', '256M', @hw);
 
 sub start {
 	my ($tag, @args) = @_;
-	my $pid = fork() // die "fork: $!";
-	if (!$pid) {
-		open(STDIN, '<', '/dev/null') or die;
-		open(STDOUT, '>', "$tmp/$tag.out") or die;
-		open(STDERR, '>', "$tmp/$tag.err") or die;
-		exec($skvm, 'boot', @args) or exit 126;
-	}
-	return $pid;
+	return spawn("$tmp/$tag.out", "$tmp/$tag.err", $skvm, 'boot', @args);
 }
 
-sub slurp {
-	local $/;
-	open(my $f, '<', $_[0]) or return '';
-	return scalar(<$f> // '');
-}
 
 # Wait for a line matching $re in $tag's stderr (or the process's end),
 # then kill the process: the guest need not run to its end.

@@ -9,27 +9,16 @@
 use strict;
 use warnings;
 use File::Temp qw(tempdir);
+use FindBin;
+use lib "$FindBin::Bin/../../tools";
+use Tap;
 
 my $build = $ENV{SKVM_BUILD} || 'build';
 my $skvm = "$build/softkvm";
 my $img = "$build/tests/boot";
 my $tmp = tempdir(CLEANUP => 1);
-my $n = 0;
 
-# Prototyped, so a failed match in the condition stays one (false) argument.
-sub ok($$;$) {
-	my ($cond, $what, $diag) = @_;
-	$n++;
-	print(($cond ? "ok" : "not ok"), " $n - $what\n");
-	print map { "#   $_\n" } split /\n/, $diag if !$cond && defined $diag;
-	return $cond;
-}
 
-sub skip {
-	my ($what, $why) = @_;
-	$n++;
-	print "ok $n - $what # SKIP $why\n";
-}
 
 # Run softkvm boot with stdin from /dev/null, or fed $input after
 # $delay seconds (boot_in); a run longer than 120 s is killed.  Returns
@@ -82,12 +71,6 @@ sub spew {
 	return $path;
 }
 
-sub slurp {
-	my ($path) = @_;
-	open(my $f, '<:raw', $path) or die "$path: $!";
-	local $/;
-	return <$f>;
-}
 
 my $fake = "$img/fake.bzImage";
 die "no $fake: run make check-boot\n" unless -f $fake;
@@ -396,4 +379,4 @@ if (has_irqchip(0)) {
 	   "status $st\n$err");
 }
 
-print "1..$n\n";
+done_testing();

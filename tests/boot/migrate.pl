@@ -16,46 +16,23 @@ use warnings;
 use File::Temp qw(tempdir);
 use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(time sleep);
+use FindBin;
+use lib "$FindBin::Bin/../../tools";
+use Tap;
 
 my $build = $ENV{SKVM_BUILD} || 'build';
 my $skvm = "$build/softkvm";
 my $kernel = "$build/tests/boot/fake.bzImage";
 my $tmp = tempdir(CLEANUP => 1);
-my $n = 0;
 
-sub ok($$;$) {
-	my ($cond, $what, $diag) = @_;
-	$n++;
-	print(($cond ? "ok" : "not ok"), " $n - $what\n");
-	print map { "#   $_\n" } split /\n/, $diag if !$cond && defined $diag;
-	return $cond;
-}
 
-sub skip {
-	my ($what, $why) = @_;
-	$n++;
-	print "ok $n - $what # SKIP $why\n";
-}
 
-sub slurp {
-	my ($path) = @_;
-	local $/;
-	open(my $f, '<', $path) or return '';
-	return scalar(<$f> // '');
-}
 
 # Start softkvm boot ARGS with stdin from /dev/null, output into files
 # named after $tag; returns the pid.
 sub start {
 	my ($tag, @args) = @_;
-	my $pid = fork() // die "fork: $!";
-	if (!$pid) {
-		open(STDIN, '<', '/dev/null') or die;
-		open(STDOUT, '>', "$tmp/$tag.out") or die;
-		open(STDERR, '>', "$tmp/$tag.err") or die;
-		exec($skvm, 'boot', @args) or exit 126;
-	}
-	return $pid;
+	return spawn("$tmp/$tag.out", "$tmp/$tag.err", $skvm, 'boot', @args);
 }
 
 # Wait for the pids (killed after $limit s); returns their statuses.
@@ -233,4 +210,4 @@ if (!$ENV{SKVM_MIGRATE_REAL}) {
 	   "statuses @$sts\n$errs\n$all");
 }
 
-print "1..$n\n";
+done_testing();

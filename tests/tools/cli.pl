@@ -8,23 +8,14 @@ use warnings;
 use File::Basename;
 use File::Temp qw(tempdir);
 use JSON::PP;
+use FindBin;
+use lib "$FindBin::Bin/../../tools";
+use Tap;
 
 my $build = $ENV{SKVM_BUILD} || 'build';
 my $skvm = "$build/softkvm";
 my $dir = dirname($0);
-my $n = 0;
-my $failed = 0;
 
-sub ok {
-	my ($cond, $what, $diag) = @_;
-	$n++;
-	print(($cond ? "ok" : "not ok"), " $n - $what\n");
-	if (!$cond) {
-		$failed++;
-		print map { "#   $_\n" } split /\n/, $diag if defined $diag;
-	}
-	return $cond;
-}
 
 # Run a command; return (exit status, stdout, stderr).
 sub run {
@@ -165,5 +156,5 @@ if (system($cc, '-std=gnu11', '-O1', '-Wall', '-Werror', '-o', "$tmp/no_process_
 	ok(0, "compile no_process_vm.c");
 }
 
-print "1..$n\n";
-exit($failed ? 1 : 0);
+done_testing();
+exit(tests_failed() ? 1 : 0);
