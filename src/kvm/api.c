@@ -74,7 +74,9 @@ static long settle_unknown(int fd, unsigned int cmd, struct skvm_file **fp)
 	return *fp ? 0 : SKVM_NOT_OURS;
 }
 
-long skvm_ioctl(int fd, unsigned long request, unsigned long arg)
+__thread int skvm_in_call;
+
+static long ioctl_in(int fd, unsigned long request, unsigned long arg)
 {
 	/* The request may arrive sign-extended to 64 bits: KVM reads 32. */
 	unsigned int cmd = (unsigned int)request;
@@ -104,6 +106,14 @@ long skvm_ioctl(int fd, unsigned long request, unsigned long arg)
 		break;
 	}
 	skvm_file_put(f);
+	return r;
+}
+
+long skvm_ioctl(int fd, unsigned long request, unsigned long arg)
+{
+	skvm_in_call++;
+	long r = ioctl_in(fd, request, arg);
+	skvm_in_call--;
 	skvm_signals_restore();
 	return r;
 }

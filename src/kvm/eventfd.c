@@ -70,6 +70,11 @@ long long skvm_eventfd_peek(int fd)
 	return fdinfo_field(fd, "eventfd-count:", 16);
 }
 
+int skvm_eventfd_semaphore(int fd)
+{
+	return (int)fdinfo_field(fd, "eventfd-semaphore:", 10);
+}
+
 bool skvm_eventfd_same(int a, int b)
 {
 	pid_t pid = getpid();

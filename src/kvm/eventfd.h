@@ -18,6 +18,9 @@ int skvm_eventfd_check(int fd);
 int skvm_eventfd_get(int fd);
 void skvm_eventfd_put(int fd);
 
+/* 1 for an EFD_SEMAPHORE eventfd, 0 if not, -1 unknown (fdinfo). */
+int skvm_eventfd_semaphore(int fd);
+
 /* Both fds name the same eventfd. */
 bool skvm_eventfd_same(int a, int b);
 

@@ -16,13 +16,33 @@
  * workqueue for the same promise).  A deassigned irqfd may still be named
  * by an event batch the poller has in hand, so it is only marked dead and
  * freed by the poller after that batch.
+ *
+ * The writer's own thread: KVM injects in the context of the eventfd
+ * write (irqfd_wakeup), so a halted vCPU is one wake-up away from the
+ * writer.  Under `softkvm run` the client's write() and eventfd_write() of
+ * an irqfd's eventfd (preload.c) come here first: the write's count and
+ * any count pending are taken, the interrupt injected, and nothing
+ * reaches the eventfd, as if the poller had taken it at once (other
+ * waiters on the eventfd see no count either way).  The poller, and a
+ * second wake-up, are left for writers softkvm does not see (raw system
+ * calls, other processes, softkvm's own ioeventfds).  Only where the fd
+ * number still names that eventfd (kcmp), for a non-semaphore eventfd
+ * (a semaphore read takes 1, not the count), in the VM's own process,
+ * and never from inside a softkvm call (a signal handler may run there
+ * with chip locks held): else the write goes to the eventfd.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
+#include <string.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/kcmp.h>
 
 #include "kvm/eventfd.h"
 #include "kvm/irqchip.h"
@@ -35,10 +55,19 @@ struct irqfd {
 	int fd;		/* our dup of the eventfd */
 	int resamplefd; /* our dup, or -1 */
 	bool dead;
+	/* the client's fd number for the writer's-thread injection, or -1;
+	 * on fast_list (under fast_lock) while >= 0 */
+	int client_fd;
+	struct skvm_irqfds *owner;
+	struct irqfd *fast_next;
 	/* The count pending at assign, which fired then without being read
 	 * (kvm_irqfd_assign's poll); the edge epoll reports for it is not a
 	 * new signal. */
 	long long initial;
+	/* a count is in the eventfd that no injection took (the one pending
+	 * at assign); the writer's-thread injection takes it with its own,
+	 * as irqfd_wakeup reads the whole count */
+	bool leftover;
 };
 
 struct skvm_irqfds {
@@ -52,6 +81,115 @@ struct skvm_irqfds {
 	bool stop;
 	pthread_t thread;
 };
+
+/*
+ * The writer's-thread injection (see the top).  fast_lock is taken before
+ * any irqfds' lock, and guards every change of the irqfd lists too, so a
+ * writer never meets an irqfd that deassign has killed.  fast_fd counts
+ * the irqfds on fast_list per client fd number: a write to any other fd
+ * costs one load.
+ */
+#define FAST_FDS 1024
+static pthread_mutex_t fast_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct irqfd *fast_list;
+static _Atomic u16 fast_fd[FAST_FDS];
+static _Atomic bool fast_off; /* kcmp refused: writes go to the eventfd */
+static __thread bool t_fast;
+
+/* Under fast_lock. */
+static void fast_add(struct irqfd *f, int client_fd)
+{
+	if (client_fd < 0 || client_fd >= FAST_FDS || atomic_load(&fast_off) ||
+	    skvm_eventfd_semaphore(f->fd) != 0)
+		return;
+	f->client_fd = client_fd;
+	f->fast_next = fast_list;
+	fast_list = f;
+	atomic_fetch_add(&fast_fd[client_fd], 1);
+}
+
+/* Under fast_lock. */
+static void fast_del(struct irqfd *f)
+{
+	if (f->client_fd < 0)
+		return;
+	for (struct irqfd **p = &fast_list; *p; p = &(*p)->fast_next)
+		if (*p == f) {
+			*p = f->fast_next;
+			break;
+		}
+	atomic_fetch_sub(&fast_fd[f->client_fd], 1);
+	f->client_fd = -1;
+}
+
+/* The client's fds first..last were closed or replaced (preload.c). */
+void skvm_irqfd_fds_closed(unsigned int first, unsigned int last)
+{
+	bool any = false;
+	for (unsigned int fd = first; fd <= last && fd < FAST_FDS && !any; fd++)
+		any = atomic_load_explicit(&fast_fd[fd], memory_order_relaxed);
+	if (!any)
+		return;
+	pthread_mutex_lock(&fast_lock);
+	for (struct irqfd *f = fast_list, *next; f; f = next) {
+		next = f->fast_next;
+		if ((unsigned int)f->client_fd >= first && (unsigned int)f->client_fd <= last)
+			fast_del(f);
+	}
+	pthread_mutex_unlock(&fast_lock);
+}
+
+static void inject(struct skvm_vm *vm, const struct irqfd *f);
+
+/*
+ * A write of n bytes at buf to the client's fd: true if it was an irqfd's
+ * and is done (eventfd_write's result: 8 bytes taken), false to make the
+ * real write.  A bad buffer, a short write or the value eventfd_write
+ * refuses go to the eventfd, which fails them.
+ */
+bool skvm_irqfd_write(int fd, const void *buf, size_t n)
+{
+	if ((unsigned int)fd >= FAST_FDS ||
+	    !atomic_load_explicit(&fast_fd[fd], memory_order_relaxed) || n < sizeof(u64) ||
+	    t_fast || skvm_in_call)
+		return false;
+	u64 v;
+	if (skvm_copy_from_user(&v, (unsigned long)buf, sizeof(v)) || v == ~0ULL)
+		return false;
+	t_fast = true;
+	pid_t pid = skvm_self_pid();
+	bool done = false, stale = false;
+	pthread_mutex_lock(&fast_lock);
+	for (struct irqfd *f = fast_list; f; f = f->fast_next) {
+		if (f->client_fd != fd)
+			continue;
+		struct skvm_irqfds *s = f->owner;
+		if (!done) {
+			/* a forked child's write is its parent's VM's business */
+			if (s->vm->pid != pid)
+				break;
+			long same = syscall(SYS_kcmp, pid, pid, KCMP_FILE, f->fd, fd);
+			if (same < 0)
+				atomic_store(&fast_off, true);
+			stale = same > 0; /* the number names another file now */
+			if (same)
+				break;
+		}
+		done = true;
+		pthread_mutex_lock(&s->lock);
+		if (f->leftover) {
+			skvm_eventfd_take(f->fd);
+			f->leftover = false;
+		}
+		inject(s->vm, f);
+		pthread_mutex_unlock(&s->lock);
+	}
+	pthread_mutex_unlock(&fast_lock);
+	if (stale)
+		skvm_irqfd_fds_closed((unsigned int)fd, (unsigned int)fd);
+	t_fast = false;
+	return done;
+}
 
 static void irqfd_free(struct irqfd *f)
 {
@@ -105,9 +243,12 @@ static void *poller(void *arg)
 				if (same)
 					continue;
 			}
-			/* irqfd_wakeup: every signal reads the count and injects. */
-			skvm_eventfd_take(f->fd);
-			inject(vm, f);
+			/* irqfd_wakeup: every signal reads the count and
+			 * injects; none left: a writer's thread took it */
+			if (skvm_eventfd_take(f->fd)) {
+				f->leftover = false;
+				inject(vm, f);
+			}
 		}
 		free_zombies(s);
 		pthread_mutex_unlock(&s->lock);
@@ -167,6 +308,7 @@ static void irqfd_kill(struct skvm_vm *vm, struct skvm_irqfds *s, struct irqfd *
 	struct irqfd *f = *link;
 	*link = f->next;
 	f->dead = true;
+	fast_del(f);
 	epoll_ctl(s->epfd, EPOLL_CTL_DEL, f->fd, NULL);
 	if (f->resamplefd >= 0) {
 		atomic_fetch_sub(&s->nr_resample, 1);
@@ -185,6 +327,7 @@ static long irqfd_deassign(struct skvm_vm *vm, const struct kvm_irqfd *a)
 	struct skvm_irqfds *s = vm->irqroute->irqfds;
 	if (!s)
 		return 0;
+	pthread_mutex_lock(&fast_lock);
 	pthread_mutex_lock(&s->lock);
 	for (struct irqfd **p = &s->list; *p;) {
 		if ((*p)->gsi == a->gsi && skvm_eventfd_same((*p)->fd, (int)a->fd))
@@ -194,6 +337,7 @@ static long irqfd_deassign(struct skvm_vm *vm, const struct kvm_irqfd *a)
 	}
 	bool wake = s->zombies != NULL;
 	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&fast_lock);
 	if (wake)
 		skvm_eventfd_signal(s->wakefd);
 	return 0;
@@ -212,6 +356,7 @@ static long irqfd_assign(struct skvm_vm *vm, const struct kvm_irqfd *a)
 		return -ENOMEM;
 	f->gsi = a->gsi;
 	f->resamplefd = -1;
+	f->client_fd = -1;
 	f->fd = skvm_eventfd_get((int)a->fd);
 	long r = f->fd;
 	if (f->fd < 0)
@@ -226,6 +371,8 @@ static long irqfd_assign(struct skvm_vm *vm, const struct kvm_irqfd *a)
 	r = -ENOMEM;
 	if (!s)
 		goto fail;
+	f->owner = s;
+	pthread_mutex_lock(&fast_lock);
 	pthread_mutex_lock(&s->lock);
 	r = 0;
 	for (struct irqfd *g = s->list; g && !r; g = g->next)
@@ -238,6 +385,7 @@ static long irqfd_assign(struct skvm_vm *vm, const struct kvm_irqfd *a)
 	if (!r) {
 		pending = skvm_eventfd_peek(f->fd);
 		f->initial = pending > 0 ? pending : 0;
+		f->leftover = pending > 0;
 		if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, f->fd, &ev))
 			r = -errno;
 	}
@@ -249,8 +397,10 @@ static long irqfd_assign(struct skvm_vm *vm, const struct kvm_irqfd *a)
 		s->list = f;
 		if (resample)
 			atomic_fetch_add(&s->nr_resample, 1);
+		fast_add(f, (int)a->fd);
 	}
 	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&fast_lock);
 	if (!r)
 		return 0;
 fail:
@@ -302,9 +452,13 @@ void skvm_irqfds_destroy(struct skvm_vm *vm)
 	struct skvm_irqfds *s = vm->irqroute ? vm->irqroute->irqfds : NULL;
 	if (!s)
 		return;
+	pthread_mutex_lock(&fast_lock);
+	for (struct irqfd *f = s->list; f; f = f->next)
+		fast_del(f);
 	pthread_mutex_lock(&s->lock);
 	s->stop = true;
 	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&fast_lock);
 	skvm_eventfd_signal(s->wakefd);
 	pthread_join(s->thread, NULL);
 	while (s->list) {

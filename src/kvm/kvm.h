@@ -172,6 +172,13 @@ int skvm_mmap_fixup(int fd, void *addr, size_t len, int prot, int flags, off_t o
 
 /* Dispatch an ioctl on any fd: SKVM_NOT_OURS, or >= 0, or -errno (api.c). */
 long skvm_ioctl(int fd, unsigned long request, unsigned long arg);
+/* Nonzero while this thread is inside skvm_ioctl (a signal handler run
+ * there must not take softkvm's locks: skvm_irqfd_write). */
+extern __thread int skvm_in_call;
+/* The client's write of n bytes at buf to fd, seen first by softkvm: true
+ * if an irqfd took it (irqfd.c); the client's fds first..last closed. */
+bool skvm_irqfd_write(int fd, const void *buf, size_t n);
+void skvm_irqfd_fds_closed(unsigned int first, unsigned int last);
 
 /* kvm_regs <-> CPU (vcpu.c), shared with KVM_CAP_SYNC_REGS */
 void skvm_regs_get(const struct x86_cpu *c, struct kvm_regs *r);

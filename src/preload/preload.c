@@ -1,6 +1,8 @@
 /*
  * libc interposition for `softkvm run`: open of the KVM device path, ioctl,
- * close (one fd, close_range, closefrom), the dup family and mmap.  Every
+ * close (one fd, close_range, closefrom), the dup family, mmap, and write
+ * and eventfd_write (an irqfd's eventfd injects in the writer's thread,
+ * kvm/irqfd.c).  Every
  * call that is not about a softkvm handle goes straight to the next
  * definition (libc).
  *
@@ -19,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -178,8 +181,26 @@ SKVM_EXPORT int ioctl(int fd, unsigned long request, ...)
 	return next_ioctl(fd, request, arg);
 }
 
+SKVM_EXPORT ssize_t write(int fd, const void *buf, size_t n)
+{
+	if (unlikely(skvm_irqfd_write(fd, buf, n)))
+		return sizeof(u64);
+	NEXT(write, ssize_t (*)(int, const void *, size_t));
+	return next_write(fd, buf, n);
+}
+
+SKVM_EXPORT int eventfd_write(int fd, eventfd_t value)
+{
+	if (unlikely(skvm_irqfd_write(fd, &value, sizeof(value))))
+		return 0;
+	NEXT(eventfd_write, int (*)(int, eventfd_t));
+	return next_eventfd_write(fd, value);
+}
+
 SKVM_EXPORT int close(int fd)
 {
+	if (fd >= 0)
+		skvm_irqfd_fds_closed((unsigned int)fd, (unsigned int)fd);
 	long r = skvm_file_close(fd);
 	if (r != -EBADF)
 		return ret_errno(r);
@@ -198,6 +219,8 @@ SKVM_EXPORT int dup2(int oldfd, int newfd)
 {
 	NEXT(dup2, int (*)(int, int));
 	int r = next_dup2(oldfd, newfd);
+	if (r >= 0 && oldfd != newfd)
+		skvm_irqfd_fds_closed((unsigned int)r, (unsigned int)r);
 	return r < 0 ? r : ret_errno(skvm_file_dup(oldfd, r, 0));
 }
 
@@ -205,6 +228,8 @@ SKVM_EXPORT int dup3(int oldfd, int newfd, int flags)
 {
 	NEXT(dup3, int (*)(int, int, int));
 	int r = next_dup3(oldfd, newfd, flags);
+	if (r >= 0)
+		skvm_irqfd_fds_closed((unsigned int)r, (unsigned int)r);
 	return r < 0 ? r : ret_errno(skvm_file_dup(oldfd, r, flags));
 }
 
@@ -242,8 +267,10 @@ SKVM_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
 {
 	NEXT(close_range, int (*)(unsigned int, unsigned int, int));
 	int r = next_close_range(first, last, flags);
-	if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC))
+	if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC)) {
 		skvm_file_forget_range(first, last);
+		skvm_irqfd_fds_closed(first, last);
+	}
 	return r;
 }
 
@@ -251,8 +278,10 @@ SKVM_EXPORT void closefrom(int lowfd)
 {
 	NEXT(closefrom, void (*)(int));
 	next_closefrom(lowfd);
-	if (lowfd >= 0)
+	if (lowfd >= 0) {
 		skvm_file_forget_range((unsigned int)lowfd, ~0u);
+		skvm_irqfd_fds_closed((unsigned int)lowfd, ~0u);
+	}
 }
 
 #define MMAP_LIKE(name)                                                         \

@@ -10,6 +10,7 @@
  */
 #include <pthread.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 
 #include "t_eventfd.h"
@@ -502,6 +503,36 @@ static void check_guest(void)
 	T_EQ(t_efd_count(rs6), 1, "PIC resampler: resamplefd signalled again");
 	T_EQ(irqfd(e6, 5, KVM_IRQFD_FLAG_DEASSIGN, 0), 0, "PIC resampler deassigned");
 	close(e6), close(rs6);
+
+	/* The write itself (softkvm injects from the writer's thread): its
+	 * errors are the eventfd's, it leaves no count, and a fd number that
+	 * names another eventfd now signals that one only. */
+	unsigned long long all = ~0ULL;
+	const void *volatile badp = T_BADPTR; /* not a constant to the compiler */
+	T_ERR(write(e30, badp, 8), EFAULT, "irqfd eventfd: write from a bad pointer");
+	T_ERR(write(e30, &all, 8), EINVAL, "irqfd eventfd: write of 2^64-1");
+	T_ERR(write(e30, &all, 4), EINVAL, "irqfd eventfd: 4-byte write");
+	T_EQ(wait_vector(100), -1, "irqfd eventfd: failed writes inject nothing");
+	T_EQ(eventfd_write(e30, 2), 0, "irqfd eventfd: eventfd_write");
+	T_EQ(wait_vector(2000), 0x42, "irqfd eventfd_write: vector 0x42");
+	T_OK(!t_efd_readable(e30), "irqfd eventfd: the injection took the count");
+	int other = t_efd(), saved = dup(e30);
+	T_EQ(syscall(SYS_dup3, other, e30, 0), e30, "raw dup3 of another eventfd over the irqfd's fd");
+	t_efd_signal(e30);
+	T_EQ(wait_vector(100), -1, "the other eventfd at that fd number: no interrupt");
+	T_EQ(t_efd_count(other), 1, "... its count went up");
+	T_EQ(dup2(saved, e30), e30, "the irqfd's eventfd back at its number");
+	t_efd_signal(e30);
+	T_EQ(wait_vector(2000), 0x42, "irqfd eventfd back: vector 0x42");
+	close(other), close(saved);
+	int sem = eventfd(0, EFD_SEMAPHORE | EFD_NONBLOCK | EFD_CLOEXEC);
+	T_EQ(irqfd(sem, 30, 0, 0), 0, "irqfd with a semaphore eventfd");
+	T_EQ(eventfd_write(sem, 3), 0, "semaphore irqfd: add 3");
+	T_EQ(wait_vector(2000), 0x42, "semaphore irqfd: vector 0x42");
+	T_EQ(wait_vector(100), -1, "semaphore irqfd: one interrupt");
+	T_OK(t_efd_readable(sem), "semaphore irqfd: the injection took 1 of 3");
+	T_EQ(irqfd(sem, 30, KVM_IRQFD_FLAG_DEASSIGN, 0), 0, "semaphore irqfd deassigned");
+	close(sem);
 
 	/* After deassign, signalling does nothing. */
 	T_EQ(irqfd(e5, 5, KVM_IRQFD_FLAG_DEASSIGN, 0), 0, "irqfd GSI 5 deassigned");
