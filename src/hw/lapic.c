@@ -855,16 +855,29 @@ int lapic_set_state(struct lapic *l, const struct lapic_state *st, bool x2apic_a
 	l->esr_pending = 0;
 	timer_stop(l);
 	/*
-	 * As KVM: a count above TMICT restarts from TMICT, a periodic count of
-	 * 0 from a full period.  (KVM also re-fires a one-shot saved at 0; we
-	 * leave it stopped, its interrupt was already delivered.)
+	 * As KVM (set_target_expiration): a count above TMICT restarts from
+	 * TMICT, a periodic count of 0 from a full period, and a one-shot
+	 * count of 0 with TMICT set expires at once.  The saved 0 cannot say
+	 * whether the interrupt was delivered: the count reaches 0 a moment
+	 * before the timer thread fires it, and a state saved in between
+	 * (QEMU's migration stopping the vCPU then) has the timer neither
+	 * running nor in IRR.  Leaving it stopped lost that interrupt, and a
+	 * guest whose clockevent it was slept forever; firing it again costs
+	 * a guest that did get it a spurious tick, as on KVM.
 	 */
 	if (cc > get(l, LAPIC_TMICT) || (!cc && timer_mode(l) == LAPIC_TIMER_PERIODIC))
 		cc = get(l, LAPIC_TMICT);
-	if (timer_mode(l) != LAPIC_TIMER_TSC_DEADLINE)
+	if (timer_mode(l) == LAPIC_TIMER_TSC_DEADLINE) {
+		if (l->tsc_deadline)
+			l->timer_expiry_ns = l->tsc_deadline_ns;
+	} else if (!cc && timer_mode(l) == LAPIC_TIMER_ONESHOT && get(l, LAPIC_TMICT)) {
+		/* due now: lapic_timer_advance delivers it and stops */
+		l->timer_active = true;
+		l->timer_start_ns = now - period_ns(l);
+		l->timer_expiry_ns = now;
+	} else {
 		timer_start(l, cc, now);
-	else if (l->tsc_deadline)
-		l->timer_expiry_ns = l->tsc_deadline_ns;
+	}
 out:
 	pthread_mutex_unlock(&l->lock);
 	return r;

@@ -16,6 +16,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -1389,4 +1390,109 @@ int skvm_apic_block(struct skvm_vcpu *vcpu, const sigset_t *mask)
 	ssize_t n = read(vcpu->wake_fd, &v, sizeof(v));
 	(void)n;
 	return r;
+}
+
+/* ---- debugging a hung guest ---- */
+
+/*
+ * skvm_debug_dump(): every VM's vCPUs as the interrupt path sees them
+ * (LAPIC IRR/ISR/TPR/PPR, the timer, PV EOI, pending events, halt state)
+ * appended to the file path (NULL: stderr).  Not called by softkvm itself: a debugger calls it in a
+ * process whose guest stopped taking interrupts (`gdb -p PID -batch -ex
+ * 'call (void)skvm_debug_dump("FILE")'`; tests/qemu/migrate.pl does so with
+ * SKVM_QEMU_MIGRATE_GDB).  It reads without taking locks, so a thread
+ * stuck holding one does not stop it; a field may be torn.
+ */
+static u32 get32(const struct lapic *l, u32 off)
+{
+	u32 v;
+	memcpy(&v, l->s.regs + off, 4);
+	return v;
+}
+
+static void dump_vec(FILE *f, const char *name, const struct lapic *l, u32 base)
+{
+	fprintf(f, " %s", name);
+	for (int i = 7; i >= 0; i--) {
+		u32 w;
+		memcpy(&w, l->s.regs + base + (u32)i * 0x10, 4);
+		fprintf(f, "%c%08x", i == 7 ? '=' : ':', w);
+	}
+}
+
+static void dump_vcpu(FILE *f, struct skvm_vcpu *vcpu)
+{
+	struct x86_cpu *c = &vcpu->cpu;
+	const struct x86_events *ev = &c->ev;
+	fprintf(f, "vcpu %u: mp_state %u rip %#llx rflags %#llx shadow %u sleeping %d kick %d "
+		   "intr_hint %d tsc %llu tsc_khz %llu\n",
+		vcpu->id, c->mp_state, (unsigned long long)c->rip, (unsigned long long)c->rflags,
+		c->int_shadow, atomic_load(&vcpu->sleeping), atomic_load(&vcpu->kick),
+		atomic_load(&c->intr_hint), (unsigned long long)x86_tsc_read(c),
+		(unsigned long long)c->tsc_khz);
+	fprintf(f, "  events: exc inj %u pend %u nr %u; intr inj %u nr %u soft %u; nmi inj %u "
+		   "pend %u masked %u\n",
+		ev->exception.injected, ev->exception.pending, ev->exception.nr,
+		ev->interrupt.injected, ev->interrupt.nr, ev->interrupt.soft, ev->nmi.injected,
+		ev->nmi.pending, ev->nmi.masked);
+	fprintf(f, "  pv: system_time %#llx pv_eoi_en %#llx steal %#llx",
+		(unsigned long long)c->msr.kvm_system_time, (unsigned long long)c->msr.kvm_pv_eoi_en,
+		(unsigned long long)c->msr.kvm_steal_time);
+	struct skvm_apic *a = vcpu->apic;
+	if (!a) {
+		fprintf(f, "\n");
+		return;
+	}
+	u8 flag = 0xff;
+	if (c->msr.kvm_pv_eoi_en & KVM_MSR_ENABLED)
+		skvm_guest_rw(vcpu, pv_eoi_gpa(a), &flag, 1, false);
+	fprintf(f, " pv_eoi_pending %d guest flag %#x\n", a->pv_eoi_pending, flag);
+	struct lapic *l = &a->lapic;
+	u64 now = vm_now(a->ic);
+	fprintf(f, "  lapic: base %#llx svr %#x tpr %#x ppr %#x lvtt %#x tmict %u tdcr %#x "
+		   "lint0 %#x isr_cache %d\n",
+		(unsigned long long)l->base, get32(l, LAPIC_SVR), get32(l, LAPIC_TPR),
+		get32(l, LAPIC_PPR), get32(l, LAPIC_LVT_TIMER), get32(l, LAPIC_TMICT),
+		get32(l, LAPIC_TDCR), get32(l, 0x350), l->isr_cache);
+	fprintf(f, "  timer: now %llu active %d start %llu expiry %lld from now, tsc_deadline %llu "
+		   "(%lld ns from now; %lld ticks past the TSC)\n",
+		(unsigned long long)now, l->timer_active, (unsigned long long)l->timer_start_ns,
+		l->timer_expiry_ns == UINT64_MAX ? -1LL : (long long)(l->timer_expiry_ns - now),
+		(unsigned long long)l->tsc_deadline, (long long)(l->tsc_deadline_ns - now),
+		(long long)(l->tsc_deadline - x86_tsc_read(c)));
+	fprintf(f, " ");
+	dump_vec(f, "isr", l, LAPIC_ISR);
+	dump_vec(f, "irr", l, LAPIC_IRR);
+	fprintf(f, "\n");
+}
+
+void skvm_debug_dump(const char *path);
+void skvm_debug_dump(const char *path)
+{
+	FILE *f = path ? fopen(path, "a") : stderr;
+	if (!f)
+		return;
+	for (int fd = 0; fd < 4096; fd++) {
+		if (skvm_file_kind(fd) != SKVM_VM)
+			continue;
+		struct skvm_file *file = skvm_file_get(fd);
+		if (!file)
+			continue;
+		struct skvm_vm *vm = file->obj;
+		struct skvm_irqchip *ic = chip_of(vm);
+		fprintf(f, "softkvm dump: VM fd %d, %u vCPUs, irqchip %s, kvmclock offset %lld\n", fd,
+			vm->nr_vcpus, !ic ? "none" : ic->split ? "split" : "in-kernel",
+			(long long)atomic_load(&vm->kvmclock_offset));
+		if (ic && !ic->split)
+			fprintf(f, "  pit %s, pit_pending %u in_flight %d\n",
+				atomic_load(&ic->pit) ? "yes" : "no", ic->pit_pending, ic->pit_in_flight);
+		for (u32 i = 0; i < vm->nr_vcpus; i++)
+			if (vm->vcpus[i])
+				dump_vcpu(f, vm->vcpus[i]);
+		skvm_file_put(file);
+	}
+	if (f != stderr)
+		fclose(f);
+	else
+		fflush(f);
 }

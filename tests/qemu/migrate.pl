@@ -113,7 +113,10 @@ sub reap {
 		sleep 0.2;
 	}
 	if ($ENV{SKVM_QEMU_MIGRATE_GDB}) {	# a hung run: every thread's stack first
-		system("gdb -p $pid -batch -ex 'thread apply all bt' >$ENV{SKVM_QEMU_MIGRATE_GDB}.$pid 2>&1");
+		# and softkvm's view of the vCPUs (LAPIC, timer, PV EOI, events)
+		my $f = "$ENV{SKVM_QEMU_MIGRATE_GDB}.$pid";
+		system("gdb -p $pid -batch -ex 'thread apply all bt' " .
+		       "-ex 'call (void)skvm_debug_dump(\"$f.vcpus\")' >$f 2>&1");
 	}
 	kill('KILL', -$pid);
 	waitpid($pid, 0);

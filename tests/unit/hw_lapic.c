@@ -433,6 +433,29 @@ static void test_state(void)
 	EQ(lapic_mmio_read(&lb, LAPIC_PPR, 0), 0x70, "PPR from the restored ISR");
 	lapic_get_state(&lb, &st2, false, 100000);
 	OK(!memcmp(&st, &st2, sizeof(st)), "round trip is identical");
+	/* A one-shot count that reached 0 before the timer fired (saved with
+	 * TMCCT 0, nothing in IRR): KVM's restore fires it at once. */
+	wr(LAPIC_LVT_TIMER, 0x51);
+	wr(LAPIC_TMICT, 100);
+	lapic_get_state(&la, &st, false, clk + 16 * 100);
+	memcpy(&v, st.regs + LAPIC_TMCCT, 4);
+	EQ(v, 0, "one-shot at its end: saved TMCCT 0");
+	memcpy(&v, st.regs + LAPIC_IRR + 0x20, 4);
+	EQ(v & 1u << (0x51 - 0x40), 0, "... and not yet in IRR");
+	lapic_destroy(&lb);
+	lapic_init(&lb, 0, 0, true, ipi_cb, eoi_cb, NULL, now_cb, NULL);
+	EQ(lapic_set_state(&lb, &st, false, 200000), 0, "restore the one-shot at 0");
+	EQ(lapic_timer_next_event(&lb), 200000, "it is due at once (KVM's set_target_expiration)");
+	lapic_timer_advance(&lb, 200000);
+	lapic_get_state(&lb, &st2, false, 200000);
+	memcpy(&v, st2.regs + LAPIC_IRR + 0x20, 4);
+	OK(v & 1u << (0x51 - 0x40), "the timer vector reaches IRR");
+	EQ(lapic_timer_next_event(&lb), UINT64_MAX, "and the one-shot stops");
+	st.regs[LAPIC_TMICT] = 0, st.regs[LAPIC_TMICT + 1] = 0, st.regs[LAPIC_TMICT + 2] = 0;
+	lapic_destroy(&lb);
+	lapic_init(&lb, 0, 0, true, ipi_cb, eoi_cb, NULL, now_cb, NULL);
+	EQ(lapic_set_state(&lb, &st, false, 200000), 0, "restore a one-shot with TMICT 0");
+	EQ(lapic_timer_next_event(&lb), UINT64_MAX, "no timer without an initial count");
 	/* x2APIC ID formats (KVM_CAP_X2APIC_API). */
 	lapic_destroy(&lb);
 	lapic_init(&lb, 5, 0, false, ipi_cb, eoi_cb, NULL, now_cb, NULL);
