@@ -44,6 +44,8 @@ esac
 echo "softkvm-initramfs: kernel $(uname -r) on $(uname -m)"
 echo "softkvm-initramfs: $(grep -c ^processor /proc/cpuinfo) cpu(s), $(grep MemTotal /proc/meminfo | tr -s ' ')"
 echo "softkvm-initramfs: cpu $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n 1)"
+# the kernel keeps the la57 flag only when it runs with 5-level paging
+echo "softkvm-initramfs: paging $(grep -qw la57 /proc/cpuinfo && echo 5 || echo 4)-level"
 for d in /sys/block/vd*; do
 	[ -e "$d" ] || continue
 	echo "softkvm-initramfs: disk /dev/${d##*/}, $(cat "$d/size") sectors"

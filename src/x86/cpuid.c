@@ -105,7 +105,8 @@ enum { OFF, ON, EMU };
 	F(0x7, 0, EBX, 20, SMAP, PART_MMU, ON)                    \
 	F(0x7, 0, EBX, 23, CLFLUSHOPT, PART_INT, OFF)              \
 	F(0x7, 0, ECX, 2, UMIP, PART_SYS, OFF)                     \
-	F(0x7, 0, ECX, 16, LA57, PART_MMU, OFF)                    \
+	/* LA57: 5-level walks (mmu.c), canonical checks by CR4.LA57 (exec.h) */ \
+	F(0x7, 0, ECX, 16, LA57, PART_MMU, ON)                     \
 	F(0x7, 0, ECX, 22, RDPID, PART_INT, ON)                   \
 	F(0x7, 0, EDX, 4, FSRM, PART_INT, OFF)                     \
 	/* Leaf 0xD.1 EAX */                                       \

@@ -275,7 +275,7 @@ u64 seg_linear_slow(struct engine *e, int seg, u64 off, int size, bool write)
 	int vec = seg == S_SS ? EXC_SS : EXC_GP;
 	if (e->code64) {
 		u64 la = (seg >= S_FS ? s->base : 0) + off;
-		if (unlikely(!canonical(la) || !canonical(la + size - 1)))
+		if (unlikely(!canonical(e, la) || !canonical(e, la + size - 1)))
 			raise_exc(e, vec, 0);
 		return la;
 	}
@@ -353,6 +353,11 @@ static u64 translate(struct engine *e, u64 la, u32 acc, bool *no_tlb)
 	dirty_ring_check(e); /* the walk may have logged A/D updates */
 	code_page_ad(e, &w);
 	*no_tlb = (e->cpu->cr4 & X86_CR4_SMAP) && e->cpl < 3 && w.user && !(acc & ACC_I);
+	/* Tags hold only addresses canonical in the current paging mode (the
+	 * JIT's probes rely on it): an implicit access at a base that is
+	 * canonical only for the CPU's width is not cached. */
+	if ((e->cpu->efer & X86_EFER_LMA) && !canonical(e, la))
+		*no_tlb = true;
 	return w.gpa;
 }
 
@@ -750,7 +755,7 @@ static const u8 *code_ptr(struct engine *e, u64 rip, u64 *room)
 	u64 la, lim = ~0ULL;
 	if (e->code64) {
 		la = rip;
-		if (!canonical(la))
+		if (!canonical(e, la))
 			raise_exc(e, EXC_GP, 0);
 	} else {
 		if (rip > cs->limit)
@@ -800,7 +805,7 @@ static int insn_peek(struct engine *e, u8 *buf, int max)
 			if (rip > cs->limit)
 				break;
 			la = (u32)(cs->base + rip);
-		} else if (!canonical(la)) {
+		} else if (!canonical(e, la)) {
 			break;
 		}
 		struct x86_walk w;
@@ -1039,7 +1044,7 @@ void branch(struct engine *e, u64 target, int osz)
 	if (e->code64) {
 		if (osz != 8)
 			target &= size_mask(osz);
-		if (!canonical(target))
+		if (!canonical(e, target))
 			raise_exc(e, EXC_GP, 0);
 	} else {
 		target &= size_mask(osz);

@@ -344,9 +344,16 @@ void deliver_event(struct engine *e, int vec, int err, bool soft, u64 ret_rip);
 #define ACC_W 2 /* X86_PF_W */
 #define ACC_I 16
 
-static inline bool canonical(u64 la)
+/* Canonical for the current paging mode (SDM Vol. 3A 4.5): bits 63:47
+ * equal with 4-level paging, 63:56 with CR4.LA57 (5-level; CR4.LA57 can
+ * change only outside IA-32e mode, so in 64-bit code it is the paging
+ * mode).  The checks of addresses that hardware tests against the CPU's
+ * own width (MSRs, LGDT/LIDT, LLDT/LTR bases, INVPCID) use
+ * x86_canonical (msr.c) instead. */
+static inline bool canonical(const struct engine *e, u64 la)
 {
-	return (u64)((s64)(la << 16) >> 16) == la;
+	unsigned sh = (e->cpu->cr4 & X86_CR4_LA57) ? 7 : 16;
+	return (u64)((s64)(la << sh) >> sh) == la;
 }
 
 /* Linear address of seg:off for an access of `size` bytes (segmentation
@@ -357,7 +364,7 @@ static inline u64 seg_linear(struct engine *e, int seg, u64 off, int size, bool 
 {
 	if (likely(e->code64)) {
 		u64 la = (seg >= S_FS ? e->cpu->seg[seg].base : 0) + off;
-		if (likely(canonical(la) && canonical(la + size - 1)))
+		if (likely(canonical(e, la) && canonical(e, la + size - 1)))
 			return la;
 	}
 	return seg_linear_slow(e, seg, off, size, write);

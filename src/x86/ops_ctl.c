@@ -304,7 +304,7 @@ static void stack_room(struct engine *e, u64 bytes, int err)
 
 static void gate_target_check(struct engine *e, u64 off)
 {
-	if (e->code64 ? !canonical(off) : off > e->cpu->seg[S_CS].limit)
+	if (e->code64 ? !canonical(e, off) : off > e->cpu->seg[S_CS].limit)
 		raise_exc(e, EXC_GP, 0);
 }
 
@@ -360,7 +360,7 @@ static void call_gate(struct engine *e, u16 gsel, u64 lo, bool call)
 		tss_stack(e, new_cpl, 0, &nss, &nsp);
 		struct x86_seg ss;
 		if (lm) {
-			if (!canonical(nsp))
+			if (!canonical(e, nsp))
 				raise_exc(e, EXC_SS, 0);
 			ss = (struct x86_seg){.sel = (u16)new_cpl, .unusable = 1,
 					      .dpl = (u8)new_cpl, .db = 1};

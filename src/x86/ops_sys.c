@@ -289,7 +289,9 @@ void op_invpcid(struct engine *e, const struct insn *i)
 		raise_exc(e, EXC_GP, 0);
 	if (type <= 1 && (lo & 0xfff) && !(c->cr4 & X86_CR4_PCIDE))
 		raise_exc(e, EXC_GP, 0);
-	if (type == 0 && !canonical(la))
+	/* the CPU's own width, not the paging mode's (as INVLPG, KVM's
+	 * is_noncanonical_invlpg_address) */
+	if (type == 0 && !x86_canonical(c, la))
 		raise_exc(e, EXC_GP, 0);
 	tlb_flush(e);
 }
@@ -303,7 +305,9 @@ void op_lgdt_lidt(struct engine *e, const struct insn *i)
 	u16 limit = (u16)mem_read(e, i->seg, off, 2);
 	u64 base = mem_read(e, i->seg, (off + 2) & size_mask(i->asz), e->code64 ? 8 : 4);
 	if (e->code64) {
-		if ((u64)((s64)(base << 16) >> 16) != base)
+		/* a static check: the CPU's linear-address width whatever
+		 * CR4.LA57 says (KVM's is_noncanonical_base_address) */
+		if (!x86_canonical(e->cpu, base))
 			raise_exc(e, EXC_GP, 0);
 	} else if (i->osz == 2) {
 		base &= 0xffffff;
@@ -372,6 +376,10 @@ void op_lldt_ltr(struct engine *e, const struct insn *i)
 		raise_exc(e, EXC_GP, sel & ~3);
 	if (!((d >> 47) & 1))
 		raise_exc(e, EXC_NP, sel & ~3);
+	/* a 64-bit base must be canonical (the CPU's width, as LGDT) */
+	if (e->mode == M_LONG &&
+	    !x86_canonical(c, ((d >> 16) & 0xffffff) | (((d >> 56) & 0xff) << 24) | (hi << 32)))
+		raise_exc(e, EXC_GP, sel & ~3);
 	struct x86_seg n = {
 		.sel = sel,
 		.limit = (u32)((d & 0xffff) | ((d >> 32) & 0xf0000)),
@@ -541,7 +549,7 @@ void op_sysret(struct engine *e, const struct insn *i)
 	if (e->mode == M_LONG) {
 		bool to64 = i->osz == 8;
 		u64 rip = to64 ? c->gpr[R_RCX] : (u32)c->gpr[R_RCX];
-		if (to64 && (u64)((s64)(rip << 16) >> 16) != rip)
+		if (to64 && !canonical(e, rip))
 			raise_exc(e, EXC_GP, 0);
 		flags_set(e, (c->gpr[R_R11] & 0x3c7fd7) | X86_FL_FIXED1);
 		flat_seg(&c->seg[S_CS], (to64 ? sel + 16 : sel) | 3, true, to64, 3);
@@ -638,7 +646,7 @@ void op_sysexit(struct engine *e, const struct insn *i)
 		raise_exc(e, EXC_GP, 0);
 	bool to64 = i->osz == 8;
 	u64 rip = to64 ? c->gpr[R_RDX] : (u32)c->gpr[R_RDX];
-	if (to64 && (u64)((s64)(rip << 16) >> 16) != rip)
+	if (to64 && (!canonical(e, rip) || !canonical(e, c->gpr[R_RCX])))
 		raise_exc(e, EXC_GP, 0);
 	flat_seg(&c->seg[S_CS], (sel + (to64 ? 32 : 16)) | 3, true, to64, 3);
 	flat_seg(&c->seg[S_SS], (sel + (to64 ? 40 : 24)) | 3, false, false, 3);

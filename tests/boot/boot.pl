@@ -298,7 +298,7 @@ if (!has_irqchip(0)) {
 	my $disk_img = spew("$tmp/real-disk.img", "\0" x (64 * 1024));
 	for my $cpus (1, 2) {
 		my $what = "Debian kernel + busybox initramfs, --cpus $cpus, --disk: user space, "
-			   . "CPUs and virtio disk seen, power-off";
+			   . "CPUs and virtio disk seen, 5-level paging (LA57 offered), power-off";
 		if (!$ENV{SKVM_BOOT_REAL}) {
 			skip($what, 'opt-in (make check-boot-real): needs the Debian kernel that make run '
 			     . 'fetches, and a minute of CPU per boot');
@@ -317,6 +317,7 @@ if (!has_irqchip(0)) {
 					    '--mem', '256M', '--disk', $disk_img);
 		ok($st == 0 && $out =~ /^softkvm-initramfs: user space reached/m &&
 		   $out =~ /^softkvm-initramfs: $cpus cpu\(s\)/m &&
+		   $out =~ /^softkvm-initramfs: paging 5-level\r?$/m &&
 		   $out =~ /^softkvm-initramfs: disk \/dev\/vda, 128 sectors\r?$/m && $out =~ /powering off/ &&
 		   (!$hvc || $out =~ /^softkvm-initramfs: hello on hvc0\r?$/m),
 		   $what . ($hvc ? ', console=hvc0 (virtio console) output' : ''),

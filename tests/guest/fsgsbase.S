@@ -10,9 +10,7 @@
 	.code64
 	.globl _start
 _start:
-	SET_GATE64 idt, 13, h_gp
-	SET_GATE64 idt, 6, h_ud
-	lidt idtr
+	RECOVER_IDT
 	mov $7, %eax
 	xor %ecx, %ecx
 	cpuid
@@ -70,7 +68,9 @@ _start:
 	rdfsbase %rbx
 	CHECK_EQ $0x1000, %rbx, "WRFSBASE r32 clears bits 63:32"
 
-	movabs $0x0000800000000000, %rax
+	/* non-canonical with 48 and with 57 bits: WR*BASE checks the CPU's
+	 * width (57 with CPUID LA57), whatever CR4.LA57 says */
+	movabs $0x0100000000000000, %rax
 	RECOVER_AT 1f
 	wrgsbase %rax
 1:	mov vec, %rbx

@@ -155,10 +155,26 @@
 /* 64-bit guests that expect #GP/#UD: RECOVER_AT label makes the next fault
  * resume at label with its vector in vec (-1: none) and #GP's error code in
  * err; RECOVER_HANDLERS defines h_gp and h_ud, RECOVER_DATA64 the words and
- * a 32-entry IDT (idtr) for SET_GATE64. */
+ * a 32-entry IDT (idtr) for SET_GATE64, RECOVER_IDT sets the two gates and
+ * loads it; VEC_IS / ERR_IS check vec / err. */
 .macro RECOVER_AT rec
 	movq $-1, vec
 	movq $\rec, recover
+.endm
+/* the IDT of RECOVER_DATA64 with h_gp and h_ud, loaded */
+.macro RECOVER_IDT
+	SET_GATE64 idt, 13, h_gp
+	SET_GATE64 idt, 6, h_ud
+	lidt idtr
+.endm
+/* the last fault's vector / #GP error code was v (-1: no fault) */
+.macro VEC_IS v, desc
+	cmpq $\v, vec
+	PASS_IF e, "\desc"
+.endm
+.macro ERR_IS v, desc
+	cmpq $\v, err
+	PASS_IF e, "\desc"
 .endm
 .macro RECOVER_HANDLERS
 h_gp:	pop err

@@ -17,9 +17,7 @@
 	.code64
 	.globl _start
 _start:
-	SET_GATE64 idt, 13, h_gp
-	SET_GATE64 idt, 6, h_ud
-	lidt idtr
+	RECOVER_IDT
 	mov $7, %eax
 	xor %ecx, %ecx
 	cpuid
@@ -72,7 +70,9 @@ _start:
 	CHECK_EQ $-1, vec, "type 2 ignores the PCID field"
 	xor %r12, %r12
 	movq $0, desc
-	movabs $0x0000800000000000, %rax
+	/* non-canonical with 57 bits too: the check is at the CPU's width
+	 * (KVM's is_noncanonical_invlpg_address), not CR4.LA57's */
+	movabs $0x0100000000000000, %rax
 	mov %rax, desc + 8
 	RECOVER_AT 1f
 	invpcid desc, %r12
