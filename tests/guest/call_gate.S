@@ -21,17 +21,6 @@
 	mov %ax, gdt + \slot + 6
 .endm
 
-/* the next instruction must fault with vector vec, error code err */
-.macro ARM rec
-	movl $-1, exc_vec
-	movl $-1, exc_err
-	movl $\rec, recover
-.endm
-.macro FAULTED vec, err, desc
-	CHECK_EQ $\vec, exc_vec, "\desc: vector"
-	CHECK_EQ $\err, exc_err, "\desc: error code"
-.endm
-
 	GUEST_MODE 32
 	.code32
 	.globl _start
@@ -46,14 +35,7 @@ _start:
 	GATE 0x78, 0x70, same0, 0xec00		/* DPL 3 -> code not present */
 	GATE 0xa0, 0x88, ring1, 0xec00		/* DPL 3 -> ring 1 code */
 	/* TSS descriptor 0x28: base tss, limit 0x67, available 32-bit */
-	mov $tss, %eax
-	movw $0x67, gdt + 0x28
-	mov %ax, gdt + 0x28 + 2
-	shr $16, %eax
-	mov %al, gdt + 0x28 + 4
-	movb $0x89, gdt + 0x28 + 5
-	movb $0, gdt + 0x28 + 6
-	mov %ah, gdt + 0x28 + 7
+	TSS_DESC32 0x28, tss, 0x67
 	movl $STK0, tss + 4
 	movl $0x10, tss + 8
 	movl $STK1, tss + 12
@@ -245,17 +227,17 @@ gate16:	/* 16-bit ring 0 code, IP pushed as 2 bytes */
 
 /* exceptions: record vector and error code, resume at `recover` at the
  * faulting privilege level */
-exc_ts:	movl $10, %ss:exc_vec
+exc_ts:	movl $10, %ss:vec
 	jmp exc_common
-exc_np:	movl $11, %ss:exc_vec
+exc_np:	movl $11, %ss:vec
 	jmp exc_common
-exc_ss:	movl $12, %ss:exc_vec
+exc_ss:	movl $12, %ss:vec
 	jmp exc_common
-exc_gp:	movl $13, %ss:exc_vec
+exc_gp:	movl $13, %ss:vec
 exc_common:
 	cmpl $-1, %ss:recover
 	je 1f
-	popl %ss:exc_err
+	popl %ss:err
 	push %eax
 	mov %ss:recover, %eax
 	mov %eax, 4(%esp)
@@ -304,6 +286,6 @@ in_cs:	.long 0
 in_ss:	.long 0
 in_sp:	.long 0
 in_frame: .fill 6, 4, 0
-exc_vec: .long 0
-exc_err: .long 0
+vec: .long 0
+err: .long 0
 recover: .long -1

@@ -150,6 +150,32 @@
 	shr $16, %eax
 	mov %ax, \idt + (\vec) * 8 + 6
 .endm
+/* 32-bit code with its own `gdt`: an available 32-bit TSS descriptor for
+ * tss with limit lim at gdt + slot.  Clobbers %eax. */
+.macro TSS_DESC32 slot, tss, lim
+	mov $\tss, %eax
+	movw $\lim, gdt + \slot
+	mov %ax, gdt + \slot + 2
+	shr $16, %eax
+	mov %al, gdt + \slot + 4
+	movb $0x89, gdt + \slot + 5
+	movb $0, gdt + \slot + 6
+	mov %ah, gdt + \slot + 7
+.endm
+/* 16- and 32-bit guests that expect faults: ARM makes the next one resume
+ * at rec (the guest's handlers read `recover`) with its vector in vec and
+ * error code in err (32-bit words, -1: none); FAULTED checks both. */
+.macro ARM rec
+	movl $-1, vec
+	movl $-1, err
+	movl $\rec, recover
+.endm
+.macro FAULTED v, e, desc
+	cmpl $\v, vec
+	PASS_IF e, "\desc: vector"
+	cmpl $\e, err
+	PASS_IF e, "\desc: error code"
+.endm
 #endif
 
 /* 64-bit guests that expect #GP/#UD: RECOVER_AT label makes the next fault

@@ -8,31 +8,13 @@
 #include "guest.h"
 #define STK0 0x30000
 
-/* vm86 code: the next instruction must fault with vector vec, error 0 */
-.macro ARM rec
-	movl $-1, vec
-	movl $-1, err
-	movl $\rec, recover
-.endm
-.macro FAULTED v, desc
-	mov vec, %bx
-	CHECK_EQ $\v, %bx, "\desc: vector"
-	mov err, %bx
-	CHECK_EQ $0, %bx, "\desc: error code 0"
-.endm
 
 	GUEST_MODE 32
 	.code32
 	.globl _start
 _start:
 	cli
-	mov $tss, %eax
-	movw $tss_end - tss - 1, gdt + 0x18
-	mov %ax, gdt + 0x18 + 2
-	shr $16, %eax
-	mov %al, gdt + 0x18 + 4
-	movb $0x89, gdt + 0x18 + 5
-	mov %ah, gdt + 0x18 + 7
+	TSS_DESC32 0x18, tss, (tss_end - tss - 1)
 	movl $STK0, tss + 4
 	movl $0x10, tss + 8
 	movw $iomap - tss, tss + 0x66
@@ -85,25 +67,25 @@ v86:
 
 	ARM 1f
 	cli
-1:	FAULTED 13, "CLI with IOPL 0: #GP(0)"
+1:	FAULTED 13, 0, "CLI with IOPL 0: #GP(0)"
 	ARM 1f
 	sti
-1:	FAULTED 13, "STI with IOPL 0: #GP(0)"
+1:	FAULTED 13, 0, "STI with IOPL 0: #GP(0)"
 	ARM 1f
 	pushf
-1:	FAULTED 13, "PUSHF with IOPL 0: #GP(0)"
+1:	FAULTED 13, 0, "PUSHF with IOPL 0: #GP(0)"
 	ARM 1f
 	popf
-1:	FAULTED 13, "POPF with IOPL 0: #GP(0)"
+1:	FAULTED 13, 0, "POPF with IOPL 0: #GP(0)"
 	ARM 1f
 	int $0x21
-1:	FAULTED 13, "INT n with IOPL 0: #GP(0)"
+1:	FAULTED 13, 0, "INT n with IOPL 0: #GP(0)"
 	ARM 1f
 	iret
-1:	FAULTED 13, "IRET with IOPL 0: #GP(0)"
+1:	FAULTED 13, 0, "IRET with IOPL 0: #GP(0)"
 	ARM 1f
 	out %al, $0x80
-1:	FAULTED 13, "OUT to a port the TSS bitmap denies: #GP(0)"
+1:	FAULTED 13, 0, "OUT to a port the TSS bitmap denies: #GP(0)"
 	ARM 1f
 	sldt %ax
 1:	mov vec, %bx
@@ -184,7 +166,7 @@ after_bp:
 	CHECK_EQ $0x20000, %ebx, "IRET within vm86 (IOPL 3), INT 0x21 frame had VM"
 	ARM 1f
 	out %al, $0x80
-1:	FAULTED 13, "IOPL 3 does not open ports the bitmap denies"
+1:	FAULTED 13, 0, "IOPL 3 does not open ports the bitmap denies"
 	movl $-1, recover
 	EXPECT_HLT
 	hlt	/* #GP(0) in vm86: the handler halts */
