@@ -23,6 +23,12 @@ typedef int64_t s64;
 #define PAGE_SHIFT 12
 #define ALIGN_UP(x, a) (((x) + (a) - 1) & ~((u64)(a) - 1))
 
+/* Thread-local data on the KVM_RUN path: the initial-exec model reaches
+ * it without a __tls_get_addr call (the library is preloaded or linked,
+ * never dlopen'ed, so its TLS is in the static block).  A few bytes only:
+ * a dlopen would take them from glibc's static TLS surplus. */
+#define SKVM_TLS __thread __attribute__((tls_model("initial-exec")))
+
 /* Symbols with internal linkage across the library's objects. */
 #define SKVM_HIDDEN __attribute__((visibility("hidden")))
 

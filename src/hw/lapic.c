@@ -6,6 +6,7 @@
  * (one timer tick per ns before the divider).
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "hw/lapic.h"
@@ -630,12 +631,12 @@ bool lapic_accepts_extint(struct lapic *l)
 	return r;
 }
 
+/* Without the lock: called on the vCPU's own thread (every exit's
+ * kvm_run->cr8, MOV from CR8), which is the TPR's only writer (guest
+ * writes, and state ioctls under the same vCPU lock). */
 u8 lapic_get_tpr(struct lapic *l)
 {
-	pthread_mutex_lock(&l->lock);
-	u8 v = (u8)get(l, LAPIC_TPR);
-	pthread_mutex_unlock(&l->lock);
-	return v;
+	return (u8)get(l, LAPIC_TPR);
 }
 
 void lapic_set_tpr(struct lapic *l, u8 tpr)
@@ -667,6 +668,10 @@ u8 lapic_ppr(struct lapic *l)
 
 u32 lapic_take_events(struct lapic *l, u8 *sipi)
 {
+	/* every KVM_RUN asks: most of the time there are none (a sender
+	 * sets them, then kicks the vCPU, which asks again) */
+	if (!atomic_load_explicit(&l->events, memory_order_acquire))
+		return 0;
 	pthread_mutex_lock(&l->lock);
 	u32 e = l->events;
 	l->events = 0;

@@ -120,7 +120,9 @@ struct lapic {
 	u32 initial_id; /* the vCPU id: CPUID's initial (x2)APIC ID */
 	u32 opts;
 	u32 esr_pending; /* errors since the last ESR write (SDM 11.5.3) */
-	u32 events;	 /* LAPIC_EV_* */
+	/* LAPIC_EV_*, changed under the lock; read without it by
+	 * lapic_take_events to skip the lock when there are none */
+	_Atomic u32 events;
 	u8 sipi_vector;
 	/* The vector lapic_ack last put in ISR, -1 once any EOI or state
 	 * change followed (KVM's highest_isr_cache, for PV EOI). */
@@ -196,7 +198,7 @@ bool lapic_vector_pending(struct lapic *l, u8 vector);
 /* Whether the PIC's INTR reaches the CPU through this APIC (LINT0 ExtINT,
  * or the APIC hardware-disabled). */
 bool lapic_accepts_extint(struct lapic *l);
-/* TPR (CR8 is bits 7:4). */
+/* TPR (CR8 is bits 7:4); lapic_get_tpr on the vCPU's own thread only. */
 u8 lapic_get_tpr(struct lapic *l);
 void lapic_set_tpr(struct lapic *l, u8 tpr);
 /* New LAPIC_OPT_* after a CPUID change (KVM's kvm_apic_set_version). */

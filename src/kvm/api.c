@@ -74,7 +74,7 @@ static long settle_unknown(int fd, unsigned int cmd, struct skvm_file **fp)
 	return *fp ? 0 : SKVM_NOT_OURS;
 }
 
-__thread int skvm_in_call;
+SKVM_TLS int skvm_in_call;
 
 static long ioctl_in(int fd, unsigned long request, unsigned long arg)
 {

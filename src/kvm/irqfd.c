@@ -94,7 +94,7 @@ static pthread_mutex_t fast_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct irqfd *fast_list;
 static _Atomic u16 fast_fd[FAST_FDS];
 static _Atomic bool fast_off; /* kcmp refused: writes go to the eventfd */
-static __thread bool t_fast;
+static SKVM_TLS bool t_fast;
 
 /* Under fast_lock. */
 static void fast_add(struct irqfd *f, int client_fd)

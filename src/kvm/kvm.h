@@ -174,7 +174,7 @@ int skvm_mmap_fixup(int fd, void *addr, size_t len, int prot, int flags, off_t o
 long skvm_ioctl(int fd, unsigned long request, unsigned long arg);
 /* Nonzero while this thread is inside skvm_ioctl (a signal handler run
  * there must not take softkvm's locks: skvm_irqfd_write). */
-extern __thread int skvm_in_call;
+extern SKVM_TLS int skvm_in_call;
 /* The client's write of n bytes at buf to fd, seen first by softkvm: true
  * if an irqfd took it (irqfd.c); the client's fds first..last closed. */
 bool skvm_irqfd_write(int fd, const void *buf, size_t n);

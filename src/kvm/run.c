@@ -45,10 +45,10 @@ struct run_ctx {
 
 /* The fast way (see the top): the vCPU in KVM_RUN on this thread, a
  * handler deferred since, and the thread's mask before the first one. */
-static __thread struct skvm_vcpu *t_run;
-static __thread volatile sig_atomic_t t_deferred;
+static SKVM_TLS struct skvm_vcpu *t_run;
+static SKVM_TLS volatile sig_atomic_t t_deferred;
 static __thread sigset_t t_deferred_mask;
-static __thread bool t_async_cancel;
+static SKVM_TLS bool t_async_cancel;
 
 /* Signals 1-64 as a bit mask (bit n - 1 for signal n): the first word
  * of glibc's sigset_t is the kernel's, in that layout; 64 sigismember
@@ -377,7 +377,7 @@ static long run_with_apic(struct skvm_vcpu *vcpu, struct x86_env *env, struct x8
 }
 
 static __thread sigset_t t_restore_mask;
-static __thread bool t_restore_pending;
+static SKVM_TLS bool t_restore_pending;
 
 /* Called by the signal wrapper (preload.c) on the thread it interrupted. */
 bool skvm_signal_defer(int sig, siginfo_t *info, void *ucv)

@@ -89,7 +89,7 @@ bool x86_interrupt_window(const struct x86_cpu *cpu)
 
 /* ---- unwinding ---- */
 
-static __thread int t_exc_vec, t_exc_err;
+static SKVM_TLS int t_exc_vec, t_exc_err;
 
 void raise_exc(struct engine *e, int vec, int err)
 {
@@ -134,7 +134,7 @@ void raise_internal(struct engine *e)
  * Every other signal goes to the handler installed before ours, as that
  * handler's own sigaction would have delivered it.
  */
-static __thread struct engine *t_run_engine;
+static SKVM_TLS struct engine *t_run_engine;
 static struct sigaction host_prev[2]; /* SIGSEGV, SIGBUS */
 static pthread_once_t host_once = PTHREAD_ONCE_INIT;
 
