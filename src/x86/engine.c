@@ -44,7 +44,7 @@ void x86_engine_destroy(struct x86_cpu *cpu)
 	cpu->engine = NULL;
 	jit_destroy(e);
 	for (int i = 0; i < BLK_CACHE; i++)
-		free(e->blocks[i]);
+		free(e->blocks[i].b);
 	free(e->code_pages);
 #ifdef __SANITIZE_ADDRESS__
 	__lsan_unregister_root_region(e, sizeof(*e));
@@ -1550,12 +1550,36 @@ static bool ends_block(const struct insn *i)
 	       f == op_syscall || f == op_sysret;
 }
 
-static struct block **block_slot(struct engine *e, const u8 *host)
+/* The set of BLK_WAYS slots that may hold the block at host, the most
+ * recently used first. */
+static struct blk_slot *block_set(struct engine *e, const u8 *host)
 {
 	uintptr_t h = (uintptr_t)host;
-	return &e->blocks[(h ^ (h >> 10) ^ (h >> 20)) & (BLK_CACHE - 1)];
+	return &e->blocks[((h ^ (h >> 10) ^ (h >> 20)) & (BLK_CACHE / BLK_WAYS - 1)) * BLK_WAYS];
 }
 
+/* The slot of the block at host in mode mk, moved first in its set.  When
+ * none is cached: NULL, or with refill the set's least recently used slot
+ * moved first, to be refilled (its block, if any, is reused). */
+static struct blk_slot *block_slot(struct engine *e, const u8 *host, u8 mk, bool refill)
+{
+	struct blk_slot *set = block_set(e, host);
+	uintptr_t tag = blk_tag(host, mk);
+	if (likely(set[0].tag == tag))
+		return set;
+	int w = 1;
+	while (w < BLK_WAYS && set[w].tag != tag)
+		w++;
+	if (w == BLK_WAYS) {
+		if (!refill)
+			return NULL;
+		w = BLK_WAYS - 1;
+	}
+	struct blk_slot hit = set[w];
+	memmove(set + 1, set, (size_t)w * sizeof(*set));
+	set[0] = hit;
+	return set;
+}
 
 /*
  * Run the block at RIP, decoding (and appending) instructions the first
@@ -1570,18 +1594,20 @@ static void run_block(struct engine *e)
 	const u8 *host = code_ptr(e, c->rip, &room);
 	u8 mk = mode_key(e);
 	uintptr_t h = (uintptr_t)host;
-	struct block **slot = block_slot(e, host);
-	struct block *b = *slot;
+	struct blk_slot *slot = block_slot(e, host, mk, true);
+	struct block *b = slot->b;
 	if (!b) {
 		b = malloc(sizeof(*b));
 		if (!b) {
 			step(e);
 			return;
 		}
-		b->host = NULL;
-		*slot = b;
+		slot->b = b;
+		slot->tag = 0;
 	}
-	if (b->host != host || b->mode != mk || b->nbytes > room || !block_current(e, b)) {
+	uintptr_t tag = blk_tag(host, mk);
+	if (slot->tag != tag || b->nbytes > room || !block_current(e, b)) {
+		slot->tag = tag;
 		b->host = host;
 		b->cp = code_page_mark(e, host);
 		b->cp_gen = b->cp ? b->cp->gen : 0;
@@ -1727,9 +1753,9 @@ struct block *block_chain(struct engine *e, const u8 *host)
 {
 	if (!boundary_quiet(e))
 		return NULL;
-	struct block *b = *block_slot(e, host);
-	if (!b || b->host != host || b->mode != mode_key(e) || !b->jit || b->jit_n != b->n ||
-	    !block_current(e, b))
+	struct blk_slot *slot = block_slot(e, host, mode_key(e), false);
+	struct block *b = slot ? slot->b : NULL;
+	if (!b || !b->jit || b->jit_n != b->n || !block_current(e, b))
 		return NULL;
 	return b;
 }

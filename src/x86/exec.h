@@ -81,6 +81,7 @@ enum { M_REAL, M_PROT, M_LONG };
 #define BLK_MAX 32
 #define BLK_BYTES 256
 #define BLK_CACHE 16384
+#define BLK_WAYS 2	/* blocks whose host addresses hash alike: LRU of two */
 /*
  * A host page that holds cached blocks (see "Decoded blocks" in
  * docs/engine.md): this vCPU's writes to it never get a write-TLB entry,
@@ -108,6 +109,18 @@ struct block {
 	u8 code[BLK_BYTES];
 	struct insn insns[BLK_MAX];
 };
+
+/* A block cache slot: the tag (host address and mode, blk_tag()) is kept
+ * beside the pointer, so a lookup reads no block it does not use. */
+struct blk_slot {
+	uintptr_t tag;
+	struct block *b;
+};
+
+static inline uintptr_t blk_tag(const u8 *host, u8 mode)
+{
+	return (uintptr_t)host | (uintptr_t)mode << 58; /* user addresses < 2^57 */
+}
 
 /* Why execution unwound out of an instruction (longjmp value). */
 enum { UNWIND_EXC = 1, UNWIND_EXIT, UNWIND_HOST_FAULT };
@@ -180,7 +193,7 @@ struct engine {
 		u32 state_gen;
 		u64 map_gen, cr0, cr3, cr4, efer;
 	} tlb_key;
-	struct block *blocks[BLK_CACHE];
+	struct blk_slot blocks[BLK_CACHE];
 	struct code_page *code_pages; /* CODE_PAGES entries, or NULL */
 	u32 code_pages_used;
 	/* foreign writers (the VMM, other vCPUs, a new memslot map) are not

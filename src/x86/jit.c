@@ -1448,8 +1448,8 @@ static struct jit_arena *arena(struct engine *e)
 static void arena_flush(struct engine *e)
 {
 	for (int k = 0; k < BLK_CACHE; k++)
-		if (e->blocks[k])
-			e->blocks[k]->jit = NULL;
+		if (e->blocks[k].b)
+			e->blocks[k].b->jit = NULL;
 	e->jit->used = 0;
 }
 
