@@ -22,7 +22,7 @@ enum { RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI, R8, R9, R10, R11, R12, R13, R14, 
  * offset, R15 = host pointer of a memory operand (0: slow path). */
 
 #define ARITH_FLAGS (X86_FL_CF | X86_FL_PF | X86_FL_AF | X86_FL_ZF | X86_FL_SF | X86_FL_OF)
-#define JIT_ARENA (16u << 20)
+#define JIT_ARENA (32u << 20)
 #define JIT_ROOM 2048	   /* enough for any one guest instruction */
 #define JIT_LOOP_BUDGET 1024 /* self-loop iterations between event checks */
 
