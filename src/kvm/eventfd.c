@@ -90,7 +90,7 @@ void skvm_eventfd_signal(int fd)
 {
 	/* A count of 2^64 - 2 would make this wait: no guest gets there. */
 	u64 one = 1;
-	ssize_t r = write(fd, &one, sizeof(one));
+	long r = sys_write(fd, &one, sizeof(one));
 	(void)r;
 }
 

@@ -224,7 +224,7 @@ static void wake(struct skvm_vcpu *vcpu)
 {
 	if (atomic_load(&vcpu->sleeping)) {
 		u64 one = 1;
-		ssize_t r = write(vcpu->wake_fd, &one, sizeof(one));
+		long r = sys_write(vcpu->wake_fd, &one, sizeof(one));
 		(void)r; /* a full counter already wakes it */
 	}
 }

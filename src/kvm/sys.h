@@ -11,6 +11,13 @@ static inline int sys_close(int fd)
 	return (int)syscall(SYS_close, fd);
 }
 
+/* softkvm's own eventfd signals: never the client's write() hook, whose
+ * irqfd injection takes locks a softkvm thread may hold (kvm/irqfd.c). */
+static inline long sys_write(int fd, const void *buf, size_t n)
+{
+	return syscall(SYS_write, fd, buf, n);
+}
+
 static inline int sys_dupfd(int fd, int cmd)
 {
 	return (int)syscall(SYS_fcntl, fd, cmd, 0);
