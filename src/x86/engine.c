@@ -701,6 +701,21 @@ u8 *mem_host_rw(struct engine *e, u64 la, int size)
 	return p;
 }
 
+const u8 *mem_host_ro(struct engine *e, u64 la, int size)
+{
+	if ((la & 0xfff) + size > 4096 || e->dbg_data)
+		return NULL;
+	struct tlb_entry *t = &e->tlb.r[tlb_index(la)];
+	if (t->tag == tlb_tag(e, la))
+		return (const u8 *)(uintptr_t)(la + t->addend);
+	bool no_tlb;
+	u64 gpa = translate(e, la, 0, &no_tlb);
+	u8 *p = ram_ptr(e, gpa, size, false, &no_tlb, NULL);
+	if (p && !no_tlb)
+		tlb_fill(e, t, la & ~0xfffULL, p - (gpa & 0xfff));
+	return p;
+}
+
 void mem_host_rw_done(struct engine *e)
 {
 	if (unlikely(e->rw_log)) {

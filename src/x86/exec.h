@@ -412,6 +412,9 @@ void mem_write_la(struct engine *e, u64 la, int size, u64 v);
 void mem_probe(struct engine *e, u64 la, u32 acc);
 /* Host pointer for an aligned-within-page RAM access, or NULL. */
 u8 *mem_host_rw(struct engine *e, u64 la, int size);
+/* Host pointer for a RAM read of size bytes within one page, or NULL
+ * (MMIO, a watched page): #PF as a read of la would raise. */
+const u8 *mem_host_ro(struct engine *e, u64 la, int size);
 /* After a write through mem_host_rw's pointer: the dirty log sees it. */
 void mem_host_rw_done(struct engine *e);
 /* Physical access without translation (page walks in flight are mmu.c's). */

@@ -845,6 +845,56 @@ void op_iret(struct engine *e, const struct insn *i)
 
 /* ---- strings ---- */
 
+/*
+ * REP MOVS / REP STOS in 64-bit code with 64-bit addresses and DF clear:
+ * the iterations that stay within the current source and destination
+ * pages, at most cnt, done at once on host memory.  The first iteration's
+ * accesses are checked as it would make them (source read, then
+ * destination write: a #PF leaves the registers as they are), the rest
+ * share its pages.  Returns the iterations done; 0 leaves the next one
+ * to the iteration-by-iteration loop (MMIO, a watched page, an element
+ * that straddles a page, fewer than two in reach).
+ */
+static u64 string_bulk(struct engine *e, const struct insn *i, int size, u64 cnt)
+{
+	struct x86_cpu *c = e->cpu;
+	u64 dla = seg_linear(e, S_ES, c->gpr[R_RDI], size, true);
+	u64 n = (4096 - (dla & 0xfff)) / (u64)size, sla = 0;
+	if (i->op == 0) {
+		sla = seg_linear(e, i->seg, c->gpr[R_RSI], size, false);
+		u64 ns = (4096 - (sla & 0xfff)) / (u64)size;
+		n = ns < n ? ns : n;
+	}
+	n = cnt < n ? cnt : n;
+	if (n < 2)
+		return 0;
+	u32 bytes = (u32)n * (u32)size;
+	const u8 *src = i->op == 0 ? mem_host_ro(e, sla, (int)bytes) : NULL;
+	if (i->op == 0 && !src)
+		return 0;
+	u8 *dst = mem_host_rw(e, dla, (int)bytes);
+	if (!dst)
+		return 0;
+	if (i->op == 2 && size == 1) {
+		memset(dst, (int)(c->gpr[R_RAX] & 0xff), bytes);
+	} else if (i->op == 2) {
+		for (u32 k = 0; k < bytes; k += (u32)size)
+			host_st(dst + k, size, c->gpr[R_RAX]);
+	} else if (dst > src && dst < src + bytes) {
+		/* each iteration reads what the ones before it wrote */
+		for (u32 k = 0; k < bytes; k += (u32)size)
+			host_st(dst + k, size, host_ld(src + k, size));
+	} else {
+		memmove(dst, src, bytes);
+	}
+	mem_host_rw_done(e);
+	c->gpr[R_RDI] += bytes;
+	if (i->op == 0)
+		c->gpr[R_RSI] += bytes;
+	c->gpr[R_RCX] -= n;
+	return n;
+}
+
 /* op: 0 MOVS, 1 CMPS, 2 STOS, 3 LODS, 4 SCAS, 6 INS, 7 OUTS */
 void op_string_op(struct engine *e, const struct insn *i)
 {
@@ -854,18 +904,35 @@ void op_string_op(struct engine *e, const struct insn *i)
 	u16 port = (u16)c->gpr[R_RDX];
 	if (i->op >= 6 && !io_allowed(e, port, size))
 		raise_exc(e, EXC_GP, 0);
-	for (u32 n = 0;; n++) {
+	bool bulk = rep && (i->op == 0 || i->op == 2) && e->code64 && asz == 8 &&
+		    !(flags_get(e) & (X86_FL_DF | X86_FL_TF)) && !e->dbg_data && !c->guest_debug;
+	for (u64 n = 0, poll_at = 4096, map_at = 255;; n++) {
 		if (rep && !reg_get(e, R_RCX, asz))
 			break;
 		/* (never with read-ahead IN data still to store) */
 		if (rep && n && e->pio_pos == e->pio_end &&
-		    (e->env->stop || ((n & 4095) == 0 && engine_stop_requested(e, true)))) {
+		    (e->env->stop || (n >= poll_at && engine_stop_requested(e, true)))) {
 			e->next_rip = c->rip; /* resume later, state is exact */
 			break;
 		}
+		if (n >= poll_at)
+			poll_at = n + 4096;
 		/* a memslot writer waits for this vCPU to leave the old map */
-		if (rep && (n & 255) == 255)
+		if (rep && (bulk || n >= map_at)) {
 			engine_map_check(e);
+			map_at = n + 256;
+		}
+		u64 done = bulk ? string_bulk(e, i, size, c->gpr[R_RCX]) : 0;
+		if (done) {
+			n += done - 1;
+			if (e->exit->reason != X86_EXIT_NONE) {
+				/* a full dirty ring: the rest runs on re-entry */
+				if (c->gpr[R_RCX])
+					e->next_rip = c->rip;
+				break;
+			}
+			continue;
+		}
 		s64 d = flags_get(e) & X86_FL_DF ? -size : size;
 		u64 si = reg_get(e, R_RSI, asz), di = reg_get(e, R_RDI, asz);
 		u64 a, b;

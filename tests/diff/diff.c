@@ -1034,9 +1034,12 @@ static void gen_insn(struct stream *s, const struct form *f)
 
 	/* setups that the operation needs */
 	if (fl & F_STRING) {
-		emit_setup(s, R_SI, win_addr());
-		emit_setup(s, R_DI, win_addr());
-		emit_setup(s, R_CX, rn(24));
+		/* now and then overlapping (RDI just past or before RSI) and
+		 * long enough to cross pages */
+		uint32_t si = win_addr();
+		emit_setup(s, R_SI, si);
+		emit_setup(s, R_DI, rn(4) ? win_addr() : si - 12 + rn(25));
+		emit_setup(s, R_CX, rn(8) ? rn(24) : rn(1100));
 	}
 	if (fl & F_STACK)
 		emit_setup(s, R_SP, win_addr() & ~7u);
