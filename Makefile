@@ -342,6 +342,7 @@ test: deps
 	$(MAKE) MODE=release check-boot-real
 	$(MAKE) MODE=release test-selftests
 	$(MAKE) MODE=release check-qemu-quick
+	$(MAKE) MODE=release check-qemu-migrate
 
 # The main job: Debian's cloud kernel and a busybox initramfs (fetched with
 # apt-get download into build/run/, cached) under `softkvm boot`.

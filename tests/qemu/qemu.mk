@@ -17,7 +17,8 @@ check-qemu-quick: $(LIB) $(TOOL) $(RUN_O)/stamp
 
 # QEMU's own live migration between two QEMUs on softkvm (tests/qemu/migrate.pl,
 # docs/migration.md): a busy guest moved over tcp loopback must print the
-# hashes the host computes and power off on the destination.
+# hashes the host computes and power off on the destination.  `make test`
+# runs the default, pc-on.
 #   make check-qemu-migrate SKVM_QEMU_MIGRATE_CONFIGS="pc-on pc-ring pc-smp2 pc-split microvm"
 .PHONY: check-qemu-migrate
 check-qemu-migrate: $(LIB) $(TOOL) $(RUN_O)/stamp

@@ -451,7 +451,7 @@ static void test_state(void)
 	memcpy(&v, st2.regs + LAPIC_IRR + 0x20, 4);
 	OK(v & 1u << (0x51 - 0x40), "the timer vector reaches IRR");
 	EQ(lapic_timer_next_event(&lb), UINT64_MAX, "and the one-shot stops");
-	st.regs[LAPIC_TMICT] = 0, st.regs[LAPIC_TMICT + 1] = 0, st.regs[LAPIC_TMICT + 2] = 0;
+	memset(st.regs + LAPIC_TMICT, 0, 4);
 	lapic_destroy(&lb);
 	lapic_init(&lb, 0, 0, true, ipi_cb, eoi_cb, NULL, now_cb, NULL);
 	EQ(lapic_set_state(&lb, &st, false, 200000), 0, "restore a one-shot with TMICT 0");
