@@ -135,6 +135,9 @@ struct jx {
 	 * translated flag-writing operation) and/or in memory (cpu->rflags
 	 * with the lazy state, or lf_op = LF_HOST with lf_res) */
 	bool fl_host, fl_mem;
+	/* the flags in memory are an LF_HOST image this translation
+	 * captured, no C code that may change the lazy state since */
+	bool fl_lf;
 	u8 *loop; /* the block's first instruction */
 	u32 native; /* instructions translated, not called back */
 	uintptr_t host; /* host address of the block's first byte */
@@ -149,6 +152,14 @@ struct jx {
 		int base, index, scale;
 		s32 disp;
 	} mc;
+	const struct insn *insns; /* the block's instructions */
+	int n;
+	bool sw_off; /* no stack window (stack_run's own path) */
+	struct swin {	/* the stack window (sw_open) */
+		bool ok, w;
+		s32 lo, hi; /* its bytes: [RSP + lo, RSP + hi) of RSP at sw_open */
+		s32 adj;    /* RSP now minus RSP at sw_open */
+	} sw;
 };
 
 static void e8(struct jx *x, u8 v)
@@ -288,6 +299,7 @@ static void call_abs(struct jx *x, const void *fn)
 	e8(x, 0xff);
 	e8(x, 0xd0); /* call rax */
 	x->simd = (struct jsimd){0}; /* vector registers, MXCSR, CRs may change */
+	op(x, 4, 0x31, R9, R(R9)); /* xor r9d, r9d: the stack window is gone */
 }
 
 static void mov_rr(struct jx *x, int dst, int src)
@@ -370,6 +382,7 @@ static void flags_capture(struct jx *x)
 	op(x, 1, 0xc6, 0, M(RBX, OFF_E(lf_op)));
 	e8(x, LF_HOST);
 	x->fl_mem = true;
+	x->fl_lf = true;
 }
 
 /* Before something that reads the flags from memory or clobbers the host's. */
@@ -386,15 +399,20 @@ static void flags_to_host(struct jx *x)
 {
 	if (x->fl_host)
 		return;
-	op(x, 1, 0x80, 7, M(RBX, OFF_E(lf_op)));
-	e8(x, LF_HOST);
-	u8 *slow = jcc_fwd(x, CC_NE);
-	op(x, 4, 0x0fb7, RAX, M(RBX, OFF_E(lf_res)));
-	u8 *load = jmp_fwd(x);
-	patch(x, slow);
-	mov_rr(x, RDI, RBX);
-	call_abs(x, jit_flags_in);
-	patch(x, load);
+	if (x->fl_lf) {
+		/* captured by this translation: LF_HOST for sure */
+		op(x, 4, 0x0fb7, RAX, M(RBX, OFF_E(lf_res)));
+	} else {
+		op(x, 1, 0x80, 7, M(RBX, OFF_E(lf_op)));
+		e8(x, LF_HOST);
+		u8 *slow = jcc_fwd(x, CC_NE);
+		op(x, 4, 0x0fb7, RAX, M(RBX, OFF_E(lf_res)));
+		u8 *load = jmp_fwd(x);
+		patch(x, slow);
+		mov_rr(x, RDI, RBX);
+		call_abs(x, jit_flags_in);
+		patch(x, load);
+	}
 	e8(x, 0x04);
 	e8(x, 0x7f);	/* add al, 0x7f */
 	e8(x, 0x9e);	/* sahf */
@@ -583,11 +601,11 @@ static void static_exit(struct jx *x, u64 t)
  * path that continues is unchanged (capture leaves the host flags). */
 static void side_exit(struct jx *x, u32 off, int ret)
 {
-	bool h = x->fl_host, m = x->fl_mem;
+	bool h = x->fl_host, m = x->fl_mem, lf = x->fl_lf;
 	flags_capture(x);
 	set_rip(x, off);
 	epilogue(x, ret);
-	x->fl_host = h, x->fl_mem = m;
+	x->fl_host = h, x->fl_mem = m, x->fl_lf = lf;
 }
 
 /* ---- memory operands ---- */
@@ -637,12 +655,10 @@ struct probe {
 	u8 *miss[2];
 };
 
-static void emit_probe(struct jx *x, int seg, int size, bool write, struct probe *pr)
+/* dst <- host pointer for the linear address in RDX (the same checks) */
+static void tlb_probe(struct jx *x, int size, bool write, struct probe *pr, int dst)
 {
 	s32 tlb = write ? OFF_E(tlb.w) : OFF_E(tlb.r);
-	mov_rr(x, RDX, R14);
-	if (seg == S_FS || seg == S_GS)
-		op(x, 8, 0x03, RDX, M(R12, OFF_C(seg[seg].base)));
 	mov_rr(x, RAX, RDX);
 	tlb_slot(x);
 	mov_rr(x, RCX, RDX);
@@ -660,8 +676,16 @@ static void emit_probe(struct jx *x, int seg, int size, bool write, struct probe
 		e32(x, (u32)(4096 - size));
 		pr->miss[1] = jcc_fwd(x, CC_A);
 	}
-	op(x, 8, 0x8b, R15, MX(RBX, RAX, 0, tlb + 8));
-	op(x, 8, 0x01, RDX, R(R15));		/* add r15, rdx */
+	op(x, 8, 0x8b, dst, MX(RBX, RAX, 0, tlb + 8));
+	op(x, 8, 0x01, RDX, R(dst));		/* add dst, rdx */
+}
+
+static void emit_probe(struct jx *x, int seg, int size, bool write, struct probe *pr)
+{
+	mov_rr(x, RDX, R14);
+	if (seg == S_FS || seg == S_GS)
+		op(x, 8, 0x03, RDX, M(R12, OFF_C(seg[seg].base)));
+	tlb_probe(x, size, write, pr, R15);
 }
 
 static void patch_miss(struct jx *x, const struct probe *pr)
@@ -853,6 +877,200 @@ static void mem_addr(struct jx *x, const struct insn *i, u32 off, u32 next, int 
 	mc_note(x, i, write);
 }
 
+/*
+ * The stack window: the RSP-relative bytes a run of a block's
+ * instructions touches ([RSP + disp] operands of the forms mem_form
+ * lists, PUSH/POP r64, CALL rel, RET), when they lie within SW_SPAN bytes,
+ * probed once for all at the first of them (sw_open): R9 = the host
+ * pointer of RSP + lo (0: not all in one mapped page, or C code ran
+ * since: each access then takes its own path), R10 = RSP at sw_open.  The
+ * translator follows RSP through PUSH/POP and ADD/SUB RSP, imm (adj);
+ * anything else that may write RSP, and any callback, closes the window.
+ * An access in it costs a test of R9 (no TLB probe) and leaves R14/R15
+ * alone, so the address cache forgets its operand.
+ */
+#define SW_SPAN 1024
+
+/* A memory operand translate_insn reads or writes through mem_addr: its
+ * size and direction; false for any other form. */
+static bool mem_form(const struct insn *i, int *size, bool *write)
+{
+	x86_handler f = i->fn;
+	if (!i->mem || i->lock)
+		return false;
+	*size = i->osz;
+	*write = false;
+	if (f == op_mov_r_rm || f == op_test_rm_r || f == op_test_rm_imm)
+		return true;
+	if (f == op_mov_rm_r || f == op_mov_rm_imm) {
+		*write = true;
+		return true;
+	}
+	if (f == op_movzx || f == op_movsx || f == op_movsxd) {
+		*size = f == op_movsxd ? (i->osz == 8 ? 4 : i->osz) : i->op;
+		return true;
+	}
+	if (f == op_alu_r_rm)
+		return i->op != 2 && i->op != 3;
+	if (f == op_alu_rm_r || f == op_alu_rm_imm) {
+		int k = f == op_alu_rm_imm ? i->reg & 7 : i->op;
+		*write = k != 7;
+		return k != 2 && k != 3;
+	}
+	return false;
+}
+
+/* [RSP + disp] with 64-bit addressing and a zero segment base. */
+static bool sw_mem(const struct insn *i)
+{
+	return i->mem && i->base == R_RSP && i->index == REG_NONE && i->asz == 8 &&
+	       i->seg != S_FS && i->seg != S_GS;
+}
+
+/* How a translated i moves RSP: by *d (PUSH/POP r64, ADD/SUB RSP, imm32,
+ * 0 for most); false when it may write RSP otherwise (over-approximated
+ * from its register operands). */
+static bool sw_step(const struct insn *i, s32 *d)
+{
+	x86_handler f = i->fn;
+	*d = 0;
+	if (i->lock)
+		return true; /* memory operands only */
+	if ((f == op_push_r || f == op_pop_r) && i->osz == 8) {
+		*d = f == op_push_r ? -8 : 8;
+		return f == op_push_r || i->reg != R_RSP;
+	}
+	if (f == op_alu_ri && i->rm == R_RSP && i->osz == 8 &&
+	    ((i->reg & 7) == 0 || (i->reg & 7) == 5) && (s64)i->imm == (s32)i->imm &&
+	    (s32)i->imm != INT32_MIN) {
+		*d = (i->reg & 7) == 0 ? (s32)i->imm : -(s32)i->imm;
+		return true;
+	}
+	if (f == op_simd || f == op_vex) {
+		struct simd_jit j;
+		if (simd_jit_form(i, &j) && (j.g_rax == R_RSP || j.g_wrcx == R_RSP))
+			return false;
+	}
+	/* forms whose ModRM.reg is a source or an opcode extension */
+	if (f == op_test_rm_r || f == op_test_rm_imm ||
+	    ((f == op_mov_rm_r || f == op_mov_rm_imm || f == op_alu_rm_r || f == op_alu_rm_imm) &&
+	     i->mem))
+		return true;
+	if (f == op_mov_rr || f == op_alu_rr || f == op_alu_ri)
+		return i->rm != R_RSP;
+	return i->reg != R_RSP && (i->mem || i->rm != R_RSP) && f != op_push_r &&
+	       f != op_pop_r && f != op_call_rel && f != op_ret_near;
+}
+
+/* The stack access of i, relative to RSP before it, if it has one. */
+static bool sw_access(const struct insn *i, s32 a, s64 *at, int *size, bool *write)
+{
+	x86_handler f = i->fn;
+	*write = false;
+	*size = 8;
+	if ((f == op_push_r || f == op_call_rel) && i->osz == 8 && !i->lock) {
+		*at = (s64)a - 8;
+		*write = true;
+		return true;
+	}
+	if ((f == op_pop_r || f == op_ret_near) && i->osz == 8 && !i->lock) {
+		*at = a;
+		return true;
+	}
+	if (sw_mem(i) && mem_form(i, size, write)) {
+		*at = (s64)a + i->disp;
+		return true;
+	}
+	return false;
+}
+
+/* Open a window at instruction x->idx (RSP now: adj 0) over its stack
+ * access and those of the instructions after it while RSP is followed;
+ * not for fewer than two accesses. */
+static void sw_open(struct jx *x)
+{
+	s64 lo = 0, hi = 0;
+	bool w = false;
+	int cnt = 0;
+	s32 a = 0;
+	x->sw.ok = false;
+	for (int j = x->idx; j < x->n && !x->smc; j++) {
+		const struct insn *i = &x->insns[j];
+		s64 at;
+		int size;
+		bool wr;
+		if (sw_access(i, a, &at, &size, &wr)) {
+			s64 nlo = cnt && lo < at ? lo : at;
+			s64 nhi = cnt && hi > at + size ? hi : at + size;
+			if (nhi - nlo <= SW_SPAN)
+				lo = nlo, hi = nhi, w |= wr, cnt++;
+		}
+		s32 d;
+		if (i->fn == op_call_rel || i->fn == op_ret_near || !sw_step(i, &d) ||
+		    (s64)a + d < -(1 << 20) || (s64)a + d > (1 << 20))
+			break;
+		a += d;
+	}
+	if (cnt < 2)
+		return;
+	flags_to_mem(x);
+	op(x, 8, 0x8b, R10, greg(R_RSP));
+	op(x, 8, 0x8d, RDX, M(R10, (s32)lo));
+	struct probe pr;
+	tlb_probe(x, (int)(hi - lo), w, &pr, R9);
+	u8 *done = jmp_fwd(x);
+	patch_miss(x, &pr);
+	op(x, 4, 0x31, R9, R(R9));
+	patch(x, done);
+	x->sw = (struct swin){.ok = true, .w = w, .lo = (s32)lo, .hi = (s32)hi, .adj = 0};
+}
+
+/*
+ * An access of size bytes at RSP + rel (RSP as it is now): when the
+ * window covers it (opening one if it does not), the test of R9 and the
+ * jump to the access's own path (returned, to patch), *h its offset from
+ * R9; else NULL.  The flags are in memory after it.  Not while
+ * stack_run's own path is emitted (sw_off).
+ */
+static u8 *sw_enter(struct jx *x, s32 rel, int size, bool write, s32 *h)
+{
+	flags_to_mem(x);
+	if (x->smc || x->sw_off)
+		return NULL;
+	const struct swin *w = &x->sw;
+	for (int k = 0; k < 2; k++) {
+		s64 at = (s64)w->adj + rel;
+		if (w->ok && at >= w->lo && at + size <= w->hi && (w->w || !write)) {
+			*h = (s32)(at - w->lo);
+			op(x, 8, 0x85, R9, R(R9));
+			return jcc_fwd(x, CC_E);
+		}
+		if (!k)
+			sw_open(x);
+	}
+	return NULL;
+}
+
+/* After instruction i: the window follows RSP or closes. */
+static void sw_after(struct jx *x, const struct insn *i, bool native)
+{
+	s32 d;
+	if (!x->sw.ok)
+		return;
+	if (!native || !sw_step(i, &d) || x->sw.adj + (s64)d < -(1 << 20) ||
+	    x->sw.adj + (s64)d > (1 << 20))
+		x->sw.ok = false;
+	else
+		x->sw.adj += d;
+}
+
+/* After an access through the window: RSP <- R10 + adj + d. */
+static void sw_rsp(struct jx *x, s32 d)
+{
+	op(x, 8, 0x8d, RAX, M(R10, x->sw.adj + d));
+	op(x, 8, 0x89, RAX, greg(R_RSP));
+}
+
 /* RCX <- the r/m operand (register or memory read). */
 static void rm_load(struct jx *x, const struct insn *i, int size, u32 off, u32 next, bool write)
 {
@@ -860,9 +1078,21 @@ static void rm_load(struct jx *x, const struct insn *i, int size, u32 off, u32 n
 		ld(x, RCX, i->rm, size);
 		return;
 	}
+	s32 h;
+	u8 *own = !write && sw_mem(i) ? sw_enter(x, i->disp, size, false, &h) : NULL, *done = NULL;
+	if (own) {
+		set_rip(x, off);
+		load_rm(x, RCX, M(R9, h), size);
+		done = jmp_fwd(x);
+		patch(x, own);
+	}
 	struct probe pr;
 	mem_addr(x, i, off, next, size, write, &pr);
 	emit_load(x, i, i->seg, size, write, &pr);
+	if (done) {
+		patch(x, done);
+		x->mc.ok = false; /* R14/R15 as the own path left them, or not */
+	}
 }
 
 /* ---- instruction translation ---- */
@@ -905,6 +1135,7 @@ static void callback(struct jx *x, const struct insn *i, u32 off)
 	patch(x, stay);
 	x->fl_host = false;
 	x->fl_mem = true;
+	x->fl_lf = false; /* the interpreter's lazy state */
 }
 
 /*
@@ -937,7 +1168,7 @@ static void self_loop(struct jx *x)
 {
 	/* flags dead at the loop head: they stay in the host until the
 	 * countdown runs out (LEA and JRCXZ leave them alone) */
-	bool h = x->fl_host, m = x->fl_mem;
+	bool h = x->fl_host, m = x->fl_mem, lf = x->fl_lf;
 	if (x->live_head)
 		flags_capture(x);
 	op(x, 8, 0x8b, RCX, M(RSP, 0));
@@ -950,7 +1181,7 @@ static void self_loop(struct jx *x)
 	flags_capture(x);
 	set_rip(x, 0);
 	epilogue(x, -1);
-	x->fl_host = h, x->fl_mem = m;
+	x->fl_host = h, x->fl_mem = m, x->fl_lf = lf;
 }
 
 /* The interpreter runs i and the block is left (it branches or raises). */
@@ -1096,8 +1327,20 @@ static bool translate_insn(struct jx *x, const struct insn *i, u32 off)
 			ld(x, R8, i->reg, size);
 		else
 			ld_imm(x, R8, i->imm, size);
+		s32 h;
+		u8 *own = sw_mem(i) ? sw_enter(x, i->disp, size, true, &h) : NULL, *done = NULL;
+		if (own) {
+			set_rip(x, off);
+			store_rm(x, R8, M(R9, h), size);
+			done = jmp_fwd(x);
+			patch(x, own);
+		}
 		mem_addr(x, i, off, next, size, true, &pr);
 		emit_store(x, i, i->seg, size, &pr, false, next);
+		if (done) {
+			patch(x, done);
+			x->mc.ok = false;
+		}
 		return true;
 	}
 	if (f == op_lea) {
@@ -1285,11 +1528,27 @@ static bool translate_insn(struct jx *x, const struct insn *i, u32 off)
 		return true;
 	}
 	if ((f == op_push_r || f == op_pop_r) && size == 8) {
+		bool push = f == op_push_r;
+		s32 h;
 		flags_to_mem(x);
 		set_rip(x, off);
+		u8 *own = sw_enter(x, push ? -8 : 0, 8, push, &h), *done = NULL;
+		if (own) {
+			if (push) {
+				ld(x, RCX, i->reg, 8);
+				op(x, 8, 0x89, RCX, M(R9, h));
+				sw_rsp(x, -8);
+			} else {
+				op(x, 8, 0x8b, RCX, M(R9, h));
+				sw_rsp(x, 8);
+				st(x, RCX, i->reg, 8);
+			}
+			done = jmp_fwd(x);
+			patch(x, own);
+		}
 		op(x, 8, 0x8b, R14, M(R12, R_RSP * 8));
 		struct probe pr;
-		if (f == op_push_r) {
+		if (push) {
 			op(x, 8, 0x8d, R14, M(R14, -8));
 			ld(x, R8, i->reg, 8);
 			emit_probe(x, S_SS, 8, true, &pr);
@@ -1301,18 +1560,20 @@ static bool translate_insn(struct jx *x, const struct insn *i, u32 off)
 			op(x, 8, 0x89, R14, M(R12, R_RSP * 8));
 			st(x, RCX, i->reg, 8);
 		}
+		if (done)
+			patch(x, done);
 		return true;
 	}
 	if (f == op_jcc && size == 8) {
 		flags_to_host(x);
 		u8 *fall = jcc_fwd(x, i->op ^ 1);
-		bool m = x->fl_mem;
+		bool m = x->fl_mem, lf = x->fl_lf;
 		u64 t = next + i->imm;
 		if (t)
 			flags_capture(x); /* a self-loop captures as it needs */
 		branch_to(x, i, off, t);
 		patch(x, fall);
-		x->fl_host = true, x->fl_mem = m;
+		x->fl_host = true, x->fl_mem = m, x->fl_lf = lf;
 		return true;
 	}
 	if (f == op_jmp_rel && size == 8) {
@@ -1330,12 +1591,22 @@ static bool translate_insn(struct jx *x, const struct insn *i, u32 off)
 			return true;
 		}
 		u8 *bad = canonical_rax(x);
+		op(x, 8, 0x8d, R8, M(R13, (s32)next));
+		s32 h;
+		u8 *own = sw_enter(x, -8, 8, true, &h), *done = NULL;
+		if (own) {
+			op(x, 8, 0x89, R8, M(R9, h));
+			sw_rsp(x, -8);
+			done = jmp_fwd(x);
+			patch(x, own);
+		}
 		op(x, 8, 0x8b, R14, M(R12, R_RSP * 8));
 		op(x, 8, 0x8d, R14, M(R14, -8));
 		struct probe pr;
-		op(x, 8, 0x8d, R8, M(R13, (s32)next));
 		emit_probe(x, S_SS, 8, true, &pr);
 		emit_store(x, i, S_SS, 8, &pr, true, NO_LEAVE);
+		if (done)
+			patch(x, done);
 		target_rax(x, next + i->imm);
 		op(x, 8, 0x89, RAX, M(R12, OFF_C(rip)));
 		static_exit(x, next + i->imm);
@@ -1344,12 +1615,22 @@ static bool translate_insn(struct jx *x, const struct insn *i, u32 off)
 		return true;
 	}
 	if (f == op_ret_near && size == 8) {
+		s32 h;
 		flags_to_mem(x);
 		set_rip(x, off);
+		u8 *own = sw_enter(x, 0, 8, false, &h), *done = NULL;
+		if (own) {
+			op(x, 8, 0x8b, RCX, M(R9, h));
+			op(x, 8, 0x8d, R14, M(R10, x->sw.adj)); /* RSP */
+			done = jmp_fwd(x);
+			patch(x, own);
+		}
 		op(x, 8, 0x8b, R14, M(R12, R_RSP * 8));
 		struct probe pr;
 		emit_probe(x, S_SS, 8, false, &pr);
 		emit_load(x, i, S_SS, 8, false, &pr);
+		if (done)
+			patch(x, done);
 		mov_rr(x, RAX, RCX);
 		u8 *bad = canonical_rax(x);
 		op(x, 8, 0x8d, R14, M(R14, (s32)(8 + i->imm)));
@@ -1394,8 +1675,24 @@ static int stack_run(struct jx *x, const struct insn *ins, int n, u32 off)
 	if (k < 2)
 		return 0;
 	bool push = f == op_push_r;
+	s32 h;
 	flags_to_mem(x);
 	set_rip(x, off);
+	u8 *own = sw_enter(x, push ? -8 * k : 0, 8 * k, push, &h), *wdone = NULL;
+	if (own) {
+		for (int j = 0; j < k; j++) {
+			if (push) {
+				ld(x, RCX, ins[j].reg, 8);
+				op(x, 8, 0x89, RCX, M(R9, h + 8 * (k - 1 - j)));
+			} else {
+				op(x, 8, 0x8b, RCX, M(R9, h + 8 * j));
+				st(x, RCX, ins[j].reg, 8);
+			}
+		}
+		sw_rsp(x, push ? -8 * k : 8 * k);
+		wdone = jmp_fwd(x);
+		patch(x, own);
+	}
 	op(x, 8, 0x8b, R14, M(R12, R_RSP * 8));
 	if (push)
 		op(x, 8, 0x8d, R14, M(R14, -8 * k));
@@ -1415,11 +1712,15 @@ static int stack_run(struct jx *x, const struct insn *ins, int n, u32 off)
 	op(x, 8, 0x89, R14, M(R12, R_RSP * 8));
 	u8 *done = jmp_fwd(x);
 	patch_miss(x, &pr);
+	x->sw_off = true; /* the window's state is the run's, not theirs */
 	for (int j = 0; j < k; j++) {
 		translate_insn(x, &ins[j], off);
 		off += ins[j].len;
 	}
+	x->sw_off = false;
 	patch(x, done);
+	if (wdone)
+		patch(x, wdone);
 	return k;
 }
 
@@ -1519,6 +1820,8 @@ static bool emit_block(struct jx *x, struct block *b)
 	x->loop = x->p;
 	x->fl_host = false;
 	x->fl_mem = true;
+	x->fl_lf = false;
+	x->sw.ok = false;
 	u32 off = 0;
 	for (int k = 0; k < b->n && !x->full; k++) {
 		const struct insn *i = &b->insns[k];
@@ -1531,8 +1834,10 @@ static bool emit_block(struct jx *x, struct block *b)
 		if (run) {
 			x->mc.ok = false;
 			x->native += (u32)run;
-			for (int j = 0; j < run; j++)
+			for (int j = 0; j < run; j++) {
 				off += b->insns[k + j].len;
+				sw_after(x, &b->insns[k + j], true);
+			}
 			k += run - 1;
 			continue;
 		}
@@ -1540,13 +1845,25 @@ static bool emit_block(struct jx *x, struct block *b)
 		if (translate_insn(x, i, off)) {
 			x->native++;
 			mc_after(x, i, true);
+			sw_after(x, i, true);
 		} else {
 			callback(x, i, off);
 			x->mc.ok = false;
+			sw_after(x, i, false);
 		}
 		off += i->len;
 	}
-	/* off the end: the interpreter goes on with the next instruction */
+	/* off the end: the interpreter goes on with the next instruction;
+	 * a block that cannot grow (run_block would return to the
+	 * dispatcher there) chains to the next one */
+	if (!b->closed && (b->n == BLK_MAX || b->nbytes + 15 > BLK_BYTES) && (s64)off == (s32)off) {
+		flags_to_mem(x); /* before RAX: the capture uses AX */
+		target_rax(x, off);
+		u8 *bad = canonical_rax(x);
+		op(x, 8, 0x89, RAX, M(R12, OFF_C(rip)));
+		static_exit(x, off);
+		patch(x, bad);
+	}
 	side_exit(x, off, b->n);
 	return !x->full;
 }
@@ -1559,7 +1876,8 @@ bool jit_translate(struct engine *e, struct block *b)
 	for (int tries = 0; tries < 2; tries++) {
 		struct jx x = {.p = a->base + a->used, .start = a->base + a->used,
 			       .end = a->base + JIT_ARENA, .e = e, .mode = b->mode,
-			       .host = (uintptr_t)b->host, .smc = !b->cp};
+			       .host = (uintptr_t)b->host, .smc = !b->cp, .insns = b->insns,
+			       .n = b->n};
 		if (emit_block(&x, b)) {
 			b->jit = a->base + a->used;
 			b->jit_n = b->n;
