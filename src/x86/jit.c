@@ -379,8 +379,10 @@ static void flags_capture(struct jx *x)
 	e8(x, 0x9f);				/* lahf */
 	op(x, 1, 0x0f90, 0, R(RAX));		/* seto al */
 	op(x, 2, 0x89, RAX, M(RBX, OFF_E(lf_res)));
-	op(x, 1, 0xc6, 0, M(RBX, OFF_E(lf_op)));
-	e8(x, LF_HOST);
+	if (!x->fl_lf) { /* else lf_op is LF_HOST already */
+		op(x, 1, 0xc6, 0, M(RBX, OFF_E(lf_op)));
+		e8(x, LF_HOST);
+	}
 	x->fl_mem = true;
 	x->fl_lf = true;
 }
@@ -1203,6 +1205,12 @@ static bool target_rax(struct jx *x, u64 t)
 	return true;
 }
 
+/* Block offset t is in the block's page (canonical as the page is). */
+static bool in_page(const struct jx *x, u64 t)
+{
+	return (x->host & 0xfff) + t < 4096;
+}
+
 /* A jump (to patch) taken when RAX is not canonical; clobbers RDX and
  * the host flags. */
 static u8 *canonical_rax(struct jx *x)
@@ -1214,6 +1222,12 @@ static u8 *canonical_rax(struct jx *x)
 	e8(x, 16);
 	op(x, 8, 0x3b, RDX, R(RAX));
 	return jcc_fwd(x, CC_NE);
+}
+
+/* The same for RAX = block offset t: none needed in the block's page. */
+static u8 *canonical_to(struct jx *x, u64 t)
+{
+	return in_page(x, t) ? NULL : canonical_rax(x);
 }
 
 /* A taken branch to block offset t (flags in memory): loop to the start
@@ -1228,11 +1242,13 @@ static void branch_to(struct jx *x, const struct insn *i, u32 off, u64 t)
 		interp_exit(x, i, off);
 		return;
 	}
-	u8 *bad = canonical_rax(x);
+	u8 *bad = canonical_to(x, t);
 	op(x, 8, 0x89, RAX, M(R12, OFF_C(rip)));
 	static_exit(x, t);
-	patch(x, bad);
-	interp_exit(x, i, off);
+	if (bad) {
+		patch(x, bad);
+		interp_exit(x, i, off);
+	}
 }
 
 /* ALU with a memory destination (not LOCK, not ADC/SBB): read, operate,
@@ -1590,7 +1606,7 @@ static bool translate_insn(struct jx *x, const struct insn *i, u32 off)
 			interp_exit(x, i, off);
 			return true;
 		}
-		u8 *bad = canonical_rax(x);
+		u8 *bad = canonical_to(x, next + i->imm);
 		op(x, 8, 0x8d, R8, M(R13, (s32)next));
 		s32 h;
 		u8 *own = sw_enter(x, -8, 8, true, &h), *done = NULL;
@@ -1610,8 +1626,10 @@ static bool translate_insn(struct jx *x, const struct insn *i, u32 off)
 		target_rax(x, next + i->imm);
 		op(x, 8, 0x89, RAX, M(R12, OFF_C(rip)));
 		static_exit(x, next + i->imm);
-		patch(x, bad);
-		interp_exit(x, i, off);
+		if (bad) {
+			patch(x, bad);
+			interp_exit(x, i, off);
+		}
 		return true;
 	}
 	if (f == op_ret_near && size == 8) {
@@ -1859,10 +1877,11 @@ static bool emit_block(struct jx *x, struct block *b)
 	if (!b->closed && (b->n == BLK_MAX || b->nbytes + 15 > BLK_BYTES) && (s64)off == (s32)off) {
 		flags_to_mem(x); /* before RAX: the capture uses AX */
 		target_rax(x, off);
-		u8 *bad = canonical_rax(x);
+		u8 *bad = canonical_to(x, off);
 		op(x, 8, 0x89, RAX, M(R12, OFF_C(rip)));
 		static_exit(x, off);
-		patch(x, bad);
+		if (bad)
+			patch(x, bad);
 	}
 	side_exit(x, off, b->n);
 	return !x->full;
