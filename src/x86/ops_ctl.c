@@ -402,12 +402,16 @@ static void call_gate(struct engine *e, u16 gsel, u64 lo, bool call)
 }
 
 /*
- * Hardware task switch (SDM Vol. 3A 7.3) between 32-bit TSSs; a 16-bit TSS
- * or a TSS asking for a debug trap (T bit) ends KVM_RUN with an emulation
- * failure instead.  Checks up to the TSS descriptor fault in the old task;
+ * Hardware task switch (SDM Vol. 3A 7.3) between 32-bit and 16-bit TSSs, in
+ * any combination.  Checks up to the TSS descriptor fault in the old task;
  * once the old task's state is saved, the switch is committed and a bad
  * selector in the new TSS faults in the new task (#TS, #NP, #SS), the
- * segment registers not yet loaded left unusable.
+ * segment registers not yet loaded left unusable.  A 16-bit TSS (SDM
+ * Figure 7-11) holds no CR3, FS, GS or T bit: FS and GS keep their
+ * selectors and descriptors, CR3 stays, and its 16-bit IP, FLAGS and
+ * registers load zero-extended, as KVM's emulator does (load_state_from_
+ * tss16).  The T bit of a 32-bit TSS raises #DB with DR6.BT once the
+ * switch is complete, before the new task's first instruction.
  */
 
 /* A segment register of the incoming task (SDM Vol. 3A Table 7-1). */
@@ -448,6 +452,67 @@ static void ts_seg(struct engine *e, int seg, u16 sel, int cpl)
 
 static void vm86_seg(struct x86_seg *s, u16 sel);
 
+/* A task's state as its TSS holds it. */
+struct tss_state {
+	u32 eip, eflags, gpr[8], cr3;
+	u16 sel[S_NR], ldt;
+	bool t;
+};
+
+static bool tss16(const struct x86_seg *t)
+{
+	return !(t->type & 8);
+}
+
+/* Read the whole state of the TSS t before anything is written. */
+static void tss_read(struct engine *e, const struct x86_seg *t, struct tss_state *st)
+{
+	struct x86_cpu *c = e->cpu;
+	if (tss16(t)) {
+		u16 v[0x2c / 2];
+		for (int k = 0; k < 0x2c / 2; k++)
+			v[k] = (u16)sys_read(e, t->base + 2 * (u64)k, 2);
+		st->eip = v[0x0e / 2];
+		st->eflags = v[0x10 / 2];
+		for (int r = 0; r < 8; r++)
+			st->gpr[r] = v[0x12 / 2 + r];
+		for (int s = S_ES; s <= S_DS; s++)
+			st->sel[s] = v[0x22 / 2 + s];
+		st->sel[S_FS] = c->seg[S_FS].sel;
+		st->sel[S_GS] = c->seg[S_GS].sel;
+		st->ldt = v[0x2a / 2];
+		st->cr3 = (u32)c->cr3;
+		st->t = false;
+		return;
+	}
+	u32 v[0x68 / 4];
+	for (int k = 0; k < 0x68 / 4; k++)
+		v[k] = (u32)sys_read(e, t->base + 4 * (u64)k, 4);
+	st->cr3 = v[0x1c / 4];
+	st->eip = v[0x20 / 4];
+	st->eflags = v[0x24 / 4];
+	for (int r = 0; r < 8; r++)
+		st->gpr[r] = v[0x28 / 4 + r];
+	for (int s = 0; s < S_NR; s++)
+		st->sel[s] = (u16)v[0x48 / 4 + s];
+	st->ldt = (u16)v[0x60 / 4];
+	st->t = v[0x64 / 4] & 1;
+}
+
+/* Save the outgoing task's dynamic fields (EIP, EFLAGS, GPRs, selectors). */
+static void tss_save(struct engine *e, const struct x86_seg *t, u64 eip, u64 fl)
+{
+	struct x86_cpu *c = e->cpu;
+	bool t16 = tss16(t);
+	int n = t16 ? 2 : 4;
+	sys_write(e, t->base + (t16 ? 0x0e : 0x20), n, eip);
+	sys_write(e, t->base + (t16 ? 0x10 : 0x24), n, fl);
+	for (int r = 0; r < 8; r++)
+		sys_write(e, t->base + (t16 ? 0x12 : 0x28) + (u64)(n * r), n, c->gpr[r]);
+	for (int s = 0; s < (t16 ? S_FS : S_NR); s++)
+		sys_write(e, t->base + (t16 ? 0x22 : 0x48) + (u64)(n * s), 2, c->seg[s].sel);
+}
+
 void task_switch(struct engine *e, u16 tss_sel, int reason, int err, u64 ret_rip, int ext)
 {
 	struct x86_cpu *c = e->cpu;
@@ -465,32 +530,23 @@ void task_switch(struct engine *e, u16 tss_sel, int reason, int err, u64 ret_rip
 	if (!nt.present)
 		raise_exc(e, EXC_NP, nerr);
 	struct x86_seg ot = c->tr;
-	if (!(nt.type & 8) || !(ot.type & 8))
-		raise_internal(e); /* 16-bit TSS: not implemented */
-	if (nt.limit < 0x67)
+	bool n16 = tss16(&nt);
+	/* SDM 7.3 step 7: at least 0x67 (32-bit) or 0x2b (16-bit); the old
+	 * one must hold the fields saved into it */
+	if (nt.limit < (n16 ? 0x2bu : 0x67u))
 		raise_exc(e, EXC_TS, nerr);
-	if (ot.limit < 0x5f)
+	if (ot.limit < (tss16(&ot) ? 0x29u : 0x5fu))
 		raise_exc(e, EXC_TS, (ot.sel & ~3) | ext);
-	/* the new task's state, read before anything is written */
-	u32 v[0x68 / 4];
-	for (int k = 0; k < 0x68 / 4; k++)
-		v[k] = (u32)sys_read(e, nt.base + 4 * (u64)k, 4);
-	if (v[0x64 / 4] & 1)
-		raise_internal(e); /* debug trap on task switch: not implemented */
+	struct tss_state st;
+	tss_read(e, &nt, &st);
 	u64 fl = flags_get(e);
 	if (reason == TS_IRET)
 		fl &= ~X86_FL_NT;
-	/* save the old task (EIP, EFLAGS, GPRs, selectors) */
-	sys_write(e, ot.base + 0x20, 4, (u32)ret_rip);
-	sys_write(e, ot.base + 0x24, 4, (u32)fl);
-	for (int r = 0; r < 8; r++)
-		sys_write(e, ot.base + 0x28 + 4 * (u64)r, 4, (u32)c->gpr[r]);
-	for (int s = 0; s < S_NR; s++)
-		sys_write(e, ot.base + 0x48 + 4 * (u64)s, 2, c->seg[s].sel);
+	tss_save(e, &ot, ret_rip, fl);
 	u64 gdt = c->gdt.base;
 	if (reason == TS_JMP || reason == TS_IRET) /* old TSS no longer busy */
 		sys_write(e, gdt + (ot.sel & ~7) + 5, 1, (sys_read(e, gdt + (ot.sel & ~7) + 5, 1) & ~2));
-	u32 nfl = v[0x24 / 4];
+	u32 nfl = st.eflags;
 	if (reason == TS_CALL || reason == TS_INT) {
 		sys_write(e, nt.base, 2, ot.sel); /* back link */
 		nfl |= X86_FL_NT;
@@ -501,26 +557,28 @@ void task_switch(struct engine *e, u16 tss_sel, int reason, int err, u64 ret_rip
 	nt.type |= 2;
 	c->tr = nt;
 	c->cr0 |= X86_CR0_TS;
-	if ((c->cr0 & X86_CR0_PG) && c->cr3 != v[0x1c / 4]) {
-		c->cr3 = v[0x1c / 4];
+	if ((c->cr0 & X86_CR0_PG) && c->cr3 != st.cr3) {
+		c->cr3 = st.cr3;
 		tlb_flush(e);
 	}
 	for (int r = 0; r < 8; r++)
-		c->gpr[r] = v[0x28 / 4 + r];
+		c->gpr[r] = st.gpr[r];
 	flags_set(e, (nfl & 0x3f7fd5) | X86_FL_FIXED1);
-	c->rip = e->next_rip = v[0x20 / 4];
-	for (int s = 0; s < S_NR; s++)
-		c->seg[s] = (struct x86_seg){.sel = (u16)v[0x48 / 4 + s], .unusable = 1};
-	c->ldt = (struct x86_seg){.sel = (u16)v[0x60 / 4], .unusable = 1};
+	c->rip = e->next_rip = st.eip;
+	int nseg = n16 ? S_FS : S_NR; /* a 16-bit TSS leaves FS and GS alone */
+	for (int s = 0; s < nseg; s++)
+		c->seg[s] = (struct x86_seg){.sel = st.sel[s], .unusable = 1};
+	c->ldt = (struct x86_seg){.sel = st.ldt, .unusable = 1};
 	/* a fault while loading them is the new task's, at its CPL */
-	c->seg[S_SS].dpl = v[0x4c / 4] & 3;
+	int cpl = st.sel[S_CS] & 3;
+	c->seg[S_SS].dpl = (u8)cpl;
 	mode_update(e);
 	if (nfl & X86_FL_VM) {
 		for (int s = 0; s < S_NR; s++)
-			vm86_seg(&c->seg[s], (u16)v[0x48 / 4 + s]);
+			vm86_seg(&c->seg[s], st.sel[s]);
 		mode_update(e);
 	} else {
-		u16 ldt = (u16)v[0x60 / 4];
+		u16 ldt = st.ldt;
 		if (ldt & ~3) {
 			u64 la, ld;
 			if (ldt & 4)
@@ -534,19 +592,22 @@ void task_switch(struct engine *e, u16 tss_sel, int reason, int err, u64 ret_rip
 				raise_exc(e, EXC_NP, ldt & ~3);
 			c->ldt = l;
 		}
-		int cpl = v[0x4c / 4] & 3;
 		/* CS and SS first: the CPL (SS.DPL) of the loads that follow */
-		ts_seg(e, S_CS, (u16)v[0x4c / 4], cpl);
-		ts_seg(e, S_SS, (u16)v[0x50 / 4], cpl);
+		ts_seg(e, S_CS, st.sel[S_CS], cpl);
+		ts_seg(e, S_SS, st.sel[S_SS], cpl);
 		mode_update(e);
 		static const u8 data[4] = {S_ES, S_DS, S_FS, S_GS};
-		for (int k = 0; k < 4; k++)
-			ts_seg(e, data[k], (u16)v[0x48 / 4 + data[k]], cpl);
+		for (int k = 0; k < (n16 ? 2 : 4); k++)
+			ts_seg(e, data[k], st.sel[data[k]], cpl);
 	}
 	if (c->rip > c->seg[S_CS].limit)
 		raise_exc(e, EXC_GP, 0);
 	if (err != NO_ERR)
-		push(e, 4, (u32)err);
+		push(e, n16 ? 2 : 4, (u32)err);
+	if (st.t) { /* debug trap: the switch is complete, DR6.BT */
+		c->dr6 |= 0xffff0ff0 | BIT(15);
+		raise_exc(e, EXC_DB, NO_ERR);
+	}
 }
 
 static void far_xfer(struct engine *e, const struct insn *i, u16 sel, u64 off, bool call)
