@@ -1451,8 +1451,17 @@ static int compare(const struct stream *s, const struct result *a, const struct 
 	if (!what) {
 		const struct fault *x = &a->fault, *y = &b->fault;
 		fault_diff = x->vec != y->vec;
+		/* A #PF inside a REP string instruction: fast-string hardware
+		 * reports some byte of the faulting page, not always the
+		 * element's first (this host's EPYC: CR2 0x...fffe for a
+		 * backward REP MOVSQ stopped at 0x...fff8 with the registers
+		 * on that element), so only the page is compared there. */
+		uint64_t cr2_mask = ~0ull;
+		if (x->vec == 14 && forms[s->step_form[steps_run(s, a) - 1]].group == G_STRING)
+			cr2_mask = ~0xfffull;
 		if (!fault_diff && x->vec != END_VEC)
-			fault_diff = x->err != y->err || x->rip != y->rip || x->cr2 != y->cr2 ||
+			fault_diff = x->err != y->err || x->rip != y->rip ||
+				     ((x->cr2 ^ y->cr2) & cr2_mask) ||
 				     ((x->rflags ^ y->rflags) & RFLAGS_CMP_MASK);
 		/* compat: upper halves are undefined after a mode switch (SDM
 		 * vol. 1 3.4.1.1), r8-r15 out of reach */
@@ -1734,15 +1743,10 @@ int main(void)
 				break;
 			continue;
 		}
-		if (SIMD_GROUP(group)) {
-			/* a description without counts: host-deviations.txt names it */
-			printf("# %s: %ld instructions in %ld streams, %ld streams differ\n", name,
-			       done, streams, bad);
-			printf("%sok %d - %s: all streams agree\n", bad ? "not " : "", ++tapn, name);
-		} else {
-			printf("%sok %d - %s: %ld instructions in %ld streams, %ld streams differ\n",
-			       bad ? "not " : "", ++tapn, name, done, streams, bad);
-		}
+		/* a description without counts: host-deviations.txt names it */
+		printf("# %s: %ld instructions in %ld streams, %ld streams differ\n", name, done,
+		       streams, bad);
+		printf("%sok %d - %s: all streams agree\n", bad ? "not " : "", ++tapn, name);
 		failed += bad != 0;
 		if (SIMD_GROUP(group)) {
 			printf("%sok %d - %s: #GP(0) for a misaligned operand, not #UD\n",
