@@ -195,6 +195,7 @@ static void host_fault(int sig, siginfo_t *si, void *uc)
 		/* longjmp keeps the handler's mask: put back the one the
 		 * access ran with */
 		pthread_sigmask(SIG_SETMASK, &((ucontext_t *)uc)->uc_sigmask, NULL);
+		jit_host_fault(e, uc);
 		longjmp(e->jb, UNWIND_HOST_FAULT);
 	}
 	host_chain(sig, si, uc);

@@ -7,6 +7,10 @@
  * for that one instruction, so semantics never fork.  docs/engine.md,
  * "JIT", has the rules for flags, memory, exits and coherence.
  */
+#define _GNU_SOURCE /* ucontext's REG_RIP, REG_R13 */
+#include <ucontext.h>
+enum { UC_RIP = REG_RIP, UC_R13 = REG_R13 };
+#undef REG_RIP /* exec.h's is the decoder's RIP-relative base */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,10 +33,22 @@ enum { RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI, R8, R9, R10, R11, R12, R13, R14, 
 _Static_assert(sizeof(struct tlb_entry) == 16, "TLB entry layout");
 _Static_assert(offsetof(struct x86_cpu, gpr) == 0, "gpr at cpu+0");
 
+/*
+ * Host code that touches guest memory through R15 without cpu->rip stored
+ * first: (arena offset of the instruction, guest offset from R13), sorted
+ * (the arena fills upwards).  A SIGSEGV/SIGBUS there (slot memory the
+ * host cannot access) sets RIP from it (jit_host_fault).
+ */
+struct jit_pc {
+	u32 host, guest;
+};
+
 struct jit_arena {
 	u8 *base;
 	size_t used;
 	u64 blocks, insns, native, flushes; /* SKVM_JIT_STATS=1 */
+	struct jit_pc *pcs;
+	size_t npc, cap;
 };
 
 /* ---- settings ---- */
@@ -138,7 +154,9 @@ struct jx {
 	/* the flags in memory are an LF_HOST image this translation
 	 * captured, no C code that may change the lazy state since */
 	bool fl_lf;
-	u8 *loop; /* the block's first instruction */
+	u8 *loop0; /* the block's first instruction, from scratch */
+	u8 *loop;  /* the same after the SIMD prelude (simd_prelude) */
+	struct jsimd head; /* the SIMD state the prelude establishes */
 	u32 native; /* instructions translated, not called back */
 	uintptr_t host; /* host address of the block's first byte */
 	u8 mode;	/* its mode key (struct block) */
@@ -149,7 +167,7 @@ struct jx {
 	bool smc;	/* the block's page is untracked: stores check its bytes */
 	struct mcache {	/* the address cache (mem_addr) */
 		bool ok, w;
-		int base, index, scale;
+		int base, index, scale, size;
 		s32 disp;
 	} mc;
 	const struct insn *insns; /* the block's instructions */
@@ -160,6 +178,17 @@ struct jx {
 		s32 lo, hi; /* its bytes: [RSP + lo, RSP + hi) of RSP at sw_open */
 		s32 adj;    /* RSP now minus RSP at sw_open */
 	} sw;
+	u32 off;	/* block offset of the instruction translated */
+	struct jit_arena *a;
+	/* exits of SIMD instructions to the interpreter (a check failed or
+	 * the TLB missed), emitted after the block's code so that the
+	 * straight path has no jumps over them (cold_exits) */
+	struct cold {
+		u32 off;
+		int idx, n;
+		u8 *at[10];
+	} cold[BLK_MAX + 1];
+	int ncold;
 };
 
 static void e8(struct jx *x, u8 v)
@@ -702,9 +731,49 @@ static u32 seg_size(int seg, int size, bool write)
 	return (u32)size | (u32)seg << 4 | (write ? JW : 0);
 }
 
-/* The C slow path fn(e, R14, i, sz[, R8]). */
+/* The next instruction emitted accesses guest memory at R15 for the
+ * instruction at x->off (struct jit_pc). */
+static void host_pc(struct jx *x)
+{
+	struct jit_arena *a = x->a;
+	if (x->full)
+		return;
+	if (a->npc == a->cap) {
+		size_t cap = a->cap ? 2 * a->cap : 4096;
+		struct jit_pc *n = realloc(a->pcs, cap * sizeof(*n));
+		if (!n) {
+			x->full = true; /* retried after a flush, then interpreted */
+			return;
+		}
+		a->pcs = n, a->cap = cap;
+	}
+	a->pcs[a->npc++] = (struct jit_pc){(u32)(x->p - a->base), x->off};
+}
+
+void jit_host_fault(struct engine *e, void *ucv)
+{
+	const ucontext_t *uc = ucv;
+	const struct jit_arena *a = e->jit;
+	uintptr_t pc = (uintptr_t)uc->uc_mcontext.gregs[UC_RIP];
+	if (!a || pc < (uintptr_t)a->base || pc >= (uintptr_t)a->base + JIT_ARENA)
+		return;
+	u32 o = (u32)(pc - (uintptr_t)a->base);
+	size_t lo = 0, hi = a->npc;
+	while (lo < hi) {
+		size_t m = (lo + hi) / 2;
+		if (a->pcs[m].host < o)
+			lo = m + 1;
+		else
+			hi = m;
+	}
+	if (lo < a->npc && a->pcs[lo].host == o)
+		e->cpu->rip = (u64)uc->uc_mcontext.gregs[UC_R13] + a->pcs[lo].guest;
+}
+
+/* The C slow path fn(e, R14, i, sz[, R8]), with RIP stored. */
 static void slow_call(struct jx *x, const struct insn *i, u32 sz, const void *fn)
 {
+	set_rip(x, x->off);
 	mov_rr(x, RDI, RBX);
 	mov_rr(x, RSI, R14);
 	mov_imm64(x, RDX, (u64)(uintptr_t)i);
@@ -718,6 +787,7 @@ static void slow_call(struct jx *x, const struct insn *i, u32 sz, const void *fn
 static void emit_load(struct jx *x, const struct insn *i, int seg, int size, bool write,
 		      const struct probe *pr)
 {
+	host_pc(x);
 	load_rm(x, RCX, M(R15, 0), size);
 	u8 *done = jmp_fwd(x);
 	patch_miss(x, pr);
@@ -759,6 +829,7 @@ static void emit_store(struct jx *x, const struct insn *i, int seg, int size,
 		patch(x, ok1);
 		patch(x, ok2);
 	}
+	host_pc(x);
 	store_rm(x, R8, M(R15, 0), size);
 	if (rsp)
 		op(x, 8, 0x89, R14, M(R12, R_RSP * 8));
@@ -798,13 +869,72 @@ static void leave_check(struct jx *x, u32 next)
  * TLB probe.  A pointer from the write TLB serves reads too (x86 has no
  * write-only pages; watched and MMIO pages have no TLB entry at all).
  */
-static void mc_note(struct jx *x, const struct insn *i, bool write)
+static void mc_note(struct jx *x, const struct insn *i, int size, bool write)
 {
 	struct mcache *c = &x->mc;
 	c->ok = i->base != REG_RIP && i->base != REG_NONE && i->asz == 8 && i->seg != S_FS &&
 		i->seg != S_GS;
 	c->base = i->base, c->index = i->index, c->scale = i->scale;
-	c->disp = i->disp, c->w = write;
+	c->disp = i->disp, c->w = write, c->size = size;
+}
+
+/* May i (a translated form) write guest GPR g?  Over-approximated. */
+static bool writes_gpr(const struct insn *i, int g)
+{
+	x86_handler f = i->fn;
+	if (f == op_simd || f == op_vex) {
+		struct simd_jit j;
+		return !simd_jit_form(i, &j) || j.g_rax == g || j.g_wrcx == g;
+	}
+	int w[3] = {i->reg & 15, i->mem ? -1 : i->rm & 15,
+		    f == op_alu_a_imm || f == op_xchg_a_r || f == op_test_a_imm ? R_RAX : -1};
+	if (i->reg >= 16)
+		w[0] = i->reg - 16;
+	if (!i->mem && i->rm >= 16)
+		w[1] = i->rm - 16;
+	return w[0] == g || w[1] == g || w[2] == g;
+}
+
+/* The same operand form as the cached one: base, index and scale, 64-bit
+ * address size, no FS/GS base, the displacement within a page of it. */
+static bool mc_same(const struct mcache *c, const struct insn *i)
+{
+	s64 delta = (s64)i->disp - c->disp;
+	return i->mem && i->base == c->base && i->index == c->index && i->asz == 8 &&
+	       (i->index == REG_NONE || i->scale == c->scale) && i->seg != S_FS &&
+	       i->seg != S_GS && delta > -4096 && delta < 4096;
+}
+
+/*
+ * A read whose operand the next instruction writes through the address
+ * cache (addsd xmm, [m] then movsd [m], xmm; a load then a store of the
+ * same field) probes the write TLB, so the store needs no probe of its
+ * own.  Every page with a write entry is readable (watched and MMIO pages
+ * have no entries); a page without one sends the read to its slow path,
+ * which reads as a read (jit_ld without JW) or, for SIMD, to the
+ * interpreter.
+ */
+static bool store_follows(const struct jx *x, const struct insn *i)
+{
+	if (x->idx + 1 >= x->n || i->lock || i->base == REG_RIP || i->base == REG_NONE ||
+	    i->asz != 8 || i->seg == S_FS || i->seg == S_GS)
+		return false;
+	const struct insn *nx = &x->insns[x->idx + 1];
+	if (nx->lock || !nx->mem)
+		return false;
+	x86_handler f = nx->fn;
+	bool w = false;
+	if (f == op_mov_rm_r || f == op_mov_rm_imm) {
+		w = true;
+	} else if (f == op_simd || f == op_vex) {
+		struct simd_jit j;
+		w = simd_jit_form(nx, &j) && j.mwrite;
+	}
+	if (!w)
+		return false;
+	struct mcache c = {.base = i->base, .index = i->index, .scale = i->scale, .disp = i->disp};
+	return mc_same(&c, nx) && !writes_gpr(i, i->base) &&
+	       (i->index == REG_NONE || !writes_gpr(i, i->index));
 }
 
 /* After an instruction other than a memory operand's: keep the cache
@@ -824,34 +954,31 @@ static void mc_after(struct jx *x, const struct insn *i, bool native)
 		     f == op_test_a_imm || f == op_not_rm || f == op_neg_rm ||
 		     f == op_inc_dec_rm || f == op_shift_rm || f == op_imul_r_rm ||
 		     f == op_imul_r_rm_imm || f == op_setcc || f == op_cmovcc ||
-		     f == op_xchg_rm_r || f == op_xchg_a_r || f == op_jcc);
-	/* registers it may write (over-approximated) */
-	int w[3] = {i->reg & 15, i->mem ? -1 : i->rm & 15,
-		    f == op_alu_a_imm || f == op_xchg_a_r || f == op_test_a_imm ? R_RAX : -1};
-	if (i->reg >= 16)
-		w[0] = i->reg - 16;
-	if (!i->mem && i->rm >= 16)
-		w[1] = i->rm - 16;
-	for (int k = 0; k < 3; k++)
-		if (w[k] >= 0 && (w[k] == c->base || (c->index != REG_NONE && w[k] == c->index)))
-			keep = false;
+		     f == op_xchg_rm_r || f == op_xchg_a_r || f == op_jcc || f == op_simd ||
+		     f == op_vex);
+	if (writes_gpr(i, c->base) || (c->index != REG_NONE && writes_gpr(i, c->index)))
+		keep = false;
 	c->ok = keep;
 }
 
-/* Prepare a memory instruction: RIP, flags in memory, R14 = its address,
+/* Prepare a memory instruction: flags in memory, R14 = its address,
  * R15 = its host pointer through the address cache or the TLB; a TLB
- * miss jumps to the slow path (pr). */
-static void mem_addr(struct jx *x, const struct insn *i, u32 off, u32 next, int size, bool write,
+ * miss jumps to the slow path (pr).  RIP is not stored: slow paths and
+ * exits store it (slow_call, cold_exits), and a host fault of the access
+ * itself finds it through host_pc. */
+static void mem_addr(struct jx *x, const struct insn *i, u32 next, int size, bool write,
 		     struct probe *pr)
 {
 	flags_to_mem(x);
-	set_rip(x, off);
 	const struct mcache *c = &x->mc;
 	s64 delta = (s64)i->disp - c->disp;
 	u8 *have = NULL;
-	if (c->ok && i->base == c->base && i->index == c->index && i->asz == 8 &&
-	    (i->index == REG_NONE || i->scale == c->scale) && i->seg != S_FS && i->seg != S_GS &&
-	    (c->w || !write) && delta > -4096 && delta < 4096) {
+	bool pw = write || store_follows(x, i); /* the TLB array probed */
+	if (c->ok && mc_same(c, i) && (c->w || !pw) && delta == 0 && size <= c->size) {
+		/* the very bytes of the cached operand (or fewer): in its page */
+		op(x, 8, 0x85, R15, R(R15));
+		have = jcc_fwd(x, CC_NE);
+	} else if (c->ok && mc_same(c, i) && (c->w || !pw)) {
 		op(x, 8, 0x85, R15, R(R15));
 		u8 *no1 = jcc_fwd(x, CC_E);
 		op(x, 4, 0x89, R14, R(RAX));		/* mov eax, r14d */
@@ -873,10 +1000,10 @@ static void mem_addr(struct jx *x, const struct insn *i, u32 off, u32 next, int 
 		patch(x, no2);
 	}
 	emit_ea(x, i, next);
-	emit_probe(x, i->seg, size, write, pr);
+	emit_probe(x, i->seg, size, pw, pr);
 	if (have)
 		patch(x, have);
-	mc_note(x, i, write);
+	mc_note(x, i, size, pw);
 }
 
 /*
@@ -1074,7 +1201,7 @@ static void sw_rsp(struct jx *x, s32 d)
 }
 
 /* RCX <- the r/m operand (register or memory read). */
-static void rm_load(struct jx *x, const struct insn *i, int size, u32 off, u32 next, bool write)
+static void rm_load(struct jx *x, const struct insn *i, int size, u32 next, bool write)
 {
 	if (!i->mem) {
 		ld(x, RCX, i->rm, size);
@@ -1083,13 +1210,13 @@ static void rm_load(struct jx *x, const struct insn *i, int size, u32 off, u32 n
 	s32 h;
 	u8 *own = !write && sw_mem(i) ? sw_enter(x, i->disp, size, false, &h) : NULL, *done = NULL;
 	if (own) {
-		set_rip(x, off);
+		set_rip(x, x->off);
 		load_rm(x, RCX, M(R9, h), size);
 		done = jmp_fwd(x);
 		patch(x, own);
 	}
 	struct probe pr;
-	mem_addr(x, i, off, next, size, write, &pr);
+	mem_addr(x, i, next, size, write, &pr);
 	emit_load(x, i, i->seg, size, write, &pr);
 	if (done) {
 		patch(x, done);
@@ -1176,10 +1303,16 @@ static void self_loop(struct jx *x)
 	op(x, 8, 0x8b, RCX, M(RSP, 0));
 	op(x, 8, 0x8d, RCX, M(RCX, -1));
 	op(x, 8, 0x89, RCX, M(RSP, 0));
+	/* past the SIMD prelude when what it established still holds */
+	const struct jsimd *hd = &x->head, *s = &x->simd;
+	bool keep = (!hd->sse || s->sse) && (!hd->vex || s->vex) && (!hd->run || s->run) &&
+		    (!hd->clean || s->clean) && (s->lo & hd->lo) == hd->lo &&
+		    (s->hi & hd->hi) == hd->hi;
+	u8 *to = keep ? x->loop : x->loop0;
 	e8(x, 0xe3);
 	e8(x, 5);	/* jrcxz over the jmp */
 	e8(x, 0xe9);
-	e32(x, (u32)(s32)(x->loop - (x->p + 4)));
+	e32(x, (u32)(s32)(to - (x->p + 4)));
 	flags_capture(x);
 	set_rip(x, 0);
 	epilogue(x, -1);
@@ -1253,10 +1386,10 @@ static void branch_to(struct jx *x, const struct insn *i, u32 off, u64 t)
 
 /* ALU with a memory destination (not LOCK, not ADC/SBB): read, operate,
  * store through the same host pointer (or the slow path). */
-static void alu_mem(struct jx *x, const struct insn *i, int k, u32 off, u32 next, bool imm)
+static void alu_mem(struct jx *x, const struct insn *i, int k, u32 next, bool imm)
 {
 	int size = i->osz;
-	rm_load(x, i, size, off, next, k != 7);
+	rm_load(x, i, size, next, k != 7);
 	if (imm)
 		ld_imm(x, RAX, i->imm, size);
 	else
@@ -1289,29 +1422,57 @@ static bool simd_insn(struct jx *x, const struct insn *i, u32 off, u32 next)
 	struct probe pr = {{NULL, NULL}};
 	if (i->mem) {
 		/* a TLB miss leaves to the interpreter, as jsimd_mem's checks */
-		mem_addr(x, i, off, next, j.msize, j.mwrite, &pr);
-		x->p = jsimd_mem(&j, x->p, &fx);
+		mem_addr(x, i, next, j.msize, j.mwrite, &pr);
+		x->p = jsimd_mem(&j, x->p, x->smc, &fx);
 	}
 	if (j.g_rcx >= 0)
 		ld(x, RCX, j.g_rcx, 8);
+	if (i->mem)
+		host_pc(x); /* jsimd_exec starts with the instruction */
 	x->p = jsimd_exec(&x->simd, &j, x->p);
 	if (j.g_rax >= 0)
 		st(x, RAX, j.g_rax, 8);
 	if (j.g_wrcx >= 0)
 		st(x, RCX, j.g_wrcx, 8);
-	u8 *over = jmp_fwd(x);
+	/* the exit, out of line (the flags are in memory: no capture) */
+	struct cold *c = &x->cold[x->ncold++];
+	c->off = off, c->idx = x->idx, c->n = 0;
 	for (int k = 0; k < fx.n; k++)
-		patch(x, fx.at[k]);
-	if (pr.miss[0])
-		patch_miss(x, &pr);
-	side_exit(x, off, x->idx);
-	patch(x, over);
+		c->at[c->n++] = fx.at[k];
+	for (int k = 0; k < 2; k++)
+		if (pr.miss[k])
+			c->at[c->n++] = pr.miss[k];
 	return true;
+}
+
+/* The SIMD exits (simd_insn), each RIP and the instruction's index for
+ * run_block, then one shared return. */
+static void cold_exits(struct jx *x)
+{
+	if (!x->ncold)
+		return;
+	if (x->end - x->p < JIT_ROOM)
+		x->full = true;
+	u8 *tail = x->p;
+	simd_flush(x);
+	restore_regs(x);
+	e8(x, 0xc3);
+	for (int k = 0; k < x->ncold; k++) {
+		const struct cold *c = &x->cold[k];
+		for (int n = 0; n < c->n; n++)
+			patch(x, c->at[n]);
+		set_rip(x, c->off);
+		e8(x, 0xb8);
+		e32(x, (u32)c->idx); /* mov eax, idx */
+		e8(x, 0xe9);
+		e32(x, (u32)(s32)(tail - (x->p + 4)));
+	}
 }
 
 /* Translate one instruction; false: use the interpreter for it. */
 static bool translate_insn(struct jx *x, const struct insn *i, u32 off)
 {
+	x->off = off;
 	x86_handler f = i->fn;
 	u32 next = off + i->len;
 	int size = i->osz;
@@ -1333,7 +1494,7 @@ static bool translate_insn(struct jx *x, const struct insn *i, u32 off)
 		return true;
 	}
 	if (f == op_mov_r_rm) {
-		rm_load(x, i, size, off, next, false);
+		rm_load(x, i, size, next, false);
 		st(x, RCX, i->reg, size);
 		return true;
 	}
@@ -1351,7 +1512,7 @@ static bool translate_insn(struct jx *x, const struct insn *i, u32 off)
 			done = jmp_fwd(x);
 			patch(x, own);
 		}
-		mem_addr(x, i, off, next, size, true, &pr);
+		mem_addr(x, i, next, size, true, &pr);
 		emit_store(x, i, i->seg, size, &pr, false, next);
 		if (done) {
 			patch(x, done);
@@ -1366,7 +1527,7 @@ static bool translate_insn(struct jx *x, const struct insn *i, u32 off)
 	}
 	if (f == op_movzx || f == op_movsx || f == op_movsxd) {
 		int ssz = f == op_movsxd ? (size == 8 ? 4 : size) : i->op;
-		rm_load(x, i, ssz, off, next, false);
+		rm_load(x, i, ssz, next, false);
 		if (f == op_movsx)
 			op(x, 8, ssz == 1 ? 0x0fbe : 0x0fbf, RCX, R(RCX));
 		else if (f == op_movsxd && size == 8)
@@ -1387,7 +1548,7 @@ static bool translate_insn(struct jx *x, const struct insn *i, u32 off)
 		bool imm = f == op_alu_ri || f == op_alu_a_imm;
 		if ((size != 4 || k == 7) && (!imm || size != 8 || (s64)i->imm == (s32)i->imm)) {
 			if (f == op_alu_r_rm)
-				rm_load(x, i, size, off, next, false);
+				rm_load(x, i, size, next, false);
 			else if (f == op_alu_rr)
 				ld(x, RCX, i->reg, size);
 			flags_kill(x, full);
@@ -1399,7 +1560,7 @@ static bool translate_insn(struct jx *x, const struct insn *i, u32 off)
 			return true;
 		}
 		if (f == op_alu_r_rm) {
-			rm_load(x, i, size, off, next, false);
+			rm_load(x, i, size, next, false);
 			mov_rr(x, RAX, RCX);
 		} else if (f == op_alu_rr) {
 			ld(x, RAX, i->reg, size);
@@ -1418,7 +1579,7 @@ static bool translate_insn(struct jx *x, const struct insn *i, u32 off)
 		int k = f == op_alu_rm_imm ? i->reg & 7 : i->op;
 		if (k == 2 || k == 3)
 			return false;
-		alu_mem(x, i, k, off, next, f == op_alu_rm_imm);
+		alu_mem(x, i, k, next, f == op_alu_rm_imm);
 		return true;
 	}
 	if ((f == op_test_rm_r || f == op_test_rm_imm || f == op_test_a_imm) &&
@@ -1446,7 +1607,7 @@ static bool translate_insn(struct jx *x, const struct insn *i, u32 off)
 		if (f == op_test_a_imm)
 			ld(x, RCX, R_RAX, size);
 		else
-			rm_load(x, i, size, off, next, false);
+			rm_load(x, i, size, next, false);
 		if (f == op_test_rm_r)
 			ld(x, RAX, i->reg, size);
 		else
@@ -1770,6 +1931,7 @@ static void arena_flush(struct engine *e)
 		if (e->blocks[k].b)
 			e->blocks[k].b->jit = NULL;
 	e->jit->used = 0;
+	e->jit->npc = 0;
 }
 
 /*
@@ -1810,6 +1972,60 @@ static int flag_class(const struct insn *i)
 	return FL_R;
 }
 
+/*
+ * A block with a branch to its own start and SIMD instructions: their
+ * gates, the MXCSR check
+ * and load, VZEROUPPER before legacy SSE and the loads of every vector
+ * register they read, once before the loop head, so that the back edge
+ * skips them when its state still has them (no C call in between:
+ * self_loop).  A failed check leaves to the interpreter at the block's
+ * first instruction, which then raises what the instruction that needs
+ * it raises, in order.
+ */
+static void simd_prelude(struct jx *x, const struct block *b)
+{
+	bool loop = false;
+	u32 next = 0;
+	for (int k = 0; k < b->n; k++) {
+		const struct insn *i = &b->insns[k];
+		next += i->len;
+		if ((i->fn == op_jcc || i->fn == op_jmp_rel) && i->osz == 8 && next + i->imm == 0)
+			loop = true;
+	}
+	if (!loop)
+		return;
+	struct simd_jit vex = {.vex = true}, sse = {0};
+	bool any_vex = false, any_sse = false;
+	for (int k = 0; k < b->n; k++) {
+		const struct insn *i = &b->insns[k];
+		struct simd_jit j;
+		if ((i->fn != op_simd && i->fn != op_vex) || !simd_jit_form(i, &j))
+			continue;
+		if (j.vex)
+			any_vex = true;
+		else
+			any_sse = true;
+		sse.rd |= j.rd; /* bits 127:0 of every register read */
+	}
+	if (!any_vex && !any_sse)
+		return;
+	if (x->end - x->p < JIT_ROOM) {
+		x->full = true;
+		return;
+	}
+	struct jsimd_fix fx = {0};
+	/* the AVX gate, then the SSE gate with VZEROUPPER and the loads */
+	if (any_vex)
+		x->p = jsimd_enter(&x->simd, &vex, x->p, &fx);
+	vex.rd = sse.rd;
+	x->p = jsimd_enter(&x->simd, any_sse ? &sse : &vex, x->p, &fx);
+	x->head = x->simd;
+	struct cold *c = &x->cold[x->ncold++];
+	c->off = 0, c->idx = 0, c->n = 0;
+	for (int k = 0; k < fx.n; k++)
+		c->at[c->n++] = fx.at[k];
+}
+
 static bool emit_block(struct jx *x, struct block *b)
 {
 	bool live[BLK_MAX + 1]; /* live[k]: flags live before instruction k */
@@ -1835,11 +2051,13 @@ static bool emit_block(struct jx *x, struct block *b)
 	op(x, 8, 0x8b, R13, M(R12, OFF_C(rip)));
 	op(x, 8, 0xc7, 0, M(RSP, 0)); /* all 64 bits: self_loop counts in RCX */
 	e32(x, JIT_LOOP_BUDGET);
-	x->loop = x->p;
+	x->loop0 = x->p;
 	x->fl_host = false;
 	x->fl_mem = true;
 	x->fl_lf = false;
 	x->sw.ok = false;
+	simd_prelude(x, b);
+	x->loop = x->p;
 	u32 off = 0;
 	for (int k = 0; k < b->n && !x->full; k++) {
 		const struct insn *i = &b->insns[k];
@@ -1884,6 +2102,7 @@ static bool emit_block(struct jx *x, struct block *b)
 			patch(x, bad);
 	}
 	side_exit(x, off, b->n);
+	cold_exits(x);
 	return !x->full;
 }
 
@@ -1896,7 +2115,7 @@ bool jit_translate(struct engine *e, struct block *b)
 		struct jx x = {.p = a->base + a->used, .start = a->base + a->used,
 			       .end = a->base + JIT_ARENA, .e = e, .mode = b->mode,
 			       .host = (uintptr_t)b->host, .smc = !b->cp, .insns = b->insns,
-			       .n = b->n};
+			       .n = b->n, .a = a};
 		if (emit_block(&x, b)) {
 			b->jit = a->base + a->used;
 			b->jit_n = b->n;
@@ -1932,6 +2151,7 @@ void jit_destroy(struct engine *e)
 			e->jit->used, jit_dump);
 	}
 	munmap(e->jit->base, JIT_ARENA);
+	free(e->jit->pcs);
 	free(e->jit);
 	e->jit = NULL;
 }

@@ -18,6 +18,10 @@ bool jit_enabled(void);
 unsigned jit_threshold(void);
 
 void jit_destroy(struct engine *e);
+/* A SIGSEGV/SIGBUS in slot memory (ucontext uc): if translated code made
+ * the access, cpu->rip <- the instruction's (translated code stores RIP
+ * before C calls and exits only). */
+void jit_host_fault(struct engine *e, void *uc);
 /* Translate b->insns[0..b->n) (e->code64 only); false if it cannot. */
 bool jit_translate(struct engine *e, struct block *b);
 

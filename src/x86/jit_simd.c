@@ -234,12 +234,9 @@ u8 *jsimd_enter(struct jsimd *s, const struct simd_jit *j, u8 *p, struct jsimd_f
 	return p;
 }
 
-u8 *jsimd_mem(const struct simd_jit *j, u8 *p, struct jsimd_fix *fx)
+u8 *jsimd_mem(const struct simd_jit *j, u8 *p, bool smc, struct jsimd_fix *fx)
 {
-	*p++ = 0x4d;
-	*p++ = 0x85;
-	*p++ = 0xff;			/* test r15, r15 */
-	p = jcc_fix(p, CC_E, fx);
+	/* R15 is the host pointer: a TLB miss jumped to the exit already */
 	if (j->malign) {
 		/* the host pointer has the linear address's page offset */
 		*p++ = 0x41;
@@ -248,9 +245,11 @@ u8 *jsimd_mem(const struct simd_jit *j, u8 *p, struct jsimd_fix *fx)
 		*p++ = (u8)(j->msize - 1);	/* test r15b, size - 1 */
 		p = jcc_fix(p, CC_NE, fx);
 	}
-	if (j->mwrite) {
+	if (j->mwrite && smc) {
 		/* a store into the running block's bytes: the interpreter's
-		 * smc_check leaves the block */
+		 * smc_check leaves the block.  Only for a block in an
+		 * untracked page: a tracked one's write-TLB entries carry
+		 * TLB_CODE, so a store into it misses the probe and leaves */
 		*p++ = 0x4c;
 		*p++ = 0x3b;
 		*p++ = 0xbb;

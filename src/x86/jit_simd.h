@@ -35,9 +35,10 @@ u8 *jsimd_flush(u8 *p);
 /* Checks (gates, MXCSR) and operand loads; p: where to emit, returns the
  * end.  Host flags, rax, rcx clobbered. */
 u8 *jsimd_enter(struct jsimd *s, const struct simd_jit *j, u8 *p, struct jsimd_fix *fx);
-/* After jit.c's TLB probe: a miss (R15 = 0), a misaligned operand of an
- * aligned form or a store into the running block's code leave. */
-u8 *jsimd_mem(const struct simd_jit *j, u8 *p, struct jsimd_fix *fx);
+/* After jit.c's TLB probe (R15 the host pointer; a miss jumped to the
+ * exit): a misaligned operand of an aligned form or, with smc (the block's page untracked), a store into
+ * the running block's code leave. */
+u8 *jsimd_mem(const struct simd_jit *j, u8 *p, bool smc, struct jsimd_fix *fx);
 /* The instruction, then its results written back (registers, MXCSR,
  * XSTATE_BV).  GPR operands in rax / rcx as struct simd_jit says. */
 u8 *jsimd_exec(struct jsimd *s, const struct simd_jit *j, u8 *p);
