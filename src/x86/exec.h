@@ -53,13 +53,17 @@ struct tlb_entry {
 	uintptr_t addend; /* host = la + addend */
 };
 #define TLB_INVALID 2ULL /* bit 1 is never set in a tag */
-/* The entry of linear address la: page bits 19:12 hashed with 27:20, so
- * buffers a power-of-two multiple of 1 MiB apart (saxpy's x and y) do not
- * take turns in one entry.  jit.c's tlb_slot emits the same. */
+/* The entry of linear address la: page bits 19:12 XOR bits 26:20 shifted
+ * left by one, so buffers a power-of-two multiple of 1 MiB (below 128 MiB)
+ * apart (saxpy's x and y) do not take turns in one entry, and two adjacent
+ * pages never share one (the index of the lower is odd where the upper's
+ * is even when bits 19:12 wrap): jit.c's probe relies on that, taking the
+ * index from an access's first byte and the tag from its last.  jit.c's
+ * tlb_slot emits the same. */
 static inline unsigned tlb_index(u64 la)
 {
 	u64 p = la >> 12;
-	return (unsigned)((p ^ (p >> 8)) & (TLB_SIZE - 1));
+	return (unsigned)((p ^ (p >> 8) << 1) & (TLB_SIZE - 1));
 }
 /* In a write entry: the page holds cached code (struct code_page).  The
  * inline fast paths miss on it; the slow paths use it and bump the page's

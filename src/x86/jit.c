@@ -589,6 +589,8 @@ static void tlb_slot(struct jx *x)
 {
 	op(x, 8, 0xc1, 5, R(RAX));
 	e8(x, 12);				/* shr rax, 12 */
+	e8(x, 0x00);
+	e8(x, 0xe4);				/* add ah, ah */
 	e8(x, 0x30);
 	e8(x, 0xe0);				/* xor al, ah */
 	op(x, 4, 0x0fb6, RAX, R(RAX));	/* movzx eax, al */
@@ -686,37 +688,36 @@ struct probe {
 	u8 *miss[2];
 };
 
-/* dst <- host pointer for the linear address in RDX (the same checks) */
-static void tlb_probe(struct jx *x, int size, bool write, struct probe *pr, int dst)
+/* dst <- host pointer for the linear address in register la (the same
+ * checks) */
+static void tlb_probe(struct jx *x, int la, int size, bool write, struct probe *pr, int dst)
 {
 	s32 tlb = write ? OFF_E(tlb.w) : OFF_E(tlb.r);
-	mov_rr(x, RAX, RDX);
+	mov_rr(x, RAX, la);
 	tlb_slot(x);
-	mov_rr(x, RCX, RDX);
+	/* the tag of the last byte's page against the entry of the first
+	 * byte's: an access crossing into the next page misses, since two
+	 * adjacent pages never share an entry (tlb_index) */
+	op(x, 8, 0x8d, RCX, M(la, size - 1));	/* lea rcx, [la + size - 1] */
 	op(x, 8, 0x81, 4, R(RCX));
 	e32(x, 0xfffff000u);			/* and rcx, -4096 */
 	op(x, 8, 0x09, RBP, R(RCX));		/* or rcx, rbp */
 	op(x, 8, 0x3b, RCX, MX(RBX, RAX, 0, tlb));
 	pr->miss[0] = jcc_fwd(x, CC_NE);
 	pr->miss[1] = NULL;
-	if (size > 1) {
-		op(x, 4, 0x89, RDX, R(RCX));	/* mov ecx, edx */
-		op(x, 4, 0x81, 4, R(RCX));
-		e32(x, 0xfff);
-		op(x, 4, 0x81, 7, R(RCX));
-		e32(x, (u32)(4096 - size));
-		pr->miss[1] = jcc_fwd(x, CC_A);
-	}
 	op(x, 8, 0x8b, dst, MX(RBX, RAX, 0, tlb + 8));
-	op(x, 8, 0x01, RDX, R(dst));		/* add dst, rdx */
+	op(x, 8, 0x01, la, R(dst));		/* add dst, la */
 }
 
 static void emit_probe(struct jx *x, int seg, int size, bool write, struct probe *pr)
 {
-	mov_rr(x, RDX, R14);
-	if (seg == S_FS || seg == S_GS)
+	int la = R14; /* the linear address: R14, or RDX = R14 + base */
+	if (seg == S_FS || seg == S_GS) {
+		la = RDX;
+		mov_rr(x, RDX, R14);
 		op(x, 8, 0x03, RDX, M(R12, OFF_C(seg[seg].base)));
-	tlb_probe(x, size, write, pr, R15);
+	}
+	tlb_probe(x, la, size, write, pr, R15);
 }
 
 static void patch_miss(struct jx *x, const struct probe *pr)
@@ -1146,7 +1147,7 @@ static void sw_open(struct jx *x)
 	op(x, 8, 0x8b, R10, greg(R_RSP));
 	op(x, 8, 0x8d, RDX, M(R10, (s32)lo));
 	struct probe pr;
-	tlb_probe(x, (int)(hi - lo), w, &pr, R9);
+	tlb_probe(x, RDX, (int)(hi - lo), w, &pr, R9);
 	u8 *done = jmp_fwd(x);
 	patch_miss(x, &pr);
 	op(x, 4, 0x31, R9, R(R9));
