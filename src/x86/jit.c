@@ -1301,19 +1301,29 @@ static void self_loop(struct jx *x)
 	bool h = x->fl_host, m = x->fl_mem, lf = x->fl_lf;
 	if (x->live_head)
 		flags_capture(x);
-	op(x, 8, 0x8b, RCX, M(RSP, 0));
-	op(x, 8, 0x8d, RCX, M(RCX, -1));
-	op(x, 8, 0x89, RCX, M(RSP, 0));
 	/* past the SIMD prelude when what it established still holds */
 	const struct jsimd *hd = &x->head, *s = &x->simd;
 	bool keep = (!hd->sse || s->sse) && (!hd->vex || s->vex) && (!hd->run || s->run) &&
 		    (!hd->clean || s->clean) && (s->lo & hd->lo) == hd->lo &&
 		    (s->hi & hd->hi) == hd->hi;
 	u8 *to = keep ? x->loop : x->loop0;
-	e8(x, 0xe3);
-	e8(x, 5);	/* jrcxz over the jmp */
-	e8(x, 0xe9);
-	e32(x, (u32)(s32)(to - (x->p + 4)));
+	if (x->fl_mem) {
+		/* the flags are in memory: the countdown may clobber them */
+		op(x, 8, 0x83, 5, M(RSP, 0));
+		e8(x, 1);	/* sub qword [rsp], 1 */
+		e8(x, 0x0f);
+		e8(x, 0x85);	/* jnz */
+		e32(x, (u32)(s32)(to - (x->p + 4)));
+		x->fl_host = false;
+	} else {
+		op(x, 8, 0x8b, RCX, M(RSP, 0));
+		op(x, 8, 0x8d, RCX, M(RCX, -1));
+		op(x, 8, 0x89, RCX, M(RSP, 0));
+		e8(x, 0xe3);
+		e8(x, 5);	/* jrcxz over the jmp */
+		e8(x, 0xe9);
+		e32(x, (u32)(s32)(to - (x->p + 4)));
+	}
 	flags_capture(x);
 	set_rip(x, 0);
 	epilogue(x, -1);
