@@ -151,6 +151,9 @@ int main(void)
 	one(&t, "SSE load", sse, sizeof(sse));
 	one(&t, "integer load", intl, sizeof(intl));
 	(void)run; /* gate.h's; this test runs its loop itself */
+	tvm_destroy(&t);
+	munmap(m, 4096);
+	close(fd);
 	printf("1..%d\n", n);
 	return fails != 0;
 }
