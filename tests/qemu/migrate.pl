@@ -21,6 +21,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/../../tools";
 use BootRun;
+use Tap qw(slurp);
 use Digest::MD5 qw(md5_hex);
 use File::Temp qw(tempdir);
 use IO::Socket::INET;
@@ -83,12 +84,6 @@ sub cpio_with {
 	return $out;
 }
 
-sub slurp {
-	my ($path) = @_;
-	local $/;
-	open(my $f, '<', $path) or return '';
-	return scalar(<$f> // '');
-}
 
 
 # Start CMD in its own process group, stdin /dev/null, output into FILE.
