@@ -350,8 +350,8 @@ void decode(struct engine *e, struct insn *i)
 	i->b1 = b;
 	u32 fl = ent->flags;
 
-	/* ARPL is 63 outside 64-bit mode; not implemented. */
-	static const struct op_ent arpl = E(unimpl, M, 0);
+	/* 63 is ARPL outside 64-bit mode (MOVSXD in it). */
+	static const struct op_ent arpl = E(arpl, M, 0);
 	if (!two && b == 0x63 && !e->code64)
 		ent = &arpl, fl = ent->flags;
 	/* LES/LDS become VEX prefixes in 64-bit mode or with mod = 3. */

@@ -581,7 +581,7 @@ void decode(struct engine *e, struct insn *i);
 	X(sysret) X(swapgs) X(xlat) X(salc) X(pusha) X(popa) X(lds_les)        \
 	X(unimpl) X(wbinvd) X(fence) X(stac_clac) X(vmcall) \
 	X(alu_rr) X(alu_ri) X(mov_rr) X(sysenter) X(sysexit) X(bcd) X(aam_aad) X(clflush) X(monitor_mwait) X(bound) \
-	X(x87) X(fwait) X(fxsave) X(xsave) X(xsetbv) X(verr_verw) \
+	X(x87) X(fwait) X(fxsave) X(xsave) X(xsetbv) X(verr_verw) X(arpl) \
 	X(simd) X(emms) X(ldmxcsr) X(stmxcsr) X(maskmov) X(vex) X(vex_sw) X(invpcid)
 
 #define DECLARE_HANDLER(name) void op_##name(struct engine *e, const struct insn *i);

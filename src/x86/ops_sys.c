@@ -401,6 +401,22 @@ void op_lldt_ltr(struct engine *e, const struct insn *i)
 	*dst = n;
 }
 
+/* ARPL r/m16, r16 (SDM Vol. 2A): raise the destination selector's RPL to
+ * the source's, ZF saying whether it did; the operand size is always 16
+ * bits, and the destination is written only when it changes.  #UD in
+ * real-address and virtual-8086 mode. */
+void op_arpl(struct engine *e, const struct insn *i)
+{
+	if (e->mode == M_REAL || e->vm86)
+		raise_exc(e, EXC_UD, NO_ERR);
+	u16 dst = (u16)rm_read(e, i, 2), src = (u16)reg_get(e, i->reg, 2);
+	bool adjust = (dst & 3) < (src & 3);
+	if (adjust)
+		rm_write(e, i, 2, (dst & ~3u) | (src & 3u));
+	u64 fl = flags_get(e) & ~X86_FL_ZF;
+	flags_set(e, fl | (adjust ? X86_FL_ZF : 0));
+}
+
 /* VERR (op 0) / VERW (op 1), SDM Vol. 2B: ZF says whether the segment
  * is readable / writable at the current CPL and the selector's RPL; only
  * reading the operand faults.  Linux's MDS mitigation runs VERW on every

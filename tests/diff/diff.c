@@ -1656,12 +1656,12 @@ int main(void)
 			compat = 1;
 			for (size_t i = 0; i < NFORMS; i++) {
 				const char *n = forms[i].name;
-				/* 0x63 is ARPL, 0x06/0x27 valid but about segments/BCD.
+				/* 0x63 is ARPL here (the movsxd form tests it),
+				 * 0x06/0x27 valid but about segments/BCD.
 				 * INT3 and ENTER: the PVM host gets them wrong in 32-bit
 				 * user code (#UD for INT3; ENTER's frame differs), so
 				 * the host can't validate them there. */
-				form_ok[i] = form_ok64[i] && strncmp(n, "movsxd", 6) &&
-					     strncmp(n, "push es", 7) && strncmp(n, "daa", 3) &&
+				form_ok[i] = form_ok64[i] && strncmp(n, "push es", 7) && strncmp(n, "daa", 3) &&
 					     strcmp(n, "int3") && strncmp(n, "enter", 5);
 			}
 		}
