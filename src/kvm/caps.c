@@ -73,6 +73,7 @@ static const struct cap_row caps[] = {
 	{KVM_CAP_ENABLE_CAP_VM, 1},	/* KVM_CAP_MAX_VCPU_ID, MSR_PLATFORM_INFO */
 	{KVM_CAP_VM_TYPES, 1 << 0},	/* KVM_X86_DEFAULT_VM only */
 	{KVM_CAP_CHECK_EXTENSION_VM, 1},
+	{KVM_CAP_HALT_POLL, 1},	/* kvm/halt_poll.c */
 	{KVM_CAP_MMU_SHADOW_CACHE_CONTROL, 1},	/* KVM_SET_NR_MMU_PAGES (vm.c) */
 	/* Binary statistics (kvm/stats.c) */
 	{KVM_CAP_BINARY_STATS_FD, 1},

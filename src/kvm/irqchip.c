@@ -34,6 +34,7 @@
 #include "kvm/irqchip.h"
 #include "kvm/irqchip_vm.h"
 #include "kvm/pvclock.h"
+#include "kvm/stats.h"
 #include "kvm/sys.h"
 #include "kvm/x86_ioctl.h"
 #include "x86/cpuid.h"
@@ -1351,9 +1352,10 @@ long skvm_apic_set_mp_state(struct skvm_vcpu *vcpu, u32 state)
 	}
 }
 
-int skvm_apic_block(struct skvm_vcpu *vcpu, const sigset_t *mask)
+int skvm_apic_block(struct skvm_vcpu *vcpu, const sigset_t *mask, bool *waited)
 {
 	int r = 0;
+	*waited = false;
 	atomic_store(&vcpu->sleeping, 1);
 	if (!atomic_load(&vcpu->kick) && !skvm_apic_runnable(vcpu)) {
 		/*
@@ -1382,6 +1384,9 @@ int skvm_apic_block(struct skvm_vcpu *vcpu, const sigset_t *mask)
 		int k = poll(p, sfd >= 0 ? 2 : 1, -1);
 		if ((k < 0 && errno == EINTR) || (k > 0 && sfd >= 0 && (p[1].revents & POLLIN)))
 			r = -EINTR;
+		else if (k > 0 && (p[0].revents & POLLIN))
+			skvm_stat_inc(vcpu->stats, VCPU_STAT_HALT_WAKEUP);
+		*waited = true;
 		if (sfd >= 0)
 			sys_close(sfd);
 	}

@@ -62,7 +62,9 @@ void skvm_apic_pv_eoi_sync(struct skvm_vcpu *vcpu, bool to_guest);
 void skvm_apic_accept_events(struct skvm_vcpu *vcpu);
 /* KVM_SET_MP_STATE for a vCPU with a LAPIC: 0 or -EINVAL. */
 long skvm_apic_set_mp_state(struct skvm_vcpu *vcpu, u32 state);
-int skvm_apic_block(struct skvm_vcpu *vcpu, const sigset_t *mask);
+/* Sleep until the vCPU can run, is kicked or (mask) a signal it lets
+ * through is pending (-EINTR); *waited: the thread slept. */
+int skvm_apic_block(struct skvm_vcpu *vcpu, const sigset_t *mask, bool *waited);
 /* Split irqchip: the vector of a KVM_EXIT_IOAPIC_EOI the guest's last EOI
  * asked for (taken: -1 next time), or -1. */
 int skvm_apic_take_eoi_exit(struct skvm_vcpu *vcpu);

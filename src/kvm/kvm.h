@@ -63,6 +63,7 @@ struct skvm_vcpu {
 	_Atomic int kick;
 	_Atomic int sleeping;
 	int wake_fd;
+	u32 halt_poll_ns; /* this vCPU's halt-polling window (kvm/halt_poll.c) */
 	/* kvm/pvclock.c: the pvclock record is to be rewritten before the
 	 * guest runs; KVM_KVMCLOCK_CTRL asked for PVCLOCK_GUEST_STOPPED */
 	_Atomic int pvclock_req;
@@ -108,6 +109,8 @@ struct skvm_vm {
 	/* deterministic mode: the VM's time, ns, advanced per retired
 	 * instruction (x86/tsc.c); the vCPUs' cpu.vclock points here */
 	_Atomic u64 vclock;
+	/* KVM_CAP_HALT_POLL's maximum, ns; -1 until set (kvm/halt_poll.c) */
+	_Atomic s64 max_halt_poll_ns;
 };
 
 /* fd table (fdtable.c) */

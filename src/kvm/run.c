@@ -32,6 +32,7 @@
 #include "kvm/coalesced_mmio.h"
 #include "kvm/irqchip.h"
 #include "kvm/irqchip_vm.h"
+#include "kvm/halt_poll.h"
 #include "kvm/stats.h"
 #include "kvm/pvclock.h"
 #include "kvm/vcpu_msr.h"
@@ -297,9 +298,12 @@ static long run_finish(struct skvm_vcpu *vcpu, long r)
  * Sleep in the LAPIC (skvm_apic_block) without the memslot map: a blocked
  * vCPU holds no reference, as KVM's vcpu_block leaves its SRCU read side,
  * so a memslot change on another thread (QEMU's BSP remapping PAM or
- * PCI BARs while an AP waits for SIPI) never waits for a sleeper.
+ * PCI BARs while an AP waits for SIPI) never waits for a sleeper.  A
+ * halted vCPU polls first (kvm/halt_poll.c), also without the map, as
+ * KVM's kvm_vcpu_halt; one waiting for INIT or SIPI does not.
  */
-static int block_unmapped(struct skvm_vcpu *vcpu, struct x86_env *env, const sigset_t *mask)
+static int block_unmapped(struct skvm_vcpu *vcpu, struct x86_env *env, const sigset_t *mask,
+			  struct run_ctx *ctx)
 {
 	/* the fast way: a handler deferred before the caller cleared the
 	 * kick would not wake the sleep (after that, its kick does) */
@@ -307,7 +311,13 @@ static int block_unmapped(struct skvm_vcpu *vcpu, struct x86_env *env, const sig
 		return -EINTR;
 	mem_map_put(env->map);
 	env->map = NULL;
-	int r = skvm_apic_block(vcpu, mask);
+	bool halted = vcpu->cpu.mp_state == KVM_MP_STATE_HALTED, waited = false;
+	struct skvm_halt h;
+	int r = 0;
+	if (!halted || !skvm_halt_poll(vcpu, &h, signal_poll, ctx))
+		r = skvm_apic_block(vcpu, mask, &waited);
+	if (halted)
+		skvm_halt_poll_done(vcpu, &h, waited);
 	env->map = mem_map_get(&vcpu->vm->mem);
 	return r ? r : !mask && t_deferred ? -EINTR : 0;
 }
@@ -326,7 +336,7 @@ static long run_with_apic(struct skvm_vcpu *vcpu, struct x86_env *env, struct x8
 	if (vcpu->cpu.mp_state == KVM_MP_STATE_UNINITIALIZED) {
 		skvm_apic_accept_events(vcpu);
 		if (vcpu->cpu.mp_state == KVM_MP_STATE_UNINITIALIZED &&
-		    block_unmapped(vcpu, env, mask)) {
+		    block_unmapped(vcpu, env, mask, ctx)) {
 			x->reason = X86_EXIT_KICK;
 			return 0;
 		}
@@ -349,7 +359,7 @@ static long run_with_apic(struct skvm_vcpu *vcpu, struct x86_env *env, struct x8
 			if (vcpu->cpu.vclock && skvm_irqchip_warp(vcpu) &&
 			    skvm_apic_runnable(vcpu))
 				continue;
-			if (block_unmapped(vcpu, env, mask)) {
+			if (block_unmapped(vcpu, env, mask, ctx)) {
 				x->reason = X86_EXIT_KICK;
 				return 0;
 			}

@@ -13,8 +13,12 @@
 #include "kvm/stats.h"
 
 #define COUNTER (KVM_STATS_TYPE_CUMULATIVE | KVM_STATS_UNIT_NONE | KVM_STATS_BASE_POW10)
+/* KVM's STATS_DESC_TIME_NSEC: seconds, 10^-9 */
+#define TIME_NS (KVM_STATS_TYPE_CUMULATIVE | KVM_STATS_UNIT_SECONDS | KVM_STATS_BASE_POW10), -9
 
-/* KVM's x86 names; each counts the KVM_RUN exits of its kind (kvm/run.c). */
+/* KVM's x86 names; each exit counter counts the KVM_RUN exits of its kind
+ * (kvm/run.c), the halt ones are halt polling's (kvm/halt_poll.c;
+ * halt_poll_invalid stays 0 on x86, as in KVM). */
 const struct skvm_stat_def skvm_vcpu_stat_defs[VCPU_STAT_NR] = {
 	[VCPU_STAT_EXITS] = {"exits", COUNTER},
 	[VCPU_STAT_IO_EXITS] = {"io_exits", COUNTER},
@@ -22,6 +26,13 @@ const struct skvm_stat_def skvm_vcpu_stat_defs[VCPU_STAT_NR] = {
 	[VCPU_STAT_HALT_EXITS] = {"halt_exits", COUNTER},
 	[VCPU_STAT_SIGNAL_EXITS] = {"signal_exits", COUNTER},
 	[VCPU_STAT_IRQ_WINDOW_EXITS] = {"irq_window_exits", COUNTER},
+	[VCPU_STAT_HALT_SUCCESSFUL_POLL] = {"halt_successful_poll", COUNTER},
+	[VCPU_STAT_HALT_ATTEMPTED_POLL] = {"halt_attempted_poll", COUNTER},
+	[VCPU_STAT_HALT_POLL_INVALID] = {"halt_poll_invalid", COUNTER},
+	[VCPU_STAT_HALT_WAKEUP] = {"halt_wakeup", COUNTER},
+	[VCPU_STAT_HALT_POLL_SUCCESS_NS] = {"halt_poll_success_ns", TIME_NS},
+	[VCPU_STAT_HALT_POLL_FAIL_NS] = {"halt_poll_fail_ns", TIME_NS},
+	[VCPU_STAT_HALT_WAIT_NS] = {"halt_wait_ns", TIME_NS},
 };
 
 const struct skvm_stat_def skvm_vm_stat_defs[VM_STAT_NR] = {
@@ -82,7 +93,7 @@ static int stats_materialise(struct skvm_stats *st)
 	for (u32 i = 0; i < st->n; i++) {
 		struct kvm_stats_desc *d = (void *)(map + desc_off + i * desc_size);
 		d->flags = st->defs[i].flags;
-		d->exponent = 0;
+		d->exponent = st->defs[i].exponent;
 		d->size = 1;
 		d->offset = (u32)(sizeof(u64) * i);
 		d->bucket_size = 0;

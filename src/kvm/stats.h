@@ -15,6 +15,7 @@
 struct skvm_stat_def {
 	const char *name;
 	u32 flags; /* KVM_STATS_TYPE_* | KVM_STATS_UNIT_* | KVM_STATS_BASE_* */
+	s16 exponent; /* the value is counter * base^exponent (ns: -9) */
 };
 
 /*
@@ -39,18 +40,25 @@ struct skvm_stats *skvm_stats_create(const char *id, const struct skvm_stat_def 
 				     u32 n);
 void skvm_stats_destroy(struct skvm_stats *st);
 
-static inline void skvm_stat_inc(struct skvm_stats *st, u32 i)
+static inline void skvm_stat_add(struct skvm_stats *st, u32 i, u64 v)
 {
 	if (st) {
 		u64 *d = atomic_load_explicit(&st->data, memory_order_acquire);
-		__atomic_fetch_add(&d[i], 1, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&d[i], v, __ATOMIC_RELAXED);
 	}
+}
+
+static inline void skvm_stat_inc(struct skvm_stats *st, u32 i)
+{
+	skvm_stat_add(st, i, 1);
 }
 
 /* vCPU counters, in descriptor order */
 enum { VCPU_STAT_EXITS, VCPU_STAT_IO_EXITS, VCPU_STAT_MMIO_EXITS,
        VCPU_STAT_HALT_EXITS, VCPU_STAT_SIGNAL_EXITS, VCPU_STAT_IRQ_WINDOW_EXITS,
-       VCPU_STAT_NR };
+       VCPU_STAT_HALT_SUCCESSFUL_POLL, VCPU_STAT_HALT_ATTEMPTED_POLL,
+       VCPU_STAT_HALT_POLL_INVALID, VCPU_STAT_HALT_WAKEUP, VCPU_STAT_HALT_POLL_SUCCESS_NS,
+       VCPU_STAT_HALT_POLL_FAIL_NS, VCPU_STAT_HALT_WAIT_NS, VCPU_STAT_NR };
 /* VM counters */
 enum { VM_STAT_MEMSLOT_UPDATES, VM_STAT_NR };
 

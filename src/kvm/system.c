@@ -79,6 +79,7 @@ static long create_vm(unsigned long type)
 	pthread_mutex_init(&vm->lock, NULL);
 	vm->pid = getpid();
 	vm->max_vcpus = SKVM_MAX_VCPUS;
+	atomic_init(&vm->max_halt_poll_ns, -1);
 	char id[SKVM_STATS_NAME_SIZE];
 	snprintf(id, sizeof(id), "kvm-%d", (int)vm->pid);
 	vm->stats = skvm_stats_create(id, skvm_vm_stat_defs, VM_STAT_NR);

@@ -10,6 +10,7 @@
 #include "kvm/kvm.h"
 #include "kvm/vcpu_msr.h"
 #include "kvm/pvclock.h"
+#include "kvm/halt_poll.h"
 #include "kvm/sys.h"
 #include "kvm/coalesced_mmio.h"
 #include "kvm/dirty.h"
@@ -187,6 +188,8 @@ static long enable_cap(struct skvm_vm *vm, unsigned long arg)
 		return skvm_irqchip_enable_cap(vm, &cap);
 	case KVM_CAP_X86_USER_SPACE_MSR:
 		return skvm_user_space_msr_enable(vm, cap.args[0]);
+	case KVM_CAP_HALT_POLL:
+		return skvm_halt_poll_enable_cap(vm, cap.args[0]);
 	default:
 		/* Capabilities softkvm cannot enable fail as unknown ones do. */
 		return -EINVAL;
