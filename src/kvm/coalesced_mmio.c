@@ -82,17 +82,18 @@ long skvm_cmmio_ioctl(struct skvm_cmmio *c, unsigned int cmd, unsigned long arg)
 				c->zones[bus][k++] = c->zones[bus][i];
 		c->nr[bus] = k;
 	}
+	atomic_store(&c->live[bus], c->nr[bus]);
 	pthread_mutex_unlock(&c->lock);
 	return r;
 }
 
 bool skvm_cmmio_write(struct skvm_cmmio *c, u64 addr, u32 len, const void *data, bool pio)
 {
-	if (len > sizeof(c->ring->coalesced_mmio[0].data))
+	u32 bus = pio;
+	if (len > sizeof(c->ring->coalesced_mmio[0].data) || !atomic_load(&c->live[bus]))
 		return false;
 	bool queued = false;
 	pthread_mutex_lock(&c->lock);
-	u32 bus = pio;
 	for (u32 i = 0; i < c->nr[bus] && !queued; i++)
 		queued = in_zone(&c->zones[bus][i], addr, len);
 	if (queued) {

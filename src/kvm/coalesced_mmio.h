@@ -8,6 +8,7 @@
 #define SOFTKVM_KVM_COALESCED_MMIO_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <linux/kvm.h>
 
@@ -26,6 +27,10 @@ struct skvm_cmmio {
 	int memfd;		/* the ring page */
 	struct kvm_coalesced_mmio_ring *ring;
 	u32 nr[2];		/* zones on the MMIO (0) and PIO (1) bus */
+	/* nr[] as written under the lock: a write to a bus without zones
+	 * exits without the lock, as a write racing with a registration
+	 * may in KVM */
+	_Atomic u32 live[2];
 	struct skvm_cmmio_zone *zones[2];
 };
 

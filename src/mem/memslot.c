@@ -45,27 +45,30 @@ static struct mem_map *map_alloc(struct mem *m)
 	return map;
 }
 
-/* A copy of src (the spare's rebuild after an allocation failure). */
-static struct mem_map *map_clone(const struct mem_map *src)
+/* Make dst a copy of src (the spare's rebuild after an allocation failure
+ * left it behind); dst keeps its own arrays, so a reader that still
+ * counts itself in it (mem_map_get) never sees it freed.  Fails
+ * (-ENOMEM) only before changing anything. */
+static int map_copy(struct mem_map *dst, const struct mem_map *src)
 {
-	struct mem_map *map = map_alloc(src->owner);
-	if (!map)
-		return NULL;
 	for (u32 as = 0; as < MEM_ADDRESS_SPACES; as++) {
 		u32 n = src->nr[as];
-		if (n) {
-			map->slots[as] = malloc(n * sizeof(struct mem_slot));
-			if (!map->slots[as]) {
-				map_free(map);
-				return NULL;
-			}
-			memcpy(map->slots[as], src->slots[as], n * sizeof(struct mem_slot));
+		if (n > dst->cap[as]) {
+			struct mem_slot *s = realloc(dst->slots[as], n * sizeof(struct mem_slot));
+			if (!s)
+				return -ENOMEM;
+			dst->slots[as] = s;
+			dst->cap[as] = n;
 		}
-		map->nr[as] = map->cap[as] = n;
-		memcpy(map->pos[as], src->pos[as], MEM_MAX_SLOTS * sizeof(u32));
 	}
-	map->generation = src->generation;
-	return map;
+	for (u32 as = 0; as < MEM_ADDRESS_SPACES; as++) {
+		if (src->nr[as])
+			memcpy(dst->slots[as], src->slots[as], src->nr[as] * sizeof(struct mem_slot));
+		dst->nr[as] = src->nr[as];
+		memcpy(dst->pos[as], src->pos[as], MEM_MAX_SLOTS * sizeof(u32));
+	}
+	dst->generation = src->generation;
+	return 0;
 }
 
 int mem_init(struct mem *m)
@@ -79,6 +82,8 @@ int mem_init(struct mem *m)
 	pthread_mutex_init(&m->lock, NULL);
 	pthread_cond_init(&m->drained, NULL);
 	m->updating = false;
+	m->spare_stale = false;
+	atomic_init(&m->waiters, false);
 	atomic_init(&m->map, map);
 	m->spare = spare;
 	atomic_init(&m->dirty_epoch, 0);
@@ -102,24 +107,38 @@ void mem_destroy(struct mem *m)
 struct mem_map *mem_map_get(struct mem *m)
 {
 	/*
-	 * The writer holds m->lock from the swap of the maps until it has seen
-	 * the old map's readers gone, so taking the lock here makes "load and
-	 * get" atomic with respect to that.  Readers take it once per KVM_RUN.
+	 * Without the lock: load the active map, count ourselves in, and
+	 * check that it is still the active one.  The writer stores the new
+	 * map before it reads the old one's refs (both seq_cst), so either our
+	 * second load sees the new map (we back off and retry) or the writer's
+	 * read of refs sees our reference and waits for it.  A map we counted
+	 * ourselves in by mistake may meanwhile be the writer's spare, changed
+	 * under us, or even active again (ABA): we read nothing of it before
+	 * the check, and a map never goes back to the allocator while the VM
+	 * lives (publish keeps it even when it cannot bring it up to date), so
+	 * the stray count is harmless and the check decides.
 	 */
-	pthread_mutex_lock(&m->lock);
-	struct mem_map *map = atomic_load(&m->map);
-	atomic_fetch_add(&map->refs, 1);
-	pthread_mutex_unlock(&m->lock);
-	return map;
+	for (;;) {
+		struct mem_map *map = atomic_load(&m->map);
+		atomic_fetch_add(&map->refs, 1);
+		if (likely(atomic_load(&m->map) == map))
+			return map;
+		mem_map_put(map);
+	}
 }
 
 void mem_map_put(struct mem_map *map)
 {
 	if (!map || atomic_fetch_sub(&map->refs, 1) != 1)
 		return;
-	/* The last reader: a writer may wait for this map (wait_readers).
-	 * It checks refs under the lock, so the broadcast cannot be lost. */
+	/* The last reader: wake the writer if one waits for this map
+	 * (wait_readers).  It raises `waiters` before it reads refs, both
+	 * seq_cst like our decrement and this load, so either it sees refs
+	 * at 0 or we see the flag; it reads refs and sleeps under the lock,
+	 * so taking the lock first means the broadcast cannot be lost. */
 	struct mem *m = map->owner;
+	if (!atomic_load(&m->waiters))
+		return;
 	pthread_mutex_lock(&m->lock);
 	pthread_cond_broadcast(&m->drained);
 	pthread_mutex_unlock(&m->lock);
@@ -129,8 +148,10 @@ void mem_map_put(struct mem_map *map)
  * a map while blocked outside guest code, so this ends.  m->lock held. */
 static void wait_readers(struct mem *m, struct mem_map *old)
 {
+	atomic_store(&m->waiters, true);
 	while (atomic_load(&old->refs))
 		pthread_cond_wait(&m->drained, &m->lock);
+	atomic_store(&m->waiters, false);
 }
 
 const struct mem_slot *mem_map_find(const struct mem_map *map, u32 as, u64 gpa)
@@ -237,21 +258,22 @@ static int publish(struct mem *m, u32 as, u32 id, const struct mem_slot *ns,
 		   _Atomic u64 *free_log)
 {
 	struct mem_map *old = atomic_load(&m->map);
-	if (!m->spare && !(m->spare = map_clone(old)))
-		return -ENOMEM;
+	if (m->spare_stale) {
+		if (map_copy(m->spare, old))
+			return -ENOMEM;
+		m->spare_stale = false;
+	}
 	struct mem_map *map = m->spare;
 	int r = map_apply(map, as, id, ns);
 	if (r)
 		return r;
 	map->generation = m->next_generation++;
-	m->spare = NULL;
 	atomic_store(&m->map, map);
 	wait_readers(m, old);
 	free((void *)free_log);
-	if (map_apply(old, as, id, ns))
-		map_free(old); /* out of memory: the next change clones */
-	else
-		m->spare = old;
+	/* out of memory: the next change copies the active map into it */
+	m->spare_stale = map_apply(old, as, id, ns) != 0;
+	m->spare = old;
 	return 0;
 }
 

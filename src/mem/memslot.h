@@ -10,7 +10,8 @@
  * KVM_SET_USER_MEMORY_REGION costs O(log n) plus the slots it shifts, not a
  * copy of every slot.
  *
- * A vCPU takes a reference at KVM_RUN entry (mem_map_get) and drops it at exit;
+ * A vCPU takes a reference at KVM_RUN entry (mem_map_get) and drops it at exit,
+ * neither taking the lock unless the writer waits for that reader;
  * a running engine notices a newer map between blocks and inside long REP
  * loops, moves to it and drops its TLB.
  *
@@ -58,9 +59,15 @@ struct mem {
 	pthread_mutex_t lock; /* serialises writers */
 	pthread_cond_t drained; /* a map's last reader left, or a change ended */
 	struct mem_map *_Atomic map; /* active */
-	/* Inactive, equal to the active map between changes; NULL after an
-	 * allocation failure left it behind (rebuilt by the next change). */
+	/* Inactive, equal to the active map between changes unless
+	 * spare_stale (an allocation failure left it behind: the next change
+	 * copies the active map into it first).  Maps are freed only with the
+	 * VM: a reader may count itself in one it found replaced
+	 * (mem_map_get). */
 	struct mem_map *spare;
+	bool spare_stale;
+	/* The writer waits for a replaced map's readers (mem_map_put) */
+	atomic_bool waiters;
 	/* A change is under way (its wait lets go of the lock), under lock */
 	bool updating;
 	u64 next_generation;

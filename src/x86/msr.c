@@ -77,9 +77,17 @@ static bool cpu_cap_has(u32 fn, u32 idx, int reg, int bit)
 	return r[reg] & (1U << bit);
 }
 
+/* KVM_GET_SUPPORTED_CPUID never changes once built: asked once (every
+ * KVM_RUN asks, through X86_XCR0_SUPPORTED's fpu_use) */
 bool x86_xsave_supported(void)
 {
-	return cpu_cap_has(1, 0, ECX, 26);
+	static _Atomic signed char known = -1;
+	signed char v = atomic_load_explicit(&known, memory_order_relaxed);
+	if (unlikely(v < 0)) {
+		v = cpu_cap_has(1, 0, ECX, 26);
+		atomic_store_explicit(&known, v, memory_order_relaxed);
+	}
+	return v;
 }
 
 u64 x86_xcr0_supported(void)
