@@ -3,8 +3,12 @@
  * memfd), so poll, close, dup, fork and fd numbering behave; this table says
  * which of the process's fds are ours and what they name.
  *
- * Lookups take the table lock only long enough to take a reference, so a
- * close racing with an ioctl on another thread frees nothing in use.
+ * Lookups take a reference without the table lock (every ioctl does one),
+ * so a close racing with an ioctl on another thread frees nothing in use:
+ * a file is counted in only while its count is not zero, and only if the
+ * fd's slot still names it afterwards.  Released files are kept for reuse,
+ * never freed (as SLAB_TYPESAFE_BY_RCU memory), so a lookup that loaded a
+ * file just released touches only its count; writers keep the lock.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -23,6 +27,7 @@
 
 static struct skvm_file **table[L1_SIZE];
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct skvm_file *free_files; /* under table_lock */
 /* Lock-free "is this fd possibly ours" check for the common pass-through. */
 static _Atomic int nr_files;
 
@@ -30,14 +35,14 @@ static struct skvm_file **slot(int fd, bool create)
 {
 	if (fd < 0 || (unsigned)fd >= L1_SIZE * L2_SIZE)
 		return NULL;
-	struct skvm_file **l2 = table[fd >> L2_BITS];
+	struct skvm_file **l2 = __atomic_load_n(&table[fd >> L2_BITS], __ATOMIC_ACQUIRE);
 	if (!l2) {
 		if (!create)
 			return NULL;
 		l2 = calloc(L2_SIZE, sizeof(*l2));
 		if (!l2)
 			return NULL;
-		table[fd >> L2_BITS] = l2;
+		__atomic_store_n(&table[fd >> L2_BITS], l2, __ATOMIC_RELEASE);
 	}
 	return &l2[fd & (L2_SIZE - 1)];
 }
@@ -58,7 +63,10 @@ static void file_release(struct skvm_file *f)
 		skvm_vm_put(f->obj);
 		break;
 	}
-	free(f);
+	pthread_mutex_lock(&table_lock);
+	f->next_free = free_files;
+	free_files = f;
+	pthread_mutex_unlock(&table_lock);
 }
 
 static void obj_get(enum skvm_kind kind, void *obj)
@@ -108,22 +116,28 @@ int skvm_file_install(enum skvm_kind kind, int fd, void *obj)
 {
 	static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 	pthread_once(&atfork_once, table_register_atfork);
-	struct skvm_file *f = calloc(1, sizeof(*f));
-	if (!f)
-		return -ENOMEM;
-	f->kind = kind;
-	f->fd = fd;
-	f->obj = obj;
-	atomic_init(&f->refs, 1);
 	pthread_mutex_lock(&table_lock);
 	struct skvm_file **s = slot(fd, true);
 	if (!s) {
 		pthread_mutex_unlock(&table_lock);
-		free(f);
 		return -EMFILE;
 	}
+	/* a reused file: a lookup that loaded it earlier may still try to
+	 * count itself in (skvm_file_get), so no memset over refs */
+	struct skvm_file *f = free_files;
+	if (f)
+		free_files = f->next_free;
+	else if (!(f = calloc(1, sizeof(*f)))) {
+		pthread_mutex_unlock(&table_lock);
+		return -ENOMEM;
+	}
+	f->kind = kind;
+	f->fd = fd;
+	f->obj = obj;
+	f->next_free = NULL;
+	atomic_store(&f->refs, 1);
 	struct skvm_file *stale = *s;
-	*s = f;
+	__atomic_store_n(s, f, __ATOMIC_RELEASE);
 	if (!stale)
 		atomic_fetch_add(&nr_files, 1);
 	pthread_mutex_unlock(&table_lock);
@@ -137,13 +151,24 @@ struct skvm_file *skvm_file_get(int fd)
 {
 	if (!atomic_load_explicit(&nr_files, memory_order_relaxed))
 		return NULL;
-	pthread_mutex_lock(&table_lock);
 	struct skvm_file **s = slot(fd, false);
-	struct skvm_file *f = s ? *s : NULL;
-	if (f)
-		atomic_fetch_add(&f->refs, 1);
-	pthread_mutex_unlock(&table_lock);
-	return f;
+	if (!s)
+		return NULL;
+	for (;;) {
+		struct skvm_file *f = __atomic_load_n(s, __ATOMIC_ACQUIRE);
+		if (!f)
+			return NULL;
+		/* 0: released, so no longer in the slot (detach empties it
+		 * before it drops the table's reference); load it again */
+		int r = atomic_load(&f->refs);
+		while (r && !atomic_compare_exchange_weak(&f->refs, &r, r + 1))
+			;
+		if (!r)
+			continue;
+		if (likely(__atomic_load_n(s, __ATOMIC_SEQ_CST) == f))
+			return f;
+		skvm_file_put(f); /* replaced meanwhile (maybe reused) */
+	}
 }
 
 void skvm_file_put(struct skvm_file *f)
@@ -165,7 +190,7 @@ static struct skvm_file *detach(int fd)
 	struct skvm_file **s = slot(fd, false);
 	struct skvm_file *f = s ? *s : NULL;
 	if (f) {
-		*s = NULL;
+		__atomic_store_n(s, NULL, __ATOMIC_RELEASE);
 		atomic_fetch_sub(&nr_files, 1);
 	}
 	pthread_mutex_unlock(&table_lock);

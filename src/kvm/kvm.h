@@ -33,9 +33,10 @@ enum skvm_kind { SKVM_SYS, SKVM_VM, SKVM_VCPU, SKVM_DEVICE, SKVM_STATS };
 /* An fd-table entry: what the fd is and which object it names. */
 struct skvm_file {
 	enum skvm_kind kind;
-	_Atomic int refs; /* the fd itself plus ioctls in flight */
+	_Atomic int refs; /* the fd itself plus ioctls in flight; 0: free */
 	int fd;
 	void *obj;	  /* struct skvm_vm, or struct skvm_vcpu */
+	struct skvm_file *next_free; /* fdtable.c's free list */
 };
 
 struct skvm_vm;
