@@ -332,8 +332,8 @@ static int block_unmapped(struct skvm_vcpu *vcpu, struct x86_env *env, const sig
 static long run_with_apic(struct skvm_vcpu *vcpu, struct x86_env *env, struct x86_exit *x,
 			  struct run_ctx *ctx, const sigset_t *mask)
 {
-	atomic_store(&vcpu->kick, 0);
 	if (vcpu->cpu.mp_state == KVM_MP_STATE_UNINITIALIZED) {
+		atomic_store(&vcpu->kick, 0); /* (the loop clears it for itself) */
 		skvm_apic_accept_events(vcpu);
 		if (vcpu->cpu.mp_state == KVM_MP_STATE_UNINITIALIZED &&
 		    block_unmapped(vcpu, env, mask, ctx)) {
@@ -466,29 +466,32 @@ long skvm_vcpu_run(struct skvm_vcpu *vcpu)
 		ctx.allowed = ~sigset_word(vcpu->sigmask_set ? &vcpu->sigmask : &old);
 	}
 
-	struct x86_env env = {
-		.mem = &vcpu->vm->mem,
-		.map = mem_map_get(&vcpu->vm->mem),
-		.pio = (u8 *)run + PAGE_SIZE,
-		.poll = signal_poll,
-		.opaque = &ctx,
-		/* with the PIC in the kernel KVM ignores the request; with
-		 * the VMM's PIC it asks for the window only while
-		 * KVM_INTERRUPT could take a vector (dm_request_for_irq_injection
-		 * and kvm_cpu_accept_dm_intr) */
-		.irq_window = run->request_interrupt_window && pic_in_user(vcpu) &&
-			      (!vcpu->apic || skvm_apic_accept_dm_intr(vcpu)),
-		.kick = &vcpu->kick,
-		.coalesce = vcpu->vm->cmmio ? coalesce : NULL,
-		.coalesce_opaque = vcpu->vm->cmmio,
-		.dev_io = skvm_dev_io,
-		.dev_opaque = vcpu,
-		.msr_denied = skvm_msr_denied,
-		.msr_opaque = vcpu->vm,
-		.msr_exits = atomic_load(&vcpu->vm->user_space_msr),
-		.timers = vcpu->cpu.vclock && vcpu->apic ? skvm_irqchip_timers : NULL,
-		.timers_opaque = vcpu,
-	};
+	/* Field by field, every one of them: an initializer would zero the
+	 * whole struct first (a rep stosq, a few percent of a PIO exit). */
+	struct x86_env env;
+	env.mem = &vcpu->vm->mem;
+	env.map = mem_map_get(&vcpu->vm->mem);
+	env.pio = (u8 *)run + PAGE_SIZE;
+	env.kick = &vcpu->kick;
+	env.stop = false;
+	env.ring_stop = false;
+	/* with the PIC in the kernel KVM ignores the request; with the
+	 * VMM's PIC it asks for the window only while KVM_INTERRUPT could
+	 * take a vector (dm_request_for_irq_injection and
+	 * kvm_cpu_accept_dm_intr) */
+	env.irq_window = run->request_interrupt_window && pic_in_user(vcpu) &&
+			 (!vcpu->apic || skvm_apic_accept_dm_intr(vcpu));
+	env.poll = signal_poll;
+	env.opaque = &ctx;
+	env.coalesce = vcpu->vm->cmmio ? coalesce : NULL;
+	env.coalesce_opaque = vcpu->vm->cmmio;
+	env.dev_io = skvm_dev_io;
+	env.dev_opaque = vcpu;
+	env.msr_denied = skvm_msr_denied;
+	env.msr_opaque = vcpu->vm;
+	env.msr_exits = atomic_load(&vcpu->vm->user_space_msr);
+	env.timers = vcpu->cpu.vclock && vcpu->apic ? skvm_irqchip_timers : NULL;
+	env.timers_opaque = vcpu;
 	struct x86_exit x = {0};
 	x86_complete_mmio_read(cpu, run->mmio.data);
 	x86_complete_msr(cpu, run->msr.error, run->msr.data);

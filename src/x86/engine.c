@@ -1983,7 +1983,9 @@ void x86_run(struct x86_cpu *cpu, struct x86_env *env, struct x86_exit *exit)
 	}
 out:
 	tlb_key_save(e, env);
-	atomic_store(&cpu->in_guest, false);
+	/* release is enough here: a harvester that sees it down sees every
+	 * write and ack before it (only the store above needs seq_cst) */
+	atomic_store_explicit(&cpu->in_guest, false, memory_order_release);
 	t_run_engine = NULL;
 	flags_fold(e);
 	cpu->int_shadow = e->shadow;

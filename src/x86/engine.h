@@ -15,7 +15,8 @@
 #include "mem/memslot.h"
 #include "x86/cpu.h"
 
-/* What the CPU sees of the world for one x86_run call. */
+/* What the CPU sees of the world for one x86_run call (kvm/run.c sets
+ * every field one by one: a new field needs a line there). */
 struct x86_env {
 	/* Guest memory: the caller holds a reference on map; the engine
 	 * swaps it (dropping the old reference) when mem's map changes, so
