@@ -1,7 +1,9 @@
 /*
  * Two round trips with the in-kernel irqchip, timed by the VMM:
  *  - PIO exit: the guest does OUT in a loop, each one a KVM_EXIT_IO and a
- *    new KVM_RUN;
+ *    new KVM_RUN; five batches, the figure is the best batch's (as
+ *    bench.c's jobs are the best of five: on this shared machine a batch
+ *    may fall into seconds of half speed);
  *  - IPI: vCPU 0 sends a fixed IPI to vCPU 1 (x2APIC ICR) and halts; vCPU
  *    1's handler sends one back; both threads sleep in HLT between them.
  * An ordinary KVM client: `make bench` runs it under softkvm and on the
@@ -23,15 +25,19 @@
 	"mov $0x80f, %ecx; mov $0x1ff, %eax; xor %edx, %edx; wrmsr\n"
 #define EOI "mov $0x80b, %ecx; xor %eax, %eax; xor %edx, %edx; wrmsr\n"
 
-/* vCPU 0 at 0x1000, vCPU 1 at 0x2000; real mode, CS=DS=0; BX = rounds */
+/* vCPU 0 at 0x1000, vCPU 1 at 0x2000; real mode, CS=DS=0; DI batches of
+ * BP PIO round trips, then SI IPI rounds */
 __asm__(".pushsection .rodata\n"
 	".code16\n"
 	"ipi0:\n"
 	"cli\n"
 	"movw $(ipi0_h - ipi0 + 0x1000), 0x100; movw $0, 0x102\n" /* vector 0x40 */
 	X2APIC_ON
-	"1: out %al, $0xe0\n" /* PIO round trips: BX of them */
+	"0: mov %bp, %bx\n"
+	"1: out %al, $0xe0\n" /* PIO round trips: BP of them */
 	"dec %bx; jnz 1b\n"
+	"out %al, $0xe3\n" /* a batch done */
+	"dec %di; jnz 0b\n"
 	"mov %si, %bx\n"
 	"out %al, $0xe1\n"
 	"2: movb $0, 0x500\n"
@@ -73,7 +79,9 @@ static double now_us(void)
 	return clock_us(CLOCK_MONOTONIC);
 }
 
-static int vcpu_at(int id, unsigned ip, unsigned bx, unsigned si)
+#define PIO_BATCHES 5
+
+static int vcpu_at(int id, unsigned ip, unsigned bp, unsigned si)
 {
 	int fd = ioctl(vm, KVM_CREATE_VCPU, id);
 	struct {
@@ -89,7 +97,7 @@ static int vcpu_at(int id, unsigned ip, unsigned bx, unsigned si)
 	s.cs.base = s.ds.base = s.es.base = s.ss.base = 0;
 	s.cs.selector = s.ds.selector = s.es.selector = s.ss.selector = 0;
 	struct kvm_regs r = {.rip = ip, .rsp = 0x7000 + 0x800 * (unsigned)id, .rflags = 2,
-			     .rbx = bx, .rsi = si};
+			     .rbp = bp, .rdi = PIO_BATCHES, .rsi = si};
 	struct kvm_mp_state mp = {KVM_MP_STATE_RUNNABLE};
 	if (ioctl(fd, KVM_SET_SREGS, &s) || ioctl(fd, KVM_SET_REGS, &r) ||
 	    ioctl(fd, KVM_SET_MP_STATE, &mp)) {
@@ -132,9 +140,9 @@ int main(int argc, char **argv)
 	/* the PIO loop's CPU time too: on a loaded machine the wall time is
 	 * mostly other processes' (the host's KVM_RUN is a system call, so
 	 * its thread CPU time includes the kernel's part) */
-	double t0 = now_us(), c0 = clock_us(CLOCK_THREAD_CPUTIME_ID), t_pio = 0, c_pio = 0,
+	double t0 = now_us(), c0 = clock_us(CLOCK_THREAD_CPUTIME_ID), t_pio = 1e300, c_pio = 0,
 	       t_ipi = 0;
-	unsigned exits = 0;
+	unsigned exits = 0, batches = 0;
 	for (;;) {
 		if (ioctl(v0, KVM_RUN, 0) < 0 || run->exit_reason != KVM_EXIT_IO) {
 			fprintf(stderr, "unexpected exit %u\n", run->exit_reason);
@@ -142,17 +150,30 @@ int main(int argc, char **argv)
 		}
 		if (run->io.port == 0xe0) {
 			exits++;
+		} else if (run->io.port == 0xe3) {
+			/* the best batch by wall time, and its CPU time */
+			double t = now_us() - t0, c = clock_us(CLOCK_THREAD_CPUTIME_ID) - c0;
+			if (exits != pio_n) {
+				fprintf(stderr, "batch of %u exits, not %u\n", exits, pio_n);
+				return 1;
+			}
+			if (t < t_pio) {
+				t_pio = t;
+				c_pio = c;
+			}
+			batches++;
+			exits = 0;
+			t0 = now_us();
+			c0 = clock_us(CLOCK_THREAD_CPUTIME_ID);
 		} else if (run->io.port == 0xe1) {
-			t_pio = now_us() - t0;
-			c_pio = clock_us(CLOCK_THREAD_CPUTIME_ID) - c0;
 			t0 = now_us();
 		} else {
 			t_ipi = now_us() - t0;
 			break;
 		}
 	}
-	printf("PIO exit round trip   n=%-6u %8.2f us  (thread CPU %.2f us)\n", exits, t_pio / exits,
-	       c_pio / exits);
+	printf("PIO exit round trip   n=%-6u %8.2f us  (thread CPU %.2f us; best of %u batches)\n",
+	       pio_n, t_pio / pio_n, c_pio / pio_n, batches);
 	printf("IPI round trip (HLT)  n=%-6u %8.2f us\n", ipi_n, t_ipi / ipi_n);
 	fflush(stdout);
 	_exit(0);
