@@ -189,7 +189,7 @@ static long exit_to_run(struct skvm_vcpu *vcpu, const struct x86_exit *x)
 		run->io.port = x->io.port;
 		run->io.count = x->io.count;
 		run->io.data_offset = PAGE_SIZE;
-		skvm_stat_inc(st, VCPU_STAT_IO_EXITS);
+		skvm_stat_inc_own(st, VCPU_STAT_IO_EXITS);
 		break;
 	case X86_EXIT_MMIO:
 		run->exit_reason = KVM_EXIT_MMIO;
@@ -197,11 +197,11 @@ static long exit_to_run(struct skvm_vcpu *vcpu, const struct x86_exit *x)
 		run->mmio.len = x->mmio.len;
 		run->mmio.is_write = x->mmio.write;
 		memcpy(run->mmio.data, x->mmio.data, sizeof(run->mmio.data));
-		skvm_stat_inc(st, VCPU_STAT_MMIO_EXITS);
+		skvm_stat_inc_own(st, VCPU_STAT_MMIO_EXITS);
 		break;
 	case X86_EXIT_HLT:
 		run->exit_reason = KVM_EXIT_HLT;
-		skvm_stat_inc(st, VCPU_STAT_HALT_EXITS);
+		skvm_stat_inc_own(st, VCPU_STAT_HALT_EXITS);
 		break;
 	case X86_EXIT_SHUTDOWN:
 		run->exit_reason = KVM_EXIT_SHUTDOWN;
@@ -211,7 +211,7 @@ static long exit_to_run(struct skvm_vcpu *vcpu, const struct x86_exit *x)
 		break;
 	case X86_EXIT_IRQ_WINDOW:
 		run->exit_reason = KVM_EXIT_IRQ_WINDOW_OPEN;
-		skvm_stat_inc(st, VCPU_STAT_IRQ_WINDOW_EXITS);
+		skvm_stat_inc_own(st, VCPU_STAT_IRQ_WINDOW_EXITS);
 		break;
 	case X86_EXIT_IOAPIC_EOI:
 		run->exit_reason = KVM_EXIT_IOAPIC_EOI;
@@ -254,7 +254,7 @@ static long exit_to_run(struct skvm_vcpu *vcpu, const struct x86_exit *x)
 		break;
 	default: /* X86_EXIT_KICK */
 		run->exit_reason = KVM_EXIT_INTR;
-		skvm_stat_inc(st, VCPU_STAT_SIGNAL_EXITS);
+		skvm_stat_inc_own(st, VCPU_STAT_SIGNAL_EXITS);
 		r = -EINTR;
 		break;
 	}
@@ -505,7 +505,7 @@ long skvm_vcpu_run(struct skvm_vcpu *vcpu)
 	 * dirty ring is soft full (the engine stops when it gets there) */
 	struct mem_dirty_ring *ring = cpu->dirty_ring;
 	bool ring_full = ring && mem_dirty_ring_soft_full(ring);
-	skvm_stat_inc(vcpu->stats, VCPU_STAT_EXITS);
+	skvm_stat_inc_own(vcpu->stats, VCPU_STAT_EXITS);
 	/* A signal the thread's own mask lets through was delivered before
 	 * the ioctl, or came after the mask went up (as if during the guest
 	 * code: the engine's poll or the way out finds it); only one the

@@ -1435,7 +1435,9 @@ void debug_update(struct engine *e)
 	const u64 *dr = vmm ? c->guest_debug_db : c->dr;
 	u64 dr7 = vmm ? c->guest_debug_db[7] : c->dr7;
 	u8 exec = 0, data = 0, wonly = 0, io = 0;
-	for (int n = 0; n < 4; n++) {
+	/* none enabled (the usual case, checked on every x86_run): the
+	 * loop would find nothing */
+	for (int n = 0; n < 4 && (dr7 & 0xff); n++) {
 		if (!((dr7 >> (2 * n)) & 3))
 			continue;
 		u32 rw = (dr7 >> (16 + 4 * n)) & 3, len = (dr7 >> (18 + 4 * n)) & 3;
