@@ -391,6 +391,65 @@ static void *signal_later(void *arg)
 	return NULL;
 }
 
+/* Assign e (again) on GSI 30 and check a write injects: a new irqfd's
+ * number takes the writer's-thread path (kvm/irqfd.c) again. */
+static void reassign30(int e, const char *what)
+{
+	T_EQ(irqfd(e, 30, KVM_IRQFD_FLAG_DEASSIGN, 0), 0, "%s: deassigned", what);
+	T_EQ(irqfd(e, 30, 0, 0), 0, "%s: assigned again", what);
+	t_efd_signal(e);
+	T_EQ(wait_vector(2000), 0x42, "%s: a write injects", what);
+	T_OK(!t_efd_readable(e), "%s: ... and leaves no count", what);
+}
+
+/* The 8 bytes written go to the pipe, not to the guest. */
+static void write_reaches_pipe(int e, int rd, const char *what)
+{
+	unsigned long long one = 1, got = 0;
+	T_EQ(write(e, &one, sizeof(one)), 8, "%s: write() to the number", what);
+	T_EQ(wait_vector(100), -1, "%s: no interrupt", what);
+	T_EQ(read(rd, &got, sizeof(got)), 8, "%s: the pipe got the 8 bytes", what);
+	T_EQ(got, 1, "%s: ... the value written", what);
+}
+
+/*
+ * An irqfd's fd number closed and reused by another file (here a pipe),
+ * by libc's close and by raw system calls the preload does not see: the
+ * write reaches the new file, as with KVM (the irqfd holds the eventfd,
+ * not the number).  And faulting buffers fail EFAULT as eventfd_write does.
+ */
+static void reused_number(int e30)
+{
+	int saved = dup(e30), p[2];
+	T_OK(saved >= 0 && pipe(p) == 0 && fcntl(p[0], F_SETFL, O_NONBLOCK) == 0,
+	     "a pipe and a dup of the eventfd");
+	reassign30(e30, "irqfd GSI 30 before close");
+	T_EQ(close(e30), 0, "close() of the irqfd's number");
+	T_EQ(fcntl(p[1], F_DUPFD, e30), e30, "the pipe at the same number");
+	write_reaches_pipe(e30, p[0], "libc close and reuse");
+	T_EQ(dup2(saved, e30), e30, "the eventfd back at its number");
+	reassign30(e30, "irqfd GSI 30 before a raw close");
+	T_EQ(syscall(SYS_close, e30), 0, "raw close of the irqfd's number");
+	T_EQ(syscall(SYS_fcntl, p[1], F_DUPFD, e30), e30, "the pipe at that number, raw");
+	write_reaches_pipe(e30, p[0], "raw close and reuse");
+	T_EQ(syscall(SYS_dup3, saved, e30, 0), e30, "the eventfd back at its number, raw");
+	t_efd_signal(e30);
+	T_EQ(wait_vector(2000), 0x42, "the eventfd back, raw: a write injects");
+	reassign30(e30, "irqfd GSI 30 before faulting writes");
+	long pg = sysconf(_SC_PAGESIZE);
+	char *two = mmap(NULL, (size_t)pg * 2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			 -1, 0);
+	T_OK(two != MAP_FAILED && mprotect(two + pg, (size_t)pg, PROT_NONE) == 0,
+	     "a page before a PROT_NONE page");
+	const void *volatile nullp = NULL;
+	T_ERR(write(e30, nullp, 8), EFAULT, "irqfd eventfd: write from NULL");
+	T_ERR(write(e30, two + pg - 4, 8), EFAULT, "irqfd eventfd: write of 8 bytes crossing into PROT_NONE");
+	T_ERR(write(e30, two + pg, 8), EFAULT, "irqfd eventfd: write from a PROT_NONE page");
+	T_EQ(wait_vector(100), -1, "irqfd eventfd: the faulting writes inject nothing");
+	munmap(two, (size_t)pg * 2);
+	close(saved), close(p[0]), close(p[1]);
+}
+
 static void check_guest(void)
 {
 	unsigned char *mem = mmap(NULL, 0x10000, PROT_READ | PROT_WRITE,
@@ -525,6 +584,7 @@ static void check_guest(void)
 	t_efd_signal(e30);
 	T_EQ(wait_vector(2000), 0x42, "irqfd eventfd back: vector 0x42");
 	close(other), close(saved);
+	reused_number(e30);
 	int sem = eventfd(0, EFD_SEMAPHORE | EFD_NONBLOCK | EFD_CLOEXEC);
 	T_EQ(irqfd(sem, 30, 0, 0), 0, "irqfd with a semaphore eventfd");
 	T_EQ(eventfd_write(sem, 3), 0, "semaphore irqfd: add 3");
