@@ -265,6 +265,44 @@ void tlb_flush(struct engine *e)
 	e->leave_block = true;
 	for (int i = 0; i < TLB_SIZE; i++)
 		e->tlb.r[i].tag = e->tlb.w[i].tag = e->tlb.x[i].tag = TLB_INVALID;
+	e->tlb_any_global = e->tlb_any_large = false;
+}
+
+static struct tlb_entry *tlb_entry_at(struct engine *e, u32 k)
+{
+	return k < TLB_SIZE ? &e->tlb.r[k] : k < 2 * TLB_SIZE ? &e->tlb.w[k - TLB_SIZE]
+							  : &e->tlb.x[k - 2 * TLB_SIZE];
+}
+
+/*
+ * A hardware TLB keeps global translations across CR3 loads (SDM Vol. 3A
+ * 4.10.2.4) and INVLPG drops only the page it names (4.10.4.1): the Linux
+ * kernel's own mappings are global, and it issues INVLPG on every page
+ * it unmaps or changes, so flushing everything there refilled the whole
+ * kernel working set by walks.  Flushing more than asked stays correct,
+ * so where an entry's origin is unknown it counts as large, not global.
+ */
+void tlb_flush_nonglobal(struct engine *e)
+{
+	if (!e->tlb_any_global) {
+		tlb_flush(e);
+		return;
+	}
+	e->leave_block = true;
+	for (u32 k = 0; k < 3 * TLB_SIZE; k++)
+		if (!(e->tlb_attr[k] & TLB_A_GLOBAL))
+			tlb_entry_at(e, k)->tag = TLB_INVALID;
+}
+
+void tlb_flush_page(struct engine *e, u64 la)
+{
+	e->leave_block = true;
+	unsigned i = tlb_index(la);
+	e->tlb.r[i].tag = e->tlb.w[i].tag = e->tlb.x[i].tag = TLB_INVALID;
+	if (e->tlb_any_large)
+		for (u32 k = 0; k < 3 * TLB_SIZE; k++)
+			if (e->tlb_attr[k] & TLB_A_LARGE)
+				tlb_entry_at(e, k)->tag = TLB_INVALID;
 }
 
 /* ---- segmentation ---- */
@@ -353,6 +391,8 @@ static u64 translate(struct engine *e, u64 la, u32 acc, bool *no_tlb)
 	}
 	dirty_ring_check(e); /* the walk may have logged A/D updates */
 	code_page_ad(e, &w);
+	e->walk_page = la & ~0xfffULL;
+	e->walk_attr = (w.global ? TLB_A_GLOBAL : 0) | (w.page_mask != ~0xfffULL ? TLB_A_LARGE : 0);
 	*no_tlb = (e->cpu->cr4 & X86_CR4_SMAP) && e->cpl < 3 && w.user && !(acc & ACC_I);
 	/* Tags hold only addresses canonical in the current paging mode (the
 	 * JIT's probes rely on it): an implicit access at a base that is
@@ -485,6 +525,11 @@ static void tlb_fill(struct engine *e, struct tlb_entry *t, u64 la, u8 *host)
 {
 	t->tag = tlb_tag(e, la);
 	t->addend = (uintptr_t)host - (uintptr_t)la;
+	u32 k = (u32)(((uintptr_t)t - (uintptr_t)e->tlb.r) / sizeof(*t));
+	u8 a = la == e->walk_page ? e->walk_attr : TLB_A_LARGE;
+	e->tlb_attr[k] = a;
+	e->tlb_any_global |= a & TLB_A_GLOBAL;
+	e->tlb_any_large |= (a & TLB_A_LARGE) != 0;
 }
 
 /* A write entry after ram_ptr() said yes to a write at la. */

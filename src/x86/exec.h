@@ -53,6 +53,8 @@ struct tlb_entry {
 	uintptr_t addend; /* host = la + addend */
 };
 #define TLB_INVALID 2ULL /* bit 1 is never set in a tag */
+#define TLB_A_GLOBAL 1 /* struct engine's tlb_attr */
+#define TLB_A_LARGE 2
 /* The entry of linear address la: page bits 19:12 XOR bits 26:20 shifted
  * left by one, so buffers a power-of-two multiple of 1 MiB (below 128 MiB)
  * apart (saxpy's x and y) do not take turns in one entry, and two adjacent
@@ -180,6 +182,13 @@ struct engine {
 	struct {
 		struct tlb_entry r[TLB_SIZE], w[TLB_SIZE], x[TLB_SIZE];
 	} tlb;
+	/* Per entry (r, then w, then x): TLB_A_GLOBAL, TLB_A_LARGE; what the
+	 * targeted flushes (tlb_flush_nonglobal, tlb_flush_page) go by.  The
+	 * last walk's page and attributes, for the fill that follows it. */
+	u8 tlb_attr[3 * TLB_SIZE];
+	bool tlb_any_global, tlb_any_large;
+	u64 walk_page;
+	u8 walk_attr;
 
 	struct insn cur;
 	const struct insn *cur_insn; /* the instruction executing */
@@ -355,6 +364,11 @@ bool engine_stop_requested(struct engine *e, bool poll_now);
 /* Move to a newer memslot map if the VMM published one (drops the TLB). */
 void engine_map_check(struct engine *e);
 void tlb_flush(struct engine *e);
+/* MOV CR3 and the like: every entry but those of global pages (CR4.PGE) */
+void tlb_flush_nonglobal(struct engine *e);
+/* INVLPG la: its page's entries, and every entry that came from a large
+ * page (it may be la's) */
+void tlb_flush_page(struct engine *e, u64 la);
 void deliver_event(struct engine *e, int vec, int err, bool soft, u64 ret_rip);
 
 /* --- memory (engine.c) --- */

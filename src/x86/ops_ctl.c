@@ -559,7 +559,7 @@ void task_switch(struct engine *e, u16 tss_sel, int reason, int err, u64 ret_rip
 	c->cr0 |= X86_CR0_TS;
 	if ((c->cr0 & X86_CR0_PG) && c->cr3 != st.cr3) {
 		c->cr3 = st.cr3;
-		tlb_flush(e);
+		tlb_flush_nonglobal(e);
 	}
 	for (int r = 0; r < 8; r++)
 		c->gpr[r] = st.gpr[r];

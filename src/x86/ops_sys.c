@@ -154,7 +154,7 @@ void cr_write(struct engine *e, int cr, u64 v)
 		if ((c->efer & X86_EFER_LMA) && (v & ~phys_bits_mask(e)))
 			raise_exc(e, EXC_GP, 0);
 		c->cr3 = v;
-		tlb_flush(e);
+		tlb_flush_nonglobal(e);
 		break;
 	case 4: {
 		u64 old = c->cr4;
@@ -261,19 +261,24 @@ void op_lmsw(struct engine *e, const struct insn *i)
 	cr_write(e, 0, cr0);
 }
 
+/* The operand's linear address, without segment checks (INVLPG never
+ * faults on it; a non-canonical one is a no-op). */
 void op_invlpg(struct engine *e, const struct insn *i)
 {
-	(void)i;
 	need_cpl0(e);
-	tlb_flush(e);
+	u64 off = ea_offset(e, i);
+	const struct x86_seg *s = &e->cpu->seg[i->seg];
+	u64 la = e->code64 ? ((i->seg == S_FS || i->seg == S_GS) ? s->base : 0) + off
+			   : (u32)(s->base + off);
+	tlb_flush_page(e, la);
 }
 
 /*
  * INVPCID (SDM Vol. 2A): the type in a register (64 bits in 64-bit mode,
  * else 32), a 16-byte descriptor in memory (PCID in bits 11:0, 63:12
- * reserved, the linear address in 127:64).  The soft TLB tags entries with
- * neither PCID nor the global bit, so every type drops all of it: a
- * superset of what each type must invalidate, which the SDM allows.
+ * reserved, the linear address in 127:64).  The soft TLB does not tag
+ * entries with a PCID, so each type drops its set for every PCID: a
+ * superset of what it must invalidate, which the SDM allows.
  */
 void op_invpcid(struct engine *e, const struct insn *i)
 {
@@ -293,7 +298,12 @@ void op_invpcid(struct engine *e, const struct insn *i)
 	 * is_noncanonical_invlpg_address) */
 	if (type == 0 && !x86_canonical(c, la))
 		raise_exc(e, EXC_GP, 0);
-	tlb_flush(e);
+	if (type == 0)
+		tlb_flush_page(e, la); /* individual address */
+	else if (type == 2)
+		tlb_flush(e); /* all contexts, global entries too */
+	else
+		tlb_flush_nonglobal(e); /* single context, all but global */
 }
 
 /* ---- descriptor tables ---- */
