@@ -27,16 +27,19 @@
  * second wake-up, are left for writers softkvm does not see (raw system
  * calls, other processes, softkvm's own ioeventfds).  Only where the fd
  * number still names that eventfd (an epoll item keyed by the number and
- * the file, checked at each write: a close, dup2 or reuse of the number
- * by any means, raw system calls included, is seen), for a non-semaphore
+ * the file, in an epoll fd of the irqfd's own, checked at each write for
+ * each irqfd on the number: a close, dup2 or reuse of the number by any
+ * means, raw system calls included, is seen), for a non-semaphore
  * eventfd (a semaphore read takes 1, not the count), in the VM's own
  * process (the pid cached, refreshed by pthread_atfork), and never from
  * inside a softkvm call (a signal handler may run there with chip locks
  * held): else the write goes to the eventfd.  Its cost: two system calls
  * (the value's fault check, read_u64, and the number's) and the
- * injection, ~1.7 us (bench/irqfd_latency's write() mean, vCPU running),
- * plus the vCPU's wake-up when it sleeps.  Not covered: another thread
- * unmapping the written buffer during the write (read_u64).
+ * injection, ~1.7-3 us (bench/irqfd_latency's write() mean, vCPU
+ * running), plus the vCPU's wake-up when it sleeps.  Not covered: another
+ * thread unmapping the written buffer during the write (read_u64); a
+ * child forked by a raw system call (no atfork: it keeps the parent's
+ * pid), whose writes would inject into its copy of the VM.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -64,6 +67,7 @@ struct irqfd {
 	/* the client's fd number for the writer's-thread injection, or -1;
 	 * on fast_list (under fast_lock) while >= 0 */
 	int client_fd;
+	int check_ep;	/* while on fast_list: its number check (fast_add) */
 	struct skvm_irqfds *owner;
 	struct irqfd *fast_next;
 	/* The count pending at assign, which fired then without being read
@@ -101,29 +105,30 @@ static struct irqfd *fast_list;
 static _Atomic u16 fast_fd[FAST_FDS];
 static SKVM_TLS bool t_fast;
 
-/* The data of the number checks' epoll items (never reported: see
- * fast_add); no irqfd has this address. */
-#define CHECK_ITEM 1ULL
-
 /*
- * Under fast_lock and the irqfds' lock.  The client's number is added to
- * the VM's epoll with no events, as the key (file, client_fd): from then
- * on EPOLL_CTL_MOD of client_fd succeeds only while that number names the
- * same file (epoll looks the pair up), the check each write makes.  The
- * pair is checked once here (skvm_eventfd_same: kcmp) for a number
- * replaced since KVM_IRQFD took its dup.  The item is never deleted (a
- * forked child's delete would take the parent's): the kernel frees it
- * with the file; an EEXIST is that item, for the same file, still there.
+ * Under fast_lock.  An epoll instance of f's own gets the client's number
+ * as its one item, with no events, keyed (file, client_fd): from then on
+ * EPOLL_CTL_MOD of client_fd succeeds only while that number names the
+ * same file (epoll looks the pair up), the check each write makes, as
+ * exact as a kcmp for a third of its cost.  One instance per irqfd: in a
+ * shared one the item of another file on the same number would pass.
+ * The pair is checked once here (skvm_eventfd_same: kcmp) for a number
+ * replaced since KVM_IRQFD took its dup; left out, the number replaced
+ * twice by another thread meanwhile, during the KVM_IRQFD call.
  */
 static void fast_add(struct irqfd *f, int client_fd)
 {
 	if (client_fd < 0 || client_fd >= FAST_FDS || skvm_eventfd_semaphore(f->fd) != 0)
 		return;
-	struct epoll_event ev = {.events = 0, .data.u64 = CHECK_ITEM};
-	if (epoll_ctl(f->owner->epfd, EPOLL_CTL_ADD, client_fd, &ev) && errno != EEXIST)
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	if (ep < 0)
 		return;
-	if (!skvm_eventfd_same(f->fd, client_fd))
+	struct epoll_event ev = {.events = 0};
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, client_fd, &ev) || !skvm_eventfd_same(f->fd, client_fd)) {
+		sys_close(ep);
 		return;
+	}
+	f->check_ep = ep;
 	f->client_fd = client_fd;
 	f->fast_next = fast_list;
 	fast_list = f;
@@ -142,6 +147,8 @@ static void fast_del(struct irqfd *f)
 		}
 	atomic_fetch_sub(&fast_fd[f->client_fd], 1);
 	f->client_fd = -1;
+	sys_close(f->check_ep);
+	f->check_ep = -1;
 }
 
 /* The client's fds first..last were closed or replaced (preload.c). */
@@ -190,12 +197,12 @@ static int read_u64(const void *buf, u64 *v)
 	return skvm_copy_from_user(v, (unsigned long)buf, sizeof(*v)); /* filtered */
 }
 
-/* fd still names the file f's check item was added for (fast_add). */
+/* fd still names f's eventfd (fast_add). */
 static bool number_same(const struct irqfd *f, int fd)
 {
 	int saved = errno;
-	struct epoll_event ev = {.events = 0, .data.u64 = CHECK_ITEM};
-	bool same = epoll_ctl(f->owner->epfd, EPOLL_CTL_MOD, fd, &ev) == 0;
+	struct epoll_event ev = {.events = 0};
+	bool same = epoll_ctl(f->check_ep, EPOLL_CTL_MOD, fd, &ev) == 0;
 	errno = saved;
 	return same;
 }
@@ -219,21 +226,22 @@ bool skvm_irqfd_write(int fd, const void *buf, size_t n)
 		return false;
 	t_fast = true;
 	pid_t pid = skvm_self_pid();
-	bool done = false, stale = false;
+	bool done = false;
 	pthread_mutex_lock(&fast_lock);
-	for (struct irqfd *f = fast_list; f; f = f->fast_next) {
+	for (struct irqfd *f = fast_list, *next; f; f = next) {
+		next = f->fast_next;
 		if (f->client_fd != fd)
 			continue;
 		struct skvm_irqfds *s = f->owner;
-		if (!done) {
-			/* a forked child's write is its parent's VM's business */
-			if (s->vm->pid != pid)
-				break;
-			/* the number names another file now (closed and
-			 * reused, or replaced, by any means) */
-			stale = !number_same(f, fd);
-			if (stale)
-				break;
+		/* a forked child's write is its parent's VM's business */
+		if (s->vm->pid != pid)
+			continue;
+		/* the number names another file now (closed and reused, or
+		 * replaced, by any means): each irqfd on it is checked, as
+		 * the number may have been another eventfd's when assigned */
+		if (!number_same(f, fd)) {
+			fast_del(f);
+			continue;
 		}
 		done = true;
 		pthread_mutex_lock(&s->lock);
@@ -245,8 +253,6 @@ bool skvm_irqfd_write(int fd, const void *buf, size_t n)
 		pthread_mutex_unlock(&s->lock);
 	}
 	pthread_mutex_unlock(&fast_lock);
-	if (stale)
-		skvm_irqfd_fds_closed((unsigned int)fd, (unsigned int)fd);
 	t_fast = false;
 	return done;
 }
@@ -290,8 +296,6 @@ static void *poller(void *arg)
 			return NULL;
 		}
 		for (int i = 0; i < n; i++) {
-			if (ev[i].data.u64 == CHECK_ITEM)
-				continue; /* not reported: no events asked */
 			struct irqfd *f = ev[i].data.ptr;
 			if (!f) {
 				skvm_eventfd_take(s->wakefd);
@@ -419,6 +423,7 @@ static long irqfd_assign(struct skvm_vm *vm, const struct kvm_irqfd *a)
 	f->gsi = a->gsi;
 	f->resamplefd = -1;
 	f->client_fd = -1;
+	f->check_ep = -1;
 	f->fd = skvm_eventfd_get((int)a->fd);
 	long r = f->fd;
 	if (f->fd < 0)

@@ -435,6 +435,20 @@ static void reused_number(int e30)
 	T_EQ(syscall(SYS_dup3, saved, e30, 0), e30, "the eventfd back at its number, raw");
 	t_efd_signal(e30);
 	T_EQ(wait_vector(2000), 0x42, "the eventfd back, raw: a write injects");
+	/* The number taken over by another irqfd's eventfd (on GSI 5, the
+	 * PIC's vector 0x25): a write there is that irqfd's only. */
+	reassign30(e30, "irqfd GSI 30 before another eventfd takes its number");
+	int g = t_efd();
+	T_EQ(syscall(SYS_dup3, g, e30, 0), e30, "raw dup3 of another eventfd over the number");
+	T_EQ(irqfd(e30, 5, 0, 0), 0, "that eventfd, at the number, an irqfd on GSI 5");
+	t_efd_signal(e30);
+	T_EQ(wait_vector(2000), 0x25, "a write to the number: GSI 5's vector 0x25");
+	T_EQ(wait_vector(100), -1, "... and not GSI 30's");
+	T_EQ(irqfd(e30, 5, KVM_IRQFD_FLAG_DEASSIGN, 0), 0, "GSI 5's second irqfd deassigned");
+	T_EQ(syscall(SYS_dup3, saved, e30, 0), e30, "GSI 30's eventfd back at its number, raw");
+	close(g);
+	t_efd_signal(e30);
+	T_EQ(wait_vector(2000), 0x42, "GSI 30's eventfd back: a write injects 0x42");
 	reassign30(e30, "irqfd GSI 30 before faulting writes");
 	long pg = sysconf(_SC_PAGESIZE);
 	char *two = mmap(NULL, (size_t)pg * 2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
