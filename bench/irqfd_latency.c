@@ -106,6 +106,34 @@ static int cmp_ll(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* The vCPU's halt_attempted_poll and halt_successful_poll (binary stats;
+ * 0 where a name is missing) */
+static void halt_polls(unsigned long long *attempted, unsigned long long *caught)
+{
+	*attempted = *caught = 0;
+	int fd = ioctl(vcpu, KVM_GET_STATS_FD, 0);
+	struct kvm_stats_header h;
+	if (fd < 0)
+		return;
+	if (pread(fd, &h, sizeof(h), 0) == sizeof(h)) {
+		size_t dsz = sizeof(struct kvm_stats_desc) + h.name_size;
+		unsigned char *d = calloc(h.num_desc, dsz);
+		if (d && pread(fd, d, h.num_desc * dsz, h.desc_offset) == (ssize_t)(h.num_desc * dsz))
+			for (unsigned i = 0; i < h.num_desc; i++) {
+				struct kvm_stats_desc *e = (void *)(d + i * dsz);
+				unsigned long long v = 0;
+				if (pread(fd, &v, sizeof(v), h.data_offset + e->offset) != sizeof(v))
+					continue;
+				if (!strcmp(e->name, "halt_attempted_poll"))
+					*attempted = v;
+				else if (!strcmp(e->name, "halt_successful_poll"))
+					*caught = v;
+			}
+		free(d);
+	}
+	close(fd);
+}
+
 static void measure(const char *name, int spin, int n)
 {
 	if (!n)
@@ -121,6 +149,8 @@ static void measure(const char *name, int spin, int n)
 		die("KVM_SET_REGS");
 	atomic_store(&write_ns, 0);
 	int base = atomic_load(&writes);
+	unsigned long long att0, caught0, att1, caught1;
+	halt_polls(&att0, &caught0);
 	for (int i = 0; i < n; i++) {
 		atomic_store(&armed, 1);
 		if (ioctl(vcpu, KVM_RUN, 0))
@@ -137,10 +167,11 @@ static void measure(const char *name, int spin, int n)
 			sched_yield();
 	}
 	qsort(lat, (size_t)n, sizeof(*lat), cmp_ll);
+	halt_polls(&att1, &caught1);
 	printf("irqfd -> guest handler, vCPU %s n=%d  p50 %7.1f us  p99 %7.1f us  max %7.1f us"
-	       "  write() mean %5.2f us\n",
+	       "  write() mean %5.2f us  halt polls %llu, caught %llu\n",
 	       name, n, lat[n / 2] / 1e3, lat[n * 99 / 100] / 1e3, lat[n - 1] / 1e3,
-	       (double)atomic_load(&write_ns) / n / 1e3);
+	       (double)atomic_load(&write_ns) / n / 1e3, att1 - att0, caught1 - caught0);
 	free(lat);
 }
 
