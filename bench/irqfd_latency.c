@@ -30,13 +30,20 @@
 #include <unistd.h>
 #include <linux/kvm.h>
 
-/* Real mode at 0x1000, ES based at 0 with a 4 GiB limit: enable the LAPIC,
- * then halt (BX = 0) or spin (BX = 1) with IF=1.  Vector 0x40: EOI, report. */
+/* Real mode at 0x1000, ES based at 0 with a 4 GiB limit: enable the LAPIC
+ * and report (port 0x80) once; each measurement then starts at lat_ready:
+ * halt (BX = 0) or spin (BX = 1) with IF=1.  Vector 0x40: EOI, report.
+ * The LAPIC is on before the first signal: a software-disabled LAPIC
+ * drops an MSI (SDM 10.4.7.2), on any backend, and the run would wait for
+ * an interrupt that never comes (as a first KVM_RUN that took longer than
+ * the signaller's sleep once did). */
 __asm__(".pushsection .rodata\n"
 	".code16\n"
 	".balign 16\n"
 	"lat_guest:\n"
 	"mov $0xfee000f0, %esi; movl $0x1ff, %es:(%esi)\n"
+	"out %al, $0x80\n"
+	"lat_ready:\n"
 	"sti\n"
 	"test %bx, %bx\n"
 	"jnz 2f\n"
@@ -50,7 +57,7 @@ __asm__(".pushsection .rodata\n"
 	"lat_end:\n"
 	".code64\n"
 	".popsection\n");
-extern const unsigned char lat_guest[], lat_handler[], lat_end[];
+extern const unsigned char lat_guest[], lat_ready[], lat_handler[], lat_end[];
 
 #define GUEST_AT 0x1000
 #define VECTOR 0x40
@@ -142,7 +149,7 @@ static void measure(const char *name, int spin, int n)
 	long long *lat = calloc((size_t)n, sizeof(*lat));
 	if (!lat || ioctl(vcpu, KVM_GET_REGS, &r))
 		die("regs");
-	r.rip = GUEST_AT;
+	r.rip = GUEST_AT + (unsigned)(lat_ready - lat_guest);
 	r.rbx = (unsigned)spin;
 	r.rflags = 2;
 	if (ioctl(vcpu, KVM_SET_REGS, &r))
@@ -232,6 +239,18 @@ int main(int argc, char **argv)
 	s.es.g = 1;
 	if (ioctl(vcpu, KVM_SET_SREGS, &s))
 		die("KVM_SET_SREGS");
+	/* the LAPIC on, before any signal */
+	struct kvm_regs r0;
+	if (ioctl(vcpu, KVM_GET_REGS, &r0))
+		die("KVM_GET_REGS");
+	r0.rip = GUEST_AT;
+	r0.rflags = 2;
+	if (ioctl(vcpu, KVM_SET_REGS, &r0) || ioctl(vcpu, KVM_RUN, 0))
+		die("first KVM_RUN");
+	if (run->exit_reason != KVM_EXIT_IO || run->io.port != 0x80) {
+		fprintf(stderr, "irqfd_latency: unexpected first exit %u\n", run->exit_reason);
+		exit(1);
+	}
 
 	pthread_t th;
 	pthread_create(&th, NULL, signaller, NULL);
