@@ -12,9 +12,9 @@
  * 6.1's shrink was 0, a reset; the host's KVM here shrinks by 2): after a
  * halt that ended within the window nothing changes; one that ended later
  * but within the maximum grows it; one that outlasted the maximum shrinks
- * it.  The
- * maximum is the VM's KVM_CAP_HALT_POLL value once set, else the "module
- * parameter" SKVM_HALT_POLL_NS (KVM's halt_poll_ns), 200000 ns as on x86.
+ * it.  The maximum is the VM's KVM_CAP_HALT_POLL value once set, else the
+ * "module parameter" SKVM_HALT_POLL_NS (KVM's halt_poll_ns), 200000 ns as
+ * on x86.
  *
  * KVM stops polling as soon as another task is runnable on the CPU
  * (single_task_running, need_resched).  User space cannot ask that; the
@@ -30,25 +30,18 @@
 #include <sched.h>
 #include <sys/resource.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "kvm/halt_poll.h"
 #include "kvm/irqchip.h"
 #include "kvm/irqchip_vm.h"
 #include "kvm/stats.h"
+#include "x86/msr.h"
 
 #define GROW_START_NS 10000u /* halt_poll_ns_grow_start */
 #define GROW 2u		     /* halt_poll_ns_grow */
 #define SHRINK 2u	     /* halt_poll_ns_shrink */
 #define YIELD_EVERY_NS 4000u /* a sched_yield this often while polling */
 #define YIELD_LONG_NS 20000u /* a yield this long: someone else needs the CPU */
-
-static u64 now_ns(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (u64)t.tv_sec * 1000000000ULL + (u64)t.tv_nsec;
-}
 
 /* KVM's halt_poll_ns module parameter; read once, as a module loads once */
 static u32 default_max(void)
@@ -106,17 +99,17 @@ bool skvm_halt_poll(struct skvm_vcpu *vcpu, struct skvm_halt *h, bool (*signal)(
 	u32 max = max_poll_ns(vcpu->vm);
 	if (vcpu->halt_poll_ns > max)
 		vcpu->halt_poll_ns = max;
-	h->start = h->poll_end = now_ns();
+	h->start = h->poll_end = x86_clock_ns();
 	h->polled = vcpu->halt_poll_ns != 0;
 	if (!h->polled)
 		return false;
 	u64 stop = h->start + vcpu->halt_poll_ns, yield_at = h->start + YIELD_EVERY_NS;
-	long switches = -1; /* ru_nivcsw when polling began, read lazily */
+	long switches = -1; /* ru_nivcsw, read at the first yield */
 	for (;;) {
 		if (woken(vcpu))
 			return true;
 		__builtin_ia32_pause();
-		u64 t = h->poll_end = now_ns();
+		u64 t = h->poll_end = x86_clock_ns();
 		if (t >= stop)
 			return false;
 		if (t >= yield_at) {
@@ -127,7 +120,7 @@ bool skvm_halt_poll(struct skvm_vcpu *vcpu, struct skvm_halt *h, bool (*signal)(
 			if (switches < 0)
 				switches = involuntary_switches();
 			sched_yield();
-			u64 after = h->poll_end = now_ns();
+			u64 after = h->poll_end = x86_clock_ns();
 			if (after - t > YIELD_LONG_NS && involuntary_switches() != switches)
 				return false;
 			yield_at = after + YIELD_EVERY_NS;
@@ -137,7 +130,7 @@ bool skvm_halt_poll(struct skvm_vcpu *vcpu, struct skvm_halt *h, bool (*signal)(
 
 void skvm_halt_poll_done(struct skvm_vcpu *vcpu, struct skvm_halt *h, bool waited)
 {
-	u64 end = now_ns();
+	u64 end = x86_clock_ns();
 	struct skvm_stats *st = vcpu->stats;
 	if (h->polled) {
 		skvm_stat_inc(st, VCPU_STAT_HALT_ATTEMPTED_POLL);
